@@ -1,0 +1,1 @@
+"""Configuration: YAML loading with positions, pydantic models, located problems."""

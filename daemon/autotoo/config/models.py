@@ -1,0 +1,174 @@
+"""The daemon's configuration file, as pydantic models (the schema users write against).
+
+Every model forbids unknown keys, so a typo is an error with a line number, not a silently
+ignored setting. Secrets are never values here: a ``*_file`` key names a credential file
+(a bare name resolves in ``$CREDENTIALS_DIRECTORY``, as systemd's ``LoadCredential=`` sets it).
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from enum import StrEnum
+from typing import Annotated, Literal
+from urllib.parse import urlsplit
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from autotoo.durations import Duration
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Mode(StrEnum):
+    DRY_RUN = "dry-run"  # decide and record; send nothing
+    DEBUG = "debug"  # send with the Swift API's debug flag: acknowledged, no real TOO
+    LIVE = "live"  # real submissions
+
+
+def _check_url(value: str, schemes: tuple[str, ...]) -> str:
+    parts = urlsplit(value)
+    if parts.scheme not in schemes or not parts.hostname:
+        raise ValueError(f"expected a URL starting with {' or '.join(s + '://' for s in schemes)}")
+    try:
+        _ = parts.port
+    except ValueError:
+        raise ValueError("the port in the URL is not a number from 0 to 65535") from None
+    return value
+
+
+class KafkaSource(Strict):
+    kind: Literal["kafka"]
+    name: str | None = None
+    domain: Literal["gcn.nasa.gov", "test.gcn.nasa.gov"] = "gcn.nasa.gov"
+    client_id_file: str = Field(description="credential file holding the GCN client id")
+    client_secret_file: str = Field(description="credential file holding the GCN client secret")
+    group_id: str = Field(min_length=1, description="Kafka consumer group: keep it stable")
+    topics: list[str] = Field(min_length=1)
+    extra: dict[str, str | int | float | bool] = Field(
+        default_factory=dict, description="extra librdkafka settings (rarely needed)"
+    )
+
+
+class MqttSource(Strict):
+    kind: Literal["mqtt"]
+    name: str | None = None
+    url: str = Field(description="mqtt://host:port or mqtts://host:port")
+    client_id: str = Field(min_length=1, description="fixed: the broker keeps our session by it")
+    username: str | None = None
+    password_file: str | None = None
+    ca_file: str | None = None
+    topics: list[str] = Field(min_length=1)
+    session_expiry: Duration = timedelta(days=1)
+    keepalive: Duration = timedelta(seconds=60)
+
+    _url = field_validator("url")(lambda v: _check_url(v, ("mqtt", "mqtts")))
+
+
+class HttpSource(Strict):
+    kind: Literal["http"]
+    name: str | None = None
+    token_file: str = Field(description="credential file holding the bearer token")
+    max_bytes: int = Field(default=1_048_576, gt=0, le=16 * 1_048_576)
+
+
+class DirectorySource(Strict):
+    kind: Literal["directory"]
+    name: str | None = None
+    path: str
+    poll_interval: Duration = timedelta(seconds=1)
+    topic: str | None = Field(default=None, description="topic to assume when files carry none")
+
+
+Source = Annotated[
+    KafkaSource | MqttSource | HttpSource | DirectorySource, Field(discriminator="kind")
+]
+
+
+class SwiftSettings(Strict):
+    protocol: Literal["v2", "v1"] = "v2"
+    base_url: str = "https://www.swift.psu.edu/api/v2"
+    username: str = "anonymous"
+    shared_secret_file: str | None = None
+    timeout: Duration = timedelta(seconds=120)
+
+    _url = field_validator("base_url")(lambda v: _check_url(v, ("http", "https")))
+
+
+class UkssdcSettings(Strict):
+    base_url: str = "https://www.swift.ac.uk/user_objects"
+    user_id: str | None = Field(default=None, description="the e-mail address you registered")
+    max_active_jobs: int = Field(default=5, ge=1, le=50)
+    poll_interval: Duration = timedelta(seconds=60)
+    polls_per_minute: int = Field(default=30, ge=1, description="global poll rate limit")
+    timeout: Duration = timedelta(seconds=60)
+
+    _url = field_validator("base_url")(lambda v: _check_url(v, ("http", "https")))
+
+
+class MqttPublish(Strict):
+    url: str = "mqtt://localhost:1883"
+    topic_prefix: str = "autotoo"
+    client_id: str | None = None
+    username: str | None = None
+    password_file: str | None = None
+    ca_file: str | None = None
+
+    _url = field_validator("url")(lambda v: _check_url(v, ("mqtt", "mqtts")))
+
+
+class PublishSettings(Strict):
+    mqtt: MqttPublish | None = None
+    webhook_url_file: str | None = None
+
+
+class AdminSettings(Strict):
+    listen: str = Field(default="127.0.0.1:8470", description="host:port of the admin server")
+    enabled: bool = True
+
+    @field_validator("listen")
+    @classmethod
+    def _host_port(cls, value: str) -> str:
+        host, sep, port = value.rpartition(":")
+        if not sep or not host or not port.isdigit() or not 0 <= int(port) <= 65535:
+            raise ValueError("expected host:port, e.g. 127.0.0.1:8470")
+        return value
+
+
+class Budgets(Strict):
+    too_per_day: int = Field(default=5, ge=0, description="global cap on TOOs per 24 h")
+
+
+class LogSettings(Strict):
+    level: Literal["debug", "info", "warning", "error"] = "info"
+    format: Literal["auto", "json", "console"] = "auto"
+
+
+class Config(Strict):
+    """The whole daemon configuration (``config/autotoo.yaml``)."""
+
+    mode: Mode = Mode.DRY_RUN
+    state: str | None = Field(
+        default=None,
+        description="sqlite:///path/state.db (default: $STATE_DIRECTORY or ./autotoo-state)",
+    )
+    rules: list[str] = Field(default_factory=list, description="rule files or glob patterns")
+    sources: list[Source] = Field(default_factory=list)
+    swift: SwiftSettings = SwiftSettings()
+    ukssdc: UkssdcSettings = UkssdcSettings()
+    publish: PublishSettings = PublishSettings()
+    admin: AdminSettings = AdminSettings()
+    budgets: Budgets = Budgets()
+    log: LogSettings = LogSettings()
+    shutdown_grace: Duration = Field(
+        default=timedelta(seconds=20),
+        description="how long SIGTERM waits for in-flight work to reach a durable state",
+    )
+
+    @field_validator("state")
+    @classmethod
+    def _state_url(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith("sqlite:///"):
+            raise ValueError("expected sqlite:///path/to/state.db")
+        return value
