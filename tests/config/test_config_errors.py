@@ -40,7 +40,7 @@ CASES: list[tuple[str, str, list[str]]] = [
     (
         "duplicate key",
         "mode: dry-run\nbudgets: {too_per_day: 2}\nmode: live\n",
-        ["3:1: duplicate key"],
+        ["3:1: mode: duplicate key"],
     ),
     ("bad YAML", "sources: [\n  {kind: directory, path: x\nmode: live\n", ["3:5: "]),
     (

@@ -45,18 +45,19 @@ def test_run_reload_and_stop(tmp_path: Path, notify_socket: NotifySocket) -> Non
         config.write_text("mode: sometimes\n")
         proc.send_signal(signal.SIGHUP)
         notify_socket.wait_for("RELOADING=1")
-        assert sum("READY=1" in m for m in notify_socket.wait_for("READY=1")) >= 1
+        notify_socket.wait_for("READY=1", count=2)  # READY=1 again after the refused reload
         assert proc.poll() is None
         # a valid one is taken
         config.write_text(VALID.format(state=tmp_path / "state.db"))
         proc.send_signal(signal.SIGHUP)
+        notify_socket.wait_for("READY=1", count=3)
         proc.send_signal(signal.SIGTERM)
         out, err = proc.communicate(timeout=30)
     finally:
         if proc.poll() is None:
             proc.kill()
     assert proc.returncode == 0, err
-    assert any("STOPPING=1" in m for m in notify_socket.messages)
+    notify_socket.wait_for("STOPPING=1", timeout=5)
     events = _json_lines(out)
     names = [e["event"] for e in events]
     assert names[0] == "autotoo starting"
@@ -64,7 +65,7 @@ def test_run_reload_and_stop(tmp_path: Path, notify_socket: NotifySocket) -> Non
     refused = [
         e for e in events if e["event"] == "reload refused; keeping the running configuration"
     ]
-    assert refused
+    assert refused, names
     assert "mode" in str(refused[0]["problems"])
     assert "stopped" in names
     assert (tmp_path / "state.db").exists()
@@ -82,7 +83,7 @@ def test_bad_config_exits_78_before_anything_starts(tmp_path: Path) -> None:
         check=False,
     )
     assert proc.returncode == 78
-    assert f"{config}:2:27: budgets.too_per_day: Input should be a valid integer" in proc.stderr
+    assert f"{config}:2:24: budgets.too_per_day: Input should be a valid integer" in proc.stderr
     assert not (tmp_path / "x.db").exists()
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from pydantic import SecretStr
 
@@ -38,37 +39,56 @@ class LoadedConfig:
         return self.secrets.get(dotted_path)
 
 
-def _secret_refs(config: Config) -> list[tuple[PathKey, str]]:
+def _get(data: Any, *path: str | int) -> Any:
+    for seg in path:
+        if isinstance(data, dict) and isinstance(seg, str):
+            data = data.get(seg)
+        elif isinstance(data, list) and isinstance(seg, int) and seg < len(data):
+            data = data[seg]
+        else:
+            return None
+    return data
+
+
+_SOURCE_SECRETS = ("password_file", "client_id_file", "client_secret_file", "token_file")
+
+
+def _secret_refs(data: Any) -> list[tuple[PathKey, str]]:
+    """Every ``*_file`` credential reference, read from the raw data so that a missing secret
+    is reported even when other parts of the file are invalid."""
     refs: list[tuple[PathKey, str]] = []
-    for index, source in enumerate(config.sources):
-        for name in ("password_file", "client_id_file", "client_secret_file", "token_file"):
-            value = getattr(source, name, None)
-            if value:
-                refs.append((("sources", index, name), value))
-    if config.swift.shared_secret_file:
-        refs.append((("swift", "shared_secret_file"), config.swift.shared_secret_file))
-    if config.publish.mqtt and config.publish.mqtt.password_file:
-        refs.append((("publish", "mqtt", "password_file"), config.publish.mqtt.password_file))
-    if config.publish.webhook_url_file:
-        refs.append((("publish", "webhook_url_file"), config.publish.webhook_url_file))
-    return refs
+    sources = _get(data, "sources")
+    for index in range(len(sources) if isinstance(sources, list) else 0):
+        refs.extend(
+            ((("sources", index, name), _get(sources, index, name))) for name in _SOURCE_SECRETS
+        )
+    refs.append((("swift", "shared_secret_file"), _get(data, "swift", "shared_secret_file")))
+    refs.append(
+        (("publish", "mqtt", "password_file"), _get(data, "publish", "mqtt", "password_file"))
+    )
+    refs.append((("publish", "webhook_url_file"), _get(data, "publish", "webhook_url_file")))
+    return [(path, value) for path, value in refs if isinstance(value, str) and value]
 
 
-def _semantic_problems(config: Config, doc: YamlDocument) -> list[ConfigProblem]:
+def _semantic_problems(data: Any, doc: YamlDocument) -> list[ConfigProblem]:
+    """Rules across keys, checked on the raw data (best effort) so they join the schema's."""
     problems = []
-    if config.mode is not Mode.DRY_RUN and (
-        config.swift.username == "anonymous" or not config.swift.shared_secret_file
+    mode = _get(data, "mode")
+    if mode in {Mode.DEBUG.value, Mode.LIVE.value} and (
+        _get(data, "swift", "username") in {None, "anonymous"}
+        or not _get(data, "swift", "shared_secret_file")
     ):
         problems.append(
             doc.problem(
                 ("mode",),
-                f"mode {config.mode.value} submits to Swift: set swift.username and "
+                f"mode {mode} submits to Swift: set swift.username and "
                 "swift.shared_secret_file (anonymous users cannot submit TOOs)",
             )
         )
-    names = [s.name for s in config.sources if s.name]
-    for index, source in enumerate(config.sources):
-        if source.name and names.count(source.name) > 1:
+    sources = _get(data, "sources")
+    names = [_get(s, "name") for s in sources] if isinstance(sources, list) else []
+    for index, name in enumerate(names):
+        if name is not None and names.count(name) > 1 and names.index(name) != index:
             problems.append(doc.problem(("sources", index, "name"), "source names must be unique"))
     return problems
 
@@ -80,20 +100,23 @@ def load_config(path: Path | None, *, environ: Mapping[str, str] | None = None) 
     doc = load_yaml_file(path)
     if doc.data is None:
         doc.data = {}
-    config = validate_document(Config, doc)
-    problems = _semantic_problems(config, doc)
-    loaded = LoadedConfig(config, path)
-    for key_path, name in _secret_refs(config):
+    problems = _semantic_problems(doc.data, doc)
+    secrets: dict[str, SecretStr] = {}
+    for key_path, name in _secret_refs(doc.data):
         try:
             value = read_credential(name, environ)
         except CredentialError as exc:
             problems.append(doc.problem(key_path, str(exc)))
             continue
         register_secret(value.get_secret_value())
-        loaded.secrets[".".join(map(str, key_path))] = value
+        secrets[".".join(map(str, key_path))] = value
+    try:
+        config = validate_document(Config, doc)
+    except ConfigError as exc:
+        raise ConfigError(problems + exc.problems) from None
     if problems:
         raise ConfigError(problems)
-    return loaded
+    return LoadedConfig(config, path, secrets)
 
 
 def config_json_schema() -> dict[str, object]:
