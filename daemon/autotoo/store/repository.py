@@ -441,6 +441,15 @@ class Repository:
             await self._log(tx, int(row[0]), None, "planned", detail)
         return await self.submission(int(row[0]))
 
+    async def reparent(self, sub_id: int, parent_id: int) -> None:
+        """A waiting follow-up now depends on another submission (a policy resubmission)."""
+        async with self.db.transaction() as tx:
+            await tx.execute(
+                "UPDATE submissions SET parent_id = ?, updated_at = ? WHERE id = ?",
+                (parent_id, ts(utcnow()), sub_id),
+            )
+            await self._log(tx, sub_id, None, "planned", f"now waits for submission {parent_id}")
+
     async def submission(self, sub_id: int) -> SubmissionRow | None:
         async with self.db.reading() as conn:
             cur = await conn.execute(
