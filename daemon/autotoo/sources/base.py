@@ -155,6 +155,13 @@ class SourceHealth:
             self.connected = True
             self.since = self.clock()
 
+    def mark_alive(self) -> None:
+        """Traffic proves a connection without a connect event (Kafka reconnects inside
+        librdkafka, so there is none to count)."""
+        if not self.connected:
+            self.connected = True
+            self.since = self.clock()
+
     def mark_disconnected(self, error: str | None = None) -> None:
         if self.connected:
             self.connected = False
