@@ -195,6 +195,24 @@ class SourceHealth:
         )
 
 
+class HealthReporter:
+    """The ``name``/``health`` half of :class:`Source`, shared by the implementations."""
+
+    kind = "source"
+
+    def __init__(self, name: str, clock: Clock = utc_now) -> None:
+        self._clock = clock
+        self._health = SourceHealth(name, self.kind, clock)
+
+    @property
+    def name(self) -> str:
+        return self._health.name
+
+    @property
+    def health(self) -> SourceHealth:
+        return self._health
+
+
 class Source(Protocol):
     """A long-running alert source (MQTT, Kafka, directory).
 

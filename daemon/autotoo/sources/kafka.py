@@ -30,7 +30,7 @@ import confluent_kafka
 import gcn_kafka
 import structlog
 
-from autotoo.sources.base import Clock, Received, SourceHealth, describe, utc_now
+from autotoo.sources.base import Clock, HealthReporter, Received, describe, utc_now
 from autotoo.sources.errors import SourceConfigError, SourceFatalError
 
 if TYPE_CHECKING:
@@ -224,23 +224,14 @@ def _reveal(secret: Any) -> str | None:
     return None if secret is None else str(secret.get_secret_value())
 
 
-class KafkaSource:
+class KafkaSource(HealthReporter):
     """Delivers GCN Kafka records to the sink and commits each after the sink returned."""
 
     kind = "kafka"
 
     def __init__(self, settings: KafkaSettings, *, clock: Clock = utc_now) -> None:
+        super().__init__(settings.name, clock)
         self._settings = settings
-        self._clock = clock
-        self._health = SourceHealth(settings.name, self.kind, clock)
-
-    @property
-    def name(self) -> str:
-        return self._settings.name
-
-    @property
-    def health(self) -> SourceHealth:
-        return self._health
 
     async def run(self, sink: Sink) -> None:
         """Consume until cancelled. librdkafka reconnects by itself (GCN asks clients not to
