@@ -155,6 +155,13 @@ class SourceHealth:
             self.connected = True
             self.since = self.clock()
 
+    def mark_alive(self) -> None:
+        """Traffic proves a connection without a connect event (Kafka reconnects inside
+        librdkafka, so there is none to count)."""
+        if not self.connected:
+            self.connected = True
+            self.since = self.clock()
+
     def mark_disconnected(self, error: str | None = None) -> None:
         if self.connected:
             self.connected = False
@@ -186,6 +193,24 @@ class SourceHealth:
             connects=self.connects,
             messages=self.messages,
         )
+
+
+class HealthReporter:
+    """The ``name``/``health`` half of :class:`Source`, shared by the implementations."""
+
+    kind = "source"
+
+    def __init__(self, name: str, clock: Clock = utc_now) -> None:
+        self._clock = clock
+        self._health = SourceHealth(name, self.kind, clock)
+
+    @property
+    def name(self) -> str:
+        return self._health.name
+
+    @property
+    def health(self) -> SourceHealth:
+        return self._health
 
 
 class Source(Protocol):

@@ -26,9 +26,9 @@ from paho.mqtt.properties import Properties
 
 from autotoo.sources.base import (
     Clock,
+    HealthReporter,
     Received,
     Retry,
-    SourceHealth,
     describe,
     payload_digest,
     utc_now,
@@ -76,7 +76,7 @@ class _SubscribeRefusedError(aiomqtt.MqttError):
     """The broker refused a topic filter (ACL, bad filter): retried like a lost connection."""
 
 
-class MqttSource:
+class MqttSource(HealthReporter):
     """Subscribes with QoS 1 and hands each message to the sink, acknowledging afterwards."""
 
     kind = "mqtt"
@@ -88,20 +88,11 @@ class MqttSource:
         clock: Clock = utc_now,
         rng: random.Random | None = None,
     ) -> None:
+        super().__init__(settings.name, clock)
         self._settings = settings
-        self._clock = clock
         self._rng = rng
-        self._health = SourceHealth(settings.name, self.kind, clock)
         # The paho client of the live connection; an ack for any other one is stale.
         self._current: paho.Client | None = None
-
-    @property
-    def name(self) -> str:
-        return self._settings.name
-
-    @property
-    def health(self) -> SourceHealth:
-        return self._health
 
     async def run(self, sink: Sink) -> None:
         """Connect, subscribe and deliver until cancelled; reconnect forever on MQTT errors.

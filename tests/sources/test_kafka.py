@@ -1,0 +1,115 @@
+"""Kafka source against librdkafka's mock cluster: offsets are committed only by ack()."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+from pydantic import SecretStr
+from tests.sources.conftest import MockKafka
+from tests.sources.helpers import WAIT, Collector, eventually, running
+
+from autotoo.sources.errors import SourceConfigError
+from autotoo.sources.kafka import KafkaSource
+from autotoo.sources.settings import KafkaSettings
+
+
+def settings_for(cluster: MockKafka, names: tuple[str, str, str]) -> KafkaSettings:
+    topic, heartbeat, group = names
+    return KafkaSettings(
+        name="gcn",
+        group_id=group,
+        topics=(topic,),
+        heartbeat_topic=heartbeat,
+        # The same gcn_kafka.Consumer as production; only brokers and security differ.
+        extra_config={
+            "bootstrap.servers": cluster.bootstrap,
+            "security.protocol": "plaintext",
+            "session.timeout.ms": 6000,
+            "heartbeat.interval.ms": 500,
+        },
+        poll_interval=0.05,
+    )
+
+
+async def committed(cluster: MockKafka, group: str, topic: str) -> int:
+    return await asyncio.to_thread(cluster.committed, group, topic)
+
+
+async def wait_committed(cluster: MockKafka, group: str, topic: str, offset: int) -> None:
+    async with asyncio.timeout(WAIT):
+        while await committed(cluster, group, topic) != offset:  # noqa: ASYNC110 - broker state
+            await asyncio.sleep(0.05)
+
+
+async def test_commits_only_after_ack_and_a_restart_rereads(
+    mock_kafka: MockKafka, kafka_names: tuple[str, str, str]
+) -> None:
+    topic, heartbeat, group = kafka_names
+    settings = settings_for(mock_kafka, kafka_names)
+    mock_kafka.produce(heartbeat, b'{"alert_datetime": "2026-11-21T12:00:00Z"}')
+    mock_kafka.produce(topic, b"a0", b"a1", b"a2")
+
+    first = Collector()
+    crashed = first.hold(b"a1")  # the process dies while a1 is being stored
+    source = KafkaSource(settings)
+    async with running(source, first):
+        await first.wait_entered(b"a1")
+        await wait_committed(mock_kafka, group, topic, 1)  # a0 acked: next to read is 1
+        await eventually(lambda: source.health.last_heartbeat_at is not None)
+        await asyncio.sleep(0.2)
+        # a1 is in the sink and a2 prefetched, but neither was acknowledged.
+        assert await committed(mock_kafka, group, topic) == 1
+        assert source.health.connected
+    assert not crashed.is_set()
+    assert first.payloads == [b"a0"]
+    assert first.items[0].identity == f"kafka:{topic}:0:0"
+    assert first.items[0].topic == topic
+    assert all(item.topic != heartbeat for item in first.items)
+    # The last heartbeat offset is committed on close, so a restart skips old heartbeats.
+    assert await committed(mock_kafka, group, heartbeat) == 1
+
+    second = Collector(fail_on=b"a2")
+    with pytest.raises(RuntimeError, match="inbox is full"):
+        async with running(KafkaSource(settings), second) as task:
+            await asyncio.wait_for(task, WAIT)
+    assert second.payloads == [b"a1"]
+    assert second.items[0].identity == f"kafka:{topic}:0:1"
+    assert await committed(mock_kafka, group, topic) == 2
+
+    third = Collector()
+    async with running(KafkaSource(settings), third):
+        await third.wait_for_count(1)
+        await wait_committed(mock_kafka, group, topic, 3)
+    assert third.payloads == [b"a2"]
+
+
+async def test_unknown_librdkafka_property_is_a_config_error(
+    mock_kafka: MockKafka, kafka_names: tuple[str, str, str]
+) -> None:
+    settings = settings_for(mock_kafka, kafka_names)
+    broken = KafkaSettings(
+        name=settings.name,
+        group_id=settings.group_id,
+        topics=settings.topics,
+        extra_config={**settings.extra_config, "no.such.property": "1"},
+    )
+    with pytest.raises(SourceConfigError, match=r"no\.such\.property"):
+        async with asyncio.timeout(WAIT):
+            await KafkaSource(broken).run(Collector())
+
+
+@pytest.mark.parametrize("key", ["enable.auto.commit", "group.id"])
+def test_settings_refuse_overrides_that_break_commit_after_store(key: str) -> None:
+    with pytest.raises(SourceConfigError, match="may not override"):
+        KafkaSettings(name="gcn", group_id="g", topics=("t",), extra_config={key: "x"})
+
+
+def test_settings_need_both_oidc_credentials() -> None:
+    with pytest.raises(SourceConfigError, match="both"):
+        KafkaSettings(name="gcn", group_id="g", topics=("t",), client_id=SecretStr("id"))
+    secret = SecretStr("very-secret")
+    settings = KafkaSettings(
+        name="gcn", group_id="g", topics=("t",), client_id=SecretStr("id"), client_secret=secret
+    )
+    assert "very-secret" not in repr(settings)
