@@ -2,6 +2,8 @@
 
 from autotoo.alerts.errors import AlertError, AlertParseError
 from autotoo.alerts.model import Ellipse, Kind, Messenger, NormalizedAlert, Reference
+from autotoo.alerts.parse import parse_alert
+from autotoo.alerts.topics import normalize_topic, topic_info, topic_matches
 
 __all__ = [
     "AlertError",
@@ -11,4 +13,8 @@ __all__ = [
     "Messenger",
     "NormalizedAlert",
     "Reference",
+    "normalize_topic",
+    "parse_alert",
+    "topic_info",
+    "topic_matches",
 ]

@@ -19,6 +19,9 @@ Conventions (decided here once, so every parser agrees):
 * ``raw`` is the decoded payload for rules that need any other field: the JSON object for
   JSON alerts, and for VOEvents a flat ``{Param name: typed value}`` mapping of every
   ``<Param>`` in ``<What>`` (groups flattened; a later duplicate name does not overwrite).
+* ``role`` (VOEvent ``role``), ``alert_tense`` (gcn-schema) and ``event_name`` (gcn-schema
+  ``event_name``, VOEvent ``Why/Inference/Name``) are kept verbatim; ``is_test`` is the
+  decision derived from them (and from test flags, ``M``/``T`` superevents, test topics).
 """
 
 from __future__ import annotations
@@ -86,6 +89,9 @@ class NormalizedAlert:
     properties: dict[str, float] = field(default_factory=dict)
     flags: dict[str, bool] = field(default_factory=dict)
     references: tuple[Reference, ...] = ()
+    role: str | None = None
+    alert_tense: str | None = None
+    event_name: str | None = None
     raw: Any = field(default=None, repr=False, compare=False)
     skymap_b64: str | None = field(default=None, repr=False, compare=False)
 

@@ -21,7 +21,7 @@ EXIT_CONFIG = 78  # EX_CONFIG: systemd's RestartPreventExitStatus=78 stops a res
 
 # Command modules, in the order ``--help`` lists them. Imported lazily by name so that
 # ``autotoo --version`` does not pay for astropy or aiohttp.
-COMMAND_MODULES: tuple[str, ...] = ()
+COMMAND_MODULES: tuple[str, ...] = ("alerts",)
 
 
 def build_parser() -> argparse.ArgumentParser:
