@@ -7,30 +7,24 @@ topic filter). Most of a large rule set is therefore never looked at for a given
 
 from __future__ import annotations
 
-import fnmatch
 import hashlib
 import json
-import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 from autotoo.alerts.model import NormalizedAlert
+from autotoo.alerts.topics import normalize_topic, topic_matches
 from autotoo.rules.conditions import Condition
 from autotoo.rules.models import Rule
 from autotoo.rules.templates import Value
 
 
-def normalize_topic(topic: str) -> str:
-    """``gcn/notices/x/y`` (MQTT) -> ``gcn.notices.x.y`` (Kafka).
-
-    Private stand-in for ``autotoo.alerts.normalize_topic`` (branch ``alerts``): replace
-    with that one at merge.
-    """
-    return topic.strip().replace("/", ".")
-
-
 def _listing(values: frozenset[str] | tuple[str, ...]) -> str:
     return "[" + ", ".join(sorted(values)) + "]"
+
+
+def _is_pattern(topic: str) -> bool:
+    return "+" in topic.split(".") or topic.endswith(".#") or topic == "#"
 
 
 def _lower(values: list[str]) -> frozenset[str]:
@@ -43,7 +37,7 @@ class Matcher:
 
     topics: tuple[str, ...] = ()
     exact_topics: frozenset[str] = frozenset()
-    topic_patterns: tuple[re.Pattern[str], ...] = ()
+    topic_patterns: tuple[str, ...] = ()  # MQTT-style: + is one level, a final # the rest
     missions: frozenset[str] = frozenset()
     notice_types: frozenset[str] = frozenset()
     kinds: frozenset[str] = frozenset()
@@ -52,8 +46,8 @@ class Matcher:
     @classmethod
     def build(cls, rule: Rule) -> Matcher:
         topics = tuple(normalize_topic(t) for t in rule.match.topics)
-        exact = frozenset(t for t in topics if "*" not in t and "?" not in t)
-        patterns = tuple(re.compile(fnmatch.translate(t)) for t in topics if "*" in t or "?" in t)
+        patterns = tuple(t for t in topics if _is_pattern(t))
+        exact = frozenset(t for t in topics if not _is_pattern(t))
         return cls(
             topics=topics,
             exact_topics=exact,
@@ -75,7 +69,7 @@ class Matcher:
             if topic is None:
                 return "topics: the alert came without a topic"
             if topic not in self.exact_topics and not any(
-                p.match(topic) for p in self.topic_patterns
+                topic_matches(p, topic) for p in self.topic_patterns
             ):
                 return f"topics: {topic} not in {_listing(self.topics)}"
         if self.missions and alert.mission.lower() not in self.missions:

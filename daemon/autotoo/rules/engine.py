@@ -21,7 +21,8 @@ from typing import Any, Literal
 import structlog
 
 from autotoo.alerts.model import NormalizedAlert
-from autotoo.rules.compiled import CompiledRule, RuleSet, normalize_topic
+from autotoo.alerts.topics import normalize_topic
+from autotoo.rules.compiled import CompiledRule, RuleSet
 from autotoo.rules.context import AlertContext
 from autotoo.rules.errors import RenderError
 from autotoo.rules.fields import TOO_FIELDS, XRT_GLOBALS, XRT_PRODUCT_PARAMS, format_uvot_mode

@@ -179,7 +179,7 @@ def _validated_rules(doc: YamlDocument, problems: list[ConfigProblem]) -> list[t
     try:
         return list(enumerate(RuleFile.model_validate(doc.data).rules))
     except ValidationError as exc:
-        problems.extend(problems_from_validation(doc, exc))
+        problems.extend(_one_per_place(problems_from_validation(doc, exc)))
         bad = {
             err["loc"][1]
             for err in exc.errors()
@@ -235,3 +235,15 @@ def load_rules(patterns: Iterable[str | Path]) -> RuleSet:
     if problems:
         raise ConfigError(problems)
     return ruleset
+
+
+def _one_per_place(problems: list[ConfigProblem]) -> list[ConfigProblem]:
+    """One model problem per place: a union (``notify: [pager]``) fails every alternative."""
+    seen: set[tuple[str, int, int, str]] = set()
+    out = []
+    for problem in problems:
+        place = (problem.file, problem.line, problem.col, problem.path)
+        if place not in seen:
+            seen.add(place)
+            out.append(problem)
+    return out

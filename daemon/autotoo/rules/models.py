@@ -31,7 +31,8 @@ class Match(Strict):
 
     topics: list[str] = Field(
         default_factory=list,
-        description="Kafka topics; the MQTT spelling gcn/notices/... also matches; * is a wildcard",
+        description="Kafka topics; the MQTT spelling gcn/notices/... also matches; "
+        "MQTT wildcards: + is one level, a final # the rest",
     )
     missions: list[str] = Field(default_factory=list, description="mission slugs, e.g. swift")
     notice_types: list[str] = Field(default_factory=list, description="parser notice types")
