@@ -36,14 +36,21 @@ def _data_path(data: Any, loc: tuple[str | int, ...]) -> tuple[PathKey, bool]:
 def problems_from_validation(doc: YamlDocument, exc: ValidationError) -> list[ConfigProblem]:
     problems = []
     for err in exc.errors(include_url=False):
-        path, exists = _data_path(doc.data, tuple(err["loc"]))
+        loc = tuple(err["loc"])
+        bad_key = loc[-1:] == ("[key]",)  # a dict key failed (e.g. an unknown product name)
+        path, exists = _data_path(doc.data, loc[:-1] if bad_key else loc)
+        if not exists and err["type"] not in {"missing", "extra_forbidden"}:
+            # Only a missing key is absent from the data; any other absent last segment is
+            # a union member's tag (``literal['mqtt','webhook']``): report at the value.
+            path, exists = path[:-1], True
         message = str(err["msg"])
         if err["type"] == "extra_forbidden":
             message = "unknown key"
         elif err["type"] == "missing":
             message = "required key is missing"
         if exists or err["type"] == "extra_forbidden":
-            problems.append(doc.problem(path, message, prefer_key=err["type"] == "extra_forbidden"))
+            at_key = bad_key or err["type"] == "extra_forbidden"
+            problems.append(doc.problem(path, message, prefer_key=at_key))
         else:
             line, col = doc.position(path[:-1])
             problems.append(ConfigProblem(doc.file, line, col, ".".join(map(str, path)), message))

@@ -36,6 +36,7 @@ class YamlDocument:
     data: Any
     value_pos: dict[PathKey, tuple[int, int]] = field(default_factory=dict)
     key_pos: dict[PathKey, tuple[int, int]] = field(default_factory=dict)
+    text: str = ""  # the source text, to place problems inside multi-line strings
 
     def position(self, path: PathKey, *, prefer_key: bool = False) -> tuple[int, int]:
         """Best position for ``path``: the node itself, else its nearest written ancestor."""
@@ -50,6 +51,41 @@ class YamlDocument:
     def problem(self, path: PathKey, message: str, *, prefer_key: bool = False) -> ConfigProblem:
         line, col = self.position(path, prefer_key=prefer_key)
         return ConfigProblem(self.file, line, col, dotted(path), message)
+
+    def position_in_string(self, path: PathKey, value: str, offset: int) -> tuple[int, int]:
+        """Where character ``offset`` of the string ``value`` at ``path`` is written in the file.
+
+        An expression checker reports offsets into the parsed string, but YAML may have
+        folded lines (``>``), stripped indentation (``|``) or added quotes. The visible
+        characters are the same in both, so we count the non-blank characters before
+        ``offset`` and walk the file text to the same count. Escapes in double-quoted
+        strings can shift the result by a column or two; the line stays right.
+        """
+        line, col = self.position(path)
+        lines = self.text.splitlines()
+        if not lines or line > len(lines):
+            return line, col
+        visible = [i for i, ch in enumerate(value) if not ch.isspace()]
+        wanted = sum(1 for i in visible if i < offset)
+        past_end = wanted >= len(visible)  # e.g. "unexpected end of input"
+        wanted = min(wanted, len(visible) - 1)
+        row, column = line - 1, col - 1
+        head = lines[row][column : column + 1]
+        if head in {">", "|"}:
+            row, column = row + 1, 0  # block scalar: the text starts on the next line
+        elif head in {"'", '"'}:
+            column += 1
+        seen = 0
+        while row < len(lines) and wanted >= 0:
+            text = lines[row]
+            while column < len(text):
+                if not text[column].isspace():
+                    if seen == wanted:
+                        return row + 1, column + 1 + int(past_end)
+                    seen += 1
+                column += 1
+            row, column = row + 1, 0
+        return line, col
 
 
 def dotted(path: PathKey) -> str:
@@ -112,7 +148,7 @@ def load_yaml_text(text: str, file: str) -> YamlDocument:
         raise ConfigError([ConfigProblem(file, line, col, path, message)]) from None
     except YAMLError as exc:
         raise ConfigError([ConfigProblem(file, 1, 1, "", f"invalid YAML: {exc}")]) from None
-    doc = YamlDocument(file=file, data=None)
+    doc = YamlDocument(file=file, data=None, text=text)
     doc.data = _plain(raw, (), doc)
     return doc
 

@@ -1,0 +1,158 @@
+"""Loaded rules: the validated model plus everything compiled from it, and the rule set index.
+
+The index exists for throughput: an alert is checked only against the rules whose exact
+topic list contains its topic, plus the rules without an exact topic list (wildcards, or no
+topic filter). Most of a large rule set is therefore never looked at for a given alert.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+
+from autotoo.alerts.model import NormalizedAlert
+from autotoo.alerts.topics import normalize_topic, topic_matches
+from autotoo.rules.conditions import Condition
+from autotoo.rules.models import Rule
+from autotoo.rules.templates import Value
+
+
+def _listing(values: frozenset[str] | tuple[str, ...]) -> str:
+    return "[" + ", ".join(sorted(values)) + "]"
+
+
+def _is_pattern(topic: str) -> bool:
+    return "+" in topic.split(".") or topic.endswith(".#") or topic == "#"
+
+
+def _lower(values: list[str]) -> frozenset[str]:
+    return frozenset(v.lower() for v in values)
+
+
+@dataclass(frozen=True, slots=True)
+class Matcher:
+    """The cheap ``match`` filters, normalised once at load."""
+
+    topics: tuple[str, ...] = ()
+    exact_topics: frozenset[str] = frozenset()
+    topic_patterns: tuple[str, ...] = ()  # MQTT-style: + is one level, a final # the rest
+    missions: frozenset[str] = frozenset()
+    notice_types: frozenset[str] = frozenset()
+    kinds: frozenset[str] = frozenset()
+    instruments: frozenset[str] = frozenset()
+
+    @classmethod
+    def build(cls, rule: Rule) -> Matcher:
+        topics = tuple(normalize_topic(t) for t in rule.match.topics)
+        patterns = tuple(t for t in topics if _is_pattern(t))
+        exact = frozenset(t for t in topics if not _is_pattern(t))
+        return cls(
+            topics=topics,
+            exact_topics=exact,
+            topic_patterns=patterns,
+            missions=_lower(rule.match.missions),
+            notice_types=_lower(rule.match.notice_types),
+            kinds=frozenset(rule.match.kinds),
+            instruments=_lower(rule.match.instruments),
+        )
+
+    @property
+    def indexable(self) -> bool:
+        """True when the rule can only ever match one of its exact topics."""
+        return bool(self.exact_topics) and not self.topic_patterns
+
+    def reject(self, alert: NormalizedAlert, topic: str | None) -> str | None:
+        """Why the alert is filtered out (``"missions: ..."``), or None when it passes."""
+        if self.topics:
+            if topic is None:
+                return "topics: the alert came without a topic"
+            if topic not in self.exact_topics and not any(
+                topic_matches(p, topic) for p in self.topic_patterns
+            ):
+                return f"topics: {topic} not in {_listing(self.topics)}"
+        if self.missions and alert.mission.lower() not in self.missions:
+            return f"missions: {alert.mission} not in {_listing(self.missions)}"
+        if self.notice_types and alert.notice_type.lower() not in self.notice_types:
+            return f"notice_types: {alert.notice_type} not in {_listing(self.notice_types)}"
+        if self.kinds and alert.kind not in self.kinds:
+            return f"kinds: {alert.kind} not in {_listing(self.kinds)}"
+        if self.instruments and (alert.instrument or "").lower() not in self.instruments:
+            return f"instruments: {alert.instrument} not in {_listing(self.instruments)}"
+        return None
+
+
+@dataclass(frozen=True, slots=True)
+class CompiledRule:
+    spec: Rule
+    file: str
+    line: int
+    digest: str  # content hash: records say which version of a rule decided
+    matcher: Matcher
+    condition: Condition | None
+    too: dict[str, Value] = field(default_factory=dict)
+    position: dict[str, Value] = field(default_factory=dict)  # explicit ra/dec/poserr
+    xrt_globals: dict[str, Value] = field(default_factory=dict)
+    xrt_products: dict[str, dict[str, Value]] = field(default_factory=dict)
+    notify_texts: tuple[Value | None, ...] = ()
+    condition_reads_event: bool = False
+
+    @property
+    def name(self) -> str:
+        return self.spec.name
+
+    @property
+    def where(self) -> str:
+        return f"{self.file}:{self.line}"
+
+
+def rule_digest(rule: Rule) -> str:
+    """SHA-256 of the rule's canonical JSON: the same rule text in any layout, same digest."""
+    canonical = json.dumps(rule.model_dump(mode="json", by_alias=True), sort_keys=True)
+    return hashlib.sha256(canonical.encode()).hexdigest()[:16]
+
+
+class RuleSet:
+    """Loaded rules in file order, with a topic index for the hot path."""
+
+    def __init__(self, rules: tuple[CompiledRule, ...], files: tuple[str, ...] = ()) -> None:
+        self.rules = rules
+        self.files = files
+        self._by_name = {r.name: r for r in rules}
+        self._by_topic: dict[str, list[int]] = {}
+        self._unindexed: list[int] = []
+        for index, rule in enumerate(rules):
+            if not rule.spec.enabled:
+                continue
+            if rule.matcher.indexable:
+                for topic in rule.matcher.exact_topics:
+                    self._by_topic.setdefault(topic, []).append(index)
+            else:
+                self._unindexed.append(index)
+        self._candidates: dict[str | None, tuple[CompiledRule, ...]] = {}
+
+    def __len__(self) -> int:
+        return len(self.rules)
+
+    def __iter__(self) -> Iterator[CompiledRule]:
+        return iter(self.rules)
+
+    def get(self, name: str) -> CompiledRule | None:
+        return self._by_name.get(name)
+
+    @property
+    def digest(self) -> str:
+        joined = ",".join(f"{r.name}={r.digest}" for r in self.rules)
+        return hashlib.sha256(joined.encode()).hexdigest()[:16]
+
+    def candidates(self, topic: str | None) -> tuple[CompiledRule, ...]:
+        """Enabled rules that might match an alert on ``topic``, in file order (memoised:
+        the number of distinct topics is small)."""
+        found = self._candidates.get(topic)
+        if found is None:
+            indices = sorted({*self._by_topic.get(topic or "", ()), *self._unindexed})
+            found = tuple(self.rules[i] for i in indices)
+            if len(self._candidates) < 4096:  # a bound against an endless stream of topics
+                self._candidates[topic] = found
+        return found

@@ -1,0 +1,199 @@
+"""Rule conditions: a tiny :class:`Condition` protocol and its CEL implementation.
+
+CEL (``common-expression-language``, Rust via PyO3) was chosen for speed, a safe non-Turing
+complete language and loud errors on misspelt fields (``shared/specs/ecosystem.md`` §4). It
+is wrapped here so a pure-Python CEL (celpy, the same language) could replace it.
+
+Explanations: a condition ``a && b && c`` is compiled as a whole *and* as its top-level
+conjuncts; evaluation runs the conjuncts in order, so a non-match names the first false one,
+exactly as ``&&`` short-circuits. A condition whose top level is ``||`` or a ternary is
+evaluated whole. Fail closed: any error, and any non-boolean result, is a non-match that
+carries the error text and the clause that produced it.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import cel
+
+from autotoo.rules.errors import ConditionSyntaxError
+
+#: The variables a condition may read (see ``docs/rules.md``).
+CONTEXT_VARIABLES = frozenset({"alert", "event", "raw", "now", "optional"})
+
+#: CEL built-in functions of the installed binding (checked by a test against the binding).
+BUILTIN_FUNCTIONS = frozenset(
+    {
+        "size", "contains", "startsWith", "endsWith", "matches",
+        "int", "uint", "double", "string", "bytes", "type", "dyn",
+        "timestamp", "duration", "of",
+        "getFullYear", "getMonth", "getDate", "getDayOfMonth", "getDayOfWeek",
+        "getDayOfYear", "getHours", "getMinutes", "getSeconds", "getMilliseconds",
+    }
+)  # fmt: skip
+
+_MACRO_VAR = re.compile(r"\.\s*(?:all|exists|exists_one|map|filter)\s*\(\s*([A-Za-z_]\w*)\s*,")
+_CEL_POSITION = re.compile(r"<input>:(\d+):(\d+):\s*(.*)")
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """Result of one condition: ``clause`` is the deciding part of the source when known."""
+
+    matched: bool
+    clause: str | None = None
+    error: str | None = None
+
+
+class Condition(Protocol):
+    source: str
+
+    @property
+    def variables(self) -> frozenset[str]: ...
+
+    def evaluate(self, activation: Any) -> Outcome: ...
+
+
+def make_activation(variables: dict[str, Any], functions: dict[str, Callable[..., Any]]) -> Any:
+    """The per-alert evaluation context, built once and shared by every rule."""
+    return cel.Context(variables=variables, functions=functions)
+
+
+def _offset(source: str, line: int, col: int) -> int:
+    lines = source.split("\n")
+    return sum(len(text) + 1 for text in lines[: line - 1]) + col - 1
+
+
+def _compile(source: str, base: int = 0) -> Any:
+    try:
+        return cel.compile(source)
+    except ValueError as exc:
+        text = str(exc)
+        found = _CEL_POSITION.search(text)
+        if found is None:
+            raise ConditionSyntaxError(f"invalid condition: {text.splitlines()[0]}", base) from None
+        line, col, message = int(found.group(1)), int(found.group(2)), found.group(3)
+        message = message.replace("Syntax error: ", "")
+        if len(message) > 120:  # CEL lists every expected token; the position says enough
+            message = message.split(" expecting ")[0]
+        raise ConditionSyntaxError(
+            f"condition syntax error: {message}", base + _offset(source, line, col)
+        ) from None
+
+
+def _skip_string(source: str, i: int) -> int:
+    """Index just past the string literal starting at ``source[i]`` (a quote character)."""
+    raw = i > 0 and source[i - 1] in "rR"
+    quote = source[i : i + 3] if source[i : i + 3] in {'"""', "'''"} else source[i]
+    j = i + len(quote)
+    while j < len(source):
+        if not raw and source[j] == "\\":
+            j += 2
+            continue
+        if source.startswith(quote, j):
+            return j + len(quote)
+        j += 1
+    return j
+
+
+def split_top_level(source: str, operator: str) -> list[tuple[int, str]]:
+    """Split at ``operator`` (``&&`` or ``||``) outside brackets and strings.
+
+    Returns ``[(offset, text)]``; a single element when the operator does not appear at top
+    level, or when a top-level ternary makes splitting change the meaning.
+    """
+    parts: list[tuple[int, str]] = []
+    depth, start, i = 0, 0, 0
+    while i < len(source):
+        ch = source[i]
+        if ch in "\"'":
+            i = _skip_string(source, i)
+            continue
+        if ch in "([{":
+            depth += 1
+        elif ch in ")]}":
+            depth -= 1
+        elif depth == 0 and ch == "?":
+            return [(0, source)]
+        elif depth == 0 and source.startswith(operator, i):
+            parts.append((start, source[start:i]))
+            start = i + len(operator)
+            i = start
+            continue
+        i += 1
+    parts.append((start, source[start:]))
+    return parts
+
+
+def _first_identifier_offset(source: str, name: str) -> int:
+    found = re.search(rf"(?<![\w.]){re.escape(name)}\b", source)
+    return found.start() if found else 0
+
+
+def _short_error(exc: Exception) -> str:
+    if isinstance(exc, KeyError):
+        return f"no such field {exc.args[0]!r}" if exc.args else "no such field"
+    text = str(exc).split(". ")[0]
+    if text.startswith("No such overload"):
+        return "operands of incompatible types (often a null field, or int mixed with double)"
+    return text
+
+
+class CelCondition:
+    """A compiled CEL condition; see the module docstring for clause explanations."""
+
+    def __init__(self, source: str, *, extra_functions: Iterable[str] = ()) -> None:
+        self.source = source
+        self._program = _compile(source)
+        self._variables = frozenset(self._program.variables())
+        self._check_names(frozenset(extra_functions))
+        conjuncts = split_top_level(source, "&&")
+        self._clauses: list[tuple[str, Any]] = []
+        if len(conjuncts) > 1:
+            # Same text, parsed separately: errors are already excluded by the whole compile.
+            self._clauses = [(text.strip(), _compile(text, at)) for at, text in conjuncts]
+
+    @property
+    def variables(self) -> frozenset[str]:
+        return self._variables
+
+    def _check_names(self, helpers: frozenset[str]) -> None:
+        bound = set(_MACRO_VAR.findall(self.source))
+        for name in sorted(self._variables - CONTEXT_VARIABLES - bound):
+            raise ConditionSyntaxError(
+                f"unknown name {name!r}: a condition can read "
+                + ", ".join(sorted(CONTEXT_VARIABLES - {"optional"})),
+                _first_identifier_offset(self.source, name),
+            )
+        for name in self._program.functions():
+            if name[0] in "_@!" or name in BUILTIN_FUNCTIONS or name in helpers:
+                continue
+            raise ConditionSyntaxError(
+                f"unknown function {name!r}", _first_identifier_offset(self.source, name)
+            )
+
+    def evaluate(self, activation: Any) -> Outcome:
+        if not self._clauses:
+            return self._run(self.source.strip(), self._program, activation, whole=True)
+        for text, program in self._clauses:
+            outcome = self._run(text, program, activation, whole=False)
+            if not outcome.matched:
+                return outcome
+        return Outcome(matched=True)
+
+    @staticmethod
+    def _run(text: str, program: Any, activation: Any, *, whole: bool) -> Outcome:
+        try:
+            result = program.execute(activation)
+        except Exception as exc:  # noqa: BLE001 fail closed: any error of any kind is a non-match
+            return Outcome(matched=False, clause=text, error=_short_error(exc))
+        if result is True:
+            return Outcome(matched=True, clause=None if whole else text)
+        if result is False:
+            return Outcome(matched=False, clause=text)
+        shown = repr(result)[:60]
+        return Outcome(matched=False, clause=text, error=f"not a boolean: {shown}")

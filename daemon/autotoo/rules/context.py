@@ -1,0 +1,208 @@
+"""What conditions and templates see: ``alert``, ``event``, ``raw``, ``now`` and the helpers.
+
+One :class:`AlertContext` is built per alert and shared by every rule, and each part is built
+on first use: the CEL activation only when some rule reaches its condition, the ``event``
+view only when a condition or template reads it, astropy only when a helper is called.
+
+``alert`` holds the normalized fields (times as timestamps, ``ellipse`` and ``references`` as
+maps, ``flags``, ``classification``, ``properties``) plus ``group_key``, ``has_position`` and
+``raw``. ``event`` covers every alert of the same event *including this one*: ``key``,
+``count``, ``alerts`` (oldest first, without ``raw``), ``first``, ``latest`` (this alert),
+``previous`` (the one before, or null), ``best`` (smallest error radius among those with a
+position, or null) and ``has_retraction``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
+from functools import cached_property
+from typing import Any
+
+from autotoo.alerts.model import NormalizedAlert
+from autotoo.rules import sky
+from autotoo.rules.conditions import make_activation
+
+_INT64 = (-(2**63), 2**63 - 1)
+_PLAIN_FIELDS = tuple(
+    f.name
+    for f in dataclasses.fields(NormalizedAlert)
+    if f.name not in {"raw", "skymap_b64", "ellipse", "references"}
+)
+
+
+def plain_value(value: Any) -> Any:
+    """A JSON-like value CEL can hold: huge ints become floats, unknown types become text."""
+    if value is None or isinstance(value, bool | str | float | bytes):
+        return value
+    if isinstance(value, int):
+        return value if _INT64[0] <= value <= _INT64[1] else float(value)
+    if isinstance(value, dict):
+        return {str(k): plain_value(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [plain_value(v) for v in value]
+    if isinstance(value, datetime):
+        return value if value.tzinfo else value.replace(tzinfo=UTC)
+    return str(value)
+
+
+def alert_view(alert: NormalizedAlert, *, with_raw: bool) -> dict[str, Any]:
+    view = {name: getattr(alert, name) for name in _PLAIN_FIELDS}
+    view["ellipse"] = dataclasses.asdict(alert.ellipse) if alert.ellipse else None
+    view["references"] = [{"target": r.target, "cite": r.cite} for r in alert.references]
+    view["group_key"] = alert.group_key
+    view["has_position"] = alert.has_position
+    if with_raw:
+        view["raw"] = plain_value(alert.raw)
+    return view
+
+
+def best_positioned(alerts: Sequence[NormalizedAlert]) -> NormalizedAlert | None:
+    """The alert with the smallest error radius (a later one wins a tie; no error: last)."""
+    best: NormalizedAlert | None = None
+    for candidate in alerts:
+        if not candidate.has_position:
+            continue
+        if best is None or _error_key(candidate) <= _error_key(best):
+            best = candidate
+    return best
+
+
+def _error_key(alert: NormalizedAlert) -> float:
+    return alert.error_deg if alert.error_deg is not None else float("inf")
+
+
+def _position_of(args: tuple[Any, ...], helper: str) -> tuple[float, float]:
+    if len(args) == 2:
+        return float(args[0]), float(args[1])
+    if len(args) == 1 and isinstance(args[0], dict):
+        ra, dec = args[0].get("ra"), args[0].get("dec")
+        if ra is None or dec is None:
+            raise ValueError(f"{helper}: the alert has no position")
+        return float(ra), float(dec)
+    raise ValueError(f"{helper} takes an alert (or any map with ra, dec) or ra, dec in degrees")
+
+
+def _trigger_time(arg: Any) -> datetime:
+    value = arg.get("trigger_time") if isinstance(arg, dict) else arg
+    if isinstance(value, str):
+        value = datetime.fromisoformat(value)
+    if not isinstance(value, datetime):
+        raise ValueError("since_trigger: the alert has no trigger time")  # noqa: TRY004 CEL reports it
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
+def make_helpers(now: datetime) -> dict[str, Callable[..., Any]]:
+    """Helper functions for conditions and templates, bound to the evaluation time."""
+
+    def galactic_latitude(*args: Any) -> float:
+        return sky.galactic(*_position_of(args, "galactic_latitude"))[1]
+
+    def galactic_longitude(*args: Any) -> float:
+        return sky.galactic(*_position_of(args, "galactic_longitude"))[0]
+
+    def sun_distance(*args: Any) -> float:
+        ra, dec = _position_of(args, "sun_distance")
+        return sky.angular_separation(ra, dec, *sky.sun_position(now))
+
+    def moon_distance(*args: Any) -> float:
+        ra, dec = _position_of(args, "moon_distance")
+        return sky.angular_separation(ra, dec, *sky.moon_position(now))
+
+    def separation(*args: Any) -> float:
+        if len(args) == 2:
+            a, b = _position_of(args[:1], "separation"), _position_of(args[1:], "separation")
+        elif len(args) == 4:
+            a, b = _position_of(args[:2], "separation"), _position_of(args[2:], "separation")
+        else:
+            raise ValueError(
+                "separation takes two alerts (maps with ra, dec) or ra1, dec1, ra2, dec2"
+            )
+        return sky.angular_separation(*a, *b)
+
+    def since_trigger(arg: Any) -> float:
+        return (now - _trigger_time(arg)).total_seconds()
+
+    def error_arcmin(arg: Any) -> float:
+        error = arg.get("error_deg") if isinstance(arg, dict) else None
+        if error is None:
+            raise ValueError("error_arcmin: the alert has no error radius")
+        return float(error) * 60.0
+
+    def absolute(value: Any) -> Any:
+        return abs(value)
+
+    return {
+        "galactic_latitude": galactic_latitude,
+        "galactic_longitude": galactic_longitude,
+        "sun_distance": sun_distance,
+        "moon_distance": moon_distance,
+        "separation": separation,
+        "since_trigger": since_trigger,
+        "error_arcmin": error_arcmin,
+        "abs": absolute,
+    }
+
+
+HELPER_NAMES = frozenset(make_helpers(datetime.now(UTC)))
+
+
+class AlertContext:
+    """The evaluation context of one alert and the earlier alerts of its event."""
+
+    def __init__(
+        self, alert: NormalizedAlert, earlier: Sequence[NormalizedAlert], now: datetime
+    ) -> None:
+        self.alert = alert
+        self.earlier = tuple(earlier)
+        self.now = now
+        self._activations: dict[bool, Any] = {}
+
+    @cached_property
+    def helpers(self) -> dict[str, Callable[..., Any]]:
+        return make_helpers(self.now)
+
+    @cached_property
+    def alert_view(self) -> dict[str, Any]:
+        return alert_view(self.alert, with_raw=True)
+
+    @cached_property
+    def best(self) -> NormalizedAlert | None:
+        return best_positioned((*self.earlier, self.alert))
+
+    @cached_property
+    def event_view(self) -> dict[str, Any]:
+        views = [alert_view(a, with_raw=False) for a in self.earlier]
+        latest = {k: v for k, v in self.alert_view.items() if k != "raw"}
+        views.append(latest)
+        everyone = (*self.earlier, self.alert)
+        best_index = next((i for i, a in enumerate(everyone) if a is self.best), None)
+        return {
+            "key": self.alert.group_key,
+            "count": len(views),
+            "alerts": views,
+            "first": views[0],
+            "latest": latest,
+            "previous": views[-2] if len(views) > 1 else None,
+            "best": views[best_index] if best_index is not None else None,
+            "has_retraction": any(a.kind == "retraction" for a in everyone),
+        }
+
+    def variables(self, *, with_event: bool) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "alert": self.alert_view,
+            "raw": self.alert_view["raw"],
+            "now": self.now,
+        }
+        if with_event:
+            out["event"] = self.event_view
+        return out
+
+    def activation(self, *, with_event: bool) -> Any:
+        """The CEL activation, built at most twice per alert (with and without ``event``)."""
+        if with_event not in self._activations:
+            self._activations[with_event] = make_activation(
+                self.variables(with_event=with_event), self.helpers
+            )
+        return self._activations[with_event]

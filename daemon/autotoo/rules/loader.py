@@ -1,0 +1,249 @@
+"""Load rule files: every problem in every file reported at once, each at file:line:col.
+
+Three passes per file: YAML (duplicate keys refused), the pydantic models (typos, types,
+durations), then compilation of what the models cannot check: CEL conditions (syntax,
+unknown names and functions, placed at the column inside a multi-line ``when:``), Jinja2
+templates, literal values against the TOO/XRT field table, unknown XRT parameters, and rule
+names unique across all files (reported at the second occurrence). A rule that fails the
+model pass is still compiled when the failure was elsewhere in its file.
+"""
+
+from __future__ import annotations
+
+import glob
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+from pydantic import ValidationError
+
+from autotoo.config.problems import ConfigError, ConfigProblem
+from autotoo.config.validate import problems_from_validation
+from autotoo.config.yamlfile import PathKey, YamlDocument, load_yaml_file
+from autotoo.rules.compiled import CompiledRule, Matcher, RuleSet, rule_digest
+from autotoo.rules.conditions import CelCondition, Condition
+from autotoo.rules.context import HELPER_NAMES
+from autotoo.rules.errors import ConditionSyntaxError, TemplateCompileError
+from autotoo.rules.fields import (
+    TOO_FIELDS,
+    TOO_ONE_OF,
+    TOO_REQUIRED,
+    XRT_GLOBALS,
+    XRT_PRODUCT_PARAMS,
+    FieldSpec,
+)
+from autotoo.rules.models import ExplicitPosition, Rule, RuleFile, too_fields
+from autotoo.rules.templates import Value, compile_value
+
+
+def expand_paths(patterns: Iterable[str | Path]) -> tuple[list[Path], list[ConfigProblem]]:
+    """Files named by paths or glob patterns, in the given order, each once."""
+    files: list[Path] = []
+    problems: list[ConfigProblem] = []
+    for pattern in patterns:
+        text = str(pattern)
+        if glob.has_magic(text):
+            found = [Path(p) for p in sorted(glob.glob(text))]  # noqa: PTH207 patterns are user text
+            if not found:
+                problems.append(ConfigProblem(text, 1, 1, "", "no rule file matches this pattern"))
+        else:
+            found = [Path(text)]
+        files.extend(p for p in found if p not in files)
+    return files, problems
+
+
+class _FileCompiler:
+    """Compiles the rules of one document, collecting located problems."""
+
+    def __init__(self, doc: YamlDocument) -> None:
+        self.doc = doc
+        self.problems: list[ConfigProblem] = []
+
+    def at(self, path: PathKey, message: str, *, key: bool = False) -> None:
+        self.problems.append(self.doc.problem(path, message, prefer_key=key))
+
+    def at_offset(self, path: PathKey, text: str, offset: int, message: str) -> None:
+        line, col = self.doc.position_in_string(path, text, offset)
+        self.problems.append(ConfigProblem(self.doc.file, line, col, _dotted(path), message))
+
+    def value(self, path: PathKey, raw: Any, spec: FieldSpec | None) -> Value | None:
+        try:
+            return compile_value(raw, spec)
+        except TemplateCompileError as exc:
+            lines = str(raw).split("\n")
+            offset = sum(len(line) + 1 for line in lines[: exc.line - 1])
+            self.at_offset(path, str(raw), offset, exc.message)
+        except ValueError as exc:
+            self.at(path, str(exc))
+        return None
+
+    def values(
+        self, base: PathKey, raw: dict[str, Any], specs: dict[str, FieldSpec], what: str
+    ) -> dict[str, Value]:
+        out: dict[str, Value] = {}
+        for name, item in raw.items():
+            spec = specs.get(name)
+            if spec is None:
+                self.at((*base, name), f"unknown {what}", key=True)
+                continue
+            compiled = self.value((*base, name), item, spec)
+            if compiled is not None:
+                out[name] = compiled
+        return out
+
+    def condition(self, base: PathKey, rule: Rule) -> Condition | None:
+        if rule.when is None:
+            return None
+        try:
+            return CelCondition(rule.when, extra_functions=HELPER_NAMES)
+        except ConditionSyntaxError as exc:
+            self.at_offset((*base, "when"), rule.when, exc.offset, exc.message)
+            return None
+
+    def rule(self, index: int, rule: Rule) -> CompiledRule | None:
+        before = len(self.problems)
+        base: PathKey = ("rules", index)
+        condition = self.condition(base, rule)
+        compiled_too: dict[str, Value] = {}
+        position: dict[str, Value] = {}
+        if rule.too is not None:
+            given = too_fields(rule.too)
+            for name in TOO_REQUIRED:
+                if name not in given:
+                    self.at((*base, "too"), f"a TOO needs {name}", key=True)
+            for group in TOO_ONE_OF:
+                if not any(name in given for name in group):
+                    self.at((*base, "too"), "a TOO needs one of " + ", ".join(group), key=True)
+            compiled_too = self.values((*base, "too"), given, TOO_FIELDS, "TOO field")
+            if isinstance(rule.too.position, ExplicitPosition):
+                coords = rule.too.position.model_dump()
+                position = self.values(
+                    (*base, "too", "position"), coords, _POSITION_SPECS, "position key"
+                )
+            self.value(
+                (*base, "too", "uvot_fallback"), rule.too.uvot_fallback, TOO_FIELDS["uvot_mode"]
+            )
+        xrt_globals: dict[str, Value] = {}
+        xrt_products: dict[str, dict[str, Value]] = {}
+        if rule.xrt_products is not None:
+            xrt = rule.xrt_products
+            xrt_globals = self.values(
+                (*base, "xrt_products", "globals"), xrt.globals_, XRT_GLOBALS, "XRT global"
+            )
+            for product, params in xrt.products.items():
+                xrt_products[product] = self.values(
+                    (*base, "xrt_products", "products", product),
+                    params,
+                    XRT_PRODUCT_PARAMS[product],
+                    f"{product} parameter",
+                )
+        texts = tuple(
+            self.value((*base, "notify", i), c.text, None) if c.text is not None else None
+            for i, c in enumerate(rule.channels())
+        )
+        if rule.too is None and rule.xrt_products is None and not rule.notify:
+            self.at(base, "the rule has no action: give too, xrt_products or notify")
+        if len(self.problems) > before:
+            return None
+        return CompiledRule(
+            spec=rule,
+            file=self.doc.file,
+            line=self.doc.position(base)[0],
+            digest=rule_digest(rule),
+            matcher=Matcher.build(rule),
+            condition=condition,
+            too=compiled_too,
+            position=position,
+            xrt_globals=xrt_globals,
+            xrt_products=xrt_products,
+            notify_texts=texts,
+            condition_reads_event=condition is not None and "event" in condition.variables,
+        )
+
+
+_POSITION_SPECS = {
+    "ra": FieldSpec(TOO_FIELDS["xrt_countrate"].kind, "RA, degrees"),
+    "dec": FieldSpec(TOO_FIELDS["xrt_countrate"].kind, "Dec, degrees"),
+    "poserr": FieldSpec(TOO_FIELDS["xrt_countrate"].kind, "error radius, arcmin"),
+}
+
+
+def _dotted(path: PathKey) -> str:
+    return ".".join(str(p) for p in path)
+
+
+def _validated_rules(doc: YamlDocument, problems: list[ConfigProblem]) -> list[tuple[int, Rule]]:
+    """Rules of the document that pass the model, even when others in the file do not."""
+    if doc.data is None:
+        return []
+    try:
+        return list(enumerate(RuleFile.model_validate(doc.data).rules))
+    except ValidationError as exc:
+        problems.extend(_one_per_place(problems_from_validation(doc, exc)))
+        bad = {
+            err["loc"][1]
+            for err in exc.errors()
+            if len(err["loc"]) > 1 and err["loc"][0] == "rules"
+        }
+    items = doc.data.get("rules") if isinstance(doc.data, dict) else None
+    if not isinstance(items, list):
+        return []
+    return [(i, Rule.model_validate(item)) for i, item in enumerate(items) if i not in bad]
+
+
+def load_documents(docs: Iterable[YamlDocument]) -> RuleSet:
+    """Compile already-parsed rule documents (tests and ``check-config`` share this)."""
+    problems: list[ConfigProblem] = []
+    rules: list[CompiledRule] = []
+    first_seen: dict[str, str] = {}
+    files: list[str] = []
+    for doc in docs:
+        files.append(doc.file)
+        compiler = _FileCompiler(doc)
+        for index, rule in _validated_rules(doc, problems):
+            where = doc.position(("rules", index, "name"))
+            if rule.name in first_seen:
+                compiler.at(
+                    ("rules", index, "name"),
+                    f"duplicate rule name {rule.name!r} (first defined at {first_seen[rule.name]})",
+                )
+            else:
+                first_seen[rule.name] = f"{doc.file}:{where[0]}:{where[1]}"
+            compiled = compiler.rule(index, rule)
+            if compiled is not None:
+                rules.append(compiled)
+        problems.extend(compiler.problems)
+    if problems:
+        raise ConfigError(problems)
+    return RuleSet(tuple(rules), tuple(files))
+
+
+def load_rules(patterns: Iterable[str | Path]) -> RuleSet:
+    """Load every rule file named by ``patterns`` (paths or globs); raise ConfigError listing
+    every problem in every file."""
+    files, problems = expand_paths(patterns)
+    docs: list[YamlDocument] = []
+    for path in files:
+        try:
+            docs.append(load_yaml_file(path))
+        except ConfigError as exc:
+            problems.extend(exc.problems)
+    try:
+        ruleset = load_documents(docs)
+    except ConfigError as exc:
+        problems.extend(exc.problems)
+    if problems:
+        raise ConfigError(problems)
+    return ruleset
+
+
+def _one_per_place(problems: list[ConfigProblem]) -> list[ConfigProblem]:
+    """One model problem per place: a union (``notify: [pager]``) fails every alternative."""
+    seen: set[tuple[str, int, int, str]] = set()
+    out = []
+    for problem in problems:
+        place = (problem.file, problem.line, problem.col, problem.path)
+        if place not in seen:
+            seen.add(place)
+            out.append(problem)
+    return out

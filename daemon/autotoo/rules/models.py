@@ -1,0 +1,168 @@
+"""Rule files as pydantic models: the schema users write ``rules/*.yaml`` against.
+
+Every model forbids unknown keys (a typo is a located error, never a silently ignored
+setting). Values of TOO fields, XRT parameters and notification texts are *literal or
+template* (:data:`Value`): a string containing ``{{`` or ``{%`` is a Jinja2 template rendered
+per alert. Conditions and templates are compiled, and literal values checked against the
+field table in :mod:`autotoo.rules.fields`, by :mod:`autotoo.rules.engine` after this
+structural validation, because only there are file positions at hand.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import TYPE_CHECKING, Annotated, Literal, get_args
+
+from pydantic import BaseModel, ConfigDict, Field, create_model, field_validator
+
+from autotoo.durations import Duration
+from autotoo.rules.fields import TOO_FIELDS, XRT_PRODUCTS
+
+Value = str | int | float | bool
+RULE_NAME_PATTERN = r"^[a-z0-9][a-z0-9._-]{0,63}$"
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Match(Strict):
+    """Cheap filters applied before the condition. An absent or empty list matches anything."""
+
+    topics: list[str] = Field(
+        default_factory=list,
+        description="Kafka topics; the MQTT spelling gcn/notices/... also matches; "
+        "MQTT wildcards: + is one level, a final # the rest",
+    )
+    missions: list[str] = Field(default_factory=list, description="mission slugs, e.g. swift")
+    notice_types: list[str] = Field(default_factory=list, description="parser notice types")
+    kinds: list[Literal["initial", "update", "retraction"]] = Field(default_factory=list)
+    instruments: list[str] = Field(default_factory=list, description="e.g. BAT, GBM, WXT")
+
+
+class Budget(Strict):
+    max: int = Field(ge=0, description="at most this many TOOs from this rule per window")
+    per: Duration = Field(default=timedelta(days=1), description="the sliding window")
+
+
+class ExplicitPosition(Strict):
+    ra: Value = Field(description="degrees, J2000")
+    dec: Value = Field(description="degrees, J2000")
+    poserr: Value = Field(default=0.0, description="90% error radius, arcmin")
+
+
+class Resubmit(Strict):
+    urgency: list[Annotated[int, Field(ge=0, le=4)]] = Field(
+        min_length=1, description="resubmit at each of these urgencies in turn, then give up"
+    )
+
+
+class OnReject(Strict):
+    constrained: Resubmit | None = Field(
+        default=None, description="rejected because the target is not observable in time"
+    )
+    other: Resubmit | None = Field(default=None, description="rejected for any other reason")
+
+
+class TooActionBase(Strict):
+    """Policy keys of a TOO action; the request fields come from ``fields.TOO_FIELDS``."""
+
+    position: Literal["alert", "best"] | ExplicitPosition = Field(
+        default="alert",
+        description="alert: this alert's position; best: the smallest error of the event so "
+        "far; or explicit ra/dec/poserr",
+    )
+    on_reject: OnReject = Field(default_factory=OnReject)
+    check_uvot_mode: bool = Field(
+        default=False, description="check uvot_mode with the Swift API and fall back if invalid"
+    )
+    uvot_fallback: Value = Field(default=0x9999, description="UVOT mode used when the check fails")
+    server_validate: bool = Field(default=False, description="validate on the server first")
+    debug: bool = Field(default=False, description="send with the Swift API debug flag")
+
+
+if TYPE_CHECKING:
+    TooAction = TooActionBase
+else:
+    TooAction = create_model(
+        "TooAction",
+        __base__=TooActionBase,
+        __doc__="A Swift TOO request: policy keys plus every request field (literal or template).",
+        **{
+            name: (Value | None, Field(default=None, description=spec.help))
+            for name, spec in TOO_FIELDS.items()
+        },
+    )
+
+
+def too_fields(action: TooActionBase) -> dict[str, Value]:
+    """The request fields a rule set (the ones left out stay out of the request)."""
+    return {name: v for name in TOO_FIELDS if (v := getattr(action, name, None)) is not None}
+
+
+class Retry(Strict):
+    every: Duration = Field(default=timedelta(minutes=10), description="retry interval")
+    for_: Duration = Field(default=timedelta(hours=24), alias="for", description="give up after")
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+
+ProductName = Literal[
+    "LightCurve", "Spectrum", "StandardPos", "EnhancedPos", "AstromPos", "Image", "SourceDet"
+]
+assert set(get_args(ProductName)) == set(XRT_PRODUCTS)  # one list; the Literal is for the schema
+
+
+class XrtAction(Strict):
+    submit: Literal["immediately", "after_observation"] = Field(
+        description="immediately: data already flow (Swift's own triggers); after_observation: "
+        "once the TOO this rule submitted for the event has been observed"
+    )
+    globals_: dict[str, Value] = Field(default_factory=dict, alias="globals")
+    products: dict[ProductName, dict[str, Value]] = Field(min_length=1)
+    retry: Retry = Field(
+        default_factory=Retry, description="while the service has no data yet, retry"
+    )
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+
+Channel = Literal["mqtt", "webhook"]
+
+
+class NotifyChannel(Strict):
+    channel: Channel
+    text: str | None = Field(default=None, description="message text (template) for webhooks")
+
+
+class Rule(Strict):
+    name: str = Field(pattern=RULE_NAME_PATTERN, description="unique across all rule files")
+    description: str = ""
+    enabled: bool = True
+    match: Match = Field(default_factory=Match)
+    when: str | None = Field(default=None, description="CEL condition; absent: always")
+    accept_test: bool = Field(default=False, description="also act on test and mock alerts")
+    settle: Duration | None = Field(
+        default=None, description="wait this long for a better position before submitting"
+    )
+    once_per: Literal["event", "alert"] = "event"
+    budget: Budget | None = None
+    too: TooAction | None = None
+    xrt_products: XrtAction | None = None
+    notify: list[Channel | NotifyChannel] = Field(default_factory=list)
+
+    @field_validator("when")
+    @classmethod
+    def _not_blank(cls, value: str | None) -> str | None:
+        if value is not None and not value.strip():
+            raise ValueError("an empty condition: leave `when` out to match every alert")
+        return value
+
+    def channels(self) -> list[NotifyChannel]:
+        return [
+            c if isinstance(c, NotifyChannel) else NotifyChannel(channel=c) for c in self.notify
+        ]
+
+
+class RuleFile(Strict):
+    rules: list[Rule] = Field(default_factory=list)

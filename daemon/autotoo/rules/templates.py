@@ -1,0 +1,108 @@
+"""Literal-or-template values of actions: sandboxed Jinja2, compiled at load.
+
+A string value containing ``{{``, ``{%`` or ``{#`` is a template; anything else is a literal
+and is never parsed (so a ``%`` in a justification needs no escaping). Templates run in
+Jinja2's :class:`~jinja2.sandbox.SandboxedEnvironment` (no ``__class__`` walks) with
+:class:`~jinja2.StrictUndefined` (a misspelt field is an error, never an empty string) and
+autoescaping off (the output is request text, not HTML). They see the same ``alert``,
+``event``, ``raw``, ``now`` and helper functions as conditions, plus ``rule`` (the rule name).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from jinja2 import StrictUndefined, TemplateError, TemplateSyntaxError, meta
+from jinja2.sandbox import SandboxedEnvironment
+
+from autotoo.rules.context import HELPER_NAMES
+from autotoo.rules.errors import TemplateCompileError
+from autotoo.rules.fields import CoercionError, FieldSpec, coerce
+
+TEMPLATE_VARIABLES = frozenset({"alert", "event", "raw", "now", "rule"})
+_MARKERS = ("{{", "{%", "{#")
+
+
+def _swift_time(value: Any) -> str:
+    """``2026-04-30T02:32:47.999Z`` style UTC text, the form the Swift TOO API takes."""
+    if not isinstance(value, datetime):
+        raise TemplateError(f"swift_time needs a timestamp, got {value!r}")
+    return value.strftime("%Y-%m-%dT%H:%M:%S")
+
+
+def _environment() -> SandboxedEnvironment:
+    env = SandboxedEnvironment(
+        undefined=StrictUndefined, autoescape=False, keep_trailing_newline=True
+    )
+    env.filters["swift_time"] = _swift_time
+    return env
+
+
+ENV = _environment()
+
+
+def is_template(value: object) -> bool:
+    return isinstance(value, str) and any(marker in value for marker in _MARKERS)
+
+
+@dataclass(frozen=True, slots=True)
+class Value:
+    """One action value: a literal, or a compiled template plus the names it reads."""
+
+    literal: object
+    template: Any = None  # jinja2.Template when the literal is template text
+    reads_event: bool = False
+
+    def render(self, variables: dict[str, Any], spec: FieldSpec | None) -> object:
+        """Render and coerce to the field's type; raise ValueError (with the reason)."""
+        if self.template is None:
+            out = self.literal
+        else:
+            try:
+                out = self.template.render(variables)
+            except TemplateError as exc:
+                raise ValueError(f"template error: {exc.message or exc}") from None
+            except (ArithmeticError, TypeError, ValueError, LookupError) as exc:
+                raise ValueError(f"template error: {exc}") from None
+        if spec is None:
+            return out
+        try:
+            return coerce(spec, out)
+        except CoercionError as exc:
+            raise ValueError(str(exc)) from None
+
+
+def compile_value(value: object, spec: FieldSpec | None) -> Value:
+    """Compile a template (or check a literal against ``spec``) at load time.
+
+    Raises TemplateCompileError for template syntax errors and unknown names, ValueError
+    for a literal of the wrong type.
+    """
+    if not is_template(value):
+        if spec is not None:
+            coerce(spec, value)  # raises CoercionError (a ValueError) with the reason
+        return Value(literal=value)
+    assert isinstance(value, str)
+    try:
+        parsed = ENV.parse(value)
+        template = ENV.from_string(parsed)
+    except TemplateSyntaxError as exc:
+        raise TemplateCompileError(f"template syntax error: {exc.message}", exc.lineno) from None
+    names = meta.find_undeclared_variables(parsed)
+    unknown = sorted(names - TEMPLATE_VARIABLES - HELPER_NAMES)
+    if unknown:
+        readable = ", ".join(sorted(TEMPLATE_VARIABLES))
+        raise TemplateCompileError(
+            f"unknown name {unknown[0]!r} in template: templates can read {readable}",
+            _line_of(value, unknown[0]),
+        )
+    return Value(literal=value, template=template, reads_event="event" in names)
+
+
+def _line_of(text: str, name: str) -> int:
+    for number, line in enumerate(text.splitlines(), start=1):
+        if name in line:
+            return number
+    return 1

@@ -1,0 +1,214 @@
+"""Malformed rule files: every problem reported at once, each at its exact file:line:col."""
+
+from __future__ import annotations
+
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from autotoo.config.problems import ConfigError
+from autotoo.rules import load_rules
+
+GOOD_TOO = """\
+too:
+  source_name: X
+  source_type: GRB
+  obs_type: Light Curve
+  immediate_objective: find it
+  science_just: because
+  exp_time_just: enough
+  exp_time_per_visit: 1000
+  xrt_countrate: 1
+"""
+
+
+def problems(tmp_path: Path, text: str, name: str = "r.yaml") -> list[str]:
+    path = tmp_path / name
+    path.write_text(textwrap.dedent(text), encoding="utf-8")
+    with pytest.raises(ConfigError) as caught:
+        load_rules([path])
+    return [str(p).replace(str(tmp_path) + "/", "") for p in caught.value.problems]
+
+
+def rule(body: str, name: str = "a") -> str:
+    return f"rules:\n  - name: {name}\n" + textwrap.indent(textwrap.dedent(body), "    ")
+
+
+def test_typo_key(tmp_path: Path) -> None:
+    text = rule("notfiy: [mqtt]\n")
+    assert problems(tmp_path, text) == ["r.yaml:3:5: rules.0.notfiy: unknown key"]
+
+
+def test_cel_syntax_error_column_inside_block_string(tmp_path: Path) -> None:
+    text = rule(
+        """\
+        when: >
+          alert.error_deg < 0.1 &&
+          alert.raw.(rate > 1
+        notify: [mqtt]
+        """
+    )
+    # Line 5 of the file is "      alert.raw.(rate > 1"; CEL points at the "(".
+    assert problems(tmp_path, text) == [
+        "r.yaml:5:17: rules.0.when: condition syntax error: no viable alternative at input '.('"
+    ]
+
+
+def test_cel_error_at_end_of_plain_string(tmp_path: Path) -> None:
+    text = rule("when: alert.error_deg <\nnotify: [mqtt]\n")
+    (message,) = problems(tmp_path, text)
+    assert message.startswith("r.yaml:3:28: rules.0.when: condition syntax error: mismatched input")
+
+
+def test_unknown_cel_variable(tmp_path: Path) -> None:
+    text = rule("when: alert.ra > 1 && aler.dec > 0\nnotify: [mqtt]\n")
+    assert problems(tmp_path, text) == [
+        (
+            "r.yaml:3:27: rules.0.when: unknown name 'aler': "
+            "a condition can read alert, event, now, raw"
+        )
+    ]
+
+
+def test_unknown_cel_function(tmp_path: Path) -> None:
+    text = rule("when: sun_dist(alert) > 46.0\nnotify: [mqtt]\n")
+    assert problems(tmp_path, text) == ["r.yaml:3:11: rules.0.when: unknown function 'sun_dist'"]
+
+
+def test_bad_jinja(tmp_path: Path) -> None:
+    text = rule(GOOD_TOO.replace("source_name: X", "source_name: 'EP{{ alert.event_key }'"))
+    (message,) = problems(tmp_path, text)
+    # The template's first character (after the quote); Jinja gives lines, not columns.
+    assert message == "r.yaml:4:21: rules.0.too.source_name: template syntax error: unexpected '}'"
+
+
+def test_jinja_unknown_name_on_its_line(tmp_path: Path) -> None:
+    body = GOOD_TOO.replace(
+        "science_just: because", "science_just: |\n    first line\n    {{ alrt.ra }} second"
+    )
+    assert problems(tmp_path, rule(body)) == [
+        (
+            "r.yaml:10:9: rules.0.too.science_just: unknown name 'alrt' in template: "
+            "templates can read alert, event, now, raw, rule"
+        )
+    ]
+
+
+def test_bad_duration(tmp_path: Path) -> None:
+    text = rule("settle: 5 fortnights\nnotify: [mqtt]\n")
+    assert problems(tmp_path, text) == [
+        (
+            "r.yaml:3:13: rules.0.settle: Value error, '5 fortnights' is not a duration: "
+            "use e.g. 90s, 5m, 2h or 1 day"
+        )
+    ]
+
+
+def test_duplicate_rule_name_across_files(tmp_path: Path) -> None:
+    (tmp_path / "a.yaml").write_text(rule("notify: [mqtt]\n", name="same"))
+    (tmp_path / "b.yaml").write_text("# another file\n" + rule("notify: [mqtt]\n", name="same"))
+    with pytest.raises(ConfigError) as caught:
+        load_rules([tmp_path / "*.yaml"])
+    assert [str(p).replace(str(tmp_path) + "/", "") for p in caught.value.problems] == [
+        "b.yaml:3:11: rules.0.name: duplicate rule name 'same' (first defined at a.yaml:2:11)"
+    ]
+
+
+def test_wrong_type(tmp_path: Path) -> None:
+    text = rule("enabled: maybe\nbudget: {max: lots}\nnotify: [mqtt]\n")
+    assert problems(tmp_path, text) == [
+        "r.yaml:3:14: rules.0.enabled: Input should be a valid boolean, unable to interpret input",
+        (
+            "r.yaml:4:19: rules.0.budget.max: Input should be a valid integer, "
+            "unable to parse string as an integer"
+        ),
+    ]
+
+
+def test_unknown_product_and_too_field_and_parameter(tmp_path: Path) -> None:
+    body = GOOD_TOO.replace("source_name: X", "source_name: X\n  urgancy: 2") + textwrap.dedent(
+        """\
+        xrt_products:
+          submit: immediately
+          products:
+            LightCurve: {binMethod: counts}
+            Lightcurve: {}
+        """
+    )
+    assert problems(tmp_path, rule(body)) == [
+        "r.yaml:5:7: rules.0.too.urgancy: unknown key",
+        (
+            "r.yaml:17:9: rules.0.xrt_products.products.Lightcurve: Input should be 'LightCurve', "
+            "'Spectrum', 'StandardPos', 'EnhancedPos', 'AstromPos', 'Image' or 'SourceDet'"
+        ),
+    ]
+
+
+def test_unknown_xrt_parameter(tmp_path: Path) -> None:
+    body = textwrap.dedent(
+        """\
+        xrt_products:
+          submit: immediately
+          globals: {centroid: true, posErr: 1, useSXPS: 2}
+          products:
+            LightCurve: {binMethod: counts}
+        """
+    )
+    assert problems(tmp_path, rule(body)) == [
+        "r.yaml:5:53: rules.0.xrt_products.globals.useSXPS: expected true or false, got 2",
+        (
+            "r.yaml:7:22: rules.0.xrt_products.products.LightCurve.binMethod: "
+            "unknown LightCurve parameter"
+        ),
+    ]
+
+
+def test_duplicate_yaml_key(tmp_path: Path) -> None:
+    text = rule("notify: [mqtt]\nnotify: [webhook]\n")
+    (message,) = problems(tmp_path, text)
+    assert message.startswith("r.yaml:4:5: ")
+    assert "duplicate key" in message
+
+
+def test_literal_value_checked_against_field(tmp_path: Path) -> None:
+    body = GOOD_TOO.replace("obs_type: Light Curve", "obs_type: Lightcurve\n  urgency: 7")
+    assert problems(tmp_path, rule(body)) == [
+        (
+            "r.yaml:6:17: rules.0.too.obs_type: 'Lightcurve' is not one of: "
+            "Spectroscopy, Light Curve, Position, Timing"
+        ),
+        "r.yaml:7:16: rules.0.too.urgency: 7 is not one of: 0, 1, 2, 3, 4",
+    ]
+
+
+def test_missing_required_too_fields(tmp_path: Path) -> None:
+    body = "too:\n  source_name: X\n  source_type: GRB\n"
+    assert problems(tmp_path, rule(body)) == [
+        f"r.yaml:3:5: rules.0.too: a TOO needs {name}"
+        for name in ("obs_type", "immediate_objective", "science_just", "exp_time_just")
+    ] + [
+        "r.yaml:3:5: rules.0.too: a TOO needs one of exp_time_per_visit, exposure",
+        (
+            "r.yaml:3:5: rules.0.too: a TOO needs one of xrt_countrate, bat_countrate, "
+            "other_brightness, opt_mag"
+        ),
+    ]
+
+
+def test_every_problem_in_every_file_at_once(tmp_path: Path) -> None:
+    (tmp_path / "one.yaml").write_text(
+        "rules:\n  - name: Bad Name\n    notify: [mqtt]\n  - name: ok\n    when: 'alert.ra >'\n"
+        "    notify: [mqtt]\n"
+    )
+    (tmp_path / "two.yaml").write_text("rules:\n  - name: fine\n    notify: [pager]\n")
+    with pytest.raises(ConfigError) as caught:
+        load_rules([tmp_path / "one.yaml", tmp_path / "two.yaml", tmp_path / "none-*.yaml"])
+    where = [f"{Path(p.file).name}:{p.line}:{p.col}" for p in caught.value.problems]
+    assert where == ["none-*.yaml:1:1", "one.yaml:2:11", "one.yaml:5:22", "two.yaml:3:14"]
+
+
+def test_missing_file(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError) as caught:
+        load_rules([tmp_path / "absent.yaml"])
+    assert [p.message for p in caught.value.problems] == ["file not found"]
