@@ -92,6 +92,9 @@ class SwiftSettings(Strict):
     username: str = "anonymous"
     shared_secret_file: str | None = None
     timeout: Duration = timedelta(seconds=120)
+    poll_interval: Duration = Field(
+        default=timedelta(minutes=2), description="how often a submitted TOO is checked"
+    )
 
     _url = field_validator("base_url")(lambda v: _check_url(v, ("http", "https")))
 

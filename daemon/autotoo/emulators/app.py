@@ -5,10 +5,11 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from autotoo.emulators import swift
+from autotoo.emulators import swift, ukssdc
 from autotoo.emulators.clock import SimClock
 from autotoo.emulators.sky import Sky
 from autotoo.emulators.swift.rules import SwiftRules
+from autotoo.emulators.ukssdc.jobs import Timings
 from autotoo.emulators.users import Users
 
 SKY: web.AppKey[Sky] = web.AppKey("sky", Sky)
@@ -20,14 +21,14 @@ def create_app(
     users: Users | None = None,
     clock_speed: float = 1.0,
     swift_rules: SwiftRules | None = None,
+    ukssdc_timings: Timings | None = None,
 ) -> web.Application:
     sky = sky or Sky(SimClock(speed=clock_speed))
     users = users or Users()
     app = web.Application()
     app[SKY] = sky
     swift.setup_routes(app, sky=sky, users=users, rules=swift_rules)
-    # UKSSDC emulator (separate issue), mounted here at merge:
-    # autotoo.emulators.ukssdc.setup_routes(app, sky=sky, users=users)
+    ukssdc.setup_routes(app, sky=sky, users=users, timings=ukssdc_timings)
     return app
 
 

@@ -14,12 +14,9 @@ import hashlib
 import json
 import re
 
+from autotoo.alerts.topics import normalize_topic
+
 _IVORN = re.compile(rb"""\bivorn\s*=\s*["']([^"']{1,1000})["']""")
-
-
-def normalize_topic(topic: str | None) -> str:
-    """MQTT bridges write ``gcn/notices/x``; Kafka writes ``gcn.notices.x``."""
-    return (topic or "").strip().strip("/").replace("/", ".")
 
 
 def inbox_key(raw: bytes, topic: str | None) -> tuple[str, str]:
@@ -30,14 +27,9 @@ def inbox_key(raw: bytes, topic: str | None) -> tuple[str, str]:
         match = _IVORN.search(head)
         if match:
             return "ivorn:" + match.group(1).decode("utf-8", "replace"), digest
-    return f"sha256:{normalize_topic(topic)}:{digest}", digest
+    return f"sha256:{normalize_topic(topic) if topic else ''}:{digest}", digest
 
 
 def submission_key(rule: str, event: str, action: str, attempt: int = 0) -> str:
     material = json.dumps([rule, event, action, attempt], separators=(",", ":"))
     return "atoo-" + hashlib.sha256(material.encode()).hexdigest()[:24]
-
-
-def marker(key: str) -> str:
-    """The text put into a request so that the remote listing can be searched for it."""
-    return f"[{key}]"

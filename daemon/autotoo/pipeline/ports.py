@@ -84,8 +84,11 @@ class TooProgress:
 
 
 class TooPort(Protocol):
-    async def submit(self, body: dict[str, Any], *, debug: bool) -> tuple[str, dict[str, Any]]:
-        """Submit one TOO; return (too_id, detail). Raises a :class:`RemoteError`."""
+    async def submit(
+        self, body: dict[str, Any], *, marker: str, debug: bool
+    ) -> tuple[str, dict[str, Any]]:
+        """Submit one TOO carrying ``marker``; return (too_id, detail). ``detail["debug"]``
+        true: the service acknowledged a debug submission and created no TOO."""
         ...
 
     async def find(self, marker: str, body: dict[str, Any]) -> str | None:
@@ -113,13 +116,14 @@ class XrtPort(Protocol):
         """Reconcile: the job id of our earlier job named ``name``, if any."""
         ...
 
-    async def progress(self, job_id: str) -> XrtProgress: ...
+    async def progress(self, job_id: str, products: tuple[str, ...]) -> XrtProgress: ...
 
     async def retrieve(self, job_id: str, products: tuple[str, ...]) -> dict[str, Any]:
-        """Results of finished products: {kind: JSON-ready data}."""
+        """Results of finished products: {kind: JSON-ready data}. Position kinds
+        (``position_standard|enhanced|astrometric``) carry ``ra``, ``dec``, ``err90_arcsec``."""
         ...
 
-    async def cancel(self, job_id: str) -> None: ...
+    async def cancel(self, job_id: str, products: tuple[str, ...]) -> None: ...
 
     async def active_jobs(self) -> int: ...
 

@@ -231,7 +231,9 @@ class Submitter:
             if row.api == TOO:
                 assert self.too is not None
                 debug = s.mode == "debug" or bool(row.request.get("debug"))
-                remote_id, detail = await self.too.submit(row.request["body"], debug=debug)
+                remote_id, detail = await self.too.submit(
+                    row.request["body"], marker=row.request["marker"], debug=debug
+                )
                 url = None
             else:
                 assert self.xrt is not None
@@ -266,6 +268,9 @@ class Submitter:
                 notices=self._notices(row, "submitting", "outcome unknown; reconciling"),
             )
         else:
+            if detail.get("debug"):
+                await self._debug_done(row, remote_id)
+                return
             log.info("submitted", remote_id=remote_id, api=row.api)
             poll = s.swift_poll if row.api == TOO else s.xrt_poll
             await self.repo.transition(
@@ -284,6 +289,29 @@ class Submitter:
                     url=url,
                     warnings=detail.get("warnings") or None,
                 ),
+            )
+
+    async def _debug_done(self, row: SubmissionRow, remote_id: str) -> None:
+        """A debug submission was validated and acknowledged; no TOO exists to track."""
+        reason = "debug: acknowledged by the service; no TOO was created"
+        log.info("debug submission acknowledged", remote_id=remote_id)
+        await self.repo.transition(
+            row.id,
+            expect=[S.SUBMITTING],
+            to=S.DONE,
+            durable=True,
+            remote_id=remote_id,
+            reason=reason,
+            next_at=None,
+            notices=self._notices(row, "accepted", reason),
+        )
+        for child in await self.repo.submissions(parent_id=row.id, states=[S.PLANNED]):
+            await self.repo.transition(
+                child.id,
+                expect=[S.PLANNED],
+                to=S.CANCELLED,
+                next_at=None,
+                reason="its TOO was a debug submission: nothing will be observed",
             )
 
     async def _xrt_active(self) -> int:

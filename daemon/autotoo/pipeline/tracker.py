@@ -257,7 +257,7 @@ class Tracker:
             return
         self.polls[XRT] += 1
         try:
-            progress = await self.xrt.progress(row.remote_id)
+            progress = await self.xrt.progress(job_id, _products(row))
         except RemoteError as exc:
             await self._poll_failed(row, exc, s.xrt_poll)
             return
@@ -364,7 +364,7 @@ class Tracker:
         assert self.xrt is not None
         assert row.remote_id is not None
         try:
-            await self.xrt.cancel(row.remote_id)
+            await self.xrt.cancel(row.remote_id, _products(row))
         except RemoteError as exc:
             await self._poll_failed(row, exc, self.settings().xrt_poll)
             return
@@ -376,6 +376,10 @@ class Tracker:
             next_at=None,
             notices=self._notices(row, "cancelled", "event retracted"),
         )
+
+
+def _products(row: SubmissionRow) -> tuple[str, ...]:
+    return tuple(row.request["request"]["products"])
 
 
 def _with_attempt(name: str, old_key: str, new_key: str) -> str:

@@ -97,8 +97,12 @@ class TooRequest(BaseModel):
         arbitrary_types_allowed=True,
     )
 
-    target_name: str | None = Field(None, validation_alias=AliasChoices("target_name", "source_name"))
-    target_type: str | None = Field(None, validation_alias=AliasChoices("target_type", "source_type"))
+    target_name: str | None = Field(
+        None, validation_alias=AliasChoices("target_name", "source_name")
+    )
+    target_type: str | None = Field(
+        None, validation_alias=AliasChoices("target_type", "source_type")
+    )
     ra: float | None = None
     dec: float | None = None
     poserr: float | None = None  # arcmin, 90% confidence

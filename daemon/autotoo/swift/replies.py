@@ -79,8 +79,12 @@ def unwrap(value: Any) -> Any:
 
 class TooRecordWire(_Wire):
     too_id: int
-    target_name: str | None = Field(None, validation_alias=AliasChoices("target_name", "source_name"))
-    target_type: str | None = Field(None, validation_alias=AliasChoices("target_type", "source_type"))
+    target_name: str | None = Field(
+        None, validation_alias=AliasChoices("target_name", "source_name")
+    )
+    target_type: str | None = Field(
+        None, validation_alias=AliasChoices("target_type", "source_type")
+    )
     ra: float | None = None
     dec: float | None = None
     urgency: int | None = None

@@ -85,10 +85,14 @@ class SwiftV1Client(SwiftClient):
     ) -> dict[str, Any]:
         if status != 200:
             if status >= 500 and not idempotent:
-                raise SwiftAmbiguousError(f"HTTP Submit failed with error code {status}", request=sent)
+                raise SwiftAmbiguousError(
+                    f"HTTP Submit failed with error code {status}", request=sent
+                )
             if status >= 500:
                 raise SwiftNotSentError(f"HTTP Submit failed with error code {status}")
-            raise SwiftRejectedError([f"HTTP Submit failed with error code {status}"], http_status=status)
+            raise SwiftRejectedError(
+                [f"HTTP Submit failed with error code {status}"], http_status=status
+            )
         try:
             envelope = json.loads(body)
         except json.JSONDecodeError as exc:
@@ -98,7 +102,9 @@ class SwiftV1Client(SwiftClient):
                 "Failed to decode JSON. Please check that your shared secret is correct."
             ) from exc
         if not isinstance(envelope, dict) or "api_data" not in envelope:
-            raise SwiftBadReplyError("not a TOO API envelope", status=status, body=body, request=sent)
+            raise SwiftBadReplyError(
+                "not a TOO API envelope", status=status, body=body, request=sent
+            )
         if envelope.get("api_version") != API_VERSION:
             raise SwiftBadReplyError(
                 f"API version mismatch. Remote version {envelope.get('api_version')}",
@@ -150,7 +156,10 @@ class SwiftV1Client(SwiftClient):
         outcome = state.get("status")
         if outcome not in ("Accepted", "Validated"):
             raise SwiftBadReplyError(
-                f"unexpected TOO status {outcome!r}", status=200, body=json.dumps(state), request=data
+                f"unexpected TOO status {outcome!r}",
+                status=200,
+                body=json.dumps(state),
+                request=data,
             )
         too_id = state.get("too_id")
         return SubmitResult(

@@ -69,7 +69,9 @@ def _status_of(payload: Any) -> dict[str, Any] | None:
     if isinstance(status, dict):
         return status
     if isinstance(status, str):
-        flat = {k: payload[k] for k in ("errors", "warnings", "too_id", "jobnumber") if k in payload}
+        flat = {
+            k: payload[k] for k in ("errors", "warnings", "too_id", "jobnumber") if k in payload
+        }
         return {"status": status, **flat}
     return None
 
@@ -185,14 +187,18 @@ class SwiftV2Client(SwiftClient):
                 ) from exc
             if 200 <= status < 300:
                 raise SwiftNotSentError(f"unreadable reply (HTTP {status})") from exc
-            raise SwiftRejectedError([f"Client error {status}: {body}"], http_status=status) from exc
+            raise SwiftRejectedError(
+                [f"Client error {status}: {body}"], http_status=status
+            ) from exc
         state = _status_of(payload)
         if 400 <= status < 500:
             if state is None:
                 raise SwiftRejectedError([f"Client error {status}: {body}"], http_status=status)
             raise _rejected(state, status)
         if not isinstance(payload, dict):
-            raise SwiftBadReplyError("reply is not an object", status=status, body=body, request=sent)
+            raise SwiftBadReplyError(
+                "reply is not an object", status=status, body=body, request=sent
+            )
         if state is not None and state.get("status") == "Rejected":
             raise _rejected(state, status)
         return payload
@@ -212,7 +218,9 @@ class SwiftV2Client(SwiftClient):
             )
         too_id = state.get("too_id", payload.get("too_id"))
         if outcome == "Accepted" and too_id is None:
-            raise SwiftBadReplyError("accepted without a TOO ID", status=status, body=body, request=sent)
+            raise SwiftBadReplyError(
+                "accepted without a TOO ID", status=status, body=body, request=sent
+            )
         return SubmitResult(
             status=outcome,
             too_id=None if too_id is None else int(too_id),

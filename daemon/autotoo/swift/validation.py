@@ -116,9 +116,10 @@ def _v2_rules(req: TooRequest) -> list[str]:
     if req.tiling and not req.tiling_justification:
         errors.append("Must specify tiling justification if tiling is True.")
     optical = req.opt_mag is not None and req.opt_filt is not None
-    if not (optical or any(
-        v is not None for v in (req.xrt_countrate, req.bat_countrate, req.other_brightness)
-    )):
+    if not (
+        optical
+        or any(v is not None for v in (req.xrt_countrate, req.bat_countrate, req.other_brightness))
+    ):
         errors.append(
             "Must specify at least one brightness value. If specifying optical brightness, "
             "ensure filter is set."
@@ -141,7 +142,9 @@ def _exposure(req: TooRequest, warnings: list[str], errors: list[str]) -> dict[s
     if visits > 1:
         if not per:
             if total is None:
-                errors.append("Must specify exposure time per visit if number of visits is specified.")
+                errors.append(
+                    "Must specify exposure time per visit if number of visits is specified."
+                )
                 return {}
             return {"exp_time_per_visit": int(total / visits)}
         if per * visits != total:

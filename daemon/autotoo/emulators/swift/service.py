@@ -155,7 +155,9 @@ class SwiftService:
             when = until.strftime("%Y-%m-%d %H:%M:%S")
             return Decision(
                 "Rejected",
-                errors=[f"ERROR: Object currently constrained until {when}, so {hours} response TOO rejected."],
+                errors=[
+                    f"ERROR: Object currently constrained until {when}, so {hours} response TOO rejected."
+                ],
             )
         if (dup := self._duplicate(form, username, now)) is not None:
             return Decision("Rejected", errors=[f"TOO already recently submitted. TOO ID: {dup}"])

@@ -77,7 +77,9 @@ async def handle(request: web.Request) -> web.StreamResponse:
         token = request.query.get("jwt", "")
     payload = _decode(service, token)
     if payload is None:
-        return web.Response(text="<html><body>Invalid request</body></html>", content_type="text/html")
+        return web.Response(
+            text="<html><body>Invalid request</body></html>", content_type="text/html"
+        )
     api_name = str(payload.get("api_name"))
     data = payload.get("api_data") or {}
     service.received.append(Received("v1", api_name, dict(data), token=token))
@@ -162,13 +164,19 @@ def _uvot_mode(service: SwiftService, data: dict[str, Any]) -> web.Response:
     except ValueError:
         mode = -1
     if mode not in UVOT_MODES:
-        return envelope("UVOT_mode", {"status": _nested("Rejected", [f"Unknown UVOT mode {text}."])})
+        return envelope(
+            "UVOT_mode", {"status": _nested("Rejected", [f"Unknown UVOT mode {text}."])}
+        )
     ra, dec = data.get("ra"), data.get("dec")
     if ra is not None and dec is not None and service.bright_star(float(ra), float(dec)):
         filters = ", ".join(filters_of(mode))
         error = f"The following UVOT filters are not allowed due to a bright star: {filters}."
         return envelope("UVOT_mode", {"status": _nested("Rejected", [error])})
-    reply = {"uvotmode": f"0x{mode:04x}", "entries": uvot_entries(mode, v1=True), "status": _nested("Accepted")}
+    reply = {
+        "uvotmode": f"0x{mode:04x}",
+        "entries": uvot_entries(mode, v1=True),
+        "status": _nested("Accepted"),
+    }
     return envelope("UVOT_mode", reply)
 
 
