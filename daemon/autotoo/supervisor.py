@@ -31,6 +31,7 @@ from autotoo.systemd import Notifier
 log = get_logger("autotoo.supervisor")
 
 HEARTBEAT_SECONDS = 10.0
+SOURCES_READY_TIMEOUT = 30.0
 
 
 class Component(Protocol):
@@ -111,6 +112,7 @@ class Supervisor:
                     tg.create_task(self._heartbeat(), name="heartbeat"),
                     tg.create_task(self._reload_loop(), name="reload"),
                 ]
+                await self._sources_up()
                 self.notifier.ready(self._status_line())
                 log.info("ready", components=sorted(tasks), mode=self.runtime.loaded.config.mode)
                 await self._stop.wait()
@@ -122,6 +124,25 @@ class Supervisor:
         finally:
             for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
                 loop.remove_signal_handler(sig)
+
+    async def _sources_up(self) -> None:
+        """READY=1 means "alerts are being received": wait (bounded) until every source is
+        connected and subscribed. A broker that is down does not block start-up for ever: after
+        ``SOURCES_READY_TIMEOUT`` seconds READY=1 is sent anyway, and STATUS= names the sources
+        that are not connected."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + SOURCES_READY_TIMEOUT
+        while loop.time() < deadline and not self._stop.is_set():
+            waiting = [
+                c.name
+                for c in self.components
+                if (h := getattr(c, "health", None)) is not None and not h.connected
+            ]
+            if not waiting:
+                return
+            self.notifier.status(f"waiting for {', '.join(waiting)}")
+            await asyncio.sleep(0.05)
+        log.warning("starting although sources are not connected yet")
 
     async def _shutdown(self, tasks: dict[str, asyncio.Task[None]]) -> None:
         intake = [c for c in self.components if c.intake]

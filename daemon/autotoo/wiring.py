@@ -184,6 +184,10 @@ class SourceRunner:
         self.sink = sink
         self.name = f"source:{source.name}"
 
+    @property
+    def health(self) -> Any:
+        return self.source.health
+
     async def run(self) -> None:
         await self.source.run(self.sink)
 

@@ -186,8 +186,10 @@ async def test_server_list_err_translated_as_in_the_spec(
         reply = await resp.json(content_type=None)
     assert reply["OK"] == 0
     assert reply["listErr"] == [
-        {"label": "The following parameters are needed, but were not supplied:",
-         "list": ["Dec", "cent", "pccounts"]},
+        {
+            "label": "The following parameters are needed, but were not supplied:",
+            "list": ["Dec", "cent", "pccounts"],
+        },
     ]  # fmt: skip  (poserr is only range-checked when centroiding)
     entries = tuple(ErrorList(e["label"], tuple(e["list"])) for e in reply["listErr"])
     entries += (ErrorList("The following parameters have invalid values:",

@@ -357,11 +357,14 @@ def test_server_job_pars_update_the_request() -> None:
 
 
 def test_validate_rule_products() -> None:
-    assert validate(
-        {"centroid": True, "posErr": 1, "useSXPS": False},
-        {"EnhancedPos": {}, "LightCurve": {"binMeth": "obsid"}},
-        runtime_globals=("name", "targ", "RA", "Dec"),
-    ) == []
+    assert (
+        validate(
+            {"centroid": True, "posErr": 1, "useSXPS": False},
+            {"EnhancedPos": {}, "LightCurve": {"binMeth": "obsid"}},
+            runtime_globals=("name", "targ", "RA", "Dec"),
+        )
+        == []
+    )
     problems = validate(
         {"name": "GRB", "getTargs": True, "centroid": True, "posErr": 1, "useSXPS": False,
          "getCoords": True},

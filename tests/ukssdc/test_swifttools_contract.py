@@ -106,8 +106,9 @@ def test_seed_walkthrough_end_to_end(
     status = req.checkProductStatus()
     assert status["LightCurve"]["statusCode"] == 3
     assert status["LightCurve"]["statusText"] == "Running"
-    assert "** Building the light curve - ACTIVE -- processing observations**" in (
-        status["LightCurve"]["progressText"]
+    assert (
+        "** Building the light curve - ACTIVE -- processing observations**"
+        in (status["LightCurve"]["progressText"])
     )
     assert "The job has been running for 00:00:15" in status["LightCurve"]["progressText"]
     assert status["AstromPos"]["statusCode"] == 5  # waiting for the standard position
