@@ -19,10 +19,10 @@ import pytest
 import requests
 import swifttools.ukssdc.xrt_prods as ux
 from swifttools.ukssdc.xrt_prods import prod_request
-
-from autotoo.emulators.sky import angular_separation_deg
 from tests.fixtures.ukssdc_emulator import RunningUkssdc
 from tests.ukssdc.test_request import SEED_GLOBALS_REPORT, SEED_PRODUCTS_REPORT, seed_state
+
+from autotoo.emulators.sky import angular_separation_deg
 
 USER = "astronomer@example.org"
 SMC_X3 = {"name": "SMC X-3", "targ": "00945521", "RA": 13.02343792, "Dec": -72.43450778}
@@ -93,7 +93,7 @@ def test_seed_walkthrough_end_to_end(
         warnings.simplefilter("error")  # jobPars must update the request without a warning
         assert req.submit() is True
     job_id = int(req.JobID)
-    assert req.URL == f"{ukssdc_emulator.base_url}/tprods/USERPROD_{job_id}"
+    assert f"{ukssdc_emulator.base_url}/tprods/USERPROD_{job_id}" == req.URL
     assert req.getGlobalPars("getTargs") is False
     status = req.checkProductStatus()
     assert set(status) == {"LightCurve", "Spectrum", "StandardPos", "EnhancedPos", "AstromPos",
@@ -106,8 +106,9 @@ def test_seed_walkthrough_end_to_end(
     status = req.checkProductStatus()
     assert status["LightCurve"]["statusCode"] == 3
     assert status["LightCurve"]["statusText"] == "Running"
-    assert "** Building the light curve - ACTIVE -- processing observations**" in (
-        status["LightCurve"]["progressText"]
+    assert (
+        "** Building the light curve - ACTIVE -- processing observations**"
+        in (status["LightCurve"]["progressText"])
     )
     assert "The job has been running for 00:00:15" in status["LightCurve"]["progressText"]
     assert status["AstromPos"]["statusCode"] == 5  # waiting for the standard position
