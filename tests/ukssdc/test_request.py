@@ -13,9 +13,10 @@ from typing import Any
 import pytest
 import swifttools.ukssdc.xrt_prods as ux
 
+from autotoo.ukssdc.check import validate
 from autotoo.ukssdc.errors import ParameterError, ParameterTypeError, ProductError
 from autotoo.ukssdc.params import GLOBALS, PRODUCTS
-from autotoo.ukssdc.request import SubmittedJob, XrtRequest, validate
+from autotoo.ukssdc.request import SubmittedJob, XrtRequest
 
 SEED_GLOBALS_REPORT = """The following problems were found:
 * Global parameter `centroid` is not set.
@@ -66,6 +67,7 @@ def test_seed_global_parameter_walkthrough() -> None:
 def test_seed_product_walkthrough_and_redshift_trigger() -> None:
     req = XrtRequest("YOUR_EMAIL_HERE")
     req.add_product("LightCurve", binMeth="counts")
+    assert req.notes == ["Successfully created a light curve"]
     with pytest.raises(ProductError) as exc:
         req.add_product("LightCurve")
     assert str(exc.value) == (
@@ -81,9 +83,13 @@ def test_seed_product_walkthrough_and_redshift_trigger() -> None:
     req.add_product("LightCurve", clobber=True)
     assert req.get_product_pars("LightCurve") == {}
 
+    req.notes.clear()
     req.add_product("Spectrum", redshift=1.23)
+    assert req.notes[:2] == ["Successfully created a spectrum", "Also setting hasRedshift = True"]
     assert req.get_product_pars("Spectrum", "hasRedshift") is True
+    req.notes.clear()
     req.remove_product_par("Spectrum", "redshift")
+    assert req.notes == ["Also setting hasRedshift = False"]
     assert req.get_product_pars("Spectrum", "hasRedshift") is False
     assert req.get_product_pars("Spectrum", "redshift") is None
     what = "Spectrum"  # the product name in a variable, as the seed's "little aside" shows

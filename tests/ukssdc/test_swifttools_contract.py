@@ -71,11 +71,19 @@ def quiet() -> Iterator[None]:
 
 
 def test_seed_walkthrough_end_to_end(
-    xrt: Factory, ukssdc_emulator: RunningUkssdc, tmp_path: Path, quiet: None
+    xrt: Factory,
+    ukssdc_emulator: RunningUkssdc,
+    tmp_path: Path,
+    quiet: None,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
     # The seed's own request: not ready, nothing is sent.
     req = xrt("YOUR_EMAIL_HERE", silent=False)
     seed_state(req, ours=False)
+    printed = capsys.readouterr().out.splitlines()
+    for line in ("Successfully created a light curve", "Successfully created a spectrum",
+                 "Also setting hasRedshift = False"):  # fmt: skip
+        assert line in printed
     assert req.submit() is False
     assert req.submitError.startswith(SEED_SUBMIT_ERROR_START)
     assert req.submitError == SEED_SUBMIT_ERROR_START + SEED_PRODUCTS_REPORT

@@ -5,6 +5,7 @@ Build a request with :class:`XrtRequest` (pure, synchronous), send it with
 :class:`JobPoller` and :class:`ActiveJobCap`. Decisions: docs/xrt-products.md.
 """
 
+from autotoo.ukssdc.check import validate
 from autotoo.ukssdc.client import UkssdcClient
 from autotoo.ukssdc.errors import (
     AmbiguousError,
@@ -15,7 +16,7 @@ from autotoo.ukssdc.errors import (
     UkssdcError,
 )
 from autotoo.ukssdc.poller import ActiveJobCap, JobPoller
-from autotoo.ukssdc.request import XrtRequest, validate
+from autotoo.ukssdc.request import XrtRequest
 from autotoo.ukssdc.results import JobStatus, Position, SubmitResult
 
 __all__ = [
