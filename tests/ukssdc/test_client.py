@@ -97,7 +97,8 @@ async def test_job_life_cycle(
     assert set(lc.datasets) == {"PC", "PCSoft", "PCHard", "PCHR"}
     rates = lc.datasets["PC"].column("Rate")
     assert all(isinstance(r, float) and r > 0 for r in rates)
-    assert lc.datasets["PC"].columns[-2:] == ["Sigma", "SNR"]
+    assert lc.datasets["PC"].columns[-3:] == ["Sigma", "SNR", "ObsID"]
+    assert lc.datasets["PC"].column("ObsID") == ["00945521001", "00945521002", "00945521003"]
     both = await client.light_curve(job_id, nosys="both", incbad="both")
     assert {"PC", "PC_incbad"} <= set(both.datasets)
 
