@@ -3,6 +3,7 @@ every error text with swifttools' for the same request."""
 
 from __future__ import annotations
 
+import asyncio
 import io
 import tarfile
 import zipfile
@@ -14,11 +15,13 @@ from typing import Any
 import aiohttp
 import pytest
 import swifttools.ukssdc.xrt_prods as ux
+from aiohttp import web
+from aiohttp.test_utils import TestServer
 from tests.fixtures.ukssdc_emulator import RunningUkssdc
 from tests.ukssdc.test_request import SEED_GLOBALS_REPORT, SEED_PRODUCTS_REPORT, seed_state
 
 from autotoo.ukssdc.client import UkssdcClient, format_rejection
-from autotoo.ukssdc.errors import ErrorList, ProductError, RejectedError
+from autotoo.ukssdc.errors import AmbiguousError, ErrorList, ProductError, RejectedError
 from autotoo.ukssdc.request import XrtRequest
 
 USER = "astronomer@example.org"
@@ -293,3 +296,36 @@ async def test_resolution_through_get_targs_and_copy(
     unknown.add_product("Image")
     refused = await client.submit(unknown)
     assert refused.submit_error == "Could not resolve the name `Nowhere X-1`. \n"
+
+
+async def test_ambiguous_submit_is_reconciled_by_name(
+    ukssdc_emulator: RunningUkssdc, session: aiohttp.ClientSession
+) -> None:
+    """A proxy forwards the submission to the emulator, then never answers: the job exists,
+    the client cannot know. The job name (with the idempotency key) finds it again."""
+
+    async def forward_then_hang(request: web.Request) -> web.Response:
+        target = ukssdc_emulator.base_url + request.path.removeprefix("/user_objects")
+        async with session.post(target, data=await request.read()) as resp:
+            await resp.read()
+        await asyncio.sleep(1.0)  # longer than the client's timeout below
+        return web.Response(text="{}")
+
+    app = web.Application()
+    app.router.add_post("/user_objects/{tail:.*}", forward_then_hang)
+    proxy = TestServer(app, host="127.0.0.1")
+    await proxy.start_server()
+    try:
+        flaky = UkssdcClient(session, USER, base_url=str(proxy.make_url("/user_objects")),
+                             timeout=0.3)  # fmt: skip
+        with pytest.raises(AmbiguousError):
+            await flaky.submit(smc_request())
+    finally:
+        await proxy.close()
+
+    direct = UkssdcClient(session, USER, base_url=ukssdc_emulator.base_url)
+    found = await direct.find_jobs(SMC_X3["name"])
+    assert len(found) == 1
+    job, request = await direct.copy_old_job(found[0].job_id)
+    assert job.url.endswith(f"/USERPROD_{found[0].job_id}")
+    assert request.products == ["lc", "spec", "psf", "enh", "xastrom", "image", "sourceDet"]

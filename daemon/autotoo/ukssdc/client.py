@@ -354,7 +354,10 @@ class UkssdcClient:
         ]
 
     async def find_jobs(self, name: str) -> list[OldJob]:
-        """Jobs with exactly this name: reconciliation after an ambiguous submit."""
+        """Jobs with exactly this name: reconciliation after an ambiguous submit.
+
+        A job found this way has no URL in the listing; :meth:`copy_old_job` gives it.
+        """
         return [j for j in await self.list_old_jobs() if j.name == name]
 
     async def count_active_jobs(self) -> int:
