@@ -94,6 +94,9 @@ async def test_job_life_cycle(
     assert psf.err90_arcsec is not None
     assert enh.err90_arcsec is not None
     assert enh.err90_arcsec < psf.err90_arcsec  # enhanced beats standard
+    assert await client.position(job_id, "EnhancedPos") == enh
+    with pytest.raises(ProductError, match="not a position product"):
+        await client.position(job_id, "Image")
 
     lc = await client.light_curve(job_id)
     assert lc.meta["Binning"] == "Observation"

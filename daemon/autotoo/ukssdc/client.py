@@ -250,6 +250,18 @@ class UkssdcClient:
             which_sxps=reply.which_sxps,
         )
 
+    async def position(self, job_id: int, what: str) -> Position:
+        """Any of the three positions by product name (``psf``/``StandardPos``, ``enh``...)."""
+        paths = {
+            "psf": "tprods/getPSFPos.php",
+            "enh": "tprods/getEnhPos.php",
+            "xastrom": "tprods/getAstromPos.php",
+        }
+        short = product(what).short
+        if short not in paths:
+            raise ProductError(f"{what} is not a position product")
+        return await self._position(paths[short], job_id)
+
     async def standard_position(self, job_id: int) -> Position:
         return await self._position("tprods/getPSFPos.php", job_id)
 
