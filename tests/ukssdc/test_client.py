@@ -162,6 +162,8 @@ async def test_not_ready_and_rejections_read_like_swifttools(
         "The request is not ready to submit:\n\n" + SEED_GLOBALS_REPORT + SEED_PRODUCTS_REPORT
     )
 
+    with pytest.raises(ProductError, match="different UserID"):
+        await client.submit(smc_request("someone.else@example.org"))
     unregistered = UkssdcClient(session, "YOUR_EMAIL_HERE", base_url=ukssdc_emulator.base_url)
     req = XrtRequest("YOUR_EMAIL_HERE")
     req.set_globals(**SMC_X3, centroid=True, posErr=0.01, useSXPS=False)

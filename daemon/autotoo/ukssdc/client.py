@@ -171,6 +171,8 @@ class UkssdcClient:
             return SubmitResult(
                 ok=False, submit_error="The request is not ready to submit:\n\n" + report
             )
+        if request.user_id != self.user_id:
+            raise ProductError("The request was built for a different UserID than this client's")
         try:
             reply, _ = await self._call(
                 "run_userobject.php",
