@@ -41,6 +41,9 @@ def xrt(ukssdc_emulator: RunningUkssdc, monkeypatch: pytest.MonkeyPatch) -> Fact
 
     shim = types.SimpleNamespace(post=post, get=requests.get)
     monkeypatch.setattr(prod_request, "requests", shim)
+    # swifttools rewrites light-curve keys only on the first call per process (a module-level
+    # "warned" dict): give every test a fresh process's view.
+    monkeypatch.setattr(prod_request, "_localDepWarned", {})
 
     def make(user: str = USER, **kw: Any) -> Any:
         req = ux.XRTProductRequest(user, **kw)
@@ -308,3 +311,38 @@ def test_legacy_astrometry_path_and_unknown_urls(
     assert "<html>" in missing.text
     nofile = requests.get(f"{req.URL}/lc.rar", timeout=9)
     assert nofile.status_code == 404
+
+
+def test_wt_data_sxps_positions_and_sliced_spectra(
+    xrt: Factory, ukssdc_emulator: RunningUkssdc, tmp_path: Path, quiet: None
+) -> None:
+    sky = ukssdc_emulator.sky
+    sky.add_observation(945521, start=sky.clock.now() - timedelta(days=1), exposure_s=1000,
+                        mode="WT")  # fmt: skip
+    req = xrt()
+    req.setGlobalPars(**SMC_X3, centroid=True, posErr=1, useSXPS=True)
+    req.addLightCurve(binMeth="snapshot")
+    req.addSpectrum(hasRedshift=False, timeslice="obsid")
+    req.addStandardPos()
+    assert req.submit()
+    ukssdc_emulator.clock.advance(timedelta(hours=1))
+    assert req.complete
+
+    pos = req.retrieveStandardPos(returnData=True)
+    assert pos["FromSXPS"] is True
+    assert pos["WhichSXPS"] == "LSXPS"
+    saved = req.downloadProducts(str(tmp_path), what=["StandardPos"], format="tar")
+    with tarfile.open(saved["StandardPos"]) as tar:
+        assert tar.getnames() == [f"USERPROD_{req.JobID}/psf/INSXPS"]
+
+    lc = req.retrieveLightCurve(nosys="yes", returnData=True)
+    assert {"WT", "PC"} <= set(lc)  # "WT_nosys" cut to "WT" by the deprecated layout
+    assert lc["Binning"] == "Snapshot"
+    assert lc["PC"]["ObsID"].tolist()[:2] == ["00945521001", "00945521001"]
+
+    spec = req.retrieveSpectralFits(returnData=True)
+    assert spec["rnames"] == [f"Obs_00945521{n:03d}" for n in range(1, 5)]
+    last = spec["Obs_00945521004"]
+    assert last["Modes"] == ["WT"]
+    assert last["HaveWT"] == 1
+    assert float(last["stop"]) > float(last["start"])
