@@ -139,3 +139,17 @@ async def test_odd_requests(emu: Emu) -> None:
     assert reply["ERROR"] == f"Job {submitted.job_id} did not request a standard position."
     async with emu.session.get(f"{submitted.url}/image.zip") as resp:
         assert resp.status == 404  # not built yet
+
+
+async def test_both_max_gap_spellings_and_since_t0_are_read(emu: Emu) -> None:
+    body = {"name": "Crab", "targ": "30694", "RA": 83.63, "Dec": 22.01, "cent": 0, "lc": 1,
+            "binMeth": "counts", "pccounts": 20, "wtcounts": 30, "dynamic": 1,
+            "pcmaxGap": 1000000.0, "wtmaxgap": 5, "SinceT0": 1}  # fmt: skip
+    reply = await emu.post("run_userobject.php", body)
+    pars = reply["jobPars"]
+    assert (pars["pcmaxgap"], pars["wtmaxgap"]) == ("1000000.0", "5")
+    assert "pcmaxGap" not in pars
+    assert pars["sinceT0"] == 1
+    assert "SinceT0" not in pars
+    assert pars["targ"] == "00030694"
+    assert (pars["cent"], pars["dynamic"], pars["pccounts"]) == (0, 1, "20")

@@ -401,3 +401,16 @@ def test_validate_rule_products() -> None:
         "RA should be a (<class 'float'>,) but you supplied a <class 'int'>.",
         "Movie: The product type Movie does not exist.",
     ]
+
+
+def test_deprecated_and_misspelt_names() -> None:
+    req = XrtRequest("x")
+    req.add_product("LightCurve", timeType="m", pcmaxGap=1e6, wtMaxGap=2e6)
+    assert req.get_product_pars("lc") == {"timeFormat": "m", "pcMaxGap": 1e6, "wtMaxGap": 2e6}
+    assert "WARNING: timeType is deprecated, replaced with timeFormat" in req.notes
+    body = req.to_json()
+    assert (body["lctimetype"], body["pcmaxgap"], body["wtmaxgap"]) == ("m", 1e6, 2e6)
+    # swifttools only accepts the lower-case-m spelling, and sends it verbatim (spec §2.3)
+    reference = ux.XRTProductRequest("x")
+    reference.addLightCurve(pcmaxGap=1e6)
+    assert reference.getJSONDict()["pcmaxGap"] == 1e6

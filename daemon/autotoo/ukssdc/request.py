@@ -207,6 +207,8 @@ class XrtRequest:
         to_globals: dict[str, Any] = {}
         for given, raw in pars.items():
             name = prod.deprecated.get(given, given)
+            if name != given:
+                self.notes.append(f"WARNING: {given} is deprecated, replaced with {name}")
             value = raw
             if name in prod.use_globals:
                 to_globals[prod.use_globals[name]] = value
