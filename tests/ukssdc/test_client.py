@@ -3,6 +3,7 @@ every error text with swifttools' for the same request."""
 
 from __future__ import annotations
 
+import asyncio
 import io
 import tarfile
 import zipfile
@@ -14,12 +15,14 @@ from typing import Any
 import aiohttp
 import pytest
 import swifttools.ukssdc.xrt_prods as ux
-
-from autotoo.ukssdc.client import UkssdcClient, format_rejection
-from autotoo.ukssdc.errors import ErrorList, ProductError, RejectedError
-from autotoo.ukssdc.request import XrtRequest
+from aiohttp import web
+from aiohttp.test_utils import TestServer
 from tests.fixtures.ukssdc_emulator import RunningUkssdc
 from tests.ukssdc.test_request import SEED_GLOBALS_REPORT, SEED_PRODUCTS_REPORT, seed_state
+
+from autotoo.ukssdc.client import UkssdcClient, format_rejection
+from autotoo.ukssdc.errors import AmbiguousError, ErrorList, ProductError, RejectedError
+from autotoo.ukssdc.request import XrtRequest
 
 USER = "astronomer@example.org"
 SMC_X3: dict[str, Any] = {
@@ -91,13 +94,17 @@ async def test_job_life_cycle(
     assert psf.err90_arcsec is not None
     assert enh.err90_arcsec is not None
     assert enh.err90_arcsec < psf.err90_arcsec  # enhanced beats standard
+    assert await client.position(job_id, "EnhancedPos") == enh
+    with pytest.raises(ProductError, match="not a position product"):
+        await client.position(job_id, "Image")
 
     lc = await client.light_curve(job_id)
     assert lc.meta["Binning"] == "Observation"
     assert set(lc.datasets) == {"PC", "PCSoft", "PCHard", "PCHR"}
     rates = lc.datasets["PC"].column("Rate")
     assert all(isinstance(r, float) and r > 0 for r in rates)
-    assert lc.datasets["PC"].columns[-2:] == ["Sigma", "SNR"]
+    assert lc.datasets["PC"].columns[-3:] == ["Sigma", "SNR", "ObsID"]
+    assert lc.datasets["PC"].column("ObsID") == ["00945521001", "00945521002", "00945521003"]
     both = await client.light_curve(job_id, nosys="both", incbad="both")
     assert {"PC", "PC_incbad"} <= set(both.datasets)
 
@@ -155,6 +162,8 @@ async def test_not_ready_and_rejections_read_like_swifttools(
         "The request is not ready to submit:\n\n" + SEED_GLOBALS_REPORT + SEED_PRODUCTS_REPORT
     )
 
+    with pytest.raises(ProductError, match="different UserID"):
+        await client.submit(smc_request("someone.else@example.org"))
     unregistered = UkssdcClient(session, "YOUR_EMAIL_HERE", base_url=ukssdc_emulator.base_url)
     req = XrtRequest("YOUR_EMAIL_HERE")
     req.set_globals(**SMC_X3, centroid=True, posErr=0.01, useSXPS=False)
@@ -218,7 +227,9 @@ async def test_cancel_ownership_and_unknown_jobs(
     assert not status.products["lc"].succeeded
     with pytest.raises(RejectedError, match=r"^No light curve was produced for job \d+\. \n$"):
         await client.light_curve(result.job_id)
-    with pytest.raises(RejectedError, match="The source detection for job .* is not complete yet"):
+    with pytest.raises(
+        RejectedError, match=r"The source detection for job \d+ is not complete yet"
+    ):
         await client.source_list(result.job_id)
 
     ukssdc_emulator.users.ukssdc.add("frodo@mount.doom")
@@ -290,3 +301,36 @@ async def test_resolution_through_get_targs_and_copy(
     unknown.add_product("Image")
     refused = await client.submit(unknown)
     assert refused.submit_error == "Could not resolve the name `Nowhere X-1`. \n"
+
+
+async def test_ambiguous_submit_is_reconciled_by_name(
+    ukssdc_emulator: RunningUkssdc, session: aiohttp.ClientSession
+) -> None:
+    """A proxy forwards the submission to the emulator, then never answers: the job exists,
+    the client cannot know. The job name (with the idempotency key) finds it again."""
+
+    async def forward_then_hang(request: web.Request) -> web.Response:
+        target = ukssdc_emulator.base_url + request.path.removeprefix("/user_objects")
+        async with session.post(target, data=await request.read()) as resp:
+            await resp.read()
+        await asyncio.sleep(1.0)  # longer than the client's timeout below
+        return web.Response(text="{}")
+
+    app = web.Application()
+    app.router.add_post("/user_objects/{tail:.*}", forward_then_hang)
+    proxy = TestServer(app, host="127.0.0.1")
+    await proxy.start_server()
+    try:
+        flaky = UkssdcClient(session, USER, base_url=str(proxy.make_url("/user_objects")),
+                             timeout=0.3)  # fmt: skip
+        with pytest.raises(AmbiguousError):
+            await flaky.submit(smc_request())
+    finally:
+        await proxy.close()
+
+    direct = UkssdcClient(session, USER, base_url=ukssdc_emulator.base_url)
+    found = await direct.find_jobs(SMC_X3["name"])
+    assert len(found) == 1
+    job, request = await direct.copy_old_job(found[0].job_id)
+    assert job.url.endswith(f"/USERPROD_{found[0].job_id}")
+    assert request.products == ["lc", "spec", "psf", "enh", "xastrom", "image", "sourceDet"]

@@ -13,9 +13,10 @@ from typing import Any
 import pytest
 import swifttools.ukssdc.xrt_prods as ux
 
+from autotoo.ukssdc.check import validate
 from autotoo.ukssdc.errors import ParameterError, ParameterTypeError, ProductError
 from autotoo.ukssdc.params import GLOBALS, PRODUCTS
-from autotoo.ukssdc.request import SubmittedJob, XrtRequest, validate
+from autotoo.ukssdc.request import SubmittedJob, XrtRequest
 
 SEED_GLOBALS_REPORT = """The following problems were found:
 * Global parameter `centroid` is not set.
@@ -66,10 +67,12 @@ def test_seed_global_parameter_walkthrough() -> None:
 def test_seed_product_walkthrough_and_redshift_trigger() -> None:
     req = XrtRequest("YOUR_EMAIL_HERE")
     req.add_product("LightCurve", binMeth="counts")
+    assert req.notes == ["Successfully created a light curve"]
     with pytest.raises(ProductError) as exc:
         req.add_product("LightCurve")
     assert str(exc.value) == (
-        "Can't add a light curve as you already have one.Remove it or set clobber=True to remove it."
+        "Can't add a light curve as you already have one."
+        "Remove it or set clobber=True to remove it."
     )
     req.set_product_pars("LightCurve", pcCounts=20, wtCounts=30, dynamic=True)
     assert req.get_product_pars("LightCurve", "binMeth") == "counts"
@@ -80,9 +83,13 @@ def test_seed_product_walkthrough_and_redshift_trigger() -> None:
     req.add_product("LightCurve", clobber=True)
     assert req.get_product_pars("LightCurve") == {}
 
+    req.notes.clear()
     req.add_product("Spectrum", redshift=1.23)
+    assert req.notes[:2] == ["Successfully created a spectrum", "Also setting hasRedshift = True"]
     assert req.get_product_pars("Spectrum", "hasRedshift") is True
+    req.notes.clear()
     req.remove_product_par("Spectrum", "redshift")
+    assert req.notes == ["Also setting hasRedshift = False"]
     assert req.get_product_pars("Spectrum", "hasRedshift") is False
     assert req.get_product_pars("Spectrum", "redshift") is None
     what = "Spectrum"  # the product name in a variable, as the seed's "little aside" shows
@@ -227,15 +234,31 @@ def test_setting_errors_use_the_reference_texts() -> None:
         req.set_product_pars("LightCurve", binMeth="too")
     with pytest.raises(ProductError, match="as you don't have one"):
         req.set_product_pars("Image", energies="0.3-10")
-    with pytest.raises(ParameterError, match="The product type Movie does not exist."):
+    with pytest.raises(ParameterError, match=r"^The product type Movie does not exist\.$"):
         req.add_product("Movie")
 
 
 def test_every_seed_parameter_is_in_the_table() -> None:
-    seed_globals = (
-        "name targ T0 SinceT0 RA Dec centroid centMeth maxCentTries posErr sss useSXPS "
-        "wtPupRate pcPupRate notify getTargs getT0 getCoords"
-    ).split()
+    seed_globals = [
+        "name",
+        "targ",
+        "T0",
+        "SinceT0",
+        "RA",
+        "Dec",
+        "centroid",
+        "centMeth",
+        "maxCentTries",
+        "posErr",
+        "sss",
+        "useSXPS",
+        "wtPupRate",
+        "pcPupRate",
+        "notify",
+        "getTargs",
+        "getT0",
+        "getCoords",
+    ]
     assert set(seed_globals) <= {p.name for p in GLOBALS}
     seed_products = {
         "LightCurve": "binMeth minEnergy maxEnergy softLo softHi hardLo hardHi minSig grades "
@@ -378,3 +401,16 @@ def test_validate_rule_products() -> None:
         "RA should be a (<class 'float'>,) but you supplied a <class 'int'>.",
         "Movie: The product type Movie does not exist.",
     ]
+
+
+def test_deprecated_and_misspelt_names() -> None:
+    req = XrtRequest("x")
+    req.add_product("LightCurve", timeType="m", pcmaxGap=1e6, wtMaxGap=2e6)
+    assert req.get_product_pars("lc") == {"timeFormat": "m", "pcMaxGap": 1e6, "wtMaxGap": 2e6}
+    assert "WARNING: timeType is deprecated, replaced with timeFormat" in req.notes
+    body = req.to_json()
+    assert (body["lctimetype"], body["pcmaxgap"], body["wtmaxgap"]) == ("m", 1e6, 2e6)
+    # swifttools only accepts the lower-case-m spelling, and sends it verbatim (spec §2.3)
+    reference = ux.XRTProductRequest("x")
+    reference.addLightCurve(pcmaxGap=1e6)
+    assert reference.getJSONDict()["pcmaxGap"] == 1e6

@@ -19,10 +19,10 @@ import pytest
 import requests
 import swifttools.ukssdc.xrt_prods as ux
 from swifttools.ukssdc.xrt_prods import prod_request
-
-from autotoo.emulators.sky import angular_separation_deg
 from tests.fixtures.ukssdc_emulator import RunningUkssdc
 from tests.ukssdc.test_request import SEED_GLOBALS_REPORT, SEED_PRODUCTS_REPORT, seed_state
+
+from autotoo.emulators.sky import angular_separation_deg
 
 USER = "astronomer@example.org"
 SMC_X3 = {"name": "SMC X-3", "targ": "00945521", "RA": 13.02343792, "Dec": -72.43450778}
@@ -41,6 +41,9 @@ def xrt(ukssdc_emulator: RunningUkssdc, monkeypatch: pytest.MonkeyPatch) -> Fact
 
     shim = types.SimpleNamespace(post=post, get=requests.get)
     monkeypatch.setattr(prod_request, "requests", shim)
+    # swifttools rewrites light-curve keys only on the first call per process (a module-level
+    # "warned" dict): give every test a fresh process's view.
+    monkeypatch.setattr(prod_request, "_localDepWarned", {})
 
     def make(user: str = USER, **kw: Any) -> Any:
         req = ux.XRTProductRequest(user, **kw)
@@ -71,11 +74,19 @@ def quiet() -> Iterator[None]:
 
 
 def test_seed_walkthrough_end_to_end(
-    xrt: Factory, ukssdc_emulator: RunningUkssdc, tmp_path: Path, quiet: None
+    xrt: Factory,
+    ukssdc_emulator: RunningUkssdc,
+    tmp_path: Path,
+    quiet: None,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
     # The seed's own request: not ready, nothing is sent.
     req = xrt("YOUR_EMAIL_HERE", silent=False)
     seed_state(req, ours=False)
+    printed = capsys.readouterr().out.splitlines()
+    for line in ("Successfully created a light curve", "Successfully created a spectrum",
+                 "Also setting hasRedshift = False"):  # fmt: skip
+        assert line in printed
     assert req.submit() is False
     assert req.submitError.startswith(SEED_SUBMIT_ERROR_START)
     assert req.submitError == SEED_SUBMIT_ERROR_START + SEED_PRODUCTS_REPORT
@@ -93,7 +104,7 @@ def test_seed_walkthrough_end_to_end(
         warnings.simplefilter("error")  # jobPars must update the request without a warning
         assert req.submit() is True
     job_id = int(req.JobID)
-    assert req.URL == f"{ukssdc_emulator.base_url}/tprods/USERPROD_{job_id}"
+    assert f"{ukssdc_emulator.base_url}/tprods/USERPROD_{job_id}" == req.URL
     assert req.getGlobalPars("getTargs") is False
     status = req.checkProductStatus()
     assert set(status) == {"LightCurve", "Spectrum", "StandardPos", "EnhancedPos", "AstromPos",
@@ -300,3 +311,38 @@ def test_legacy_astrometry_path_and_unknown_urls(
     assert "<html>" in missing.text
     nofile = requests.get(f"{req.URL}/lc.rar", timeout=9)
     assert nofile.status_code == 404
+
+
+def test_wt_data_sxps_positions_and_sliced_spectra(
+    xrt: Factory, ukssdc_emulator: RunningUkssdc, tmp_path: Path, quiet: None
+) -> None:
+    sky = ukssdc_emulator.sky
+    sky.add_observation(945521, start=sky.clock.now() - timedelta(days=1), exposure_s=1000,
+                        mode="WT")  # fmt: skip
+    req = xrt()
+    req.setGlobalPars(**SMC_X3, centroid=True, posErr=1, useSXPS=True)
+    req.addLightCurve(binMeth="snapshot")
+    req.addSpectrum(hasRedshift=False, timeslice="obsid")
+    req.addStandardPos()
+    assert req.submit()
+    ukssdc_emulator.clock.advance(timedelta(hours=1))
+    assert req.complete
+
+    pos = req.retrieveStandardPos(returnData=True)
+    assert pos["FromSXPS"] is True
+    assert pos["WhichSXPS"] == "LSXPS"
+    saved = req.downloadProducts(str(tmp_path), what=["StandardPos"], format="tar")
+    with tarfile.open(saved["StandardPos"]) as tar:
+        assert tar.getnames() == [f"USERPROD_{req.JobID}/psf/INSXPS"]
+
+    lc = req.retrieveLightCurve(nosys="yes", returnData=True)
+    assert {"WT", "PC"} <= set(lc)  # "WT_nosys" cut to "WT" by the deprecated layout
+    assert lc["Binning"] == "Snapshot"
+    assert lc["PC"]["ObsID"].tolist()[:2] == ["00945521001", "00945521001"]
+
+    spec = req.retrieveSpectralFits(returnData=True)
+    assert spec["rnames"] == [f"Obs_00945521{n:03d}" for n in range(1, 5)]
+    last = spec["Obs_00945521004"]
+    assert last["Modes"] == ["WT"]
+    assert last["HaveWT"] == 1
+    assert float(last["stop"]) > float(last["start"])

@@ -171,6 +171,8 @@ class UkssdcClient:
             return SubmitResult(
                 ok=False, submit_error="The request is not ready to submit:\n\n" + report
             )
+        if request.user_id != self.user_id:
+            raise ProductError("The request was built for a different UserID than this client's")
         try:
             reply, _ = await self._call(
                 "run_userobject.php",
@@ -249,6 +251,18 @@ class UkssdcClient:
             from_sxps=bool(reply.from_sxps),
             which_sxps=reply.which_sxps,
         )
+
+    async def position(self, job_id: int, what: str) -> Position:
+        """Any of the three positions by product name (``psf``/``StandardPos``, ``enh``...)."""
+        paths = {
+            "psf": "tprods/getPSFPos.php",
+            "enh": "tprods/getEnhPos.php",
+            "xastrom": "tprods/getAstromPos.php",
+        }
+        short = product(what).short
+        if short not in paths:
+            raise ProductError(f"{what} is not a position product")
+        return await self._position(paths[short], job_id)
 
     async def standard_position(self, job_id: int) -> Position:
         return await self._position("tprods/getPSFPos.php", job_id)
@@ -354,7 +368,10 @@ class UkssdcClient:
         ]
 
     async def find_jobs(self, name: str) -> list[OldJob]:
-        """Jobs with exactly this name: reconciliation after an ambiguous submit."""
+        """Jobs with exactly this name: reconciliation after an ambiguous submit.
+
+        A job found this way has no URL in the listing; :meth:`copy_old_job` gives it.
+        """
         return [j for j in await self.list_old_jobs() if j.name == name]
 
     async def count_active_jobs(self) -> int:

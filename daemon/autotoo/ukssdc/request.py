@@ -58,10 +58,14 @@ def _check_type(par: Par, value: object) -> None:
 
 def _apply_triggers(
     pars: dict[str, Any], triggers: Iterable[Trigger], name: str, value: object
-) -> None:
-    """Value-specific triggers first, then ANY, then NONE (the reference client's order)."""
+) -> list[str]:
+    """Value-specific triggers first, then ANY, then NONE (the reference client's order).
+
+    Returns the notes the reference client prints ("Also setting hasRedshift = True").
+    """
     mine = [t for t in triggers if t.par == name]
     removed = value is None
+    notes: list[str] = []
     for stage in ("value", ANY, NONE):
         for trig in mine:
             if stage == "value":
@@ -75,6 +79,8 @@ def _apply_triggers(
                     pars.pop(target, None)
                 else:
                     pars[target] = new
+                notes.append(f"Also setting {target} = {None if new is DELETE else new}")
+    return notes
 
 
 def _cast(par: Par, value: Any) -> Any:
@@ -98,6 +104,9 @@ class XrtRequest:
         self._products: dict[str, dict[str, Any]] = {}
         self.job: SubmittedJob | None = None
         self.update_warning: str | None = None
+        # What the reference client prints as it goes ("Successfully created a light curve",
+        # "Also setting hasRedshift = True"): kept for logs instead of printed.
+        self.notes: list[str] = []
 
     def __repr__(self) -> str:
         return f"XrtRequest(products={self.products})"
@@ -129,7 +138,7 @@ class XrtRequest:
                     f"Options are: {','.join(par.allowed)}."
                 )
             self._globals[par.name] = value
-            _apply_triggers(self._globals, GLOBAL_TRIGGERS, par.name, value)
+            self.notes += _apply_triggers(self._globals, GLOBAL_TRIGGERS, par.name, value)
 
     def get_globals(
         self, name: str = "all", *, omit_shared: bool = True, show_unset: bool = False
@@ -167,7 +176,10 @@ class XrtRequest:
                 f"Can't add a {prod.description} as you already have one."
                 "Remove it or set clobber=True to remove it."
             )
+        if prod.short in self._products:
+            self.notes.append(f"Deleting old {prod.description} request")
         self._products[prod.short] = {}
+        self.notes.append(f"Successfully created a {prod.description}")
         if prod.presets:
             self._set_product_pars(prod, dict(prod.presets))
         if pars:
@@ -180,6 +192,7 @@ class XrtRequest:
         )
         prod = self._have(what, "Can't remove a {} as you don't have one!")
         del self._products[prod.short]
+        self.notes.append(f"Successfully removed {prod.description}")
 
     def set_product_pars(self, what: str, **pars: Value) -> None:
         self._editable(
@@ -194,6 +207,8 @@ class XrtRequest:
         to_globals: dict[str, Any] = {}
         for given, raw in pars.items():
             name = prod.deprecated.get(given, given)
+            if name != given:
+                self.notes.append(f"WARNING: {given} is deprecated, replaced with {name}")
             value = raw
             if name in prod.use_globals:
                 to_globals[prod.use_globals[name]] = value
@@ -213,7 +228,7 @@ class XrtRequest:
                         f"Options are: {','.join(par.allowed)}."
                     )
             mine[par.name] = value
-            _apply_triggers(mine, prod.triggers, par.name, value)
+            self.notes += _apply_triggers(mine, prod.triggers, par.name, value)
         if to_globals:
             self.set_globals(**to_globals)
 
@@ -247,7 +262,7 @@ class XrtRequest:
             raise ParameterError(f"{name} is not a recognised {prod.short} parameter")
         mine = self._products[prod.short]
         if par.name in mine:
-            _apply_triggers(mine, prod.triggers, par.name, None)
+            self.notes += _apply_triggers(mine, prod.triggers, par.name, None)
             del mine[par.name]
 
     def all_pars(self, *, show_unset: bool = False) -> dict[str, Any]:
@@ -258,16 +273,17 @@ class XrtRequest:
         return out
 
     # ---- validity (spec §3) ----------------------------------------------------------------
-    def _global_is_set(self, name: str) -> str:
+    def _global_is_set(self, name: str, assumed: frozenset[str]) -> str:
         alt = ALT_GLOBALS.get(name)
-        if name in self._globals or (alt is not None and alt in self._globals):
+        have = assumed | self._globals.keys()
+        if name in have or (alt is not None and alt in have):
             return ""
         tail = f", and nor is the alternative: `{alt}`" if alt else ""
         return f"* Global parameter `{name}` is not set{tail}.\n"
 
-    def _product_report(self, prod: Product) -> str:
+    def _product_report(self, prod: Product, assumed: frozenset[str]) -> str:
         mine = self._products[prod.short]
-        report = "".join(self._global_is_set(g) for g in prod.need_globals)
+        report = "".join(self._global_is_set(g, assumed) for g in prod.need_globals)
         needed = list(prod.need_pars)
         for key, by_value in prod.deps.items():
             if key in mine:
@@ -279,8 +295,14 @@ class XrtRequest:
             if p not in mine
         )
 
-    def is_valid(self, what: str | Iterable[str] = "all") -> tuple[bool, str]:
-        """``(ok, report)`` with the reference client's exact texts."""
+    def is_valid(
+        self, what: str | Iterable[str] = "all", *, assume_set: Iterable[str] = ()
+    ) -> tuple[bool, str]:
+        """``(ok, report)`` with the reference client's exact texts.
+
+        ``assume_set`` names globals to treat as set (rule files: filled in at run time).
+        """
+        assumed = frozenset(assume_set)
         report = ""
         if isinstance(what, str):
             if what != "all":
@@ -289,17 +311,19 @@ class XrtRequest:
             if not names:
                 report = "* No products have been requested.\n"
             alone = product(names[0]).skip_globals_if_alone if len(names) == 1 else ()
-            report += "".join(self._global_is_set(g) for g in NEEDED_GLOBALS if g not in alone)
+            report += "".join(
+                self._global_is_set(g, assumed) for g in NEEDED_GLOBALS if g not in alone
+            )
             for key, by_value in GLOBAL_DEPS.items():
                 if key in self._globals:
                     needs = by_value.get(str(self._globals[key]), ())
-                    report += "".join(self._global_is_set(g) for g in needs)
+                    report += "".join(self._global_is_set(g, assumed) for g in needs)
         else:
             names = list(what)
         for name in names:
             prod = product(name)
             if prod.short in self._products:
-                problems = self._product_report(prod)
+                problems = self._product_report(prod, assumed)
             else:
                 problems = f"* You have not requested a {prod.description}."
             if problems:
@@ -405,49 +429,4 @@ def _wire(value: Any) -> Any:
     return value
 
 
-def validate(
-    globals_: Mapping[str, Any],
-    products: Mapping[str, Mapping[str, Any]],
-    *,
-    runtime_globals: Iterable[str] = (),
-) -> list[str]:
-    """Problems of a rule's product request, one line each; empty means valid.
-
-    ``runtime_globals`` names the globals the pipeline fills in when the rule fires (``name``,
-    ``targ``, ``RA``/``Dec``...), so their absence in the rule file is not a problem.
-    """
-    req = XrtRequest("rule-check@example.org")
-    problems: list[str] = []
-    try:
-        req.set_globals(**globals_)
-    except (ParameterError, ParameterTypeError) as exc:
-        problems.append(str(exc))
-    for name, pars in products.items():
-        try:
-            req.add_product(name, **pars)
-        except (ParameterError, ParameterTypeError, ProductError) as exc:
-            problems.append(f"{name}: {exc}")
-    if problems:
-        return problems
-    for name in runtime_globals:
-        if name not in req._globals:  # noqa: SLF001 - a placeholder, never sent
-            req._globals[name] = "runtime"  # noqa: SLF001 - a placeholder, never sent
-    ok, report = req.is_valid()
-    if ok:
-        return []
-    return _report_lines(report)
-
-
-def _report_lines(report: str) -> list[str]:
-    lines: list[str] = []
-    section = ""
-    for line in report.splitlines()[1:]:
-        if line.endswith(" problems:"):
-            section = line.removesuffix(" problems:")
-        elif line.startswith("* "):
-            text = line.removeprefix("* ")
-            lines.append(f"{section}: {text}" if section else text)
-    return list(dict.fromkeys(lines))
-
-
-__all__ = ["PRODUCTS", "SubmittedJob", "XrtRequest", "validate"]
+__all__ = ["PRODUCTS", "SubmittedJob", "XrtRequest"]

@@ -18,19 +18,30 @@ from autotoo.emulators.users import Users
 
 
 def setup_routes(
-    app: web.Application, *, sky: Sky, users: Users, timings: Timings | None = None
+    app: web.Application,
+    *,
+    sky: Sky,
+    users: Users,
+    timings: Timings | None = None,
+    queue_limit: int | None = 20,
 ) -> XrtService:
     """Add every UKSSDC route under ``/user_objects`` to ``app``; returns the service state."""
-    service = XrtService(sky, users, timings)
+    service = XrtService(sky, users, timings, queue_limit=queue_limit)
     _setup(app, service)
     return service
 
 
 def create_app(
-    *, sky: Sky | None = None, users: Users | None = None, timings: Timings | None = None
+    *,
+    sky: Sky | None = None,
+    users: Users | None = None,
+    timings: Timings | None = None,
+    queue_limit: int | None = 20,
 ) -> web.Application:
     app = web.Application()
-    setup_routes(app, sky=sky or Sky(), users=users or Users(), timings=timings)
+    setup_routes(
+        app, sky=sky or Sky(), users=users or Users(), timings=timings, queue_limit=queue_limit
+    )
     return app
 
 

@@ -42,10 +42,20 @@ class ServiceError(Exception):
 
 
 class XrtService:
-    def __init__(self, sky: Sky, users: Users, timings: Timings | None = None) -> None:
+    """``queue_limit``: active jobs a user may have (the real, undisclosed limit; None = off)."""
+
+    def __init__(
+        self,
+        sky: Sky,
+        users: Users,
+        timings: Timings | None = None,
+        *,
+        queue_limit: int | None = 20,
+    ) -> None:
         self.sky = sky
         self.users = users
         self.jobs = JobStore(sky, timings)
+        self.queue_limit = queue_limit
 
     # ---- identity --------------------------------------------------------------------------
     def user(self, body: Mapping[str, Any]) -> str:
@@ -75,6 +85,12 @@ class XrtService:
         problems = check_submission(body, products)
         if problems.needed or problems.invalid:
             raise ServiceError(PROBLEMS, problems.list_err())
+        active = sum(1 for j in self.jobs.of_user(user) if self.jobs.active(j))
+        if self.queue_limit is not None and active >= self.queue_limit:
+            raise ServiceError(
+                f"You already have {active} jobs in the queue; please wait for some of them "
+                "to finish before submitting more."
+            )
         resolved: dict[str, Any] = {}
         name = str(body["name"])
         ra, dec = body.get("RA"), body.get("Dec")

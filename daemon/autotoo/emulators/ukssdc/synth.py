@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 import random
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, Final
 
 from autotoo.emulators.sky import Observation, Target
@@ -86,19 +86,26 @@ def light_curve(
     rng = rng_for(job, "lc")
     t0 = met(observations[0].start) if "Tstart" not in job.pars else float(job.pars["Tstart"])
     mjd = str(job.pars.get("lctimetype", "s")) in ("m", "mjd")
-    rows: dict[str, list[list[float]]] = {}
+    method = str(job.pars.get("binMeth"))
+    per_obs = {"obsid": 1, "snapshot": 2}.get(method, 3)  # bins per observation
+    with_obsid = method in ("obsid", "snapshot")
+    rows: dict[str, list[list[Any]]] = {}
     for obs in observations:
         mode = obs.mode
-        for k in range(3):
-            start = obs.start.timestamp() + (k + 0.5) * (obs.end - obs.start).total_seconds() / 3
-            when = datetime.fromtimestamp(start, obs.start.tzinfo)
-            exposure = obs.exposure_s / 3
+        for k in range(per_obs):
+            span = (obs.end - obs.start).total_seconds() / per_obs
+            when = datetime.fromtimestamp(obs.start.timestamp() + (k + 0.5) * span, UTC)
+            exposure = obs.exposure_s / per_obs
             t = (met(when) - t0) if not mjd else met(when) / 86400.0 + 51910.0
-            half = obs.exposure_s / 6 / (86400.0 if mjd else 1.0)
-            row = _bin_row(rate_at(target, when, observations[0].start), exposure, t, half, rng)
+            half = span / 2 / (86400.0 if mjd else 1.0)
+            row: list[Any] = _bin_row(
+                rate_at(target, when, observations[0].start), exposure, t, half, rng
+            )
             kind = "UL" if row[13] < 3.0 else ""
             if kind:
                 row[3] = row[3] + 3 * row[4]  # an upper limit sits 3 sigma above the estimate
+            if with_obsid:
+                row.append(f"::ObsID={obs.obsid}")
             rows.setdefault(f"{mode}{kind}", []).append(row)
             soft, hard = row[3] * 0.55, row[3] * 0.45
             rows.setdefault(f"{mode}Soft", []).append([t, half, -half, soft, row[4] * 0.7])
@@ -106,8 +113,9 @@ def light_curve(
             rows.setdefault(f"{mode}HR", []).append([t, half, -half, hard / soft, 0.1])
     out: dict[str, Any] = {"Datasets": []}
     for base, data in rows.items():
+        rate_columns = [*LC_COLUMNS, "ObsID"] if with_obsid else LC_COLUMNS
         columns = {"Soft": BAND_COLUMNS, "Hard": BAND_COLUMNS, "HR": HR_COLUMNS}.get(
-            base.removeprefix("WT").removeprefix("PC"), LC_COLUMNS
+            base.removeprefix("WT").removeprefix("PC"), rate_columns
         )
         for name in _variants(base, nosys=nosys, incbad=incbad):
             out["Datasets"].append(name)
