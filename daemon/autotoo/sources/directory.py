@@ -24,7 +24,6 @@ import structlog
 from autotoo.sources.base import (
     Clock,
     HealthReporter,
-    Received,
     describe,
     payload_digest,
     utc_now,
@@ -142,7 +141,6 @@ class DirectorySource(HealthReporter):
         except (OSError, _UndeliverableError) as exc:
             await self._fail(drop, describe(exc))
             return
-        now = self._clock()
         done = self._settings.path / DONE
 
         async def ack() -> None:
@@ -155,17 +153,9 @@ class DirectorySource(HealthReporter):
                 return
             log.debug("directory.done", source=self.name, file=drop.relative, to=str(moved))
 
-        received = Received.create(
-            raw=raw,
-            identity=file_identity(drop.relative, raw),
-            topic=drop.topic,
-            received_at=now,
-            source=self.name,
-            ack=ack,
+        await self._hand_over(
+            sink, raw=raw, identity=file_identity(drop.relative, raw), topic=drop.topic, ack=ack
         )
-        self._health.mark_message(now)
-        await sink(received)
-        await received.ack()
 
     async def _fail(self, drop: _Drop, reason: str) -> None:
         self._health.mark_error(f"{drop.relative}: {reason}")

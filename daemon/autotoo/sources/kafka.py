@@ -30,7 +30,7 @@ import confluent_kafka
 import gcn_kafka
 import structlog
 
-from autotoo.sources.base import Clock, HealthReporter, Received, describe, utc_now
+from autotoo.sources.base import Clock, HealthReporter, describe, utc_now
 from autotoo.sources.errors import SourceConfigError, SourceFatalError
 
 if TYPE_CHECKING:
@@ -282,21 +282,15 @@ class KafkaSource(HealthReporter):
             log.warning("kafka.error", source=self.name, error=event.error)
 
     async def _deliver(self, thread: _ConsumerThread, record: _Record, sink: Sink) -> None:
-        now = self._clock()
-
         async def ack() -> None:
             # Only enqueue: the consumer thread commits between polls (see module docstring).
             thread.commits.put(record)
 
-        received = Received.create(
+        self._health.mark_alive()
+        await self._hand_over(
+            sink,
             raw=record.value,
             identity=kafka_identity(record.topic, record.partition, record.offset),
             topic=record.topic,
-            received_at=now,
-            source=self.name,
             ack=ack,
         )
-        self._health.mark_message(now)
-        self._health.mark_alive()
-        await sink(received)
-        await received.ack()

@@ -27,7 +27,6 @@ from paho.mqtt.properties import Properties
 from autotoo.sources.base import (
     Clock,
     HealthReporter,
-    Received,
     Retry,
     describe,
     payload_digest,
@@ -177,18 +176,13 @@ class MqttSource(HealthReporter):
         async for message in client.messages:
             raw = message.payload if isinstance(message.payload, bytes) else b""
             topic = message.topic.value
-            now = self._clock()
-            received = Received.create(
+            await self._hand_over(
+                sink,
                 raw=raw,
                 identity=mqtt_identity(topic, raw),
                 topic=topic,
-                received_at=now,
-                source=self.name,
                 ack=self._acknowledge_later(client._client, message, loop),  # noqa: SLF001 - as above
             )
-            self._health.mark_message(now)
-            await sink(received)
-            await received.ack()
 
     def _acknowledge_later(
         self, paho_client: paho.Client, message: aiomqtt.Message, loop: asyncio.AbstractEventLoop
