@@ -234,3 +234,56 @@ async def test_bad_ca_file_is_a_config_error(tmp_path: Path, unique_topic: str) 
     )
     with pytest.raises(SourceConfigError, match="does not load"):
         await MqttSource(settings).run(Collector())
+
+
+async def test_sink_oserror_is_not_mistaken_for_a_lost_connection(
+    mosquitto: Broker, unique_topic: str
+) -> None:
+    source = MqttSource(settings_for(mosquitto, unique_topic))
+
+    async def disk_full(received: Received) -> None:
+        raise OSError(28, "No space left on device")
+
+    task = asyncio.create_task(source.run(disk_full))
+    await eventually(lambda: source.health.connected)
+    await publish(mosquitto, unique_topic, b"alert")
+    with pytest.raises(OSError, match="No space left"):
+        async with asyncio.timeout(10):
+            await task
+    assert source.health.connects == 1
+
+
+async def test_messages_published_while_down_arrive_at_next_start(
+    mosquitto: Broker, unique_topic: str
+) -> None:
+    settings = settings_for(mosquitto, unique_topic)
+    source = MqttSource(settings)
+    async with running(source, Collector()):
+        await eventually(lambda: source.health.connected)  # the session now exists
+    await publish(mosquitto, unique_topic, b"d1", b"d2", b"d3")
+    sink = Collector()
+    async with running(MqttSource(settings), sink):
+        await sink.wait_for_count(3)
+    assert sink.payloads == [b"d1", b"d2", b"d3"]
+
+
+async def test_receive_maximum_bounds_unacknowledged_messages(
+    mosquitto_factory: Callable[[], Broker], unique_topic: str
+) -> None:
+    broker = mosquitto_factory()
+    settings = settings_for(broker, unique_topic, max_inflight=2)
+    source = MqttSource(settings)
+    sink = Collector()
+    release = sink.hold(b"p0")
+    payloads = [f"p{i}".encode() for i in range(6)]
+    async with running(source, sink):
+        await eventually(lambda: source.health.connected)
+        await publish(broker, unique_topic, *payloads)
+        await sink.wait_entered(b"p0")
+        await asyncio.sleep(0.3)  # the broker would send more now if it did not honour it
+        # The broker's own log: PUBLISH packets it sent to our client so far.
+        sent = broker.log().count(f"Sending PUBLISH to {settings.client_id} ")
+        assert sent == 2
+        release.set()
+        await sink.wait_for_count(6)
+    assert sink.payloads == payloads

@@ -36,7 +36,7 @@ from autotoo.sources.errors import SourceConfigError
 
 if TYPE_CHECKING:
     import random
-    from collections.abc import AsyncIterator, Awaitable, Callable
+    from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 
     import paho.mqtt.client as paho
 
@@ -75,6 +75,21 @@ class _SubscribeRefusedError(aiomqtt.MqttError):
     """The broker refused a topic filter (ACL, bad filter): retried like a lost connection."""
 
 
+_TRANSPORT_ERRORS = (aiomqtt.MqttError, TimeoutError, OSError)
+
+
+class _ConnectionLostError(Exception):
+    """A transport failure, kept apart from sink failures (which may be the same types)."""
+
+
+@contextlib.contextmanager
+def _transport(step: str) -> Iterator[None]:
+    try:
+        yield
+    except _TRANSPORT_ERRORS as exc:
+        raise _ConnectionLostError(f"{step}: {describe(exc)}") from exc
+
+
 class MqttSource(HealthReporter):
     """Subscribes with QoS 1 and hands each message to the sink, acknowledging afterwards."""
 
@@ -109,11 +124,10 @@ class MqttSource(HealthReporter):
                 async with self._connect(tls_context) as client:
                     connected_at = loop.time()
                     await self._deliver(client, sink)
-            except (aiomqtt.MqttError, TimeoutError, OSError) as exc:
-                self._health.mark_disconnected(describe(exc))
-                log.warning("mqtt.disconnected", source=self.name, error=describe(exc))
+            except _ConnectionLostError as exc:
+                self._health.mark_disconnected(str(exc))
+                log.warning("mqtt.disconnected", source=self.name, error=str(exc))
             finally:
-                self._current = None
                 self._health.mark_disconnected()
             uptime = None if connected_at is None else loop.time() - connected_at
             delay = retry.next_delay(uptime)
@@ -150,17 +164,29 @@ class MqttSource(HealthReporter):
     @contextlib.asynccontextmanager
     async def _connect(self, tls_context: ssl.SSLContext | None) -> AsyncIterator[aiomqtt.Client]:
         client = self._new_client(tls_context)
-        async with contextlib.AsyncExitStack() as stack:
+        stack = contextlib.AsyncExitStack()
+        with _transport("connect"):
             # aiomqtt waits for CONNACK with its own timeout, but the TCP/TLS connect runs in
             # an executor thread that only the socket timeout bounds; cap the whole entry.
             async with asyncio.timeout(self._settings.timeout):
                 await stack.enter_async_context(client)
+        try:
             # Acknowledgements are only valid on this connection's paho client.
             self._current = client._client  # noqa: SLF001 - aiomqtt exposes no accessor
-            await self._subscribe(client)
+            with _transport("subscribe"):
+                await self._subscribe(client)
             self._health.mark_connected()
             log.info("mqtt.connected", source=self.name, host=self._settings.host)
             yield client
+        finally:
+            self._current = None
+            # A failing DISCONNECT must not replace the error that got us here (a sink
+            # failure, a lost connection); the session is kept by the broker either way.
+            try:
+                async with asyncio.timeout(self._settings.timeout):
+                    await stack.aclose()
+            except _TRANSPORT_ERRORS as exc:
+                log.info("mqtt.disconnect_failed", source=self.name, error=describe(exc))
 
     async def _subscribe(self, client: aiomqtt.Client) -> None:
         # Re-subscribing on every connect is idempotent with a stored session and repairs a
@@ -173,7 +199,12 @@ class MqttSource(HealthReporter):
 
     async def _deliver(self, client: aiomqtt.Client, sink: Sink) -> None:
         loop = asyncio.get_running_loop()
-        async for message in client.messages:
+        messages = client.messages
+        while True:
+            # Only the transport's own calls are classified as connection loss: a sink that
+            # raises OSError or TimeoutError must stop run(), not look like a broker flap.
+            with _transport("receive"):
+                message = await anext(messages)
             raw = message.payload if isinstance(message.payload, bytes) else b""
             topic = message.topic.value
             await self._hand_over(
