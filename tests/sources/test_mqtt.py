@@ -17,10 +17,10 @@ import aiomqtt
 import pytest
 from pydantic import SecretStr
 from tests.fixtures.mosquitto import BROKER_PASSWORD, BROKER_USER, Broker
-from tests.sources.helpers import Collector, eventually, running
+from tests.sources.helpers import WAIT, Collector, eventually, running
 
 from autotoo.credentials import read_credential
-from autotoo.sources.base import Received, payload_digest
+from autotoo.sources.base import Received, Sink, payload_digest
 from autotoo.sources.errors import SourceConfigError
 from autotoo.sources.mqtt import MqttSource
 from autotoo.sources.settings import Backoff, MqttSettings
@@ -48,6 +48,20 @@ async def publish(broker: Broker, topic: str, *payloads: bytes) -> None:
     async with asyncio.timeout(10), aiomqtt.Client(broker.host, broker.port) as client:
         for payload in payloads:
             await client.publish(topic, payload, qos=1)
+
+
+async def run_until_sink_fails(
+    source: MqttSource, sink: Sink, broker: Broker, topic: str, payload: bytes
+) -> None:
+    """Publish ``payload`` once the source is connected and await ``run()``, which must end."""
+    task = asyncio.create_task(source.run(sink))
+    try:
+        await eventually(lambda: source.health.connected)
+        await publish(broker, topic, payload)
+        async with asyncio.timeout(WAIT):
+            await task
+    finally:
+        task.cancel()
 
 
 async def test_delivers_with_identity_topic_and_ack(mosquitto: Broker, unique_topic: str) -> None:
@@ -120,14 +134,10 @@ async def test_ack_from_another_thread_is_honoured(mosquitto: Broker, unique_top
 
 async def test_sink_error_propagates_without_ack(mosquitto: Broker, unique_topic: str) -> None:
     settings = settings_for(mosquitto, unique_topic)
-    failing = Collector(fail_on=b"bad")
-    source = MqttSource(settings)
-    task = asyncio.create_task(source.run(failing))
-    await eventually(lambda: source.health.connected)
-    await publish(mosquitto, unique_topic, b"bad")
     with pytest.raises(RuntimeError, match="inbox is full"):
-        async with asyncio.timeout(10):
-            await task
+        await run_until_sink_fails(
+            MqttSource(settings), Collector(fail_on=b"bad"), mosquitto, unique_topic, b"bad"
+        )
 
     again = Collector()
     async with running(MqttSource(settings), again):
@@ -244,12 +254,8 @@ async def test_sink_oserror_is_not_mistaken_for_a_lost_connection(
     async def disk_full(received: Received) -> None:
         raise OSError(28, "No space left on device")
 
-    task = asyncio.create_task(source.run(disk_full))
-    await eventually(lambda: source.health.connected)
-    await publish(mosquitto, unique_topic, b"alert")
     with pytest.raises(OSError, match="No space left"):
-        async with asyncio.timeout(10):
-            await task
+        await run_until_sink_fails(source, disk_full, mosquitto, unique_topic, b"alert")
     assert source.health.connects == 1
 
 
