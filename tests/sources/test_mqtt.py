@@ -293,3 +293,24 @@ async def test_receive_maximum_bounds_unacknowledged_messages(
         release.set()
         await sink.wait_for_count(6)
     assert sink.payloads == payloads
+
+
+async def test_tls_with_a_private_ca_file(mosquitto: Broker, unique_topic: str) -> None:
+    settings = settings_for(
+        mosquitto, unique_topic, port=mosquitto.tls_port, tls=True, ca_file=mosquitto.ca_file
+    )
+    source = MqttSource(settings)
+    sink = Collector()
+    async with running(source, sink):
+        await eventually(lambda: source.health.connected)
+        await publish(mosquitto, unique_topic, b"over tls")
+        await sink.wait_for_count(1)
+    assert sink.payloads == [b"over tls"]
+
+
+async def test_tls_without_the_ca_is_refused(mosquitto: Broker, unique_topic: str) -> None:
+    source = MqttSource(settings_for(mosquitto, unique_topic, port=mosquitto.tls_port, tls=True))
+    async with running(source, Collector()):
+        await eventually(lambda: source.health.last_error is not None)
+    assert "CERTIFICATE_VERIFY_FAILED" in (source.health.last_error or "")
+    assert source.health.connects == 0
