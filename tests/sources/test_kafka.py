@@ -5,12 +5,13 @@ from __future__ import annotations
 import asyncio
 
 import pytest
+from gcn_kafka.core import get_config
 from pydantic import SecretStr
 from tests.sources.conftest import MockKafka
 from tests.sources.helpers import WAIT, Collector, eventually, running
 
 from autotoo.sources.errors import SourceConfigError
-from autotoo.sources.kafka import KafkaSource
+from autotoo.sources.kafka import KafkaSource, consumer_config
 from autotoo.sources.settings import KafkaSettings
 
 
@@ -113,3 +114,31 @@ def test_settings_need_both_oidc_credentials() -> None:
         name="gcn", group_id="g", topics=("t",), client_id=SecretStr("id"), client_secret=secret
     )
     assert "very-secret" not in repr(settings)
+
+
+def test_production_config_uses_oidc_for_the_chosen_domain() -> None:
+    """The same settings path as the tests, with credentials and no extra config: gcn_kafka
+    turns them into SASL/OIDC against the domain (checked without any network)."""
+    settings = KafkaSettings(
+        name="gcn",
+        group_id="autotoo-prod",
+        topics=("gcn.classic.voevent.SWIFT_BAT_GRB_POS_ACK",),
+        domain="test.gcn.nasa.gov",
+        client_id=SecretStr("client-id"),
+        client_secret=SecretStr("client-secret"),
+    )
+    config = get_config(
+        "consumer",
+        consumer_config(settings, on_error=print),
+        client_id="client-id",
+        client_secret="client-secret",
+        domain=settings.domain,
+    )
+    assert config["bootstrap.servers"] == "kafka.test.gcn.nasa.gov"
+    assert config["security.protocol"] == "sasl_ssl"
+    assert (
+        config["sasl.oauthbearer.token.endpoint.url"]
+        == "https://auth.test.gcn.nasa.gov/oauth2/token"
+    )
+    assert config["group.id"] == "autotoo-prod"
+    assert config["enable.auto.commit"] is False

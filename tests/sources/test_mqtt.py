@@ -314,3 +314,21 @@ async def test_tls_without_the_ca_is_refused(mosquitto: Broker, unique_topic: st
         await eventually(lambda: source.health.last_error is not None)
     assert "CERTIFICATE_VERIFY_FAILED" in (source.health.last_error or "")
     assert source.health.connects == 0
+
+
+async def test_retained_alert_is_not_replayed_on_every_reconnect(
+    mosquitto_factory: Callable[[], Broker], unique_topic: str
+) -> None:
+    broker = mosquitto_factory()
+    async with asyncio.timeout(WAIT), aiomqtt.Client(broker.host, broker.port) as client:
+        await client.publish(unique_topic, b"retained", qos=1, retain=True)
+    source = MqttSource(settings_for(broker, unique_topic))
+    sink = Collector()
+    async with running(source, sink):
+        await sink.wait_for_count(1)
+        await asyncio.sleep(0.2)  # let the PUBACK leave; restart() blocks the loop
+        broker.restart()
+        await eventually(lambda: source.health.connects == 2)
+        await publish(broker, unique_topic, b"live")
+        await sink.wait_for_count(2)
+    assert sink.payloads == [b"retained", b"live"]

@@ -121,17 +121,20 @@ class DirectorySource(HealthReporter):
         """Poll until cancelled. A missing folder is recorded and polled again (a mount may
         come back); sink exceptions propagate with the file left in place."""
         settings = self._settings
-        while True:
-            try:
-                drops = await asyncio.to_thread(_scan, settings.path, settings.topic)
-            except OSError as exc:
-                self._health.mark_disconnected(describe(exc))
-                log.warning("directory.unreadable", source=self.name, error=describe(exc))
-            else:
-                self._health.mark_alive()
-                for drop in drops:
-                    await self._offer(drop, sink)
-            await asyncio.sleep(settings.poll_interval)
+        try:
+            while True:
+                try:
+                    drops = await asyncio.to_thread(_scan, settings.path, settings.topic)
+                except OSError as exc:
+                    self._health.mark_disconnected(describe(exc))
+                    log.warning("directory.unreadable", source=self.name, error=describe(exc))
+                else:
+                    self._health.mark_alive()
+                    for drop in drops:
+                        await self._offer(drop, sink)
+                await asyncio.sleep(settings.poll_interval)
+        finally:
+            self._health.mark_disconnected()
 
     async def _offer(self, drop: _Drop, sink: Sink) -> None:
         try:

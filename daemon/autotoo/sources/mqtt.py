@@ -23,6 +23,7 @@ import aiomqtt
 import structlog
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
+from paho.mqtt.subscribeoptions import SubscribeOptions
 
 from autotoo.sources.base import (
     Clock,
@@ -191,9 +192,12 @@ class MqttSource(HealthReporter):
     async def _subscribe(self, client: aiomqtt.Client) -> None:
         # Re-subscribing on every connect is idempotent with a stored session and repairs a
         # session the broker expired or lost.
+        # Retained messages only for a subscription the broker did not have: every
+        # reconnect would otherwise replay the retained alert (deduped, but noise).
+        options = SubscribeOptions(qos=QOS, retainHandling=SubscribeOptions.RETAIN_SEND_IF_NEW_SUB)
         for topic in self._settings.topics:
             async with asyncio.timeout(self._settings.timeout):
-                codes = await client.subscribe(topic, qos=QOS)
+                codes = await client.subscribe(topic, options=options)
             if any(int(_code_value(code)) >= _REFUSED for code in codes):
                 raise _SubscribeRefusedError(f"subscription to {topic!r} refused: {codes}")
 

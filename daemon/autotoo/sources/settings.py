@@ -77,7 +77,10 @@ class MqttSettings:
     def __post_init__(self) -> None:
         _require(bool(self.topics), f"mqtt source {self.name!r}: no topics")
         _require(bool(self.client_id), f"mqtt source {self.name!r}: client_id is required")
-        _require(self.session_expiry > 0, f"mqtt source {self.name!r}: session_expiry <= 0")
+        _require(
+            0 < self.session_expiry <= 0xFFFFFFFF,
+            f"mqtt source {self.name!r}: session_expiry must be 1..4294967295 seconds",
+        )
         _require(0 < self.max_inflight <= 65535, f"mqtt source {self.name!r}: max_inflight")
         _require(self.ca_file is None or self.tls, f"mqtt source {self.name!r}: ca_file needs tls")
         _require(
