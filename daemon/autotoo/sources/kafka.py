@@ -168,7 +168,10 @@ class _ConsumerThread(threading.Thread):
         finally:
             self._commit_pending(consumer)
             self._commit_heartbeat(consumer, force=True)
-            consumer.close()
+            try:
+                consumer.close()  # leaves the group now instead of at the session timeout
+            except confluent_kafka.KafkaException as exc:
+                log.info("kafka.close_failed", source=settings.name, error=describe(exc))
             self._post(_Stopped(failure))
 
     def _poll_until_stopped(self, consumer: Any) -> BaseException | None:

@@ -243,7 +243,9 @@ class MqttSource(HealthReporter):
                 running = None
             if running is loop:
                 send_puback()
-            else:
+                return
+            # A closed loop means the connection is gone too: the broker redelivers.
+            with contextlib.suppress(RuntimeError):
                 loop.call_soon_threadsafe(send_puback)
 
         return ack
