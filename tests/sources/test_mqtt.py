@@ -332,3 +332,20 @@ async def test_retained_alert_is_not_replayed_on_every_reconnect(
         await publish(broker, unique_topic, b"live")
         await sink.wait_for_count(2)
     assert sink.payloads == [b"retained", b"live"]
+
+
+async def test_session_and_queued_messages_survive_a_broker_restart_while_down(
+    mosquitto_factory: Callable[[], Broker], unique_topic: str
+) -> None:
+    broker = mosquitto_factory()
+    settings = settings_for(broker, unique_topic)
+    source = MqttSource(settings)
+    async with running(source, Collector()):
+        await eventually(lambda: source.health.connected)
+    await publish(broker, unique_topic, b"queued before restart")
+    broker.restart()  # only the persistence file carries the session and the message over
+    await publish(broker, unique_topic, b"queued after restart")
+    sink = Collector()
+    async with running(MqttSource(settings), sink):
+        await sink.wait_for_count(2)
+    assert sink.payloads == [b"queued before restart", b"queued after restart"]
