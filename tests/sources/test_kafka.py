@@ -7,7 +7,7 @@ import asyncio
 import pytest
 from gcn_kafka.core import get_config
 from pydantic import SecretStr
-from tests.sources.conftest import MockKafka
+from tests.fixtures.kafka_mock import MockKafka
 from tests.sources.helpers import WAIT, Collector, eventually, running
 
 from autotoo.sources.errors import SourceConfigError
