@@ -8,11 +8,14 @@ import pytest
 from gcn_kafka.core import get_config
 from pydantic import SecretStr
 from tests.fixtures.kafka_mock import MockKafka
-from tests.sources.helpers import WAIT, Collector, eventually, running
+from tests.sources.helpers import Collector, eventually, running
 
 from autotoo.sources.errors import SourceConfigError
 from autotoo.sources.kafka import KafkaSource, consumer_config
 from autotoo.sources.settings import KafkaSettings
+
+GROUP_WAIT = 30.0
+"""Joining a consumer group on the mock cluster takes 3-5 s; allow for a loaded machine."""
 
 
 def settings_for(cluster: MockKafka, names: tuple[str, str, str]) -> KafkaSettings:
@@ -38,7 +41,7 @@ async def committed(cluster: MockKafka, group: str, topic: str) -> int:
 
 
 async def wait_committed(cluster: MockKafka, group: str, topic: str, offset: int) -> None:
-    async with asyncio.timeout(WAIT):
+    async with asyncio.timeout(GROUP_WAIT):
         while await committed(cluster, group, topic) != offset:  # noqa: ASYNC110 - broker state
             await asyncio.sleep(0.05)
 
@@ -51,7 +54,7 @@ async def test_commits_only_after_ack_and_a_restart_rereads(
     mock_kafka.produce(heartbeat, b'{"alert_datetime": "2026-11-21T12:00:00Z"}')
     mock_kafka.produce(topic, b"a0", b"a1", b"a2")
 
-    first = Collector()
+    first = Collector(wait=GROUP_WAIT)
     crashed = first.hold(b"a1")  # the process dies while a1 is being stored
     source = KafkaSource(settings)
     async with running(source, first):
@@ -70,15 +73,15 @@ async def test_commits_only_after_ack_and_a_restart_rereads(
     # The last heartbeat offset is committed on close, so a restart skips old heartbeats.
     assert await committed(mock_kafka, group, heartbeat) == 1
 
-    second = Collector(fail_on=b"a2")
+    second = Collector(fail_on=b"a2", wait=GROUP_WAIT)
     with pytest.raises(RuntimeError, match="inbox is full"):
         async with running(KafkaSource(settings), second) as task:
-            await asyncio.wait_for(task, WAIT)
+            await asyncio.wait_for(task, GROUP_WAIT)
     assert second.payloads == [b"a1"]
     assert second.items[0].identity == f"kafka:{topic}:0:1"
     assert await committed(mock_kafka, group, topic) == 2
 
-    third = Collector()
+    third = Collector(wait=GROUP_WAIT)
     async with running(KafkaSource(settings), third):
         await third.wait_for_count(1)
         await wait_committed(mock_kafka, group, topic, 3)
@@ -96,8 +99,8 @@ async def test_unknown_librdkafka_property_is_a_config_error(
         extra_config={**settings.extra_config, "no.such.property": "1"},
     )
     with pytest.raises(SourceConfigError, match=r"no\.such\.property"):
-        async with asyncio.timeout(WAIT):
-            await KafkaSource(broken).run(Collector())
+        async with asyncio.timeout(GROUP_WAIT):
+            await KafkaSource(broken).run(Collector(wait=GROUP_WAIT))
 
 
 @pytest.mark.parametrize("key", ["enable.auto.commit", "group.id"])
