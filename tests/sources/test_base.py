@@ -4,15 +4,24 @@ from __future__ import annotations
 
 import asyncio
 import random
+import subprocess
+import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 from pydantic import SecretStr
 
+from autotoo.sources import create_source
 from autotoo.sources.base import Received, Retry, SourceHealth
 from autotoo.sources.errors import SourceConfigError
-from autotoo.sources.settings import Backoff, DirectorySettings, HttpSettings, MqttSettings
+from autotoo.sources.settings import (
+    Backoff,
+    DirectorySettings,
+    HttpSettings,
+    KafkaSettings,
+    MqttSettings,
+)
 
 T0 = datetime(2026, 11, 21, 12, 0, tzinfo=UTC)
 
@@ -90,3 +99,30 @@ def test_other_settings_refuse_what_cannot_work() -> None:
         DirectorySettings(name="d", path=Path("/tmp"), poll_interval=0)
     with pytest.raises(SourceConfigError):
         Backoff(initial=5.0, maximum=1.0)
+
+
+def test_create_source_picks_the_transport() -> None:
+    mqtt = create_source(MqttSettings(name="m", host="h", client_id="c", topics=("t",)))
+    kafka = create_source(KafkaSettings(name="k", group_id="g", topics=("t",)))
+    folder = create_source(DirectorySettings(name="d", path=Path("/nonexistent")))
+    assert [type(source).__name__ for source in (mqtt, kafka, folder)] == [
+        "MqttSource",
+        "KafkaSource",
+        "DirectorySource",
+    ]
+    assert [source.health.kind for source in (mqtt, kafka, folder)] == [
+        "mqtt",
+        "kafka",
+        "directory",
+    ]
+
+
+def test_importing_the_package_loads_no_transport() -> None:
+    probe = (
+        "import sys, autotoo.sources; "
+        "print(sorted(m for m in ('confluent_kafka', 'paho', 'aiomqtt') if m in sys.modules))"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, check=True
+    )
+    assert result.stdout.strip() == "[]"
