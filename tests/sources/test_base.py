@@ -8,6 +8,7 @@ import subprocess
 import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 from pydantic import SecretStr
@@ -86,10 +87,10 @@ def test_health_transitions_record_since_and_one_line_errors() -> None:
     ],
 )
 def test_mqtt_settings_refuse_what_cannot_work(changes: dict[str, object]) -> None:
-    values: dict[str, object] = {"name": "m", "host": "h", "client_id": "c", "topics": ("t",)}
+    values: dict[str, Any] = {"name": "m", "host": "h", "client_id": "c", "topics": ("t",)}
     values.update(changes)
     with pytest.raises(SourceConfigError):
-        MqttSettings(**values)  # type: ignore[arg-type]
+        MqttSettings(**values)
 
 
 def test_other_settings_refuse_what_cannot_work() -> None:

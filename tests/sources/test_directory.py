@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import os
 from pathlib import Path
+from typing import Any
 
 import pytest
 from tests.sources.helpers import WAIT, Collector, eventually, running
@@ -26,15 +27,15 @@ def drop(folder: Path, name: str, data: bytes, mtime: float | None = None) -> Pa
     return final
 
 
-def source_for(path: Path, **changes: object) -> DirectorySource:
-    values: dict[str, object] = {
+def source_for(path: Path, **changes: Any) -> DirectorySource:
+    values: dict[str, Any] = {
         "name": "replay",
         "path": path,
         "topic": "gcn.classic.voevent.SWIFT_BAT_GRB_POS_ACK",
         "poll_interval": 0.05,
     }
     values.update(changes)
-    return DirectorySource(DirectorySettings(**values))  # type: ignore[arg-type]
+    return DirectorySource(DirectorySettings(**values))
 
 
 async def test_delivers_oldest_first_with_topics_and_moves_to_done(tmp_path: Path) -> None:

@@ -12,6 +12,7 @@ import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import aiomqtt
 import pytest
@@ -28,8 +29,8 @@ from autotoo.sources.settings import Backoff, MqttSettings
 FAST = Backoff(initial=0.05, maximum=0.3, reset_after=5.0)
 
 
-def settings_for(broker: Broker, topic_filter: str, **changes: object) -> MqttSettings:
-    values: dict[str, object] = {
+def settings_for(broker: Broker, topic_filter: str, **changes: Any) -> MqttSettings:
+    values: dict[str, Any] = {
         "name": "bridge",
         "host": broker.host,
         "port": broker.port,
@@ -40,7 +41,7 @@ def settings_for(broker: Broker, topic_filter: str, **changes: object) -> MqttSe
         "backoff": FAST,
     }
     values.update(changes)
-    return MqttSettings(**values)  # type: ignore[arg-type]
+    return MqttSettings(**values)
 
 
 async def publish(broker: Broker, topic: str, *payloads: bytes) -> None:
