@@ -96,7 +96,11 @@ class KafkaSettings:
     Production passes ``domain`` and the OIDC ``client_id``/``client_secret``; tests pass no
     credentials and ``extra_config`` with ``bootstrap.servers`` of a librdkafka mock cluster
     and ``security.protocol: plaintext``. Both go through the same ``gcn_kafka.Consumer``.
-    ``prefetch`` bounds the messages polled but not yet acknowledged.
+    ``prefetch`` bounds the messages polled but not yet acknowledged; while all are out the
+    consumer does not poll, so a sink stuck longer than librdkafka's ``max.poll.interval.ms``
+    (300 s) makes the consumer leave and rejoin its group and re-read (the inbox dedupes).
+    ``auto_offset_reset`` applies only to a group without committed offsets: "earliest" (the
+    GCN FAQ's advice) reads the few days the brokers keep when a group first starts.
     """
 
     name: str
