@@ -15,8 +15,9 @@ WAIT = 10.0
 class Collector:
     """A sink that records every message; ``hold`` makes it wait on a payload until released."""
 
-    def __init__(self, *, fail_on: bytes | None = None) -> None:
+    def __init__(self, *, fail_on: bytes | None = None, wait: float = WAIT) -> None:
         self.items: list[Received] = []
+        self._wait = wait
         self.entered: list[bytes] = []
         self._changed = asyncio.Event()
         self._holds: dict[bytes, asyncio.Event] = {}
@@ -42,7 +43,7 @@ class Collector:
         return [item.raw for item in self.items]
 
     async def wait_until(self, predicate: Callable[[], bool]) -> None:
-        async with asyncio.timeout(WAIT):
+        async with asyncio.timeout(self._wait):
             while not predicate():
                 self._changed.clear()
                 await self._changed.wait()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import os
 from pathlib import Path
+from typing import Any
 
 import pytest
 from tests.sources.helpers import WAIT, Collector, eventually, running
@@ -26,15 +27,15 @@ def drop(folder: Path, name: str, data: bytes, mtime: float | None = None) -> Pa
     return final
 
 
-def source_for(path: Path, **changes: object) -> DirectorySource:
-    values: dict[str, object] = {
+def source_for(path: Path, **changes: Any) -> DirectorySource:
+    values: dict[str, Any] = {
         "name": "replay",
         "path": path,
         "topic": "gcn.classic.voevent.SWIFT_BAT_GRB_POS_ACK",
         "poll_interval": 0.05,
     }
     values.update(changes)
-    return DirectorySource(DirectorySettings(**values))  # type: ignore[arg-type]
+    return DirectorySource(DirectorySettings(**values))
 
 
 async def test_delivers_oldest_first_with_topics_and_moves_to_done(tmp_path: Path) -> None:
@@ -48,6 +49,8 @@ async def test_delivers_oldest_first_with_topics_and_moves_to_done(tmp_path: Pat
     async with running(source, sink):
         await sink.wait_for_count(3)
         await eventually(lambda: not (tmp_path / "a.xml").exists())
+        assert source.health.connected
+    assert not source.health.connected
     assert sink.payloads == [b"<b/>", b"{}", b"<a/>"]
     assert [item.topic for item in sink.items] == [
         "gcn.classic.voevent.SWIFT_BAT_GRB_POS_ACK",
@@ -59,7 +62,6 @@ async def test_delivers_oldest_first_with_topics_and_moves_to_done(tmp_path: Pat
     assert (tmp_path / "done" / "igwn.gwalert" / "S1.json").exists()
     assert (tmp_path / "partial.json.tmp").exists()
     assert (tmp_path / ".hidden").exists()
-    assert source.health.connected
 
 
 async def test_file_stays_until_the_sink_returned(tmp_path: Path) -> None:
@@ -124,4 +126,4 @@ async def test_missing_folder_is_reported_and_polled_again(tmp_path: Path) -> No
         assert not source.health.connected
         drop(folder, "late.json", b"late")
         await sink.wait_for_count(1)
-    assert source.health.connected
+        assert source.health.connected

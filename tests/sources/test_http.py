@@ -17,13 +17,14 @@ from autotoo.sources.settings import HttpSettings
 TOKEN = "ingest-token-for-tests"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
 
+Ingest = tuple["TestClient[web.Request, web.Application]", Collector, HttpIngest]
 ClientFactory = Callable[[web.Application], Awaitable[TestClient[web.Request, web.Application]]]
 
 
 @pytest.fixture
 async def ingest(
     aiohttp_client: ClientFactory,
-) -> tuple[TestClient[web.Request, web.Application], Collector, HttpIngest]:
+) -> Ingest:
     sink = Collector(fail_on=b"make the sink fail")
     app = web.Application()
     handler = setup_ingest_routes(
@@ -32,7 +33,7 @@ async def ingest(
     return await aiohttp_client(app), sink, handler
 
 
-async def test_stores_then_replies_202_with_identity(ingest) -> None:
+async def test_stores_then_replies_202_with_identity(ingest: Ingest) -> None:
     client, sink, handler = ingest
     payload = b'{"$schema": "https://gcn.nasa.gov/schema/v4.0.0/gcn/notices/swift/bat/guano"}'
     response = await client.post(
@@ -49,7 +50,7 @@ async def test_stores_then_replies_202_with_identity(ingest) -> None:
     assert handler.health.status().messages == 1
 
 
-async def test_query_topic_and_client_id(ingest) -> None:
+async def test_query_topic_and_client_id(ingest: Ingest) -> None:
     client, sink, _ = ingest
     response = await client.post(
         "/alerts", params={"topic": "igwn.gwalert", "id": "S230518h-1"}, data=b"{}", headers=AUTH
@@ -59,7 +60,7 @@ async def test_query_topic_and_client_id(ingest) -> None:
     assert sink.items[0].topic == "igwn.gwalert"
 
 
-async def test_larger_than_aiohttp_default_limit_is_accepted(ingest) -> None:
+async def test_larger_than_aiohttp_default_limit_is_accepted(ingest: Ingest) -> None:
     client, sink, _ = ingest
     big = b"x" * (2 * 1024 * 1024)  # aiohttp's client_max_size default is 1 MiB
     response = await client.post("/alerts?topic=igwn.gwalert", data=big, headers=AUTH)
@@ -70,7 +71,7 @@ async def test_larger_than_aiohttp_default_limit_is_accepted(ingest) -> None:
 @pytest.mark.parametrize(
     "headers", [{}, {"Authorization": "Bearer wrong"}, {"Authorization": TOKEN}]
 )
-async def test_401_without_the_right_bearer_token(ingest, headers: dict[str, str]) -> None:
+async def test_401_without_the_right_bearer_token(ingest: Ingest, headers: dict[str, str]) -> None:
     client, sink, _ = ingest
     response = await client.post("/alerts?topic=t", data=b"{}", headers=headers)
     assert response.status == 401
@@ -89,7 +90,7 @@ async def test_401_without_the_right_bearer_token(ingest, headers: dict[str, str
     ],
 )
 async def test_400_for_incomplete_requests(
-    ingest, path: str, data: bytes, headers: dict[str, str], message: str
+    ingest: Ingest, path: str, data: bytes, headers: dict[str, str], message: str
 ) -> None:
     client, sink, _ = ingest
     response = await client.post(path, data=data, headers={**AUTH, **headers})
@@ -98,7 +99,7 @@ async def test_400_for_incomplete_requests(
     assert sink.entered == []
 
 
-async def test_413_by_declared_length_and_by_streamed_length(ingest) -> None:
+async def test_413_by_declared_length_and_by_streamed_length(ingest: Ingest) -> None:
     client, sink, _ = ingest
     too_big = b"y" * (3 * 1024 * 1024 + 1)
     response = await client.post("/alerts?topic=t", data=too_big, headers=AUTH)
@@ -113,7 +114,7 @@ async def test_413_by_declared_length_and_by_streamed_length(ingest) -> None:
     assert sink.entered == []
 
 
-async def test_503_when_the_sink_fails(ingest) -> None:
+async def test_503_when_the_sink_fails(ingest: Ingest) -> None:
     client, sink, handler = ingest
     response = await client.post("/alerts?topic=t", data=b"make the sink fail", headers=AUTH)
     assert response.status == 503

@@ -5,13 +5,17 @@ from __future__ import annotations
 import asyncio
 
 import pytest
+from gcn_kafka.core import get_config
 from pydantic import SecretStr
-from tests.sources.conftest import MockKafka
-from tests.sources.helpers import WAIT, Collector, eventually, running
+from tests.fixtures.kafka_mock import MockKafka
+from tests.sources.helpers import Collector, eventually, running
 
 from autotoo.sources.errors import SourceConfigError
-from autotoo.sources.kafka import KafkaSource
+from autotoo.sources.kafka import KafkaSource, consumer_config
 from autotoo.sources.settings import KafkaSettings
+
+GROUP_WAIT = 30.0
+"""Joining a consumer group on the mock cluster takes 3-5 s; allow for a loaded machine."""
 
 
 def settings_for(cluster: MockKafka, names: tuple[str, str, str]) -> KafkaSettings:
@@ -37,7 +41,7 @@ async def committed(cluster: MockKafka, group: str, topic: str) -> int:
 
 
 async def wait_committed(cluster: MockKafka, group: str, topic: str, offset: int) -> None:
-    async with asyncio.timeout(WAIT):
+    async with asyncio.timeout(GROUP_WAIT):
         while await committed(cluster, group, topic) != offset:  # noqa: ASYNC110 - broker state
             await asyncio.sleep(0.05)
 
@@ -50,7 +54,7 @@ async def test_commits_only_after_ack_and_a_restart_rereads(
     mock_kafka.produce(heartbeat, b'{"alert_datetime": "2026-11-21T12:00:00Z"}')
     mock_kafka.produce(topic, b"a0", b"a1", b"a2")
 
-    first = Collector()
+    first = Collector(wait=GROUP_WAIT)
     crashed = first.hold(b"a1")  # the process dies while a1 is being stored
     source = KafkaSource(settings)
     async with running(source, first):
@@ -69,15 +73,15 @@ async def test_commits_only_after_ack_and_a_restart_rereads(
     # The last heartbeat offset is committed on close, so a restart skips old heartbeats.
     assert await committed(mock_kafka, group, heartbeat) == 1
 
-    second = Collector(fail_on=b"a2")
+    second = Collector(fail_on=b"a2", wait=GROUP_WAIT)
     with pytest.raises(RuntimeError, match="inbox is full"):
         async with running(KafkaSource(settings), second) as task:
-            await asyncio.wait_for(task, WAIT)
+            await asyncio.wait_for(task, GROUP_WAIT)
     assert second.payloads == [b"a1"]
     assert second.items[0].identity == f"kafka:{topic}:0:1"
     assert await committed(mock_kafka, group, topic) == 2
 
-    third = Collector()
+    third = Collector(wait=GROUP_WAIT)
     async with running(KafkaSource(settings), third):
         await third.wait_for_count(1)
         await wait_committed(mock_kafka, group, topic, 3)
@@ -95,8 +99,8 @@ async def test_unknown_librdkafka_property_is_a_config_error(
         extra_config={**settings.extra_config, "no.such.property": "1"},
     )
     with pytest.raises(SourceConfigError, match=r"no\.such\.property"):
-        async with asyncio.timeout(WAIT):
-            await KafkaSource(broken).run(Collector())
+        async with asyncio.timeout(GROUP_WAIT):
+            await KafkaSource(broken).run(Collector(wait=GROUP_WAIT))
 
 
 @pytest.mark.parametrize("key", ["enable.auto.commit", "group.id"])
@@ -113,3 +117,31 @@ def test_settings_need_both_oidc_credentials() -> None:
         name="gcn", group_id="g", topics=("t",), client_id=SecretStr("id"), client_secret=secret
     )
     assert "very-secret" not in repr(settings)
+
+
+def test_production_config_uses_oidc_for_the_chosen_domain() -> None:
+    """The same settings path as the tests, with credentials and no extra config: gcn_kafka
+    turns them into SASL/OIDC against the domain (checked without any network)."""
+    settings = KafkaSettings(
+        name="gcn",
+        group_id="autotoo-prod",
+        topics=("gcn.classic.voevent.SWIFT_BAT_GRB_POS_ACK",),
+        domain="test.gcn.nasa.gov",
+        client_id=SecretStr("client-id"),
+        client_secret=SecretStr("client-secret"),
+    )
+    config = get_config(
+        "consumer",
+        consumer_config(settings, on_error=print),
+        client_id="client-id",
+        client_secret="client-secret",
+        domain=settings.domain,
+    )
+    assert config["bootstrap.servers"] == "kafka.test.gcn.nasa.gov"
+    assert config["security.protocol"] == "sasl_ssl"
+    assert (
+        config["sasl.oauthbearer.token.endpoint.url"]
+        == "https://auth.test.gcn.nasa.gov/oauth2/token"
+    )
+    assert config["group.id"] == "autotoo-prod"
+    assert config["enable.auto.commit"] is False

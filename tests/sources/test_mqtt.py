@@ -12,15 +12,16 @@ import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import aiomqtt
 import pytest
 from pydantic import SecretStr
 from tests.fixtures.mosquitto import BROKER_PASSWORD, BROKER_USER, Broker
-from tests.sources.helpers import Collector, eventually, running
+from tests.sources.helpers import WAIT, Collector, eventually, running
 
 from autotoo.credentials import read_credential
-from autotoo.sources.base import Received, payload_digest
+from autotoo.sources.base import Received, Sink, payload_digest
 from autotoo.sources.errors import SourceConfigError
 from autotoo.sources.mqtt import MqttSource
 from autotoo.sources.settings import Backoff, MqttSettings
@@ -28,8 +29,8 @@ from autotoo.sources.settings import Backoff, MqttSettings
 FAST = Backoff(initial=0.05, maximum=0.3, reset_after=5.0)
 
 
-def settings_for(broker: Broker, topic_filter: str, **changes: object) -> MqttSettings:
-    values: dict[str, object] = {
+def settings_for(broker: Broker, topic_filter: str, **changes: Any) -> MqttSettings:
+    values: dict[str, Any] = {
         "name": "bridge",
         "host": broker.host,
         "port": broker.port,
@@ -40,7 +41,7 @@ def settings_for(broker: Broker, topic_filter: str, **changes: object) -> MqttSe
         "backoff": FAST,
     }
     values.update(changes)
-    return MqttSettings(**values)  # type: ignore[arg-type]
+    return MqttSettings(**values)
 
 
 async def publish(broker: Broker, topic: str, *payloads: bytes) -> None:
@@ -48,6 +49,20 @@ async def publish(broker: Broker, topic: str, *payloads: bytes) -> None:
     async with asyncio.timeout(10), aiomqtt.Client(broker.host, broker.port) as client:
         for payload in payloads:
             await client.publish(topic, payload, qos=1)
+
+
+async def run_until_sink_fails(
+    source: MqttSource, sink: Sink, broker: Broker, topic: str, payload: bytes
+) -> None:
+    """Publish ``payload`` once the source is connected and await ``run()``, which must end."""
+    task = asyncio.create_task(source.run(sink))
+    try:
+        await eventually(lambda: source.health.connected)
+        await publish(broker, topic, payload)
+        async with asyncio.timeout(WAIT):
+            await task
+    finally:
+        task.cancel()
 
 
 async def test_delivers_with_identity_topic_and_ack(mosquitto: Broker, unique_topic: str) -> None:
@@ -120,14 +135,10 @@ async def test_ack_from_another_thread_is_honoured(mosquitto: Broker, unique_top
 
 async def test_sink_error_propagates_without_ack(mosquitto: Broker, unique_topic: str) -> None:
     settings = settings_for(mosquitto, unique_topic)
-    failing = Collector(fail_on=b"bad")
-    source = MqttSource(settings)
-    task = asyncio.create_task(source.run(failing))
-    await eventually(lambda: source.health.connected)
-    await publish(mosquitto, unique_topic, b"bad")
     with pytest.raises(RuntimeError, match="inbox is full"):
-        async with asyncio.timeout(10):
-            await task
+        await run_until_sink_fails(
+            MqttSource(settings), Collector(fail_on=b"bad"), mosquitto, unique_topic, b"bad"
+        )
 
     again = Collector()
     async with running(MqttSource(settings), again):
@@ -234,3 +245,108 @@ async def test_bad_ca_file_is_a_config_error(tmp_path: Path, unique_topic: str) 
     )
     with pytest.raises(SourceConfigError, match="does not load"):
         await MqttSource(settings).run(Collector())
+
+
+async def test_sink_oserror_is_not_mistaken_for_a_lost_connection(
+    mosquitto: Broker, unique_topic: str
+) -> None:
+    source = MqttSource(settings_for(mosquitto, unique_topic))
+
+    async def disk_full(received: Received) -> None:
+        raise OSError(28, "No space left on device")
+
+    with pytest.raises(OSError, match="No space left"):
+        await run_until_sink_fails(source, disk_full, mosquitto, unique_topic, b"alert")
+    assert source.health.connects == 1
+
+
+async def test_messages_published_while_down_arrive_at_next_start(
+    mosquitto: Broker, unique_topic: str
+) -> None:
+    settings = settings_for(mosquitto, unique_topic)
+    source = MqttSource(settings)
+    async with running(source, Collector()):
+        await eventually(lambda: source.health.connected)  # the session now exists
+    await publish(mosquitto, unique_topic, b"d1", b"d2", b"d3")
+    sink = Collector()
+    async with running(MqttSource(settings), sink):
+        await sink.wait_for_count(3)
+    assert sink.payloads == [b"d1", b"d2", b"d3"]
+
+
+async def test_receive_maximum_bounds_unacknowledged_messages(
+    mosquitto_factory: Callable[[], Broker], unique_topic: str
+) -> None:
+    broker = mosquitto_factory()
+    settings = settings_for(broker, unique_topic, max_inflight=2)
+    source = MqttSource(settings)
+    sink = Collector()
+    release = sink.hold(b"p0")
+    payloads = [f"p{i}".encode() for i in range(6)]
+    async with running(source, sink):
+        await eventually(lambda: source.health.connected)
+        await publish(broker, unique_topic, *payloads)
+        await sink.wait_entered(b"p0")
+        await asyncio.sleep(0.3)  # the broker would send more now if it did not honour it
+        # The broker's own log: PUBLISH packets it sent to our client so far.
+        sent = broker.log().count(f"Sending PUBLISH to {settings.client_id} ")
+        assert sent == 2
+        release.set()
+        await sink.wait_for_count(6)
+    assert sink.payloads == payloads
+
+
+async def test_tls_with_a_private_ca_file(mosquitto: Broker, unique_topic: str) -> None:
+    settings = settings_for(
+        mosquitto, unique_topic, port=mosquitto.tls_port, tls=True, ca_file=mosquitto.ca_file
+    )
+    source = MqttSource(settings)
+    sink = Collector()
+    async with running(source, sink):
+        await eventually(lambda: source.health.connected)
+        await publish(mosquitto, unique_topic, b"over tls")
+        await sink.wait_for_count(1)
+    assert sink.payloads == [b"over tls"]
+
+
+async def test_tls_without_the_ca_is_refused(mosquitto: Broker, unique_topic: str) -> None:
+    source = MqttSource(settings_for(mosquitto, unique_topic, port=mosquitto.tls_port, tls=True))
+    async with running(source, Collector()):
+        await eventually(lambda: source.health.last_error is not None)
+    assert "CERTIFICATE_VERIFY_FAILED" in (source.health.last_error or "")
+    assert source.health.connects == 0
+
+
+async def test_retained_alert_is_not_replayed_on_every_reconnect(
+    mosquitto_factory: Callable[[], Broker], unique_topic: str
+) -> None:
+    broker = mosquitto_factory()
+    async with asyncio.timeout(WAIT), aiomqtt.Client(broker.host, broker.port) as client:
+        await client.publish(unique_topic, b"retained", qos=1, retain=True)
+    source = MqttSource(settings_for(broker, unique_topic))
+    sink = Collector()
+    async with running(source, sink):
+        await sink.wait_for_count(1)
+        await asyncio.sleep(0.2)  # let the PUBACK leave; restart() blocks the loop
+        broker.restart()
+        await eventually(lambda: source.health.connects == 2)
+        await publish(broker, unique_topic, b"live")
+        await sink.wait_for_count(2)
+    assert sink.payloads == [b"retained", b"live"]
+
+
+async def test_session_and_queued_messages_survive_a_broker_restart_while_down(
+    mosquitto_factory: Callable[[], Broker], unique_topic: str
+) -> None:
+    broker = mosquitto_factory()
+    settings = settings_for(broker, unique_topic)
+    source = MqttSource(settings)
+    async with running(source, Collector()):
+        await eventually(lambda: source.health.connected)
+    await publish(broker, unique_topic, b"queued before restart")
+    broker.restart()  # only the persistence file carries the session and the message over
+    await publish(broker, unique_topic, b"queued after restart")
+    sink = Collector()
+    async with running(MqttSource(settings), sink):
+        await sink.wait_for_count(2)
+    assert sink.payloads == [b"queued before restart", b"queued after restart"]

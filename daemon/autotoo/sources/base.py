@@ -212,6 +212,23 @@ class HealthReporter:
     def health(self) -> SourceHealth:
         return self._health
 
+    def _received(
+        self, *, raw: bytes, identity: str, topic: str, ack: AckCallback | None = None
+    ) -> Received:
+        now = self._clock()
+        self._health.mark_message(now)
+        return Received.create(
+            raw=raw, identity=identity, topic=topic, received_at=now, source=self.name, ack=ack
+        )
+
+    async def _hand_over(
+        self, sink: Sink, *, raw: bytes, identity: str, topic: str, ack: AckCallback
+    ) -> None:
+        """The contract in one place: store via the sink, acknowledge only once it returned."""
+        received = self._received(raw=raw, identity=identity, topic=topic, ack=ack)
+        await sink(received)
+        await received.ack()
+
 
 class Source(Protocol):
     """A long-running alert source (MQTT, Kafka, directory).

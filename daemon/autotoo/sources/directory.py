@@ -24,7 +24,6 @@ import structlog
 from autotoo.sources.base import (
     Clock,
     HealthReporter,
-    Received,
     describe,
     payload_digest,
     utc_now,
@@ -122,17 +121,20 @@ class DirectorySource(HealthReporter):
         """Poll until cancelled. A missing folder is recorded and polled again (a mount may
         come back); sink exceptions propagate with the file left in place."""
         settings = self._settings
-        while True:
-            try:
-                drops = await asyncio.to_thread(_scan, settings.path, settings.topic)
-            except OSError as exc:
-                self._health.mark_disconnected(describe(exc))
-                log.warning("directory.unreadable", source=self.name, error=describe(exc))
-            else:
-                self._health.mark_alive()
-                for drop in drops:
-                    await self._offer(drop, sink)
-            await asyncio.sleep(settings.poll_interval)
+        try:
+            while True:
+                try:
+                    drops = await asyncio.to_thread(_scan, settings.path, settings.topic)
+                except OSError as exc:
+                    self._health.mark_disconnected(describe(exc))
+                    log.warning("directory.unreadable", source=self.name, error=describe(exc))
+                else:
+                    self._health.mark_alive()
+                    for drop in drops:
+                        await self._offer(drop, sink)
+                await asyncio.sleep(settings.poll_interval)
+        finally:
+            self._health.mark_disconnected()
 
     async def _offer(self, drop: _Drop, sink: Sink) -> None:
         try:
@@ -142,7 +144,6 @@ class DirectorySource(HealthReporter):
         except (OSError, _UndeliverableError) as exc:
             await self._fail(drop, describe(exc))
             return
-        now = self._clock()
         done = self._settings.path / DONE
 
         async def ack() -> None:
@@ -155,17 +156,9 @@ class DirectorySource(HealthReporter):
                 return
             log.debug("directory.done", source=self.name, file=drop.relative, to=str(moved))
 
-        received = Received.create(
-            raw=raw,
-            identity=file_identity(drop.relative, raw),
-            topic=drop.topic,
-            received_at=now,
-            source=self.name,
-            ack=ack,
+        await self._hand_over(
+            sink, raw=raw, identity=file_identity(drop.relative, raw), topic=drop.topic, ack=ack
         )
-        self._health.mark_message(now)
-        await sink(received)
-        await received.ack()
 
     async def _fail(self, drop: _Drop, reason: str) -> None:
         self._health.mark_error(f"{drop.relative}: {reason}")

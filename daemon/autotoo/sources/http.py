@@ -104,13 +104,7 @@ class HttpIngest(HealthReporter):
             raise _Rejected(413, f"body larger than {self._settings.max_bytes} bytes")
         if not raw:
             raise _Rejected(400, "empty body")
-        return Received.create(
-            raw=raw,
-            identity=http_identity(raw, client_id),
-            topic=topic,
-            received_at=self._clock(),
-            source=self.name,
-        )
+        return self._received(raw=raw, identity=http_identity(raw, client_id), topic=topic)
 
     async def handle(self, request: web.Request) -> web.Response:
         try:
@@ -120,7 +114,6 @@ class HttpIngest(HealthReporter):
             return web.json_response(
                 {"error": rejected.message}, status=rejected.status, headers=headers
             )
-        self._health.mark_message(received.received_at)
         try:
             await self._sink(received)
         except Exception as exc:

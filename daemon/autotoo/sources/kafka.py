@@ -30,10 +30,12 @@ import confluent_kafka
 import gcn_kafka
 import structlog
 
-from autotoo.sources.base import Clock, HealthReporter, Received, describe, utc_now
+from autotoo.sources.base import Clock, HealthReporter, describe, utc_now
 from autotoo.sources.errors import SourceConfigError, SourceFatalError
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from autotoo.sources.base import Sink
     from autotoo.sources.settings import KafkaSettings
 
@@ -72,7 +74,10 @@ class _Stopped:
     error: BaseException | None
 
 
-_Event = _Record | _Heartbeat | _State | _Stopped
+_Delivery = _Record | _Stopped
+"""Goes through the queue, in order, one at a time: what the sink must see."""
+_Report = _State | _Heartbeat
+"""Applied to the health at once, never queued behind a message a slow sink is holding."""
 
 
 def consumer_config(settings: KafkaSettings, on_error: Any) -> dict[str, Any]:
@@ -96,12 +101,14 @@ class _ConsumerThread(threading.Thread):
         self,
         settings: KafkaSettings,
         loop: asyncio.AbstractEventLoop,
-        events: asyncio.Queue[_Event],
+        deliveries: asyncio.Queue[_Delivery],
+        report: Callable[[_Report], None],
     ) -> None:
         super().__init__(name=f"kafka-{settings.name}", daemon=True)
         self._settings = settings
         self._loop = loop
-        self._events = events
+        self._deliveries = deliveries
+        self._report_on_loop = report
         self.credits = threading.Semaphore(settings.prefetch)
         self.commits: queue.SimpleQueue[_Record] = queue.SimpleQueue()
         self.stopping = threading.Event()
@@ -109,10 +116,14 @@ class _ConsumerThread(threading.Thread):
         self._fatal: str | None = None
         self._heartbeat_committed_at = 0.0
 
-    def _post(self, event: _Event) -> None:
+    def _post(self, event: _Delivery) -> None:
         # The loop may already be gone when a shutdown races a last error callback.
         with contextlib.suppress(RuntimeError):
-            self._loop.call_soon_threadsafe(self._events.put_nowait, event)
+            self._loop.call_soon_threadsafe(self._deliveries.put_nowait, event)
+
+    def _report(self, event: _Report) -> None:
+        with contextlib.suppress(RuntimeError):
+            self._loop.call_soon_threadsafe(self._report_on_loop, event)
 
     def _on_error(self, error: confluent_kafka.KafkaError) -> None:
         """librdkafka's error_cb, called from inside poll() on this thread."""
@@ -120,13 +131,13 @@ class _ConsumerThread(threading.Thread):
             confluent_kafka.KafkaError._ALL_BROKERS_DOWN,  # noqa: SLF001 - public error code
             confluent_kafka.KafkaError._TRANSPORT,  # noqa: SLF001 - public error code
         }
-        self._post(_State(connected=False if down else None, error=error.str()))
+        self._report(_State(connected=False if down else None, error=error.str()))
         if error.fatal():
             self._fatal = error.str()
             self.stopping.set()
 
     def _on_assign(self, _consumer: Any, partitions: list[Any]) -> None:
-        self._post(_State(connected=True))
+        self._report(_State(connected=True))
         log.info("kafka.assigned", source=self._settings.name, partitions=len(partitions))
 
     def run(self) -> None:
@@ -152,10 +163,15 @@ class _ConsumerThread(threading.Thread):
                 failure = SourceFatalError(f"kafka fatal error: {self._fatal}")
         except confluent_kafka.KafkaException as exc:
             failure = SourceFatalError(f"kafka source {settings.name!r}: {describe(exc)}")
+        except Exception as exc:  # noqa: BLE001 - a thread cannot raise to the loop; hand it over
+            failure = exc
         finally:
             self._commit_pending(consumer)
             self._commit_heartbeat(consumer, force=True)
-            consumer.close()
+            try:
+                consumer.close()  # leaves the group now instead of at the session timeout
+            except confluent_kafka.KafkaException as exc:
+                log.info("kafka.close_failed", source=settings.name, error=describe(exc))
             self._post(_Stopped(failure))
 
     def _poll_until_stopped(self, consumer: Any) -> BaseException | None:
@@ -174,11 +190,11 @@ class _ConsumerThread(threading.Thread):
                 self.credits.release()
                 if error.fatal():
                     return SourceFatalError(f"kafka fatal error: {error.str()}")
-                self._post(_State(connected=None, error=error.str()))
+                self._report(_State(connected=None, error=error.str()))
             elif message.topic() == self._settings.heartbeat_topic:
                 self.credits.release()
                 self._heartbeat = message
-                self._post(_Heartbeat())
+                self._report(_Heartbeat())
             else:
                 # The credit is returned by the loop once the sink is done with it.
                 self._post(
@@ -206,7 +222,7 @@ class _ConsumerThread(threading.Thread):
             except confluent_kafka.KafkaException as exc:
                 # Typically a rebalance took the partition: the new owner re-reads the record
                 # and the inbox recognises it. Nothing is lost, so record and carry on.
-                self._post(_State(connected=None, error=f"commit failed: {describe(exc)}"))
+                self._report(_State(connected=None, error=f"commit failed: {describe(exc)}"))
 
     def _commit_heartbeat(self, consumer: Any, *, force: bool) -> None:
         due = time.monotonic() - self._heartbeat_committed_at
@@ -236,11 +252,12 @@ class KafkaSource(HealthReporter):
     async def run(self, sink: Sink) -> None:
         """Consume until cancelled. librdkafka reconnects by itself (GCN asks clients not to
         restart to "fix" connectivity), so only fatal and configuration errors end ``run``."""
-        events: asyncio.Queue[_Event] = asyncio.Queue()
-        thread = _ConsumerThread(self._settings, asyncio.get_running_loop(), events)
+        deliveries: asyncio.Queue[_Delivery] = asyncio.Queue()
+        loop = asyncio.get_running_loop()
+        thread = _ConsumerThread(self._settings, loop, deliveries, self._apply_report)
         thread.start()
         try:
-            await self._handle_events(thread, events, sink)
+            await self._handle_deliveries(thread, deliveries, sink)
         finally:
             thread.stopping.set()
             self._health.mark_disconnected()
@@ -249,29 +266,26 @@ class KafkaSource(HealthReporter):
             async with asyncio.timeout(_CLOSE_TIMEOUT + self._settings.timeout):
                 await asyncio.to_thread(thread.join, _CLOSE_TIMEOUT)
 
-    async def _handle_events(
-        self, thread: _ConsumerThread, events: asyncio.Queue[_Event], sink: Sink
+    async def _handle_deliveries(
+        self, thread: _ConsumerThread, deliveries: asyncio.Queue[_Delivery], sink: Sink
     ) -> None:
         while True:
-            event = await events.get()
+            event = await deliveries.get()
             if isinstance(event, _Stopped):
                 if event.error is not None:
                     self._health.mark_disconnected(describe(event.error))
                     raise event.error
                 raise SourceFatalError(f"kafka source {self.name!r}: consumer stopped")
-            if isinstance(event, _State):
-                self._apply_state(event)
-            elif isinstance(event, _Heartbeat):
-                now = self._clock()
-                self._health.mark_heartbeat(now)
-                self._health.mark_alive()
-            else:
-                try:
-                    await self._deliver(thread, event, sink)
-                finally:
-                    thread.credits.release()
+            try:
+                await self._deliver(thread, event, sink)
+            finally:
+                thread.credits.release()
 
-    def _apply_state(self, event: _State) -> None:
+    def _apply_report(self, event: _Report) -> None:
+        if isinstance(event, _Heartbeat):
+            self._health.mark_heartbeat(self._clock())
+            self._health.mark_alive()
+            return
         if event.connected is True:
             self._health.mark_connected()
         elif event.connected is False:
@@ -282,21 +296,15 @@ class KafkaSource(HealthReporter):
             log.warning("kafka.error", source=self.name, error=event.error)
 
     async def _deliver(self, thread: _ConsumerThread, record: _Record, sink: Sink) -> None:
-        now = self._clock()
-
         async def ack() -> None:
             # Only enqueue: the consumer thread commits between polls (see module docstring).
             thread.commits.put(record)
 
-        received = Received.create(
+        self._health.mark_alive()
+        await self._hand_over(
+            sink,
             raw=record.value,
             identity=kafka_identity(record.topic, record.partition, record.offset),
             topic=record.topic,
-            received_at=now,
-            source=self.name,
             ack=ack,
         )
-        self._health.mark_message(now)
-        self._health.mark_alive()
-        await sink(received)
-        await received.ack()

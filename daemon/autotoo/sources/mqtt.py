@@ -23,11 +23,11 @@ import aiomqtt
 import structlog
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
+from paho.mqtt.subscribeoptions import SubscribeOptions
 
 from autotoo.sources.base import (
     Clock,
     HealthReporter,
-    Received,
     Retry,
     describe,
     payload_digest,
@@ -37,7 +37,7 @@ from autotoo.sources.errors import SourceConfigError
 
 if TYPE_CHECKING:
     import random
-    from collections.abc import AsyncIterator, Awaitable, Callable
+    from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 
     import paho.mqtt.client as paho
 
@@ -76,6 +76,21 @@ class _SubscribeRefusedError(aiomqtt.MqttError):
     """The broker refused a topic filter (ACL, bad filter): retried like a lost connection."""
 
 
+_TRANSPORT_ERRORS = (aiomqtt.MqttError, TimeoutError, OSError)
+
+
+class _ConnectionLostError(Exception):
+    """A transport failure, kept apart from sink failures (which may be the same types)."""
+
+
+@contextlib.contextmanager
+def _transport(step: str) -> Iterator[None]:
+    try:
+        yield
+    except _TRANSPORT_ERRORS as exc:
+        raise _ConnectionLostError(f"{step}: {describe(exc)}") from exc
+
+
 class MqttSource(HealthReporter):
     """Subscribes with QoS 1 and hands each message to the sink, acknowledging afterwards."""
 
@@ -110,11 +125,10 @@ class MqttSource(HealthReporter):
                 async with self._connect(tls_context) as client:
                     connected_at = loop.time()
                     await self._deliver(client, sink)
-            except (aiomqtt.MqttError, TimeoutError, OSError) as exc:
-                self._health.mark_disconnected(describe(exc))
-                log.warning("mqtt.disconnected", source=self.name, error=describe(exc))
+            except _ConnectionLostError as exc:
+                self._health.mark_disconnected(str(exc))
+                log.warning("mqtt.disconnected", source=self.name, error=str(exc))
             finally:
-                self._current = None
                 self._health.mark_disconnected()
             uptime = None if connected_at is None else loop.time() - connected_at
             delay = retry.next_delay(uptime)
@@ -151,44 +165,59 @@ class MqttSource(HealthReporter):
     @contextlib.asynccontextmanager
     async def _connect(self, tls_context: ssl.SSLContext | None) -> AsyncIterator[aiomqtt.Client]:
         client = self._new_client(tls_context)
-        async with contextlib.AsyncExitStack() as stack:
+        stack = contextlib.AsyncExitStack()
+        with _transport("connect"):
             # aiomqtt waits for CONNACK with its own timeout, but the TCP/TLS connect runs in
             # an executor thread that only the socket timeout bounds; cap the whole entry.
             async with asyncio.timeout(self._settings.timeout):
                 await stack.enter_async_context(client)
+        try:
             # Acknowledgements are only valid on this connection's paho client.
             self._current = client._client  # noqa: SLF001 - aiomqtt exposes no accessor
-            await self._subscribe(client)
+            with _transport("subscribe"):
+                await self._subscribe(client)
             self._health.mark_connected()
             log.info("mqtt.connected", source=self.name, host=self._settings.host)
             yield client
+        finally:
+            self._current = None
+            # A failing DISCONNECT must not replace the error that got us here (a sink
+            # failure, a lost connection); the session is kept by the broker either way.
+            try:
+                async with asyncio.timeout(self._settings.timeout):
+                    await stack.aclose()
+            except _TRANSPORT_ERRORS as exc:
+                log.info("mqtt.disconnect_failed", source=self.name, error=describe(exc))
 
     async def _subscribe(self, client: aiomqtt.Client) -> None:
         # Re-subscribing on every connect is idempotent with a stored session and repairs a
         # session the broker expired or lost.
+        # Retained messages only for a subscription the broker did not have: every
+        # reconnect would otherwise replay the retained alert (deduped, but noise).
+        options = SubscribeOptions(qos=QOS, retainHandling=SubscribeOptions.RETAIN_SEND_IF_NEW_SUB)
         for topic in self._settings.topics:
             async with asyncio.timeout(self._settings.timeout):
-                codes = await client.subscribe(topic, qos=QOS)
+                codes = await client.subscribe(topic, options=options)
             if any(int(_code_value(code)) >= _REFUSED for code in codes):
                 raise _SubscribeRefusedError(f"subscription to {topic!r} refused: {codes}")
 
     async def _deliver(self, client: aiomqtt.Client, sink: Sink) -> None:
         loop = asyncio.get_running_loop()
-        async for message in client.messages:
+        messages = client.messages
+        while True:
+            # Only the transport's own calls are classified as connection loss: a sink that
+            # raises OSError or TimeoutError must stop run(), not look like a broker flap.
+            with _transport("receive"):
+                message = await anext(messages)
             raw = message.payload if isinstance(message.payload, bytes) else b""
             topic = message.topic.value
-            now = self._clock()
-            received = Received.create(
+            await self._hand_over(
+                sink,
                 raw=raw,
                 identity=mqtt_identity(topic, raw),
                 topic=topic,
-                received_at=now,
-                source=self.name,
                 ack=self._acknowledge_later(client._client, message, loop),  # noqa: SLF001 - as above
             )
-            self._health.mark_message(now)
-            await sink(received)
-            await received.ack()
 
     def _acknowledge_later(
         self, paho_client: paho.Client, message: aiomqtt.Message, loop: asyncio.AbstractEventLoop
@@ -214,7 +243,9 @@ class MqttSource(HealthReporter):
                 running = None
             if running is loop:
                 send_puback()
-            else:
+                return
+            # A closed loop means the connection is gone too: the broker redelivers.
+            with contextlib.suppress(RuntimeError):
                 loop.call_soon_threadsafe(send_puback)
 
         return ack

@@ -77,7 +77,10 @@ class MqttSettings:
     def __post_init__(self) -> None:
         _require(bool(self.topics), f"mqtt source {self.name!r}: no topics")
         _require(bool(self.client_id), f"mqtt source {self.name!r}: client_id is required")
-        _require(self.session_expiry > 0, f"mqtt source {self.name!r}: session_expiry <= 0")
+        _require(
+            0 < self.session_expiry <= 0xFFFFFFFF,
+            f"mqtt source {self.name!r}: session_expiry must be 1..4294967295 seconds",
+        )
         _require(0 < self.max_inflight <= 65535, f"mqtt source {self.name!r}: max_inflight")
         _require(self.ca_file is None or self.tls, f"mqtt source {self.name!r}: ca_file needs tls")
         _require(
@@ -93,7 +96,11 @@ class KafkaSettings:
     Production passes ``domain`` and the OIDC ``client_id``/``client_secret``; tests pass no
     credentials and ``extra_config`` with ``bootstrap.servers`` of a librdkafka mock cluster
     and ``security.protocol: plaintext``. Both go through the same ``gcn_kafka.Consumer``.
-    ``prefetch`` bounds the messages polled but not yet acknowledged.
+    ``prefetch`` bounds the messages polled but not yet acknowledged; while all are out the
+    consumer does not poll, so a sink stuck longer than librdkafka's ``max.poll.interval.ms``
+    (300 s) makes the consumer leave and rejoin its group and re-read (the inbox dedupes).
+    ``auto_offset_reset`` applies only to a group without committed offsets: "earliest" (the
+    GCN FAQ's advice) reads the few days the brokers keep when a group first starts.
     """
 
     name: str
