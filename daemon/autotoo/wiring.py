@@ -103,6 +103,7 @@ def pipeline_settings(loaded: LoadedConfig) -> PipelineSettings:
         xrt_poll=cfg.ukssdc.poll_interval,
         xrt_polls_per_minute=cfg.ukssdc.polls_per_minute,
         xrt_max_active=cfg.ukssdc.max_active_jobs,
+        max_alert_age=cfg.max_alert_age,
     )
 
 

@@ -12,6 +12,7 @@ import asyncio
 import collections
 import dataclasses
 from collections.abc import Callable
+from datetime import datetime
 from typing import Any
 
 from autotoo.alerts import AlertParseError, NormalizedAlert, parse_alert
@@ -142,17 +143,30 @@ class Processor:
         while len(self._cache) > _CACHE_SIZE:
             self._cache.popitem(last=False)
 
+    def _too_old(self, alert: NormalizedAlert, now: datetime) -> str | None:
+        """Why the alert is too old to act on (None: fresh enough, or no time to judge by)."""
+        when = alert.trigger_time or alert.issued_time
+        limit = self.settings().max_alert_age
+        if when is None or now - when <= limit:
+            return None
+        return (
+            f"the alert is {(now - when).total_seconds() / 3600:.1f} h old (max_alert_age {limit})"
+        )
+
     async def _evaluate(self, row: InboxRow, alert: NormalizedAlert) -> None:
         ruleset = self.rules()
         now = self.clock()
         earlier, existing = await self._earlier(alert.group_key)
         ctx = AlertContext(alert, earlier, now)
         decisions = evaluate(ruleset, alert, earlier, now=now, context=ctx)
+        too_old = self._too_old(alert, now)
         records, matched = [], []
         for decision in decisions:
             reason = decision.reason + (f" [{decision.clause}]" if decision.clause else "")
             matched_ok = decision.matched
             rule = ruleset.get(decision.rule)
+            if matched_ok and too_old is not None:
+                matched_ok, reason = False, f"matched, but {too_old}: not acted on"
             if matched_ok and rule is not None:
                 try:
                     actions = render_actions(rule, ctx)

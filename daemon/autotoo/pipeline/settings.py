@@ -29,6 +29,7 @@ class PipelineSettings:
     reconcile_checks: int = 2  # consecutive "not found" answers before resending
     reconcile_max_errors: int = 10  # listing failures before a human is asked
     idle: timedelta = timedelta(seconds=1)  # longest sleep when nothing is due
+    max_alert_age: timedelta = timedelta(days=1)  # older alerts are never acted on
 
     @property
     def dry_run(self) -> bool:
