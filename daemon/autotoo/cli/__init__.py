@@ -28,7 +28,7 @@ _PREFERRED_ORDER = ("run", "config_cmds", "alerts", "replay", "status", "jobs", 
 def command_modules() -> list[str]:
     """Every module in this package is a command group; ``--help`` lists them in this order."""
     found = [m.name for m in pkgutil.iter_modules(__path__) if not m.name.startswith("_")]
-    return sorted(found, key=lambda n: (_PREFERRED_ORDER + (n,)).index(n))
+    return sorted(found, key=lambda n: (*_PREFERRED_ORDER, n).index(n))
 
 
 def build_parser() -> argparse.ArgumentParser:
