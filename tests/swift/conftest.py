@@ -1,14 +1,14 @@
-"""The seed walkthrough's TOO, and an emulator whose clock starts with SMC X-3 in pole constraint."""
+"""The seed walkthrough's TOO, and an emulator whose clock starts with SMC X-3 pole-constrained."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
 
 import pytest
+from tests.fixtures.swift_emulator import Emulator, MakeEmulator
 
 from autotoo.emulators.swift.rules import SwiftRules
 from autotoo.swift import TooRequest
-from tests.fixtures.swift_emulator import Emulator, MakeEmulator
 
 SMC_X3 = (13.0234, -72.4345)
 SCIENCE_JUST = (

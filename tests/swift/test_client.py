@@ -5,6 +5,8 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
+from tests.fixtures.swift_emulator import Emulator
+from tests.swift.conftest import seed_request
 
 from autotoo.swift import (
     SwiftAuthError,
@@ -13,8 +15,6 @@ from autotoo.swift import (
     SwiftValidationError,
     make_client,
 )
-from tests.fixtures.swift_emulator import Emulator
-from tests.swift.conftest import seed_request
 
 pytestmark = pytest.mark.parametrize("protocol", ["v2", "v1"])
 

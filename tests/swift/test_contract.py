@@ -24,10 +24,10 @@ from typing import Any
 
 import jwt
 import pytest
-
-from autotoo.swift import SwiftV1Client, SwiftV2Client
 from tests.fixtures.swift_emulator import Emulator, MakeEmulator
 from tests.swift.conftest import seed_request
+
+from autotoo.swift import SwiftV1Client, SwiftV2Client
 
 ROOT = Path(__file__).resolve().parents[2]
 CONTRACT = Path(__file__).with_name("contract")
@@ -36,6 +36,9 @@ CREDS = {"username": "myuser", "shared_secret": "my_shared_secret"}
 
 SEED_BANANAS = "Unknown mode (Bananas), should be PC, WT or Auto"
 SEED_96 = "Unknown mode (96), should be PC (7), WT (6) or Auto (0)"
+BRIGHT_STAR = (
+    "The following UVOT filters are not allowed due to a bright star: uvw1, u, b, uvw2, v, uvm2."
+)
 CONSTRAINED_PREFIX = "ERROR: Object currently constrained until "
 CONSTRAINED_SUFFIX = ", so 24-hour response TOO rejected."
 
@@ -54,7 +57,17 @@ def swifttools3_python() -> Path:
     shutil.rmtree(venv, ignore_errors=True)
     subprocess.run([uv, "venv", "--quiet", "--python", "3.11", str(venv)], check=True)
     subprocess.run(
-        [uv, "pip", "install", "--quiet", "--python", str(python), "--require-hashes", "-r", str(REQUIREMENTS)],
+        [
+            uv,
+            "pip",
+            "install",
+            "--quiet",
+            "--python",
+            str(python),
+            "--require-hashes",
+            "-r",
+            str(REQUIREMENTS),
+        ],
         check=True,
     )
     stamp.write_text(digest)
@@ -70,8 +83,12 @@ async def run_walk(python: Path, script: str, *args: str, env: dict[str, str] | 
             **(env or {}),
         }
         proc = await asyncio.create_subprocess_exec(
-            str(python), str(CONTRACT / script), *args,
-            env=environ, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+            str(python),
+            str(CONTRACT / script),
+            *args,
+            env=environ,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
         )
         async with asyncio.timeout(120):
             out, err = await proc.communicate()
@@ -82,7 +99,11 @@ async def run_walk(python: Path, script: str, *args: str, env: dict[str, str] | 
 def submitted(emu: Emulator, protocol: str, **match: Any) -> list[dict[str, Any]]:
     """The TOO request bodies the emulator received, oldest first, filtered by field values."""
     api = "/swift/too" if protocol == "v2" else "Swift_TOO_Request"
-    bodies = [r.body | {"__token": r.token} for r in emu.swift.received if r.protocol == protocol and r.api == api]
+    bodies = [
+        r.body | {"__token": r.token}
+        for r in emu.swift.received
+        if r.protocol == protocol and r.api == api
+    ]
     return [b for b in bodies if all(b.get(k) == v for k, v in match.items())]
 
 
@@ -91,7 +112,9 @@ def claims(token: str) -> Any:
 
 
 # ---- API v2: swifttools 4.0.5 ---------------------------------------------------------------
-async def test_swifttools4_walks_the_seed(pole_emulator: Emulator, make_emulator: MakeEmulator) -> None:
+async def test_swifttools4_walks_the_seed(
+    pole_emulator: Emulator, make_emulator: MakeEmulator
+) -> None:
     emu = pole_emulator
     env = {"SWIFT_TOO_API_URL": emu.swift_v2_url}
     out = await run_walk(Path(sys.executable), "walk_v2.py", "seed", env=env)
@@ -105,14 +128,17 @@ async def test_swifttools4_walks_the_seed(pole_emulator: Emulator, make_emulator
     assert out["uvot_mode"] == "0x01AB"
     assert out["uvot_lookup"] == ["u"]
     assert out["uvot_bright"]["status"] == "Rejected"
-    assert out["uvot_bright"]["errors"] == [
-        "The following UVOT filters are not allowed due to a bright star: "
-        "uvw1, u, b, uvw2, v, uvm2."
-    ]
+    assert out["uvot_bright"]["errors"] == [BRIGHT_STAR]
     ok, status = out["validate_1"]
-    assert (ok, status["errors"]) == (False, ["argument: Value error, Missing required field: science_just"])
+    assert (ok, status["errors"]) == (
+        False,
+        ["argument: Value error, Missing required field: science_just"],
+    )
     assert out["validate_2"][0] is True
-    assert out["server_validate"] == [True, {"status": "Pending", "errors": [], "warnings": [], "too_id": None}]
+    assert out["server_validate"] == [
+        True,
+        {"status": "Pending", "errors": [], "warnings": [], "too_id": None},
+    ]
     ok, status = out["submit_urgency2"]
     assert (ok, status["status"]) == (False, "Rejected")
     (message,) = status["errors"]
@@ -122,14 +148,20 @@ async def test_swifttools4_walks_the_seed(pole_emulator: Emulator, make_emulator
     ok, status = out["submit_urgency4"]
     too_id = status["too_id"]
     assert (ok, status["status"], status["errors"]) == (True, "Accepted", [])
-    assert out["submit_repeat"][1]["errors"] == [f"TOO already recently submitted. TOO ID: {too_id}"]
+    assert out["submit_repeat"][1]["errors"] == [
+        f"TOO already recently submitted. TOO ID: {too_id}"
+    ]
     ok, status = out["submit_debug"]
     assert (ok, status["status"]) == (True, "Accepted")
     assert status["too_id"] not in emu.swift.toos  # debug: acknowledged, never a real TOO
 
     emu.clock.advance(timedelta(days=30))
     track = await run_walk(Path(sys.executable), "walk_v2.py", "track", str(too_id), env=env)
-    assert (track["status"], track["decision"], track["target_id"]) == ("Accepted", "Approved", 945521)
+    assert (track["status"], track["decision"], track["target_id"]) == (
+        "Accepted",
+        "Approved",
+        945521,
+    )
     flown = [e for e in track["calendar"] if e["asflown"]]
     assert len(track["calendar"]) == 7
     assert flown
@@ -137,8 +169,14 @@ async def test_swifttools4_walks_the_seed(pole_emulator: Emulator, make_emulator
 
     # Our client's body for the same TOO, field by field (ra/dec: swifttools 4 shifts them by
     # the ICRS->FK5 bias after assignment, spec §5.3).
-    (theirs,) = submitted(emu, "v2", urgency="4", debug="false", validate_only="false",
-                          exp_time_just="1ks to measure flux and period")
+    (theirs,) = submitted(
+        emu,
+        "v2",
+        urgency="4",
+        debug="false",
+        validate_only="false",
+        exp_time_just="1ks to measure flux and period",
+    )
     other = await make_emulator()
     async with SwiftV2Client(other.swift_v2_url, **CREDS) as client:
         await client.submit(seed_request(urgency=4))
@@ -182,7 +220,9 @@ async def test_swifttools3_walks_the_seed(
     too_id = status["too_id"]
     assert (ok, status["status"]) == (True, "Accepted")
     assert out["job_status"] == {"status": "Accepted", "too_id": too_id}
-    assert out["submit_repeat"][1]["errors"] == [f"TOO already recently submitted. TOO ID: {too_id}"]
+    assert out["submit_repeat"][1]["errors"] == [
+        f"TOO already recently submitted. TOO ID: {too_id}"
+    ]
     ok, status = out["submit_debug"]
     assert (ok, status["status"]) == (True, "Accepted")
     assert status["too_id"] not in emu.swift.toos
@@ -190,7 +230,11 @@ async def test_swifttools3_walks_the_seed(
 
     emu.clock.advance(timedelta(days=30))
     track = await run_walk(swifttools3_python, "walk_v1.py", emu.swift_v1_url, "track", str(too_id))
-    assert (track["status"], track["decision"], track["target_id"]) == ("Accepted", "Approved", 945521)
+    assert (track["status"], track["decision"], track["target_id"]) == (
+        "Accepted",
+        "Approved",
+        945521,
+    )
     assert track["calendar_errors"] == []
     assert len(track["calendar"]) == 7
     assert any(e["asflown"] for e in track["calendar"])

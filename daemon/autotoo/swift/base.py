@@ -12,7 +12,7 @@ import abc
 import math
 from datetime import datetime, timedelta
 from types import TracebackType
-from typing import Any, ClassVar, Self
+from typing import ClassVar, Self
 
 import aiohttp
 
@@ -110,7 +110,7 @@ class SwiftClient(abc.ABC):
         return _with_warnings(result, checked.warnings)
 
     async def validate(self, request: TooRequest) -> SubmitResult:
-        """Server-side validation (``validate_only``): creates nothing; ``status == "Validated"``."""
+        """Server-side validation (``validate_only``): creates nothing; status ``Validated``."""
         checked = self._checked(request)
         sent = checked.request.model_copy(update={"validate_only": True})
         result = await self._submit(sent)
@@ -182,12 +182,13 @@ class SwiftClient(abc.ABC):
 def _same_target(
     record: TooRecord, name: str | None, ra: float | None, dec: float | None, radius: float
 ) -> bool:
-    if name is not None and record.target_name is not None:
-        if "".join(name.lower().split()) != "".join(record.target_name.lower().split()):
-            return False
-    if None not in (ra, dec, record.ra, record.dec):
-        assert ra is not None and dec is not None and record.ra is not None
-        assert record.dec is not None
+    if (
+        name is not None
+        and record.target_name is not None
+        and "".join(name.lower().split()) != "".join(record.target_name.lower().split())
+    ):
+        return False
+    if ra is not None and dec is not None and record.ra is not None and record.dec is not None:
         return separation_deg(ra, dec, record.ra, record.dec) <= radius
     return name is not None
 

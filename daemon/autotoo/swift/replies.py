@@ -20,7 +20,7 @@ def _time(value: Any) -> Any:
     if value in (None, ""):
         return None
     if isinstance(value, str):
-        value = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
+        value = datetime.fromisoformat(value.strip())
     if isinstance(value, datetime) and value.tzinfo is None:
         return value.replace(tzinfo=UTC)
     return value
@@ -79,8 +79,12 @@ def unwrap(value: Any) -> Any:
 
 class TooRecordWire(_Wire):
     too_id: int
-    target_name: str | None = Field(None, validation_alias=AliasChoices("target_name", "source_name"))
-    target_type: str | None = Field(None, validation_alias=AliasChoices("target_type", "source_type"))
+    target_name: str | None = Field(
+        None, validation_alias=AliasChoices("target_name", "source_name")
+    )
+    target_type: str | None = Field(
+        None, validation_alias=AliasChoices("target_type", "source_type")
+    )
     ra: float | None = None
     dec: float | None = None
     urgency: int | None = None

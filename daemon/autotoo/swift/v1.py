@@ -29,7 +29,7 @@ from autotoo.swift.errors import (
     SwiftRejectedError,
 )
 from autotoo.swift.model import TooRequest
-from autotoo.swift.modes import uvot_mode_value
+from autotoo.swift.modes import mode_code
 from autotoo.swift.results import (
     CalendarEntry,
     ResolveResult,
@@ -85,10 +85,14 @@ class SwiftV1Client(SwiftClient):
     ) -> dict[str, Any]:
         if status != 200:
             if status >= 500 and not idempotent:
-                raise SwiftAmbiguousError(f"HTTP Submit failed with error code {status}", request=sent)
+                raise SwiftAmbiguousError(
+                    f"HTTP Submit failed with error code {status}", request=sent
+                )
             if status >= 500:
                 raise SwiftNotSentError(f"HTTP Submit failed with error code {status}")
-            raise SwiftRejectedError([f"HTTP Submit failed with error code {status}"], http_status=status)
+            raise SwiftRejectedError(
+                [f"HTTP Submit failed with error code {status}"], http_status=status
+            )
         try:
             envelope = json.loads(body)
         except json.JSONDecodeError as exc:
@@ -98,7 +102,9 @@ class SwiftV1Client(SwiftClient):
                 "Failed to decode JSON. Please check that your shared secret is correct."
             ) from exc
         if not isinstance(envelope, dict) or "api_data" not in envelope:
-            raise SwiftBadReplyError("not a TOO API envelope", status=status, body=body, request=sent)
+            raise SwiftBadReplyError(
+                "not a TOO API envelope", status=status, body=body, request=sent
+            )
         if envelope.get("api_version") != API_VERSION:
             raise SwiftBadReplyError(
                 f"API version mismatch. Remote version {envelope.get('api_version')}",
@@ -150,7 +156,10 @@ class SwiftV1Client(SwiftClient):
         outcome = state.get("status")
         if outcome not in ("Accepted", "Validated"):
             raise SwiftBadReplyError(
-                f"unexpected TOO status {outcome!r}", status=200, body=json.dumps(state), request=data
+                f"unexpected TOO status {outcome!r}",
+                status=200,
+                body=json.dumps(state),
+                request=data,
             )
         too_id = state.get("too_id")
         return SubmitResult(
@@ -187,9 +196,7 @@ class SwiftV1Client(SwiftClient):
     async def uvot_mode(
         self, mode: int | str, *, ra: float | None = None, dec: float | None = None
     ) -> UvotModeResult:
-        code = uvot_mode_value(mode)
-        if not isinstance(code, int):
-            raise ValueError(f"not a UVOT mode code: {mode!r}")
+        code = mode_code(mode)
         api_data: dict[str, Any] = {"username": self.username, "uvotmode": f"0x{code:04x}"}
         if ra is not None and dec is not None:
             api_data |= {"ra": ra, "dec": dec}

@@ -26,6 +26,7 @@ from autotoo.swift.errors import (
     SwiftRejectedError,
 )
 from autotoo.swift.model import TooRequest
+from autotoo.swift.modes import mode_code
 from autotoo.swift.results import (
     CalendarEntry,
     ResolveResult,
@@ -69,7 +70,9 @@ def _status_of(payload: Any) -> dict[str, Any] | None:
     if isinstance(status, dict):
         return status
     if isinstance(status, str):
-        flat = {k: payload[k] for k in ("errors", "warnings", "too_id", "jobnumber") if k in payload}
+        flat = {
+            k: payload[k] for k in ("errors", "warnings", "too_id", "jobnumber") if k in payload
+        }
         return {"status": status, **flat}
     return None
 
@@ -185,14 +188,18 @@ class SwiftV2Client(SwiftClient):
                 ) from exc
             if 200 <= status < 300:
                 raise SwiftNotSentError(f"unreadable reply (HTTP {status})") from exc
-            raise SwiftRejectedError([f"Client error {status}: {body}"], http_status=status) from exc
+            raise SwiftRejectedError(
+                [f"Client error {status}: {body}"], http_status=status
+            ) from exc
         state = _status_of(payload)
         if 400 <= status < 500:
             if state is None:
                 raise SwiftRejectedError([f"Client error {status}: {body}"], http_status=status)
             raise _rejected(state, status)
         if not isinstance(payload, dict):
-            raise SwiftBadReplyError("reply is not an object", status=status, body=body, request=sent)
+            raise SwiftBadReplyError(
+                "reply is not an object", status=status, body=body, request=sent
+            )
         if state is not None and state.get("status") == "Rejected":
             raise _rejected(state, status)
         return payload
@@ -212,7 +219,9 @@ class SwiftV2Client(SwiftClient):
             )
         too_id = state.get("too_id", payload.get("too_id"))
         if outcome == "Accepted" and too_id is None:
-            raise SwiftBadReplyError("accepted without a TOO ID", status=status, body=body, request=sent)
+            raise SwiftBadReplyError(
+                "accepted without a TOO ID", status=status, body=body, request=sent
+            )
         return SubmitResult(
             status=outcome,
             too_id=None if too_id is None else int(too_id),
@@ -236,7 +245,7 @@ class SwiftV2Client(SwiftClient):
     async def uvot_mode(
         self, mode: int | str, *, ra: float | None = None, dec: float | None = None
     ) -> UvotModeResult:
-        code = _mode_code(mode)
+        code = mode_code(mode)
         params = {"uvot_mode": str(code)}  # decimal on the wire (0x30ED -> 12525), spec §3.1
         if ra is not None and dec is not None:
             params |= {"ra": str(ra), "dec": str(dec)}
@@ -276,15 +285,6 @@ class SwiftV2Client(SwiftClient):
     async def calendar(self, *, too_id: int) -> list[CalendarEntry]:
         payload = await self._json("/swift/calendar", {"too_id": str(too_id)})
         return replies.calendar_entries(payload.get("entries") or [])
-
-
-def _mode_code(mode: int | str) -> int:
-    from autotoo.swift.modes import uvot_mode_value  # noqa: PLC0415 -- avoid a cycle at import
-
-    code = uvot_mode_value(mode)
-    if not isinstance(code, int):
-        raise ValueError(f"not a UVOT mode code: {mode!r}")
-    return code
 
 
 def _rejected(state: dict[str, Any], http_status: int) -> SwiftRejectedError:

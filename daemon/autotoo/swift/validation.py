@@ -116,9 +116,10 @@ def _v2_rules(req: TooRequest) -> list[str]:
     if req.tiling and not req.tiling_justification:
         errors.append("Must specify tiling justification if tiling is True.")
     optical = req.opt_mag is not None and req.opt_filt is not None
-    if not (optical or any(
-        v is not None for v in (req.xrt_countrate, req.bat_countrate, req.other_brightness)
-    )):
+    if not (
+        optical
+        or any(v is not None for v in (req.xrt_countrate, req.bat_countrate, req.other_brightness))
+    ):
         errors.append(
             "Must specify at least one brightness value. If specifying optical brightness, "
             "ensure filter is set."
@@ -138,21 +139,17 @@ def _v2_uvot(req: TooRequest) -> str:
 def _exposure(req: TooRequest, warnings: list[str], errors: list[str]) -> dict[str, object]:
     """The seed's exposure bookkeeping; returns the corrections to apply."""
     per, visits, total = req.exp_time_per_visit, req.num_of_visits, req.exposure
-    if visits > 1:
-        if not per:
-            if total is None:
-                errors.append("Must specify exposure time per visit if number of visits is specified.")
-                return {}
-            return {"exp_time_per_visit": int(total / visits)}
-        if per * visits != total:
-            warnings.append(EXPOSURE_CORRECTED)
-            return {"exposure": per * visits}
+    if not per and not total:
+        errors.append("Must specify exposure time per visit if number of visits is specified.")
         return {}
-    if not total:
-        if per is None:
-            errors.append("Must specify exposure time per visit if number of visits is specified.")
-            return {}
-        return {"exposure": per}
+    if visits == 1:
+        return {} if total else {"exposure": per}
+    if not per:
+        assert total is not None  # both unset returned above
+        return {"exp_time_per_visit": int(total / visits)}
+    if per * visits != total:
+        warnings.append(EXPOSURE_CORRECTED)
+        return {"exposure": per * visits}
     return {}
 
 

@@ -39,9 +39,13 @@ SCIENCE_JUST = (
 
 
 def status(too):
-    return {"status": too.status.status, "errors": list(too.status.errors),
-            "warnings": list(too.status.warnings), "too_id": too.status.too_id,
-            "jobnumber": too.status.jobnumber}
+    return {
+        "status": too.status.status,
+        "errors": list(too.status.errors),
+        "warnings": list(too.status.warnings),
+        "too_id": too.status.too_id,
+        "jobnumber": too.status.jobnumber,
+    }
 
 
 def seed():

@@ -25,8 +25,12 @@ SCIENCE_JUST = (
 
 
 def status(too):
-    return {"status": too.status.status, "errors": list(too.status.errors),
-            "warnings": list(too.status.warnings), "too_id": too.status.too_id}
+    return {
+        "status": too.status.status,
+        "errors": list(too.status.errors),
+        "warnings": list(too.status.warnings),
+        "too_id": too.status.too_id,
+    }
 
 
 def seed():

@@ -4,14 +4,19 @@ from __future__ import annotations
 
 from typing import Any
 
-_F = tuple[str, int, int, int, int, int, str]  # filter, eventmode, fov, binning, max_exp, weight, comment
+_F = tuple[
+    str, int, int, int, int, int, str
+]  # filter, eventmode, fov, binning, max_exp, weight, comment
 
 _SIX = ("uvw1", "u", "b", "uvw2", "v", "uvm2")
 
 UVOT_MODES: dict[int, tuple[_F, ...]] = {
     0x9999: (("fotd", 0, 17, 1, 3000, 0, "filter of the day (chosen by the UVOT team)"),),
     0x01AB: (("u", 0, 17, 1, 3000, 3000, "FILL THE SNAPSHOT"),),
-    0x30ED: tuple((f, 0, 17, 1, 1500, w, "") for f, w in zip(_SIX, (450, 150, 150, 600, 150, 450), strict=True)),
+    0x30ED: tuple(
+        (f, 0, 17, 1, 1500, w, "")
+        for f, w in zip(_SIX, (450, 150, 150, 600, 150, 450), strict=True)
+    ),
     0x223F: (("uvw1", 0, 17, 1, 1500, 600, ""), ("uvm2", 0, 17, 1, 1500, 900, "")),
     0x2019: (("uvw2", 0, 17, 1, 3000, 3000, "FILL THE SNAPSHOT"),),
     0x015A: (("uvm2", 0, 17, 1, 3000, 3000, "FILL THE SNAPSHOT"),),
@@ -30,7 +35,7 @@ def filters_of(mode: int | str) -> tuple[str, ...]:
 
 def uvot_entries(mode: int, *, v1: bool) -> list[dict[str, Any]]:
     """Entries as each protocol writes them (v1: ``uvotmode`` hex text; v2: ``uvot_mode`` int)."""
-    out = []
+    out: list[dict[str, Any]] = []
     for seq, (name, event, fov, binning, max_exp, weight, comment) in enumerate(UVOT_MODES[mode]):
         entry: dict[str, Any] = {
             "filter_num": seq,
@@ -47,7 +52,9 @@ def uvot_entries(mode: int, *, v1: bool) -> list[dict[str, Any]]:
             "comment": comment,
         }
         if v1:
-            out.append({"api_name": "UVOT_mode_entry", "api_data": {"uvotmode": f"0x{mode:04x}", **entry}})
+            out.append(
+                {"api_name": "UVOT_mode_entry", "api_data": {"uvotmode": f"0x{mode:04x}", **entry}}
+            )
         else:
             out.append({"uvot_mode": mode, **entry})
     return out

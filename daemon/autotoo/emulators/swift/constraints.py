@@ -39,7 +39,9 @@ def _body_track(body: str, start_iso: str, step_s: float, count: int) -> NDArray
     return _unit(np.asarray(coords.ra.deg), np.asarray(coords.dec.deg))
 
 
-def _grid(body: str, when: datetime, step: timedelta, span: timedelta) -> tuple[datetime, NDArray[np.float64]]:
+def _grid(
+    body: str, when: datetime, step: timedelta, span: timedelta
+) -> tuple[datetime, NDArray[np.float64]]:
     day = when.astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
     count = int(span / step) + 1
     return day, _body_track(body, day.strftime("%Y-%m-%dT%H:%M:%S"), step.total_seconds(), count)
@@ -53,7 +55,9 @@ def _pole_ok(rules: SwiftRules, target: NDArray[np.float64], when: datetime) -> 
     return closest >= rules.pole_radius_deg
 
 
-def _separation_ok(track: NDArray[np.float64], target: NDArray[np.float64], limit: float) -> NDArray[np.bool_]:
+def _separation_ok(
+    track: NDArray[np.float64], target: NDArray[np.float64], limit: float
+) -> NDArray[np.bool_]:
     return np.asarray(np.degrees(np.arccos(np.clip(track @ target, -1.0, 1.0))) >= limit)
 
 

@@ -28,7 +28,7 @@ def _utc(value: Any) -> Any:
     if value in (None, ""):
         return None
     if isinstance(value, str):
-        value = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
+        value = datetime.fromisoformat(value.strip())
     if isinstance(value, datetime):
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
     return value
@@ -120,10 +120,14 @@ class TooFormV1(BaseModel):
             errors.append("Must specify proposal trigger justification if GI TOO.")
         if self.tiling and not self.tiling_justification:
             errors.append("Must specify tiling justification if tiling is True.")
-        if self.target_type == "GRB" and (self.grb_triggertime is None or self.grb_detector is None):
+        if self.target_type == "GRB" and (
+            self.grb_triggertime is None or self.grb_detector is None
+        ):
             errors.append("Must specify GRB trigger time and detector if source type is GRB.")
         if self.num_of_visits > 1 and not self.monitoring_freq:
-            errors.append("Must specify monitoring frequency if number of visits is greater than 1.")
+            errors.append(
+                "Must specify monitoring frequency if number of visits is greater than 1."
+            )
         if self.monitoring_freq and not _CADENCE.match(self.monitoring_freq):
             errors.append(f"Monitoring cadence ({self.monitoring_freq}) not valid.")
         if not self.total_exposure:

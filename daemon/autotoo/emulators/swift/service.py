@@ -136,7 +136,7 @@ class SwiftService:
                 return name
         return None
 
-    def submit(self, form: TooFormV1, *, username: str) -> Decision:
+    def submit(self, form: TooFormV1, *, username: str) -> Decision:  # noqa: PLR0911 -- one return per rule, in the service's order
         if username == "anonymous" and self.rules.anonymous_too_refused:
             return Decision("Rejected", errors=["Anonymous users cannot submit TOO requests."])
         if form.username != username:
@@ -153,10 +153,11 @@ class SwiftService:
         if until is not None and form.urgency <= 2:
             hours = "4-hour" if form.urgency <= 1 else "24-hour"
             when = until.strftime("%Y-%m-%d %H:%M:%S")
-            return Decision(
-                "Rejected",
-                errors=[f"ERROR: Object currently constrained until {when}, so {hours} response TOO rejected."],
+            error = (
+                f"ERROR: Object currently constrained until {when}, "
+                f"so {hours} response TOO rejected."
             )
+            return Decision("Rejected", errors=[error])
         if (dup := self._duplicate(form, username, now)) is not None:
             return Decision("Rejected", errors=[f"TOO already recently submitted. TOO ID: {dup}"])
         too_id = self._next_too
@@ -238,9 +239,12 @@ class SwiftService:
                 end = begin + timedelta(days=length_days or 1.0)
                 if not begin <= entry.timestamp <= end:
                     continue
-            if ra is not None and dec is not None:
-                if angular_separation_deg(ra, dec, entry.form.ra, entry.form.dec) > (radius or 0.2):
-                    continue
+            if (
+                ra is not None
+                and dec is not None
+                and angular_separation_deg(ra, dec, entry.form.ra, entry.form.dec) > (radius or 0.2)
+            ):
+                continue
             out.append(entry)
         return out[:limit] if limit else out
 

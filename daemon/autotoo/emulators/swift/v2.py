@@ -39,7 +39,9 @@ def _unauthorized() -> web.Response:
 
 
 def _rejected(errors: list[str], *, username: str, status: int = 400) -> web.Response:
-    body = {"status": {"status": "Rejected", "errors": errors, "warnings": [], "username": username}}
+    body = {
+        "status": {"status": "Rejected", "errors": errors, "warnings": [], "username": username}
+    }
     return web.json_response(body, status=status)
 
 
@@ -152,7 +154,11 @@ async def resolve(request: web.Request) -> web.Response:
     name = request.query.get("name", "")
     target = _service(request).sky.resolve(name)
     if target is None:
-        status = {"status": "Rejected", "errors": [f"Could not resolve name {name}."], "warnings": []}
+        status = {
+            "status": "Rejected",
+            "errors": [f"Could not resolve name {name}."],
+            "warnings": [],
+        }
         return web.json_response({"name": name, "status": status})
     body = {"name": target.name, "ra": target.ra, "dec": target.dec, "resolver": "Simbad"}
     return web.json_response({**body, "status": ACCEPTED})
@@ -167,7 +173,9 @@ async def uvot_mode(request: web.Request) -> web.Response:
         detail = [{"loc": ["query", "uvot_mode"], "msg": "Field required", "type": "missing"}]
         return web.json_response({"detail": detail}, status=422)
     if mode not in UVOT_MODES:
-        return _rejected([f"UVOT mode 0x{mode:04x} is not a valid UVOT mode."], username="anonymous")
+        return _rejected(
+            [f"UVOT mode 0x{mode:04x} is not a valid UVOT mode."], username="anonymous"
+        )
     ra, dec = coords["ra"], coords["dec"]
     if ra is not None and dec is not None and service.bright_star(ra, dec):
         filters = ", ".join(filters_of(mode))

@@ -8,7 +8,13 @@ from typing import Any
 from autotoo.emulators.swift.forms import XRT_NAMES
 from autotoo.emulators.swift.service import SwiftService, TooEntry
 
-_TEXTS = ("science_just", "immediate_objective", "exp_time_just", "uvot_just", "proposal_trigger_just")
+_TEXTS = (
+    "science_just",
+    "immediate_objective",
+    "exp_time_just",
+    "uvot_just",
+    "proposal_trigger_just",
+)
 
 
 def v1_time(value: datetime) -> str:
@@ -45,7 +51,9 @@ def calendar(service: SwiftService, entry: TooEntry, *, v1: bool) -> list[dict[s
     return out
 
 
-def record(service: SwiftService, entry: TooEntry, *, viewer: str, detail: bool, v1: bool) -> dict[str, Any]:
+def record(
+    service: SwiftService, entry: TooEntry, *, viewer: str, detail: bool, v1: bool
+) -> dict[str, Any]:
     """One listing entry; justification texts only for the owner asking with ``detail``."""
     now = service.now
     form = entry.form
