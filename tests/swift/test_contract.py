@@ -25,7 +25,7 @@ from typing import Any
 import jwt
 import pytest
 from tests.fixtures.swift_emulator import Emulator, MakeEmulator
-from tests.swift.conftest import seed_request
+from tests.swift.conftest import BRIGHT_STAR, seed_request
 
 from autotoo.swift import SwiftV1Client, SwiftV2Client
 
@@ -36,9 +36,6 @@ CREDS = {"username": "myuser", "shared_secret": "my_shared_secret"}
 
 SEED_BANANAS = "Unknown mode (Bananas), should be PC, WT or Auto"
 SEED_96 = "Unknown mode (96), should be PC (7), WT (6) or Auto (0)"
-BRIGHT_STAR = (
-    "The following UVOT filters are not allowed due to a bright star: uvw1, u, b, uvw2, v, uvm2."
-)
 CONSTRAINED_PREFIX = "ERROR: Object currently constrained until "
 CONSTRAINED_SUFFIX = ", so 24-hour response TOO rejected."
 
