@@ -66,7 +66,11 @@ class SwiftClient(abc.ABC):
     @property
     def session(self) -> aiohttp.ClientSession:
         if self._session is None:
-            self._session = aiohttp.ClientSession(timeout=self.timeout)
+            # No cookie jar: the v2 session cookie is kept on the client and sent explicitly,
+            # so it never leaks between clients and works for IP-address hosts too.
+            self._session = aiohttp.ClientSession(
+                timeout=self.timeout, cookie_jar=aiohttp.DummyCookieJar()
+            )
         return self._session
 
     async def close(self) -> None:

@@ -95,6 +95,8 @@ class SwiftV2Client(SwiftClient):
                     self.session.post(f"{self.url}/login", json=body) as resp,
                 ):
                     await resp.read()
+                    if resp.status >= 500:
+                        raise SwiftNotSentError(f"Login failed: server error {resp.status}")
                     if resp.status != 200:
                         raise SwiftAuthError(
                             "Login failed with status code. Please check your credentials."
