@@ -15,6 +15,7 @@ from types import TracebackType
 from typing import ClassVar, Self
 
 import aiohttp
+from pydantic import SecretStr
 
 from autotoo.swift.errors import SwiftValidationError
 from autotoo.swift.model import TooRequest
@@ -46,13 +47,16 @@ class SwiftClient(abc.ABC):
         url: str,
         *,
         username: str = ANONYMOUS,
-        shared_secret: str = ANONYMOUS,
+        shared_secret: str | SecretStr = ANONYMOUS,
         session: aiohttp.ClientSession | None = None,
         timeout: aiohttp.ClientTimeout = DEFAULT_TIMEOUT,
     ) -> None:
         self.url = url.rstrip("/")
         self.username = username
-        self.__secret = shared_secret  # name-mangled: never in repr, logs or exceptions
+        # SecretStr: never in reprs, logs or exceptions, not even via vars().
+        self._shared_secret = SecretStr(
+            shared_secret if isinstance(shared_secret, str) else shared_secret.get_secret_value()
+        )
         self._session = session
         self._own_session = session is None
         self.timeout = timeout
@@ -61,7 +65,7 @@ class SwiftClient(abc.ABC):
         return f"{type(self).__name__}(url={self.url!r}, username={self.username!r})"
 
     def _secret(self) -> str:
-        return self.__secret
+        return self._shared_secret.get_secret_value()
 
     @property
     def session(self) -> aiohttp.ClientSession:

@@ -59,7 +59,7 @@ def uvot_mode_value(mode: int | str) -> int | str:
     head = text.split(":", 1)[0]
     if (m := _HEX.match(head)) is not None and int(m.group(1), 16) <= 0xFFFF:
         return int(m.group(1), 16)
-    if text.isdigit() and int(text) <= 0xFFFF:
+    if text.isascii() and text.isdigit() and int(text) <= 0xFFFF:
         return int(text)
     return mode
 

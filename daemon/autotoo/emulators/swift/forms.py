@@ -97,7 +97,7 @@ class TooFormV1(BaseModel):
         head = self.uvot_mode.strip().split(":", 1)[0]
         if re.fullmatch(r"0x[0-9a-fA-F]{1,4}", head):
             return int(head, 16)
-        if head.isdigit():
+        if head.isascii() and head.isdigit():
             return int(head)
         return self.uvot_mode
 
