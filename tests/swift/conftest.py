@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime
 
 import pytest
@@ -11,6 +12,11 @@ from autotoo.emulators.swift.rules import SwiftRules
 from autotoo.swift import TooRequest
 
 SMC_X3 = (13.0234, -72.4345)
+# The seed's message; the time is when the emulator finds the target free again.
+CONSTRAINED = re.compile(
+    r"ERROR: Object currently constrained until \d{4}-\d\d-\d\d \d\d:\d\d:00, "
+    r"so (24|4)-hour response TOO rejected\."
+)
 BRIGHT_STAR = (
     "The following UVOT filters are not allowed due to a bright star: uvw1, u, b, uvw2, v, uvm2."
 )

@@ -25,7 +25,7 @@ from typing import Any
 import jwt
 import pytest
 from tests.fixtures.swift_emulator import Emulator, MakeEmulator
-from tests.swift.conftest import BRIGHT_STAR, seed_request
+from tests.swift.conftest import BRIGHT_STAR, CONSTRAINED, seed_request
 
 from autotoo.swift import SwiftV1Client, SwiftV2Client
 
@@ -36,8 +36,6 @@ CREDS = {"username": "myuser", "shared_secret": "my_shared_secret"}
 
 SEED_BANANAS = "Unknown mode (Bananas), should be PC, WT or Auto"
 SEED_96 = "Unknown mode (96), should be PC (7), WT (6) or Auto (0)"
-CONSTRAINED_PREFIX = "ERROR: Object currently constrained until "
-CONSTRAINED_SUFFIX = ", so 24-hour response TOO rejected."
 
 
 @pytest.fixture(scope="session")
@@ -139,8 +137,8 @@ async def test_swifttools4_walks_the_seed(
     ok, status = out["submit_urgency2"]
     assert (ok, status["status"]) == (False, "Rejected")
     (message,) = status["errors"]
-    assert message.startswith(CONSTRAINED_PREFIX)
-    assert message.endswith(CONSTRAINED_SUFFIX)
+    assert CONSTRAINED.fullmatch(message)
+    assert "24-hour" in message
     assert out["submit_after_reject_without_clear"] is False  # the seed's status.clear() lesson
     ok, status = out["submit_urgency4"]
     too_id = status["too_id"]
@@ -211,12 +209,13 @@ async def test_swifttools3_walks_the_seed(
     ok, status = out["submit_urgency2"]
     assert (ok, status["status"]) == (False, "Rejected")
     (message,) = status["errors"]
-    assert message.startswith(CONSTRAINED_PREFIX)
-    assert message.endswith(CONSTRAINED_SUFFIX)
+    assert CONSTRAINED.fullmatch(message)
+    assert "24-hour" in message
     ok, status = out["submit_urgency4"]
     too_id = status["too_id"]
     assert (ok, status["status"]) == (True, "Accepted")
     assert out["job_status"] == {"status": "Accepted", "too_id": too_id}
+    assert (out["status_truthy"], out["complete"], out["table_has_requester"]) == (True, True, True)
     assert out["submit_repeat"][1]["errors"] == [
         f"TOO already recently submitted. TOO ID: {too_id}"
     ]

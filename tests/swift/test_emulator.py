@@ -8,7 +8,7 @@ import aiohttp
 import jwt
 import pytest
 from tests.fixtures.swift_emulator import Emulator, MakeEmulator
-from tests.swift.conftest import BRIGHT_STAR, seed_request
+from tests.swift.conftest import BRIGHT_STAR, CONSTRAINED, seed_request
 
 from autotoo.emulators.sky import Sky
 from autotoo.emulators.swift.constraints import constrained_until
@@ -132,17 +132,20 @@ async def test_sun_constraint_for_a_4_hour_too(emulator: Emulator) -> None:
     from astropy.coordinates import get_body  # noqa: PLC0415 -- astropy only where needed
     from astropy.time import Time  # noqa: PLC0415
 
-    sun = get_body("sun", Time(emulator.clock.now())).icrs
+    sun = get_body("sun", Time(emulator.clock.now()))  # geocentric: as seen from Swift
     too = seed_request(urgency=1, ra=float(sun.ra.deg), dec=float(sun.dec.deg))
     async with SwiftV2Client(emulator.swift_v2_url, **CREDS) as swift:
         with pytest.raises(SwiftRejectedError) as exc:
             await swift.submit(too)
         assert exc.value.constrained
-        assert exc.value.errors[0].endswith(", so 4-hour response TOO rejected.")
+        assert CONSTRAINED.fullmatch(exc.value.errors[0])
+        assert "4-hour" in exc.value.errors[0]
         accepted = await swift.submit(too.model_copy(update={"urgency": 3}))
     entry = emulator.swift.toos[accepted.too_id or 0]
     until = constrained_until(emulator.swift.rules, too.ra or 0, too.dec or 0, emulator.clock.now())
     assert until is not None
+    # The Sun moves ~1 deg/day along the ecliptic: 46 deg away takes about 47 days.
+    assert timedelta(days=44) < until - emulator.clock.now() < timedelta(days=50)
     assert entry.observations[0].start >= until  # scheduled once the Sun has moved on
 
 

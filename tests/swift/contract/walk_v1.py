@@ -97,6 +97,9 @@ def seed():
     too.status.clear()
     out["submit_urgency4"] = [too.submit(), status(too)]
     out["token_urgency4"] = too.jwt
+    out["status_truthy"] = bool(too.status)  # the seed's "if too.status:"
+    out["complete"] = too.complete  # asks the service again (re-sends the token)
+    out["table_has_requester"] = USER in str(too)
     job = Swift_TOO_Status(username=USER, shared_secret=SECRET, jobnumber=too.status.jobnumber)
     out["job_status"] = {"status": job.status, "too_id": job.too_id}
     too.exp_time_just = "1ks to measure flux and period, again"
