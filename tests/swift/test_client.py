@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import Any
 
 import pytest
 from tests.fixtures.swift_emulator import Emulator
@@ -21,9 +22,8 @@ pytestmark = pytest.mark.parametrize("protocol", ["v2", "v1"])
 
 def client_for(emu: Emulator, protocol: str, **kwargs: object) -> SwiftClient:
     url = emu.swift_v2_url if protocol == "v2" else emu.swift_v1_url
-    extra = {"poll_interval": 0.01} if protocol == "v1" else {}
-    creds = {"username": "myuser", "shared_secret": "my_shared_secret"}
-    return make_client(protocol, url, **(creds | extra | kwargs))  # type: ignore[arg-type]
+    options: dict[str, Any] = {"username": "myuser", "shared_secret": "my_shared_secret"}
+    return make_client(protocol, url, poll_interval=0.01, **(options | kwargs))
 
 
 async def test_seed_walkthrough(pole_emulator: Emulator, protocol: str) -> None:

@@ -12,7 +12,7 @@ import abc
 import math
 from datetime import datetime, timedelta
 from types import TracebackType
-from typing import ClassVar, Self
+from typing import ClassVar, Self, TypedDict
 
 import aiohttp
 from pydantic import SecretStr
@@ -31,6 +31,15 @@ from autotoo.swift.wire import marker_text
 
 DEFAULT_TIMEOUT = aiohttp.ClientTimeout(total=120, connect=15)  # the official clients' 120 s
 ANONYMOUS = "anonymous"
+
+
+class ClientOptions(TypedDict, total=False):
+    """Keyword options every client takes (see :class:`SwiftClient`)."""
+
+    username: str
+    shared_secret: str | SecretStr
+    session: aiohttp.ClientSession | None
+    timeout: aiohttp.ClientTimeout
 
 
 class SwiftClient(abc.ABC):

@@ -13,14 +13,14 @@ import asyncio
 import json
 import warnings
 from datetime import datetime
-from typing import Any
+from typing import Any, Unpack
 
 import aiohttp
 import jwt
 import structlog
 
 from autotoo.swift import replies
-from autotoo.swift.base import SwiftClient
+from autotoo.swift.base import ClientOptions, SwiftClient
 from autotoo.swift.errors import (
     SwiftAmbiguousError,
     SwiftAuthError,
@@ -60,9 +60,13 @@ class SwiftV1Client(SwiftClient):
     protocol = "v1"
 
     def __init__(
-        self, url: str = DEFAULT_URL, *, poll_interval: float = 1.0, **kwargs: Any
+        self,
+        url: str = DEFAULT_URL,
+        *,
+        poll_interval: float = 1.0,
+        **options: Unpack[ClientOptions],
     ) -> None:
-        super().__init__(url, **kwargs)
+        super().__init__(url, **options)
         self.poll_interval = poll_interval
 
     async def _post(self, token: str, *, idempotent: bool, sent: dict[str, Any]) -> tuple[int, str]:
@@ -124,6 +128,8 @@ class SwiftV1Client(SwiftClient):
         """
         token = sign(api_name, api_data, self._secret())
         try:
+            # One deadline for the whole job, polls included (swifttools bounds only the polling
+            # and lets each HTTP call hang forever).
             async with asyncio.timeout(self.timeout.total):
                 while True:
                     status, body = await self._post(token, idempotent=idempotent, sent=api_data)

@@ -11,13 +11,13 @@ from __future__ import annotations
 import asyncio
 import json
 from datetime import datetime
-from typing import Any
+from typing import Any, Unpack
 
 import aiohttp
 import structlog
 
 from autotoo.swift import replies
-from autotoo.swift.base import ANONYMOUS, SwiftClient
+from autotoo.swift.base import ANONYMOUS, ClientOptions, SwiftClient
 from autotoo.swift.errors import (
     SwiftAmbiguousError,
     SwiftAuthError,
@@ -80,8 +80,8 @@ def _status_of(payload: Any) -> dict[str, Any] | None:
 class SwiftV2Client(SwiftClient):
     protocol = "v2"
 
-    def __init__(self, url: str = DEFAULT_URL, **kwargs: Any) -> None:
-        super().__init__(url, **kwargs)
+    def __init__(self, url: str = DEFAULT_URL, **options: Unpack[ClientOptions]) -> None:
+        super().__init__(url, **options)
         self._cookie: str | None = None
         self._login_lock = asyncio.Lock()
 
