@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import re
 import secrets
+from collections import deque
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -23,6 +24,7 @@ from autotoo.emulators.swift.forms import TooFormV1
 from autotoo.emulators.swift.rules import SwiftRules
 from autotoo.emulators.users import Users
 
+RECEIVED_KEPT = 1000
 _CADENCE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s+([a-z]+?)s?\s*$", re.IGNORECASE)
 _UNIT = {
     "second": 1.0, "minute": 60.0, "hour": 3600.0, "day": 86400.0, "week": 7 * 86400.0,
@@ -87,7 +89,8 @@ class SwiftService:
         self.rules = rules or SwiftRules()
         self.sessions: dict[str, str] = {}
         self.toos: dict[int, TooEntry] = {}
-        self.received: list[Received] = []
+        # The most recent requests, for tests and debugging (bounded: `autotoo emulate` runs long).
+        self.received: deque[Received] = deque(maxlen=RECEIVED_KEPT)
         self.v1_jobs: dict[str, Any] = {}  # raw token -> job (the v1 routes own its shape)
         self._recent: list[_Recent] = []
         self._next_too = self.rules.first_too_id
