@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import timedelta
 
 import aiohttp
@@ -192,3 +193,12 @@ async def test_v1_processing_replies_are_configurable(make_emulator: MakeEmulato
             async with http.post(emu.swift_v1_url, data={"jwt": token}) as r:
                 states.append((await r.json())["api_data"]["status"])
     assert states == ["Queued", "Processing", "Processing", "Rejected", "Rejected"]
+
+
+async def test_v2_concurrent_requests_share_one_login(emulator: Emulator) -> None:
+    async with SwiftV2Client(emulator.swift_v2_url, **CREDS) as swift:
+        await asyncio.gather(*(swift.list_toos() for _ in range(5)))
+        assert len(emulator.swift.sessions) == 1
+        emulator.swift.sessions.clear()
+        await asyncio.gather(*(swift.list_toos() for _ in range(5)))
+        assert len(emulator.swift.sessions) == 1

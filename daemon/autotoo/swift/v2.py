@@ -86,8 +86,11 @@ class SwiftV2Client(SwiftClient):
         self._login_lock = asyncio.Lock()
 
     # ---- transport ------------------------------------------------------------------------
-    async def _login(self) -> None:
-        async with self._login_lock:  # concurrent first requests share one login
+    async def _login(self, *, replacing: str | None = None) -> None:
+        """Log in, unless another task already replaced the session we found missing/expired."""
+        async with self._login_lock:  # concurrent requests share one login
+            if self._cookie is not None and self._cookie != replacing:
+                return
             body = {"username": self.username, "password": self._secret()}
             try:
                 async with (
@@ -122,10 +125,13 @@ class SwiftV2Client(SwiftClient):
         for attempt in (1, 2):
             if self.username != ANONYMOUS and self._cookie is None:
                 await self._login()
-            headers = {"Cookie": f"{SESSION_COOKIE}={self._cookie}"} if self._cookie else {}
+            used = self._cookie
+            headers = {"Cookie": f"{SESSION_COOKIE}={used}"} if used else {}
             status, body = await self._send(method, path, params, form, headers, idempotent)
             if status == 401 and self.username != ANONYMOUS and attempt == 1:
-                self._cookie = None  # expired or foreign session: one fresh login, then repeat
+                # Expired or foreign session; a 401 means the service did not act on the
+                # request, so one fresh login and one repeat are safe.
+                await self._login(replacing=used)
                 continue
             if status == 401:
                 raise SwiftAuthError("Authentication failed: Invalid username or shared secret.")
