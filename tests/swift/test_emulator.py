@@ -202,3 +202,18 @@ async def test_v2_concurrent_requests_share_one_login(emulator: Emulator) -> Non
         emulator.swift.sessions.clear()
         await asyncio.gather(*(swift.list_toos() for _ in range(5)))
         assert len(emulator.swift.sessions) == 1
+
+
+async def test_repeat_window_and_debug_namespace(make_emulator: MakeEmulator) -> None:
+    emu = await make_emulator(rules=SwiftRules(constraints=False))
+    too = seed_request(urgency=3)
+    async with SwiftV2Client(emu.swift_v2_url, **CREDS) as swift:
+        first = await swift.submit(too.model_copy(update={"debug": True}))
+        real = await swift.submit(too)  # a dry run never blocks a real TOO
+        with pytest.raises(SwiftRejectedError, match=f"TOO ID: {real.too_id}$"):
+            await swift.submit(too)
+        with pytest.raises(SwiftRejectedError, match=f"TOO ID: {first.too_id}$"):
+            await swift.submit(too.model_copy(update={"debug": True}))
+        emu.clock.advance(timedelta(hours=24, minutes=1))
+        again = await swift.submit(too)  # outside the window: a new TOO
+    assert sorted(emu.swift.toos) == sorted([real.too_id, again.too_id])

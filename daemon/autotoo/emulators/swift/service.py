@@ -123,8 +123,7 @@ class SwiftService:
         code = form.uvot_code
         if isinstance(code, int) and code not in UVOT_MODES:
             errors.append(f"UVOT mode 0x{code:04x} is not a valid UVOT mode.")
-        elif form.instrument != "BAT" and (star := self.bright_star(form.ra, form.dec)):
-            del star
+        elif form.instrument != "BAT" and self.bright_star(form.ra, form.dec) is not None:
             errors.append(
                 "The following UVOT filters are not allowed due to a bright star: "
                 + ", ".join(filters_of(code))
@@ -172,11 +171,12 @@ class SwiftService:
 
     def _duplicate(self, form: TooFormV1, username: str, now: datetime) -> int | None:
         radius = self.rules.duplicate_radius_arcmin / 60.0
+        window = self.rules.duplicate_window
+        self._recent = [r for r in self._recent if now - r.at <= window]  # forget the old
         for r in reversed(self._recent):
             if (
                 r.username == username
                 and r.debug == form.debug
-                and now - r.at <= self.rules.duplicate_window
                 and angular_separation_deg(r.ra, r.dec, form.ra, form.dec) <= radius
             ):
                 return r.too_id
