@@ -20,6 +20,12 @@ from autotoo.swift.v1 import sign
 
 CREDS = {"username": "myuser", "shared_secret": "my_shared_secret"}
 
+BASE_FORM = {
+    "target_name": "X", "target_type": "Y", "ra": "10", "dec": "10", "obs_type": "Timing",
+    "science_just": "s", "immediate_objective": "i", "exp_time_just": "e", "exposure": "1000",
+    "xrt_countrate": "1", "username": "myuser",
+}  # fmt: skip
+
 
 async def test_v2_paths_with_and_without_slash_and_anonymous_reads(emulator: Emulator) -> None:
     async with aiohttp.ClientSession() as http:
@@ -72,11 +78,7 @@ async def test_v2_username_must_match_the_session(make_emulator: MakeEmulator) -
         login = {"username": "other", "password": "s2"}
         async with http.post(f"{emu.swift_v2_url}/login", json=login) as r:
             assert r.status == 200
-        form = {
-            "target_name": "X", "target_type": "Y", "ra": "10", "dec": "10", "obs_type": "Timing",
-            "science_just": "s", "immediate_objective": "i", "exp_time_just": "e",
-            "exposure": "1000", "xrt_countrate": "1", "username": "myuser",
-        }  # fmt: skip
+        form = BASE_FORM
         async with http.post(f"{emu.swift_v2_url}/swift/too", data=form) as r:
             assert r.status == 400
             body = await r.json()
@@ -217,3 +219,32 @@ async def test_repeat_window_and_debug_namespace(make_emulator: MakeEmulator) ->
         emu.clock.advance(timedelta(hours=24, minutes=1))
         again = await swift.submit(too)  # outside the window: a new TOO
     assert sorted(emu.swift.toos) == sorted([real.too_id, again.too_id])
+
+
+@pytest.mark.parametrize(
+    ("change", "error"),
+    [
+        ({"xrt_countrate": ""}, "Must specify at least one brightness value."),
+        ({"proposal": "true"}, "Must specify proposal ID and PI if GI proposal."),
+        ({"tiling": "true"}, "Must specify tiling justification if tiling is True."),
+        ({"target_type": "GRB"}, "Must specify GRB trigger time and detector"),
+        ({"uvot_mode": "0x30ed"}, "Must specify UVOT justification"),
+        ({"num_of_visits": "3", "exposure": "900"}, "Must specify monitoring frequency"),
+        ({"monitoring_freq": "2 fortnights"}, "Monitoring cadence (2 fortnights) not valid."),
+    ],
+)
+async def test_v2_server_side_content_rules(
+    emulator: Emulator, change: dict[str, str], error: str
+) -> None:
+    jar = aiohttp.CookieJar(unsafe=True)
+    async with aiohttp.ClientSession(cookie_jar=jar) as http:
+        login = {"username": "myuser", "password": "my_shared_secret"}
+        async with http.post(f"{emulator.swift_v2_url}/login", json=login) as r:
+            assert r.status == 200
+        form = {k: v for k, v in (BASE_FORM | change).items() if v != ""}
+        async with http.post(f"{emulator.swift_v2_url}/swift/too", data=form) as r:
+            assert r.status == 400
+            body = await r.json()
+    assert body["status"]["status"] == "Rejected"
+    assert any(e.startswith(error) for e in body["status"]["errors"])
+    assert not emulator.swift.toos
