@@ -115,3 +115,13 @@ async def test_wrong_secret_is_an_auth_error(emulator: Emulator, protocol: str) 
         with pytest.raises(SwiftAuthError):
             await swift.submit(seed_request(urgency=4))
     assert emulator.swift.toos == {}
+
+
+async def test_find_submission_by_marker(emulator: Emulator, protocol: str) -> None:
+    since = emulator.clock.now()
+    async with client_for(emulator, protocol) as swift:
+        accepted = await swift.submit(seed_request(urgency=4, marker="rule/EP1/too/0"))
+        found = await swift.find_submission("rule/EP1/too/0", target_name="SMC X-3", since=since)
+        assert found is not None
+        assert found.too_id == accepted.too_id
+        assert await swift.find_submission("rule/EP1/too/1", since=since) is None
