@@ -20,12 +20,18 @@ def register(subparsers: Any) -> None:
             "UKSSDC emulator (/user_objects) on one port, over one simulated sky."
         ),
     )
-    parser.add_argument("--host", default="127.0.0.1")
-    parser.add_argument("--port", type=int, default=8471)
-    parser.add_argument("--users", type=Path, help="YAML file of Swift users and UKSSDC e-mails")
+    parser.add_argument("--host", default="127.0.0.1", help="address to listen on (%(default)s)")
+    parser.add_argument("--port", type=int, default=8471, help="port (%(default)s)")
+    parser.add_argument(
+        "--users",
+        type=Path,
+        metavar="FILE",
+        help="YAML file of Swift users and UKSSDC e-mails (default: the seed's placeholders)",
+    )
     parser.add_argument(
         "--clock-speed",
         type=float,
+        metavar="X",
         default=60.0,
         help="simulated seconds per real second (default 60: an hour a minute)",
     )
