@@ -13,9 +13,9 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
-from tests.alerts.alert_corpus import CORPUS, capture_topic, corpus_files, corpus_id
 
 from autotoo.alerts import AlertParseError, NormalizedAlert, parse_alert
+from tests.alerts.alert_corpus import CORPUS, capture_topic, corpus_files, corpus_id
 
 FILES = corpus_files()
 

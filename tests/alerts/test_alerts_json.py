@@ -7,9 +7,9 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
-from tests.alerts.alert_corpus import CORPUS
 
 from autotoo.alerts import AlertParseError, Ellipse, Reference, parse_alert
+from tests.alerts.alert_corpus import CORPUS
 
 pytestmark = pytest.mark.skipif(CORPUS is None, reason="needs shared/alerts")
 

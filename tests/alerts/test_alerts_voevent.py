@@ -5,11 +5,11 @@ from __future__ import annotations
 import re
 
 import pytest
-from tests.alerts.alert_corpus import CORPUS
-from tests.alerts.voevents import citations, group, param, voevent, where_when
 
 from autotoo.alerts import AlertParseError, Reference, parse_alert
 from autotoo.alerts.voevent import typed_value
+from tests.alerts.alert_corpus import CORPUS
+from tests.alerts.voevents import citations, group, param, voevent, where_when
 
 pytestmark = pytest.mark.skipif(CORPUS is None, reason="needs shared/alerts")
 

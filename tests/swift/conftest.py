@@ -6,10 +6,10 @@ import re
 from datetime import UTC, datetime
 
 import pytest
-from tests.fixtures.swift_emulator import Emulator, MakeEmulator
 
 from autotoo.emulators.swift.rules import SwiftRules
 from autotoo.swift import TooRequest
+from tests.fixtures.swift_emulator import Emulator, MakeEmulator
 
 SMC_X3 = (13.0234, -72.4345)
 # The seed's message; the time is when the emulator finds the target free again.

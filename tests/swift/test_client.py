@@ -6,8 +6,6 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
-from tests.fixtures.swift_emulator import Emulator
-from tests.swift.conftest import CONSTRAINED, seed_request
 
 from autotoo.swift import (
     SwiftAuthError,
@@ -16,6 +14,8 @@ from autotoo.swift import (
     SwiftValidationError,
     make_client,
 )
+from tests.fixtures.swift_emulator import Emulator
+from tests.swift.conftest import CONSTRAINED, seed_request
 
 pytestmark = pytest.mark.parametrize("protocol", ["v2", "v1"])
 

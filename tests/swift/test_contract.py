@@ -24,10 +24,10 @@ from typing import Any
 
 import jwt
 import pytest
-from tests.fixtures.swift_emulator import Emulator, MakeEmulator
-from tests.swift.conftest import BRIGHT_STAR, CONSTRAINED, seed_request
 
 from autotoo.swift import SwiftV1Client, SwiftV2Client
+from tests.fixtures.swift_emulator import Emulator, MakeEmulator
+from tests.swift.conftest import BRIGHT_STAR, CONSTRAINED, seed_request
 
 ROOT = Path(__file__).resolve().parents[2]
 CONTRACT = Path(__file__).with_name("contract")

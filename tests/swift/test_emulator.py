@@ -8,8 +8,6 @@ from datetime import timedelta
 import aiohttp
 import jwt
 import pytest
-from tests.fixtures.swift_emulator import Emulator, MakeEmulator
-from tests.swift.conftest import BRIGHT_STAR, CONSTRAINED, seed_request
 
 from autotoo.emulators.sky import Sky
 from autotoo.emulators.swift.constraints import constrained_until
@@ -17,6 +15,8 @@ from autotoo.emulators.swift.rules import SwiftRules
 from autotoo.emulators.users import Users
 from autotoo.swift import SwiftRejectedError, SwiftV1Client, SwiftV2Client
 from autotoo.swift.v1 import sign
+from tests.fixtures.swift_emulator import Emulator, MakeEmulator
+from tests.swift.conftest import BRIGHT_STAR, CONSTRAINED, seed_request
 
 CREDS = {"username": "myuser", "shared_secret": "my_shared_secret"}
 

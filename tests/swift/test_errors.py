@@ -16,8 +16,6 @@ import aiohttp
 import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestServer
-from tests.fixtures.swift_emulator import Emulator
-from tests.swift.conftest import seed_request
 
 from autotoo.swift import (
     SwiftAmbiguousError,
@@ -27,6 +25,8 @@ from autotoo.swift import (
     SwiftV1Client,
     SwiftV2Client,
 )
+from tests.fixtures.swift_emulator import Emulator
+from tests.swift.conftest import seed_request
 
 CREDS = {"username": "myuser", "shared_secret": "my_shared_secret"}
 LOGIN = {"username": "myuser", "password": "my_shared_secret"}

@@ -8,11 +8,11 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from astropy import units as u
 from astropy.coordinates import SkyCoord
-from tests.swift.conftest import SMC_X3, seed_request
 
 from autotoo.swift import TooRequest, validate_request
 from autotoo.swift.validation import EXPOSURE_CORRECTED
 from autotoo.swift.wire import v1_api_data, v2_form
+from tests.swift.conftest import SMC_X3, seed_request
 
 
 def test_xrt_mode_by_name_or_number() -> None:

@@ -44,10 +44,10 @@ def run(args: argparse.Namespace) -> int:
     try:
         users = Users.load(args.users) if args.users else Users()
     except (OSError, TypeError, ValueError) as exc:
-        print(f"autotoo emulate: cannot read users file: {exc}")  # noqa: T201 -- CLI output
+        print(f"autotoo emulate: cannot read users file: {exc}")
         return EXIT_CONFIG
     if args.clock_speed <= 0:
-        print("autotoo emulate: --clock-speed must be positive")  # noqa: T201 -- CLI output
+        print("autotoo emulate: --clock-speed must be positive")
         return EXIT_CONFIG
     asyncio.run(_serve(args.host, args.port, users, args.clock_speed))
     return EXIT_OK
@@ -64,7 +64,7 @@ async def _serve(host: str, port: int, users: Any, clock_speed: float) -> None:
     await site.start()
     root = f"http://{host}:{port}"
     for what, url in base_urls(root).items():
-        print(f"{what}: {url}", flush=True)  # noqa: T201 -- CLI output
+        print(f"{what}: {url}", flush=True)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):

@@ -138,7 +138,7 @@ class SwiftService:
                 return name
         return None
 
-    def submit(self, form: TooFormV1, *, username: str) -> Decision:  # noqa: PLR0911 -- one return per rule, in the service's order
+    def submit(self, form: TooFormV1, *, username: str) -> Decision:
         if username == "anonymous" and self.rules.anonymous_too_refused:
             return Decision("Rejected", errors=["Anonymous users cannot submit TOO requests."])
         if form.username != username:
