@@ -233,6 +233,16 @@ def test_fermi_alert_without_position_and_update_with_citation() -> None:
     assert str(flt.trigger_time) == "2026-04-20 17:06:29.180000+00:00"
 
 
+def test_comments_cdata_and_latin1_are_fine() -> None:
+    raw = voevent(
+        "<!-- a comment -->",
+        param("Packet_Type", "61"),
+        param("TrigID", "7"),
+        "<Description><![CDATA[Bright <burst>]]></Description>",
+    ).replace(b'encoding="UTF-8"', b'encoding="ISO-8859-1"')
+    assert parse_alert(raw).event_key == "7"
+
+
 def test_default_namespace_voevent() -> None:
     raw = (
         '<VOEvent xmlns="http://www.ivoa.net/xml/VOEvent/v2.0" ivorn="ivo://nasa.gsfc.gcn/'
@@ -275,11 +285,20 @@ EXTERNAL_ENTITY = b"""<?xml version="1.0"?>
 <VOEvent ivorn="x"><What><Param name="TrigID" value="&xxe;"/></What></VOEvent>"""
 
 
+PARAMETER_ENTITY = b"""<?xml version="1.0"?>
+<!DOCTYPE v [<!ENTITY % remote SYSTEM "http://127.0.0.1:9/x.dtd"> %remote;]><VOEvent/>"""
+
+
 @pytest.mark.parametrize(
     ("raw", "reason"),
     [
-        (BILLION_LAUGHS, "hardened parser"),
-        (EXTERNAL_ENTITY, "hardened parser"),
+        (BILLION_LAUGHS, "DTD or markup declaration"),
+        (EXTERNAL_ENTITY, "DTD or markup declaration"),
+        (PARAMETER_ENTITY, "DTD or markup declaration"),
+        (b"<!DOCTYPE VOEvent><VOEvent/>", "DTD or markup declaration"),
+        (BILLION_LAUGHS.decode().encode("utf-16"), "neither JSON nor XML"),
+        (BILLION_LAUGHS.decode().encode("utf-16-le"), "not ASCII-compatible"),
+        (b'<?xml version="1.0" encoding="cp037"?>' + "<VOEvent/>".encode("cp037"), "cp037"),
         (b"<VOEvent><What>", "not well formed"),
         (b"<html><body/></html>", "not <VOEvent>"),
         (voevent(param("Packet_Type", "sixty")), "Packet_Type is not an integer"),

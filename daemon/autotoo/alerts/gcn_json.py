@@ -8,6 +8,7 @@ because a typo in a secondary number must not hide an otherwise good alert from 
 
 from __future__ import annotations
 
+import functools
 import re
 from typing import Annotated, Any
 
@@ -86,6 +87,7 @@ class GcnNotice(BaseModel):
     data: Any = None
 
 
+@functools.lru_cache(maxsize=256)
 def schema_name(schema_url: str | None) -> str | None:
     """``https://gcn.nasa.gov/schema/v4.1.0/gcn/notices/einstein_probe/wxt/alert.schema.json``
     -> ``einstein_probe/wxt/alert``."""

@@ -8,6 +8,7 @@ rules engine both call :func:`normalize_topic` and never compare raw spellings.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 from autotoo.alerts.notice_types import mission_of_notice
@@ -53,6 +54,7 @@ class TopicInfo:
     is_test: bool = False
 
 
+@functools.lru_cache(maxsize=1024)
 def topic_info(topic: str) -> TopicInfo:
     """Mission, notice type and format implied by a (normalized or MQTT) topic name.
 

@@ -7,6 +7,7 @@ naming the field, never as a ``ValueError`` from deep inside the standard librar
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import math
 import re
@@ -40,6 +41,7 @@ _MISSION_ALIASES = {
 _NON_SLUG = re.compile(r"[^a-z0-9]+")
 
 
+@functools.lru_cache(maxsize=256)
 def mission_slug(name: str) -> str:
     """``"Super-Kamiokande"`` -> ``superk``; ``"Einstein Probe"`` -> ``einstein_probe``."""
     slug = _NON_SLUG.sub("_", name.strip().lower()).strip("_")
@@ -54,11 +56,13 @@ def parse_utc(value: object, field: str) -> datetime:
     """
     if not isinstance(value, str):
         raise AlertParseError(f"{field} is not a string time: {type(value).__name__}")
-    text = _FRACTION.sub(r"\1", value.strip())
     try:
-        parsed = datetime.fromisoformat(text)
+        parsed = datetime.fromisoformat(value)
     except ValueError:
-        raise AlertParseError(f"{field} is not an ISO 8601 time: {value[:40]!r}") from None
+        try:
+            parsed = datetime.fromisoformat(_FRACTION.sub(r"\1", value.strip()))
+        except ValueError:
+            raise AlertParseError(f"{field} is not an ISO 8601 time: {value[:40]!r}") from None
     if parsed.tzinfo is None:
         return parsed.replace(tzinfo=UTC)
     return parsed.astimezone(UTC)

@@ -1,10 +1,10 @@
 """VOEvent 2.0 XML as carried on ``gcn.classic.voevent.*`` and ``gcn.notices.svom.voevent.*``.
 
-The XML is parsed once, with defusedxml (no DTDs, no entity expansion, no external
-references) after a size check. ``raw`` is the flat ``{Param name: typed value}`` map of
-``<What>`` (groups flattened, first occurrence wins); ``flags`` holds every boolean Param,
-true if any occurrence of that name is true (Swift repeats ``Near_Bright_Star`` in two groups,
-and an exclusion rule must not miss either).
+The XML is parsed once, by :func:`~autotoo.alerts.xmlsafe.read_xml` (size limit, no DTD,
+hence no entity expansion and no external references). ``raw`` is the flat
+``{Param name: typed value}`` map of ``<What>`` (groups flattened, first occurrence wins);
+``flags`` holds every boolean Param, true if any occurrence of that name is true (Swift
+repeats ``Near_Bright_Star`` in two groups, and an exclusion rule must not miss either).
 """
 
 from __future__ import annotations
@@ -12,10 +12,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from typing import Any
-from xml.etree.ElementTree import Element, ParseError
-
-from defusedxml import DefusedXmlException
-from defusedxml.ElementTree import fromstring
+from xml.etree.ElementTree import Element
 
 from autotoo.alerts.errors import AlertParseError
 from autotoo.alerts.model import Cite, Kind, Messenger, NormalizedAlert, Reference
@@ -31,7 +28,6 @@ from autotoo.alerts.notice_types import (
 from autotoo.alerts.position import NO_POSITION, Position, make_position
 from autotoo.alerts.topics import TopicInfo
 from autotoo.alerts.values import (
-    MAX_XML_BYTES,
     mission_slug,
     optional_finite,
     parse_utc,
@@ -39,6 +35,7 @@ from autotoo.alerts.values import (
     time_key,
 )
 from autotoo.alerts.wire import finite_scores
+from autotoo.alerts.xmlsafe import read_xml
 
 _INT = re.compile(r"[+-]?(?:0|[1-9]\d*)\Z")
 _FLOAT = re.compile(r"[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?\Z")
@@ -179,16 +176,7 @@ def _section_text(section: Element | None) -> str:
 
 
 def _parse_xml(raw: bytes) -> Element:
-    if len(raw) > MAX_XML_BYTES:
-        raise AlertParseError(f"VOEvent of {len(raw)} bytes exceeds {MAX_XML_BYTES}")
-    try:
-        root: Element = fromstring(raw, forbid_dtd=True, forbid_entities=True, forbid_external=True)
-    except DefusedXmlException as exc:
-        raise AlertParseError(f"XML refused by the hardened parser: {type(exc).__name__}") from None
-    except ParseError as exc:
-        raise AlertParseError(f"XML is not well formed: {exc}") from None
-    except (ValueError, LookupError) as exc:
-        raise AlertParseError(f"XML cannot be read: {exc}") from None
+    root = read_xml(raw)
     if _local(root.tag) != "VOEvent":
         raise AlertParseError(f"XML root is <{_local(root.tag)[:40]}>, not <VOEvent>")
     return root
