@@ -271,3 +271,19 @@ def test_igwn_topic_forces_the_igwn_parser() -> None:
 )
 def test_igwn_bad_fields(changes: dict[str, Any], reason: str) -> None:
     assert reason in _reason(_load("igwn/MS181101ab-preliminary.json") | changes, "igwn.gwalert")
+
+
+def test_classic_json_topic_names_mission_and_notice_type() -> None:
+    # gcn-classic-to-json's SWIFT_BAT_GRB_POS_ACK example: no $schema, no id, a space for T.
+    raw = (
+        b'{"trigger_time": "2024-05-11 18:06:53.220Z", "ra": 336.66450000000003,'
+        b' "dec": 8.5135, "ra_dec_error": 0.05}'
+    )
+    alert = parse_alert(raw, "gcn.classic.json.SWIFT_BAT_GRB_POS_ACK")
+    assert (alert.mission, alert.notice_type, alert.kind) == (
+        "swift",
+        "SWIFT_BAT_GRB_POS_ACK",
+        "initial",
+    )
+    assert alert.event_key.startswith("sha256:")  # names no event: each alert its own
+    assert alert.trigger_time == datetime(2024, 5, 11, 18, 6, 53, 220000, tzinfo=UTC)

@@ -315,3 +315,17 @@ def test_bad_voevents_are_refused_with_a_reason(raw: bytes, reason: str) -> None
         parse_alert(raw)
     assert reason in info.value.reason
     assert "\n" not in info.value.reason
+
+
+def test_unknown_packet_type_takes_its_name_from_the_topic_or_the_number() -> None:
+    raw = voevent(param("Packet_Type", "250"), param("TrigID", "9"))
+    bare = parse_alert(raw)
+    assert (bare.mission, bare.notice_type) == ("swift", "PACKET_250")  # mission from the ivorn
+    named = parse_alert(raw, "gcn.classic.voevent.SWIFT_NEW_THING")
+    assert (named.mission, named.notice_type) == ("swift", "SWIFT_NEW_THING")
+
+
+def test_test_packet_type_is_a_test() -> None:
+    raw = voevent(param("Packet_Type", "82"), param("TrigID", "9"))
+    alert = parse_alert(raw)
+    assert (alert.notice_type, alert.is_test) == ("SWIFT_BAT_GRB_POS_TEST", True)

@@ -98,9 +98,10 @@ def schema_name(schema_url: str | None) -> str | None:
 
 
 def _first(value: str | list[str] | None) -> str | None:
+    """The first identifier of a string-or-list field, or None if empty."""
     if isinstance(value, list):
-        return value[0].strip() or None if value else None
-    return value.strip() or None if value else None
+        value = value[0] if value else None
+    return value.strip() or None if value is not None else None
 
 
 def _kind(notice: GcnNotice) -> Kind:
@@ -115,12 +116,11 @@ def _kind(notice: GcnNotice) -> Kind:
 
 
 def _messenger(notice: GcnNotice, mission: str) -> Messenger:
-    value = (notice.messenger or "").strip().lower()
-    if value == "gw":
-        return "gw"
-    if value == "neutrino" or (not value and mission in _NEUTRINO_MISSIONS):
-        return "neutrino"
-    return "gw" if not value and mission == "lvk" else "em"
+    """The notice's own ``messenger`` (EM, GW, Neutrino), else what the mission observes."""
+    value = (notice.messenger or "").strip().lower() or (
+        "gw" if mission == "lvk" else "neutrino" if mission in _NEUTRINO_MISSIONS else "em"
+    )
+    return "gw" if value == "gw" else "neutrino" if value == "neutrino" else "em"
 
 
 def _event_key(notice: GcnNotice, raw: bytes) -> str:

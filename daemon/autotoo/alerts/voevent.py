@@ -42,6 +42,7 @@ _FLOAT = re.compile(r"[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?\Z")
 _BOOLEANS = {"true": True, "false": False}
 _NUMBER_START = frozenset("+-.0123456789")
 _LEADING_ZERO = re.compile(r"[+-]?0\d")
+_NON_WORD = re.compile(r"[^A-Za-z0-9]+")
 _QUALITY_SUFFIX = re.compile(r"_qf\d+\Z")
 _HOW_INSTRUMENT = re.compile(r"([\w-]+) Instrument")
 _SECONDS_PER_YEAR = 365.25 * 86400.0
@@ -213,7 +214,7 @@ def _svom_notice(ivorn: str | None) -> str | None:
     if "_" not in fragment:
         return None
     stage = _QUALITY_SUFFIX.sub("", fragment.split("_", 1)[1])
-    return "SVOM_" + re.sub(r"[^A-Za-z0-9]+", "_", stage).upper()
+    return "SVOM_" + _NON_WORD.sub("_", stage).upper()
 
 
 def _mission_from_ivorn(ivorn: str | None) -> str | None:
@@ -347,13 +348,13 @@ def _first_number(params: dict[str, Any], *names: str) -> float | None:
     return None
 
 
-def _mission(
-    packet: int | None, notice_type: str, ivorn: str | None, topic: TopicInfo | None
-) -> str:
-    mission = _mission_from_ivorn(ivorn) if packet not in PACKET_TYPES else None
-    mission = mission or mission_of_notice(notice_type) or _mission_from_ivorn(ivorn)
-    if mission is None and topic is not None:
-        mission = topic.mission
+def _mission(notice_type: str, ivorn: str | None, topic: TopicInfo | None) -> str:
+    """From the notice type (``SWIFT_...``), else the ivorn (``ivo://org.svom``), else the topic."""
+    mission = (
+        mission_of_notice(notice_type)
+        or _mission_from_ivorn(ivorn)
+        or (topic.mission if topic is not None else None)
+    )
     if mission is None:
         raise AlertParseError("VOEvent names no mission (Packet_Type, ivorn or topic)")
     return mission
@@ -372,7 +373,7 @@ def parse_voevent(raw: bytes, topic: TopicInfo | None) -> NormalizedAlert:
     refs = _references(sections.get("Citations"))
     packet = _packet_type(what.params)
     notice_type = _notice_type(packet, ivorn, topic)
-    mission = _mission(packet, notice_type, ivorn, topic)
+    mission = _mission(notice_type, ivorn, topic)
     kind = _kind(packet, what, refs)
     trigger = parse_utc(where.iso_time, "ISOTime") if where.iso_time else None
     event_key = _event_key(what, trigger, ivorn, raw)
