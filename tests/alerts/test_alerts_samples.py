@@ -4,20 +4,19 @@ from __future__ import annotations
 
 import pytest
 
-from autotoo.alerts import parse_alert
-from autotoo.samples import SAMPLES
+from autotoo.alerts import NormalizedAlert, parse_alert
+from autotoo.samples import SAMPLES, Sample
 
 
 @pytest.mark.parametrize("sample", SAMPLES, ids=lambda s: s.name)
-def test_sample_parses_with_its_topic(sample: object) -> None:
-    assert hasattr(sample, "read_bytes")
+def test_sample_parses_with_its_topic(sample: Sample) -> None:
     raw = sample.read_bytes()
     assert len(raw) < 16_000  # package data stays small
     alert = parse_alert(raw, sample.topic)
     assert alert.topic == sample.topic
 
 
-def _by_prefix(prefix: str) -> list[object]:
+def _by_prefix(prefix: str) -> list[NormalizedAlert]:
     return [parse_alert(s.read_bytes(), s.topic) for s in SAMPLES if s.name.startswith(prefix)]
 
 
