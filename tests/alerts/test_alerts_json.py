@@ -192,7 +192,10 @@ def test_wrong_type_statistics_are_absent_not_fatal() -> None:
         (b'{"a":' * 100_000 + b"1" + b"}" * 100_000, "nests too deeply"),
         (b"SIMPLE  =                    T", "neither JSON nor XML"),
         (
-            b'{"$schema": "https://gcn.nasa.gov/schema/main/gcn/notices/heartbeat.schema.json"}',
+            (
+                b'{"$schema": "https://gcn.nasa.gov/schema/v4.1.0/gcn/notices/core/Alert.schema.json",'
+                b' "alert_datetime": "2024-07-25T15:50:35.792451Z"}'
+            ),
             "heartbeat",
         ),
     ],

@@ -166,10 +166,11 @@ def parse_gcn_json(obj: dict[str, Any], raw: bytes, topic: TopicInfo | None) -> 
     """Normalize one decoded gcn-schema notice; ``raw`` is the original bytes."""
     notice = validate(GcnNotice, obj, "gcn JSON")
     name = schema_name(notice.schema_url)
+    if name == "core/Alert" or (topic is not None and topic.topic == "gcn.heartbeat"):
+        # gcn.heartbeat records are bare core Alert objects ($schema + alert_datetime).
+        raise AlertParseError("gcn.heartbeat record, not an alert")
     if name is not None and name.startswith("core/"):
         raise AlertParseError(f"gcn-schema core fragment {name}, not a mission notice")
-    if name == "heartbeat" or (topic is not None and topic.topic == "gcn.heartbeat"):
-        raise AlertParseError("gcn.heartbeat record, not an alert")
     if name is not None:
         mission = mission_slug(name.split("/", 1)[0])
     elif topic is not None and topic.mission is not None:
