@@ -329,3 +329,16 @@ def test_test_packet_type_is_a_test() -> None:
     raw = voevent(param("Packet_Type", "82"), param("TrigID", "9"))
     alert = parse_alert(raw)
     assert (alert.notice_type, alert.is_test) == ("SWIFT_BAT_GRB_POS_TEST", True)
+
+
+def test_maxi_unknown_source_voevent() -> None:
+    raw = voevent(
+        param("Packet_Type", "134"),
+        param("Pkt_Ser_Num", "1"),
+        param("TrigID", "9995289617"),
+        ivorn="ivo://nasa.gsfc.gcn/MAXI#Unknown_Source_2023-02-20T08:56:01_9995289617-1",
+        where=where_when(iso_time="2023-02-20T08:56:01", position=("346.56", "18.61", "0.4")),
+    )
+    alert = parse_alert(raw, "gcn/classic/voevent/MAXI_UNKNOWN")
+    assert (alert.mission, alert.notice_type, alert.instrument) == ("maxi", "MAXI_UNKNOWN", None)
+    assert (alert.event_key, alert.kind, alert.error_deg) == ("9995289617", "initial", 0.4)
