@@ -1,7 +1,7 @@
 """``parse_alert``: bytes (and the topic they came on, if known) to a NormalizedAlert.
 
 The contract the store and pipeline rely on: this raises :class:`AlertParseError` and nothing
-else. Format detection looks at the first non-blank byte (``<`` VOEvent, ``{`` JSON), then the
+else. Format detection looks at the first non-blank byte (``<`` VOEvent, ``{``/``[`` JSON), then the
 topic, then the payload (``superevent_id`` + an IGWN stage means IGWN, anything else JSON is
 gcn-schema). Sky maps are never decoded here.
 """
