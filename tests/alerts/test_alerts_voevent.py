@@ -65,6 +65,21 @@ def test_test_submission_flag_makes_a_test() -> None:
     assert parse_alert(raw.encode()).is_test is True
 
 
+def test_every_param_marked_string_is_still_typed() -> None:
+    # voevent-parse's SWIFT_bat_position_v2.0_example.xml marks every Param dataType="string".
+    raw = voevent(
+        param("Packet_Type", "61", data_type="string"),
+        param("Pkt_Ser_Num", "1", data_type="string"),
+        param("TrigID", "532871", data_type="string"),
+        param("Rate_Signif", "20.32", data_type="string"),
+        group("Solution_Status", param("StarTrack_Lost_Lock", "false", data_type="string")),
+    )
+    alert = parse_alert(raw)
+    assert (alert.packet_type, alert.revision, alert.event_key) == (61, 1, "532871")
+    assert alert.flags == {"StarTrack_Lost_Lock": False}
+    assert alert.rate_signif == pytest.approx(20.32)
+
+
 def test_swift_pointing_direction_is_recognised_and_has_no_source_position() -> None:
     raw = voevent(
         param("Packet_Type", "83"),
@@ -255,21 +270,21 @@ def test_default_namespace_voevent() -> None:
 
 
 @pytest.mark.parametrize(
-    ("text", "data_type", "expected"),
+    ("text", "expected"),
     [
-        ("01709261081", None, "01709261081"),
-        ("0x20000003", None, "0x20000003"),
-        ("False", None, False),
-        ("true", None, True),
-        ("-3", None, -3),
-        ("1.5e3", None, 1500.0),
-        ("4", "string", "4"),
-        ("14:05:14.18", None, "14:05:14.18"),
-        ("nan", None, "nan"),
+        ("01709261081", "01709261081"),
+        ("0x20000003", "0x20000003"),
+        ("False", False),
+        ("true", True),
+        ("-3", -3),
+        ("1.5e3", 1500.0),
+        ("4", 4),
+        ("14:05:14.18", "14:05:14.18"),
+        ("nan", "nan"),
     ],
 )
-def test_typed_param_values(text: str, data_type: str | None, expected: object) -> None:
-    value = typed_value(text, data_type)
+def test_typed_param_values(text: str, expected: object) -> None:
+    value = typed_value(text)
     assert value == expected
     assert type(value) is type(expected)
 

@@ -67,15 +67,17 @@ def _is(tag: str, name: str) -> bool:
     return tag == name or tag.endswith("}" + name)
 
 
-def typed_value(text: str, data_type: str | None = None) -> Any:
+def typed_value(text: str) -> Any:
     """A Param value as bool, int or float where it plainly is one, else the string.
 
-    Integers with leading zeros stay strings (they are identifiers, e.g. ``01709261081``);
-    hexadecimal flag words (``0x20000003``) stay strings too. Dispatches on the first
-    character because this runs for every Param of every VOEvent (about 50 per notice).
+    The ``dataType`` attribute is not trusted: some producers (voevent-parse, the LVC
+    pipeline) mark every Param ``string``, booleans and Packet_Type included. Integers with
+    leading zeros stay strings (they are identifiers, e.g. ``01709261081``); hexadecimal flag
+    words (``0x20000003``) stay strings too. Dispatches on the first character because this
+    runs for every Param of every VOEvent (about 50 per notice).
     """
     value = text.strip()
-    if value and data_type != "string":
+    if value:
         first = value[0]
         if first in _NUMBER_START and not _LEADING_ZERO.match(value):
             if _INT.match(value):
@@ -116,7 +118,7 @@ def _read_what(what: Element | None) -> _What:
         text = element.get("value")
         if name is None or text is None:
             continue
-        value = typed_value(text, element.get("dataType"))
+        value = typed_value(text)
         params.setdefault(name, value)
         if value is True or value is False:
             flags[name] = flags.get(name, False) or value
