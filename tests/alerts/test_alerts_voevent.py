@@ -145,6 +145,49 @@ def test_legacy_lvc_preliminary_classification_and_far() -> None:
     assert alert.properties == {"HasNS": 1.0, "HasRemnant": 0.0}
 
 
+def test_legacy_lvc_update_groups_typed_by_attribute() -> None:
+    # The shape of LVC VOEvents (e.g. S190814bv-5-Update): score groups carry type=, not name=.
+    raw = voevent(
+        param("Packet_Type", "152", data_type="int"),
+        param("Pkt_Ser_Num", "5", data_type="string"),
+        param("GraceID", "S190814bv", data_type="string"),
+        param("AlertType", "Update", data_type="string"),
+        param("HardwareInj", "0", data_type="int"),
+        param("Instruments", "H1,L1,V1", data_type="string"),
+        param("FAR", "2.03262501422e-33", "Hz", data_type="float"),
+        param("Search", "AllSky", data_type="string"),
+        group("LALInference.v1", param("skymap_fits", "x.fits.gz"), type_="GW_SKYMAP"),
+        group(None, param("NSBH", "0.99789"), param("Terrestrial", "0.0"), type_="Classification"),
+        group(None, param("HasNS", "0.997890295359"), type_="Properties"),
+        ivorn="ivo://gwnet/LVC#S190814bv-5-Update",
+        where=where_when(iso_time="2019-08-14T21:10:39.012957", position=None),
+        extra=citations("supersedes", "ivo://gwnet/LVC#S190814bv-4-Update"),
+    )
+    alert = parse_alert(raw)
+    assert (alert.notice_type, alert.kind, alert.revision, alert.is_test) == (
+        "LVC_UPDATE",
+        "update",
+        5,
+        False,
+    )
+    assert alert.classification == {"NSBH": 0.99789, "Terrestrial": 0.0}
+    assert alert.properties == {"HasNS": pytest.approx(0.997890295359)}
+    assert (alert.instrument, alert.far) == ("H1,L1,V1", pytest.approx(2.03262501422e-33))
+    assert alert.references[0].cite == "supersedes"
+
+
+@pytest.mark.parametrize(("name", "value"), [("HardwareInj", "1"), ("Search", "MDC")])
+def test_legacy_lvc_injections_and_mock_data_are_tests(name: str, value: str) -> None:
+    raw = voevent(
+        param("Packet_Type", "150"),
+        param("GraceID", "S190814bv"),
+        param(name, value),
+        ivorn="ivo://gwnet/LVC#S190814bv-1-Preliminary",
+        where=where_when(position=None),
+    )
+    assert parse_alert(raw).is_test is True
+
+
 def test_icecube_gold_track_key_far_and_signalness() -> None:
     raw = voevent(
         param("Packet_Type", "173"),

@@ -110,7 +110,9 @@ def _read_what(what: Element | None) -> _What:
         if _is(child.tag, "Param"):
             pairs.append((child, None))
         elif _is(child.tag, "Group"):
-            group = child.get("name")
+            # LVC names its score groups by type (<Group type="Classification">), GCN by name.
+            kind = child.get("type")
+            group = kind if kind in _SCORE_GROUPS else child.get("name")
             pairs.extend((p, group) for p in child if _is(p.tag, "Param"))
     params, flags = out.params, out.flags
     for element, group in pairs:
@@ -295,7 +297,7 @@ def _event_key(what: _What, trigger: Any, ivorn: str | None, raw: bytes) -> str:
 
 
 def _instrument(notice_type: str, what: _What, how: Element | None) -> str | None:
-    value = _ident(what.params.get("Instrument"))
+    value = _ident(what.params.get("Instrument")) or _ident(what.params.get("Instruments"))
     if value:
         return value
     tokens = notice_type.split("_")
@@ -385,6 +387,8 @@ def parse_voevent(raw: bytes, topic: TopicInfo | None) -> NormalizedAlert:
         or packet in TEST_TYPES
         or any(what.flags.get(flag, False) for flag in _TEST_FLAGS)
         or (mission == "lvk" and event_key[:1] in {"M", "T"})
+        or what.params.get("HardwareInj") == 1
+        or what.params.get("Search") == "MDC"
         or (topic is not None and topic.is_test)
     )
     who = sections.get("Who")
