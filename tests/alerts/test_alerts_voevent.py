@@ -193,6 +193,7 @@ def test_icecube_gold_track_key_far_and_signalness() -> None:
         param("Packet_Type", "173"),
         param("Pkt_Ser_Num", "2"),
         param("AMON_ID", "13419117593623"),
+        param("Rev", "1"),
         param("run_id", "134191"),
         param("event_id", "17593623"),
         param("signalness", "0.8283"),
@@ -209,6 +210,7 @@ def test_icecube_gold_track_key_far_and_signalness() -> None:
         "ICECUBE_ASTROTRACK_GOLD",
     )
     assert alert.event_key == "134191_17593623"  # the gcn-schema IceCube id spelling
+    assert alert.kind == "update"  # Rev 1: the refined position of the first notice
     assert alert.far == pytest.approx(0.2894 / (365.25 * 86400))
     assert alert.p_astro == pytest.approx(0.8283)
     assert (alert.error_deg, alert.error_confidence) == (pytest.approx(1.2199), 0.9)
@@ -400,3 +402,20 @@ def test_maxi_unknown_source_voevent() -> None:
     alert = parse_alert(raw, "gcn/classic/voevent/MAXI_UNKNOWN")
     assert (alert.mission, alert.notice_type, alert.instrument) == ("maxi", "MAXI_UNKNOWN", None)
     assert (alert.event_key, alert.kind, alert.error_deg) == ("9995289617", "initial", 0.4)
+
+
+def test_icecube_first_revision_is_initial() -> None:
+    raw = voevent(
+        param("Packet_Type", "174"),
+        param("Pkt_Ser_Num", "6"),
+        param("run_id", "136973"),
+        param("event_id", "28816141"),
+        param("Rev", "0"),
+        ivorn="ivo://nasa.gsfc.gcn/AMON#ICECUBE_BRONZE_Event2022-08-22T20:26:30.03_25_136973_028816141_0",
+    )
+    alert = parse_alert(raw)
+    assert (alert.notice_type, alert.kind, alert.event_key) == (
+        "ICECUBE_ASTROTRACK_BRONZE",
+        "initial",
+        "136973_28816141",
+    )

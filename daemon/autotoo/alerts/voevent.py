@@ -264,9 +264,14 @@ def _kind(packet: int | None, what: _What, refs: tuple[Reference, ...]) -> Kind:
         packet in UPDATE_TYPES
         or cites & {"followup", "supersedes"}
         or what.flags.get("Updated_Notice", False)
+        or _positive_int(params.get("Rev"))  # IceCube alert revision: 0 first, then 1, 2...
     ):
         return "update"
     return "initial"
+
+
+def _positive_int(value: Any) -> bool:
+    return type(value) is int and value > 0
 
 
 def _ident(value: Any) -> str | None:
