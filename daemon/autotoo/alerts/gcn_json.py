@@ -8,7 +8,6 @@ because a typo in a secondary number must not hide an otherwise good alert from 
 
 from __future__ import annotations
 
-import functools
 import re
 from typing import Annotated, Any
 
@@ -30,6 +29,7 @@ from autotoo.alerts.values import (
     mission_slug,
     parse_utc,
     payload_digest,
+    short_string_cache,
 )
 from autotoo.alerts.wire import LenientFloat, Scores, validate
 
@@ -87,12 +87,10 @@ class GcnNotice(BaseModel):
     data: Any = None
 
 
-@functools.lru_cache(maxsize=256)
-def schema_name(schema_url: str | None) -> str | None:
+@short_string_cache(maxsize=256)
+def schema_name(schema_url: str) -> str | None:
     """``https://gcn.nasa.gov/schema/v4.1.0/gcn/notices/einstein_probe/wxt/alert.schema.json``
     -> ``einstein_probe/wxt/alert``."""
-    if schema_url is None:
-        return None
     match = _SCHEMA_NAME.search(schema_url)
     return match.group(1) if match else None
 
@@ -165,7 +163,7 @@ def _references(notice: GcnNotice, obj: dict[str, Any]) -> tuple[Reference, ...]
 def parse_gcn_json(obj: dict[str, Any], raw: bytes, topic: TopicInfo | None) -> NormalizedAlert:
     """Normalize one decoded gcn-schema notice; ``raw`` is the original bytes."""
     notice = validate(GcnNotice, obj, "gcn JSON")
-    name = schema_name(notice.schema_url)
+    name = schema_name(notice.schema_url) if notice.schema_url is not None else None
     if name == "core/Alert" or (topic is not None and topic.topic == "gcn.heartbeat"):
         # gcn.heartbeat records are bare core Alert objects ($schema + alert_datetime).
         raise AlertParseError("gcn.heartbeat record, not an alert")

@@ -11,7 +11,9 @@ import functools
 import hashlib
 import math
 import re
+from collections.abc import Callable
 from datetime import UTC, datetime
+from typing import TypeVar
 
 from autotoo.alerts.errors import AlertParseError
 from autotoo.alerts.model import Ellipse
@@ -41,7 +43,29 @@ _MISSION_ALIASES = {
 _NON_SLUG = re.compile(r"[^a-z0-9]+")
 
 
-@functools.lru_cache(maxsize=256)
+# Cached helpers see payload strings: only short ones are cached, so a hostile payload cannot
+# pin megabytes in a cache.
+CACHEABLE_CHARS = 256
+
+T = TypeVar("T")
+
+
+def short_string_cache(maxsize: int) -> Callable[[Callable[[str], T]], Callable[[str], T]]:
+    """``lru_cache`` for a one-string function, bypassed for strings over CACHEABLE_CHARS."""
+
+    def decorate(function: Callable[[str], T]) -> Callable[[str], T]:
+        cached = functools.lru_cache(maxsize=maxsize)(function)
+
+        @functools.wraps(function)
+        def lookup(text: str) -> T:
+            return cached(text) if len(text) <= CACHEABLE_CHARS else function(text)
+
+        return lookup
+
+    return decorate
+
+
+@short_string_cache(maxsize=256)
 def mission_slug(name: str) -> str:
     """``"Super-Kamiokande"`` -> ``superk``; ``"Einstein Probe"`` -> ``einstein_probe``."""
     slug = _NON_SLUG.sub("_", name.strip().lower()).strip("_")
