@@ -157,6 +157,8 @@ def test_icecube_test_topic_makes_a_test() -> None:
         ({"record_number": "3"}, "record_number"),
         ({"ra_dec_error": [0.1, 0.2, 0.3, 0.4]}, "4 elements"),
         ({"ra_dec_error": "small"}, "ra_dec_error is not a number"),
+        ({"id": ["x" * 201]}, "event_key is empty or longer than 200"),
+        ({"id": ["   "], "$schema": None}, "names no mission"),
         (
             {"$schema": "https://gcn.nasa.gov/schema/main/gcn/notices/core/Pointing.schema.json"},
             "core",

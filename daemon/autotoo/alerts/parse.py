@@ -24,6 +24,7 @@ from autotoo.alerts.voevent import parse_voevent
 logger = structlog.get_logger(__name__)
 
 _BLANK = b" \t\r\n"
+MAX_IDENTITY_CHARS = 200
 _BOM = b"\xef\xbb\xbf"
 
 
@@ -60,6 +61,20 @@ def _dispatch(raw: bytes, info: TopicInfo | None) -> NormalizedAlert:
     raise AlertParseError(f"payload is neither JSON nor XML (starts with {bytes(body[:16])!r})")
 
 
+def _checked(alert: NormalizedAlert) -> NormalizedAlert:
+    """Identity fields become keys and log fields downstream: keep them short and non-empty."""
+    for field, value in (
+        ("mission", alert.mission),
+        ("notice_type", alert.notice_type),
+        ("event_key", alert.event_key),
+    ):
+        if not value or len(value) > MAX_IDENTITY_CHARS:
+            raise AlertParseError(
+                f"{field} is empty or longer than {MAX_IDENTITY_CHARS} characters"
+            )
+    return alert
+
+
 def parse_alert(raw: bytes, topic: str | None = None) -> NormalizedAlert:
     """Normalize one alert payload; raises only :class:`AlertParseError`.
 
@@ -69,7 +84,7 @@ def parse_alert(raw: bytes, topic: str | None = None) -> NormalizedAlert:
     """
     info = topic_info(topic) if topic else None
     try:
-        return _dispatch(raw, info)
+        return _checked(_dispatch(raw, info))
     except AlertParseError:
         raise
     except RecursionError:
