@@ -122,6 +122,8 @@ def test_retraction_has_no_position_even_if_the_payload_repeats_one() -> None:
 def test_guano_sky_map_only_update_has_no_position_but_keeps_the_map() -> None:
     alert = _parse(_load("gcn-schema/swift/bat/guano.loc_map.example.json"))
     assert (alert.kind, alert.ra, alert.skymap_b64) == ("update", None, "hhhh...")
+    with pytest.raises(AlertParseError, match="not valid base64"):
+        alert.skymap_bytes()  # the example's placeholder, refused only when someone decodes it
     assert alert.references == (Reference("Fermi 694215970"),)
 
 
