@@ -13,10 +13,10 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
-from tests.alerts.alert_corpus import CORPUS, capture_topic, corpus_files, corpus_id
-from tests.alerts.corpus_expected import CORPUS_COUNTS, FRAGMENTS, TABLE, Expected
 
 from autotoo.alerts import AlertParseError, NormalizedAlert, parse_alert
+from tests.alerts.alert_corpus import CORPUS, capture_topic, corpus_files, corpus_id
+from tests.alerts.corpus_expected import CORPUS_COUNTS, FRAGMENTS, TABLE, Expected
 
 FILES = corpus_files()
 

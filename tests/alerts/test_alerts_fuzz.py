@@ -14,10 +14,10 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from tests.alerts.alert_corpus import CORPUS, capture_topic, corpus_files
 
 from autotoo.alerts import AlertParseError, NormalizedAlert, parse_alert
 from autotoo.alerts.values import MAX_PAYLOAD_BYTES
+from tests.alerts.alert_corpus import CORPUS, capture_topic, corpus_files
 
 pytestmark = pytest.mark.skipif(CORPUS is None, reason="needs shared/alerts")
 

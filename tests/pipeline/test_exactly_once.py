@@ -188,7 +188,7 @@ async def test_dry_run_decides_and_sends_nothing(make_emulator, make_pipeline) -
     await p.run(rounds=2)
     [row] = await p.rows()
     assert (row.state, row.reason) == (S.DONE, "dry-run: not sent")
-    assert emulator.swift.received == []
+    assert list(emulator.swift.received) == []
 
 
 async def test_debug_mode_is_acknowledged_and_creates_no_too(make_emulator, make_pipeline) -> None:
@@ -282,7 +282,7 @@ async def test_retraction_withholds_unsent_work(make_emulator, make_pipeline) ->
     p.clock.advance(hours=1)
     await p.run(rounds=2)
     assert {r.state for r in await p.rows()} == {S.CANCELLED}
-    assert emulator.swift.received == []
+    assert list(emulator.swift.received) == []
     assert "cancelled" in notice_states(await p.notices())
 
 
