@@ -87,7 +87,7 @@ def _decide(
             rule=spec.name,
             clause=outcome.clause,
             error=outcome.error,
-            event=alert.group_key,
+            group_key=alert.group_key,
         )
         return verdict(
             "error",

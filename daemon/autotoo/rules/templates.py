@@ -53,7 +53,6 @@ class Value:
 
     literal: object
     template: Any = None  # jinja2.Template when the literal is template text
-    reads_event: bool = False
 
     def render(self, variables: dict[str, Any], spec: FieldSpec | None) -> object:
         """Render and coerce to the field's type; raise ValueError (with the reason)."""
@@ -98,7 +97,7 @@ def compile_value(value: object, spec: FieldSpec | None) -> Value:
             f"unknown name {unknown[0]!r} in template: templates can read {readable}",
             _line_of(value, unknown[0]),
         )
-    return Value(literal=value, template=template, reads_event="event" in names)
+    return Value(literal=value, template=template)
 
 
 def _line_of(text: str, name: str) -> int:
