@@ -15,12 +15,13 @@ from autotoo.rules.conditions import (
 )
 from autotoo.rules.context import HELPER_NAMES, AlertContext
 from autotoo.rules.errors import ConditionSyntaxError
+from autotoo.rules.needs import EVERYTHING, Needs
 
 
 def run(source: str, **alert_fields: object) -> tuple[bool, str | None, str | None]:
     condition = CelCondition(source, extra_functions=HELPER_NAMES)
     ctx = AlertContext(make_alert(**alert_fields), (), T0 + timedelta(minutes=5))
-    outcome = condition.evaluate(ctx.activation(with_event=True))
+    outcome = condition.evaluate(ctx.activation(EVERYTHING))
     return outcome.matched, outcome.clause, outcome.error
 
 
@@ -139,11 +140,12 @@ def test_event_view() -> None:
         "event.previous.ra == 10.0 && event.latest.error_deg == 0.05 && !event.has_retraction"
     )
     condition = CelCondition(source, extra_functions=HELPER_NAMES)
-    assert condition.evaluate(ctx.activation(with_event=True)).matched
+    assert condition.evaluate(ctx.activation(EVERYTHING)).matched
 
 
 def test_event_is_absent_unless_a_rule_reads_it() -> None:
     ctx = AlertContext(make_alert(), (), T0)
-    activation = ctx.activation(with_event=False)
-    assert "event" not in activation.variables
+    activation = ctx.activation(Needs(fields=frozenset({"ra"})))
+    assert set(activation.variables) == {"alert", "now"}
+    assert activation.variables["alert"] == {"ra": 178.334}
     assert "event" not in ctx.__dict__  # the event view was never built

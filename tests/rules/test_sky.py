@@ -96,7 +96,7 @@ rules:
     notify: [mqtt]
 '''
 rules = load_documents([load_yaml_text(text, "t.yaml")])
-decisions = evaluate(rules, make_alert(), now=datetime.now(UTC))
+decisions = evaluate(rules, make_alert(), now=datetime.now(UTC), explain=True)
 assert [d.matched for d in decisions] == [True, False], decisions
 print("astropy" in sys.modules)
 """

@@ -33,6 +33,7 @@ from autotoo.rules.fields import (
     FieldSpec,
 )
 from autotoo.rules.models import ExplicitPosition, Rule, RuleFile, too_fields
+from autotoo.rules.needs import NOTHING, condition_needs
 from autotoo.rules.templates import Value, compile_value
 
 
@@ -157,7 +158,7 @@ class _FileCompiler:
             xrt_globals=xrt_globals,
             xrt_products=xrt_products,
             notify_texts=texts,
-            condition_reads_event=condition is not None and "event" in condition.variables,
+            needs=condition_needs(rule.when, HELPER_NAMES) if rule.when is not None else NOTHING,
         )
 
 
