@@ -97,6 +97,12 @@ def test_or_is_evaluated_whole_and_absorbs_a_failing_branch() -> None:
     )
 
 
+def test_and_inside_a_top_level_or_is_not_split() -> None:
+    # (a && b) || c: splitting at && would evaluate a, then "b || c".
+    assert run("alert.dec > 0.0 && alert.ra > 0.0 || alert.ra > 100.0") == (True, None, None)
+    assert run("alert.ra > 100.0 || alert.dec > 0.0 && alert.ra > 0.0") == (True, None, None)
+
+
 def test_ternary_at_top_level_is_not_split() -> None:
     source = "alert.dec < 0.0 && alert.ra > 0.0 ? true : false"
     assert split_top_level(source, "&&") == [(0, source)]

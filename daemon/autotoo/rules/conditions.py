@@ -154,7 +154,10 @@ class CelCondition:
         self._program = _compile(source)
         self._variables = frozenset(self._program.variables())
         self._check_names(frozenset(extra_functions))
-        conjuncts = split_top_level(source, "&&")
+        # && binds tighter than ||: with a top-level ||, "a && b || c" is "(a && b) || c",
+        # so only a condition without one is split into conjuncts.
+        has_or = len(split_top_level(source, "||")) > 1
+        conjuncts = [(0, source)] if has_or else split_top_level(source, "&&")
         # The steps evaluate() runs in order: the conjuncts (same text, parsed separately, so
         # syntax errors were already excluded by compiling the whole), or the whole condition.
         self._steps: tuple[tuple[str, Any], ...] = (
