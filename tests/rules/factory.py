@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import re
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 from autotoo.alerts import NormalizedAlert, parse_alert
 from autotoo.config.yamlfile import load_yaml_text
-from autotoo.rules import RuleSet, load_documents
+from autotoo.rules import AlertContext, RuleSet, load_documents
+from autotoo.rules.conditions import CelCondition, Outcome
+from autotoo.rules.context import HELPER_NAMES
+from autotoo.rules.needs import EVERYTHING, Needs
 
 SHARED_ALERTS = Path(__file__).resolve().parents[3] / "shared" / "alerts"
 if not SHARED_ALERTS.is_dir():  # the worktree lives in /work/wt/<name>, the corpus in /work/shared
@@ -49,6 +52,19 @@ def make_alert(**fields: Any) -> NormalizedAlert:
     }
     base.update(fields)
     return NormalizedAlert(**base)
+
+
+def outcome_of(
+    source: str,
+    *,
+    needs: Needs = EVERYTHING,
+    after: timedelta = timedelta(minutes=1),
+    **fields: Any,
+) -> Outcome:
+    """Compile one condition and evaluate it on ``make_alert(**fields)`` at T0 + ``after``."""
+    condition = CelCondition(source, extra_functions=HELPER_NAMES)
+    ctx = AlertContext(make_alert(**fields), (), T0 + after)
+    return condition.evaluate(ctx.activation(needs))
 
 
 def ruleset(text: str, file: str = "test.yaml") -> RuleSet:

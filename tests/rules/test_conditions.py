@@ -6,7 +6,7 @@ from datetime import timedelta
 
 import cel
 import pytest
-from tests.rules.factory import T0, make_alert
+from tests.rules.factory import T0, make_alert, outcome_of
 
 from autotoo.rules.conditions import (
     BUILTIN_FUNCTIONS,
@@ -19,9 +19,7 @@ from autotoo.rules.needs import EVERYTHING, Needs
 
 
 def run(source: str, **alert_fields: object) -> tuple[bool, str | None, str | None]:
-    condition = CelCondition(source, extra_functions=HELPER_NAMES)
-    ctx = AlertContext(make_alert(**alert_fields), (), T0 + timedelta(minutes=5))
-    outcome = condition.evaluate(ctx.activation(EVERYTHING))
+    outcome = outcome_of(source, after=timedelta(minutes=5), **alert_fields)
     return outcome.matched, outcome.clause, outcome.error
 
 

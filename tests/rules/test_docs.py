@@ -3,16 +3,13 @@
 from __future__ import annotations
 
 import json
-from datetime import timedelta
 
 import pytest
-from tests.rules.factory import REPO, T0, make_alert
+from tests.rules.factory import REPO, outcome_of
 
 from autotoo.rules import rules_json_schema
-from autotoo.rules.conditions import CelCondition
-from autotoo.rules.context import HELPER_NAMES, AlertContext
+from autotoo.rules.context import HELPER_NAMES
 from autotoo.rules.fields import TOO_FIELDS, XRT_PRODUCTS
-from autotoo.rules.needs import EVERYTHING
 
 DOC = (REPO / "docs" / "rules.md").read_text(encoding="utf-8")
 
@@ -47,7 +44,5 @@ def test_every_field_product_and_helper_is_documented() -> None:
     ],
 )
 def test_cheat_sheet_examples_evaluate_to_true(source: str) -> None:
-    condition = CelCondition(source, extra_functions=HELPER_NAMES)
-    ctx = AlertContext(make_alert(packet_type=None), (), T0 + timedelta(minutes=1))
-    outcome = condition.evaluate(ctx.activation(EVERYTHING))
+    outcome = outcome_of(source, packet_type=None)
     assert (outcome.matched, outcome.error) == (True, None)
