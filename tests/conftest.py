@@ -1,3 +1,9 @@
-"""Shared fixtures. Each fixture module under tests/fixtures/ is a pytest plugin listed here."""
+"""Shared fixtures: every module in tests/fixtures/ is loaded as a pytest plugin."""
 
-pytest_plugins: list[str] = []
+from pathlib import Path
+
+pytest_plugins = sorted(
+    f"tests.fixtures.{path.stem}"
+    for path in (Path(__file__).parent / "fixtures").glob("*.py")
+    if not path.name.startswith("_")
+)

@@ -15,7 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from autotoo.alerts.errors import AlertParseError
 from autotoo.alerts.model import Kind, NormalizedAlert, Reference
-from autotoo.alerts.topics import IGWN_TOPIC, TopicInfo
+from autotoo.alerts.topics import TopicInfo
 from autotoo.alerts.values import parse_utc
 from autotoo.alerts.wire import LenientFloat, Scores, validate
 
@@ -97,7 +97,7 @@ def parse_igwn(obj: dict[str, Any], topic: TopicInfo | None) -> NormalizedAlert:
         kind=kind,
         messenger="gw",
         instrument=",".join(event.instruments) if event and event.instruments else None,
-        topic=topic.topic if topic else IGWN_TOPIC,
+        topic=topic.topic if topic else None,
         is_test=is_test,
         trigger_time=parse_utc(event.time, "event.time") if event and event.time else None,
         issued_time=(parse_utc(alert.time_created, "time_created") if alert.time_created else None),

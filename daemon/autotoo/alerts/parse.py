@@ -52,7 +52,7 @@ def _dispatch(raw: bytes, info: TopicInfo | None) -> NormalizedAlert:
     first = body[:1]
     if first == b"<":
         return parse_voevent(body, info)
-    if first == b"{":
+    if first in {b"{", b"["}:
         obj = _decode_json(body)
         if (info is not None and info.payload_format == "igwn_json") or looks_like_igwn(obj):
             return parse_igwn(obj, info)

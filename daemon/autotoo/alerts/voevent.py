@@ -42,6 +42,7 @@ from autotoo.alerts.wire import finite_scores
 
 _INT = re.compile(r"[+-]?(?:0|[1-9]\d*)\Z")
 _FLOAT = re.compile(r"[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?\Z")
+_LEADING_ZERO = re.compile(r"[+-]?0\d")
 _QUALITY_SUFFIX = re.compile(r"_qf\d+\Z")
 _HOW_INSTRUMENT = re.compile(r"([\w-]+) Instrument")
 _SECONDS_PER_YEAR = 365.25 * 86400.0
@@ -73,6 +74,8 @@ def typed_value(text: str, data_type: str | None = None) -> Any:
     low = value.lower()
     if low in {"true", "false"}:
         return low == "true"
+    if _LEADING_ZERO.match(value):
+        return value
     if _INT.match(value):
         return int(value)
     if _FLOAT.match(value):

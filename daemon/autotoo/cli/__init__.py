@@ -8,6 +8,7 @@ Each command module exposes ``register(subparsers)``, which adds its parser and 
 from __future__ import annotations
 
 import argparse
+import pkgutil
 import sys
 from collections.abc import Sequence
 from importlib import import_module
@@ -19,9 +20,15 @@ EXIT_FAILURE = 1
 EXIT_USAGE = 2
 EXIT_CONFIG = 78  # EX_CONFIG: systemd's RestartPreventExitStatus=78 stops a restart loop
 
-# Command modules, in the order ``--help`` lists them. Imported lazily by name so that
-# ``autotoo --version`` does not pay for astropy or aiohttp.
-COMMAND_MODULES: tuple[str, ...] = ("alerts",)
+# Command modules import their heavy dependencies (astropy, aiohttp) inside their functions,
+# so that ``autotoo --version`` and ``--help`` stay fast.
+_PREFERRED_ORDER = ("run", "config_cmds", "alerts", "replay", "status", "jobs", "emulate", "demo")
+
+
+def command_modules() -> list[str]:
+    """Every module in this package is a command group; ``--help`` lists them in this order."""
+    found = [m.name for m in pkgutil.iter_modules(__path__) if not m.name.startswith("_")]
+    return sorted(found, key=lambda n: (*_PREFERRED_ORDER, n).index(n))
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -35,7 +42,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"autotoo {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    for name in COMMAND_MODULES:
+    for name in command_modules():
         import_module(f"autotoo.cli.{name}").register(sub)
     return parser
 

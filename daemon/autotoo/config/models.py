@@ -92,6 +92,9 @@ class SwiftSettings(Strict):
     username: str = "anonymous"
     shared_secret_file: str | None = None
     timeout: Duration = timedelta(seconds=120)
+    poll_interval: Duration = Field(
+        default=timedelta(minutes=2), description="how often a submitted TOO is checked"
+    )
 
     _url = field_validator("base_url")(lambda v: _check_url(v, ("http", "https")))
 
@@ -161,6 +164,11 @@ class Config(Strict):
     admin: AdminSettings = AdminSettings()
     budgets: Budgets = Budgets()
     log: LogSettings = LogSettings()
+    max_alert_age: Duration = Field(
+        default=timedelta(days=1),
+        description="alerts whose trigger (or issue) time is older are recorded and evaluated, "
+        "but never acted on: a new Kafka consumer group first reads the days GCN keeps",
+    )
     shutdown_grace: Duration = Field(
         default=timedelta(seconds=20),
         description="how long SIGTERM waits for in-flight work to reach a durable state",

@@ -11,6 +11,7 @@ user wrote: YAML 1.2 would read it as 123, silently dropping digits that matter 
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -138,9 +139,13 @@ def load_yaml_text(text: str, file: str) -> YamlDocument:
         mark = exc.problem_mark or exc.context_mark
         line, col = (mark.line + 1, mark.column + 1) if mark else (1, 1)
         message = " ".join(str(exc.problem or exc.context or "invalid YAML").split())
-        if "duplicate key" in message:
-            message = f"{message} (each key may appear only once)"
-        raise ConfigError([ConfigProblem(file, line, col, "", message)]) from None
+        path = ""
+        duplicate = re.match(r'found duplicate key "(.*?)" with value', message)
+        if duplicate:
+            path = duplicate.group(1)
+            first = exc.context_mark.line + 1 if exc.context_mark else "?"
+            message = f"duplicate key (the mapping starting at line {first} already has it)"
+        raise ConfigError([ConfigProblem(file, line, col, path, message)]) from None
     except YAMLError as exc:
         raise ConfigError([ConfigProblem(file, 1, 1, "", f"invalid YAML: {exc}")]) from None
     doc = YamlDocument(file=file, data=None, text=text)

@@ -1,0 +1,69 @@
+"""``autotoo emulate``: serve the Swift and UKSSDC emulators on one port until SIGINT/SIGTERM."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import signal
+from pathlib import Path
+from typing import Any
+
+from autotoo.cli import EXIT_CONFIG, EXIT_OK
+
+
+def register(subparsers: Any) -> None:
+    parser = subparsers.add_parser(
+        "emulate",
+        help="run local emulators of the Swift TOO API and the UKSSDC XRT product service",
+        description=(
+            "Serve the Swift TOO API (v2 under /api/v2, v1 at /toop/submit_json.php) and the "
+            "UKSSDC emulator (/user_objects) on one port, over one simulated sky."
+        ),
+    )
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=8471)
+    parser.add_argument("--users", type=Path, help="YAML file of Swift users and UKSSDC e-mails")
+    parser.add_argument(
+        "--clock-speed",
+        type=float,
+        default=60.0,
+        help="simulated seconds per real second (default 60: an hour a minute)",
+    )
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from autotoo.emulators.users import Users  # noqa: PLC0415 -- keep `autotoo --help` fast
+
+    try:
+        users = Users.load(args.users) if args.users else Users()
+    except (OSError, TypeError, ValueError) as exc:
+        print(f"autotoo emulate: cannot read users file: {exc}")  # noqa: T201 -- CLI output
+        return EXIT_CONFIG
+    if args.clock_speed <= 0:
+        print("autotoo emulate: --clock-speed must be positive")  # noqa: T201 -- CLI output
+        return EXIT_CONFIG
+    asyncio.run(_serve(args.host, args.port, users, args.clock_speed))
+    return EXIT_OK
+
+
+async def _serve(host: str, port: int, users: Any, clock_speed: float) -> None:
+    from aiohttp import web  # noqa: PLC0415 -- as above
+
+    from autotoo.emulators.app import base_urls, create_app  # noqa: PLC0415 -- as above
+
+    runner = web.AppRunner(create_app(users=users, clock_speed=clock_speed))
+    await runner.setup()
+    site = web.TCPSite(runner, host, port)
+    await site.start()
+    root = f"http://{host}:{port}"
+    for what, url in base_urls(root).items():
+        print(f"{what}: {url}", flush=True)  # noqa: T201 -- CLI output
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    try:
+        await stop.wait()  # no timeout: serving until told to stop is the command's job
+    finally:
+        await runner.cleanup()

@@ -1,0 +1,126 @@
+"""Load the daemon config: YAML -> pydantic -> secrets read from credential files.
+
+Every problem (bad YAML, wrong type, unknown key, a credential file that is missing or empty,
+an unsafe combination such as ``mode: live`` without Swift credentials) is collected and
+raised together in one :class:`ConfigError`, each with its file:line:col.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from pydantic import SecretStr
+
+from autotoo.config.models import Config, Mode
+from autotoo.config.problems import ConfigError, ConfigProblem
+from autotoo.config.validate import validate_document
+from autotoo.config.yamlfile import PathKey, YamlDocument, load_yaml_file
+from autotoo.credentials import CredentialError, read_credential
+from autotoo.logs import register_secret
+
+EMBEDDED = "<embedded defaults>"
+
+
+@dataclass(slots=True)
+class LoadedConfig:
+    config: Config
+    path: Path | None
+    secrets: dict[str, SecretStr] = field(default_factory=dict)  # dotted path -> value
+
+    @property
+    def base_dir(self) -> Path:
+        """Relative paths in the config (rules, state) resolve against the config's folder."""
+        return self.path.parent if self.path else Path.cwd()
+
+    def secret(self, dotted_path: str) -> SecretStr | None:
+        return self.secrets.get(dotted_path)
+
+
+def _get(data: Any, *path: str | int) -> Any:
+    for seg in path:
+        if isinstance(data, dict) and isinstance(seg, str):
+            data = data.get(seg)
+        elif isinstance(data, list) and isinstance(seg, int) and seg < len(data):
+            data = data[seg]
+        else:
+            return None
+    return data
+
+
+_SOURCE_SECRETS = ("password_file", "client_id_file", "client_secret_file", "token_file")
+
+
+def _secret_refs(data: Any) -> list[tuple[PathKey, str]]:
+    """Every ``*_file`` credential reference, read from the raw data so that a missing secret
+    is reported even when other parts of the file are invalid."""
+    refs: list[tuple[PathKey, str]] = []
+    sources = _get(data, "sources")
+    for index in range(len(sources) if isinstance(sources, list) else 0):
+        refs.extend(
+            ((("sources", index, name), _get(sources, index, name))) for name in _SOURCE_SECRETS
+        )
+    refs.append((("swift", "shared_secret_file"), _get(data, "swift", "shared_secret_file")))
+    refs.append(
+        (("publish", "mqtt", "password_file"), _get(data, "publish", "mqtt", "password_file"))
+    )
+    refs.append((("publish", "webhook_url_file"), _get(data, "publish", "webhook_url_file")))
+    return [(path, value) for path, value in refs if isinstance(value, str) and value]
+
+
+def _semantic_problems(data: Any, doc: YamlDocument) -> list[ConfigProblem]:
+    """Rules across keys, checked on the raw data (best effort) so they join the schema's."""
+    problems = []
+    mode = _get(data, "mode")
+    if mode in {Mode.DEBUG.value, Mode.LIVE.value} and (
+        _get(data, "swift", "username") in {None, "anonymous"}
+        or not _get(data, "swift", "shared_secret_file")
+    ):
+        problems.append(
+            doc.problem(
+                ("mode",),
+                f"mode {mode} submits to Swift: set swift.username and "
+                "swift.shared_secret_file (anonymous users cannot submit TOOs)",
+            )
+        )
+    sources = _get(data, "sources")
+    names = [_get(s, "name") for s in sources] if isinstance(sources, list) else []
+    for index, name in enumerate(names):
+        if name is not None and names.count(name) > 1 and names.index(name) != index:
+            problems.append(doc.problem(("sources", index, "name"), "source names must be unique"))
+    return problems
+
+
+def load_config(path: Path | None, *, environ: Mapping[str, str] | None = None) -> LoadedConfig:
+    """Load and check ``path`` (``None``: the embedded defaults, dry-run and local only)."""
+    if path is None:
+        return LoadedConfig(Config(), None)
+    doc = load_yaml_file(path)
+    if doc.data is None:
+        doc.data = {}
+    problems = _semantic_problems(doc.data, doc)
+    secrets: dict[str, SecretStr] = {}
+    for key_path, name in _secret_refs(doc.data):
+        try:
+            value = read_credential(name, environ)
+        except CredentialError as exc:
+            problems.append(doc.problem(key_path, str(exc)))
+            continue
+        register_secret(value.get_secret_value())
+        secrets[".".join(map(str, key_path))] = value
+    try:
+        config = validate_document(Config, doc)
+    except ConfigError as exc:
+        raise ConfigError(problems + exc.problems) from None
+    if problems:
+        raise ConfigError(problems)
+    return LoadedConfig(config, path, secrets)
+
+
+def config_json_schema() -> dict[str, object]:
+    schema = Config.model_json_schema()
+    schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+    schema["title"] = "autotoo configuration"
+    return schema

@@ -1,0 +1,87 @@
+"""Is a target observable now, and if not, until when? Sun and Moon from astropy's built-in
+ephemeris, plus the orbit-pole band of :class:`SwiftRules`.
+
+Ephemerides are sampled on a fixed grid (Sun every 6 h for a year, Moon every 30 min for 30
+days) and cached per day, so a submission costs a dot product, not an ephemeris computation.
+"""
+
+from __future__ import annotations
+
+import math
+from datetime import UTC, datetime, timedelta
+from functools import lru_cache
+
+import numpy as np
+from numpy.typing import NDArray
+
+from autotoo.emulators.swift.rules import SwiftRules
+
+SUN_STEP = timedelta(hours=6)
+SUN_SPAN = timedelta(days=366)
+MOON_STEP = timedelta(minutes=30)
+MOON_SPAN = timedelta(days=30)
+
+
+def _unit(ra_deg: NDArray[np.float64], dec_deg: NDArray[np.float64]) -> NDArray[np.float64]:
+    ra, dec = np.radians(ra_deg), np.radians(dec_deg)
+    return np.stack([np.cos(dec) * np.cos(ra), np.cos(dec) * np.sin(ra), np.sin(dec)], axis=-1)
+
+
+@lru_cache(maxsize=8)
+def _body_track(body: str, start_iso: str, step_s: float, count: int) -> NDArray[np.float64]:
+    """Unit vectors of ``body`` (GCRS RA/Dec, close enough to J2000 for a 23-46 deg limit)."""
+    from astropy import units as u  # noqa: PLC0415 -- astropy is slow to import; only if needed
+    from astropy.coordinates import get_body  # noqa: PLC0415 -- as above
+    from astropy.time import Time  # noqa: PLC0415 -- as above
+
+    times = Time(start_iso, scale="utc") + np.arange(count) * step_s * u.s
+    coords = get_body(body, times)
+    return _unit(np.asarray(coords.ra.deg), np.asarray(coords.dec.deg))
+
+
+def _grid(
+    body: str, when: datetime, step: timedelta, span: timedelta
+) -> tuple[datetime, NDArray[np.float64]]:
+    day = when.astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+    count = int(span / step) + 1
+    return day, _body_track(body, day.strftime("%Y-%m-%dT%H:%M:%S"), step.total_seconds(), count)
+
+
+def _pole_ok(rules: SwiftRules, target: NDArray[np.float64], when: datetime) -> bool:
+    south_ra = rules.south_pole_ra(when)
+    pole_dec = 90.0 - rules.inclination_deg
+    poles = _unit(np.array([south_ra, (south_ra + 180.0) % 360.0]), np.array([-pole_dec, pole_dec]))
+    closest = math.degrees(math.acos(float(np.clip(np.max(poles @ target), -1.0, 1.0))))
+    return closest >= rules.pole_radius_deg
+
+
+def _separation_ok(
+    track: NDArray[np.float64], target: NDArray[np.float64], limit: float
+) -> NDArray[np.bool_]:
+    return np.asarray(np.degrees(np.arccos(np.clip(track @ target, -1.0, 1.0))) >= limit)
+
+
+def constrained_until(rules: SwiftRules, ra: float, dec: float, when: datetime) -> datetime | None:
+    """``None`` when observable at ``when``; else the first sampled time it becomes observable
+    (at most a year ahead; a target never free within that is reported at the year's end)."""
+    target = _unit(np.array(ra), np.array(dec))
+    sun_start, sun = _grid("sun", when, SUN_STEP, SUN_SPAN)
+    moon_start, moon = _grid("moon", when, MOON_STEP, MOON_SPAN)
+    sun_ok = _separation_ok(sun, target, rules.sun_min_deg)
+    moon_ok = _separation_ok(moon, target, rules.moon_min_deg)
+
+    def ok(t: datetime) -> bool:
+        i_sun = min(len(sun_ok) - 1, round((t - sun_start) / SUN_STEP))
+        i_moon = round((t - moon_start) / MOON_STEP)
+        moon_free = bool(moon_ok[i_moon]) if i_moon < len(moon_ok) else True
+        return bool(sun_ok[i_sun]) and moon_free and _pole_ok(rules, target, t)
+
+    if ok(when):
+        return None
+    t = when
+    horizon = when + SUN_SPAN - timedelta(days=1)
+    while t < horizon:
+        t += MOON_STEP
+        if ok(t):
+            return t.replace(second=0, microsecond=0)
+    return horizon.replace(second=0, microsecond=0)

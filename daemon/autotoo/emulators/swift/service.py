@@ -1,0 +1,257 @@
+"""The emulated Swift TOO service: decisions, TOO records and their life on the sim clock.
+
+A submission is decided the moment it arrives (constraints are computed at that sim time). An
+accepted TOO gets a TOO ID, a target (an archive target within 1' is reused, as Swift reuses
+target IDs) and planned observations, all written to the shared :class:`Sky` at once; what the
+listing and calendar show is then *derived* from the sim clock (approved after a delay that
+depends on urgency; a segment counts as flown once its end has passed), so no background task
+is needed and the UKSSDC emulator sees the same observations when they complete.
+"""
+
+from __future__ import annotations
+
+import re
+import secrets
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from autotoo.emulators.sky import Observation, Sky, XraySource, angular_separation_deg
+from autotoo.emulators.swift.catalog import UVOT_MODES, filters_of
+from autotoo.emulators.swift.constraints import constrained_until
+from autotoo.emulators.swift.forms import TooFormV1
+from autotoo.emulators.swift.rules import SwiftRules
+from autotoo.emulators.users import Users
+
+_CADENCE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s+([a-z]+?)s?\s*$", re.IGNORECASE)
+_UNIT = {
+    "second": 1.0, "minute": 60.0, "hour": 3600.0, "day": 86400.0, "week": 7 * 86400.0,
+    "month": 30 * 86400.0, "year": 365 * 86400.0, "orbit": 5760.0,
+}  # fmt: skip
+
+
+def cadence_seconds(text: str | None) -> float:
+    match = _CADENCE.match(text or "")
+    if match is None:
+        return 86400.0
+    return float(match.group(1)) * _UNIT.get(match.group(2).lower(), 86400.0)
+
+
+@dataclass(slots=True)
+class Decision:
+    status: str  # Accepted | Validated | Rejected
+    too_id: int | None = None
+    jobnumber: int | None = None
+    errors: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+
+
+@dataclass(slots=True)
+class TooEntry:
+    too_id: int
+    username: str
+    form: TooFormV1
+    timestamp: datetime
+    approve_at: datetime
+    target_id: int
+    observations: list[Observation]
+
+    def approved(self, now: datetime) -> bool:
+        return now >= self.approve_at
+
+
+@dataclass(slots=True)
+class Received:
+    """A request as it arrived (tests compare wire bodies with it)."""
+
+    protocol: str
+    api: str
+    body: dict[str, Any]
+    token: str | None = None
+
+
+@dataclass(slots=True)
+class _Recent:
+    at: datetime
+    username: str
+    ra: float
+    dec: float
+    too_id: int
+    debug: bool
+
+
+class SwiftService:
+    def __init__(self, sky: Sky, users: Users, rules: SwiftRules | None = None) -> None:
+        self.sky = sky
+        self.users = users
+        self.rules = rules or SwiftRules()
+        self.sessions: dict[str, str] = {}
+        self.toos: dict[int, TooEntry] = {}
+        self.received: list[Received] = []
+        self.v1_jobs: dict[str, Any] = {}  # raw token -> job (the v1 routes own its shape)
+        self._recent: list[_Recent] = []
+        self._next_too = self.rules.first_too_id
+        self._next_job = self.rules.first_jobnumber
+
+    @property
+    def now(self) -> datetime:
+        return self.sky.clock.now()
+
+    # ---- accounts ---------------------------------------------------------------------------
+    def check_secret(self, username: str, secret: str) -> bool:
+        if username == "anonymous":
+            return secret == "anonymous"  # noqa: S105 -- the protocol's public anonymous key
+        known = self.users.swift_secret(username)
+        return known is not None and secrets.compare_digest(known, secret)
+
+    def new_session(self, username: str) -> str:
+        token = secrets.token_urlsafe(24)
+        self.sessions[token] = username
+        return token
+
+    def next_jobnumber(self) -> int:
+        self._next_job += 1
+        return self._next_job
+
+    # ---- decisions --------------------------------------------------------------------------
+    def review(self, form: TooFormV1) -> list[str]:
+        """Content checks a validate-only request also gets (no time-dependent decisions)."""
+        errors = form.problems()
+        code = form.uvot_code
+        if isinstance(code, int) and code not in UVOT_MODES:
+            errors.append(f"UVOT mode 0x{code:04x} is not a valid UVOT mode.")
+        elif form.instrument != "BAT" and (star := self.bright_star(form.ra, form.dec)):
+            del star
+            errors.append(
+                "The following UVOT filters are not allowed due to a bright star: "
+                + ", ".join(filters_of(code))
+                + "."
+            )
+        return errors
+
+    def bright_star(self, ra: float, dec: float) -> str | None:
+        radius = self.rules.bright_star_radius_arcmin / 60.0
+        for name, s_ra, s_dec, _vmag in self.rules.bright_stars:
+            if angular_separation_deg(ra, dec, s_ra, s_dec) <= radius:
+                return name
+        return None
+
+    def submit(self, form: TooFormV1, *, username: str) -> Decision:
+        if username == "anonymous" and self.rules.anonymous_too_refused:
+            return Decision("Rejected", errors=["Anonymous users cannot submit TOO requests."])
+        if form.username != username:
+            return Decision("Rejected", errors=["TOO username does not match the logged-in user."])
+        errors = self.review(form)
+        if errors:
+            return Decision("Rejected", errors=errors)
+        if form.validate_only:
+            return Decision("Validated")
+        now = self.now
+        until = None
+        if self.rules.constraints:
+            until = constrained_until(self.rules, form.ra, form.dec, now)
+        if until is not None and form.urgency <= 2:
+            hours = "4-hour" if form.urgency <= 1 else "24-hour"
+            when = until.strftime("%Y-%m-%d %H:%M:%S")
+            return Decision(
+                "Rejected",
+                errors=[
+                    f"ERROR: Object currently constrained until {when}, so {hours} response TOO rejected."
+                ],
+            )
+        if (dup := self._duplicate(form, username, now)) is not None:
+            return Decision("Rejected", errors=[f"TOO already recently submitted. TOO ID: {dup}"])
+        too_id = self._next_too
+        self._next_too += 1
+        self._recent.append(_Recent(now, username, form.ra, form.dec, too_id, form.debug))
+        if not form.debug:  # debug: acts like a submission, but no TOO exists afterwards
+            self._accept(too_id, form, username, now, until)
+        return Decision("Accepted", too_id=too_id)
+
+    def _duplicate(self, form: TooFormV1, username: str, now: datetime) -> int | None:
+        radius = self.rules.duplicate_radius_arcmin / 60.0
+        for r in reversed(self._recent):
+            if (
+                r.username == username
+                and r.debug == form.debug
+                and now - r.at <= self.rules.duplicate_window
+                and angular_separation_deg(r.ra, r.dec, form.ra, form.dec) <= radius
+            ):
+                return r.too_id
+        return None
+
+    def _accept(
+        self, too_id: int, form: TooFormV1, username: str, now: datetime, until: datetime | None
+    ) -> None:
+        approve_at = now + self.rules.approve_after.get(form.urgency, timedelta(days=1))
+        start = max(approve_at + self.rules.slew_after_approval, until or approve_at)
+        matches = [
+            t
+            for t in self.sky.find(ra=form.ra, dec=form.dec, radius_deg=1.0 / 60.0)
+            if t.target_id < Sky.FIRST_NEW_TARGET_ID or t.name == form.target_name
+        ]
+        if matches:
+            target = matches[0]
+        else:
+            rate = _number(form.xrt_countrate) or 0.5
+            source = XraySource(form.ra, form.dec, rate, 1.0 if form.target_type == "GRB" else 0.5)
+            target = self.sky.add_target(form.target_name, form.ra, form.dec, source=source)
+        mode = "WT" if form.xrt_mode == 6 else "PC"
+        step = timedelta(seconds=max(cadence_seconds(form.monitoring_freq), 5760.0))
+        observations = [
+            self.sky.add_observation(
+                target.target_id, start=start + i * step, exposure_s=form.per_visit, mode=mode
+            )
+            for i in range(form.num_of_visits)
+        ]
+        self.toos[too_id] = TooEntry(
+            too_id, username, form, now, approve_at, target.target_id, observations
+        )
+
+    # ---- reads ------------------------------------------------------------------------------
+    def listing(
+        self,
+        *,
+        viewer: str,
+        too_id: int | None = None,
+        owner: str | None = None,
+        begin: datetime | None = None,
+        length_days: float | None = None,
+        year: int | None = None,
+        ra: float | None = None,
+        dec: float | None = None,
+        radius: float | None = None,
+        limit: int | None = None,
+    ) -> list[TooEntry]:
+        """Approved TOOs for everyone; one's own also before approval (so a submitter can find
+        a TOO whose acceptance reply it lost)."""
+        now = self.now
+        out = []
+        for entry in sorted(self.toos.values(), key=lambda e: e.too_id, reverse=True):
+            if not (entry.approved(now) or entry.username == viewer):
+                continue
+            if too_id is not None and entry.too_id != too_id:
+                continue
+            if owner is not None and entry.username != owner:
+                continue
+            if year is not None and entry.timestamp.year != year:
+                continue
+            if begin is not None:
+                end = begin + timedelta(days=length_days or 1.0)
+                if not begin <= entry.timestamp <= end:
+                    continue
+            if ra is not None and dec is not None:
+                if angular_separation_deg(ra, dec, entry.form.ra, entry.form.dec) > (radius or 0.2):
+                    continue
+            out.append(entry)
+        return out[:limit] if limit else out
+
+    def flown(self, obs: Observation) -> bool:
+        return obs.end <= self.now
+
+
+def _number(text: str | None) -> float | None:
+    try:
+        return float(text) if text is not None else None
+    except ValueError:
+        return None

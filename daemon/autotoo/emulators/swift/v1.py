@@ -1,0 +1,210 @@
+"""API v1 ("1.2") at ``/toop/submit_json.php``: HS256 JWT in form field ``jwt`` (POST) or the
+``?jwt=`` query (GET), dispatched on ``api_name``.
+
+TOO requests are jobs keyed by the raw token: the first sight decides and answers ``Queued``;
+repeats of the identical token (the client's polling) answer ``Processing`` for
+``rules.v1_pending_replies - 1`` more times, then the final status, forever after. So a
+re-sent token can never create a second TOO. A token whose signature does not verify gets
+HTTP 200 with a non-JSON body, which is what the real service appears to do (spec §4.1).
+"""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass
+from typing import Any
+
+import jwt
+from aiohttp import web
+from pydantic import ValidationError
+
+from autotoo.emulators.swift.catalog import UVOT_MODES, filters_of, uvot_entries
+from autotoo.emulators.swift.forms import TooFormV1, v1_messages
+from autotoo.emulators.swift.service import Decision, Received, SwiftService
+from autotoo.emulators.swift.v2 import SERVICE
+from autotoo.emulators.swift.views import calendar, record, v1_time
+
+PATH = "/toop/submit_json.php"
+API_VERSION = "1.2"
+
+
+@dataclass(slots=True)
+class Job:
+    jobnumber: int
+    username: str
+    decision: Decision
+    replies: int  # how many replies this job has given
+    timestamp: str
+
+
+def envelope(api_name: str, api_data: dict[str, Any]) -> web.Response:
+    body = {"api_name": api_name, "api_version": API_VERSION, "api_data": api_data}
+    return web.json_response(body)
+
+
+def _status(status: str, errors: list[str] | None = None, **extra: Any) -> dict[str, Any]:
+    return {"status": status, "errors": errors or [], "warnings": [], **extra}
+
+
+def _nested(status: str, errors: list[str] | None = None) -> dict[str, Any]:
+    return {"api_name": "Swift_TOO_Status", "api_data": _status(status, errors)}
+
+
+def _decode(service: SwiftService, token: str) -> dict[str, Any] | None:
+    """The verified payload, or ``None`` if the signature (or the user) is unknown."""
+    try:
+        unverified = jwt.decode(token, options={"verify_signature": False})
+        username = str(unverified["api_data"]["username"])
+    except (jwt.PyJWTError, KeyError, TypeError):
+        return None
+    secret = "anonymous" if username == "anonymous" else service.users.swift_secret(username)  # noqa: S105 -- public key
+    if secret is None:
+        return None
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # PyJWT's short-HMAC-key warning (spec §4.1)
+        try:
+            payload: dict[str, Any] = jwt.decode(token, secret, algorithms=["HS256"])
+        except jwt.PyJWTError:
+            return None
+    return payload
+
+
+async def handle(request: web.Request) -> web.StreamResponse:
+    service = request.app[SERVICE]
+    if request.method == "POST":
+        token = str((await request.post()).get("jwt", ""))
+    else:
+        token = request.query.get("jwt", "")
+    payload = _decode(service, token)
+    if payload is None:
+        return web.Response(
+            text="<html><body>Invalid request</body></html>", content_type="text/html"
+        )
+    api_name = str(payload.get("api_name"))
+    data = payload.get("api_data") or {}
+    service.received.append(Received("v1", api_name, dict(data), token=token))
+    username = str(data.get("username"))
+    if api_name == "Swift_TOO_Request":
+        return _too_request(service, token, data, username)
+    if api_name == "Swift_TOO_Status":
+        return _job_status(service, data)
+    if api_name == "Swift_Resolve":
+        return _resolve(service, data)
+    if api_name == "UVOT_mode":
+        return _uvot_mode(service, data)
+    if api_name == "Swift_TOO_Requests":
+        return _requests(service, data, username)
+    if api_name == "Swift_Calendar":
+        return _calendar(service, data)
+    return envelope("Swift_TOO_Status", _status("Rejected", [f"Unknown api_name {api_name}"]))
+
+
+def _too_request(
+    service: SwiftService, token: str, data: dict[str, Any], username: str
+) -> web.Response:
+    jobs: dict[str, Job] = service.v1_jobs
+    job = jobs.get(token)
+    if job is None:
+        try:
+            form = TooFormV1.model_validate(data)
+        except ValidationError as exc:
+            decision = Decision("Rejected", errors=v1_messages(exc))
+        else:
+            decision = service.submit(form, username=username)
+        job = Job(service.next_jobnumber(), username, decision, 0, v1_time(service.now))
+        jobs[token] = job
+    return envelope("Swift_TOO_Status", _job_data(job, service.rules.v1_pending_replies))
+
+
+def _job_data(job: Job, pending: int, *, advance: bool = True) -> dict[str, Any]:
+    """The job's state as this reply reports it (each TOO-request reply advances it)."""
+    base = {"username": job.username, "jobnumber": job.jobnumber, "timestamp": job.timestamp}
+    if job.replies < pending:
+        state = "Queued" if job.replies == 0 else "Processing"
+        if advance:
+            job.replies += 1
+        return {**base, "status": state, "errors": [], "warnings": []}
+    d = job.decision
+    result = {**base, "status": d.status, "errors": d.errors, "warnings": d.warnings}
+    if d.too_id is not None:
+        result["too_id"] = d.too_id
+    return result
+
+
+def _job_status(service: SwiftService, data: dict[str, Any]) -> web.Response:
+    """``Swift_TOO_Status`` by job number: the current state, without advancing it."""
+    wanted = data.get("jobnumber")
+    for job in service.v1_jobs.values():
+        if job.jobnumber == wanted and job.username == data.get("username"):
+            reply = _job_data(job, service.rules.v1_pending_replies, advance=False)
+            return envelope("Swift_TOO_Status", reply)
+    return envelope("Swift_TOO_Status", _status("Rejected", [f"Job {wanted} not found."]))
+
+
+def _resolve(service: SwiftService, data: dict[str, Any]) -> web.Response:
+    name = str(data.get("name", ""))
+    target = service.sky.resolve(name)
+    if target is None:
+        reply = {"name": name, "status": _nested("Rejected", ["Could not resolve name."])}
+        return envelope("Swift_Resolve", reply)
+    reply = {
+        "name": target.name,
+        "ra": target.ra,
+        "dec": target.dec,
+        "resolver": "Simbad",
+        "status": _nested("Accepted"),
+    }
+    return envelope("Swift_Resolve", reply)
+
+
+def _uvot_mode(service: SwiftService, data: dict[str, Any]) -> web.Response:
+    text = str(data.get("uvotmode", ""))
+    try:
+        mode = int(text.split(":")[0], 16) if text.lower().startswith("0x") else int(text)
+    except ValueError:
+        mode = -1
+    if mode not in UVOT_MODES:
+        return envelope(
+            "UVOT_mode", {"status": _nested("Rejected", [f"Unknown UVOT mode {text}."])}
+        )
+    ra, dec = data.get("ra"), data.get("dec")
+    if ra is not None and dec is not None and service.bright_star(float(ra), float(dec)):
+        filters = ", ".join(filters_of(mode))
+        error = f"The following UVOT filters are not allowed due to a bright star: {filters}."
+        return envelope("UVOT_mode", {"status": _nested("Rejected", [error])})
+    reply = {
+        "uvotmode": f"0x{mode:04x}",
+        "entries": uvot_entries(mode, v1=True),
+        "status": _nested("Accepted"),
+    }
+    return envelope("UVOT_mode", reply)
+
+
+def _requests(service: SwiftService, data: dict[str, Any], username: str) -> web.Response:
+    try:
+        entries = service.listing(
+            viewer=username,
+            too_id=int(data["too_id"]) if data.get("too_id") is not None else None,
+            year=int(data["year"]) if data.get("year") is not None else None,
+            limit=int(data["limit"]) if data.get("limit") is not None else None,
+        )
+    except (TypeError, ValueError) as exc:
+        return envelope("Swift_TOO_Requests", {"status": _nested("Rejected", [str(exc)])})
+    detail = bool(data.get("detail"))
+    reply = {
+        "entries": [record(service, e, viewer=username, detail=detail, v1=True) for e in entries],
+        "status": _nested("Accepted"),
+    }
+    return envelope("Swift_TOO_Requests", reply)
+
+
+def _calendar(service: SwiftService, data: dict[str, Any]) -> web.Response:
+    entry = service.toos.get(int(data.get("too_id") or 0))
+    entries = calendar(service, entry, v1=True) if entry is not None else []
+    reply = {"too_id": data.get("too_id"), "entries": entries, "status": _nested("Accepted")}
+    return envelope("Swift_Calendar", reply)
+
+
+def add_routes(app: web.Application) -> None:
+    app.router.add_route("POST", PATH, handle)
+    app.router.add_route("GET", PATH, handle)

@@ -1,0 +1,134 @@
+"""What the pipeline needs from the outside world, as protocols the core owns.
+
+The Swift and UKSSDC clients have richer APIs; adapters in ``autotoo.adapters`` narrow them to
+these ports and translate their errors into :class:`RemoteError`'s subclasses, so the pipeline
+decides retries from one small, explicit taxonomy:
+
+    RemoteError               root: a remote call did not give us what we asked
+    ├── RemoteNotSentError         provably never reached the service (connect refused, DNS, a
+    │                         login that failed before the POST): safe to send again later
+    ├── RemoteAmbiguousError       may or may not have been acted on (timeout after sending, 5xx,
+    │                         a reply we cannot read): never resent before reconciliation
+    ├── RemoteRejectedError        the service said no; ``kind`` classifies why ('constrained',
+    │                         'duplicate', 'no_data', 'invalid', 'other') for rule policies
+    └── RemoteAuthError            our credentials were refused: a human must fix them
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Protocol
+
+
+class RemoteError(Exception):
+    def __init__(self, message: str, *, detail: dict[str, Any] | None = None) -> None:
+        super().__init__(message)
+        self.detail = detail or {}
+
+
+class RemoteNotSentError(RemoteError):
+    pass
+
+
+class RemoteAmbiguousError(RemoteError):
+    pass
+
+
+class RemoteRejectedError(RemoteError):
+    def __init__(
+        self, message: str, *, kind: str = "other", detail: dict[str, Any] | None = None
+    ) -> None:
+        super().__init__(message, detail=detail)
+        self.kind = kind
+
+
+class RemoteAuthError(RemoteError):
+    pass
+
+
+class Message(Protocol):
+    """A received message (``autotoo.sources.base.Received`` has this shape)."""
+
+    @property
+    def raw(self) -> bytes: ...
+    @property
+    def identity(self) -> str: ...
+    @property
+    def topic(self) -> str: ...
+    @property
+    def received_at(self) -> datetime: ...
+    @property
+    def source(self) -> str: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Observed:
+    target_id: str
+    obsid: str
+    start: str | None = None
+    end: str | None = None
+    exposure_s: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class TooProgress:
+    """What the Swift side says about one TOO."""
+
+    status: str  # the service's own word (e.g. 'Accepted', 'Approved', 'Rejected')
+    decided: bool = False  # the TOO was approved or rejected by the duty scientist
+    approved: bool = False
+    observations: tuple[Observed, ...] = ()
+    complete: bool = False  # nothing more will be observed for it
+    detail: dict[str, Any] = field(default_factory=dict)
+
+
+class TooPort(Protocol):
+    async def submit(
+        self, body: dict[str, Any], *, marker: str, debug: bool
+    ) -> tuple[str, dict[str, Any]]:
+        """Submit one TOO carrying ``marker``; return (too_id, detail). ``detail["debug"]``
+        true: the service acknowledged a debug submission and created no TOO."""
+        ...
+
+    async def find(self, marker: str, body: dict[str, Any]) -> str | None:
+        """Reconcile: the too_id of our earlier submission carrying ``marker``, if any."""
+        ...
+
+    async def progress(self, too_id: str) -> TooProgress: ...
+
+
+@dataclass(frozen=True, slots=True)
+class XrtProgress:
+    codes: dict[str, int]  # product -> the service's status code (-4..5)
+    terminal: bool  # every product finished (complete is not success)
+    succeeded: tuple[str, ...] = ()
+    no_data: bool = False  # the service has no data for the target (yet)
+    url: str | None = None
+
+
+class XrtPort(Protocol):
+    async def submit(self, request: dict[str, Any], *, name: str) -> tuple[str, str | None]:
+        """Submit a product job named ``name``; return (job id, results URL)."""
+        ...
+
+    async def find(self, name: str) -> str | None:
+        """Reconcile: the job id of our earlier job named ``name``, if any."""
+        ...
+
+    async def progress(self, job_id: str, products: tuple[str, ...]) -> XrtProgress: ...
+
+    async def retrieve(self, job_id: str, products: tuple[str, ...]) -> dict[str, Any]:
+        """Results of finished products: {kind: JSON-ready data}. Position kinds
+        (``position_standard|enhanced|astrometric``) carry ``ra``, ``dec``, ``err90_arcsec``."""
+        ...
+
+    async def cancel(self, job_id: str, products: tuple[str, ...]) -> None: ...
+
+    async def active_jobs(self) -> int: ...
+
+
+class PublishPort(Protocol):
+    async def publish(self, channel: str, topic: str, payload: str, *, retain: bool) -> None:
+        """Deliver one status message; raise on failure (it is retried from the store)."""
+        ...

@@ -1,0 +1,236 @@
+"""The processor: inbox rows -> parsed alert -> event -> rule decisions -> plans, one commit.
+
+It works from the store, not from memory: each round takes the inbox rows still 'new', in
+arrival order, so after a crash the same rows are simply taken again (their keys are
+deterministic, so planning twice plans once). A payload that cannot be parsed is kept, marked
+'unparsed' with its reason; nothing in an alert can crash this loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import dataclasses
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any
+
+from autotoo.alerts import AlertParseError, NormalizedAlert, parse_alert
+from autotoo.logs import bind, get_logger, unbind
+from autotoo.pipeline.planner import MatchedRule, plan_alert
+from autotoo.pipeline.settings import Clock, PipelineSettings, system_clock
+from autotoo.rules import AlertContext, RenderError, RuleSet, evaluate, render_actions
+from autotoo.store.repository import Repository
+from autotoo.store.rows import AlertOutcome, DecisionRecord, InboxRow
+
+log = get_logger("autotoo.processor")
+
+_CACHE_SIZE = 4096  # parsed alerts kept for event context (a GBM chain is ~10 alerts)
+
+
+@dataclasses.dataclass(slots=True)
+class ProcessorCounters:
+    parsed: int = 0
+    unparsed: int = 0
+    matches: collections.Counter[str] = dataclasses.field(default_factory=collections.Counter)
+    planned: int = 0
+
+
+class Processor:
+    name = "processor"
+    intake = False
+
+    def __init__(
+        self,
+        repo: Repository,
+        *,
+        rules: Callable[[], RuleSet],
+        settings: Callable[[], PipelineSettings],
+        clock: Clock = system_clock,
+        on_planned: Callable[[], None] | None = None,
+        on_alert: Callable[[NormalizedAlert, float | None], None] | None = None,
+    ) -> None:
+        self.repo = repo
+        self.rules = rules
+        self.settings = settings
+        self.clock = clock
+        self.on_planned = on_planned or (lambda: None)
+        self.on_alert = on_alert or (lambda _alert, _latency: None)
+        self.wake = asyncio.Event()
+        self.counters = ProcessorCounters()
+        self._cache: collections.OrderedDict[int, NormalizedAlert] = collections.OrderedDict()
+        self._stopping = False
+        self._idle = asyncio.Event()
+        self._idle.set()
+
+    def notify_new(self, _inbox_id: int) -> None:
+        self.wake.set()
+
+    async def run(self) -> None:
+        while not self._stopping:
+            self._idle.clear()
+            try:
+                while await self.step():
+                    pass
+            finally:
+                self._idle.set()
+            self.wake.clear()
+            try:
+                async with asyncio.timeout(5.0):  # a safety net: the wake-up is the fast path
+                    await self.wake.wait()
+            except TimeoutError:
+                pass
+
+    async def drain(self) -> None:
+        self._stopping = True
+        self.wake.set()
+        await self._idle.wait()
+
+    async def step(self, limit: int = 200) -> int:
+        rows = await self.repo.inbox_pending(limit=limit)
+        for row in rows:
+            if self._stopping:
+                break
+            bind(inbox_id=row.id)
+            try:
+                await self.process(row)
+            finally:
+                unbind("inbox_id")
+        return len(rows)
+
+    async def process(self, row: InboxRow) -> None:
+        try:
+            alert = parse_alert(row.raw, row.topic)
+        except AlertParseError as exc:
+            await self._unparsed(row, exc.reason)
+            return
+        except Exception as exc:
+            log.exception("parser failed unexpectedly")
+            await self._unparsed(row, f"internal parser error: {type(exc).__name__}: {exc}")
+            return
+        self.counters.parsed += 1
+        bind(event=alert.group_key)
+        try:
+            await self._evaluate(row, alert)
+        finally:
+            unbind("event")
+
+    async def _unparsed(self, row: InboxRow, reason: str) -> None:
+        self.counters.unparsed += 1
+        log.warning("alert stored as unparsed", reason=reason, topic=row.topic)
+        await self.repo.inbox_mark_unparsed(row.id, reason)
+
+    async def _earlier(self, group_key: str) -> tuple[list[NormalizedAlert], list[Any]]:
+        event = await self.repo.event_by_key(group_key)
+        if event is None:
+            return [], []
+        earlier = []
+        for alert_id, topic, raw in await self.repo.event_alert_sources(event.id):
+            cached = self._cache.get(alert_id)
+            if cached is None:
+                try:
+                    cached = parse_alert(raw, topic)
+                except AlertParseError:
+                    continue
+                self._remember(alert_id, cached)
+            earlier.append(cached)
+        existing = await self.repo.submissions(event_id=event.id, limit=1000)
+        return earlier, existing
+
+    def _remember(self, alert_id: int, alert: NormalizedAlert) -> None:
+        self._cache[alert_id] = alert
+        self._cache.move_to_end(alert_id)
+        while len(self._cache) > _CACHE_SIZE:
+            self._cache.popitem(last=False)
+
+    def _too_old(self, alert: NormalizedAlert, now: datetime) -> str | None:
+        """Why the alert is too old to act on (None: fresh enough, or no time to judge by)."""
+        when = alert.trigger_time or alert.issued_time
+        limit = self.settings().max_alert_age
+        if when is None or now - when <= limit:
+            return None
+        return (
+            f"the alert is {(now - when).total_seconds() / 3600:.1f} h old (max_alert_age {limit})"
+        )
+
+    async def _evaluate(self, row: InboxRow, alert: NormalizedAlert) -> None:
+        ruleset = self.rules()
+        now = self.clock()
+        earlier, existing = await self._earlier(alert.group_key)
+        ctx = AlertContext(alert, earlier, now)
+        decisions = evaluate(ruleset, alert, earlier, now=now, context=ctx)
+        too_old = self._too_old(alert, now)
+        records, matched = [], []
+        for decision in decisions:
+            reason = decision.reason + (f" [{decision.clause}]" if decision.clause else "")
+            matched_ok = decision.matched
+            rule = ruleset.get(decision.rule)
+            if matched_ok and too_old is not None:
+                matched_ok, reason = False, f"matched, but {too_old}: not acted on"
+            if matched_ok and rule is not None:
+                try:
+                    actions = render_actions(rule, ctx)
+                except RenderError as exc:
+                    matched_ok, reason = False, f"matched, but rendering failed: {exc}"
+                    log.warning(
+                        "rule actions could not be rendered", rule=decision.rule, error=str(exc)
+                    )
+                else:
+                    spec = rule.spec
+                    matched.append(
+                        MatchedRule(
+                            name=spec.name,
+                            actions=actions,
+                            settle_s=spec.settle.total_seconds() if spec.settle else None,
+                            once_per=spec.once_per,
+                            budget={
+                                "max": spec.budget.max,
+                                "per_s": spec.budget.per.total_seconds(),
+                            }
+                            if spec.budget
+                            else None,
+                            channels=[c["channel"] for c in actions.notify] or None,
+                        )
+                    )
+                    self.counters.matches[spec.name] += 1
+            records.append(
+                DecisionRecord(decision.rule, decision.digest, matched_ok, reason, decision.error)
+            )
+        plan = plan_alert(
+            alert=alert,
+            inbox_key=row.dedup_key,
+            earlier=earlier,
+            matched=matched,
+            existing=existing,
+            settings=self.settings(),
+            now=now,
+        )
+        outcome = AlertOutcome(
+            inbox_id=row.id,
+            normalized=alert.to_json_dict(),
+            group_key=alert.group_key,
+            mission=alert.mission,
+            event_key=alert.event_key,
+            kind=alert.kind,
+            is_test=alert.is_test,
+            error_deg=alert.error_deg,
+            decisions=records,
+            plans=plan.plans,
+            replans=plan.replans,
+            cancel_planned=plan.cancel_planned,
+            notices=plan.notices,
+        )
+        alert_id, _event_id = await self.repo.commit_alert(outcome)
+        self._remember(alert_id, alert)
+        latency = (now - row.received_at).total_seconds()
+        self.on_alert(alert, latency)
+        log.info(
+            "alert evaluated",
+            alert_id=alert_id,
+            kind=alert.kind,
+            matched=[m.name for m in matched],
+            planned=len(plan.plans),
+        )
+        if plan.plans or plan.replans or plan.cancel_planned or plan.notices:
+            self.counters.planned += len(plan.plans)
+            self.on_planned()

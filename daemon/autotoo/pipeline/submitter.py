@@ -1,0 +1,455 @@
+"""The submitter: turns due 'planned' rows into remote requests, exactly once.
+
+Per row, in order, each step committed before the next begins:
+
+1. dry-run: mark done, send nothing. Budgets (the rule's and the global daily cap) are
+   checked; beyond them the row is parked as needs_human and a notice is published.
+2. ``planned -> submitting`` is committed *durably* (fsync) with ``sent_at`` before the POST.
+3. The POST. Its outcome decides the next state:
+   success -> submitted (remote id); provably not sent -> planned again (backoff);
+   rejected -> rejected, or an explicit new attempt when the rule's policy says so (a new
+   row with attempt+1, hence a new key); credentials refused -> needs_human;
+   anything else (timeout after sending, 5xx, unreadable reply, even a bug) -> unknown.
+4. 'unknown' rows are reconciled against the remote listing before anything is resent:
+   found -> submitted; absent in ``reconcile_checks`` consecutive listings -> planned again;
+   the listing itself failing ``reconcile_max_errors`` times -> needs_human.
+
+A crash between steps 2 and 3 leaves 'submitting' rows: at start they become 'unknown',
+because nobody can tell whether their POST left the machine.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+from collections.abc import Callable
+from datetime import timedelta
+from typing import Any
+
+from autotoo.logs import bind, get_logger, unbind
+from autotoo.pipeline.keys import submission_key
+from autotoo.pipeline.notices import status_notices
+from autotoo.pipeline.ports import (
+    RemoteAmbiguousError,
+    RemoteAuthError,
+    RemoteError,
+    RemoteNotSentError,
+    RemoteRejectedError,
+    TooPort,
+    XrtPort,
+)
+from autotoo.pipeline.settings import Clock, PipelineSettings, system_clock
+from autotoo.store.errors import ConflictError
+from autotoo.store.repository import Repository
+from autotoo.store.rows import (
+    Notice,
+    PlannedSubmission,
+    SubmissionRow,
+    SubmissionState,
+    parse_ts,
+    ts,
+)
+
+log = get_logger("autotoo.submitter")
+
+S = SubmissionState
+TOO, XRT = "swift_too", "ukssdc_xrt"
+
+
+class Submitter:
+    name = "submitter"
+    intake = False
+
+    def __init__(
+        self,
+        repo: Repository,
+        *,
+        settings: Callable[[], PipelineSettings],
+        too: TooPort | None,
+        xrt: XrtPort | None,
+        clock: Clock = system_clock,
+        wake: asyncio.Event | None = None,
+    ) -> None:
+        self.repo = repo
+        self.settings = settings
+        self.too = too
+        self.xrt = xrt
+        self.clock = clock
+        self.wake = wake or asyncio.Event()
+        self._stopping = False
+        self._idle = asyncio.Event()
+        self._idle.set()
+
+    async def run(self) -> None:
+        await self.recover()
+        while not self._stopping:
+            self._idle.clear()
+            try:
+                await self.step()
+            finally:
+                self._idle.set()
+            await self._sleep()
+
+    async def drain(self) -> None:
+        """Finish the row in hand (its POST reaches a durable outcome), take no other."""
+        self._stopping = True
+        self.wake.set()
+        await self._idle.wait()
+
+    async def _sleep(self) -> None:
+        self.wake.clear()
+        try:
+            async with asyncio.timeout(self.settings().idle.total_seconds()):
+                await self.wake.wait()
+        except TimeoutError:
+            pass
+
+    async def recover(self) -> int:
+        """'submitting' rows left by a crash: their POST may have left, so reconcile them."""
+        rows = await self.repo.submissions(states=[S.SUBMITTING], limit=10_000)
+        for row in rows:
+            await self.repo.transition(
+                row.id,
+                expect=[S.SUBMITTING],
+                to=S.UNKNOWN,
+                next_at=self.clock(),
+                detail="found 'submitting' at start: the POST may have been sent",
+            )
+        if rows:
+            log.warning("reconciling submissions interrupted by a restart", count=len(rows))
+        return len(rows)
+
+    async def step(self) -> int:
+        """Handle every due row once; return how many were handled."""
+        now = self.clock()
+        due = await self.repo.submissions(states=[S.PLANNED, S.UNKNOWN], due_before=now)
+        handled = 0
+        for row in due:
+            if self._stopping:
+                break
+            bind(submission_key=row.key, rule=row.rule, event=row.group_key)
+            try:
+                if row.state is S.UNKNOWN:
+                    await self._reconcile(row)
+                else:
+                    await self._submit(row)
+                handled += 1
+            except ConflictError:
+                log.info("row changed under us; skipped")  # e.g. a retraction cancelled it
+            finally:
+                unbind("submission_key", "rule", "event")
+        return handled
+
+    # ---- helpers -------------------------------------------------------------------------
+    def _notices(
+        self, row: SubmissionRow, state: str, reason: str | None = None, **fields: Any
+    ) -> list[Notice]:
+        s = self.settings()
+        id_field = "too_id" if row.api == TOO else "job_id"
+        if row.remote_id and id_field not in fields:
+            fields[id_field] = row.remote_id
+        return status_notices(
+            prefix=s.topic_prefix,
+            channels=s.channels(row.request.get("notify")),
+            event=row.group_key,
+            rule=row.rule,
+            action=row.action,
+            state=state,
+            reason=reason,
+            **fields,
+        )
+
+    async def _park(self, row: SubmissionRow, reason: str) -> None:
+        log.warning("parked for a human", reason=reason)
+        await self.repo.transition(
+            row.id,
+            expect=[row.state],
+            to=S.NEEDS_HUMAN,
+            reason=reason,
+            next_at=None,
+            detail=reason,
+            notices=self._notices(row, "needs_human", reason),
+        )
+
+    async def _over_budget(self, row: SubmissionRow) -> str | None:
+        s = self.settings()
+        now = self.clock()
+        budget = row.request.get("budget")
+        if budget:
+            per = timedelta(seconds=float(budget["per_s"]))
+            used = await self.repo.count_sent(api=TOO, since=now - per, rule=row.rule)
+            if used >= int(budget["max"]):
+                return f"rule budget exhausted: {used} of {budget['max']} TOOs in {per}"
+        used = await self.repo.count_sent(api=TOO, since=now - timedelta(days=1))
+        if used >= s.too_per_day:
+            return f"global budget exhausted: {used} of {s.too_per_day} TOOs in 24 h"
+        return None
+
+    # ---- submission ----------------------------------------------------------------------
+    async def _preflight(self, row: SubmissionRow) -> bool:
+        """Everything checked before a row may be sent; False: it was handled otherwise."""
+        s = self.settings()
+        if s.dry_run:
+            await self.repo.transition(
+                row.id,
+                expect=[S.PLANNED],
+                to=S.DONE,
+                reason="dry-run: not sent",
+                next_at=None,
+                notices=self._notices(row, "planned", "dry-run: not sent"),
+            )
+            return False
+        if row.api == TOO:
+            reason = await self._over_budget(row)
+            if reason is None and self.too is None:
+                reason = "no Swift TOO client is configured"
+            if reason is not None:
+                await self._park(row, reason)
+                return False
+            return True
+        if self.xrt is None:
+            await self._park(row, "no UKSSDC client is configured")
+            return False
+        if await self._xrt_active() >= s.xrt_max_active:
+            await self.repo.set_next(row.id, self.clock() + s.xrt_poll)  # the cap: wait a turn
+            return False
+        return True
+
+    async def _submit(self, row: SubmissionRow) -> None:
+        if not await self._preflight(row):
+            return
+        s = self.settings()
+        row = await self.repo.transition(
+            row.id,
+            expect=[S.PLANNED],
+            to=S.SUBMITTING,
+            durable=True,
+            sent_at=self.clock(),
+            notices=self._notices(row, "submitting"),
+        )
+        try:
+            if row.api == TOO:
+                assert self.too is not None
+                debug = s.mode == "debug" or bool(row.request.get("debug"))
+                remote_id, detail = await self.too.submit(
+                    row.request["body"], marker=row.request["marker"], debug=debug
+                )
+                url = None
+            else:
+                assert self.xrt is not None
+                remote_id, url = await self.xrt.submit(
+                    row.request["request"], name=row.request["name"]
+                )
+                detail = {}
+        except RemoteNotSentError as exc:
+            log.warning("not sent; will retry", error=str(exc))
+            await self.repo.transition(
+                row.id,
+                expect=[S.SUBMITTING],
+                to=S.PLANNED,
+                sent_at=None,
+                next_at=self.clock() + s.retry_not_sent,
+                detail=f"not sent: {exc}",
+            )
+        except RemoteRejectedError as exc:
+            await self._rejected(row, exc)
+        except RemoteAuthError as exc:
+            await self._park(row, f"credentials refused: {exc}")
+        except Exception as exc:  # after the durable 'submitting', anything is ambiguous
+            if not isinstance(exc, RemoteAmbiguousError):
+                log.exception("unexpected error while submitting; treating as ambiguous")
+            await self.repo.transition(
+                row.id,
+                expect=[S.SUBMITTING],
+                to=S.UNKNOWN,
+                durable=True,
+                next_at=self.clock() + s.reconcile_delay,
+                detail=f"outcome unknown: {exc}",
+                notices=self._notices(row, "submitting", "outcome unknown; reconciling"),
+            )
+        else:
+            if detail.get("debug"):
+                await self._debug_done(row, remote_id)
+                return
+            log.info("submitted", remote_id=remote_id, api=row.api)
+            poll = s.swift_poll if row.api == TOO else s.xrt_poll
+            await self.repo.transition(
+                row.id,
+                expect=[S.SUBMITTING],
+                to=S.SUBMITTED,
+                durable=True,
+                remote_id=remote_id,
+                next_at=self.clock() + poll,
+                detail=f"accepted as {remote_id}",
+                notices=self._notices(
+                    row,
+                    "accepted" if row.api == TOO else "submitted",
+                    too_id=remote_id if row.api == TOO else None,
+                    job_id=remote_id if row.api == XRT else None,
+                    url=url,
+                    warnings=detail.get("warnings") or None,
+                ),
+            )
+
+    async def _debug_done(self, row: SubmissionRow, remote_id: str) -> None:
+        """A debug submission was validated and acknowledged; no TOO exists to track."""
+        reason = "debug: acknowledged by the service; no TOO was created"
+        log.info("debug submission acknowledged", remote_id=remote_id)
+        await self.repo.transition(
+            row.id,
+            expect=[S.SUBMITTING],
+            to=S.DONE,
+            durable=True,
+            remote_id=remote_id,
+            reason=reason,
+            next_at=None,
+            notices=self._notices(row, "accepted", reason),
+        )
+        for child in await self.repo.submissions(parent_id=row.id, states=[S.PLANNED]):
+            await self.repo.transition(
+                child.id,
+                expect=[S.PLANNED],
+                to=S.CANCELLED,
+                next_at=None,
+                reason="its TOO was a debug submission: nothing will be observed",
+            )
+
+    async def _xrt_active(self) -> int:
+        active = await self.repo.submissions(
+            api=XRT, states=[S.SUBMITTING, S.SUBMITTED, S.TRACKING, S.UNKNOWN], limit=10_000
+        )
+        return len(active)
+
+    async def _rejected(self, row: SubmissionRow, exc: RemoteRejectedError) -> None:
+        reason = f"{exc.kind}: {exc}"
+        log.info("rejected", kind=exc.kind, reason=str(exc))
+        if row.api == XRT and exc.kind == "no_data":
+            first = row.request.get("first_try_at") or ts(row.sent_at or self.clock())
+            retry_for = float(row.request.get("retry_for_s", 86400))
+            started = parse_ts(first) or self.clock()
+            if (self.clock() - started).total_seconds() < retry_for:
+                request = {**row.request, "first_try_at": first}
+                await self.repo.transition(
+                    row.id,
+                    expect=[S.SUBMITTING],
+                    to=S.PLANNED,
+                    sent_at=None,
+                    request=request,
+                    next_at=self.clock()
+                    + timedelta(seconds=float(row.request.get("retry_every_s", 600))),
+                    detail=f"no data yet: {exc}",
+                )
+                return
+        policy = (row.request.get("policy") or {}).get(exc.kind)
+        if row.api == TOO and policy:
+            urgencies = list(policy.get("urgency", []))
+            if row.attempt < len(urgencies):
+                await self.repo.transition(
+                    row.id,
+                    expect=[S.SUBMITTING],
+                    to=S.REJECTED,
+                    reason=reason,
+                    notices=self._notices(row, "rejected", reason),
+                    next_at=None,
+                )
+                await self._resubmit(row, urgency=int(urgencies[row.attempt]), why=reason)
+                return
+            reason = f"{reason}; policy exhausted after {row.attempt + 1} attempts"
+            await self._park(row, reason)
+            return
+        await self.repo.transition(
+            row.id,
+            expect=[S.SUBMITTING],
+            to=S.REJECTED,
+            reason=reason,
+            next_at=None,
+            notices=self._notices(row, "rejected" if row.api == TOO else "failed", reason),
+        )
+
+    async def _resubmit(self, row: SubmissionRow, *, urgency: int, why: str) -> None:
+        """An explicit new attempt asked for by the rule's policy: a new row, a new key."""
+        request = copy.deepcopy(row.request)
+        request["body"]["urgency"] = urgency
+        attempt = row.attempt + 1
+        plan = PlannedSubmission(
+            key=submission_key(row.rule, row.group_key, row.action, attempt),
+            api=row.api,
+            rule=row.rule,
+            action=row.action,
+            request=request,
+            attempt=attempt,
+        )
+        new = await self.repo.add_submission(
+            row.event_id,
+            plan,
+            parent_id=row.id,
+            detail=f"attempt {attempt} at urgency {urgency} after {why}",
+        )
+        if new is not None:
+            log.info("resubmission planned", attempt=attempt, urgency=urgency)
+            # XRT jobs waiting for this TOO's observation now wait for the new attempt.
+            for child in await self.repo.submissions(parent_id=row.id, api=XRT, states=[S.PLANNED]):
+                await self.repo.reparent(child.id, new.id)
+
+    # ---- reconciliation ------------------------------------------------------------------
+    async def _reconcile(self, row: SubmissionRow) -> None:
+        s = self.settings()
+        state = dict(row.request.get("_reconcile") or {"missing": 0, "errors": 0})
+        try:
+            if row.api == TOO:
+                assert self.too is not None
+                found = await self.too.find(row.request["marker"], row.request["body"])
+            else:
+                assert self.xrt is not None
+                found = await self.xrt.find(row.request["name"])
+        except (RemoteError, AssertionError) as exc:
+            state["errors"] = int(state["errors"]) + 1
+            if state["errors"] >= s.reconcile_max_errors:
+                await self._park(row, f"cannot reconcile: the remote listing failed: {exc}")
+                return
+            await self.repo.transition(
+                row.id,
+                expect=[S.UNKNOWN],
+                to=S.UNKNOWN,
+                request={**row.request, "_reconcile": state},
+                next_at=self.clock() + s.reconcile_delay,
+                detail=f"reconcile: listing failed ({exc})",
+            )
+            return
+        if found is not None:
+            log.info("reconciled: the request exists remotely", remote_id=found)
+            await self.repo.transition(
+                row.id,
+                expect=[S.UNKNOWN],
+                to=S.SUBMITTED,
+                remote_id=found,
+                next_at=self.clock(),
+                detail=f"reconciled: found {found} in the listing",
+                notices=self._notices(
+                    row,
+                    "accepted" if row.api == TOO else "submitted",
+                    "reconciled with the remote listing",
+                ),
+            )
+            return
+        state["missing"] = int(state["missing"]) + 1
+        if state["missing"] >= s.reconcile_checks:
+            log.warning("reconciled: not in the remote listing; sending again")
+            await self.repo.transition(
+                row.id,
+                expect=[S.UNKNOWN],
+                to=S.PLANNED,
+                sent_at=None,
+                next_at=self.clock(),
+                request={**row.request, "_reconcile": {"missing": 0, "errors": 0}},
+                detail=f"reconciled: absent from {state['missing']} listings; resending",
+            )
+            return
+        await self.repo.transition(
+            row.id,
+            expect=[S.UNKNOWN],
+            to=S.UNKNOWN,
+            request={**row.request, "_reconcile": state},
+            next_at=self.clock() + s.reconcile_delay,
+            detail="reconcile: not (yet) listed",
+        )

@@ -1,0 +1,387 @@
+"""The tracker: follows submitted requests to a terminal state, from stored next-poll times.
+
+* A TOO is polled until the service decides it and Swift observes it. Each new observation is
+  recorded; the first one with a target ID *releases* the XRT jobs waiting for it (rules with
+  ``submit: after_observation``), which get that ``targ``.
+* An XRT job is polled (at most once per ``xrt_poll`` per job and ``xrt_polls_per_minute``
+  overall, as the UKSSDC asks) until every product is terminal; then the results are fetched
+  and stored once each, with their notices in the same transaction. A job of a retracted
+  event is cancelled instead.
+* Poll times live in the store, so a restart resumes exactly the polls that were due.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import copy
+from collections.abc import Callable
+from datetime import timedelta
+from typing import Any
+
+from autotoo.logs import bind, get_logger, unbind
+from autotoo.pipeline.keys import submission_key
+from autotoo.pipeline.notices import status_notices
+from autotoo.pipeline.ports import RemoteError, TooPort, TooProgress, XrtPort, XrtProgress
+from autotoo.pipeline.settings import Clock, PipelineSettings, system_clock
+from autotoo.store.errors import ConflictError
+from autotoo.store.repository import Repository
+from autotoo.store.rows import (
+    Notice,
+    PlannedSubmission,
+    SubmissionRow,
+    SubmissionState,
+    parse_ts,
+    ts,
+)
+
+log = get_logger("autotoo.tracker")
+
+S = SubmissionState
+TOO, XRT = "swift_too", "ukssdc_xrt"
+_POSITION_SOURCES = {
+    "position_standard": "xrt_standard",
+    "position_enhanced": "xrt_enhanced",
+    "position_astrometric": "xrt_astrometric",
+}
+
+
+class Tracker:
+    name = "tracker"
+    intake = False
+
+    def __init__(
+        self,
+        repo: Repository,
+        *,
+        settings: Callable[[], PipelineSettings],
+        too: TooPort | None,
+        xrt: XrtPort | None,
+        clock: Clock = system_clock,
+        wake: asyncio.Event | None = None,
+        on_release: Callable[[], None] | None = None,
+    ) -> None:
+        self.repo = repo
+        self.settings = settings
+        self.too = too
+        self.xrt = xrt
+        self.clock = clock
+        self.wake = wake or asyncio.Event()
+        self.on_release = on_release or (lambda: None)
+        self._xrt_polls: collections.deque[float] = collections.deque()
+        self._stopping = False
+        self._idle = asyncio.Event()
+        self._idle.set()
+        self.polls = {TOO: 0, XRT: 0}
+
+    async def run(self) -> None:
+        while not self._stopping:
+            self._idle.clear()
+            try:
+                await self.step()
+            finally:
+                self._idle.set()
+            self.wake.clear()
+            try:
+                async with asyncio.timeout(self.settings().idle.total_seconds()):
+                    await self.wake.wait()
+            except TimeoutError:
+                pass
+
+    async def drain(self) -> None:
+        self._stopping = True
+        self.wake.set()
+        await self._idle.wait()
+
+    async def step(self) -> int:
+        rows = await self.repo.submissions(
+            states=[S.SUBMITTED, S.TRACKING], due_before=self.clock(), limit=500
+        )
+        handled = 0
+        for row in rows:
+            if self._stopping:
+                break
+            if row.api == XRT and not self._xrt_poll_allowed():
+                continue  # the global rate limit: the row stays due for the next step
+            bind(submission_key=row.key, rule=row.rule, event=row.group_key)
+            try:
+                if row.api == TOO:
+                    await self._track_too(row)
+                else:
+                    await self._track_xrt(row)
+                handled += 1
+            except ConflictError:
+                log.info("row changed under us; skipped")
+            finally:
+                unbind("submission_key", "rule", "event")
+        return handled
+
+    def _xrt_poll_allowed(self) -> bool:
+        now = asyncio.get_running_loop().time()
+        while self._xrt_polls and now - self._xrt_polls[0] >= 60.0:
+            self._xrt_polls.popleft()
+        if len(self._xrt_polls) >= self.settings().xrt_polls_per_minute:
+            return False
+        self._xrt_polls.append(now)
+        return True
+
+    def _notices(
+        self, row: SubmissionRow, state: str, reason: str | None = None, **fields: Any
+    ) -> list[Notice]:
+        s = self.settings()
+        fields.setdefault("too_id" if row.api == TOO else "job_id", row.remote_id)
+        return status_notices(
+            prefix=s.topic_prefix,
+            channels=s.channels(row.request.get("notify")),
+            event=row.group_key,
+            rule=row.rule,
+            action=row.action,
+            state=state,
+            reason=reason,
+            **fields,
+        )
+
+    async def _poll_failed(self, row: SubmissionRow, exc: RemoteError, interval: timedelta) -> None:
+        log.warning("poll failed; will retry", error=str(exc))
+        assert row.remote_id is not None
+        await self.repo.record_remote(
+            row.id,
+            api=row.api,
+            remote_id=row.remote_id,
+            status="poll failed",
+            detail={"error": str(exc)},
+            failed_poll=True,
+        )
+        await self.repo.set_next(row.id, self.clock() + interval)
+
+    # ---- Swift TOOs ----------------------------------------------------------------------
+    async def _track_too(self, row: SubmissionRow) -> None:
+        s = self.settings()
+        assert self.too is not None
+        assert row.remote_id is not None
+        self.polls[TOO] += 1
+        try:
+            progress = await self.too.progress(row.remote_id)
+        except RemoteError as exc:
+            await self._poll_failed(row, exc, s.swift_poll)
+            return
+        await self.repo.record_remote(
+            row.id,
+            api=TOO,
+            remote_id=row.remote_id,
+            status=progress.status,
+            detail={**progress.detail, "observations": len(progress.observations)},
+        )
+        if row.state is S.SUBMITTED:
+            row = await self.repo.transition(row.id, expect=[S.SUBMITTED], to=S.TRACKING)
+        if progress.decided and not progress.approved:
+            await self._too_rejected(row, progress)
+            return
+        added = await self.repo.add_observations(
+            row.id,
+            [
+                {
+                    "target_id": o.target_id,
+                    "obsid": o.obsid,
+                    "start": o.start,
+                    "end": o.end,
+                    "exposure_s": o.exposure_s,
+                }
+                for o in progress.observations
+            ],
+        )
+        if added:
+            targets = sorted({o.target_id for o in progress.observations})
+            obsids = sorted(o.obsid for o in progress.observations)
+            log.info("observed", target_ids=targets, obsids=obsids)
+            await self.repo.enqueue(
+                self._notices(row, "observed", target_id=",".join(targets), obsids=obsids)
+            )
+            await self._release_children(row, targets)
+        if progress.complete:
+            await self.repo.transition(
+                row.id,
+                expect=[S.TRACKING],
+                to=S.DONE,
+                next_at=None,
+                detail=f"complete: {progress.status}",
+                notices=self._notices(row, "complete", progress.status),
+            )
+        else:
+            await self.repo.set_next(row.id, self.clock() + s.swift_poll)
+
+    async def _too_rejected(self, row: SubmissionRow, progress: TooProgress) -> None:
+        reason = f"not approved: {progress.status}"
+        await self.repo.transition(
+            row.id,
+            expect=[S.TRACKING],
+            to=S.REJECTED,
+            reason=reason,
+            next_at=None,
+            notices=self._notices(row, "rejected", reason),
+        )
+        for child in await self.repo.submissions(parent_id=row.id, states=[S.PLANNED]):
+            await self.repo.transition(
+                child.id,
+                expect=[S.PLANNED],
+                to=S.CANCELLED,
+                reason="the TOO was not approved",
+            )
+
+    async def _release_children(self, row: SubmissionRow, targets: list[str]) -> None:
+        for child in await self.repo.submissions(parent_id=row.id, states=[S.PLANNED]):
+            if child.next_at is not None:
+                continue  # already released
+            request = copy.deepcopy(child.request)
+            request["request"].setdefault("globals", {})["targ"] = ",".join(targets)
+            await self.repo.transition(
+                child.id,
+                expect=[S.PLANNED],
+                to=S.PLANNED,
+                request=request,
+                next_at=self.clock(),
+                detail=f"released: the TOO was observed ({targets})",
+            )
+            log.info("XRT products released", child=child.key, targ=targets)
+        self.on_release()
+
+    # ---- UKSSDC XRT jobs -----------------------------------------------------------------
+    async def _track_xrt(self, row: SubmissionRow) -> None:
+        s = self.settings()
+        assert self.xrt is not None
+        assert row.remote_id is not None
+        job_id = row.remote_id
+        event = await self.repo.event_by_id(row.event_id)
+        if event is not None and event.retracted:
+            await self._cancel_xrt(row)
+            return
+        self.polls[XRT] += 1
+        try:
+            progress = await self.xrt.progress(job_id, _products(row))
+        except RemoteError as exc:
+            await self._poll_failed(row, exc, s.xrt_poll)
+            return
+        await self.repo.record_remote(
+            row.id,
+            api=XRT,
+            remote_id=row.remote_id,
+            status="complete" if progress.terminal else "running",
+            detail={"codes": progress.codes},
+            url=progress.url,
+        )
+        if row.state is S.SUBMITTED:
+            row = await self.repo.transition(
+                row.id,
+                expect=[S.SUBMITTED],
+                to=S.TRACKING,
+                notices=self._notices(row, "running", url=progress.url),
+            )
+        if not progress.terminal:
+            await self.repo.set_next(row.id, self.clock() + s.xrt_poll)
+            return
+        if not progress.succeeded:
+            await self._xrt_without_products(row, progress)
+            return
+        try:
+            results = await self.xrt.retrieve(job_id, progress.succeeded)
+        except RemoteError as exc:
+            await self._poll_failed(row, exc, s.xrt_poll)
+            return
+        for kind, data in results.items():
+            await self.repo.put_result(
+                row.id, kind, data, notices=self._result_notices(row, kind, data)
+            )
+        await self.repo.transition(
+            row.id,
+            expect=[S.TRACKING],
+            to=S.DONE,
+            next_at=None,
+            detail=f"complete: {sorted(results)}",
+            notices=self._notices(row, "complete", url=progress.url, products=sorted(results)),
+        )
+
+    def _result_notices(self, row: SubmissionRow, kind: str, data: Any) -> list[Notice]:
+        source = _POSITION_SOURCES.get(kind)
+        if source is None or not isinstance(data, dict) or "ra" not in data:
+            return []
+        position = {
+            "ra": data["ra"],
+            "dec": data["dec"],
+            "err90_arcsec": data.get("err90_arcsec"),
+            "source": source,
+        }
+        return self._notices(row, "complete", f"{kind} retrieved", position=position)
+
+    async def _xrt_without_products(self, row: SubmissionRow, progress: XrtProgress) -> None:
+        retry_for = float(row.request.get("retry_for_s", 86400))
+        first = row.request.get("first_try_at") or ts(row.sent_at or self.clock())
+        started = parse_ts(first) or self.clock()
+        if progress.no_data and (self.clock() - started).total_seconds() < retry_for:
+            every = timedelta(seconds=float(row.request.get("retry_every_s", 600)))
+            reason = "no data yet; a new job will be requested"
+            await self.repo.transition(
+                row.id,
+                expect=[S.TRACKING],
+                to=S.FAILED,
+                reason=reason,
+                next_at=None,
+                notices=self._notices(row, "failed", reason),
+            )
+            attempt = row.attempt + 1
+            request = {**copy.deepcopy(row.request), "first_try_at": first}
+            request["name"] = _with_attempt(
+                request["name"],
+                row.key,
+                submission_key(row.rule, row.group_key, row.action, attempt),
+            )
+            plan = PlannedSubmission(
+                key=submission_key(row.rule, row.group_key, row.action, attempt),
+                api=XRT,
+                rule=row.rule,
+                action=row.action,
+                request=request,
+                attempt=attempt,
+                not_before=self.clock() + every,
+            )
+            await self.repo.add_submission(
+                row.event_id,
+                plan,
+                parent_id=row.parent_id,
+                detail="retry: the UKSSDC had no data yet",
+            )
+            return
+        reason = f"no product could be built: {progress.codes}"
+        await self.repo.transition(
+            row.id,
+            expect=[S.TRACKING],
+            to=S.FAILED,
+            reason=reason,
+            next_at=None,
+            notices=self._notices(row, "failed", reason, url=progress.url),
+        )
+
+    async def _cancel_xrt(self, row: SubmissionRow) -> None:
+        assert self.xrt is not None
+        assert row.remote_id is not None
+        try:
+            await self.xrt.cancel(row.remote_id, _products(row))
+        except RemoteError as exc:
+            await self._poll_failed(row, exc, self.settings().xrt_poll)
+            return
+        await self.repo.transition(
+            row.id,
+            expect=[row.state],
+            to=S.CANCELLED,
+            reason="event retracted",
+            next_at=None,
+            notices=self._notices(row, "cancelled", "event retracted"),
+        )
+
+
+def _products(row: SubmissionRow) -> tuple[str, ...]:
+    return tuple(row.request["request"]["products"])
+
+
+def _with_attempt(name: str, old_key: str, new_key: str) -> str:
+    """Job names carry the key (reconciliation searches for it); a new attempt, a new key."""
+    return name.replace(old_key, new_key) if old_key in name else f"{name} {new_key}"

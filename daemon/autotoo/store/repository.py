@@ -1,0 +1,715 @@
+"""Every SQL statement of autotoo, behind one class.
+
+The SQL is the portable subset (ON CONFLICT, RETURNING, no SQLite-only functions in queries)
+so a PostgreSQL backend can implement the same methods. Callers never see a cursor: they get
+the dataclasses of :mod:`autotoo.store.rows`. It is longer than our usual module on purpose:
+keeping every statement in one file is what makes a second backend a reviewable task.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Iterable, Sequence
+from datetime import datetime
+from typing import Any
+
+import aiosqlite
+
+from autotoo.store.db import Database
+from autotoo.store.errors import ConflictError
+from autotoo.store.rows import (
+    AlertOutcome,
+    EventRow,
+    InboxPut,
+    InboxRow,
+    Notice,
+    NoticeRow,
+    SubmissionRow,
+    SubmissionState,
+    parse_ts,
+    ts,
+    utcnow,
+)
+
+_SUBMISSION_COLUMNS = (
+    "s.id, s.key, s.api, s.rule, s.event_id, s.action, s.attempt, s.parent_id, s.state, "
+    "s.request, s.remote_id, s.sent_at, s.not_before, s.next_at, s.reason, s.created_at, "
+    "s.updated_at, e.group_key, e.event_key"
+)
+_SUBMISSION_FROM = "submissions s JOIN events e ON e.id = s.event_id"
+
+
+_COUNT_QUERIES = (
+    ("inbox", "SELECT status, COUNT(*) FROM inbox GROUP BY status"),
+    (
+        "submissions",
+        "SELECT api || ':' || state, COUNT(*) FROM submissions GROUP BY api, state",
+    ),
+    (
+        "events",
+        (
+            "SELECT CASE WHEN retracted = 1 THEN 'retracted' ELSE 'open' END, COUNT(*) "
+            "FROM events GROUP BY 1"
+        ),
+    ),
+    ("notices", "SELECT channel, COUNT(*) FROM notices GROUP BY channel"),
+)
+
+
+def _json(value: Any) -> str:
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), default=str)
+
+
+def _submission(row: sqlite3.Row) -> SubmissionRow:
+    return SubmissionRow(
+        id=row[0],
+        key=row[1],
+        api=row[2],
+        rule=row[3],
+        event_id=row[4],
+        action=row[5],
+        attempt=row[6],
+        parent_id=row[7],
+        state=SubmissionState(row[8]),
+        request=json.loads(row[9]),
+        remote_id=row[10],
+        sent_at=parse_ts(row[11]),
+        not_before=parse_ts(row[12]),
+        next_at=parse_ts(row[13]),
+        reason=row[14],
+        created_at=parse_ts(row[15]) or utcnow(),
+        updated_at=parse_ts(row[16]) or utcnow(),
+        group_key=row[17],
+        event_key=row[18],
+    )
+
+
+def _inbox(row: sqlite3.Row) -> InboxRow:
+    return InboxRow(
+        id=row["id"],
+        source=row["source"],
+        topic=row["topic"],
+        raw=bytes(row["raw"]),
+        received_at=parse_ts(row["received_at"]) or utcnow(),
+        status=row["status"],
+        reason=row["reason"],
+        dedup_key=row["dedup_key"],
+        seen_count=row["seen_count"],
+    )
+
+
+def _event(row: sqlite3.Row) -> EventRow:
+    return EventRow(
+        id=row["id"],
+        group_key=row["group_key"],
+        mission=row["mission"],
+        event_key=row["event_key"],
+        alert_count=row["alert_count"],
+        best_alert_id=row["best_alert_id"],
+        retracted=bool(row["retracted"]),
+        first_seen=parse_ts(row["first_seen"]) or utcnow(),
+        last_seen=parse_ts(row["last_seen"]) or utcnow(),
+    )
+
+
+class Repository:
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    # ---- inbox ---------------------------------------------------------------------------
+    async def inbox_put(
+        self,
+        *,
+        dedup_key: str,
+        source: str,
+        identity: str | None,
+        topic: str | None,
+        digest: str,
+        raw: bytes,
+        received_at: datetime,
+    ) -> InboxPut:
+        """Store a received message once. Durable: the transport is acknowledged after this."""
+        async with self.db.transaction(durable=True) as tx:
+            if identity is not None:
+                cur = await tx.execute(
+                    "SELECT inbox_id FROM inbox_identity WHERE identity = ?", (identity,)
+                )
+                known = await cur.fetchone()
+                if known is not None:  # exact redelivery (same Kafka offset, same file)
+                    return InboxPut(int(known[0]), new=False)
+            cur = await tx.execute(
+                "INSERT INTO inbox (dedup_key, source, topic, digest, raw, received_at) "
+                "VALUES (?, ?, ?, ?, ?, ?) "
+                "ON CONFLICT (dedup_key) DO UPDATE SET seen_count = inbox.seen_count + 1 "
+                "RETURNING id, seen_count",
+                (dedup_key, source, topic, digest, raw, ts(received_at)),
+            )
+            row = await cur.fetchone()
+            assert row is not None
+            inbox_id, seen = int(row[0]), int(row[1])
+            if identity is not None:
+                await tx.execute(
+                    "INSERT INTO inbox_identity (identity, inbox_id) VALUES (?, ?) "
+                    "ON CONFLICT (identity) DO NOTHING",
+                    (identity, inbox_id),
+                )
+            return InboxPut(inbox_id, new=seen == 1)
+
+    async def inbox_pending(self, *, after_id: int = 0, limit: int = 500) -> list[InboxRow]:
+        """Messages received but not yet processed, oldest first (resumes after a crash)."""
+        async with self.db.reading() as conn:
+            cur = await conn.execute(
+                "SELECT * FROM inbox WHERE status = 'new' AND id > ? ORDER BY id LIMIT ?",
+                (after_id, limit),
+            )
+            return [_inbox(r) for r in await cur.fetchall()]
+
+    async def inbox_get(self, inbox_id: int) -> InboxRow | None:
+        async with self.db.reading() as conn:
+            cur = await conn.execute("SELECT * FROM inbox WHERE id = ?", (inbox_id,))
+            row = await cur.fetchone()
+            return _inbox(row) if row else None
+
+    async def inbox_list(
+        self, *, limit: int = 50, status: str | None = None, before_id: int | None = None
+    ) -> list[InboxRow]:
+        query = "SELECT * FROM inbox WHERE 1 = 1"
+        params: list[Any] = []
+        if status:
+            query += " AND status = ?"
+            params.append(status)
+        if before_id:
+            query += " AND id < ?"
+            params.append(before_id)
+        query += " ORDER BY id DESC LIMIT ?"
+        params.append(limit)
+        async with self.db.reading() as conn:
+            cur = await conn.execute(query, params)
+            return [_inbox(r) for r in await cur.fetchall()]
+
+    async def inbox_mark_unparsed(self, inbox_id: int, reason: str) -> None:
+        async with self.db.transaction() as tx:
+            await tx.execute(
+                "UPDATE inbox SET status = 'unparsed', reason = ? WHERE id = ?",
+                (reason[:2000], inbox_id),
+            )
+
+    # ---- events and alerts ---------------------------------------------------------------
+    async def event_by_key(self, group_key: str) -> EventRow | None:
+        async with self.db.reading() as conn:
+            cur = await conn.execute("SELECT * FROM events WHERE group_key = ?", (group_key,))
+            row = await cur.fetchone()
+            return _event(row) if row else None
+
+    async def event_by_id(self, event_id: int) -> EventRow | None:
+        async with self.db.reading() as conn:
+            cur = await conn.execute("SELECT * FROM events WHERE id = ?", (event_id,))
+            row = await cur.fetchone()
+            return _event(row) if row else None
+
+    async def event_alert_sources(self, event_id: int) -> list[tuple[int, str | None, bytes]]:
+        """(alert id, topic, raw) of an event's alerts in arrival order, to rebuild them."""
+        async with self.db.reading() as conn:
+            cur = await conn.execute(
+                "SELECT a.id, i.topic, i.raw FROM alerts a JOIN inbox i ON i.id = a.inbox_id "
+                "WHERE a.event_id = ? ORDER BY a.id",
+                (event_id,),
+            )
+            return [(int(r[0]), r[1], bytes(r[2])) for r in await cur.fetchall()]
+
+    async def commit_alert(self, outcome: AlertOutcome) -> tuple[int, int]:
+        """Record an evaluated alert and everything it decided; return (alert id, event id).
+
+        One durable transaction: after a crash either all of it exists or none (and the inbox
+        row is still 'new', so the alert is evaluated again with the same deterministic keys).
+        """
+        now = ts(utcnow())
+        n = outcome.normalized
+        async with self.db.transaction(durable=True) as tx:
+            cur = await tx.execute(
+                "INSERT INTO events (group_key, mission, event_key, first_seen, last_seen, "
+                "is_test) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (group_key) DO UPDATE SET "
+                "last_seen = excluded.last_seen RETURNING id, best_alert_id",
+                (
+                    outcome.group_key,
+                    outcome.mission,
+                    outcome.event_key,
+                    now,
+                    now,
+                    int(outcome.is_test),
+                ),
+            )
+            row = await cur.fetchone()
+            assert row is not None
+            event_id, best_id = int(row[0]), row[1]
+            cur = await tx.execute(
+                "INSERT INTO alerts (inbox_id, event_id, mission, notice_type, event_key, kind, "
+                "is_test, revision, trigger_time, ra, dec, error_deg, normalized, created_at) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
+                (
+                    outcome.inbox_id,
+                    event_id,
+                    outcome.mission,
+                    n.get("notice_type", ""),
+                    outcome.event_key,
+                    outcome.kind,
+                    int(outcome.is_test),
+                    n.get("revision"),
+                    n.get("trigger_time"),
+                    n.get("ra"),
+                    n.get("dec"),
+                    outcome.error_deg,
+                    _json(n),
+                    now,
+                ),
+            )
+            row = await cur.fetchone()
+            assert row is not None
+            alert_id = int(row[0])
+            await self._update_event(tx, event_id, alert_id, best_id, outcome)
+            await tx.executemany(
+                "INSERT INTO decisions (alert_id, rule, rule_hash, matched, reason, error, "
+                "created_at) VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (alert_id, rule) DO NOTHING",
+                [
+                    (alert_id, d.rule, d.rule_hash, int(d.matched), d.reason, d.error, now)
+                    for d in outcome.decisions
+                ],
+            )
+            await self._plan(tx, event_id, outcome, now)
+            await tx.execute(
+                "UPDATE inbox SET status = 'processed' WHERE id = ?", (outcome.inbox_id,)
+            )
+        return alert_id, event_id
+
+    async def _update_event(
+        self,
+        tx: aiosqlite.Connection,
+        event_id: int,
+        alert_id: int,
+        best_id: int | None,
+        outcome: AlertOutcome,
+    ) -> None:
+        best_error = None
+        if best_id is not None:
+            cur = await tx.execute("SELECT error_deg FROM alerts WHERE id = ?", (best_id,))
+            row = await cur.fetchone()
+            best_error = row[0] if row else None
+        better = outcome.error_deg is not None and (
+            best_error is None or outcome.error_deg < best_error
+        )
+        await tx.execute(
+            "UPDATE events SET alert_count = alert_count + 1, best_alert_id = ?, "
+            "retracted = CASE WHEN ? THEN 1 ELSE retracted END WHERE id = ?",
+            (alert_id if better else best_id, outcome.kind == "retraction", event_id),
+        )
+
+    async def _plan(
+        self, tx: aiosqlite.Connection, event_id: int, outcome: AlertOutcome, now: str | None
+    ) -> None:
+        for plan in outcome.plans:
+            parent_id = None
+            if plan.parent_key is not None:
+                cur = await tx.execute(
+                    "SELECT id FROM submissions WHERE key = ?", (plan.parent_key,)
+                )
+                row = await cur.fetchone()
+                parent_id = int(row[0]) if row else None
+            cur = await tx.execute(
+                "INSERT INTO submissions (key, api, rule, event_id, action, attempt, parent_id, "
+                "state, request, not_before, next_at, created_at, updated_at) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, 'planned', ?, ?, ?, ?, ?) "
+                "ON CONFLICT (key) DO NOTHING RETURNING id",
+                (
+                    plan.key,
+                    plan.api,
+                    plan.rule,
+                    event_id,
+                    plan.action,
+                    plan.attempt,
+                    parent_id,
+                    _json(plan.request),
+                    ts(plan.not_before),
+                    None if plan.waiting else ts(plan.not_before) or now,
+                    now,
+                    now,
+                ),
+            )
+            row = await cur.fetchone()
+            if row is not None:
+                await self._log(tx, int(row[0]), None, "planned", f"alert inbox#{outcome.inbox_id}")
+        for key, request in outcome.replans.items():
+            await tx.execute(
+                "UPDATE submissions SET request = ?, updated_at = ? "
+                "WHERE key = ? AND state = 'planned'",
+                (_json(request), now, key),
+            )
+        if outcome.cancel_planned:
+            cur = await tx.execute(
+                "UPDATE submissions SET state = 'cancelled', reason = 'retracted', "
+                "updated_at = ? WHERE event_id = ? AND state = 'planned' RETURNING id",
+                (now, event_id),
+            )
+            for row in await cur.fetchall():
+                await self._log(tx, int(row[0]), "planned", "cancelled", "event retracted")
+        await self._enqueue(tx, outcome.notices, now)
+
+    # ---- submissions ---------------------------------------------------------------------
+    @staticmethod
+    async def _log(
+        tx: aiosqlite.Connection, sub_id: int, old: str | None, new: str, detail: str | None
+    ) -> None:
+        await tx.execute(
+            "INSERT INTO submission_log (submission_id, from_state, to_state, at, detail) "
+            "VALUES (?, ?, ?, ?, ?)",
+            (sub_id, old, new, ts(utcnow()), detail),
+        )
+
+    async def transition(
+        self,
+        sub_id: int,
+        *,
+        expect: Sequence[SubmissionState],
+        to: SubmissionState,
+        detail: str | None = None,
+        durable: bool = False,
+        notices: Iterable[Notice] = (),
+        **fields: Any,
+    ) -> SubmissionRow:
+        """Move a submission from one of ``expect`` to ``to`` (with column updates), logging it.
+
+        The WHERE clause on the current state makes the move atomic: a lost race raises
+        :class:`ConflictError` instead of overwriting someone else's progress.
+        """
+        allowed = {"remote_id", "sent_at", "next_at", "not_before", "reason", "request"}
+        if unknown := set(fields) - allowed:
+            raise ValueError(f"cannot set {sorted(unknown)} in a transition")
+        sets = ["state = ?", "updated_at = ?"]
+        now = utcnow()
+        params: list[Any] = [to.value, ts(now)]
+        for name, value in fields.items():
+            sets.append(f"{name} = ?")
+            if isinstance(value, datetime):
+                params.append(ts(value))
+            else:
+                params.append(_json(value) if name == "request" else value)
+        placeholders = ", ".join("?" for _ in expect)
+        async with self.db.transaction(durable=durable) as tx:
+            cur = await tx.execute(
+                f"UPDATE submissions SET {', '.join(sets)} "  # noqa: S608 column names are ours
+                f"WHERE id = ? AND state IN ({placeholders}) RETURNING state",
+                (*params, sub_id, *(s.value for s in expect)),
+            )
+            if await cur.fetchone() is None:
+                raise ConflictError(f"submission {sub_id} is not in {[s.value for s in expect]}")
+            old = expect[0].value if len(expect) == 1 else None
+            await self._log(tx, sub_id, old, to.value, detail)
+            await self._enqueue(tx, list(notices), ts(now))
+        row = await self.submission(sub_id)
+        assert row is not None
+        return row
+
+    async def add_submission(
+        self, plan_event_id: int, plan: Any, *, parent_id: int | None, detail: str
+    ) -> SubmissionRow | None:
+        """A follow-up submission (an explicit resubmission attempt, a released XRT job)."""
+        now = ts(utcnow())
+        async with self.db.transaction(durable=True) as tx:
+            cur = await tx.execute(
+                "INSERT INTO submissions (key, api, rule, event_id, action, attempt, parent_id, "
+                "state, request, not_before, next_at, created_at, updated_at) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, 'planned', ?, ?, ?, ?, ?) "
+                "ON CONFLICT (key) DO NOTHING RETURNING id",
+                (
+                    plan.key,
+                    plan.api,
+                    plan.rule,
+                    plan_event_id,
+                    plan.action,
+                    plan.attempt,
+                    parent_id,
+                    _json(plan.request),
+                    ts(plan.not_before),
+                    ts(plan.not_before) or now,
+                    now,
+                    now,
+                ),
+            )
+            row = await cur.fetchone()
+            if row is None:
+                return None
+            await self._log(tx, int(row[0]), None, "planned", detail)
+        return await self.submission(int(row[0]))
+
+    async def reparent(self, sub_id: int, parent_id: int) -> None:
+        """A waiting follow-up now depends on another submission (a policy resubmission)."""
+        async with self.db.transaction() as tx:
+            await tx.execute(
+                "UPDATE submissions SET parent_id = ?, updated_at = ? WHERE id = ?",
+                (parent_id, ts(utcnow()), sub_id),
+            )
+            await self._log(tx, sub_id, None, "planned", f"now waits for submission {parent_id}")
+
+    async def submission(self, sub_id: int) -> SubmissionRow | None:
+        async with self.db.reading() as conn:
+            cur = await conn.execute(
+                f"SELECT {_SUBMISSION_COLUMNS} FROM {_SUBMISSION_FROM} WHERE s.id = ?",  # noqa: S608
+                (sub_id,),
+            )
+            row = await cur.fetchone()
+            return _submission(row) if row else None
+
+    async def submission_by_key(self, key: str) -> SubmissionRow | None:
+        async with self.db.reading() as conn:
+            cur = await conn.execute(
+                f"SELECT {_SUBMISSION_COLUMNS} FROM {_SUBMISSION_FROM} WHERE s.key = ?",  # noqa: S608
+                (key,),
+            )
+            row = await cur.fetchone()
+            return _submission(row) if row else None
+
+    async def submissions(
+        self,
+        *,
+        states: Sequence[SubmissionState] | None = None,
+        due_before: datetime | None = None,
+        event_id: int | None = None,
+        parent_id: int | None = None,
+        api: str | None = None,
+        limit: int = 200,
+    ) -> list[SubmissionRow]:
+        where: list[str] = ["1 = 1"]
+        params: list[Any] = []
+        if states:
+            where.append(f"s.state IN ({', '.join('?' for _ in states)})")
+            params.extend(s.value for s in states)
+        if due_before is not None:
+            where.append("s.next_at IS NOT NULL AND s.next_at <= ?")
+            params.append(ts(due_before))
+        for column, value in (("s.event_id", event_id), ("s.parent_id", parent_id), ("s.api", api)):
+            if value is not None:
+                where.append(f"{column} = ?")
+                params.append(value)
+        order = "s.next_at, s.id" if due_before is not None else "s.id DESC"
+        async with self.db.reading() as conn:
+            cur = await conn.execute(
+                f"SELECT {_SUBMISSION_COLUMNS} FROM {_SUBMISSION_FROM} "  # noqa: S608
+                f"WHERE {' AND '.join(where)} ORDER BY {order} LIMIT ?",
+                (*params, limit),
+            )
+            return [_submission(r) for r in await cur.fetchall()]
+
+    async def submission_log(self, sub_id: int) -> list[dict[str, Any]]:
+        async with self.db.reading() as conn:
+            cur = await conn.execute(
+                "SELECT from_state, to_state, at, detail FROM submission_log "
+                "WHERE submission_id = ? ORDER BY id",
+                (sub_id,),
+            )
+            return [dict(r) for r in await cur.fetchall()]
+
+    async def count_sent(self, *, api: str, since: datetime, rule: str | None = None) -> int:
+        """Submissions that were (or may have been) sent since ``since``: budgets count these."""
+        query = (
+            "SELECT COUNT(*) FROM submissions "
+            "WHERE api = ? AND sent_at IS NOT NULL AND sent_at >= ?"
+        )
+        params: list[Any] = [api, ts(since)]
+        if rule is not None:
+            query += " AND rule = ?"
+            params.append(rule)
+        async with self.db.reading() as conn:
+            row = await (await conn.execute(query, params)).fetchone()
+            return int(row[0]) if row else 0
+
+    async def set_next(self, sub_id: int, next_at: datetime | None) -> None:
+        async with self.db.transaction() as tx:
+            await tx.execute(
+                "UPDATE submissions SET next_at = ?, updated_at = ? WHERE id = ?",
+                (ts(next_at), ts(utcnow()), sub_id),
+            )
+
+    # ---- tracking ------------------------------------------------------------------------
+    async def record_remote(
+        self,
+        sub_id: int,
+        *,
+        api: str,
+        remote_id: str,
+        status: str,
+        detail: dict[str, Any] | None = None,
+        url: str | None = None,
+        failed_poll: bool = False,
+    ) -> None:
+        now = ts(utcnow())
+        async with self.db.transaction() as tx:
+            await tx.execute(
+                "INSERT INTO remote_jobs (submission_id, api, remote_id, status, detail, url, "
+                "polls, poll_failures, last_polled_at, updated_at) "
+                "VALUES (?, ?, ?, ?, ?, ?, 1, ?, ?, ?) ON CONFLICT (submission_id) DO UPDATE SET "
+                "status = excluded.status, detail = COALESCE(excluded.detail, remote_jobs.detail),"
+                " url = COALESCE(excluded.url, remote_jobs.url), polls = remote_jobs.polls + 1, "
+                "poll_failures = remote_jobs.poll_failures + excluded.poll_failures, "
+                "last_polled_at = excluded.last_polled_at, updated_at = excluded.updated_at",
+                (
+                    sub_id,
+                    api,
+                    remote_id,
+                    status,
+                    _json(detail) if detail is not None else None,
+                    url,
+                    int(failed_poll),
+                    now,
+                    now,
+                ),
+            )
+
+    async def remote_job(self, sub_id: int) -> dict[str, Any] | None:
+        async with self.db.reading() as conn:
+            cur = await conn.execute("SELECT * FROM remote_jobs WHERE submission_id = ?", (sub_id,))
+            row = await cur.fetchone()
+            return dict(row) if row else None
+
+    async def add_observations(self, sub_id: int, observations: Iterable[dict[str, Any]]) -> int:
+        """Insert observations not yet known; return how many were new."""
+        added = 0
+        async with self.db.transaction() as tx:
+            for obs in observations:
+                cur = await tx.execute(
+                    "INSERT INTO observations (submission_id, target_id, obsid, start_time, "
+                    "end_time, exposure_s) VALUES (?, ?, ?, ?, ?, ?) "
+                    "ON CONFLICT (submission_id, obsid) DO NOTHING RETURNING id",
+                    (
+                        sub_id,
+                        str(obs["target_id"]),
+                        str(obs["obsid"]),
+                        obs.get("start"),
+                        obs.get("end"),
+                        obs.get("exposure_s"),
+                    ),
+                )
+                added += (await cur.fetchone()) is not None
+        return added
+
+    async def observations(self, sub_id: int) -> list[dict[str, Any]]:
+        async with self.db.reading() as conn:
+            cur = await conn.execute(
+                "SELECT target_id, obsid, start_time, end_time, exposure_s FROM observations "
+                "WHERE submission_id = ? ORDER BY obsid",
+                (sub_id,),
+            )
+            return [dict(r) for r in await cur.fetchall()]
+
+    async def put_result(
+        self,
+        sub_id: int,
+        kind: str,
+        data: Any,
+        *,
+        path: str | None = None,
+        notices: Iterable[Notice] = (),
+    ) -> bool:
+        """Store a retrieved product once (with its notices); False if it was already stored."""
+        now = ts(utcnow())
+        async with self.db.transaction(durable=True) as tx:
+            cur = await tx.execute(
+                "INSERT INTO results (submission_id, kind, data, path, created_at) "
+                "VALUES (?, ?, ?, ?, ?) ON CONFLICT (submission_id, kind) DO NOTHING RETURNING id",
+                (sub_id, kind, _json(data), path, now),
+            )
+            if await cur.fetchone() is None:
+                return False
+            await self._enqueue(tx, list(notices), now)
+            return True
+
+    async def results(self, sub_id: int | None = None) -> list[dict[str, Any]]:
+        query = "SELECT submission_id, kind, data, path, created_at FROM results"
+        params: tuple[Any, ...] = ()
+        if sub_id is not None:
+            query += " WHERE submission_id = ?"
+            params = (sub_id,)
+        async with self.db.reading() as conn:
+            cur = await conn.execute(query + " ORDER BY id", params)
+            return [dict(r) | {"data": json.loads(r["data"])} for r in await cur.fetchall()]
+
+    # ---- notices (publish outbox) --------------------------------------------------------
+    @staticmethod
+    async def _enqueue(
+        tx: aiosqlite.Connection, notices: Sequence[Notice], now: str | None
+    ) -> None:
+        await tx.executemany(
+            "INSERT INTO notices (channel, topic, payload, retain, created_at, next_at) "
+            "VALUES (?, ?, ?, ?, ?, ?)",
+            [(n.channel, n.topic, _json(n.payload), int(n.retain), now, now) for n in notices],
+        )
+
+    async def enqueue(self, notices: Sequence[Notice]) -> None:
+        async with self.db.transaction() as tx:
+            await self._enqueue(tx, notices, ts(utcnow()))
+
+    async def due_notices(self, now: datetime, *, limit: int = 100) -> list[NoticeRow]:
+        async with self.db.reading() as conn:
+            cur = await conn.execute(
+                "SELECT id, channel, topic, payload, retain, attempts FROM notices "
+                "WHERE next_at <= ? ORDER BY id LIMIT ?",
+                (ts(now), limit),
+            )
+            return [
+                NoticeRow(r[0], r[1], r[2], r[3], bool(r[4]), r[5]) for r in await cur.fetchall()
+            ]
+
+    async def notice_done(self, notice_id: int) -> None:
+        async with self.db.transaction() as tx:
+            await tx.execute("DELETE FROM notices WHERE id = ?", (notice_id,))
+
+    async def notice_failed(self, notice_id: int, error: str, next_at: datetime) -> None:
+        async with self.db.transaction() as tx:
+            await tx.execute(
+                "UPDATE notices SET attempts = attempts + 1, last_error = ?, next_at = ? "
+                "WHERE id = ?",
+                (error[:500], ts(next_at), notice_id),
+            )
+
+    # ---- meta and summaries --------------------------------------------------------------
+    async def set_meta(self, key: str, value: str) -> None:
+        async with self.db.transaction() as tx:
+            await tx.execute(
+                "INSERT INTO meta (key, value) VALUES (?, ?) "
+                "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                (key, value),
+            )
+
+    async def get_meta(self, key: str) -> str | None:
+        async with self.db.reading() as conn:
+            row = await (
+                await conn.execute("SELECT value FROM meta WHERE key = ?", (key,))
+            ).fetchone()
+            return str(row[0]) if row else None
+
+    async def counts(self) -> dict[str, dict[str, int]]:
+        """Row counts by status/state, for `autotoo status`, metrics and the dashboard."""
+        out: dict[str, dict[str, int]] = {}
+        async with self.db.reading() as conn:
+            for name, query in _COUNT_QUERIES:
+                cur = await conn.execute(query)
+                out[name] = {str(r[0]): int(r[1]) for r in await cur.fetchall()}
+        return out
+
+    async def decisions_for_alert(self, alert_id: int) -> list[dict[str, Any]]:
+        async with self.db.reading() as conn:
+            cur = await conn.execute(
+                "SELECT rule, matched, reason, error FROM decisions WHERE alert_id = ? ORDER BY id",
+                (alert_id,),
+            )
+            return [dict(r) for r in await cur.fetchall()]
+
+    async def recent_alerts(self, limit: int = 50) -> list[dict[str, Any]]:
+        async with self.db.reading() as conn:
+            cur = await conn.execute(
+                "SELECT a.id, a.inbox_id, a.mission, a.notice_type, a.event_key, a.kind, "
+                "a.is_test, a.trigger_time, a.ra, a.dec, a.error_deg, a.created_at, "
+                "e.group_key FROM alerts a JOIN events e ON e.id = a.event_id "
+                "ORDER BY a.id DESC LIMIT ?",
+                (limit,),
+            )
+            return [dict(r) for r in await cur.fetchall()]

@@ -1,0 +1,169 @@
+"""Plain rows the repository returns and accepts (dataclasses: inside the core, no pydantic)."""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+
+class SubmissionState(enum.StrEnum):
+    PLANNED = "planned"
+    SUBMITTING = "submitting"  # committed durably *before* the POST is sent
+    SUBMITTED = "submitted"
+    TRACKING = "tracking"
+    DONE = "done"
+    REJECTED = "rejected"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+    UNKNOWN = "unknown"  # the POST's outcome is not known: reconcile before anything else
+    NEEDS_HUMAN = "needs_human"
+
+    @property
+    def terminal(self) -> bool:
+        return self in _TERMINAL
+
+
+_TERMINAL = frozenset(
+    {
+        SubmissionState.DONE,
+        SubmissionState.REJECTED,
+        SubmissionState.FAILED,
+        SubmissionState.CANCELLED,
+        SubmissionState.NEEDS_HUMAN,
+    }
+)
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def ts(value: datetime | None) -> str | None:
+    """Store times as fixed-width ISO UTC text, so text order is time order."""
+    if value is None:
+        return None
+    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def parse_ts(value: str | None) -> datetime | None:
+    if value is None:
+        return None
+    return datetime.strptime(value, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=UTC)
+
+
+@dataclass(frozen=True, slots=True)
+class InboxPut:
+    inbox_id: int
+    new: bool  # False: a duplicate (same content key or same transport identity)
+
+
+@dataclass(frozen=True, slots=True)
+class InboxRow:
+    id: int
+    source: str
+    topic: str | None
+    raw: bytes
+    received_at: datetime
+    status: str
+    reason: str | None
+    dedup_key: str
+    seen_count: int
+
+
+@dataclass(frozen=True, slots=True)
+class EventRow:
+    id: int
+    group_key: str
+    mission: str
+    event_key: str
+    alert_count: int
+    best_alert_id: int | None
+    retracted: bool
+    first_seen: datetime
+    last_seen: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class DecisionRecord:
+    rule: str
+    rule_hash: str
+    matched: bool
+    reason: str
+    error: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class PlannedSubmission:
+    key: str
+    api: str  # 'swift_too' | 'ukssdc_xrt'
+    rule: str
+    action: str
+    request: dict[str, Any]
+    attempt: int = 0
+    parent_key: str | None = None
+    not_before: datetime | None = None
+    waiting: bool = False  # True: released later (e.g. XRT products after the TOO is observed)
+
+
+@dataclass(frozen=True, slots=True)
+class Notice:
+    channel: str  # 'mqtt' | 'webhook'
+    topic: str
+    payload: dict[str, Any]
+    retain: bool = False
+
+
+@dataclass(slots=True)
+class SubmissionRow:
+    id: int
+    key: str
+    api: str
+    rule: str
+    event_id: int
+    action: str
+    attempt: int
+    parent_id: int | None
+    state: SubmissionState
+    request: dict[str, Any]
+    remote_id: str | None
+    sent_at: datetime | None
+    not_before: datetime | None
+    next_at: datetime | None
+    reason: str | None
+    created_at: datetime
+    updated_at: datetime
+    group_key: str = ""
+    event_key: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class NoticeRow:
+    id: int
+    channel: str
+    topic: str
+    payload: str
+    retain: bool
+    attempts: int
+
+
+@dataclass(frozen=True, slots=True)
+class AlertOutcome:
+    """Everything one evaluated alert changes, committed in ONE durable transaction: the
+    alert and its event, every rule's decision, new submissions (ON CONFLICT DO NOTHING on
+    the idempotency key), re-rendered still-planned requests, cancellations, notices."""
+
+    inbox_id: int
+    normalized: dict[str, Any]
+    group_key: str
+    mission: str
+    event_key: str
+    kind: str
+    is_test: bool
+    error_deg: float | None
+    decisions: list[DecisionRecord] = field(default_factory=list)
+    plans: list[PlannedSubmission] = field(default_factory=list)
+    replans: dict[str, dict[str, Any]] = field(default_factory=dict)  # key -> new request
+    cancel_planned: bool = False  # retraction: withhold every unsent submission of the event
+    notices: list[Notice] = field(default_factory=list)

@@ -1,0 +1,197 @@
+"""The daemon's process lifecycle: start, signals, reload, orderly stop.
+
+Start order: config (already validated by the caller) -> store opened and migrated ->
+components started -> READY=1. Stop order on SIGTERM/SIGINT: STOPPING=1 -> intake stops
+first (sources: nothing new is accepted, nothing unacknowledged is lost: the broker or Kafka
+redelivers it) -> workers get ``shutdown_grace`` to bring in-flight work to a durable state
+-> everything left is cancelled -> store closed. SIGHUP reloads config and rules atomically:
+the new set replaces the running one only if it is valid as a whole.
+
+Components are small objects with ``name``, ``intake`` (stopped first), ``async run()``
+(runs until cancelled) and optional ``async drain()`` and ``reload(state)``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import signal
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+from autotoo.config.load import LoadedConfig
+from autotoo.logs import get_logger
+from autotoo.store.db import Database
+from autotoo.store.repository import Repository
+from autotoo.systemd import Notifier
+
+log = get_logger("autotoo.supervisor")
+
+HEARTBEAT_SECONDS = 10.0
+SOURCES_READY_TIMEOUT = 30.0
+
+
+class Component(Protocol):
+    name: str
+    intake: bool
+
+    async def run(self) -> None: ...
+
+
+@dataclass(slots=True)
+class Runtime:
+    """What components share: the loaded config, the rules, the store."""
+
+    loaded: LoadedConfig
+    rules: Any
+    db: Database
+    repo: Repository
+    started_at: float = 0.0
+    heartbeat_at: float = 0.0
+    health: dict[str, Any] = field(default_factory=dict)
+
+
+def resolve_state_path(state: str | None, environ: dict[str, str] | None = None) -> Path:
+    """Where the SQLite file lives.
+
+    An explicit ``state: sqlite:///...`` wins (a relative path resolves inside
+    ``$STATE_DIRECTORY`` when systemd sets it, as ProtectSystem=strict leaves only that
+    writable); otherwise ``$STATE_DIRECTORY/state.db``; otherwise ``./autotoo-state/state.db``.
+    """
+    env = os.environ if environ is None else environ
+    state_dir = env.get("STATE_DIRECTORY", "").split(":")[0]  # several dirs: the first is ours
+    if state:
+        path = Path(state.removeprefix("sqlite:///"))  # sqlite:////abs -> /abs
+        if not path.is_absolute() and state_dir:
+            return Path(state_dir) / path
+        return path
+    if state_dir:
+        return Path(state_dir) / "state.db"
+    return Path("autotoo-state") / "state.db"
+
+
+ComponentFactory = Callable[[Runtime], Sequence[Component]]
+Reloader = Callable[[], Awaitable[tuple[LoadedConfig, Any] | None]]
+
+
+class Supervisor:
+    def __init__(
+        self,
+        runtime: Runtime,
+        components: Sequence[Component],
+        *,
+        reloader: Reloader,
+        notifier: Notifier | None = None,
+    ) -> None:
+        self.runtime = runtime
+        self.components = list(components)
+        self._reloader = reloader
+        self.notifier = notifier or Notifier()
+        self._stop = asyncio.Event()
+        self._reload = asyncio.Event()
+
+    def request_stop(self) -> None:
+        self._stop.set()
+
+    def request_reload(self) -> None:
+        self._reload.set()
+
+    async def run(self) -> None:
+        loop = asyncio.get_running_loop()
+        loop.add_signal_handler(signal.SIGTERM, self.request_stop)
+        loop.add_signal_handler(signal.SIGINT, self.request_stop)
+        loop.add_signal_handler(signal.SIGHUP, self.request_reload)
+        self.runtime.started_at = loop.time()
+        try:
+            async with asyncio.TaskGroup() as tg:
+                tasks = {c.name: tg.create_task(c.run(), name=c.name) for c in self.components}
+                helpers = [
+                    tg.create_task(self._heartbeat(), name="heartbeat"),
+                    tg.create_task(self._reload_loop(), name="reload"),
+                ]
+                await self._sources_up()
+                self.notifier.ready(self._status_line())
+                log.info("ready", components=sorted(tasks), mode=self.runtime.loaded.config.mode)
+                await self._stop.wait()
+                self.notifier.stopping()
+                log.info("stopping")
+                await self._shutdown(tasks)
+                for helper in helpers:
+                    helper.cancel()
+        finally:
+            for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+                loop.remove_signal_handler(sig)
+
+    async def _sources_up(self) -> None:
+        """READY=1 means "alerts are being received": wait (bounded) until every source is
+        connected and subscribed. A broker that is down does not block start-up for ever: after
+        ``SOURCES_READY_TIMEOUT`` seconds READY=1 is sent anyway, and STATUS= names the sources
+        that are not connected."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + SOURCES_READY_TIMEOUT
+        while loop.time() < deadline and not self._stop.is_set():
+            waiting = [
+                c.name
+                for c in self.components
+                if (h := getattr(c, "health", None)) is not None and not h.connected
+            ]
+            if not waiting:
+                return
+            self.notifier.status(f"waiting for {', '.join(waiting)}")
+            await asyncio.sleep(0.05)
+        log.warning("starting although sources are not connected yet")
+
+    async def _shutdown(self, tasks: dict[str, asyncio.Task[None]]) -> None:
+        intake = [c for c in self.components if c.intake]
+        workers = [c for c in self.components if not c.intake]
+        for component in intake:
+            tasks[component.name].cancel()
+        grace = self.runtime.loaded.config.shutdown_grace.total_seconds()
+        drains = [d() for c in workers if (d := getattr(c, "drain", None)) is not None]
+        if drains:
+            try:
+                async with asyncio.timeout(grace):
+                    await asyncio.gather(*drains)
+            except TimeoutError:
+                log.warning("shutdown grace expired; cancelling in-flight work", grace_s=grace)
+        for component in workers:
+            tasks[component.name].cancel()
+
+    async def _heartbeat(self) -> None:
+        loop = asyncio.get_running_loop()
+        interval = self.notifier.watchdog_interval or HEARTBEAT_SECONDS
+        while True:
+            self.runtime.heartbeat_at = loop.time()
+            await self.runtime.repo.set_meta("heartbeat", str(int(loop.time())))
+            if self.notifier.watchdog_interval:
+                self.notifier.watchdog()  # only while this loop (and so the event loop) runs
+            await asyncio.sleep(min(interval, HEARTBEAT_SECONDS))
+
+    async def _reload_loop(self) -> None:
+        while True:
+            await self._reload.wait()
+            self._reload.clear()
+            self.notifier.reloading()
+            result = await self._reloader()
+            if result is not None:
+                loaded, rules = result
+                self.runtime.loaded, self.runtime.rules = loaded, rules
+                for component in self.components:
+                    reload = getattr(component, "reload", None)
+                    if reload is not None:
+                        reload(self.runtime)
+                log.info("reloaded", rules=_rule_count(rules))
+            self.notifier.ready(self._status_line())
+
+    def _status_line(self) -> str:
+        mode = self.runtime.loaded.config.mode.value
+        return f"{mode}; {_rule_count(self.runtime.rules)} rules; {len(self.components)} components"
+
+
+def _rule_count(rules: Any) -> int:
+    with contextlib.suppress(TypeError):
+        return len(rules)
+    return 0

@@ -1,0 +1,37 @@
+"""Client of the UKSSDC XRT product generator (swifttools' ``xrt_prods`` wire protocol, 1.12).
+
+Build a request with :class:`XrtRequest` (pure, synchronous), send it with
+:class:`UkssdcClient` (async, injectable aiohttp session), pace status queries with
+:class:`JobPoller` and :class:`ActiveJobCap`. Decisions: docs/xrt-products.md.
+"""
+
+from autotoo.ukssdc.check import validate
+from autotoo.ukssdc.client import UkssdcClient
+from autotoo.ukssdc.errors import (
+    AmbiguousError,
+    BadReplyError,
+    NotSentError,
+    RejectedError,
+    TransportError,
+    UkssdcError,
+)
+from autotoo.ukssdc.poller import ActiveJobCap, JobPoller
+from autotoo.ukssdc.request import XrtRequest
+from autotoo.ukssdc.results import JobStatus, Position, SubmitResult
+
+__all__ = [
+    "ActiveJobCap",
+    "AmbiguousError",
+    "BadReplyError",
+    "JobPoller",
+    "JobStatus",
+    "NotSentError",
+    "Position",
+    "RejectedError",
+    "SubmitResult",
+    "TransportError",
+    "UkssdcClient",
+    "UkssdcError",
+    "XrtRequest",
+    "validate",
+]

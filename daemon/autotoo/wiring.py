@@ -1,0 +1,366 @@
+"""Wiring: builds the running daemon from config, rules, store, sources, clients and pipeline.
+
+This is the one module allowed to import every layer (the CLI calls it). Keeping the
+assembly here is what lets the core stay free of transports and clients.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import ssl
+import sys
+from importlib import resources
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import aiohttp
+
+from autotoo.cli import EXIT_CONFIG, EXIT_FAILURE, EXIT_OK
+from autotoo.config.load import LoadedConfig, load_config
+from autotoo.config.models import Config, DirectorySource, HttpSource, KafkaSource, MqttSource
+from autotoo.config.problems import ConfigError, ConfigProblem
+from autotoo.logs import configure, get_logger
+from autotoo.pipeline.settings import PipelineSettings
+from autotoo.store.db import Database
+from autotoo.store.errors import StoreError
+from autotoo.store.repository import Repository
+from autotoo.supervisor import Component, Runtime, Supervisor, resolve_state_path
+from autotoo.systemd import Notifier
+
+log = get_logger("autotoo")
+
+
+def example_rules_dir() -> Path:
+    """The example rules: packaged in the wheel, or the source tree's ``rules/``."""
+    packaged = resources.files("autotoo").joinpath("examples", "rules")
+    if packaged.is_dir():
+        return Path(str(packaged))
+    return Path(__file__).resolve().parents[2] / "rules"
+
+
+def embedded_config() -> Config:
+    """``autotoo run`` without -c: dry-run, the example rules, a local drop folder."""
+    return Config.model_validate(
+        {
+            "rules": [str(example_rules_dir() / "*.yaml")],
+            "sources": [{"kind": "directory", "name": "spool", "path": "autotoo-state/spool"}],
+        }
+    )
+
+
+def _rule_paths(loaded: LoadedConfig) -> list[str]:
+    base = loaded.base_dir
+    return [p if Path(p).is_absolute() else str(base / p) for p in loaded.config.rules]
+
+
+def load_everything(path: Path | None) -> tuple[LoadedConfig, Any]:
+    """Config and rules, validated together: every problem of every file at once."""
+    from autotoo.rules import load_rules  # noqa: PLC0415  CEL and jinja only when needed
+
+    problems: list[ConfigProblem] = []
+    try:
+        loaded = load_config(path) if path else LoadedConfig(embedded_config(), None)
+        if path is None:  # the embedded drop folder is ours to create
+            Path("autotoo-state/spool").mkdir(parents=True, exist_ok=True)
+    except ConfigError as exc:
+        problems.extend(exc.problems)
+        loaded = None
+    rule_patterns = _rule_paths(loaded) if loaded else []
+    rules = None
+    try:
+        rules = load_rules(rule_patterns)
+    except ConfigError as exc:
+        problems.extend(exc.problems)
+    if problems:
+        raise ConfigError(problems)
+    assert loaded is not None
+    return loaded, rules
+
+
+def report_problems(exc: ConfigError) -> None:
+    """Each problem as ``file:line:col: path: message`` on stderr, then a count."""
+    for problem in exc.problems:
+        print(problem, file=sys.stderr)  # noqa: T201 the operator reads these, not a log parser
+    print(f"{len(exc.problems)} problem(s) found; nothing was started", file=sys.stderr)  # noqa: T201
+
+
+def rules_schema() -> dict[str, Any]:
+    from autotoo.rules import rules_json_schema  # noqa: PLC0415
+
+    return rules_json_schema()
+
+
+def pipeline_settings(loaded: LoadedConfig) -> PipelineSettings:
+    cfg = loaded.config
+    return PipelineSettings(
+        mode=cfg.mode.value,
+        too_per_day=cfg.budgets.too_per_day,
+        topic_prefix=cfg.publish.mqtt.topic_prefix if cfg.publish.mqtt else None,
+        webhook=loaded.secret("publish.webhook_url_file") is not None,
+        swift_poll=cfg.swift.poll_interval,
+        xrt_poll=cfg.ukssdc.poll_interval,
+        xrt_polls_per_minute=cfg.ukssdc.polls_per_minute,
+        xrt_max_active=cfg.ukssdc.max_active_jobs,
+        max_alert_age=cfg.max_alert_age,
+    )
+
+
+def _tls(ca_file: str | None) -> ssl.SSLContext:
+    return ssl.create_default_context(cafile=ca_file)
+
+
+def build_sources(loaded: LoadedConfig) -> list[Any]:
+    """Kafka, MQTT and directory sources (HTTP ingest is mounted on the admin server)."""
+    from autotoo.sources.directory import DirectorySource as DirSrc  # noqa: PLC0415
+    from autotoo.sources.settings import (  # noqa: PLC0415
+        DirectorySettings,
+        KafkaSettings,
+        MqttSettings,
+    )
+
+    out: list[Any] = []
+    for index, src in enumerate(loaded.config.sources):
+        name = src.name or f"{src.kind}-{index}"
+        if isinstance(src, MqttSource):
+            from autotoo.sources.mqtt import MqttSource as MqttSrc  # noqa: PLC0415
+
+            url = urlsplit(src.url)
+            tls = url.scheme == "mqtts"
+            out.append(
+                MqttSrc(
+                    MqttSettings(
+                        name=name,
+                        host=url.hostname or "localhost",
+                        port=url.port or (8883 if tls else 1883),
+                        client_id=src.client_id,
+                        topics=tuple(src.topics),
+                        username=src.username,
+                        password=loaded.secret(f"sources.{index}.password_file"),
+                        tls=tls,
+                        ca_file=Path(src.ca_file) if src.ca_file else None,
+                        session_expiry=int(src.session_expiry.total_seconds()),
+                        keepalive=int(src.keepalive.total_seconds()),
+                    )
+                )
+            )
+        elif isinstance(src, KafkaSource):
+            from autotoo.sources.kafka import KafkaSource as KafkaSrc  # noqa: PLC0415
+
+            out.append(
+                KafkaSrc(
+                    KafkaSettings(
+                        name=name,
+                        group_id=src.group_id,
+                        topics=tuple(src.topics),
+                        domain=src.domain,
+                        client_id=loaded.secret(f"sources.{index}.client_id_file"),
+                        client_secret=loaded.secret(f"sources.{index}.client_secret_file"),
+                        extra_config=dict(src.extra),
+                    )
+                )
+            )
+        elif isinstance(src, DirectorySource):
+            out.append(
+                DirSrc(
+                    DirectorySettings(
+                        name=name,
+                        path=Path(src.path),
+                        topic=src.topic or "directory",
+                        poll_interval=src.poll_interval.total_seconds(),
+                    )
+                )
+            )
+    return out
+
+
+class SourceRunner:
+    """A source as a supervisor component: ``run`` feeds the inbox until cancelled."""
+
+    intake = True
+
+    def __init__(self, source: Any, sink: Any) -> None:
+        self.source = source
+        self.sink = sink
+        self.name = f"source:{source.name}"
+
+    @property
+    def health(self) -> Any:
+        return self.source.health
+
+    async def run(self) -> None:
+        await self.source.run(self.sink)
+
+
+async def _reload(path: Path | None) -> tuple[LoadedConfig, Any] | None:
+    try:
+        return load_everything(path)
+    except ConfigError as exc:
+        log.error(
+            "reload refused; keeping the running configuration",
+            problems=[str(p) for p in exc.problems],
+        )
+        return None
+
+
+async def build_components(runtime: Runtime, stack: contextlib.AsyncExitStack) -> list[Component]:
+    """Everything the daemon runs, built inside the event loop (aiohttp needs it)."""
+    from autotoo.adapters.publish import MqttPublisher, WebhookPublisher  # noqa: PLC0415
+    from autotoo.admin import AdminServer  # noqa: PLC0415
+    from autotoo.pipeline.intake import Inbox  # noqa: PLC0415
+    from autotoo.pipeline.processor import Processor  # noqa: PLC0415
+    from autotoo.pipeline.publisher import Publisher  # noqa: PLC0415
+    from autotoo.pipeline.submitter import Submitter  # noqa: PLC0415
+    from autotoo.pipeline.tracker import Tracker  # noqa: PLC0415
+
+    loaded = runtime.loaded
+    cfg = loaded.config
+    repo = runtime.repo
+
+    def settings() -> PipelineSettings:
+        return pipeline_settings(runtime.loaded)
+
+    session = await stack.enter_async_context(aiohttp.ClientSession())
+    too, xrt = _remote_ports(loaded, session)
+    publisher_wake = asyncio.Event()
+    submitter = Submitter(repo, settings=settings, too=too, xrt=xrt)
+    tracker = Tracker(repo, settings=settings, too=too, xrt=xrt, on_release=submitter.wake.set)
+
+    def planned() -> None:
+        submitter.wake.set()
+        publisher_wake.set()
+
+    processor = Processor(repo, rules=lambda: runtime.rules, settings=settings, on_planned=planned)
+    inbox = Inbox(repo, on_new=processor.notify_new)
+    ports: dict[str, Any] = {}
+    components: list[Any] = []
+    if cfg.publish.mqtt is not None:
+        url = urlsplit(cfg.publish.mqtt.url)
+        tls = url.scheme == "mqtts"
+        mqtt_pub = MqttPublisher(
+            host=url.hostname or "localhost",
+            port=url.port or (8883 if tls else 1883),
+            client_id=cfg.publish.mqtt.client_id,
+            username=cfg.publish.mqtt.username,
+            password=loaded.secret("publish.mqtt.password_file"),
+            tls_context=_tls(cfg.publish.mqtt.ca_file) if tls else None,
+        )
+        ports["mqtt"] = mqtt_pub
+        components.append(mqtt_pub)
+    webhook = loaded.secret("publish.webhook_url_file")
+    if webhook is not None:
+        ports["webhook"] = WebhookPublisher(session, webhook)
+    publisher = Publisher(repo, ports, wake=publisher_wake)
+    sources = build_sources(loaded)
+    components += [SourceRunner(s, inbox) for s in sources]
+    if cfg.admin.enabled:
+        host, _, port = cfg.admin.listen.rpartition(":")
+        loop = asyncio.get_running_loop()
+        admin = AdminServer(
+            host.strip("[]"),
+            int(port),
+            mode=lambda: runtime.loaded.config.mode.value,
+            heartbeat_age=lambda: loop.time() - runtime.heartbeat_at,
+            sources=lambda: [s.health for s in sources],
+        )
+        _mount_http_ingest(admin, loaded, inbox)
+        components.append(admin)
+        runtime.health["admin"] = admin
+    components += [processor, submitter, tracker, publisher]
+    runtime.health.update(
+        processor=processor,
+        submitter=submitter,
+        tracker=tracker,
+        publisher=publisher,
+        inbox=inbox,
+        sources=sources,
+    )
+    return components
+
+
+def _mount_http_ingest(admin: Any, loaded: LoadedConfig, inbox: Any) -> None:
+    from autotoo.sources.http import setup_ingest_routes  # noqa: PLC0415
+    from autotoo.sources.settings import HttpSettings  # noqa: PLC0415
+
+    for index, src in enumerate(loaded.config.sources):
+        if isinstance(src, HttpSource):
+            token = loaded.secret(f"sources.{index}.token_file")
+            assert token is not None  # load_config refused the file otherwise
+            setup_ingest_routes(
+                admin.app,
+                inbox,
+                HttpSettings(token=token, max_bytes=src.max_bytes, name=src.name or "http"),
+            )
+
+
+def _remote_ports(loaded: LoadedConfig, session: aiohttp.ClientSession) -> tuple[Any, Any]:
+    """Clients only where something may be sent: dry-run builds none."""
+    cfg = loaded.config
+    if cfg.mode.value == "dry-run":
+        return None, None
+    from autotoo.adapters.swift import SwiftTooAdapter  # noqa: PLC0415
+    from autotoo.adapters.ukssdc import UkssdcXrtAdapter  # noqa: PLC0415
+    from autotoo.swift import make_client  # noqa: PLC0415
+    from autotoo.ukssdc.client import UkssdcClient  # noqa: PLC0415
+
+    secret = loaded.secret("swift.shared_secret_file")
+    client = make_client(
+        cfg.swift.protocol,
+        cfg.swift.base_url,
+        username=cfg.swift.username,
+        shared_secret=secret.get_secret_value() if secret else "anonymous",
+        session=session,
+        timeout=aiohttp.ClientTimeout(total=cfg.swift.timeout.total_seconds(), sock_connect=10),
+    )
+    too = SwiftTooAdapter(client)
+    xrt = None
+    if cfg.ukssdc.user_id:
+        xrt = UkssdcXrtAdapter(
+            UkssdcClient(
+                session,
+                cfg.ukssdc.user_id,
+                base_url=cfg.ukssdc.base_url,
+                timeout=cfg.ukssdc.timeout.total_seconds(),
+            )
+        )
+    return too, xrt
+
+
+async def _main(path: Path | None, loaded: LoadedConfig, rules: Any) -> int:
+    state_path = resolve_state_path(loaded.config.state)
+    try:
+        db = await Database.open(state_path)
+    except StoreError as exc:
+        log.error("cannot open the state store", error=str(exc), path=str(state_path))
+        return EXIT_FAILURE
+    try:
+        async with contextlib.AsyncExitStack() as stack:
+            runtime = Runtime(loaded=loaded, rules=rules, db=db, repo=Repository(db))
+            components = await build_components(runtime, stack)
+            supervisor = Supervisor(
+                runtime, components, reloader=lambda: _reload(path), notifier=Notifier()
+            )
+            await supervisor.run()
+    finally:
+        await db.close()
+    log.info("stopped")
+    return EXIT_OK
+
+
+def run_daemon(path: Path | None) -> int:
+    try:
+        loaded, rules = load_everything(path)
+    except ConfigError as exc:
+        report_problems(exc)
+        return EXIT_CONFIG
+    cfg = loaded.config
+    configure(cfg.log.level, cfg.log.format)
+    log.info(
+        "autotoo starting",
+        mode=cfg.mode.value,
+        config=str(path) if path else "<embedded defaults>",
+        nothing_is_sent=cfg.mode.value == "dry-run",
+        rules=len(rules),
+    )
+    return asyncio.run(_main(path, loaded, rules))

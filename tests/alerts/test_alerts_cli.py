@@ -1,0 +1,84 @@
+"""``autotoo alerts parse`` through the real command-line entry point."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from tests.alerts.alert_corpus import CORPUS
+
+from autotoo.cli import EXIT_FAILURE, EXIT_OK, main
+
+pytestmark = pytest.mark.skipif(CORPUS is None, reason="needs shared/alerts")
+
+
+def _corpus(name: str) -> Path:
+    assert CORPUS is not None
+    return CORPUS / name
+
+
+def test_parse_prints_one_json_object_per_file(capsys: pytest.CaptureFixture[str]) -> None:
+    files = [
+        _corpus("voevent-classic/gwcelery-swift_grb_gcn.xml"),
+        _corpus("igwn/MS181101ab-retraction.json"),
+    ]
+    assert main(["alerts", "parse", *map(str, files)]) == EXIT_OK
+    out, err = capsys.readouterr()
+    assert err == ""
+    first, second = (json.loads(line) for line in out.splitlines())
+    assert first["file"] == str(files[0])
+    assert (first["mission"], first["notice_type"], first["event_key"]) == (
+        "swift",
+        "SWIFT_BAT_GRB_POS_ACK",
+        "1123129",
+    )
+    assert (first["kind"], first["is_test"], first["trigger_time"]) == (
+        "initial",
+        False,
+        "2022-09-07T14:05:25.760000Z",
+    )
+    assert (first["ra"], first["dec"], first["error_deg"]) == (268.87, -20.3153, 0.05)
+    assert first["flags"]["StarTrack_Lost_Lock"] is False
+    assert (second["mission"], second["kind"], second["ra"]) == ("lvk", "retraction", None)
+
+
+def test_topic_option_sets_mission_for_a_payload_without_one(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    payload = {"id": ["01709261081"], "ra": 178.334, "dec": -10.202, "ra_dec_error": 0.05}
+    path = tmp_path / "ep.json"
+    path.write_text(json.dumps(payload))
+    assert main(["alerts", "parse", str(path)]) == EXIT_FAILURE
+    _, err = capsys.readouterr()
+    assert err == f"{path}: gcn JSON names no mission ($schema, mission or topic)\n"
+    code = main(["alerts", "parse", "--topic", "gcn/notices/einstein_probe/wxt/alert", str(path)])
+    assert code == EXIT_OK
+    alert = json.loads(capsys.readouterr().out)
+    assert (alert["mission"], alert["topic"]) == (
+        "einstein_probe",
+        "gcn.notices.einstein_probe.wxt.alert",
+    )
+
+
+def test_failures_go_to_stderr_and_set_the_exit_status(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    bad = tmp_path / "truncated.xml"
+    bad.write_bytes(_corpus("voevent-classic/gwcelery-swift_grb_gcn.xml").read_bytes()[:500])
+    good = _corpus("gcn-schema/chime/frb.retraction.example.json")
+    missing = tmp_path / "missing.json"
+    assert main(["alerts", "parse", str(bad), str(good), str(missing)]) == EXIT_FAILURE
+    out, err = capsys.readouterr()
+    assert [json.loads(line)["kind"] for line in out.splitlines()] == ["retraction"]
+    lines = err.splitlines()
+    assert len(lines) == 2
+    assert lines[0].startswith(f"{bad}: XML is not well formed")
+    assert lines[1].startswith(f"{missing}: cannot read")
+
+
+def test_parse_needs_a_file(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as info:
+        main(["alerts", "parse"])
+    assert info.value.code == 2
+    assert "FILE" in capsys.readouterr().err

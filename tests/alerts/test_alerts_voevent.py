@@ -1,0 +1,298 @@
+"""VOEvent specifics: flags, notice types, kinds, keys, positions, hardening."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from tests.alerts.alert_corpus import CORPUS
+from tests.alerts.voevents import citations, group, param, voevent, where_when
+
+from autotoo.alerts import AlertParseError, Reference, parse_alert
+from autotoo.alerts.voevent import typed_value
+
+pytestmark = pytest.mark.skipif(CORPUS is None, reason="needs shared/alerts")
+
+
+def _corpus_bytes(name: str) -> bytes:
+    assert CORPUS is not None
+    return (CORPUS / name).read_bytes()
+
+
+SWIFT_GRB = "voevent-classic/gwcelery-swift_grb_gcn.xml"
+
+
+def test_swift_bat_flags_from_params() -> None:
+    alert = parse_alert(_corpus_bytes(SWIFT_GRB), "gcn.classic.voevent.SWIFT_BAT_GRB_POS_ACK")
+    assert alert.notice_type == "SWIFT_BAT_GRB_POS_ACK"
+    assert alert.packet_type == 61
+    assert alert.instrument == "BAT"
+    assert alert.flags["GRB_Identified"] is True
+    assert alert.flags["StarTrack_Lost_Lock"] is False
+    assert alert.flags["Def_NOT_a_GRB"] is False
+    assert alert.flags["Target_in_Flt_Catalog"] is False
+    assert alert.rate_signif == pytest.approx(13.96)
+    assert alert.image_snr == pytest.approx(8.52)
+    assert alert.event_name == "GRB 220907"
+    assert alert.raw["Soln_Status"] == "0x20000003"  # hex flag words stay strings
+    assert alert.raw["Merit_Val5"] == -1
+
+
+@pytest.mark.parametrize("flag", ["StarTrack_Lost_Lock", "Def_NOT_a_GRB", "Target_in_Flt_Catalog"])
+def test_swift_bat_bogus_trigger_flags_are_true(flag: str) -> None:
+    raw, count = re.subn(
+        rf'(name="{flag}"\s+value=")false"', r'\1true"', _corpus_bytes(SWIFT_GRB).decode()
+    )
+    assert count == 1
+    alert = parse_alert(raw.encode())
+    assert alert.flags[flag] is True
+
+
+def test_flag_repeated_in_two_groups_is_true_if_either_says_so() -> None:
+    raw = _corpus_bytes(SWIFT_GRB).decode()
+    # Near_Bright_Star appears in Solution_Status and again in Misc_Flags; set only the second.
+    first = raw.index('name="Near_Bright_Star"')
+    second = raw.index('name="Near_Bright_Star"', first + 1)
+    tail = raw[second:].replace('value="false"', 'value="true"', 1)
+    alert = parse_alert((raw[:second] + tail).encode())
+    assert alert.flags["Near_Bright_Star"] is True
+    assert alert.raw["Near_Bright_Star"] is False  # raw keeps the first occurrence
+
+
+def test_test_submission_flag_makes_a_test() -> None:
+    raw = _corpus_bytes(SWIFT_GRB).decode()
+    raw = raw.replace('"Test_Submission"          value="false"', '"Test_Submission" value="true"')
+    assert parse_alert(raw.encode()).is_test is True
+
+
+def test_swift_pointing_direction_is_recognised_and_has_no_source_position() -> None:
+    raw = voevent(
+        param("Packet_Type", "83"),
+        param("Pkt_Ser_Num", "306"),
+        param("TrigID", "48767"),
+        param("Slew_RA", "11.5836", "deg"),
+        param("Coords_Type", "2"),
+        param("Coords_String", "pointing_direction"),
+        ivorn="ivo://nasa.gsfc.gcn/SWIFT#Point_Dir_2017-11-28T08:22:38.00_1023458943-887",
+        role="utility",
+        where=where_when(position=("11.5836", "-72.6159", "0.0000")),
+    )
+    alert = parse_alert(raw)
+    assert (alert.mission, alert.notice_type, alert.kind) == ("swift", "SWIFT_POINTDIR", "initial")
+    assert alert.role == "utility"
+    assert alert.ra is None
+    assert alert.raw["Slew_RA"] == pytest.approx(11.5836)
+
+
+def test_legacy_lvc_retraction_wins_over_its_alert_type() -> None:
+    ivorns = [f"ivo://gwnet/LVC#MS181101ab-{n}" for n in ("1-Preliminary", "2-Initial")]
+    raw = voevent(
+        param("Packet_Type", "164", data_type="int"),
+        param("Pkt_Ser_Num", "4", data_type="string"),
+        param("GraceID", "MS181101ab", data_type="string"),
+        param("AlertType", "Preliminary", data_type="string"),
+        ivorn="ivo://gwnet/LVC#MS181101ab-4-Retraction",
+        role="test",
+        where=where_when(iso_time="2018-11-01T22:22:46.654437", position=None),
+        extra=citations("retraction", *ivorns),
+    )
+    alert = parse_alert(raw)
+    assert (alert.mission, alert.messenger, alert.kind) == ("lvk", "gw", "retraction")
+    assert (alert.notice_type, alert.event_key, alert.revision) == (
+        "LVC_RETRACTION",
+        "MS181101ab",
+        4,
+    )
+    assert alert.is_test is True
+    assert alert.references == tuple(Reference(i, "retraction") for i in ivorns)
+    assert alert.ra is None
+
+
+def test_legacy_lvc_preliminary_classification_and_far() -> None:
+    raw = voevent(
+        param("Packet_Type", "150"),
+        param("GraceID", "S190425z"),
+        param("AlertType", "Preliminary"),
+        param("FAR", "4.5e-13", "Hz"),
+        group("Classification", param("BNS", "0.999"), param("Terrestrial", "0.001")),
+        group("Properties", param("HasNS", "1.0"), param("HasRemnant", "0.0")),
+        ivorn="ivo://gwnet/LVC#S190425z-1-Preliminary",
+        where=where_when(position=None),
+    )
+    alert = parse_alert(raw, "gcn/classic/voevent/LVC_PRELIMINARY")
+    assert (alert.kind, alert.is_test, alert.topic) == (
+        "initial",
+        False,
+        "gcn.classic.voevent.LVC_PRELIMINARY",
+    )
+    assert alert.far == pytest.approx(4.5e-13)
+    assert alert.classification == {"BNS": 0.999, "Terrestrial": 0.001}
+    assert alert.properties == {"HasNS": 1.0, "HasRemnant": 0.0}
+
+
+def test_icecube_gold_track_key_far_and_signalness() -> None:
+    raw = voevent(
+        param("Packet_Type", "173"),
+        param("Pkt_Ser_Num", "2"),
+        param("AMON_ID", "13419117593623"),
+        param("run_id", "134191"),
+        param("event_id", "17593623"),
+        param("signalness", "0.8283"),
+        param("FAR", "0.2894", "yr^-1"),
+        param("src_error_90", "1.2199", "deg"),
+        group("Trigger_ID", param("Test", "false"), param("Retraction", "false")),
+        ivorn="ivo://nasa.gsfc.gcn/AMON#ICECUBE_GOLD_Event2020-06-15T14:49:17.37_24_134191_017593623_1",
+        where=where_when(position=("142.9499", "3.6600", "1.2199")),
+    )
+    alert = parse_alert(raw)
+    assert (alert.mission, alert.messenger, alert.notice_type) == (
+        "icecube",
+        "neutrino",
+        "ICECUBE_ASTROTRACK_GOLD",
+    )
+    assert alert.event_key == "134191_17593623"  # the gcn-schema IceCube id spelling
+    assert alert.far == pytest.approx(0.2894 / (365.25 * 86400))
+    assert alert.p_astro == pytest.approx(0.8283)
+    assert (alert.error_deg, alert.error_confidence) == (pytest.approx(1.2199), 0.9)
+
+
+def test_icecube_retraction_flag() -> None:
+    raw = voevent(
+        param("Packet_Type", "174"),
+        param("run_id", "1"),
+        param("event_id", "2"),
+        group("Trigger_ID", param("Retraction", "true")),
+        ivorn="ivo://nasa.gsfc.gcn/AMON#ICECUBE_BRONZE_Event_1_2",
+    )
+    alert = parse_alert(raw)
+    assert (alert.kind, alert.ra) == ("retraction", None)
+
+
+def test_svom_retraction_on_the_grm_topic() -> None:
+    name = "gcn-kafka-2026/000000000058_342_gcn_notices_svom_voevent_grm.xml"
+    alert = parse_alert(_corpus_bytes(name), "gcn.notices.svom.voevent.grm")
+    assert (alert.mission, alert.instrument, alert.notice_type) == (
+        "svom",
+        "ECLAIRs",
+        "SVOM_RETRACTION",
+    )
+    assert (alert.kind, alert.event_key, alert.topic) == (
+        "retraction",
+        "sb26043009",
+        "gcn.notices.svom.voevent.grm",
+    )
+    assert [r.cite for r in alert.references] == ["retraction"] * 3
+    assert alert.references[0].target == "ivo://org.svom/fsc#sb26043009_grm-trigger"
+    assert alert.ra is None  # the retraction repeats a position; rules must not use it
+    assert alert.raw["Burst_Id"] == "sb26043009"
+
+
+def test_svom_mxt_notice_type_drops_the_quality_suffix() -> None:
+    name = "gcn-kafka-2026/000000001257_52_gcn_notices_svom_voevent_mxt.xml"
+    alert = parse_alert(_corpus_bytes(name))
+    assert (alert.notice_type, alert.instrument, alert.kind) == (
+        "SVOM_MXT_INITIAL",
+        "MXT",
+        "update",
+    )
+    assert alert.ivorn == "ivo://org.svom/fsc#sb26051101_mxt-initial_qf4"
+    assert alert.image_snr == pytest.approx(255.0)
+
+
+def test_svom_grm_negative_error_means_not_stated() -> None:
+    name = "gcn-kafka-2026/000000000037_330_gcn_notices_svom_voevent_grm.xml"
+    alert = parse_alert(_corpus_bytes(name))
+    assert (alert.ra, alert.dec, alert.error_deg) == (
+        pytest.approx(171.5201),
+        pytest.approx(-40.9497),
+        None,
+    )
+    assert alert.rate_snr == pytest.approx(16.7)
+
+
+def test_fermi_alert_without_position_and_update_with_citation() -> None:
+    alert = parse_alert(
+        _corpus_bytes("gcn-kafka-2026/000000000002_3969_gcn_classic_voevent_fermi_gbm_alert.xml")
+    )
+    assert (alert.kind, alert.ra, alert.notice_type) == ("initial", None, "FERMI_GBM_ALERT")
+    flt = parse_alert(
+        _corpus_bytes("gcn-kafka-2026/000000000252_8512_gcn_classic_voevent_fermi_gbm_flt_pos.xml")
+    )
+    assert (flt.kind, flt.event_key, flt.most_likely_index) == ("update", "798397594", 1)
+    assert flt.references == (
+        Reference(
+            "ivo://nasa.gsfc.gcn/Fermi#GBM_Alert_2026-04-20T17:06:29.18_798397594_1-026",
+            "followup",
+        ),
+    )
+    assert (flt.ra, flt.dec, flt.error_deg) == (
+        pytest.approx(347.8667),
+        pytest.approx(-24.4167),
+        pytest.approx(16.9333),
+    )
+    assert str(flt.trigger_time) == "2026-04-20 17:06:29.180000+00:00"
+
+
+def test_default_namespace_voevent() -> None:
+    raw = (
+        '<VOEvent xmlns="http://www.ivoa.net/xml/VOEvent/v2.0" ivorn="ivo://nasa.gsfc.gcn/'
+        'SWIFT#BAT_GRB_Pos_1-1" role="observation" version="2.0"><What>'
+        '<Param name="Packet_Type" value="61"/><Param name="TrigID" value="1"/></What>'
+        f"{where_when()}</VOEvent>"
+    ).encode()
+    alert = parse_alert(raw)
+    assert (alert.notice_type, alert.event_key, alert.ra) == ("SWIFT_BAT_GRB_POS_ACK", "1", 10.0)
+
+
+@pytest.mark.parametrize(
+    ("text", "data_type", "expected"),
+    [
+        ("01709261081", None, "01709261081"),
+        ("0x20000003", None, "0x20000003"),
+        ("False", None, False),
+        ("true", None, True),
+        ("-3", None, -3),
+        ("1.5e3", None, 1500.0),
+        ("4", "string", "4"),
+        ("14:05:14.18", None, "14:05:14.18"),
+        ("nan", None, "nan"),
+    ],
+)
+def test_typed_param_values(text: str, data_type: str | None, expected: object) -> None:
+    value = typed_value(text, data_type)
+    assert value == expected
+    assert type(value) is type(expected)
+
+
+BILLION_LAUGHS = b"""<?xml version="1.0"?>
+<!DOCTYPE lolz [<!ENTITY lol "lol"><!ENTITY lol2 "&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;">
+<!ENTITY lol3 "&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;">]>
+<voe:VOEvent xmlns:voe="http://www.ivoa.net/xml/VOEvent/v2.0" ivorn="x"><What>
+<Param name="TrigID" value="&lol3;"/></What></voe:VOEvent>"""
+
+EXTERNAL_ENTITY = b"""<?xml version="1.0"?>
+<!DOCTYPE v [<!ENTITY xxe SYSTEM "file:///etc/passwd">]>
+<VOEvent ivorn="x"><What><Param name="TrigID" value="&xxe;"/></What></VOEvent>"""
+
+
+@pytest.mark.parametrize(
+    ("raw", "reason"),
+    [
+        (BILLION_LAUGHS, "hardened parser"),
+        (EXTERNAL_ENTITY, "hardened parser"),
+        (b"<VOEvent><What>", "not well formed"),
+        (b"<html><body/></html>", "not <VOEvent>"),
+        (voevent(param("Packet_Type", "sixty")), "Packet_Type is not an integer"),
+        (voevent(param("TrigID", "1"), where=where_when(position=("ten", "1", "1"))), "C1"),
+        (voevent(param("TrigID", "1"), where=where_when(system="GAL-TOPO")), "not equatorial"),
+        (voevent(param("TrigID", "1"), where=where_when(iso_time="yesterday")), "ISOTime"),
+        (voevent(param("TrigID", "1"), where=where_when(position=("10", "95", "1"))), "dec"),
+        (voevent(param("TrigID", "1"), ivorn="urn:nothing"), "names no mission"),
+        (b"<VOEvent>" + b"<x/>" * 300_000 + b"</VOEvent>", "exceeds"),
+    ],
+)
+def test_bad_voevents_are_refused_with_a_reason(raw: bytes, reason: str) -> None:
+    with pytest.raises(AlertParseError) as info:
+        parse_alert(raw)
+    assert reason in info.value.reason
+    assert "\n" not in info.value.reason

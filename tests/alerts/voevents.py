@@ -1,0 +1,61 @@
+"""Builders for small VOEvent documents in the GCN Classic layout, for the parser tests.
+
+Real files from the shared corpus are used where they exist; these cover notice types the
+corpus lacks (Swift pointing directions, legacy LVC, IceCube) with the same structure.
+"""
+
+from __future__ import annotations
+
+
+def param(name: str, value: str, unit: str | None = None, data_type: str | None = None) -> str:
+    extra = f' unit="{unit}"' if unit else ""
+    extra += f' dataType="{data_type}"' if data_type else ""
+    return f'<Param name="{name}" value="{value}"{extra}/>'
+
+
+def group(name: str, *params: str) -> str:
+    return f'<Group name="{name}">{"".join(params)}</Group>'
+
+
+def where_when(
+    iso_time: str = "2026-05-01T10:00:00.00",
+    position: tuple[str, str, str] | None = ("10.0", "20.0", "0.05"),
+    system: str = "UTC-FK5-GEO",
+) -> str:
+    coords = ""
+    if position is not None:
+        c1, c2, err = position
+        coords = (
+            f'<Position2D unit="deg"><Name1>RA</Name1><Name2>Dec</Name2>'
+            f"<Value2><C1>{c1}</C1><C2>{c2}</C2></Value2>"
+            f"<Error2Radius>{err}</Error2Radius></Position2D>"
+        )
+    return (
+        f'<WhereWhen><ObsDataLocation><ObservatoryLocation id="GEOLUN"/><ObservationLocation>'
+        f'<AstroCoordSystem id="{system}"/><AstroCoords coord_system_id="{system}">'
+        f'<Time unit="s"><TimeInstant><ISOTime>{iso_time}</ISOTime></TimeInstant></Time>'
+        f"{coords}</AstroCoords></ObservationLocation></ObsDataLocation></WhereWhen>"
+    )
+
+
+def citations(cite: str, *ivorns: str) -> str:
+    refs = "".join(f'<EventIVORN cite="{cite}">{i}</EventIVORN>' for i in ivorns)
+    return f"<Citations>{refs}</Citations>"
+
+
+def voevent(
+    *what: str,
+    ivorn: str = "ivo://nasa.gsfc.gcn/SWIFT#Test_1-001",
+    role: str = "observation",
+    where: str | None = None,
+    extra: str = "",
+) -> bytes:
+    body = (
+        '<?xml version="1.0" encoding="UTF-8"?>\n'
+        '<voe:VOEvent xmlns:voe="http://www.ivoa.net/xml/VOEvent/v2.0" '
+        f'ivorn="{ivorn}" role="{role}" version="2.0">'
+        "<Who><Date>2026-05-01T10:00:30</Date></Who>"
+        f"<What>{''.join(what)}</What>{where if where is not None else where_when()}{extra}"
+        "</voe:VOEvent>"
+    )
+    return body.encode()

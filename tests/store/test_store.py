@@ -1,0 +1,254 @@
+"""The state store against a real SQLite file: migrations, dedup, the outbox invariants."""
+
+from __future__ import annotations
+
+import dataclasses
+import sqlite3
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+
+from autotoo.store.db import SCHEMA_VERSION, Database
+from autotoo.store.errors import ConflictError, MigrationError, StoreOpenError
+from autotoo.store.repository import Repository
+from autotoo.store.rows import (
+    AlertOutcome,
+    DecisionRecord,
+    Notice,
+    PlannedSubmission,
+    SubmissionState,
+    utcnow,
+)
+
+
+@pytest.fixture
+async def repo(tmp_path: Path):
+    db = await Database.open(tmp_path / "state.db")
+    yield Repository(db)
+    await db.close()
+
+
+def _tables(path: Path) -> list[str]:
+    with sqlite3.connect(path) as conn:
+        return sorted(r[0] for r in conn.execute("SELECT name FROM sqlite_master"))
+
+
+async def test_migrations_are_idempotent(tmp_path: Path) -> None:
+    path = tmp_path / "state.db"
+    db = await Database.open(path)
+    assert await db.migrate() == SCHEMA_VERSION
+    assert await db.migrate() == SCHEMA_VERSION
+    await db.close()
+    before = _tables(path)
+    db = await Database.open(path)  # reopening applies nothing new
+    await db.close()
+    assert _tables(path) == before
+    with sqlite3.connect(path) as conn:
+        assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
+        assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    assert {
+        "inbox",
+        "alerts",
+        "events",
+        "decisions",
+        "submissions",
+        "remote_jobs",
+        "observations",
+        "results",
+        "notices",
+    } <= set(before)
+
+
+async def test_a_newer_schema_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "state.db"
+    with sqlite3.connect(path) as conn:
+        conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION + 5}")
+    with pytest.raises(MigrationError, match="newer than this autotoo"):
+        await Database.open(path)
+
+
+async def test_not_a_database_is_a_clear_error(tmp_path: Path) -> None:
+    path = tmp_path / "state.db"
+    path.write_bytes(b"this is not sqlite" * 100)
+    with pytest.raises(StoreOpenError, match=r"state\.db"):
+        await Database.open(path)
+
+
+async def test_unwritable_location_is_a_clear_error() -> None:
+    with pytest.raises(StoreOpenError, match="cannot open state database"):
+        await Database.open(Path("/proc/autotoo-test/state.db"))
+
+
+async def test_inbox_stores_once_by_content_and_by_identity(repo: Repository) -> None:
+    now = utcnow()
+    first = await repo.inbox_put(
+        dedup_key="ivorn:a",
+        source="mqtt",
+        identity=None,
+        topic="t",
+        digest="d",
+        raw=b"x",
+        received_at=now,
+    )
+    again = await repo.inbox_put(
+        dedup_key="ivorn:a",
+        source="kafka",
+        identity="kafka:t:0:5",
+        topic="t",
+        digest="d",
+        raw=b"x",
+        received_at=now,
+    )
+    redelivered = await repo.inbox_put(
+        dedup_key="ivorn:a",
+        source="kafka",
+        identity="kafka:t:0:5",
+        topic="t",
+        digest="d",
+        raw=b"x",
+        received_at=now,
+    )
+    other = await repo.inbox_put(
+        dedup_key="ivorn:b",
+        source="mqtt",
+        identity=None,
+        topic="t",
+        digest="e",
+        raw=b"y",
+        received_at=now,
+    )
+    assert first.new and not again.new and not redelivered.new and other.new
+    assert first.inbox_id == again.inbox_id == redelivered.inbox_id != other.inbox_id
+    row = await repo.inbox_get(first.inbox_id)
+    assert row is not None and row.seen_count == 2  # the exact redelivery is not counted
+    assert [r.id for r in await repo.inbox_pending()] == [first.inbox_id, other.inbox_id]
+    await repo.inbox_mark_unparsed(other.inbox_id, "truncated XML")
+    unparsed = await repo.inbox_get(other.inbox_id)
+    assert unparsed is not None and (unparsed.status, unparsed.reason) == (
+        "unparsed",
+        "truncated XML",
+    )
+    assert unparsed.raw == b"y"
+
+
+def _outcome(
+    inbox_id: int,
+    *,
+    key: str = "k1",
+    error: float | None = 0.5,
+    kind: str = "initial",
+    plans: bool = True,
+) -> AlertOutcome:
+    return AlertOutcome(
+        inbox_id=inbox_id,
+        normalized={"notice_type": "X", "ra": 1.0, "dec": 2.0},
+        group_key="svom:sb1",
+        mission="svom",
+        event_key="sb1",
+        kind=kind,
+        is_test=False,
+        error_deg=error,
+        decisions=[DecisionRecord("r1", "h", matched=True, reason="matched")],
+        plans=[
+            PlannedSubmission(
+                key=key, api="swift_too", rule="r1", action="too", request={"urgency": 2}
+            )
+        ]
+        if plans
+        else [],
+        notices=[Notice("mqtt", "autotoo/events/sb1", {"state": "planned"}, retain=True)],
+    )
+
+
+async def _inbox(repo: Repository, name: str) -> int:
+    put = await repo.inbox_put(
+        dedup_key=name,
+        source="s",
+        identity=None,
+        topic="t",
+        digest=name,
+        raw=b"{}",
+        received_at=utcnow(),
+    )
+    return put.inbox_id
+
+
+async def test_one_alert_commits_everything_and_keys_deduplicate(repo: Repository) -> None:
+    a1 = await _inbox(repo, "a1")
+    a2 = await _inbox(repo, "a2")
+    _, event_id = await repo.commit_alert(_outcome(a1, error=0.5))
+    _, event_id2 = await repo.commit_alert(_outcome(a2, error=0.1))  # same event, same key
+    assert event_id == event_id2
+    subs = await repo.submissions(event_id=event_id)
+    assert len(subs) == 1 and subs[0].state is SubmissionState.PLANNED
+    event = await repo.event_by_id(event_id)
+    assert event is not None and event.alert_count == 2
+    best = await repo.recent_alerts()
+    assert event.best_alert_id == max(a["id"] for a in best)  # the smaller error wins
+    assert {r.id for r in await repo.inbox_pending()} == set()  # both processed
+    assert len(await repo.due_notices(utcnow() + timedelta(seconds=1))) == 2
+
+
+async def test_replan_touches_only_planned_and_retraction_withholds(repo: Repository) -> None:
+    _, event_id = await repo.commit_alert(_outcome(await _inbox(repo, "a1")))
+    sub = (await repo.submissions(event_id=event_id))[0]
+    outcome = _outcome(await _inbox(repo, "a2"), plans=False)
+    await repo.commit_alert(dataclasses.replace(outcome, replans={"k1": {"urgency": 3}}))
+    assert (await repo.submission(sub.id)).request == {"urgency": 3}  # type: ignore[union-attr]
+    await repo.commit_alert(_retraction(await _inbox(repo, "a3")))
+    after = await repo.submission(sub.id)
+    assert after is not None and after.state is SubmissionState.CANCELLED
+    event = await repo.event_by_id(event_id)
+    assert event is not None and event.retracted
+
+
+def _retraction(inbox_id: int) -> AlertOutcome:
+    return dataclasses.replace(
+        _outcome(inbox_id, kind="retraction", plans=False, error=None), cancel_planned=True
+    )
+
+
+async def test_transitions_are_conditional_and_logged(repo: Repository) -> None:
+    _, event_id = await repo.commit_alert(_outcome(await _inbox(repo, "a1")))
+    sub = (await repo.submissions(event_id=event_id))[0]
+    sent = utcnow()
+    moved = await repo.transition(
+        sub.id,
+        expect=[SubmissionState.PLANNED],
+        to=SubmissionState.SUBMITTING,
+        durable=True,
+        sent_at=sent,
+    )
+    assert moved.state is SubmissionState.SUBMITTING and moved.sent_at == sent
+    with pytest.raises(ConflictError):
+        await repo.transition(
+            sub.id, expect=[SubmissionState.PLANNED], to=SubmissionState.SUBMITTING
+        )
+    assert await repo.count_sent(api="swift_too", since=sent - timedelta(hours=24)) == 1
+    assert await repo.count_sent(api="swift_too", since=sent + timedelta(seconds=1)) == 0
+    log = await repo.submission_log(sub.id)
+    assert [e["to_state"] for e in log] == ["planned", "submitting"]
+
+
+async def test_durable_transactions_use_synchronous_full(repo: Repository) -> None:
+    async with repo.db.transaction(durable=True):
+        pass
+    async with repo.db.reading() as conn:
+        row = await (await conn.execute("PRAGMA synchronous")).fetchone()
+    assert row is not None and row[0] == 2  # FULL
+    async with repo.db.transaction():
+        pass
+    async with repo.db.reading() as conn:
+        row = await (await conn.execute("PRAGMA synchronous")).fetchone()
+    assert row is not None and row[0] == 1  # NORMAL
+
+
+async def test_a_failed_transaction_leaves_nothing(repo: Repository) -> None:
+    inbox_id = await _inbox(repo, "a1")
+    bad = _outcome(inbox_id)
+    bad = dataclasses.replace(bad, decisions=[*bad.decisions, None])  # type: ignore[list-item]
+    with pytest.raises(AttributeError):
+        await repo.commit_alert(bad)
+    assert await repo.submissions() == []
+    assert [r.id for r in await repo.inbox_pending()] == [inbox_id]  # still to be processed
