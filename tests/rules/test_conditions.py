@@ -6,7 +6,6 @@ from datetime import timedelta
 
 import cel
 import pytest
-from tests.rules.factory import T0, make_alert, outcome_of
 
 from autotoo.rules.conditions import (
     BUILTIN_FUNCTIONS,
@@ -16,6 +15,7 @@ from autotoo.rules.conditions import (
 from autotoo.rules.context import HELPER_NAMES, AlertContext
 from autotoo.rules.errors import ConditionSyntaxError
 from autotoo.rules.needs import EVERYTHING, Needs
+from tests.rules.factory import T0, make_alert, outcome_of
 
 
 def run(source: str, **alert_fields: object) -> tuple[bool, str | None, str | None]:

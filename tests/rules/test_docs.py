@@ -5,11 +5,11 @@ from __future__ import annotations
 import json
 
 import pytest
-from tests.rules.factory import REPO, outcome_of
 
 from autotoo.rules import rules_json_schema
 from autotoo.rules.context import HELPER_NAMES
 from autotoo.rules.fields import TOO_FIELDS, XRT_PRODUCTS
+from tests.rules.factory import REPO, outcome_of
 
 DOC = (REPO / "docs" / "rules.md").read_text(encoding="utf-8")
 

@@ -6,9 +6,9 @@ from datetime import timedelta
 
 import pytest
 import structlog.testing
-from tests.rules.factory import T0, make_alert, ruleset
 
 from autotoo.rules import AlertContext, RenderError, evaluate, render_actions
+from tests.rules.factory import T0, make_alert, ruleset
 
 NOW = T0 + timedelta(minutes=5)
 

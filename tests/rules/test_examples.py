@@ -12,11 +12,11 @@ import pytest
 from astropy import units as u
 from astropy.coordinates import SkyCoord, get_body, get_sun
 from astropy.time import Time
-from tests.rules.factory import REPO, parse_file, real_alerts
 
 from autotoo.alerts import NormalizedAlert
 from autotoo.rules import AlertContext, CompiledRule, RuleSet, evaluate, load_rules, render_actions
 from autotoo.rules.engine import Decision
+from tests.rules.factory import REPO, parse_file, real_alerts
 
 RULES = load_rules([REPO / "rules" / "*.yaml"])
 

@@ -7,10 +7,10 @@ from typing import Any
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from tests.rules.factory import REPO, ruleset
 
 from autotoo.alerts import NormalizedAlert
 from autotoo.rules import AlertContext, RenderError, evaluate, load_rules, render_actions
+from tests.rules.factory import REPO, ruleset
 
 EXAMPLES = load_rules([REPO / "rules" / "*.yaml"])
 EXTRA = ruleset(

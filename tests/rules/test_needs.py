@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import pytest
-from tests.rules.factory import outcome_of
 
 from autotoo.rules.context import HELPER_NAMES
 from autotoo.rules.needs import EVERYTHING, HELPER_FIELDS, Needs, condition_needs
+from tests.rules.factory import outcome_of
 
 
 def needs(source: str) -> Needs:
