@@ -68,6 +68,14 @@ def test_sandbox_blocks_attribute_walks() -> None:
         render("{{ now.__class__ }}")
 
 
+def test_templates_cannot_change_the_shared_context() -> None:
+    with pytest.raises(ValueError, match="unsafe"):
+        render("{{ alert.raw.update({'rate': 99}) }}")
+    with pytest.raises(ValueError, match="unsafe"):
+        render("{{ alert.raw.pop('rate') }}")
+    assert VARS["alert"]["raw"] == {"rate": 1.234}
+
+
 def test_swift_time_filter() -> None:
     assert render("{{ alert.trigger_time | swift_time }}") == "2026-04-30T02:32:47"
 
