@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -9,8 +10,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from autotoo.alerts import NormalizedAlert
+from autotoo.config.problems import ConfigError
 from autotoo.rules import AlertContext, RenderError, evaluate, load_rules, render_actions
-from tests.rules.factory import REPO, ruleset
+from tests.rules.factory import REPO, make_alert, ruleset
 
 EXAMPLES = load_rules([REPO / "rules" / "*.yaml"])
 EXTRA = ruleset(
@@ -97,3 +99,38 @@ def test_evaluate_and_render_never_raise(
                 except RenderError as exc:  # the only error allowed: it names the fields
                     problems = exc.problems
                     assert problems
+
+
+cel_tokens = st.sampled_from(
+    ["alert", ".", "raw", "ra", "(", ")", "[", "]", "&&", "||", "!", "?", ":", "'", '"', "1",
+     "2.5", "<", "==", "size", "has", "event", "now", " ", ",", "x", "{", "}", "\\", "in"]
+)  # fmt: skip
+template_tokens = st.sampled_from(
+    ["{{", "}}", "{%", "%}", "{#", "#}", "alert", ".", "ra", "if", "endif", "|", "upper", " ",
+     "'", "x", "(", ")", "event", "__class__", "\n"]
+)  # fmt: skip
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    when=st.lists(cel_tokens, min_size=1, max_size=12).map("".join),
+    text=st.lists(template_tokens, max_size=12).map("".join),
+)
+def test_loading_any_condition_or_template_raises_only_config_errors(when: str, text: str) -> None:
+    doc = {
+        "rules": [{"name": "fuzz", "when": when, "notify": [{"channel": "webhook", "text": text}]}]
+    }
+    try:
+        rules = ruleset(json.dumps(doc))  # JSON is YAML: no quoting worries
+    except ConfigError as exc:  # the only error allowed: located problems
+        problems = exc.problems
+        assert problems
+        return
+    now = datetime(2026, 1, 1, tzinfo=UTC)
+    (decision,) = evaluate(rules, make_alert(), now=now)
+    if decision.matched:
+        try:
+            render_actions(rules.rules[0], AlertContext(make_alert(), (), now))
+        except RenderError as exc:
+            problems = exc.problems
+            assert problems
