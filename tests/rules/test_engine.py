@@ -270,3 +270,21 @@ def test_condition_errors_are_logged_with_rule_and_clause() -> None:
             "group_key": "einstein_probe:01709261081",
         }
     ]
+
+
+def test_values_cel_cannot_hold_are_made_plain() -> None:
+    rules = ruleset(
+        one_rule("    when: has(alert.flags.odd) && alert.packet_type > 1\n    notify: [mqtt]\n")
+    )
+    odd = make_alert(flags={"odd": {1, 2}}, packet_type=2**70)  # type: ignore[dict-item]
+    (decision,) = evaluate(rules, odd, now=NOW)
+    assert (decision.stage, decision.error) == ("matched", None)
+
+
+def test_retraction_in_the_event() -> None:
+    rules = ruleset(
+        one_rule("    when: event.has_retraction && event.count == 2\n    notify: [mqtt]\n")
+    )
+    retraction = make_alert(kind="retraction", ra=None, dec=None, error_deg=None)
+    (decision,) = evaluate(rules, retraction, [make_alert()], now=NOW)
+    assert decision.matched

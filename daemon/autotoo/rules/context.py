@@ -191,16 +191,19 @@ class AlertContext:
         views.append(latest)
         everyone = (*self.earlier, self.alert)
         best_index = next((i for i, a in enumerate(everyone) if a is self.best), None)
-        return {
-            "key": self.alert.group_key,
-            "count": len(views),
-            "alerts": views,
-            "first": views[0],
-            "latest": latest,
-            "previous": views[-2] if len(views) > 1 else None,
-            "best": views[best_index] if best_index is not None else None,
-            "has_retraction": any(a.kind == "retraction" for a in everyone),
-        }
+        event: dict[str, Any] = plain_value(
+            {
+                "key": self.alert.group_key,
+                "count": len(views),
+                "alerts": views,
+                "first": views[0],
+                "latest": latest,
+                "previous": views[-2] if len(views) > 1 else None,
+                "best": views[best_index] if best_index is not None else None,
+                "has_retraction": any(a.kind == "retraction" for a in everyone),
+            }
+        )
+        return event
 
     def variables(self) -> dict[str, Any]:
         """Everything, for templates (rendered only for matched rules)."""
@@ -232,5 +235,7 @@ class AlertContext:
                     variables["raw"] = raw
             if needs.event:
                 variables["event"] = self.event_view
+            # plain_value: whatever a parser left in a field, CEL must be able to hold it.
+            variables["alert"] = plain_value(view)
             found = self._activations[needs] = make_activation(variables, self.helpers)
         return found

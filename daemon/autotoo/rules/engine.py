@@ -125,14 +125,21 @@ def evaluate(
         rules, needs = ruleset.rules, ruleset.all_needs
     else:
         rules, needs = ruleset.candidates(topic, alert.mission)
-    activation = None
+    activation: Any = None
+    broken: str | None = None
     decisions = []
     for rule in rules:
         decision = _prefilter(rule, alert, topic)
         if decision is None:
-            if activation is None:  # built once, for the first rule that needs it
-                activation = ctx.activation(needs)
-            decision = _condition(rule, alert, activation)
+            if activation is None and broken is None:  # built once, when first needed
+                try:
+                    activation = ctx.activation(needs)
+                except Exception as exc:  # noqa: BLE001 fail closed, as for a condition error
+                    broken = f"cannot build the evaluation context: {exc}"
+            if broken is not None:
+                decision = Decision(rule.name, "error", broken, None, broken, rule.digest)
+            else:
+                decision = _condition(rule, alert, activation)
         decisions.append(decision)
     return decisions
 
