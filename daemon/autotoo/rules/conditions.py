@@ -15,8 +15,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, NamedTuple, Protocol
 
 import cel
 
@@ -40,11 +39,11 @@ _MACRO_VAR = re.compile(r"\.\s*(?:all|exists|exists_one|map|filter)\s*\(\s*([A-Z
 _CEL_POSITION = re.compile(r"<input>:(\d+):(\d+):\s*(.*)")
 
 
-@dataclass(frozen=True, slots=True)
-class Outcome:
+class Outcome(NamedTuple):
     """Result of one condition: ``clause`` is the deciding part of the source when known.
 
-    Frozen: a true condition returns one shared instance.
+    A NamedTuple: immutable (a true condition returns one shared instance) and the cheapest
+    record to create, once per rule per alert.
     """
 
     matched: bool
