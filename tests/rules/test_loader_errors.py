@@ -212,3 +212,32 @@ def test_missing_file(tmp_path: Path) -> None:
     with pytest.raises(ConfigError) as caught:
         load_rules([tmp_path / "absent.yaml"])
     assert [p.message for p in caught.value.problems] == ["file not found"]
+
+
+def test_xrt_request_checked_by_the_ukssdc_builder(tmp_path: Path) -> None:
+    body = textwrap.dedent(
+        """\
+        xrt_products:
+          submit: after_observation
+          globals: {centroid: true, useSXPS: false}
+          products:
+            LightCurve: {binMeth: Counts}
+        """
+    )
+    assert problems(tmp_path, rule(body)) == [
+        (
+            "r.yaml:4:15: rules.0.xrt_products.submit: after_observation needs a too action in the "
+            "same rule: its observation releases the job"
+        ),
+    ]
+    body = body.replace("after_observation", "immediately")
+    assert problems(tmp_path, rule(body)) == [
+        f"r.yaml:3:5: rules.0.xrt_products: XRT request: {text}"
+        for text in (
+            "Global parameter `targ` is not set, and nor is the alternative: `getTargs`.",
+            "Global parameter `posErr` is not set.",
+            "light curve: The light curve parameter `pcCounts` is not set.",
+            "light curve: The light curve parameter `wtCounts` is not set.",
+            "light curve: The light curve parameter `dynamic` is not set.",
+        )
+    ]

@@ -1,8 +1,9 @@
 """Loaded rules: the validated model plus everything compiled from it, and the rule set index.
 
 The index exists for throughput: an alert is checked only against the rules whose exact
-topic list contains its topic, plus the rules without an exact topic list (wildcards, or no
-topic filter). Most of a large rule set is therefore never looked at for a given alert.
+topic list contains its topic, the rules without topics whose mission list contains its
+mission, and the rules that cannot be indexed (topic wildcards, or neither filter). Most
+of a large rule set is therefore never looked at for a given alert.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from autotoo.alerts.model import NormalizedAlert
 from autotoo.alerts.topics import normalize_topic, topic_matches
 from autotoo.rules.conditions import Condition
 from autotoo.rules.models import Rule
+from autotoo.rules.needs import NOTHING, Needs
 from autotoo.rules.templates import Value
 
 
@@ -42,6 +44,7 @@ class Matcher:
     notice_types: frozenset[str] = frozenset()
     kinds: frozenset[str] = frozenset()
     instruments: frozenset[str] = frozenset()
+    listings: dict[str, str] = field(default_factory=dict)  # for reasons, formatted once
 
     @classmethod
     def build(cls, rule: Rule) -> Matcher:
@@ -56,6 +59,16 @@ class Matcher:
             notice_types=_lower(rule.match.notice_types),
             kinds=frozenset(rule.match.kinds),
             instruments=_lower(rule.match.instruments),
+            listings={
+                name: _listing(tuple(values))
+                for name, values in (
+                    ("topics", topics),
+                    ("missions", _lower(rule.match.missions)),
+                    ("notice_types", _lower(rule.match.notice_types)),
+                    ("kinds", frozenset(rule.match.kinds)),
+                    ("instruments", _lower(rule.match.instruments)),
+                )
+            },
         )
 
     @property
@@ -71,15 +84,15 @@ class Matcher:
             if topic not in self.exact_topics and not any(
                 topic_matches(p, topic) for p in self.topic_patterns
             ):
-                return f"topics: {topic} not in {_listing(self.topics)}"
+                return f"topics: {topic} not in {self.listings['topics']}"
         if self.missions and alert.mission.lower() not in self.missions:
-            return f"missions: {alert.mission} not in {_listing(self.missions)}"
+            return f"missions: {alert.mission} not in {self.listings['missions']}"
         if self.notice_types and alert.notice_type.lower() not in self.notice_types:
-            return f"notice_types: {alert.notice_type} not in {_listing(self.notice_types)}"
+            return f"notice_types: {alert.notice_type} not in {self.listings['notice_types']}"
         if self.kinds and alert.kind not in self.kinds:
-            return f"kinds: {alert.kind} not in {_listing(self.kinds)}"
+            return f"kinds: {alert.kind} not in {self.listings['kinds']}"
         if self.instruments and (alert.instrument or "").lower() not in self.instruments:
-            return f"instruments: {alert.instrument} not in {_listing(self.instruments)}"
+            return f"instruments: {alert.instrument} not in {self.listings['instruments']}"
         return None
 
 
@@ -96,7 +109,7 @@ class CompiledRule:
     xrt_globals: dict[str, Value] = field(default_factory=dict)
     xrt_products: dict[str, dict[str, Value]] = field(default_factory=dict)
     notify_texts: tuple[Value | None, ...] = ()
-    condition_reads_event: bool = False
+    needs: Needs = NOTHING  # what the condition reads of the alert (see .needs)
 
     @property
     def name(self) -> str:
@@ -121,16 +134,22 @@ class RuleSet:
         self.files = files
         self._by_name = {r.name: r for r in rules}
         self._by_topic: dict[str, list[int]] = {}
+        self._by_mission: dict[str, list[int]] = {}
         self._unindexed: list[int] = []
         for index, rule in enumerate(rules):
+            matcher = rule.matcher
             if not rule.spec.enabled:
                 continue
-            if rule.matcher.indexable:
-                for topic in rule.matcher.exact_topics:
+            if matcher.indexable:
+                for topic in matcher.exact_topics:
                     self._by_topic.setdefault(topic, []).append(index)
+            elif matcher.missions and not matcher.topics:
+                for mission in matcher.missions:
+                    self._by_mission.setdefault(mission, []).append(index)
             else:
                 self._unindexed.append(index)
-        self._candidates: dict[str | None, tuple[CompiledRule, ...]] = {}
+        self._candidates: dict[tuple[str | None, str], tuple[tuple[CompiledRule, ...], Needs]] = {}
+        self.all_needs = _union(rules)
 
     def __len__(self) -> int:
         return len(self.rules)
@@ -146,13 +165,28 @@ class RuleSet:
         joined = ",".join(f"{r.name}={r.digest}" for r in self.rules)
         return hashlib.sha256(joined.encode()).hexdigest()[:16]
 
-    def candidates(self, topic: str | None) -> tuple[CompiledRule, ...]:
-        """Enabled rules that might match an alert on ``topic``, in file order (memoised:
-        the number of distinct topics is small)."""
-        found = self._candidates.get(topic)
+    def candidates(self, topic: str | None, mission: str) -> tuple[tuple[CompiledRule, ...], Needs]:
+        """Enabled rules that might match an alert on ``topic`` from ``mission``, in file
+        order, and what their conditions read (memoised: there are few distinct pairs)."""
+        key = (topic, mission)
+        found = self._candidates.get(key)
         if found is None:
-            indices = sorted({*self._by_topic.get(topic or "", ()), *self._unindexed})
-            found = tuple(self.rules[i] for i in indices)
+            indices = sorted(
+                {
+                    *self._by_topic.get(topic or "", ()),
+                    *self._by_mission.get(mission.lower(), ()),
+                    *self._unindexed,
+                }
+            )
+            rules = tuple(self.rules[i] for i in indices)
+            found = (rules, _union(rules))
             if len(self._candidates) < 4096:  # a bound against an endless stream of topics
-                self._candidates[topic] = found
+                self._candidates[key] = found
         return found
+
+
+def _union(rules: tuple[CompiledRule, ...]) -> Needs:
+    needs = NOTHING
+    for rule in rules:
+        needs |= rule.needs
+    return needs

@@ -15,8 +15,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, NamedTuple, Protocol
 
 import cel
 
@@ -40,9 +39,12 @@ _MACRO_VAR = re.compile(r"\.\s*(?:all|exists|exists_one|map|filter)\s*\(\s*([A-Z
 _CEL_POSITION = re.compile(r"<input>:(\d+):(\d+):\s*(.*)")
 
 
-@dataclass(frozen=True, slots=True)
-class Outcome:
-    """Result of one condition: ``clause`` is the deciding part of the source when known."""
+class Outcome(NamedTuple):
+    """Result of one condition: ``clause`` is the deciding part of the source when known.
+
+    A NamedTuple: immutable (a true condition returns one shared instance) and the cheapest
+    record to create, once per rule per alert.
+    """
 
     matched: bool
     clause: str | None = None
@@ -151,11 +153,17 @@ class CelCondition:
         self._program = _compile(source)
         self._variables = frozenset(self._program.variables())
         self._check_names(frozenset(extra_functions))
-        conjuncts = split_top_level(source, "&&")
-        self._clauses: list[tuple[str, Any]] = []
-        if len(conjuncts) > 1:
-            # Same text, parsed separately: errors are already excluded by the whole compile.
-            self._clauses = [(text.strip(), _compile(text, at)) for at, text in conjuncts]
+        # && binds tighter than ||: with a top-level ||, "a && b || c" is "(a && b) || c",
+        # so only a condition without one is split into conjuncts.
+        has_or = len(split_top_level(source, "||")) > 1
+        conjuncts = [(0, source)] if has_or else split_top_level(source, "&&")
+        # The steps evaluate() runs in order: the conjuncts (same text, parsed separately, so
+        # syntax errors were already excluded by compiling the whole), or the whole condition.
+        self._steps: tuple[tuple[str, Any], ...] = (
+            tuple((text.strip(), _compile(text, at)) for at, text in conjuncts)
+            if len(conjuncts) > 1
+            else ((source.strip(), self._program),)
+        )
 
     @property
     def variables(self) -> frozenset[str]:
@@ -177,23 +185,18 @@ class CelCondition:
             )
 
     def evaluate(self, activation: Any) -> Outcome:
-        if not self._clauses:
-            return self._run(self.source.strip(), self._program, activation, whole=True)
-        for text, program in self._clauses:
-            outcome = self._run(text, program, activation, whole=False)
-            if not outcome.matched:
-                return outcome
-        return Outcome(matched=True)
+        # Hot path (once per rule per alert): no helper calls, shared result when true.
+        for text, program in self._steps:
+            try:
+                result = program.execute(activation)
+            except Exception as exc:  # noqa: BLE001 fail closed: any error is a non-match
+                return Outcome(matched=False, clause=text, error=_short_error(exc))
+            if result is not True:
+                if result is False:
+                    return Outcome(matched=False, clause=text)
+                shown = repr(result)[:60]
+                return Outcome(matched=False, clause=text, error=f"not a boolean: {shown}")
+        return _TRUE
 
-    @staticmethod
-    def _run(text: str, program: Any, activation: Any, *, whole: bool) -> Outcome:
-        try:
-            result = program.execute(activation)
-        except Exception as exc:  # noqa: BLE001 fail closed: any error of any kind is a non-match
-            return Outcome(matched=False, clause=text, error=_short_error(exc))
-        if result is True:
-            return Outcome(matched=True, clause=None if whole else text)
-        if result is False:
-            return Outcome(matched=False, clause=text)
-        shown = repr(result)[:60]
-        return Outcome(matched=False, clause=text, error=f"not a boolean: {shown}")
+
+_TRUE = Outcome(matched=True)

@@ -23,6 +23,7 @@ from typing import Any
 from autotoo.alerts.model import NormalizedAlert
 from autotoo.rules import sky
 from autotoo.rules.conditions import make_activation
+from autotoo.rules.needs import Needs
 
 _INT64 = (-(2**63), 2**63 - 1)
 _PLAIN_FIELDS = tuple(
@@ -47,12 +48,24 @@ def plain_value(value: Any) -> Any:
     return str(value)
 
 
+_DERIVED: dict[str, Callable[[NormalizedAlert], Any]] = {
+    "ellipse": lambda a: dataclasses.asdict(a.ellipse) if a.ellipse else None,
+    "references": lambda a: [{"target": r.target, "cite": r.cite} for r in a.references],
+    "group_key": lambda a: a.group_key,
+    "has_position": lambda a: a.has_position,
+}
+VIEW_FIELDS = frozenset(_PLAIN_FIELDS) | _DERIVED.keys()
+
+
+def field_value(alert: NormalizedAlert, name: str) -> Any:
+    derive = _DERIVED.get(name)
+    return derive(alert) if derive is not None else getattr(alert, name)
+
+
 def alert_view(alert: NormalizedAlert, *, with_raw: bool) -> dict[str, Any]:
     view = {name: getattr(alert, name) for name in _PLAIN_FIELDS}
-    view["ellipse"] = dataclasses.asdict(alert.ellipse) if alert.ellipse else None
-    view["references"] = [{"target": r.target, "cite": r.cite} for r in alert.references]
-    view["group_key"] = alert.group_key
-    view["has_position"] = alert.has_position
+    for name, derive in _DERIVED.items():
+        view[name] = derive(alert)
     if with_raw:
         view["raw"] = plain_value(alert.raw)
     return view
@@ -157,7 +170,7 @@ class AlertContext:
         self.alert = alert
         self.earlier = tuple(earlier)
         self.now = now
-        self._activations: dict[bool, Any] = {}
+        self._activations: dict[Needs, Any] = {}
 
     @cached_property
     def helpers(self) -> dict[str, Callable[..., Any]]:
@@ -178,31 +191,51 @@ class AlertContext:
         views.append(latest)
         everyone = (*self.earlier, self.alert)
         best_index = next((i for i, a in enumerate(everyone) if a is self.best), None)
-        return {
-            "key": self.alert.group_key,
-            "count": len(views),
-            "alerts": views,
-            "first": views[0],
-            "latest": latest,
-            "previous": views[-2] if len(views) > 1 else None,
-            "best": views[best_index] if best_index is not None else None,
-            "has_retraction": any(a.kind == "retraction" for a in everyone),
-        }
+        event: dict[str, Any] = plain_value(
+            {
+                "key": self.alert.group_key,
+                "count": len(views),
+                "alerts": views,
+                "first": views[0],
+                "latest": latest,
+                "previous": views[-2] if len(views) > 1 else None,
+                "best": views[best_index] if best_index is not None else None,
+                "has_retraction": any(a.kind == "retraction" for a in everyone),
+            }
+        )
+        return event
 
-    def variables(self, *, with_event: bool) -> dict[str, Any]:
-        out: dict[str, Any] = {
-            "alert": self.alert_view,
-            "raw": self.alert_view["raw"],
-            "now": self.now,
-        }
-        if with_event:
-            out["event"] = self.event_view
-        return out
+    def variables(self) -> dict[str, Any]:
+        """Everything, for templates (rendered only for matched rules)."""
+        view = self.alert_view
+        return {"alert": view, "raw": view["raw"], "now": self.now, "event": self.event_view}
 
-    def activation(self, *, with_event: bool) -> Any:
-        """The CEL activation, built at most twice per alert (with and without ``event``)."""
-        if with_event not in self._activations:
-            self._activations[with_event] = make_activation(
-                self.variables(with_event=with_event), self.helpers
-            )
-        return self._activations[with_event]
+    def _raw(self, keys: frozenset[str] | None) -> Any:
+        raw = self.alert.raw
+        if keys is None or not isinstance(raw, dict):
+            return self.alert_view["raw"]
+        return {key: plain_value(raw[key]) for key in keys if key in raw}
+
+    def activation(self, needs: Needs) -> Any:
+        """The CEL activation holding what ``needs`` asks for (see :mod:`.needs`), built
+        once per alert for the union of the rules that reach their condition."""
+        found = self._activations.get(needs)
+        if found is None:
+            if needs.fields is None:
+                view = alert_view(self.alert, with_raw=False)
+            else:  # only what the rules read: conversion into CEL costs per value
+                names = needs.fields & VIEW_FIELDS
+                view = {name: field_value(self.alert, name) for name in names}
+            variables: dict[str, Any] = {"alert": view, "now": self.now}
+            if needs.alert_raw or needs.top_raw:
+                raw = self._raw(needs.raw_keys)
+                if needs.alert_raw:
+                    view["raw"] = raw
+                if needs.top_raw:
+                    variables["raw"] = raw
+            if needs.event:
+                variables["event"] = self.event_view
+            # plain_value: whatever a parser left in a field, CEL must be able to hold it.
+            variables["alert"] = plain_value(view)
+            found = self._activations[needs] = make_activation(variables, self.helpers)
+        return found

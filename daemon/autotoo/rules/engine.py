@@ -34,22 +34,27 @@ log = structlog.get_logger("autotoo.rules")
 Stage = Literal["disabled", "filtered", "test_alert", "condition", "error", "matched"]
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Decision:
     """One rule's verdict on one alert.
 
     ``stage`` is the check that decided; ``reason`` says it in words; ``clause`` is the part
     of the condition that was false or failed; ``error`` is set when the condition could not
-    be evaluated (which counts as no match: fail closed).
+    be evaluated (which counts as no match: fail closed). Not frozen only because frozen
+    dataclasses are several times slower to create, and a Decision is made per rule per
+    alert; treat it as read-only.
     """
 
     rule: str
-    matched: bool
     stage: Stage
     reason: str
     clause: str | None = None
     error: str | None = None
     digest: str = ""
+
+    @property
+    def matched(self) -> bool:
+        return self.stage == "matched"
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -63,41 +68,39 @@ class Decision:
         }
 
 
-def _decide(
-    rule: CompiledRule, alert: NormalizedAlert, ctx: AlertContext, topic: str | None
-) -> Decision:
+def _prefilter(rule: CompiledRule, alert: NormalizedAlert, topic: str | None) -> Decision | None:
+    """The cheap checks, or None when the rule goes on to its condition."""
     spec = rule.spec
-
-    def verdict(stage: Stage, reason: str, **more: str | None) -> Decision:
-        return Decision(spec.name, stage == "matched", stage, reason, digest=rule.digest, **more)
-
     if not spec.enabled:
-        return verdict("disabled", "rule is disabled")
+        return Decision(spec.name, "disabled", "rule is disabled", digest=rule.digest)
     rejected = rule.matcher.reject(alert, topic)
     if rejected is not None:
-        return verdict("filtered", rejected)
+        return Decision(spec.name, "filtered", rejected, digest=rule.digest)
     if alert.is_test and not spec.accept_test:
-        return verdict("test_alert", "test or mock alert (set accept_test: true to act on it)")
+        reason = "test or mock alert (set accept_test: true to act on it)"
+        return Decision(spec.name, "test_alert", reason, digest=rule.digest)
     if rule.condition is None:
-        return verdict("matched", "no condition")
-    outcome = rule.condition.evaluate(ctx.activation(with_event=rule.condition_reads_event))
+        return Decision(spec.name, "matched", "no condition", digest=rule.digest)
+    return None
+
+
+def _condition(rule: CompiledRule, alert: NormalizedAlert, activation: Any) -> Decision:
+    assert rule.condition is not None
+    name = rule.spec.name
+    outcome = rule.condition.evaluate(activation)
     if outcome.error is not None:
         log.warning(
             "rule condition failed; counted as no match",
-            rule=spec.name,
+            rule=name,
             clause=outcome.clause,
             error=outcome.error,
-            event=alert.group_key,
+            group_key=alert.group_key,
         )
-        return verdict(
-            "error",
-            f"condition error: {outcome.error}",
-            clause=outcome.clause,
-            error=outcome.error,
-        )
+        reason = f"condition error: {outcome.error}"
+        return Decision(name, "error", reason, outcome.clause, outcome.error, digest=rule.digest)
     if outcome.matched:
-        return verdict("matched", "condition is true")
-    return verdict("condition", "condition is false", clause=outcome.clause)
+        return Decision(name, "matched", "condition is true", digest=rule.digest)
+    return Decision(name, "condition", "condition is false", outcome.clause, digest=rule.digest)
 
 
 def evaluate(
@@ -112,14 +115,33 @@ def evaluate(
     """Decide every rule for ``alert``; never raises for anything in the alert.
 
     ``earlier`` are the alerts of the same event received before this one, oldest first.
-    With ``explain=False`` (the daemon's hot path) rules whose exact topic list excludes the
-    alert's topic, and disabled rules, are skipped without a Decision; every other rule gets
-    one. ``explain=True`` (replay) returns a Decision for every rule.
+    With ``explain=False`` (the daemon's hot path) disabled rules, and rules the topic and
+    mission index excludes (see :mod:`.compiled`), are skipped without a Decision; every
+    other rule gets one. ``explain=True`` (replay) returns a Decision for every rule.
     """
     ctx = context if context is not None else AlertContext(alert, earlier, now)
     topic = normalize_topic(alert.topic) if alert.topic is not None else None
-    rules = ruleset.rules if explain else ruleset.candidates(topic)
-    return [_decide(rule, alert, ctx, topic) for rule in rules]
+    if explain:
+        rules, needs = ruleset.rules, ruleset.all_needs
+    else:
+        rules, needs = ruleset.candidates(topic, alert.mission)
+    activation: Any = None
+    broken: str | None = None
+    decisions = []
+    for rule in rules:
+        decision = _prefilter(rule, alert, topic)
+        if decision is None:
+            if activation is None and broken is None:  # built once, when first needed
+                try:
+                    activation = ctx.activation(needs)
+                except Exception as exc:  # noqa: BLE001 fail closed, as for a condition error
+                    broken = f"cannot build the evaluation context: {exc}"
+            if broken is not None:
+                decision = Decision(rule.name, "error", broken, None, broken, rule.digest)
+            else:
+                decision = _condition(rule, alert, activation)
+        decisions.append(decision)
+    return decisions
 
 
 @dataclass(frozen=True, slots=True)
@@ -156,7 +178,7 @@ class _Renderer:
         self.rule = rule
         self.ctx = ctx
         self.problems: dict[str, str] = {}
-        self.vars = {**ctx.helpers, **ctx.variables(with_event=True), "rule": rule.name}
+        self.vars = {**ctx.helpers, **ctx.variables(), "rule": rule.name}
 
     def one(self, path: str, value: Value, spec: Any) -> Any:
         try:

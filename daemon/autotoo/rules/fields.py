@@ -8,14 +8,16 @@ validator of the rendered dict; this table only has to agree with it on names an
 
 TOO field names follow swifttools' v1/``api_data`` spelling (``source_name``, ``source_type``),
 which is also what the interface documents; the Swift client maps them to v2 wire names.
-XRT parameter names are the swifttools Python names (``binMeth``, ``posErr``), one table per
-product, as in ``shared/specs/xrt-products-api.md`` §2.
+XRT parameter names are the swifttools Python names (``binMeth``, ``posErr``), taken from the
+UKSSDC client's parameter table so that there is one list.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import Enum
+
+from autotoo.ukssdc.params import GLOBALS, PRODUCTS, Par, Product
 
 
 class FieldType(Enum):
@@ -31,6 +33,7 @@ class FieldSpec:
     kind: FieldType
     help: str
     choices: tuple[object, ...] = ()
+    fold_case: bool = False  # text is lower-cased before the choices check
 
 
 S, N, F, B, M = FieldType.STR, FieldType.INT, FieldType.FLOAT, FieldType.BOOL, FieldType.MODE
@@ -91,114 +94,37 @@ TOO_ONE_OF = (
     ("xrt_countrate", "bat_countrate", "other_brightness", "opt_mag"),
 )
 
-#: XRT product names (swifttools long names) and their JSON short codes.
-XRT_PRODUCTS: dict[str, str] = {
-    "LightCurve": "lc",
-    "Spectrum": "spec",
-    "StandardPos": "psf",
-    "EnhancedPos": "enh",
-    "AstromPos": "xastrom",
-    "Image": "image",
-    "SourceDet": "sourceDet",
-}
 
-XRT_GLOBALS: dict[str, FieldSpec] = {
-    "name": FieldSpec(S, "object name"),
-    "targ": FieldSpec(S, "comma-separated target IDs"),
-    "T0": FieldSpec(F, "reference time"),
-    "SinceT0": FieldSpec(B, "times relative to T0"),
-    "RA": FieldSpec(F, "RA, decimal degrees (default: the TOO/alert position)"),
-    "Dec": FieldSpec(F, "Dec, decimal degrees (default: the TOO/alert position)"),
-    "centroid": FieldSpec(B, "centroid the position"),
-    "centMeth": FieldSpec(S, "centroid method", ("simple", "iterative")),
-    "maxCentTries": FieldSpec(N, "centroid attempts"),
-    "posErr": FieldSpec(F, "input position error, arcmin"),
-    "sss": FieldSpec(B, "super-soft source"),
-    "useSXPS": FieldSpec(B, "use SXPS source lists"),
-    "wtPupRate": FieldSpec(F, "WT pile-up rate"),
-    "pcPupRate": FieldSpec(F, "PC pile-up rate"),
-    "notify": FieldSpec(B, "UKSSDC e-mails when done"),
-    "getCoords": FieldSpec(B, "resolve name to coordinates"),
-    "getTargs": FieldSpec(B, "find target IDs by name and field of view"),
-    "getT0": FieldSpec(B, "use the trigger time as T0"),
-    "posRadius": FieldSpec(F, "position search radius, arcsec"),
-    "posobs": FieldSpec(S, "data for positions", ("all", "user", "hours")),
-    "useposobs": FieldSpec(S, "obsIDs for positions"),
-    "posobstime": FieldSpec(F, "hours of data for positions"),
-    "detMeth": FieldSpec(S, "detection method", ("simple", "iterative")),
-    "detornot": FieldSpec(S, "detect or centroid", ("detect", "centroid")),
-}
+def _xrt_spec(par: Par, *, fold_case: bool) -> FieldSpec:
+    types = set(par.types)
+    if types == {bool}:
+        kind = FieldType.BOOL
+    elif types == {int}:
+        kind = FieldType.INT
+    elif float in types:
+        kind = FieldType.FLOAT
+    else:
+        kind = FieldType.STR
+    return FieldSpec(kind, f"JSON name {par.json}", par.allowed, fold_case=fold_case)
 
-_WHICH = FieldSpec(S, "which data", ("all", "user", "hours"))
-_USEOBS = FieldSpec(S, "obsIDs or time ranges")
-_BANDS = FieldSpec(F, "energy, keV")
-_POSITION_PARAMS: dict[str, FieldSpec] = {
-    "whichData": _WHICH,
-    "useObs": _USEOBS,
-    "incHours": FieldSpec(F, "hours of data"),
-    "posRadius": FieldSpec(F, "search radius, arcsec"),
-    "detOrCent": FieldSpec(S, "detect or centroid", ("detect", "centroid")),
-    "centMeth": FieldSpec(S, "detection method", ("simple", "iterative")),
-}
 
+def _xrt_product_params(prod: Product) -> dict[str, FieldSpec]:
+    """A product's own parameters (list-valued ones such as ``models`` cannot be written in a
+    rule), plus the names it routes to shared globals (``whichData`` of the positions)."""
+    own = {
+        p.name: _xrt_spec(p, fold_case=True) for p in prod.pars if not {list, tuple} & set(p.types)
+    }
+    routed = {alias: XRT_GLOBALS[name] for alias, name in prod.use_globals.items()}
+    return {**routed, **own}
+
+
+#: XRT globals and product parameters come from the UKSSDC client's own table
+#: (``autotoo.ukssdc.params``), so rules, request builder and emulator agree on names.
+#: Product strings with allowed values are compared case-insensitively, as that client does.
+XRT_GLOBALS: dict[str, FieldSpec] = {p.name: _xrt_spec(p, fold_case=False) for p in GLOBALS}
+XRT_PRODUCTS: dict[str, str] = {prod.long: prod.short for prod in PRODUCTS}
 XRT_PRODUCT_PARAMS: dict[str, dict[str, FieldSpec]] = {
-    "LightCurve": {
-        "binMeth": FieldSpec(S, "binning", ("counts", "time", "snapshot", "obsid")),
-        **dict.fromkeys(("minEnergy", "maxEnergy", "softLo", "softHi", "hardLo", "hardHi"), _BANDS),
-        "minSig": FieldSpec(F, "minimum significance"),
-        "grades": FieldSpec(S, "grades", ("0", "all", "4")),
-        "allowUL": FieldSpec(S, "upper limits", ("no", "pc", "wt", "both")),
-        "allowBayes": FieldSpec(S, "Bayesian bins", ("no", "pc", "wt", "both")),
-        "bayesCounts": FieldSpec(F, "Bayesian counts"),
-        "bayesSNR": FieldSpec(F, "Bayesian S/N"),
-        "timeFormat": FieldSpec(S, "time format", ("m", "s", "mjd", "sec")),
-        "whichData": FieldSpec(S, "which data", ("all", "user")),
-        "useObs": _USEOBS,
-        "srcrad": FieldSpec(N, "max source radius, pixels"),
-        "pcCounts": FieldSpec(N, "PC counts per bin"),
-        "wtCounts": FieldSpec(N, "WT counts per bin"),
-        "dynamic": FieldSpec(B, "dynamic binning"),
-        "rateFact": FieldSpec(F, "rate factor"),
-        "binFact": FieldSpec(F, "bin factor"),
-        "pcBinTime": FieldSpec(F, "PC bin time, s"),
-        "wtBinTime": FieldSpec(F, "WT bin time, s"),
-        "minCounts": FieldSpec(N, "minimum counts"),
-        "minSNR": FieldSpec(F, "minimum S/N"),
-        "matchHR": FieldSpec(B, "hardness ratio bins match"),
-        "pcHRBinTime": FieldSpec(F, "PC HR bin time, s"),
-        "wtHRBinTime": FieldSpec(F, "WT HR bin time, s"),
-        "minFracExp": FieldSpec(F, "minimum fractional exposure"),
-    },
-    "Spectrum": {
-        "hasRedshift": FieldSpec(B, "a redshift is known"),
-        "redshift": FieldSpec(F, "redshift"),
-        "whichData": _WHICH,
-        "useObs": _USEOBS,
-        "incHours": FieldSpec(F, "hours of data"),
-        "timeslice": FieldSpec(S, "time slices", ("single", "user", "snapshot", "obsid")),
-        "grades": FieldSpec(S, "grades", ("0", "all", "4")),
-        **{f"rname{i}": FieldSpec(S, "slice name") for i in range(1, 5)},
-        **{f"gti{i}": FieldSpec(S, "slice times") for i in range(1, 5)},
-        "specStem": FieldSpec(S, "file stem"),
-        "doNotFit": FieldSpec(B, "skip the fit"),
-        "galactic": FieldSpec(B, "fit Galactic absorption"),
-        "deltaFitStat": FieldSpec(F, "delta fit statistic"),
-        "srcrad": FieldSpec(N, "max source radius, pixels"),
-    },
-    "StandardPos": _POSITION_PARAMS,
-    "EnhancedPos": _POSITION_PARAMS,
-    "AstromPos": {**_POSITION_PARAMS, "useAllObs": FieldSpec(B, "use all observations")},
-    "Image": {
-        "energies": FieldSpec(S, 'bands, e.g. "0.3-10,0.3-1.5,1.51-10"'),
-        "whichData": FieldSpec(S, "which data", ("all", "user")),
-        "useObs": _USEOBS,
-    },
-    "SourceDet": {
-        "whichData": FieldSpec(S, "which data", ("all", "user")),
-        "useObs": _USEOBS,
-        "whichBands": FieldSpec(S, "bands", ("total", "all")),
-        "fitStrayLight": FieldSpec(B, "fit stray light"),
-    },
+    prod.long: _xrt_product_params(prod) for prod in PRODUCTS
 }
 
 
@@ -268,6 +194,8 @@ def coerce(spec: FieldSpec, value: object) -> object:
         out = _to_bool(value)
     else:
         out = _to_mode(value)
+    if spec.fold_case and isinstance(out, str):
+        out = out.lower()
     if spec.choices and out not in spec.choices:
         allowed = ", ".join(str(c) for c in spec.choices)
         raise CoercionError(f"{out!r} is not one of: {allowed}")

@@ -31,9 +31,13 @@ from autotoo.rules.fields import (
     XRT_GLOBALS,
     XRT_PRODUCT_PARAMS,
     FieldSpec,
+    FieldType,
+    coerce,
 )
 from autotoo.rules.models import ExplicitPosition, Rule, RuleFile, too_fields
+from autotoo.rules.needs import NOTHING, condition_needs
 from autotoo.rules.templates import Value, compile_value
+from autotoo.ukssdc.check import validate as check_xrt_request
 
 
 def expand_paths(patterns: Iterable[str | Path]) -> tuple[list[Path], list[ConfigProblem]]:
@@ -100,6 +104,42 @@ class _FileCompiler:
             self.at_offset((*base, "when"), rule.when, exc.offset, exc.message)
             return None
 
+    def xrt(
+        self, base: PathKey, rule: Rule
+    ) -> tuple[dict[str, Value], dict[str, dict[str, Value]]]:
+        xrt = rule.xrt_products
+        if xrt is None:
+            return {}, {}
+        where = (*base, "xrt_products")
+        before = len(self.problems)
+        globals_ = self.values((*where, "globals"), xrt.globals_, XRT_GLOBALS, "XRT global")
+        products: dict[str, dict[str, Value]] = {
+            name: self.values(
+                (*where, "products", name), params, XRT_PRODUCT_PARAMS[name], f"{name} parameter"
+            )
+            for name, params in xrt.products.items()
+        }
+        after = xrt.submit == "after_observation"
+        if after and rule.too is None:
+            self.at(
+                (*where, "submit"),
+                "after_observation needs a too action in the same rule: its observation "
+                "releases the job",
+            )
+        if len(self.problems) == before:
+            # The UKSSDC request builder's own check (mandatory and dependent parameters).
+            # The pipeline fills in the job name, RA/Dec from the position and, after an
+            # observation, the target ID; templates count as set.
+            runtime = {"name", "RA", "Dec", *(["targ"] if after else [])}
+            found = check_xrt_request(
+                _sample(globals_, XRT_GLOBALS),
+                {name: _sample(v, XRT_PRODUCT_PARAMS[name]) for name, v in products.items()},
+                runtime_globals=runtime,
+            )
+            for problem in found:
+                self.at(where, f"XRT request: {problem}", key=True)
+        return globals_, products
+
     def rule(self, index: int, rule: Rule) -> CompiledRule | None:
         before = len(self.problems)
         base: PathKey = ("rules", index)
@@ -123,20 +163,7 @@ class _FileCompiler:
             self.value(
                 (*base, "too", "uvot_fallback"), rule.too.uvot_fallback, TOO_FIELDS["uvot_mode"]
             )
-        xrt_globals: dict[str, Value] = {}
-        xrt_products: dict[str, dict[str, Value]] = {}
-        if rule.xrt_products is not None:
-            xrt = rule.xrt_products
-            xrt_globals = self.values(
-                (*base, "xrt_products", "globals"), xrt.globals_, XRT_GLOBALS, "XRT global"
-            )
-            for product, params in xrt.products.items():
-                xrt_products[product] = self.values(
-                    (*base, "xrt_products", "products", product),
-                    params,
-                    XRT_PRODUCT_PARAMS[product],
-                    f"{product} parameter",
-                )
+        xrt_globals, xrt_products = self.xrt(base, rule)
         texts = tuple(
             self.value((*base, "notify", i), c.text, None) if c.text is not None else None
             for i, c in enumerate(rule.channels())
@@ -157,8 +184,27 @@ class _FileCompiler:
             xrt_globals=xrt_globals,
             xrt_products=xrt_products,
             notify_texts=texts,
-            condition_reads_event=condition is not None and "event" in condition.variables,
+            needs=condition_needs(rule.when, HELPER_NAMES) if rule.when is not None else NOTHING,
         )
+
+
+def _sample(values: dict[str, Value], specs: dict[str, FieldSpec]) -> dict[str, Any]:
+    """Values as the XRT request builder will see them: literals coerced, templates replaced
+    by a valid value of their type (their real value is known only per alert)."""
+    out: dict[str, Any] = {}
+    for name, value in values.items():
+        spec = specs[name]
+        if value.template is None:
+            out[name] = coerce(spec, value.literal)
+        elif spec.choices:
+            out[name] = spec.choices[0]
+        else:
+            out[name] = {
+                FieldType.BOOL: True,
+                FieldType.INT: 1,
+                FieldType.FLOAT: 1.0,
+            }.get(spec.kind, "x")
+    return out
 
 
 _POSITION_SPECS = {

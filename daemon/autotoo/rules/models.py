@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Annotated, Literal, get_args
 from pydantic import BaseModel, ConfigDict, Field, create_model, field_validator
 
 from autotoo.durations import Duration
-from autotoo.rules.fields import TOO_FIELDS, XRT_PRODUCTS
+from autotoo.rules.fields import TOO_FIELDS, XRT_PRODUCTS, FieldSpec
 
 Value = str | int | float | bool
 RULE_NAME_PATTERN = r"^[a-z0-9][a-z0-9._-]{0,63}$"
@@ -81,6 +81,12 @@ class TooActionBase(Strict):
     debug: bool = Field(default=False, description="send with the Swift API debug flag")
 
 
+def _describe(spec: FieldSpec) -> str:
+    if not spec.choices:
+        return spec.help
+    return f"{spec.help} (one of: {', '.join(str(c) for c in spec.choices)}; or a template)"
+
+
 if TYPE_CHECKING:
     TooAction = TooActionBase
 else:
@@ -89,7 +95,7 @@ else:
         __base__=TooActionBase,
         __doc__="A Swift TOO request: policy keys plus every request field (literal or template).",
         **{
-            name: (Value | None, Field(default=None, description=spec.help))
+            name: (Value | None, Field(default=None, description=_describe(spec)))
             for name, spec in TOO_FIELDS.items()
         },
     )

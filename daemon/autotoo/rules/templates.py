@@ -2,7 +2,8 @@
 
 A string value containing ``{{``, ``{%`` or ``{#`` is a template; anything else is a literal
 and is never parsed (so a ``%`` in a justification needs no escaping). Templates run in
-Jinja2's :class:`~jinja2.sandbox.SandboxedEnvironment` (no ``__class__`` walks) with
+Jinja2's :class:`~jinja2.sandbox.ImmutableSandboxedEnvironment` (no ``__class__`` walks, and
+no ``dict.update``: every rule of an alert shares one context, which no template may change) with
 :class:`~jinja2.StrictUndefined` (a misspelt field is an error, never an empty string) and
 autoescaping off (the output is request text, not HTML). They see the same ``alert``,
 ``event``, ``raw``, ``now`` and helper functions as conditions, plus ``rule`` (the rule name).
@@ -15,7 +16,7 @@ from datetime import datetime
 from typing import Any
 
 from jinja2 import StrictUndefined, TemplateError, TemplateSyntaxError, meta
-from jinja2.sandbox import SandboxedEnvironment
+from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 from autotoo.rules.context import HELPER_NAMES
 from autotoo.rules.errors import TemplateCompileError
@@ -32,8 +33,8 @@ def _swift_time(value: Any) -> str:
     return value.strftime("%Y-%m-%dT%H:%M:%S")
 
 
-def _environment() -> SandboxedEnvironment:
-    env = SandboxedEnvironment(
+def _environment() -> ImmutableSandboxedEnvironment:
+    env = ImmutableSandboxedEnvironment(
         undefined=StrictUndefined, autoescape=False, keep_trailing_newline=True
     )
     env.filters["swift_time"] = _swift_time
@@ -53,7 +54,6 @@ class Value:
 
     literal: object
     template: Any = None  # jinja2.Template when the literal is template text
-    reads_event: bool = False
 
     def render(self, variables: dict[str, Any], spec: FieldSpec | None) -> object:
         """Render and coerce to the field's type; raise ValueError (with the reason)."""
@@ -98,7 +98,7 @@ def compile_value(value: object, spec: FieldSpec | None) -> Value:
             f"unknown name {unknown[0]!r} in template: templates can read {readable}",
             _line_of(value, unknown[0]),
         )
-    return Value(literal=value, template=template, reads_event="event" in names)
+    return Value(literal=value, template=template)
 
 
 def _line_of(text: str, name: str) -> int:
