@@ -301,3 +301,34 @@ async def test_retraction_cancels_a_running_xrt_job(make_emulator, make_pipeline
 
     [job] = emulator.app[SERVICE_KEY].jobs.of_user("astronomer@example.org")
     assert job.cancelled  # the UKSSDC was asked to cancel it
+
+
+async def test_unknown_uvot_mode_falls_back_to_filter_of_the_day(
+    make_emulator, make_pipeline
+) -> None:
+    emulator = await make_emulator(speed=1.0)
+    text = rule().replace(
+        "      on_reject:",
+        '      uvot_mode: 0x1234\n      uvot_just: "a custom mode"\n'
+        "      check_uvot_mode: true\n      on_reject:",
+    )
+    p = await make_pipeline(emulator, text)
+    await p.feed(ep_alert(0), EP_TOPIC)
+    await p.run()
+    [row] = await p.rows()
+    assert row.state in {S.SUBMITTED, S.TRACKING}
+    [too] = emulator.swift.toos.values()
+    assert too.form.uvot_mode in {0x9999, "0x9999"}
+    log = await p.repo.submission_log(row.id)
+    assert any("pre-submission check" in (e["detail"] or "") for e in log)
+
+
+async def test_server_validation_first_then_one_submission(make_emulator, make_pipeline) -> None:
+    emulator = await make_emulator(speed=1.0)
+    text = rule().replace("      on_reject:", "      server_validate: true\n      on_reject:")
+    p = await make_pipeline(emulator, text)
+    await p.feed(ep_alert(0), EP_TOPIC)
+    await p.run()
+    posts = [r.body.get("validate_only") for r in emulator.swift.received if r.api == "/swift/too"]
+    assert posts == ["true", "false"]
+    assert len(emulator.swift.toos) == 1

@@ -95,6 +95,20 @@ class TooPort(Protocol):
         """Reconcile: the too_id of our earlier submission carrying ``marker``, if any."""
         ...
 
+    async def prepare(
+        self,
+        body: dict[str, Any],
+        *,
+        check_uvot_mode: bool,
+        uvot_fallback: str | None,
+        server_validate: bool,
+    ) -> tuple[dict[str, Any], list[str]]:
+        """Checks before the submission, which create nothing remotely: the UVOT mode (an
+        unknown one is replaced by ``uvot_fallback``) and server-side validation. Returns the
+        body to send and notes on what changed; raises RemoteRejectedError when the service's
+        validation refuses the request, RemoteNotSentError when it could not be asked."""
+        ...
+
     async def progress(self, too_id: str) -> TooProgress: ...
 
 

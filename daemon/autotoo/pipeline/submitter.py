@@ -215,10 +215,46 @@ class Submitter:
             return False
         return True
 
+    async def _checked_body(self, row: SubmissionRow) -> dict[str, Any] | None:
+        """The TOO body after the rule's optional checks (None: the row was handled)."""
+        request = row.request
+        if not (request.get("check_uvot_mode") or request.get("server_validate")):
+            return dict(request["body"])
+        assert self.too is not None
+        try:
+            body, notes = await self.too.prepare(
+                request["body"],
+                check_uvot_mode=bool(request.get("check_uvot_mode")),
+                uvot_fallback=request.get("uvot_fallback"),
+                server_validate=bool(request.get("server_validate")),
+            )
+        except RemoteNotSentError as exc:
+            log.warning("pre-submission check failed; will retry", error=str(exc))
+            await self.repo.set_next(row.id, self.clock() + self.settings().retry_not_sent)
+            return None
+        except RemoteRejectedError as exc:
+            await self._rejected(row, exc)
+            return None
+        for note in notes:
+            log.info("pre-submission check", note=note)
+        return body
+
     async def _submit(self, row: SubmissionRow) -> None:
         if not await self._preflight(row):
             return
         s = self.settings()
+        if row.api == TOO:
+            body = await self._checked_body(row)
+            if body is None:
+                return
+            if body != row.request["body"]:
+                row = await self.repo.transition(
+                    row.id,
+                    expect=[S.PLANNED],
+                    to=S.PLANNED,
+                    request={**row.request, "body": body},
+                    detail="pre-submission check changed the request",
+                )
         row = await self.repo.transition(
             row.id,
             expect=[S.PLANNED],
@@ -228,19 +264,7 @@ class Submitter:
             notices=self._notices(row, "submitting"),
         )
         try:
-            if row.api == TOO:
-                assert self.too is not None
-                debug = s.mode == "debug" or bool(row.request.get("debug"))
-                remote_id, detail = await self.too.submit(
-                    row.request["body"], marker=row.request["marker"], debug=debug
-                )
-                url = None
-            else:
-                assert self.xrt is not None
-                remote_id, url = await self.xrt.submit(
-                    row.request["request"], name=row.request["name"]
-                )
-                detail = {}
+            remote_id, detail, url = await self._send(row)
         except RemoteNotSentError as exc:
             log.warning("not sent; will retry", error=str(exc))
             await self.repo.transition(
@@ -291,6 +315,19 @@ class Submitter:
                 ),
             )
 
+    async def _send(self, row: SubmissionRow) -> tuple[str, dict[str, Any], str | None]:
+        """The one POST: (remote id, detail, results URL)."""
+        if row.api == TOO:
+            assert self.too is not None
+            debug = self.settings().mode == "debug" or bool(row.request.get("debug"))
+            remote_id, detail = await self.too.submit(
+                row.request["body"], marker=row.request["marker"], debug=debug
+            )
+            return remote_id, detail, None
+        assert self.xrt is not None
+        remote_id, url = await self.xrt.submit(row.request["request"], name=row.request["name"])
+        return remote_id, {}, url
+
     async def _debug_done(self, row: SubmissionRow, remote_id: str) -> None:
         """A debug submission was validated and acknowledged; no TOO exists to track."""
         reason = "debug: acknowledged by the service; no TOO was created"
@@ -321,6 +358,9 @@ class Submitter:
         return len(active)
 
     async def _rejected(self, row: SubmissionRow, exc: RemoteRejectedError) -> None:
+        """A refusal, after the POST or by a pre-submission check (then the row is still
+        'planned'); either way the same policy applies."""
+        current = [row.state]
         reason = f"{exc.kind}: {exc}"
         log.info("rejected", kind=exc.kind, reason=str(exc))
         if row.api == XRT and exc.kind == "no_data":
@@ -331,7 +371,7 @@ class Submitter:
                 request = {**row.request, "first_try_at": first}
                 await self.repo.transition(
                     row.id,
-                    expect=[S.SUBMITTING],
+                    expect=current,
                     to=S.PLANNED,
                     sent_at=None,
                     request=request,
@@ -346,7 +386,7 @@ class Submitter:
             if row.attempt < len(urgencies):
                 await self.repo.transition(
                     row.id,
-                    expect=[S.SUBMITTING],
+                    expect=current,
                     to=S.REJECTED,
                     reason=reason,
                     notices=self._notices(row, "rejected", reason),
@@ -359,7 +399,7 @@ class Submitter:
             return
         await self.repo.transition(
             row.id,
-            expect=[S.SUBMITTING],
+            expect=current,
             to=S.REJECTED,
             reason=reason,
             next_at=None,
