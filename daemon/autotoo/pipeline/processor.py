@@ -8,7 +8,6 @@ deterministic, so planning twice plans once). A payload that cannot be parsed is
 
 from __future__ import annotations
 
-import asyncio
 import collections
 import dataclasses
 from collections.abc import Callable
@@ -19,6 +18,7 @@ from autotoo.alerts import AlertParseError, NormalizedAlert, parse_alert
 from autotoo.logs import bind, get_logger, unbind
 from autotoo.pipeline.planner import MatchedRule, plan_alert
 from autotoo.pipeline.settings import Clock, PipelineSettings, system_clock
+from autotoo.pipeline.worker import Worker
 from autotoo.rules import AlertContext, RenderError, RuleSet, evaluate, render_actions
 from autotoo.store.repository import Repository
 from autotoo.store.rows import AlertOutcome, DecisionRecord, InboxRow
@@ -36,9 +36,8 @@ class ProcessorCounters:
     planned: int = 0
 
 
-class Processor:
+class Processor(Worker):
     name = "processor"
-    intake = False
 
     def __init__(
         self,
@@ -50,46 +49,26 @@ class Processor:
         on_planned: Callable[[], None] | None = None,
         on_alert: Callable[[NormalizedAlert, float | None], None] | None = None,
     ) -> None:
+        super().__init__()
         self.repo = repo
         self.rules = rules
         self.settings = settings
         self.clock = clock
         self.on_planned = on_planned or (lambda: None)
         self.on_alert = on_alert or (lambda _alert, _latency: None)
-        self.wake = asyncio.Event()
         self.counters = ProcessorCounters()
         self._cache: collections.OrderedDict[int, NormalizedAlert] = collections.OrderedDict()
-        self._stopping = False
-        self._idle = asyncio.Event()
-        self._idle.set()
 
     def notify_new(self, _inbox_id: int) -> None:
         self.wake.set()
 
-    async def run(self) -> None:
-        while not self._stopping:
-            self._idle.clear()
-            try:
-                while await self.step():
-                    pass
-            finally:
-                self._idle.set()
-            self.wake.clear()
-            try:
-                async with asyncio.timeout(5.0):  # a safety net: the wake-up is the fast path
-                    await self.wake.wait()
-            except TimeoutError:
-                pass
-
-    async def drain(self) -> None:
-        self._stopping = True
-        self.wake.set()
-        await self._idle.wait()
+    def idle_seconds(self) -> float:
+        return 5.0  # a safety net: new inbox rows wake the processor at once
 
     async def step(self, limit: int = 200) -> int:
         rows = await self.repo.inbox_pending(limit=limit)
         for row in rows:
-            if self._stopping:
+            if self.stopping:
                 break
             bind(inbox_id=row.id)
             try:

@@ -28,8 +28,9 @@ from typing import Any
 
 from autotoo.logs import bind, get_logger, unbind
 from autotoo.pipeline.keys import submission_key
-from autotoo.pipeline.notices import status_notices
 from autotoo.pipeline.ports import (
+    TOO,
+    XRT,
     RemoteAmbiguousError,
     RemoteAuthError,
     RemoteError,
@@ -39,6 +40,7 @@ from autotoo.pipeline.ports import (
     XrtPort,
 )
 from autotoo.pipeline.settings import Clock, PipelineSettings, system_clock
+from autotoo.pipeline.worker import Worker, cancel_waiting, row_notices
 from autotoo.store.errors import ConflictError
 from autotoo.store.repository import Repository
 from autotoo.store.rows import (
@@ -53,12 +55,10 @@ from autotoo.store.rows import (
 log = get_logger("autotoo.submitter")
 
 S = SubmissionState
-TOO, XRT = "swift_too", "ukssdc_xrt"
 
 
-class Submitter:
+class Submitter(Worker):
     name = "submitter"
-    intake = False
 
     def __init__(
         self,
@@ -70,39 +70,18 @@ class Submitter:
         clock: Clock = system_clock,
         wake: asyncio.Event | None = None,
     ) -> None:
+        super().__init__(wake)
         self.repo = repo
         self.settings = settings
         self.too = too
         self.xrt = xrt
         self.clock = clock
-        self.wake = wake or asyncio.Event()
-        self._stopping = False
-        self._idle = asyncio.Event()
-        self._idle.set()
 
-    async def run(self) -> None:
+    def idle_seconds(self) -> float:
+        return self.settings().idle.total_seconds()
+
+    async def start(self) -> None:
         await self.recover()
-        while not self._stopping:
-            self._idle.clear()
-            try:
-                await self.step()
-            finally:
-                self._idle.set()
-            await self._sleep()
-
-    async def drain(self) -> None:
-        """Finish the row in hand (its POST reaches a durable outcome), take no other."""
-        self._stopping = True
-        self.wake.set()
-        await self._idle.wait()
-
-    async def _sleep(self) -> None:
-        self.wake.clear()
-        try:
-            async with asyncio.timeout(self.settings().idle.total_seconds()):
-                await self.wake.wait()
-        except TimeoutError:
-            pass
 
     async def recover(self) -> int:
         """'submitting' rows left by a crash: their POST may have left, so reconcile them."""
@@ -125,7 +104,7 @@ class Submitter:
         due = await self.repo.submissions(states=[S.PLANNED, S.UNKNOWN], due_before=now)
         handled = 0
         for row in due:
-            if self._stopping:
+            if self.stopping:
                 break
             bind(submission_key=row.key, rule=row.rule, event=row.group_key)
             try:
@@ -144,20 +123,7 @@ class Submitter:
     def _notices(
         self, row: SubmissionRow, state: str, reason: str | None = None, **fields: Any
     ) -> list[Notice]:
-        s = self.settings()
-        id_field = "too_id" if row.api == TOO else "job_id"
-        if row.remote_id and id_field not in fields:
-            fields[id_field] = row.remote_id
-        return status_notices(
-            prefix=s.topic_prefix,
-            channels=s.channels(row.request.get("notify")),
-            event=row.group_key,
-            rule=row.rule,
-            action=row.action,
-            state=state,
-            reason=reason,
-            **fields,
-        )
+        return row_notices(self.settings(), row, state, reason, **fields)
 
     async def _park(self, row: SubmissionRow, reason: str) -> None:
         log.warning("parked for a human", reason=reason)
@@ -342,14 +308,9 @@ class Submitter:
             next_at=None,
             notices=self._notices(row, "accepted", reason),
         )
-        for child in await self.repo.submissions(parent_id=row.id, states=[S.PLANNED]):
-            await self.repo.transition(
-                child.id,
-                expect=[S.PLANNED],
-                to=S.CANCELLED,
-                next_at=None,
-                reason="its TOO was a debug submission: nothing will be observed",
-            )
+        await cancel_waiting(
+            self.repo, row, "its TOO was a debug submission: nothing will be observed"
+        )
 
     async def _xrt_active(self) -> int:
         active = await self.repo.submissions(
