@@ -167,7 +167,8 @@ class WireRenderer:
             }
         return WireBody(form, body, list(checked.warnings), problems)
 
-    def xrt(self, request: dict[str, Any]) -> WireBody:
+    def xrt(self, request: dict[str, Any], *, waiting: bool = False) -> WireBody:
+        """``waiting``: released after the TOO is observed, when the tracker sets ``targ``."""
         problems = [self.xrt_problem] if self.xrt_problem else []
         try:
             xrt = self.build_xrt(request["request"], request["name"])
@@ -175,10 +176,11 @@ class WireRenderer:
             return WireBody(
                 "ukssdc json", None, problems=[*problems, f"invalid XRT request: {exc}"]
             )
-        ok, report = xrt.is_valid()
+        ok, report = xrt.is_valid(assume_set=("targ",) if waiting else ())
         if not ok:
             problems.append(report.strip())
-        return WireBody("ukssdc json", xrt.to_json(), problems=problems)
+        warnings = ["targ is set to the observed target ID when the job is released"] * waiting
+        return WireBody("ukssdc json", xrt.to_json(), warnings, problems)
 
 
 # ---- the replay itself --------------------------------------------------------------------
@@ -403,5 +405,8 @@ class Replay:
         return f"{head}, {how} at {sent}, before this alert: no second request"
 
     def _action(self, row: SubmissionRow, status: str) -> ActionReport:
-        wire = self.wire.too(row.request) if row.api == TOO else self.wire.xrt(row.request)
+        if row.api == TOO:
+            wire = self.wire.too(row.request)
+        else:
+            wire = self.wire.xrt(row.request, waiting=row.next_at is None)
         return ActionReport(row.action, status, row.key, wire)

@@ -12,7 +12,9 @@ from typing import TYPE_CHECKING, Any
 from autotoo.cli import EXIT_CONFIG, EXIT_FAILURE, EXIT_OK
 
 if TYPE_CHECKING:
-    from autotoo.replay import AlertReport, Replay
+    from collections.abc import Callable
+
+    from autotoo.replay import AlertReport, Replay, WireBody
 
 ALERT_SUFFIXES = {".xml", ".json"}
 
@@ -131,7 +133,11 @@ def print_report(report: AlertReport, out: Any = None) -> None:
     """One block per alert: file, topic, alert identity, then one line per rule."""
     w = (out or sys.stdout).write
     w(f"\n== {report.file}\n")
-    w(f"   topic {report.topic or '(none)'} (from the {report.topic_source})\n")
+    origin = {"file name": "from the file name", "--topic": "from --topic"}
+    if report.topic is None:
+        w("   topic unknown: the payload alone decides\n")
+    else:
+        w(f"   topic {report.topic} ({origin.get(report.topic_source, report.topic_source)})\n")
     for note in report.notes if report.alert is None else ():
         w(f"   {note}\n")
     if report.error is not None:
@@ -154,17 +160,19 @@ def print_report(report: AlertReport, out: Any = None) -> None:
         for action in rule.actions:
             w(f"         {action.action}: {action.status}")
             w(f" (key {action.key})\n" if action.key else "\n")
-            if action.wire is None:
-                continue
-            wire = action.wire
-            w(f"           {wire.form}:\n")
-            for line in _body_lines(wire.body):
-                w(f"             {line}\n")
-            for warning in wire.warnings:
-                w(f"           warning: {warning}\n")
-            for problem in wire.problems:
-                for i, line in enumerate(problem.splitlines()):
-                    w(f"           {'problem: ' if i == 0 else '         '}{line}\n")
+            if action.wire is not None:
+                _print_wire(action.wire, w)
+
+
+def _print_wire(wire: WireBody, w: Callable[[str], Any]) -> None:
+    w(f"           {wire.form}:\n")
+    for line in _body_lines(wire.body):
+        w(f"             {line}\n")
+    for warning in wire.warnings:
+        w(f"           warning: {warning}\n")
+    for problem in wire.problems:
+        for i, line in enumerate(problem.splitlines()):
+            w(f"           {'problem: ' if i == 0 else '         '}{line}\n")
 
 
 def _body_lines(body: Any) -> list[str]:
