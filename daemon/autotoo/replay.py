@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import itertools
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import PurePath
@@ -31,7 +31,7 @@ from autotoo.pipeline.planner import TOO, Plan, plan_alert
 from autotoo.pipeline.processor import RuleOutcome, decide_rules
 from autotoo.pipeline.settings import PipelineSettings
 from autotoo.rules import Decision, RuleSet
-from autotoo.store.rows import PlannedSubmission, SubmissionRow, SubmissionState
+from autotoo.store.rows import Notice, PlannedSubmission, SubmissionRow, SubmissionState
 from autotoo.swift import SwiftClient, TooRequest
 from autotoo.swift.base import ANONYMOUS
 from autotoo.swift.v1 import API_VERSION as SWIFT_V1_API_VERSION
@@ -313,6 +313,7 @@ class Replay:
         )
         before = {row.key: row.state for row in event.rows}
         self._apply(event, plan, now, report)
+        report.notes += publish_notes(plan.notices)
         report.rules = [self._rule_report(o, plan, event, before) for o in outcomes]
         event.alerts.append(alert)
         return report
@@ -410,3 +411,17 @@ class Replay:
         else:
             wire = self.wire.xrt(row.request, waiting=row.next_at is None)
         return ActionReport(row.action, status, row.key, wire)
+
+
+def publish_notes(notices: Sequence[Notice]) -> list[str]:
+    """The status messages a plan publishes, one line per step (MQTT sends each step twice)."""
+    steps: dict[tuple[str, ...], set[str]] = {}
+    for notice in notices:
+        body = notice.payload
+        step = (body["rule"], body["action"], body["state"], body.get("reason") or "")
+        steps.setdefault(step, set()).add(notice.channel)
+    return [
+        f"would publish ({', '.join(sorted(channels))}): {rule} {action} {state}"
+        + (f" ({reason})" if reason else "")
+        for (rule, action, state, reason), channels in steps.items()
+    ]

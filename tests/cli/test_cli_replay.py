@@ -151,7 +151,8 @@ def test_fermi_chain_settles_then_re_renders_with_the_final_position(
 def test_retraction_withholds_the_planned_requests_of_its_event(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    config = _config(tmp_path, "swift: {protocol: v1}\n", rules=GRM_RULE)
+    publish = "publish: {mqtt: {url: 'mqtt://localhost:1883'}}\n"
+    config = _config(tmp_path, "swift: {protocol: v1}\n" + publish, rules=GRM_RULE)
     trigger, retraction = _replay(capsys, config, KAFKA / GRM_TRIGGER, KAFKA / GRM_RETRACTION)
     too, xrt = _rule(trigger, "grm-test")["actions"]
     assert too["request"]["form"] == "swift v1 json"
@@ -168,7 +169,15 @@ def test_retraction_withholds_the_planned_requests_of_its_event(
         "ukssdc.user_id is not set: the daemon would park this job as needs_human"
     ]
     assert (retraction["kind"], retraction["group_key"]) == ("retraction", "svom:sb26043009")
-    assert retraction["notes"] == ["retraction: 2 unsent request(s) of this event withheld"]
+    assert trigger["notes"] == [
+        "would publish (mqtt): grm-test too planned (settling until 00:24:53Z)",
+        "would publish (mqtt): grm-test xrt_products planned (waiting for the Swift observation)",
+    ]
+    assert retraction["notes"] == [
+        "retraction: 2 unsent request(s) of this event withheld",
+        "would publish (mqtt): grm-test too cancelled (event retracted)",
+        "would publish (mqtt): grm-test xrt_products cancelled (event retracted)",
+    ]
     assert _rule(retraction, "grm-test")["stage"] == "filtered"
 
 
