@@ -269,3 +269,15 @@ def test_a_bad_config_is_exit_78(tmp_path: Path, capsys: pytest.CaptureFixture[s
     config = _config(tmp_path, "mode: sometimes\n")
     assert main(["replay", "-c", str(config), str(KAFKA / SVOM_WAKEUP)]) == EXIT_CONFIG
     assert "mode" in capsys.readouterr().err
+
+
+def test_a_rendering_failure_is_shown_as_no_match_with_its_reason(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    rules = GRM_RULE.replace("position: {ra: 150.0, dec: 2.0, poserr: 3.0}", "position: alert")
+    config = _config(tmp_path, rules=rules)
+    (trigger,) = _replay(capsys, config, KAFKA / GRM_TRIGGER)  # GRM triggers carry no position
+    rule = _rule(trigger, "grm-test")
+    assert (rule["matched"], rule["stage"], rule["actions"]) == (False, "matched", [])
+    assert rule["reason"].startswith("matched, but rendering failed:")
+    assert "the alert has no position" in rule["reason"]

@@ -52,6 +52,18 @@ class Store:
     rows: dict[str, SubmissionRow]  # by "<group key> <action>"
 
 
+async def _to_unknown(path: Path, sub_id: int) -> None:
+    db = await Database.open(path)
+    try:
+        repo = Repository(db)
+        await repo.transition(
+            sub_id, expect=[S.PLANNED], to=S.SUBMITTING, sent_at=datetime.now(UTC)
+        )
+        await repo.transition(sub_id, expect=[S.SUBMITTING], to=S.UNKNOWN, detail="timeout")
+    finally:
+        await db.close()
+
+
 def _sub(store: Store, name: str) -> SubmissionRow:
     async def read() -> SubmissionRow:
         db = await Database.open(store.path)
@@ -297,6 +309,16 @@ def test_jobs_cancel_unsent_rows_only(store: Store, capsys: pytest.CaptureFixtur
     assert main(["jobs", "cancel", *db, str(parked.id), "--reason", "not worth it"]) == EXIT_OK
     assert _sub(store, "svom:sb26051001 too").state is S.CANCELLED
     capsys.readouterr()
+    # An 'unknown' row may have been sent: cancelled, with a warning to look remotely.
+    unknown = store.rows["svom:sb26043009 xrt_products"]
+    asyncio.run(_to_unknown(store.path, unknown.id))
+    assert main(["jobs", "cancel", *db, unknown.key, "--reason", "gave up"]) == EXIT_OK
+    out, err = capsys.readouterr()
+    assert (
+        out == f"cancelled submission {unknown.id} (ukssdc_xrt, rule grm-test, svom:sb26043009)\n"
+    )
+    assert f"it may have reached the service. Look for the marker [autotoo:{unknown.key}]" in err
+    assert _sub(store, "svom:sb26043009 xrt_products").state is S.CANCELLED
     # A running XRT job and an accepted TOO are not cancelled here; the command says why.
     xrt = store.rows["swift:1123129 xrt_products"]
     assert main(["jobs", "cancel", *db, str(xrt.id), "--reason", "x"]) == EXIT_FAILURE

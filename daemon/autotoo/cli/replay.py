@@ -63,6 +63,7 @@ def alert_files(paths: list[Path]) -> list[Path]:
 
 def run_replay(args: argparse.Namespace) -> int:
     from autotoo.config.problems import ConfigError  # noqa: PLC0415  fast --help
+    from autotoo.logs import configure  # noqa: PLC0415
     from autotoo.wiring import load_everything, report_problems  # noqa: PLC0415
 
     try:
@@ -70,6 +71,10 @@ def run_replay(args: argparse.Namespace) -> int:
     except ConfigError as exc:
         report_problems(exc)
         return EXIT_CONFIG
+    # stdout is the report (JSON lines with --json). What the log would warn about (condition
+    # and rendering failures) is in the report itself; only errors go to stderr. The process's
+    # own stderr, not whatever object sys.stderr is now: the logger keeps the stream it is given.
+    configure("error", "console", stream=sys.__stderr__ or sys.stderr)
     return asyncio.run(_replay(args, loaded, rules))
 
 
