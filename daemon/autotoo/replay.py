@@ -339,6 +339,9 @@ class Replay:
             for row in withheld:
                 row.state, row.reason = S.CANCELLED, "retracted"
             running = [r for r in event.rows if r.state in {S.SUBMITTED, S.TRACKING}]
+            if not event.rows:
+                report.notes.append("retraction: nothing was planned for this event")
+                return
             report.notes.append(
                 f"retraction: {len(withheld)} unsent request(s) of this event withheld"
                 + (f"; {len(running)} sent request(s) left to the tracker" if running else "")
