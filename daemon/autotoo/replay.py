@@ -383,7 +383,7 @@ class Replay:
                 status = "new request"
                 if new[row.key].waiting:
                     status += ", waiting for the Swift observation of the TOO"
-                elif row.not_before is not None:
+                elif row.not_before is not None and row.not_before > row.created_at:
                     status += f", settling until {row.not_before:%Y-%m-%d %H:%M:%S}Z"
                 report.actions.append(self._action(row, status))
             elif row.key in plan.replans:

@@ -12,7 +12,7 @@ import json
 import sqlite3
 import time
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -83,7 +83,9 @@ async def _fill(path: Path, rules_file: Path) -> dict[str, SubmissionRow]:
     repo = Repository(db)
     try:
         ruleset = load_rules([str(REPO_ROOT / "rules" / "*.yaml"), str(rules_file)])
-        processor = Processor(repo, rules=lambda: ruleset, settings=PipelineSettings)
+        # the fixtures are real alerts of 2026: past the default age gate
+        settings = PipelineSettings(max_alert_age=timedelta(days=3650))
+        processor = Processor(repo, rules=lambda: ruleset, settings=lambda: settings)
         inbox = Inbox(repo)
         now = datetime.now(UTC)
         for name, topic in TOPICS.items():
