@@ -12,10 +12,12 @@ from pathlib import Path
 
 import aiohttp
 
+from tests.alerts.alert_corpus import CORPUS
 from tests.fixtures.mosquitto import free_port
 from tests.fixtures.notify import NotifySocket
 
-SHARED = Path(__file__).resolve().parents[2].parent / "shared" / "alerts"
+assert CORPUS is not None, "these tests need the shared alert corpus (<repo>/../shared/alerts)"
+SHARED = CORPUS
 
 
 async def test_http_ingest_stores_alerts_and_refuses_bad_tokens(tmp_path: Path) -> None:
