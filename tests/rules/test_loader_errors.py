@@ -241,3 +241,12 @@ def test_xrt_request_checked_by_the_ukssdc_builder(tmp_path: Path) -> None:
             "light curve: The light curve parameter `dynamic` is not set.",
         )
     ]
+
+
+def test_rule_name_must_be_a_slug(tmp_path: Path) -> None:
+    assert problems(tmp_path, rule("notify: [mqtt]\n", name="EP WXT")) == [
+        (
+            "r.yaml:2:11: rules.0.name: Value error, a rule name is 1-64 lower-case letters, "
+            "digits, '.', '_' or '-', starting with a letter or digit (e.g. ep-wxt-bright)"
+        )
+    ]
