@@ -30,7 +30,7 @@ _CAPTURE_NAME = re.compile(r"\d+_\d+_(?P<suffix>.+)\.(?:xml|json)\Z")
 def find_corpus() -> Path | None:
     override = os.environ.get("AUTOTOO_ALERT_CORPUS")
     if override:
-        return Path(override)
+        return Path(override) if Path(override).is_dir() else None
     for parent in REPO_ROOT.parents:
         candidate = parent / "shared" / "alerts"
         if candidate.is_dir():

@@ -6,9 +6,9 @@ import json
 from pathlib import Path
 
 import pytest
-from tests.alerts.alert_corpus import CORPUS
 
 from autotoo.cli import EXIT_FAILURE, EXIT_OK, main
+from tests.alerts.alert_corpus import CORPUS
 
 pytestmark = pytest.mark.skipif(CORPUS is None, reason="needs shared/alerts")
 

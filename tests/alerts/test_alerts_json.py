@@ -7,9 +7,9 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
-from tests.alerts.alert_corpus import CORPUS
 
 from autotoo.alerts import AlertParseError, Ellipse, Reference, parse_alert
+from tests.alerts.alert_corpus import CORPUS
 
 pytestmark = pytest.mark.skipif(CORPUS is None, reason="needs shared/alerts")
 
@@ -122,6 +122,8 @@ def test_retraction_has_no_position_even_if_the_payload_repeats_one() -> None:
 def test_guano_sky_map_only_update_has_no_position_but_keeps_the_map() -> None:
     alert = _parse(_load("gcn-schema/swift/bat/guano.loc_map.example.json"))
     assert (alert.kind, alert.ra, alert.skymap_b64) == ("update", None, "hhhh...")
+    with pytest.raises(AlertParseError, match="not valid base64"):
+        alert.skymap_bytes()  # the example's placeholder, refused only when someone decodes it
     assert alert.references == (Reference("Fermi 694215970"),)
 
 
@@ -157,6 +159,8 @@ def test_icecube_test_topic_makes_a_test() -> None:
         ({"record_number": "3"}, "record_number"),
         ({"ra_dec_error": [0.1, 0.2, 0.3, 0.4]}, "4 elements"),
         ({"ra_dec_error": "small"}, "ra_dec_error is not a number"),
+        ({"id": ["x" * 201]}, "event_key is empty or longer than 200"),
+        ({"id": ["   "], "$schema": None}, "names no mission"),
         (
             {"$schema": "https://gcn.nasa.gov/schema/main/gcn/notices/core/Pointing.schema.json"},
             "core",
@@ -186,12 +190,16 @@ def test_wrong_type_statistics_are_absent_not_fatal() -> None:
         (b"   \n", "empty payload"),
         (b"[1, 2]", "not an object"),
         (b'{"a": ', "not well formed"),
-        (b'{"a": "\xff"}', "not UTF-8"),
+        (b'{"a": "\xff"}', "invalid unicode"),
+        (b'{"a": 1} trailing', "trailing characters"),
         (b"[" * 100_000 + b"]" * 100_000, "nests too deeply"),
         (b'{"a":' * 100_000 + b"1" + b"}" * 100_000, "nests too deeply"),
         (b"SIMPLE  =                    T", "neither JSON nor XML"),
         (
-            b'{"$schema": "https://gcn.nasa.gov/schema/main/gcn/notices/heartbeat.schema.json"}',
+            (
+                b'{"$schema": "https://gcn.nasa.gov/schema/v4.1.0/gcn/notices/core/Alert.schema.json",'
+                b' "alert_datetime": "2024-07-25T15:50:35.792451Z"}'
+            ),
             "heartbeat",
         ),
     ],
@@ -271,3 +279,19 @@ def test_igwn_topic_forces_the_igwn_parser() -> None:
 )
 def test_igwn_bad_fields(changes: dict[str, Any], reason: str) -> None:
     assert reason in _reason(_load("igwn/MS181101ab-preliminary.json") | changes, "igwn.gwalert")
+
+
+def test_classic_json_topic_names_mission_and_notice_type() -> None:
+    # gcn-classic-to-json's SWIFT_BAT_GRB_POS_ACK example: no $schema, no id, a space for T.
+    raw = (
+        b'{"trigger_time": "2024-05-11 18:06:53.220Z", "ra": 336.66450000000003,'
+        b' "dec": 8.5135, "ra_dec_error": 0.05}'
+    )
+    alert = parse_alert(raw, "gcn.classic.json.SWIFT_BAT_GRB_POS_ACK")
+    assert (alert.mission, alert.notice_type, alert.kind) == (
+        "swift",
+        "SWIFT_BAT_GRB_POS_ACK",
+        "initial",
+    )
+    assert alert.event_key.startswith("sha256:")  # names no event: each alert its own
+    assert alert.trigger_time == datetime(2024, 5, 11, 18, 6, 53, 220000, tzinfo=UTC)

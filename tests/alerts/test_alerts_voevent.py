@@ -5,11 +5,11 @@ from __future__ import annotations
 import re
 
 import pytest
-from tests.alerts.alert_corpus import CORPUS
-from tests.alerts.voevents import citations, group, param, voevent, where_when
 
 from autotoo.alerts import AlertParseError, Reference, parse_alert
 from autotoo.alerts.voevent import typed_value
+from tests.alerts.alert_corpus import CORPUS
+from tests.alerts.voevents import citations, group, param, voevent, where_when
 
 pytestmark = pytest.mark.skipif(CORPUS is None, reason="needs shared/alerts")
 
@@ -63,6 +63,21 @@ def test_test_submission_flag_makes_a_test() -> None:
     raw = _corpus_bytes(SWIFT_GRB).decode()
     raw = raw.replace('"Test_Submission"          value="false"', '"Test_Submission" value="true"')
     assert parse_alert(raw.encode()).is_test is True
+
+
+def test_every_param_marked_string_is_still_typed() -> None:
+    # voevent-parse's SWIFT_bat_position_v2.0_example.xml marks every Param dataType="string".
+    raw = voevent(
+        param("Packet_Type", "61", data_type="string"),
+        param("Pkt_Ser_Num", "1", data_type="string"),
+        param("TrigID", "532871", data_type="string"),
+        param("Rate_Signif", "20.32", data_type="string"),
+        group("Solution_Status", param("StarTrack_Lost_Lock", "false", data_type="string")),
+    )
+    alert = parse_alert(raw)
+    assert (alert.packet_type, alert.revision, alert.event_key) == (61, 1, "532871")
+    assert alert.flags == {"StarTrack_Lost_Lock": False}
+    assert alert.rate_signif == pytest.approx(20.32)
 
 
 def test_swift_pointing_direction_is_recognised_and_has_no_source_position() -> None:
@@ -130,11 +145,55 @@ def test_legacy_lvc_preliminary_classification_and_far() -> None:
     assert alert.properties == {"HasNS": 1.0, "HasRemnant": 0.0}
 
 
+def test_legacy_lvc_update_groups_typed_by_attribute() -> None:
+    # The shape of LVC VOEvents (e.g. S190814bv-5-Update): score groups carry type=, not name=.
+    raw = voevent(
+        param("Packet_Type", "152", data_type="int"),
+        param("Pkt_Ser_Num", "5", data_type="string"),
+        param("GraceID", "S190814bv", data_type="string"),
+        param("AlertType", "Update", data_type="string"),
+        param("HardwareInj", "0", data_type="int"),
+        param("Instruments", "H1,L1,V1", data_type="string"),
+        param("FAR", "2.03262501422e-33", "Hz", data_type="float"),
+        param("Search", "AllSky", data_type="string"),
+        group("LALInference.v1", param("skymap_fits", "x.fits.gz"), type_="GW_SKYMAP"),
+        group(None, param("NSBH", "0.99789"), param("Terrestrial", "0.0"), type_="Classification"),
+        group(None, param("HasNS", "0.997890295359"), type_="Properties"),
+        ivorn="ivo://gwnet/LVC#S190814bv-5-Update",
+        where=where_when(iso_time="2019-08-14T21:10:39.012957", position=None),
+        extra=citations("supersedes", "ivo://gwnet/LVC#S190814bv-4-Update"),
+    )
+    alert = parse_alert(raw)
+    assert (alert.notice_type, alert.kind, alert.revision, alert.is_test) == (
+        "LVC_UPDATE",
+        "update",
+        5,
+        False,
+    )
+    assert alert.classification == {"NSBH": 0.99789, "Terrestrial": 0.0}
+    assert alert.properties == {"HasNS": pytest.approx(0.997890295359)}
+    assert (alert.instrument, alert.far) == ("H1,L1,V1", pytest.approx(2.03262501422e-33))
+    assert alert.references[0].cite == "supersedes"
+
+
+@pytest.mark.parametrize(("name", "value"), [("HardwareInj", "1"), ("Search", "MDC")])
+def test_legacy_lvc_injections_and_mock_data_are_tests(name: str, value: str) -> None:
+    raw = voevent(
+        param("Packet_Type", "150"),
+        param("GraceID", "S190814bv"),
+        param(name, value),
+        ivorn="ivo://gwnet/LVC#S190814bv-1-Preliminary",
+        where=where_when(position=None),
+    )
+    assert parse_alert(raw).is_test is True
+
+
 def test_icecube_gold_track_key_far_and_signalness() -> None:
     raw = voevent(
         param("Packet_Type", "173"),
         param("Pkt_Ser_Num", "2"),
         param("AMON_ID", "13419117593623"),
+        param("Rev", "1"),
         param("run_id", "134191"),
         param("event_id", "17593623"),
         param("signalness", "0.8283"),
@@ -151,6 +210,7 @@ def test_icecube_gold_track_key_far_and_signalness() -> None:
         "ICECUBE_ASTROTRACK_GOLD",
     )
     assert alert.event_key == "134191_17593623"  # the gcn-schema IceCube id spelling
+    assert alert.kind == "update"  # Rev 1: the refined position of the first notice
     assert alert.far == pytest.approx(0.2894 / (365.25 * 86400))
     assert alert.p_astro == pytest.approx(0.8283)
     assert (alert.error_deg, alert.error_confidence) == (pytest.approx(1.2199), 0.9)
@@ -233,6 +293,16 @@ def test_fermi_alert_without_position_and_update_with_citation() -> None:
     assert str(flt.trigger_time) == "2026-04-20 17:06:29.180000+00:00"
 
 
+def test_comments_cdata_and_latin1_are_fine() -> None:
+    raw = voevent(
+        "<!-- a comment -->",
+        param("Packet_Type", "61"),
+        param("TrigID", "7"),
+        "<Description><![CDATA[Bright <burst>]]></Description>",
+    ).replace(b'encoding="UTF-8"', b'encoding="ISO-8859-1"')
+    assert parse_alert(raw).event_key == "7"
+
+
 def test_default_namespace_voevent() -> None:
     raw = (
         '<VOEvent xmlns="http://www.ivoa.net/xml/VOEvent/v2.0" ivorn="ivo://nasa.gsfc.gcn/'
@@ -245,21 +315,21 @@ def test_default_namespace_voevent() -> None:
 
 
 @pytest.mark.parametrize(
-    ("text", "data_type", "expected"),
+    ("text", "expected"),
     [
-        ("01709261081", None, "01709261081"),
-        ("0x20000003", None, "0x20000003"),
-        ("False", None, False),
-        ("true", None, True),
-        ("-3", None, -3),
-        ("1.5e3", None, 1500.0),
-        ("4", "string", "4"),
-        ("14:05:14.18", None, "14:05:14.18"),
-        ("nan", None, "nan"),
+        ("01709261081", "01709261081"),
+        ("0x20000003", "0x20000003"),
+        ("False", False),
+        ("true", True),
+        ("-3", -3),
+        ("1.5e3", 1500.0),
+        ("4", 4),
+        ("14:05:14.18", "14:05:14.18"),
+        ("nan", "nan"),
     ],
 )
-def test_typed_param_values(text: str, data_type: str | None, expected: object) -> None:
-    value = typed_value(text, data_type)
+def test_typed_param_values(text: str, expected: object) -> None:
+    value = typed_value(text)
     assert value == expected
     assert type(value) is type(expected)
 
@@ -275,11 +345,20 @@ EXTERNAL_ENTITY = b"""<?xml version="1.0"?>
 <VOEvent ivorn="x"><What><Param name="TrigID" value="&xxe;"/></What></VOEvent>"""
 
 
+PARAMETER_ENTITY = b"""<?xml version="1.0"?>
+<!DOCTYPE v [<!ENTITY % remote SYSTEM "http://127.0.0.1:9/x.dtd"> %remote;]><VOEvent/>"""
+
+
 @pytest.mark.parametrize(
     ("raw", "reason"),
     [
-        (BILLION_LAUGHS, "hardened parser"),
-        (EXTERNAL_ENTITY, "hardened parser"),
+        (BILLION_LAUGHS, "DTD or markup declaration"),
+        (EXTERNAL_ENTITY, "DTD or markup declaration"),
+        (PARAMETER_ENTITY, "DTD or markup declaration"),
+        (b"<!DOCTYPE VOEvent><VOEvent/>", "DTD or markup declaration"),
+        (BILLION_LAUGHS.decode().encode("utf-16"), "neither JSON nor XML"),
+        (BILLION_LAUGHS.decode().encode("utf-16-le"), "not ASCII-compatible"),
+        (b'<?xml version="1.0" encoding="cp037"?>' + "<VOEvent/>".encode("cp037"), "cp037"),
         (b"<VOEvent><What>", "not well formed"),
         (b"<html><body/></html>", "not <VOEvent>"),
         (voevent(param("Packet_Type", "sixty")), "Packet_Type is not an integer"),
@@ -296,3 +375,47 @@ def test_bad_voevents_are_refused_with_a_reason(raw: bytes, reason: str) -> None
         parse_alert(raw)
     assert reason in info.value.reason
     assert "\n" not in info.value.reason
+
+
+def test_unknown_packet_type_takes_its_name_from_the_topic_or_the_number() -> None:
+    raw = voevent(param("Packet_Type", "250"), param("TrigID", "9"))
+    bare = parse_alert(raw)
+    assert (bare.mission, bare.notice_type) == ("swift", "PACKET_250")  # mission from the ivorn
+    named = parse_alert(raw, "gcn.classic.voevent.SWIFT_NEW_THING")
+    assert (named.mission, named.notice_type) == ("swift", "SWIFT_NEW_THING")
+
+
+def test_test_packet_type_is_a_test() -> None:
+    raw = voevent(param("Packet_Type", "82"), param("TrigID", "9"))
+    alert = parse_alert(raw)
+    assert (alert.notice_type, alert.is_test) == ("SWIFT_BAT_GRB_POS_TEST", True)
+
+
+def test_maxi_unknown_source_voevent() -> None:
+    raw = voevent(
+        param("Packet_Type", "134"),
+        param("Pkt_Ser_Num", "1"),
+        param("TrigID", "9995289617"),
+        ivorn="ivo://nasa.gsfc.gcn/MAXI#Unknown_Source_2023-02-20T08:56:01_9995289617-1",
+        where=where_when(iso_time="2023-02-20T08:56:01", position=("346.56", "18.61", "0.4")),
+    )
+    alert = parse_alert(raw, "gcn/classic/voevent/MAXI_UNKNOWN")
+    assert (alert.mission, alert.notice_type, alert.instrument) == ("maxi", "MAXI_UNKNOWN", None)
+    assert (alert.event_key, alert.kind, alert.error_deg) == ("9995289617", "initial", 0.4)
+
+
+def test_icecube_first_revision_is_initial() -> None:
+    raw = voevent(
+        param("Packet_Type", "174"),
+        param("Pkt_Ser_Num", "6"),
+        param("run_id", "136973"),
+        param("event_id", "28816141"),
+        param("Rev", "0"),
+        ivorn="ivo://nasa.gsfc.gcn/AMON#ICECUBE_BRONZE_Event2022-08-22T20:26:30.03_25_136973_028816141_0",
+    )
+    alert = parse_alert(raw)
+    assert (alert.notice_type, alert.kind, alert.event_key) == (
+        "ICECUBE_ASTROTRACK_BRONZE",
+        "initial",
+        "136973_28816141",
+    )

@@ -13,8 +13,9 @@ def param(name: str, value: str, unit: str | None = None, data_type: str | None 
     return f'<Param name="{name}" value="{value}"{extra}/>'
 
 
-def group(name: str, *params: str) -> str:
-    return f'<Group name="{name}">{"".join(params)}</Group>'
+def group(name: str | None, *params: str, type_: str | None = None) -> str:
+    attributes = (f' name="{name}"' if name else "") + (f' type="{type_}"' if type_ else "")
+    return f"<Group{attributes}>{''.join(params)}</Group>"
 
 
 def where_when(

@@ -8,11 +8,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from tests.sources.helpers import WAIT, Collector, eventually, running
 
 from autotoo.sources.base import payload_digest
 from autotoo.sources.directory import DirectorySource
 from autotoo.sources.settings import DirectorySettings
+from tests.sources.helpers import WAIT, Collector, eventually, running
 
 
 def drop(folder: Path, name: str, data: bytes, mtime: float | None = None) -> Path:

@@ -8,11 +8,11 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient
 from pydantic import SecretStr
-from tests.sources.helpers import Collector
 
 from autotoo.sources.base import payload_digest
 from autotoo.sources.http import HttpIngest, setup_ingest_routes
 from autotoo.sources.settings import HttpSettings
+from tests.sources.helpers import Collector
 
 TOKEN = "ingest-token-for-tests"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}

@@ -7,12 +7,12 @@ import asyncio
 import pytest
 from gcn_kafka.core import get_config
 from pydantic import SecretStr
-from tests.fixtures.kafka_mock import MockKafka
-from tests.sources.helpers import Collector, eventually, running
 
 from autotoo.sources.errors import SourceConfigError
 from autotoo.sources.kafka import KafkaSource, consumer_config
 from autotoo.sources.settings import KafkaSettings
+from tests.fixtures.kafka_mock import MockKafka
+from tests.sources.helpers import Collector, eventually, running
 
 GROUP_WAIT = 30.0
 """Joining a consumer group on the mock cluster takes 3-5 s; allow for a loaded machine."""

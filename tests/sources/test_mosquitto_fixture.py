@@ -9,6 +9,7 @@ from typing import Any
 
 import aiomqtt
 import pytest
+
 from tests.fixtures.mosquitto import BROKER_PASSWORD, BROKER_USER, Broker
 from tests.sources.helpers import WAIT
 

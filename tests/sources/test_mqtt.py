@@ -17,14 +17,14 @@ from typing import Any
 import aiomqtt
 import pytest
 from pydantic import SecretStr
-from tests.fixtures.mosquitto import BROKER_PASSWORD, BROKER_USER, Broker
-from tests.sources.helpers import WAIT, Collector, eventually, running
 
 from autotoo.credentials import read_credential
 from autotoo.sources.base import Received, Sink, payload_digest
 from autotoo.sources.errors import SourceConfigError
 from autotoo.sources.mqtt import MqttSource
 from autotoo.sources.settings import Backoff, MqttSettings
+from tests.fixtures.mosquitto import BROKER_PASSWORD, BROKER_USER, Broker
+from tests.sources.helpers import WAIT, Collector, eventually, running
 
 FAST = Backoff(initial=0.05, maximum=0.3, reset_after=5.0)
 

@@ -1,7 +1,8 @@
-"""The seed walkthrough's TOO, and an emulator whose clock starts with SMC X-3 in pole constraint."""
+"""The seed walkthrough's TOO, and an emulator whose clock starts with SMC X-3 pole-constrained."""
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime
 
 import pytest
@@ -11,6 +12,14 @@ from autotoo.swift import TooRequest
 from tests.fixtures.swift_emulator import Emulator, MakeEmulator
 
 SMC_X3 = (13.0234, -72.4345)
+# The seed's message; the time is when the emulator finds the target free again.
+CONSTRAINED = re.compile(
+    r"ERROR: Object currently constrained until \d{4}-\d\d-\d\d \d\d:\d\d:00, "
+    r"so (24|4)-hour response TOO rejected\."
+)
+BRIGHT_STAR = (
+    "The following UVOT filters are not allowed due to a bright star: uvw1, u, b, uvw2, v, uvm2."
+)
 SCIENCE_JUST = (
     "SMC X-3 has been detected to be entering it's 3rd outburst since discovery."
     "We wish to monitor the flux and pulsar period in order to track the evolution "
@@ -44,6 +53,9 @@ def seed_request(**changes: object) -> TooRequest:
         "uvot_just": "All UV filters to follow the disc.",
         "science_just": SCIENCE_JUST,
     }
+    for v2_name, v1_name in (("target_name", "source_name"), ("target_type", "source_type")):
+        if v2_name in changes:
+            fields.pop(v1_name)
     fields.update(changes)
     return TooRequest.model_validate(fields)
 

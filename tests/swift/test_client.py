@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import Any
 
 import pytest
 
@@ -14,16 +15,15 @@ from autotoo.swift import (
     make_client,
 )
 from tests.fixtures.swift_emulator import Emulator
-from tests.swift.conftest import seed_request
+from tests.swift.conftest import CONSTRAINED, seed_request
 
 pytestmark = pytest.mark.parametrize("protocol", ["v2", "v1"])
 
 
 def client_for(emu: Emulator, protocol: str, **kwargs: object) -> SwiftClient:
     url = emu.swift_v2_url if protocol == "v2" else emu.swift_v1_url
-    extra = {"poll_interval": 0.01} if protocol == "v1" else {}
-    creds = {"username": "myuser", "shared_secret": "my_shared_secret"}
-    return make_client(protocol, url, **(creds | extra | kwargs))  # type: ignore[arg-type]
+    options: dict[str, Any] = {"username": "myuser", "shared_secret": "my_shared_secret"}
+    return make_client(protocol, url, poll_interval=0.01, **(options | kwargs))
 
 
 async def test_seed_walkthrough(pole_emulator: Emulator, protocol: str) -> None:
@@ -48,8 +48,8 @@ async def test_seed_walkthrough(pole_emulator: Emulator, protocol: str) -> None:
             await swift.submit(too)
         assert rejected.value.constrained
         (message,) = rejected.value.errors
-        assert message.startswith("ERROR: Object currently constrained until ")
-        assert message.endswith(", so 24-hour response TOO rejected.")
+        assert CONSTRAINED.fullmatch(message)
+        assert "24-hour" in message
 
         # The seed's recovery: an explicit new attempt at urgency 4.
         accepted = await swift.submit(too.model_copy(update={"urgency": 4}))
@@ -100,7 +100,7 @@ async def test_local_validation_lists_every_problem(emulator: Emulator, protocol
         "Observation Type needs to be one of the following: "
         "['Spectroscopy', 'Light Curve', 'Position', 'Timing']"
     ) in exc.value.errors
-    assert emulator.swift.received == []  # nothing was sent
+    assert not emulator.swift.received  # nothing was sent
 
 
 async def test_anonymous_cannot_submit(emulator: Emulator, protocol: str) -> None:
@@ -115,3 +115,13 @@ async def test_wrong_secret_is_an_auth_error(emulator: Emulator, protocol: str) 
         with pytest.raises(SwiftAuthError):
             await swift.submit(seed_request(urgency=4))
     assert emulator.swift.toos == {}
+
+
+async def test_find_submission_by_marker(emulator: Emulator, protocol: str) -> None:
+    since = emulator.clock.now()
+    async with client_for(emulator, protocol) as swift:
+        accepted = await swift.submit(seed_request(urgency=4, marker="rule/EP1/too/0"))
+        found = await swift.find_submission("rule/EP1/too/0", target_name="SMC X-3", since=since)
+        assert found is not None
+        assert found.too_id == accepted.too_id
+        assert await swift.find_submission("rule/EP1/too/1", since=since) is None

@@ -17,12 +17,12 @@ import pytest
 import swifttools.ukssdc.xrt_prods as ux
 from aiohttp import web
 from aiohttp.test_utils import TestServer
-from tests.fixtures.ukssdc_emulator import RunningUkssdc
-from tests.ukssdc.test_request import SEED_GLOBALS_REPORT, SEED_PRODUCTS_REPORT, seed_state
 
 from autotoo.ukssdc.client import UkssdcClient, format_rejection
 from autotoo.ukssdc.errors import AmbiguousError, ErrorList, ProductError, RejectedError
 from autotoo.ukssdc.request import XrtRequest
+from tests.fixtures.ukssdc_emulator import RunningUkssdc
+from tests.ukssdc.test_request import SEED_GLOBALS_REPORT, SEED_PRODUCTS_REPORT, seed_state
 
 USER = "astronomer@example.org"
 SMC_X3: dict[str, Any] = {

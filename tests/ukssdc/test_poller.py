@@ -10,11 +10,11 @@ from datetime import timedelta
 
 import aiohttp
 import pytest
-from tests.fixtures.ukssdc_emulator import RunningUkssdc
 
 from autotoo.ukssdc.client import UkssdcClient
 from autotoo.ukssdc.poller import ActiveJobCap, JobPoller, RateLimiter
 from autotoo.ukssdc.request import XrtRequest
+from tests.fixtures.ukssdc_emulator import RunningUkssdc
 
 USER = "astronomer@example.org"
 

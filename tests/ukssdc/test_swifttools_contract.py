@@ -19,10 +19,10 @@ import pytest
 import requests
 import swifttools.ukssdc.xrt_prods as ux
 from swifttools.ukssdc.xrt_prods import prod_request
-from tests.fixtures.ukssdc_emulator import RunningUkssdc
-from tests.ukssdc.test_request import SEED_GLOBALS_REPORT, SEED_PRODUCTS_REPORT, seed_state
 
 from autotoo.emulators.sky import angular_separation_deg
+from tests.fixtures.ukssdc_emulator import RunningUkssdc
+from tests.ukssdc.test_request import SEED_GLOBALS_REPORT, SEED_PRODUCTS_REPORT, seed_state
 
 USER = "astronomer@example.org"
 SMC_X3 = {"name": "SMC X-3", "targ": "00945521", "RA": 13.02343792, "Dec": -72.43450778}

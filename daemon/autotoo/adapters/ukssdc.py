@@ -24,7 +24,14 @@ _POSITIONS = {
     "enh": "position_enhanced",
     "xastrom": "position_astrometric",
 }
-_NO_DATA_WORDS = ("no data", "no observations", "no swift data", "could not find any")
+# Rejections that mean "nothing observed there (yet)": retried while the rule allows.
+_NO_DATA_WORDS = (
+    "no data",
+    "no observations",
+    "no swift data",
+    "could not find any",
+    "no targetids could be found",
+)
 
 
 def _read_error(exc: UkssdcError, what: str) -> RemoteError:

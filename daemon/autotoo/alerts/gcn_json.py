@@ -29,6 +29,7 @@ from autotoo.alerts.values import (
     mission_slug,
     parse_utc,
     payload_digest,
+    short_string_cache,
 )
 from autotoo.alerts.wire import LenientFloat, Scores, validate
 
@@ -86,19 +87,19 @@ class GcnNotice(BaseModel):
     data: Any = None
 
 
-def schema_name(schema_url: str | None) -> str | None:
+@short_string_cache(maxsize=256)
+def schema_name(schema_url: str) -> str | None:
     """``https://gcn.nasa.gov/schema/v4.1.0/gcn/notices/einstein_probe/wxt/alert.schema.json``
     -> ``einstein_probe/wxt/alert``."""
-    if schema_url is None:
-        return None
     match = _SCHEMA_NAME.search(schema_url)
     return match.group(1) if match else None
 
 
 def _first(value: str | list[str] | None) -> str | None:
+    """The first identifier of a string-or-list field, or None if empty."""
     if isinstance(value, list):
-        return value[0].strip() or None if value else None
-    return value.strip() or None if value else None
+        value = value[0] if value else None
+    return value.strip() or None if value is not None else None
 
 
 def _kind(notice: GcnNotice) -> Kind:
@@ -113,12 +114,11 @@ def _kind(notice: GcnNotice) -> Kind:
 
 
 def _messenger(notice: GcnNotice, mission: str) -> Messenger:
-    value = (notice.messenger or "").strip().lower()
-    if value == "gw":
-        return "gw"
-    if value == "neutrino" or (not value and mission in _NEUTRINO_MISSIONS):
-        return "neutrino"
-    return "gw" if not value and mission == "lvk" else "em"
+    """The notice's own ``messenger`` (EM, GW, Neutrino), else what the mission observes."""
+    value = (notice.messenger or "").strip().lower() or (
+        "gw" if mission == "lvk" else "neutrino" if mission in _NEUTRINO_MISSIONS else "em"
+    )
+    return "gw" if value == "gw" else "neutrino" if value == "neutrino" else "em"
 
 
 def _event_key(notice: GcnNotice, raw: bytes) -> str:
@@ -163,11 +163,12 @@ def _references(notice: GcnNotice, obj: dict[str, Any]) -> tuple[Reference, ...]
 def parse_gcn_json(obj: dict[str, Any], raw: bytes, topic: TopicInfo | None) -> NormalizedAlert:
     """Normalize one decoded gcn-schema notice; ``raw`` is the original bytes."""
     notice = validate(GcnNotice, obj, "gcn JSON")
-    name = schema_name(notice.schema_url)
+    name = schema_name(notice.schema_url) if notice.schema_url is not None else None
+    if name == "core/Alert" or (topic is not None and topic.topic == "gcn.heartbeat"):
+        # gcn.heartbeat records are bare core Alert objects ($schema + alert_datetime).
+        raise AlertParseError("gcn.heartbeat record, not an alert")
     if name is not None and name.startswith("core/"):
         raise AlertParseError(f"gcn-schema core fragment {name}, not a mission notice")
-    if name == "heartbeat" or (topic is not None and topic.topic == "gcn.heartbeat"):
-        raise AlertParseError("gcn.heartbeat record, not an alert")
     if name is not None:
         mission = mission_slug(name.split("/", 1)[0])
     elif topic is not None and topic.mission is not None:

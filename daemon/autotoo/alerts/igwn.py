@@ -9,9 +9,9 @@ superevents are tests.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
 from autotoo.alerts.errors import AlertParseError
 from autotoo.alerts.model import Kind, NormalizedAlert, Reference
@@ -32,16 +32,19 @@ _STAGES: dict[str, tuple[str, Kind]] = {
 IGWN_STAGES = frozenset(_STAGES)
 
 
+def _names(value: object) -> list[str]:
+    return [v for v in value if isinstance(v, str)] if isinstance(value, list) else []
+
+
 class IgwnEvent(BaseModel):
+    """Only what the model reads; ``group``, ``pipeline``, ``significant``... stay in ``raw``."""
+
     model_config = ConfigDict(extra="ignore", frozen=True, strict=True)
 
     time: str | None = None
     far: LenientFloat = None
-    significant: bool | None = None
-    group: str | None = None
-    pipeline: str | None = None
-    search: str | None = None
-    instruments: list[str] = Field(default_factory=list)
+    search: str | None = None  # strict: "MDC" makes the alert a test
+    instruments: Annotated[list[str], BeforeValidator(_names)] = Field(default_factory=list)
     classification: Scores = Field(default_factory=dict)
     properties: Scores = Field(default_factory=dict)
     skymap: str | None = None
@@ -51,7 +54,6 @@ class IgwnExternalCoinc(BaseModel):
     model_config = ConfigDict(extra="ignore", frozen=True, strict=True)
 
     ivorn: str | None = None
-    observatory: str | None = None
 
 
 class IgwnAlert(BaseModel):

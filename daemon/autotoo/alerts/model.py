@@ -27,10 +27,13 @@ Conventions (decided here once, so every parser agrees):
 from __future__ import annotations
 
 import base64
+import binascii
 import dataclasses
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal
+
+from autotoo.alerts.errors import AlertParseError
 
 Kind = Literal["initial", "update", "retraction"]
 Messenger = Literal["em", "gw", "neutrino"]
@@ -105,10 +108,17 @@ class NormalizedAlert:
         return f"{self.mission}:{self.event_key}"
 
     def skymap_bytes(self) -> bytes | None:
-        """Decode the multi-order FITS sky map on demand (never on the hot path)."""
+        """Decode the multi-order FITS sky map on demand (never on the hot path).
+
+        Raises :class:`AlertParseError` if the text is not base64 (gcn-schema examples carry
+        placeholders such as ``"hhhh..."``, which a lenient decoder would turn into garbage).
+        """
         if self.skymap_b64 is None:
             return None
-        return base64.b64decode(self.skymap_b64)
+        try:
+            return base64.b64decode("".join(self.skymap_b64.split()), validate=True)
+        except binascii.Error as exc:
+            raise AlertParseError(f"sky map is not valid base64: {exc}") from None
 
     def to_json_dict(self) -> dict[str, Any]:
         """The normalized fields as JSON-ready values (no raw payload, no sky map)."""

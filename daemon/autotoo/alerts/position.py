@@ -2,7 +2,8 @@
 
 Every format ends here so that one set of rules applies: ICRS degrees in range, the error as a
 circle radius in degrees (for an ellipse, the semi-major axis: the smallest circle that holds
-it), a zero error meaning "not stated", and an error of 180 deg or more meaning "no position".
+it), a zero or negative error meaning "not stated", and an error of 180 deg or more meaning
+"no position".
 """
 
 from __future__ import annotations

@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from autotoo.alerts.notice_types import mission_of_notice
-from autotoo.alerts.values import mission_slug
+from autotoo.alerts.values import mission_slug, short_string_cache
 
 IGWN_TOPIC = "igwn.gwalert"
 
@@ -53,6 +53,8 @@ class TopicInfo:
     is_test: bool = False
 
 
+# Sources see a handful of topics; MQTT wildcards could show more, hence the bound.
+@short_string_cache(maxsize=1024)
 def topic_info(topic: str) -> TopicInfo:
     """Mission, notice type and format implied by a (normalized or MQTT) topic name.
 

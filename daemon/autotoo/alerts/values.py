@@ -7,10 +7,13 @@ naming the field, never as a ``ValueError`` from deep inside the standard librar
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import math
 import re
+from collections.abc import Callable
 from datetime import UTC, datetime
+from typing import TypeVar
 
 from autotoo.alerts.errors import AlertParseError
 from autotoo.alerts.model import Ellipse
@@ -40,6 +43,29 @@ _MISSION_ALIASES = {
 _NON_SLUG = re.compile(r"[^a-z0-9]+")
 
 
+# Cached helpers see payload strings: only short ones are cached, so a hostile payload cannot
+# pin megabytes in a cache.
+CACHEABLE_CHARS = 256
+
+T = TypeVar("T")
+
+
+def short_string_cache(maxsize: int) -> Callable[[Callable[[str], T]], Callable[[str], T]]:
+    """``lru_cache`` for a one-string function, bypassed for strings over CACHEABLE_CHARS."""
+
+    def decorate(function: Callable[[str], T]) -> Callable[[str], T]:
+        cached = functools.lru_cache(maxsize=maxsize)(function)
+
+        @functools.wraps(function)
+        def lookup(text: str) -> T:
+            return cached(text) if len(text) <= CACHEABLE_CHARS else function(text)
+
+        return lookup
+
+    return decorate
+
+
+@short_string_cache(maxsize=256)
 def mission_slug(name: str) -> str:
     """``"Super-Kamiokande"`` -> ``superk``; ``"Einstein Probe"`` -> ``einstein_probe``."""
     slug = _NON_SLUG.sub("_", name.strip().lower()).strip("_")
@@ -54,11 +80,13 @@ def parse_utc(value: object, field: str) -> datetime:
     """
     if not isinstance(value, str):
         raise AlertParseError(f"{field} is not a string time: {type(value).__name__}")
-    text = _FRACTION.sub(r"\1", value.strip())
     try:
-        parsed = datetime.fromisoformat(text)
+        parsed = datetime.fromisoformat(value)
     except ValueError:
-        raise AlertParseError(f"{field} is not an ISO 8601 time: {value[:40]!r}") from None
+        try:
+            parsed = datetime.fromisoformat(_FRACTION.sub(r"\1", value.strip()))
+        except ValueError:
+            raise AlertParseError(f"{field} is not an ISO 8601 time: {value[:40]!r}") from None
     if parsed.tzinfo is None:
         return parsed.replace(tzinfo=UTC)
     return parsed.astimezone(UTC)

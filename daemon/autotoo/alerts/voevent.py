@@ -1,10 +1,10 @@
 """VOEvent 2.0 XML as carried on ``gcn.classic.voevent.*`` and ``gcn.notices.svom.voevent.*``.
 
-The XML is parsed once, with defusedxml (no DTDs, no entity expansion, no external
-references) after a size check. ``raw`` is the flat ``{Param name: typed value}`` map of
-``<What>`` (groups flattened, first occurrence wins); ``flags`` holds every boolean Param,
-true if any occurrence of that name is true (Swift repeats ``Near_Bright_Star`` in two groups,
-and an exclusion rule must not miss either).
+The XML is parsed once, by :func:`~autotoo.alerts.xmlsafe.read_xml` (size limit, no DTD,
+hence no entity expansion and no external references). ``raw`` is the flat
+``{Param name: typed value}`` map of ``<What>`` (groups flattened, first occurrence wins);
+``flags`` holds every boolean Param, true if any occurrence of that name is true (Swift
+repeats ``Near_Bright_Star`` in two groups, and an exclusion rule must not miss either).
 """
 
 from __future__ import annotations
@@ -12,10 +12,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from typing import Any
-from xml.etree.ElementTree import Element, ParseError
-
-from defusedxml import DefusedXmlException
-from defusedxml.ElementTree import fromstring
+from xml.etree.ElementTree import Element
 
 from autotoo.alerts.errors import AlertParseError
 from autotoo.alerts.model import Cite, Kind, Messenger, NormalizedAlert, Reference
@@ -31,7 +28,6 @@ from autotoo.alerts.notice_types import (
 from autotoo.alerts.position import NO_POSITION, Position, make_position
 from autotoo.alerts.topics import TopicInfo
 from autotoo.alerts.values import (
-    MAX_XML_BYTES,
     mission_slug,
     optional_finite,
     parse_utc,
@@ -39,10 +35,14 @@ from autotoo.alerts.values import (
     time_key,
 )
 from autotoo.alerts.wire import finite_scores
+from autotoo.alerts.xmlsafe import read_xml
 
 _INT = re.compile(r"[+-]?(?:0|[1-9]\d*)\Z")
 _FLOAT = re.compile(r"[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?\Z")
+_BOOLEANS = {"true": True, "false": False}
+_NUMBER_START = frozenset("+-.0123456789")
 _LEADING_ZERO = re.compile(r"[+-]?0\d")
+_NON_WORD = re.compile(r"[^A-Za-z0-9]+")
 _QUALITY_SUFFIX = re.compile(r"_qf\d+\Z")
 _HOW_INSTRUMENT = re.compile(r"([\w-]+) Instrument")
 _SECONDS_PER_YEAR = 365.25 * 86400.0
@@ -62,63 +62,72 @@ def _local(tag: str) -> str:
     return tag.rsplit("}", 1)[-1]
 
 
-def typed_value(text: str, data_type: str | None = None) -> Any:
+def _is(tag: str, name: str) -> bool:
+    """``tag`` is ``name`` in any namespace (cheaper than splitting every tag)."""
+    return tag == name or tag.endswith("}" + name)
+
+
+def typed_value(text: str) -> Any:
     """A Param value as bool, int or float where it plainly is one, else the string.
 
-    Integers with leading zeros stay strings (they are identifiers, e.g. ``01709261081``);
-    hexadecimal flag words (``0x20000003``) stay strings too.
+    The ``dataType`` attribute is not trusted: some producers (voevent-parse, the LVC
+    pipeline) mark every Param ``string``, booleans and Packet_Type included. Integers with
+    leading zeros stay strings (they are identifiers, e.g. ``01709261081``); hexadecimal flag
+    words (``0x20000003``) stay strings too. Dispatches on the first character because this
+    runs for every Param of every VOEvent (about 50 per notice).
     """
     value = text.strip()
-    if data_type == "string":
-        return value
-    low = value.lower()
-    if low in {"true", "false"}:
-        return low == "true"
-    if _LEADING_ZERO.match(value):
-        return value
-    if _INT.match(value):
-        return int(value)
-    if _FLOAT.match(value):
-        return float(value)
+    if value:
+        first = value[0]
+        if first in _NUMBER_START and not _LEADING_ZERO.match(value):
+            if _INT.match(value):
+                return int(value)
+            if _FLOAT.match(value):
+                return float(value)
+        elif first in "tTfF" and (low := value.lower()) in _BOOLEANS:
+            return _BOOLEANS[low]
     return value
+
+
+# Groups whose Params the model reads as a whole.
+_SCORE_GROUPS = frozenset({"Classification", "Properties"})
 
 
 @dataclass(slots=True)
 class _What:
     params: dict[str, Any] = field(default_factory=dict)
     flags: dict[str, bool] = field(default_factory=dict)
-    units: dict[str, str] = field(default_factory=dict)
+    far_unit: str | None = None
     groups: dict[str, dict[str, Any]] = field(default_factory=dict)
-
-    def add(self, element: Element, group: str | None) -> None:
-        name = element.get("name")
-        text = element.get("value")
-        if name is None or text is None:
-            return
-        value = typed_value(text, element.get("dataType"))
-        self.params.setdefault(name, value)
-        if isinstance(value, bool):
-            self.flags[name] = self.flags.get(name, False) or value
-        unit = element.get("unit")
-        if unit is not None:
-            self.units.setdefault(name, unit)
-        if group is not None:
-            self.groups.setdefault(group, {}).setdefault(name, value)
 
 
 def _read_what(what: Element | None) -> _What:
     out = _What()
     if what is None:
         return out
+    pairs: list[tuple[Element, str | None]] = []
     for child in what:
-        kind = _local(child.tag)
-        if kind == "Param":
-            out.add(child, None)
-        elif kind == "Group":
-            group = child.get("name")
-            for param in child:
-                if _local(param.tag) == "Param":
-                    out.add(param, group)
+        if _is(child.tag, "Param"):
+            pairs.append((child, None))
+        elif _is(child.tag, "Group"):
+            # LVC names its score groups by type (<Group type="Classification">), GCN by name.
+            kind = child.get("type")
+            group = kind if kind in _SCORE_GROUPS else child.get("name")
+            pairs.extend((p, group) for p in child if _is(p.tag, "Param"))
+    params, flags = out.params, out.flags
+    for element, group in pairs:
+        name = element.get("name")
+        text = element.get("value")
+        if name is None or text is None:
+            continue
+        value = typed_value(text)
+        params.setdefault(name, value)
+        if value is True or value is False:
+            flags[name] = flags.get(name, False) or value
+        if name == "FAR" and out.far_unit is None:
+            out.far_unit = element.get("unit")
+        if group in _SCORE_GROUPS:
+            out.groups.setdefault(group, {}).setdefault(name, value)
     return out
 
 
@@ -179,16 +188,7 @@ def _section_text(section: Element | None) -> str:
 
 
 def _parse_xml(raw: bytes) -> Element:
-    if len(raw) > MAX_XML_BYTES:
-        raise AlertParseError(f"VOEvent of {len(raw)} bytes exceeds {MAX_XML_BYTES}")
-    try:
-        root: Element = fromstring(raw, forbid_dtd=True, forbid_entities=True, forbid_external=True)
-    except DefusedXmlException as exc:
-        raise AlertParseError(f"XML refused by the hardened parser: {type(exc).__name__}") from None
-    except ParseError as exc:
-        raise AlertParseError(f"XML is not well formed: {exc}") from None
-    except (ValueError, LookupError) as exc:
-        raise AlertParseError(f"XML cannot be read: {exc}") from None
+    root = read_xml(raw)
     if _local(root.tag) != "VOEvent":
         raise AlertParseError(f"XML root is <{_local(root.tag)[:40]}>, not <VOEvent>")
     return root
@@ -218,7 +218,7 @@ def _svom_notice(ivorn: str | None) -> str | None:
     if "_" not in fragment:
         return None
     stage = _QUALITY_SUFFIX.sub("", fragment.split("_", 1)[1])
-    return "SVOM_" + re.sub(r"[^A-Za-z0-9]+", "_", stage).upper()
+    return "SVOM_" + _NON_WORD.sub("_", stage).upper()
 
 
 def _mission_from_ivorn(ivorn: str | None) -> str | None:
@@ -264,9 +264,14 @@ def _kind(packet: int | None, what: _What, refs: tuple[Reference, ...]) -> Kind:
         packet in UPDATE_TYPES
         or cites & {"followup", "supersedes"}
         or what.flags.get("Updated_Notice", False)
+        or _positive_int(params.get("Rev"))  # IceCube alert revision: 0 first, then 1, 2...
     ):
         return "update"
     return "initial"
+
+
+def _positive_int(value: Any) -> bool:
+    return type(value) is int and value > 0
 
 
 def _ident(value: Any) -> str | None:
@@ -297,7 +302,7 @@ def _event_key(what: _What, trigger: Any, ivorn: str | None, raw: bytes) -> str:
 
 
 def _instrument(notice_type: str, what: _What, how: Element | None) -> str | None:
-    value = _ident(what.params.get("Instrument"))
+    value = _ident(what.params.get("Instrument")) or _ident(what.params.get("Instruments"))
     if value:
         return value
     tokens = notice_type.split("_")
@@ -340,7 +345,7 @@ def _far_hz(what: _What) -> float | None:
     far = optional_finite(what.params.get("FAR"))
     if far is None:
         return None
-    unit = what.units.get("FAR", "").replace(" ", "").lower()
+    unit = (what.far_unit or "").replace(" ", "").lower()
     return far / _SECONDS_PER_YEAR if unit in {"yr^-1", "1/yr", "/yr", "yr-1"} else far
 
 
@@ -352,13 +357,13 @@ def _first_number(params: dict[str, Any], *names: str) -> float | None:
     return None
 
 
-def _mission(
-    packet: int | None, notice_type: str, ivorn: str | None, topic: TopicInfo | None
-) -> str:
-    mission = _mission_from_ivorn(ivorn) if packet not in PACKET_TYPES else None
-    mission = mission or mission_of_notice(notice_type) or _mission_from_ivorn(ivorn)
-    if mission is None and topic is not None:
-        mission = topic.mission
+def _mission(notice_type: str, ivorn: str | None, topic: TopicInfo | None) -> str:
+    """From the notice type (``SWIFT_...``), else the ivorn (``ivo://org.svom``), else the topic."""
+    mission = (
+        mission_of_notice(notice_type)
+        or _mission_from_ivorn(ivorn)
+        or (topic.mission if topic is not None else None)
+    )
     if mission is None:
         raise AlertParseError("VOEvent names no mission (Packet_Type, ivorn or topic)")
     return mission
@@ -377,7 +382,7 @@ def parse_voevent(raw: bytes, topic: TopicInfo | None) -> NormalizedAlert:
     refs = _references(sections.get("Citations"))
     packet = _packet_type(what.params)
     notice_type = _notice_type(packet, ivorn, topic)
-    mission = _mission(packet, notice_type, ivorn, topic)
+    mission = _mission(notice_type, ivorn, topic)
     kind = _kind(packet, what, refs)
     trigger = parse_utc(where.iso_time, "ISOTime") if where.iso_time else None
     event_key = _event_key(what, trigger, ivorn, raw)
@@ -387,6 +392,8 @@ def parse_voevent(raw: bytes, topic: TopicInfo | None) -> NormalizedAlert:
         or packet in TEST_TYPES
         or any(what.flags.get(flag, False) for flag in _TEST_FLAGS)
         or (mission == "lvk" and event_key[:1] in {"M", "T"})
+        or what.params.get("HardwareInj") == 1
+        or what.params.get("Search") == "MDC"
         or (topic is not None and topic.is_test)
     )
     who = sections.get("Who")

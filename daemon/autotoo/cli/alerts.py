@@ -11,7 +11,6 @@ import json
 import sys
 from pathlib import Path
 
-from autotoo.alerts import AlertParseError, parse_alert
 from autotoo.cli import EXIT_FAILURE, EXIT_OK
 
 
@@ -44,6 +43,10 @@ def _register_parse(group: argparse._SubParsersAction[argparse.ArgumentParser]) 
 
 
 def run_parse(args: argparse.Namespace) -> int:
+    # Imported here: every ``autotoo`` invocation registers this group, and the parsers pull in
+    # pydantic; only ``alerts parse`` should pay for that.
+    from autotoo.alerts import AlertParseError, parse_alert  # noqa: PLC0415
+
     status = EXIT_OK
     for path in args.files:
         try:

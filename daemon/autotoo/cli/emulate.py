@@ -20,12 +20,18 @@ def register(subparsers: Any) -> None:
             "UKSSDC emulator (/user_objects) on one port, over one simulated sky."
         ),
     )
-    parser.add_argument("--host", default="127.0.0.1")
-    parser.add_argument("--port", type=int, default=8471)
-    parser.add_argument("--users", type=Path, help="YAML file of Swift users and UKSSDC e-mails")
+    parser.add_argument("--host", default="127.0.0.1", help="address to listen on (%(default)s)")
+    parser.add_argument("--port", type=int, default=8471, help="port (%(default)s)")
+    parser.add_argument(
+        "--users",
+        type=Path,
+        metavar="FILE",
+        help="YAML file of Swift users and UKSSDC e-mails (default: the seed's placeholders)",
+    )
     parser.add_argument(
         "--clock-speed",
         type=float,
+        metavar="X",
         default=60.0,
         help="simulated seconds per real second (default 60: an hour a minute)",
     )
@@ -38,10 +44,10 @@ def run(args: argparse.Namespace) -> int:
     try:
         users = Users.load(args.users) if args.users else Users()
     except (OSError, TypeError, ValueError) as exc:
-        print(f"autotoo emulate: cannot read users file: {exc}")  # noqa: T201 -- CLI output
+        print(f"autotoo emulate: cannot read users file: {exc}")
         return EXIT_CONFIG
     if args.clock_speed <= 0:
-        print("autotoo emulate: --clock-speed must be positive")  # noqa: T201 -- CLI output
+        print("autotoo emulate: --clock-speed must be positive")
         return EXIT_CONFIG
     asyncio.run(_serve(args.host, args.port, users, args.clock_speed))
     return EXIT_OK
@@ -58,7 +64,7 @@ async def _serve(host: str, port: int, users: Any, clock_speed: float) -> None:
     await site.start()
     root = f"http://{host}:{port}"
     for what, url in base_urls(root).items():
-        print(f"{what}: {url}", flush=True)  # noqa: T201 -- CLI output
+        print(f"{what}: {url}", flush=True)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):

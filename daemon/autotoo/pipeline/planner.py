@@ -142,7 +142,7 @@ def _plan_rule(
 ) -> None:
     actions = rule.actions
     event = _event_part(rule, alert, inbox_key)
-    not_before = now + timedelta(seconds=rule.settle_s) if rule.settle_s else None
+    not_before = now + timedelta(seconds=rule.settle_s or 0)  # due now, or after settling
     too_key = submission_key(rule.name, event, "too")
     if actions.too is not None:
         policy = actions.too_policy or {}

@@ -378,6 +378,7 @@ class Submitter:
             action=row.action,
             request=request,
             attempt=attempt,
+            not_before=self.clock(),
         )
         new = await self.repo.add_submission(
             row.event_id,

@@ -12,9 +12,10 @@ import abc
 import math
 from datetime import datetime, timedelta
 from types import TracebackType
-from typing import Any, ClassVar, Self
+from typing import ClassVar, Self, TypedDict
 
 import aiohttp
+from pydantic import SecretStr
 
 from autotoo.swift.errors import SwiftValidationError
 from autotoo.swift.model import TooRequest
@@ -32,6 +33,15 @@ DEFAULT_TIMEOUT = aiohttp.ClientTimeout(total=120, connect=15)  # the official c
 ANONYMOUS = "anonymous"
 
 
+class ClientOptions(TypedDict, total=False):
+    """Keyword options every client takes (see :class:`SwiftClient`)."""
+
+    username: str
+    shared_secret: str | SecretStr
+    session: aiohttp.ClientSession | None
+    timeout: aiohttp.ClientTimeout
+
+
 class SwiftClient(abc.ABC):
     """Async client of one Swift TOO API service. Use as ``async with``.
 
@@ -46,13 +56,16 @@ class SwiftClient(abc.ABC):
         url: str,
         *,
         username: str = ANONYMOUS,
-        shared_secret: str = ANONYMOUS,
+        shared_secret: str | SecretStr = ANONYMOUS,
         session: aiohttp.ClientSession | None = None,
         timeout: aiohttp.ClientTimeout = DEFAULT_TIMEOUT,
     ) -> None:
         self.url = url.rstrip("/")
         self.username = username
-        self.__secret = shared_secret  # name-mangled: never in repr, logs or exceptions
+        # SecretStr: never in reprs, logs or exceptions, not even via vars().
+        self._shared_secret = SecretStr(
+            shared_secret if isinstance(shared_secret, str) else shared_secret.get_secret_value()
+        )
         self._session = session
         self._own_session = session is None
         self.timeout = timeout
@@ -61,12 +74,16 @@ class SwiftClient(abc.ABC):
         return f"{type(self).__name__}(url={self.url!r}, username={self.username!r})"
 
     def _secret(self) -> str:
-        return self.__secret
+        return self._shared_secret.get_secret_value()
 
     @property
     def session(self) -> aiohttp.ClientSession:
         if self._session is None:
-            self._session = aiohttp.ClientSession(timeout=self.timeout)
+            # No cookie jar: the v2 session cookie is kept on the client and sent explicitly,
+            # so it never leaks between clients and works for IP-address hosts too.
+            self._session = aiohttp.ClientSession(
+                timeout=self.timeout, cookie_jar=aiohttp.DummyCookieJar()
+            )
         return self._session
 
     async def close(self) -> None:
@@ -110,7 +127,7 @@ class SwiftClient(abc.ABC):
         return _with_warnings(result, checked.warnings)
 
     async def validate(self, request: TooRequest) -> SubmitResult:
-        """Server-side validation (``validate_only``): creates nothing; ``status == "Validated"``."""
+        """Server-side validation (``validate_only``): creates nothing; status ``Validated``."""
         checked = self._checked(request)
         sent = checked.request.model_copy(update={"validate_only": True})
         result = await self._submit(sent)
@@ -182,12 +199,13 @@ class SwiftClient(abc.ABC):
 def _same_target(
     record: TooRecord, name: str | None, ra: float | None, dec: float | None, radius: float
 ) -> bool:
-    if name is not None and record.target_name is not None:
-        if "".join(name.lower().split()) != "".join(record.target_name.lower().split()):
-            return False
-    if None not in (ra, dec, record.ra, record.dec):
-        assert ra is not None and dec is not None and record.ra is not None
-        assert record.dec is not None
+    if (
+        name is not None
+        and record.target_name is not None
+        and "".join(name.lower().split()) != "".join(record.target_name.lower().split())
+    ):
+        return False
+    if ra is not None and dec is not None and record.ra is not None and record.dec is not None:
         return separation_deg(ra, dec, record.ra, record.dec) <= radius
     return name is not None
 

@@ -19,7 +19,7 @@ The request content is kept on the exceptions that need it (never the shared sec
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 
 class SwiftError(Exception):
@@ -46,7 +46,7 @@ class SwiftAmbiguousError(SwiftError):
     caller can log it and reconcile against the listing before anything is resent.
     """
 
-    def __init__(self, message: str, *, request: dict[str, object] | None = None) -> None:
+    def __init__(self, message: str, *, request: Mapping[str, object] | None = None) -> None:
         self.request = request
         super().__init__(message)
 
@@ -60,7 +60,7 @@ class SwiftBadReplyError(SwiftAmbiguousError):
         *,
         status: int,
         body: str,
-        request: dict[str, object] | None = None,
+        request: Mapping[str, object] | None = None,
     ) -> None:
         self.status = status
         self.body = body[:2000]  # enough to diagnose, bounded for the log

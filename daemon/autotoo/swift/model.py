@@ -66,9 +66,9 @@ def _utc(value: Any) -> Any:
     if hasattr(value, "to_datetime") and hasattr(value, "jd"):  # astropy Time
         value = value.to_datetime(timezone=UTC)
     if isinstance(value, str):
-        value = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
+        value = datetime.fromisoformat(value.strip())
     if not isinstance(value, datetime):
-        raise ValueError(f"cannot read a time from {value!r}")
+        raise ValueError(f"cannot read a time from {value!r}")  # noqa: TRY004 -- pydantic reports ValueError only
     return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
@@ -82,7 +82,7 @@ def _cadence(value: Any) -> Any:
         from astropy import units as u  # noqa: PLC0415 -- lazy, see _angle_deg
 
         if not isinstance(value, u.Quantity):
-            raise ValueError(f"cannot read a cadence from {value!r}")
+            raise ValueError(f"cannot read a cadence from {value!r}")  # noqa: TRY004 -- as above
         days = float(value.to(u.day).value)
     return f"{days} days" if days >= 1.0 else f"{days * 24.0} hours"
 

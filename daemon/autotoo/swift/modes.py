@@ -50,7 +50,7 @@ def uvot_mode_value(mode: int | str) -> int | str:
     Server-returned modes may read ``"0x30ed:..."``; the part before ``:`` is the code.
     """
     if isinstance(mode, bool):
-        raise ValueError("Invalid UVOT mode.")
+        raise ValueError("Invalid UVOT mode.")  # noqa: TRY004 -- pydantic reports ValueError only
     if isinstance(mode, int):
         if 0 <= mode <= 0xFFFF:
             return mode
@@ -59,9 +59,17 @@ def uvot_mode_value(mode: int | str) -> int | str:
     head = text.split(":", 1)[0]
     if (m := _HEX.match(head)) is not None and int(m.group(1), 16) <= 0xFFFF:
         return int(m.group(1), 16)
-    if text.isdigit() and int(text) <= 0xFFFF:
+    if text.isascii() and text.isdigit() and int(text) <= 0xFFFF:
         return int(text)
     return mode
+
+
+def mode_code(mode: int | str) -> int:
+    """A UVOT mode that must be a code (lookups), not free text."""
+    code = uvot_mode_value(mode)
+    if not isinstance(code, int):
+        raise TypeError(f"not a UVOT mode code: {mode!r}")
+    return code
 
 
 def uvot_mode_text(mode: int | str) -> str:

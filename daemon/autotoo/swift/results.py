@@ -1,4 +1,4 @@
-"""Small typed results of the Swift client (plain dataclasses; the wire models are in replies.py)."""
+"""Small typed results of the Swift client (dataclasses; the wire models are in replies.py)."""
 
 from __future__ import annotations
 

@@ -13,14 +13,14 @@ import asyncio
 import json
 import warnings
 from datetime import datetime
-from typing import Any
+from typing import Any, Unpack
 
 import aiohttp
 import jwt
 import structlog
 
 from autotoo.swift import replies
-from autotoo.swift.base import SwiftClient
+from autotoo.swift.base import ClientOptions, SwiftClient
 from autotoo.swift.errors import (
     SwiftAmbiguousError,
     SwiftAuthError,
@@ -29,7 +29,7 @@ from autotoo.swift.errors import (
     SwiftRejectedError,
 )
 from autotoo.swift.model import TooRequest
-from autotoo.swift.modes import uvot_mode_value
+from autotoo.swift.modes import mode_code
 from autotoo.swift.results import (
     CalendarEntry,
     ResolveResult,
@@ -60,9 +60,13 @@ class SwiftV1Client(SwiftClient):
     protocol = "v1"
 
     def __init__(
-        self, url: str = DEFAULT_URL, *, poll_interval: float = 1.0, **kwargs: Any
+        self,
+        url: str = DEFAULT_URL,
+        *,
+        poll_interval: float = 1.0,
+        **options: Unpack[ClientOptions],
     ) -> None:
-        super().__init__(url, **kwargs)
+        super().__init__(url, **options)
         self.poll_interval = poll_interval
 
     async def _post(self, token: str, *, idempotent: bool, sent: dict[str, Any]) -> tuple[int, str]:
@@ -124,6 +128,8 @@ class SwiftV1Client(SwiftClient):
         """
         token = sign(api_name, api_data, self._secret())
         try:
+            # One deadline for the whole job, polls included (swifttools bounds only the polling
+            # and lets each HTTP call hang forever).
             async with asyncio.timeout(self.timeout.total):
                 while True:
                     status, body = await self._post(token, idempotent=idempotent, sent=api_data)
@@ -196,9 +202,7 @@ class SwiftV1Client(SwiftClient):
     async def uvot_mode(
         self, mode: int | str, *, ra: float | None = None, dec: float | None = None
     ) -> UvotModeResult:
-        code = uvot_mode_value(mode)
-        if not isinstance(code, int):
-            raise ValueError(f"not a UVOT mode code: {mode!r}")
+        code = mode_code(mode)
         api_data: dict[str, Any] = {"username": self.username, "uvotmode": f"0x{code:04x}"}
         if ra is not None and dec is not None:
             api_data |= {"ra": ra, "dec": dec}

@@ -11,13 +11,13 @@ from __future__ import annotations
 import asyncio
 import json
 from datetime import datetime
-from typing import Any
+from typing import Any, Unpack
 
 import aiohttp
 import structlog
 
 from autotoo.swift import replies
-from autotoo.swift.base import ANONYMOUS, SwiftClient
+from autotoo.swift.base import ANONYMOUS, ClientOptions, SwiftClient
 from autotoo.swift.errors import (
     SwiftAmbiguousError,
     SwiftAuthError,
@@ -26,6 +26,7 @@ from autotoo.swift.errors import (
     SwiftRejectedError,
 )
 from autotoo.swift.model import TooRequest
+from autotoo.swift.modes import mode_code
 from autotoo.swift.results import (
     CalendarEntry,
     ResolveResult,
@@ -79,14 +80,17 @@ def _status_of(payload: Any) -> dict[str, Any] | None:
 class SwiftV2Client(SwiftClient):
     protocol = "v2"
 
-    def __init__(self, url: str = DEFAULT_URL, **kwargs: Any) -> None:
-        super().__init__(url, **kwargs)
+    def __init__(self, url: str = DEFAULT_URL, **options: Unpack[ClientOptions]) -> None:
+        super().__init__(url, **options)
         self._cookie: str | None = None
         self._login_lock = asyncio.Lock()
 
     # ---- transport ------------------------------------------------------------------------
-    async def _login(self) -> None:
-        async with self._login_lock:  # concurrent first requests share one login
+    async def _login(self, *, replacing: str | None = None) -> None:
+        """Log in, unless another task already replaced the session we found missing/expired."""
+        async with self._login_lock:  # concurrent requests share one login
+            if self._cookie is not None and self._cookie != replacing:
+                return
             body = {"username": self.username, "password": self._secret()}
             try:
                 async with (
@@ -94,6 +98,8 @@ class SwiftV2Client(SwiftClient):
                     self.session.post(f"{self.url}/login", json=body) as resp,
                 ):
                     await resp.read()
+                    if resp.status >= 500:
+                        raise SwiftNotSentError(f"Login failed: server error {resp.status}")
                     if resp.status != 200:
                         raise SwiftAuthError(
                             "Login failed with status code. Please check your credentials."
@@ -119,10 +125,13 @@ class SwiftV2Client(SwiftClient):
         for attempt in (1, 2):
             if self.username != ANONYMOUS and self._cookie is None:
                 await self._login()
-            headers = {"Cookie": f"{SESSION_COOKIE}={self._cookie}"} if self._cookie else {}
+            used = self._cookie
+            headers = {"Cookie": f"{SESSION_COOKIE}={used}"} if used else {}
             status, body = await self._send(method, path, params, form, headers, idempotent)
             if status == 401 and self.username != ANONYMOUS and attempt == 1:
-                self._cookie = None  # expired or foreign session: one fresh login, then repeat
+                # Expired or foreign session; a 401 means the service did not act on the
+                # request, so one fresh login and one repeat are safe.
+                await self._login(replacing=used)
                 continue
             if status == 401:
                 raise SwiftAuthError("Authentication failed: Invalid username or shared secret.")
@@ -244,7 +253,7 @@ class SwiftV2Client(SwiftClient):
     async def uvot_mode(
         self, mode: int | str, *, ra: float | None = None, dec: float | None = None
     ) -> UvotModeResult:
-        code = _mode_code(mode)
+        code = mode_code(mode)
         params = {"uvot_mode": str(code)}  # decimal on the wire (0x30ED -> 12525), spec §3.1
         if ra is not None and dec is not None:
             params |= {"ra": str(ra), "dec": str(dec)}
@@ -284,15 +293,6 @@ class SwiftV2Client(SwiftClient):
     async def calendar(self, *, too_id: int) -> list[CalendarEntry]:
         payload = await self._json("/swift/calendar", {"too_id": str(too_id)})
         return replies.calendar_entries(payload.get("entries") or [])
-
-
-def _mode_code(mode: int | str) -> int:
-    from autotoo.swift.modes import uvot_mode_value  # noqa: PLC0415 -- avoid a cycle at import
-
-    code = uvot_mode_value(mode)
-    if not isinstance(code, int):
-        raise ValueError(f"not a UVOT mode code: {mode!r}")
-    return code
 
 
 def _rejected(state: dict[str, Any], http_status: int) -> SwiftRejectedError:

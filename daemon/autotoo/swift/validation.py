@@ -139,23 +139,17 @@ def _v2_uvot(req: TooRequest) -> str:
 def _exposure(req: TooRequest, warnings: list[str], errors: list[str]) -> dict[str, object]:
     """The seed's exposure bookkeeping; returns the corrections to apply."""
     per, visits, total = req.exp_time_per_visit, req.num_of_visits, req.exposure
-    if visits > 1:
-        if not per:
-            if total is None:
-                errors.append(
-                    "Must specify exposure time per visit if number of visits is specified."
-                )
-                return {}
-            return {"exp_time_per_visit": int(total / visits)}
-        if per * visits != total:
-            warnings.append(EXPOSURE_CORRECTED)
-            return {"exposure": per * visits}
+    if not per and not total:
+        errors.append("Must specify exposure time per visit if number of visits is specified.")
         return {}
-    if not total:
-        if per is None:
-            errors.append("Must specify exposure time per visit if number of visits is specified.")
-            return {}
-        return {"exposure": per}
+    if visits == 1:
+        return {} if total else {"exposure": per}
+    if not per:
+        assert total is not None  # both unset returned above
+        return {"exp_time_per_visit": int(total / visits)}
+    if per * visits != total:
+        warnings.append(EXPOSURE_CORRECTED)
+        return {"exposure": per * visits}
     return {}
 
 

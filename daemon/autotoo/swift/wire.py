@@ -35,7 +35,7 @@ def _str(value: object) -> str | None:
     return None if value is None else str(value)
 
 
-def _bool(value: bool) -> str:  # noqa: FBT001 -- a wire encoder of one boolean
+def _bool(value: bool) -> str:
     return "true" if value else "false"
 
 

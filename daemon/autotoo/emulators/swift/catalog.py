@@ -35,7 +35,7 @@ def filters_of(mode: int | str) -> tuple[str, ...]:
 
 def uvot_entries(mode: int, *, v1: bool) -> list[dict[str, Any]]:
     """Entries as each protocol writes them (v1: ``uvotmode`` hex text; v2: ``uvot_mode`` int)."""
-    out = []
+    out: list[dict[str, Any]] = []
     for seq, (name, event, fov, binning, max_exp, weight, comment) in enumerate(UVOT_MODES[mode]):
         entry: dict[str, Any] = {
             "filter_num": seq,

@@ -28,7 +28,7 @@ def _utc(value: Any) -> Any:
     if value in (None, ""):
         return None
     if isinstance(value, str):
-        value = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
+        value = datetime.fromisoformat(value.strip())
     if isinstance(value, datetime):
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
     return value
@@ -97,7 +97,7 @@ class TooFormV1(BaseModel):
         head = self.uvot_mode.strip().split(":", 1)[0]
         if re.fullmatch(r"0x[0-9a-fA-F]{1,4}", head):
             return int(head, 16)
-        if head.isdigit():
+        if head.isascii() and head.isdigit():
             return int(head)
         return self.uvot_mode
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import re
 import secrets
+from collections import deque
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -23,6 +24,7 @@ from autotoo.emulators.swift.forms import TooFormV1
 from autotoo.emulators.swift.rules import SwiftRules
 from autotoo.emulators.users import Users
 
+RECEIVED_KEPT = 1000
 _CADENCE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s+([a-z]+?)s?\s*$", re.IGNORECASE)
 _UNIT = {
     "second": 1.0, "minute": 60.0, "hour": 3600.0, "day": 86400.0, "week": 7 * 86400.0,
@@ -87,7 +89,8 @@ class SwiftService:
         self.rules = rules or SwiftRules()
         self.sessions: dict[str, str] = {}
         self.toos: dict[int, TooEntry] = {}
-        self.received: list[Received] = []
+        # The most recent requests, for tests and debugging (bounded: `autotoo emulate` runs long).
+        self.received: deque[Received] = deque(maxlen=RECEIVED_KEPT)
         self.v1_jobs: dict[str, Any] = {}  # raw token -> job (the v1 routes own its shape)
         self._recent: list[_Recent] = []
         self._next_too = self.rules.first_too_id
@@ -120,8 +123,7 @@ class SwiftService:
         code = form.uvot_code
         if isinstance(code, int) and code not in UVOT_MODES:
             errors.append(f"UVOT mode 0x{code:04x} is not a valid UVOT mode.")
-        elif form.instrument != "BAT" and (star := self.bright_star(form.ra, form.dec)):
-            del star
+        elif form.instrument != "BAT" and self.bright_star(form.ra, form.dec) is not None:
             errors.append(
                 "The following UVOT filters are not allowed due to a bright star: "
                 + ", ".join(filters_of(code))
@@ -153,12 +155,11 @@ class SwiftService:
         if until is not None and form.urgency <= 2:
             hours = "4-hour" if form.urgency <= 1 else "24-hour"
             when = until.strftime("%Y-%m-%d %H:%M:%S")
-            return Decision(
-                "Rejected",
-                errors=[
-                    f"ERROR: Object currently constrained until {when}, so {hours} response TOO rejected."
-                ],
+            error = (
+                f"ERROR: Object currently constrained until {when}, "
+                f"so {hours} response TOO rejected."
             )
+            return Decision("Rejected", errors=[error])
         if (dup := self._duplicate(form, username, now)) is not None:
             return Decision("Rejected", errors=[f"TOO already recently submitted. TOO ID: {dup}"])
         too_id = self._next_too
@@ -170,11 +171,12 @@ class SwiftService:
 
     def _duplicate(self, form: TooFormV1, username: str, now: datetime) -> int | None:
         radius = self.rules.duplicate_radius_arcmin / 60.0
+        window = self.rules.duplicate_window
+        self._recent = [r for r in self._recent if now - r.at <= window]  # forget the old
         for r in reversed(self._recent):
             if (
                 r.username == username
                 and r.debug == form.debug
-                and now - r.at <= self.rules.duplicate_window
                 and angular_separation_deg(r.ra, r.dec, form.ra, form.dec) <= radius
             ):
                 return r.too_id
@@ -240,9 +242,12 @@ class SwiftService:
                 end = begin + timedelta(days=length_days or 1.0)
                 if not begin <= entry.timestamp <= end:
                     continue
-            if ra is not None and dec is not None:
-                if angular_separation_deg(ra, dec, entry.form.ra, entry.form.dec) > (radius or 0.2):
-                    continue
+            if (
+                ra is not None
+                and dec is not None
+                and angular_separation_deg(ra, dec, entry.form.ra, entry.form.dec) > (radius or 0.2)
+            ):
+                continue
             out.append(entry)
         return out[:limit] if limit else out
 

@@ -11,6 +11,7 @@ HTTP 200 with a non-JSON body, which is what the real service appears to do (spe
 from __future__ import annotations
 
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -57,7 +58,7 @@ def _decode(service: SwiftService, token: str) -> dict[str, Any] | None:
         username = str(unverified["api_data"]["username"])
     except (jwt.PyJWTError, KeyError, TypeError):
         return None
-    secret = "anonymous" if username == "anonymous" else service.users.swift_secret(username)  # noqa: S105 -- public key
+    secret = "anonymous" if username == "anonymous" else service.users.swift_secret(username)
     if secret is None:
         return None
     with warnings.catch_warnings():
@@ -86,17 +87,12 @@ async def handle(request: web.Request) -> web.StreamResponse:
     username = str(data.get("username"))
     if api_name == "Swift_TOO_Request":
         return _too_request(service, token, data, username)
-    if api_name == "Swift_TOO_Status":
-        return _job_status(service, data)
-    if api_name == "Swift_Resolve":
-        return _resolve(service, data)
-    if api_name == "UVOT_mode":
-        return _uvot_mode(service, data)
     if api_name == "Swift_TOO_Requests":
         return _requests(service, data, username)
-    if api_name == "Swift_Calendar":
-        return _calendar(service, data)
-    return envelope("Swift_TOO_Status", _status("Rejected", [f"Unknown api_name {api_name}"]))
+    handler = _READERS.get(api_name)
+    if handler is None:
+        return envelope("Swift_TOO_Status", _status("Rejected", [f"Unknown api_name {api_name}"]))
+    return handler(service, data)
 
 
 def _too_request(
@@ -144,6 +140,7 @@ def _job_status(service: SwiftService, data: dict[str, Any]) -> web.Response:
 def _resolve(service: SwiftService, data: dict[str, Any]) -> web.Response:
     name = str(data.get("name", ""))
     target = service.sky.resolve(name)
+    reply: dict[str, Any]
     if target is None:
         reply = {"name": name, "status": _nested("Rejected", ["Could not resolve name."])}
         return envelope("Swift_Resolve", reply)
@@ -160,7 +157,8 @@ def _resolve(service: SwiftService, data: dict[str, Any]) -> web.Response:
 def _uvot_mode(service: SwiftService, data: dict[str, Any]) -> web.Response:
     text = str(data.get("uvotmode", ""))
     try:
-        mode = int(text.split(":")[0], 16) if text.lower().startswith("0x") else int(text)
+        head = text.split(":", maxsplit=1)[0]
+        mode = int(head, 16) if head.lower().startswith("0x") else int(head)
     except ValueError:
         mode = -1
     if mode not in UVOT_MODES:
@@ -203,6 +201,14 @@ def _calendar(service: SwiftService, data: dict[str, Any]) -> web.Response:
     entries = calendar(service, entry, v1=True) if entry is not None else []
     reply = {"too_id": data.get("too_id"), "entries": entries, "status": _nested("Accepted")}
     return envelope("Swift_Calendar", reply)
+
+
+_READERS: dict[str, Callable[[SwiftService, dict[str, Any]], web.Response]] = {
+    "Swift_TOO_Status": _job_status,
+    "Swift_Resolve": _resolve,
+    "UVOT_mode": _uvot_mode,
+    "Swift_Calendar": _calendar,
+}
 
 
 def add_routes(app: web.Application) -> None:

@@ -1,0 +1,139 @@
+"""The seed walkthrough with the real swifttools 3.0.24 ``Swift_TOO`` (API v1 "1.2").
+
+Runs in ``.venv-swifttools3`` (see tests/swift/test_contract.py) as a subprocess; the endpoint
+is redirected by the module global ``api_common.API_URL`` (spec §11), given as argv[1]. Prints
+one JSON object. ``walk_v1.py URL seed`` walks the seed; ``walk_v1.py URL track TOO_ID`` reads
+the listing and calendar.
+"""
+
+import io
+import json
+import sys
+import warnings
+from contextlib import redirect_stdout
+
+warnings.simplefilter("ignore")
+
+import swifttools.swift_too.api_common as ac  # noqa: E402
+
+ac.API_URL = sys.argv[1]
+
+from swifttools.swift_too import (  # noqa: E402
+    TOO,
+    Resolve,
+    Swift_Calendar,
+    Swift_TOO_Requests,
+    UVOT_mode,
+)
+from swifttools.swift_too.api_status import Swift_TOO_Status  # noqa: E402
+
+USER, SECRET = "myuser", "my_shared_secret"
+SCIENCE_JUST = (
+    "SMC X-3 has been detected to be entering it's 3rd outburst since discovery."
+    "We wish to monitor the flux and pulsar period in order to track the evolution "
+    "of this Be/XRB which has previously shown to enter a Super-Eddington level outburst. "
+    "As the outburst has been detected in it's early stages, we request observations begin "
+    "ASAP, and request an initial 2 week monitoring period to accurately sample flux rise "
+    "and pulsar period evolution."
+)
+
+
+def status(too):
+    return {
+        "status": too.status.status,
+        "errors": list(too.status.errors),
+        "warnings": list(too.status.warnings),
+        "too_id": too.status.too_id,
+        "jobnumber": too.status.jobnumber,
+    }
+
+
+def seed():
+    out = {}
+    too = TOO()
+    too.username = USER
+    too.shared_secret = SECRET
+    too.debug = False  # the seed sets True; this walk shows a real submission first
+    too.source_name = "SMC X-3"
+    out["auto_resolved"] = [too.ra, too.dec]
+    res = Resolve(name=too.source_name)
+    out["resolve"] = {"ra": res.ra, "dec": res.dec, "resolver": res.resolver}
+    too.skycoord = res.skycoord
+    out["skycoord"] = [too.ra, too.dec]
+    too.ra, too.dec = 13.0234, -72.4345
+    too.source_type = "Be/X-ray Binary"
+    too.exp_time_per_visit = 1000
+    too.monitoring_freq = "2 days"
+    too.num_of_visits = 7
+    too.exp_time_just = "1ks to measure flux and period"
+    too.immediate_objective = (
+        "Track the X-ray evolution and pulsar period in this new outburst of SMC X-3"
+    )
+    too.urgency = 2
+    out["obs_types"] = list(too.obs_types)
+    too.obs_type = too.obs_types[1]
+    too.instrument = "XRT"
+    too.xrt_countrate = 20
+    too.xrt_mode = "WT"
+    too.xrt_mode = 6
+    out["xrt_mode"] = too.xrt_mode
+    for bad in ("Bananas", 96):
+        try:
+            too.xrt_mode = bad
+        except (NameError, ValueError) as exc:
+            out[f"xrt_mode_{bad}"] = [type(exc).__name__, str(exc)]
+    too.uvot_mode = 0x01AB
+    out["uvot_mode"] = too.uvot_mode
+    mode = UVOT_mode(too.uvot_mode)
+    out["uvot_lookup"] = [e.filter_name for e in mode.entries]
+    out["uvot_table"] = str(mode).splitlines()[0]
+    too.uvot_mode = "I think I want all UV filters for this, whatever the UVOT team recommends."
+    out["validate_1"] = [too.validate(), status(too)]
+    too.science_just = SCIENCE_JUST
+    out["validate_2"] = [too.validate(), status(too)]
+    out["server_validate"] = [too.server_validate(), status(too)]
+    out["submit_urgency2"] = [too.submit(), status(too)]
+    too.urgency = 4
+    too.status.clear()
+    out["submit_urgency4"] = [too.submit(), status(too)]
+    out["token_urgency4"] = too.jwt
+    out["status_truthy"] = bool(too.status)  # the seed's "if too.status:"
+    out["complete"] = too.complete  # asks the service again (re-sends the token)
+    out["table_has_requester"] = USER in str(too)
+    job = Swift_TOO_Status(username=USER, shared_secret=SECRET, jobnumber=too.status.jobnumber)
+    out["job_status"] = {"status": job.status, "too_id": job.too_id}
+    too.exp_time_just = "1ks to measure flux and period, again"
+    too.status.clear()
+    out["submit_repeat"] = [too.submit(), status(too)]
+    too.exp_time_just = "1ks to measure flux and period"
+    too.debug = True
+    too.status.clear()
+    out["submit_debug"] = [too.submit(), status(too)]
+    out["token_debug"] = too.jwt
+    return out
+
+
+def track(too_id):
+    reqs = Swift_TOO_Requests(username=USER, shared_secret=SECRET, too_id=too_id, detail=True)
+    cal = Swift_Calendar(username=USER, shared_secret=SECRET, too_id=too_id)
+    entry = reqs.entries[0] if reqs.entries else None
+    return {
+        "status": reqs.status.status,
+        "errors": list(reqs.status.errors),
+        "decision": getattr(entry, "decision", None),
+        "target_id": getattr(entry, "target_id", None),
+        "calendar": [
+            {"asflown": e.asflown, "targetid": e.targetid, "obsid": getattr(e, "obsid", None)}
+            for e in cal.entries
+        ],
+        "calendar_errors": list(cal.status.errors),
+    }
+
+
+if __name__ == "__main__":
+    # swifttools 3 prints from property setters; keep stdout for our one JSON line.
+    noise = io.StringIO()
+    with redirect_stdout(noise):
+        result = seed() if sys.argv[2] == "seed" else track(int(sys.argv[3]))
+    result["stdout"] = noise.getvalue()
+    print(json.dumps(result, default=str))

@@ -1,0 +1,112 @@
+"""The seed walkthrough with the real swifttools 4.x ``TOO`` (API v2), against an emulator.
+
+Run as a subprocess with ``SWIFT_TOO_API_URL`` pointing at the emulator and a throw-away
+``HOME`` (swifttools keeps its session cookie in ``~/.cache/swift_too``); prints one JSON object.
+``walk_v2.py seed`` walks the seed; ``walk_v2.py track TOO_ID`` reads the listing and calendar.
+"""
+
+import json
+import sys
+import warnings
+
+warnings.simplefilter("ignore")  # swifttools' deprecation notices for the seed's v1 names
+
+from swifttools.swift_too import TOO, Calendar, Resolve, TOORequests, UVOTMode  # noqa: E402
+
+USER, SECRET = "myuser", "my_shared_secret"
+SCIENCE_JUST = (
+    "SMC X-3 has been detected to be entering it's 3rd outburst since discovery."
+    "We wish to monitor the flux and pulsar period in order to track the evolution "
+    "of this Be/XRB which has previously shown to enter a Super-Eddington level outburst. "
+    "As the outburst has been detected in it's early stages, we request observations begin "
+    "ASAP, and request an initial 2 week monitoring period to accurately sample flux rise "
+    "and pulsar period evolution."
+)
+
+
+def status(too):
+    return {
+        "status": too.status.status,
+        "errors": list(too.status.errors),
+        "warnings": list(too.status.warnings),
+        "too_id": too.status.too_id,
+    }
+
+
+def seed():
+    out = {}
+    too = TOO()
+    too.username = USER
+    too.shared_secret = SECRET
+    too.source_name = "SMC X-3"  # resolves through GET /resolve
+    out["auto_resolved"] = [too.ra, too.dec]
+    res = Resolve(name=too.source_name)
+    out["resolve"] = {"ra": res.ra, "dec": res.dec, "resolver": res.resolver}
+    out["skycoord_frame"] = res.skycoord.frame.name
+    too.ra, too.dec = 13.0234, -72.4345
+    too.source_type = "Be/X-ray Binary"
+    too.exp_time_per_visit = 1000
+    too.monitoring_freq = "2 days"
+    too.num_of_visits = 7
+    too.exp_time_just = "1ks to measure flux and period"
+    too.immediate_objective = (
+        "Track the X-ray evolution and pulsar period in this new outburst of SMC X-3"
+    )
+    too.urgency = 2
+    too.obs_type = too.obs_types[1]
+    too.instrument = "XRT"
+    too.xrt_countrate = 20
+    too.xrt_mode = "WT"
+    too.xrt_mode = 6
+    out["xrt_mode"] = too.xrt_mode
+    for bad in ("Bananas", 96):
+        try:
+            too.xrt_mode = bad
+        except Exception as exc:  # pydantic ValidationError in 4.x
+            out[f"xrt_mode_{bad}"] = str(exc)
+    too.uvot_mode = 0x01AB
+    out["uvot_mode"] = too.uvot_mode
+    mode = UVOTMode(uvot_mode=too.uvot_mode)
+    out["uvot_lookup"] = [e.filter_name for e in mode.entries]
+    bright = UVOTMode(uvot_mode=0x30ED, ra=88.7929, dec=7.4070)  # Betelgeuse
+    out["uvot_bright"] = status(bright)
+    too.uvot_mode = "I think I want all UV filters for this, whatever the UVOT team recommends."
+    too.uvot_just = "All UV filters to follow the disc."
+    out["validate_1"] = [too.validate(), status(too)]
+    too.science_just = SCIENCE_JUST
+    out["validate_2"] = [too.validate(), status(too)]
+    out["server_validate"] = [too.server_validate(), status(too)]
+    out["submit_urgency2"] = [too.submit(), status(too)]
+    too.urgency = 4
+    out["submit_after_reject_without_clear"] = too.submit()
+    too.status.clear()
+    out["submit_urgency4"] = [too.submit(), status(too)]
+    too.exp_time_just = "1ks to measure flux and period, again"
+    too.status.clear()
+    out["submit_repeat"] = [too.submit(), status(too)]
+    too.exp_time_just = "1ks to measure flux and period"
+    too.debug = True
+    too.status.clear()
+    out["submit_debug"] = [too.submit(), status(too)]
+    return out
+
+
+def track(too_id):
+    reqs = TOORequests(username=USER, shared_secret=SECRET, too_id=too_id, detail=True)
+    entry = reqs.by_id(too_id)
+    cal = Calendar(too_id=too_id)
+    return {
+        "status": reqs.status.status,
+        "decision": entry.decision,
+        "target_id": entry.target_id,
+        "science_just": entry.science_just,
+        "calendar": [
+            {"asflown": e.asflown, "target_id": e.target_id, "obsid": getattr(e, "obsid", None)}
+            for e in cal.entries
+        ],
+    }
+
+
+if __name__ == "__main__":
+    result = seed() if sys.argv[1] == "seed" else track(int(sys.argv[2]))
+    print(json.dumps(result, default=str))
