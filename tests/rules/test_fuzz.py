@@ -132,4 +132,4 @@ def test_loading_any_condition_or_template_raises_only_config_errors(when: str, 
         try:
             render_actions(rules.rules[0], AlertContext(make_alert(), (), now))
         except RenderError as exc:
-            assert exc.problems  # noqa: PT017 the only error allowed: it names the fields
+            assert exc.problems  # the only error allowed: it names the fields
