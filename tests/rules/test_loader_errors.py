@@ -65,7 +65,7 @@ def test_unknown_cel_variable(tmp_path: Path) -> None:
     text = rule("when: alert.ra > 1 && aler.dec > 0\nnotify: [mqtt]\n")
     assert problems(tmp_path, text) == [
         (
-            "r.yaml:3:27: rules.0.when: unknown name 'aler': "
+            "r.yaml:3:27: rules.0.when: unknown name 'aler' (did you mean 'alert'?): "
             "a condition can read alert, event, now, raw"
         )
     ]
@@ -73,7 +73,9 @@ def test_unknown_cel_variable(tmp_path: Path) -> None:
 
 def test_unknown_cel_function(tmp_path: Path) -> None:
     text = rule("when: sun_dist(alert) > 46.0\nnotify: [mqtt]\n")
-    assert problems(tmp_path, text) == ["r.yaml:3:11: rules.0.when: unknown function 'sun_dist'"]
+    assert problems(tmp_path, text) == [
+        "r.yaml:3:11: rules.0.when: unknown function 'sun_dist' (did you mean 'sun_distance'?)"
+    ]
 
 
 def test_bad_jinja(tmp_path: Path) -> None:
@@ -89,7 +91,8 @@ def test_jinja_unknown_name_on_its_line(tmp_path: Path) -> None:
     )
     assert problems(tmp_path, rule(body)) == [
         (
-            "r.yaml:10:9: rules.0.too.science_just: unknown name 'alrt' in template: "
+            "r.yaml:10:9: rules.0.too.science_just: unknown name 'alrt' (did you mean 'alert'?) "
+            "in template: "
             "templates can read alert, event, now, raw, rule"
         )
     ]
