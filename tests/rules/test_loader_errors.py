@@ -253,3 +253,20 @@ def test_rule_name_must_be_a_slug(tmp_path: Path) -> None:
             "digits, '.', '_' or '-', starting with a letter or digit (e.g. ep-wxt-bright)"
         )
     ]
+
+
+@pytest.mark.parametrize(
+    "topic", ["gcn.classic.voevent.FERMI_GBM_*", "gcn.classic.voevent.FERMI_GBM_+", "gcn.#.svom"]
+)
+def test_topic_wildcards_must_be_whole_mqtt_levels(tmp_path: Path, topic: str) -> None:
+    text = rule(f"match: {{topics: ['{topic}']}}\nnotify: [mqtt]\n")
+    (message,) = problems(tmp_path, text)
+    assert message.startswith(f"r.yaml:3:21: rules.0.match.topics: Value error, '{topic}': topic")
+
+
+def test_whole_level_wildcards_are_accepted(tmp_path: Path) -> None:
+    path = tmp_path / "r.yaml"
+    path.write_text(
+        rule("match: {topics: [gcn.classic.voevent.+, 'gcn/notices/#']}\nnotify: [mqtt]\n")
+    )
+    assert len(load_rules([path])) == 1

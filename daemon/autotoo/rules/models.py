@@ -41,6 +41,21 @@ class Match(Strict):
     kinds: list[Literal["initial", "update", "retraction"]] = Field(default_factory=list)
     instruments: list[str] = Field(default_factory=list, description="e.g. BAT, GBM, WXT")
 
+    @field_validator("topics")
+    @classmethod
+    def _mqtt_wildcards(cls, topics: list[str]) -> list[str]:
+        for topic in topics:
+            levels = topic.replace("/", ".").split(".")
+            for index, level in enumerate(levels):
+                whole = level in {"+", "#"} and (level == "+" or index == len(levels) - 1)
+                if any(c in level for c in "*?+#") and not whole:
+                    raise ValueError(
+                        f"{topic!r}: topic wildcards are MQTT-style and stand for whole levels: "
+                        "+ for one level, a final # for the rest (e.g. gcn.classic.voevent.+, "
+                        "gcn.notices.svom.#)"
+                    )
+        return topics
+
 
 class Budget(Strict):
     max: int = Field(ge=0, description="at most this many TOOs from this rule per window")
