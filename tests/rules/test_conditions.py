@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import Any
 
 import cel
 import pytest
@@ -18,7 +19,7 @@ from autotoo.rules.needs import EVERYTHING, Needs
 from tests.rules.factory import T0, make_alert, outcome_of
 
 
-def run(source: str, **alert_fields: object) -> tuple[bool, str | None, str | None]:
+def run(source: str, **alert_fields: Any) -> tuple[bool, str | None, str | None]:
     outcome = outcome_of(source, after=timedelta(minutes=5), **alert_fields)
     return outcome.matched, outcome.clause, outcome.error
 

@@ -8,6 +8,7 @@ tables of the rules engine to them.
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import Literal
 
 import pytest
 
@@ -60,7 +61,7 @@ def matched_examples() -> list[tuple[str, NormalizedAlert, timedelta]]:
 @pytest.mark.parametrize(("name", "alert", "later"), matched_examples())
 @pytest.mark.parametrize("protocol", ["v1", "v2"])
 def test_example_actions_are_valid_requests(
-    name: str, alert: NormalizedAlert, later: timedelta, protocol: str
+    name: str, alert: NormalizedAlert, later: timedelta, protocol: Literal["v1", "v2"]
 ) -> None:
     rule = RULES.get(name)
     assert rule is not None
@@ -68,7 +69,7 @@ def test_example_actions_are_valid_requests(
     planned = render_actions(rule, AlertContext(alert, (), alert.trigger_time + later))
     if planned.too is not None:
         request = TooRequest.model_validate({**planned.too, "marker": "autotoo-test"})
-        checked = validate_request(request, protocol)  # type: ignore[arg-type]  # parametrized literal
+        checked = validate_request(request, protocol)
         assert checked.errors == [], checked.errors
     if planned.xrt is not None:
         xrt = XrtRequest("someone@example.org")

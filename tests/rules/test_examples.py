@@ -6,7 +6,7 @@ comments, Sun/Moon/Galactic geometry straight from astropy.
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import pytest
 from astropy import units as u
@@ -27,16 +27,29 @@ def rule(name: str) -> CompiledRule:
     return found
 
 
-def decide(
-    name: str, alert: NormalizedAlert, earlier: tuple[NormalizedAlert, ...] = (), **kw: object
-) -> Decision:
-    now = kw.get("now") or (alert.trigger_time or alert.issued_time)
-    assert now is not None
-    decisions = evaluate(RuleSet((rule(name),)), alert, earlier, now=now, explain=True)  # type: ignore[arg-type]
-    return decisions[0]
+def decide(name: str, alert: NormalizedAlert, *, now: datetime | None = None) -> Decision:
+    """The rule's decision, evaluated at ``now`` (default: the alert's own time)."""
+    when = now or alert.trigger_time or alert.issued_time
+    assert when is not None
+    (decision,) = evaluate(RuleSet((rule(name),)), alert, now=when, explain=True)
+    return decision
 
 
-def observable(alert: NormalizedAlert, now: object, *, moon: bool = True) -> bool:
+def at(alert: NormalizedAlert) -> datetime:
+    assert alert.trigger_time is not None
+    return alert.trigger_time
+
+
+def err(alert: NormalizedAlert) -> float:
+    assert alert.error_deg is not None
+    return alert.error_deg
+
+
+def context(alert: NormalizedAlert, now: datetime | None = None) -> AlertContext:
+    return AlertContext(alert, (), now or at(alert))
+
+
+def observable(alert: NormalizedAlert, now: datetime, *, moon: bool = True) -> bool:
     when = Time(now)
     target = SkyCoord(alert.ra * u.deg, alert.dec * u.deg)
     sun = get_sun(when)
@@ -44,7 +57,7 @@ def observable(alert: NormalizedAlert, now: object, *, moon: bool = True) -> boo
     if moon:
         body = get_body("moon", when)
         ok = ok and target.separation(SkyCoord(body.ra, body.dec)).deg > 23.0
-    return ok
+    return bool(ok)
 
 
 def galactic_b(alert: NormalizedAlert) -> float:
@@ -69,18 +82,16 @@ def test_ep_wxt_over_all_real_alerts() -> None:
     for _, alert in replayed:
         decision = decide("ep-wxt-bright", alert)
         expected = (
-            alert.error_deg < 0.1
+            err(alert) < 0.1
             and alert.raw["net_count_rate"] >= 0.05
             and abs(galactic_b(alert)) > 10.0
-            and observable(alert, alert.trigger_time)
+            and observable(alert, at(alert))
         )
         assert decision.matched == expected, (alert.event_key, decision)
         if decision.matched:
             matched.append(alert)
     assert 0 < len(matched) < len(replayed)
-    planned = render_actions(
-        rule("ep-wxt-bright"), AlertContext(matched[0], (), matched[0].trigger_time)
-    )
+    planned = render_actions(rule("ep-wxt-bright"), context(matched[0]))
     assert planned.too is not None
     assert planned.too["urgency"] == 2
     assert planned.too["source_name"] == f"EP{matched[0].event_key}"
@@ -102,9 +113,9 @@ def test_svom_eclairs_over_all_real_svom_notices() -> None:
             continue
         expected = (
             alert.packet_type in {202, 204}
-            and alert.error_deg <= 0.15
+            and err(alert) <= 0.15
             and alert.raw["SNR"] >= 8.0
-            and observable(alert, alert.trigger_time)
+            and observable(alert, at(alert))
         )
         assert decision.matched == expected, (path.name, decision)
         seen_match |= decision.matched
@@ -116,7 +127,7 @@ def test_svom_too_is_a_grb_request() -> None:
         "gcn-kafka-2026/000000000042_312_gcn_notices_svom_voevent_eclairs.xml",
         "gcn.notices.svom.voevent.eclairs",
     )
-    planned = render_actions(rule("svom-eclairs-grb"), AlertContext(alert, (), alert.trigger_time))
+    planned = render_actions(rule("svom-eclairs-grb"), context(alert))
     assert planned.too is not None
     assert planned.too["source_type"] == "GRB"
     assert planned.too["grb_detector"] == "SVOM/ECLAIRs"
@@ -132,9 +143,7 @@ def test_fermi_gbm_over_all_real_ground_positions() -> None:
             continue
         decision = decide("fermi-gbm-small-error", alert)
         expected = (
-            alert.error_deg <= 1.5
-            and not alert.flags["Def_NOT_a_GRB"]
-            and observable(alert, alert.trigger_time)
+            err(alert) <= 1.5 and not alert.flags["Def_NOT_a_GRB"] and observable(alert, at(alert))
         )
         assert decision.matched == expected, (path.name, decision)
         outcomes.append(decision.matched)
@@ -145,12 +154,10 @@ def test_fermi_gbm_over_all_real_ground_positions() -> None:
 def test_fermi_gbm_tiles_scale_with_the_error() -> None:
     for _, alert in real_alerts("gnd_pos.xml"):
         if decide("fermi-gbm-small-error", alert).matched:
-            planned = render_actions(
-                rule("fermi-gbm-small-error"), AlertContext(alert, (), alert.trigger_time)
-            )
+            planned = render_actions(rule("fermi-gbm-small-error"), context(alert))
             assert planned.too is not None
             assert planned.too["tiling"] is True
-            assert planned.too["number_of_tiles"] == ("37" if alert.error_deg > 0.8 else "19")
+            assert planned.too["number_of_tiles"] == ("37" if err(alert) > 0.8 else "19")
             return
     pytest.fail("no GND_POS notice matched")
 
@@ -179,7 +186,7 @@ def test_icecube_gold_variant_matches_when_observable() -> None:
     later = gold.trigger_time + timedelta(days=180)
     assert observable(gold, later, moon=False)
     assert decide("icecube-gold-track", gold, now=later).matched
-    planned = render_actions(rule("icecube-gold-track"), AlertContext(gold, (), later))
+    planned = render_actions(rule("icecube-gold-track"), context(gold, later))
     assert planned.too is not None
     assert planned.too["source_name"] == "IceCube-230416A"
     assert planned.too["number_of_tiles"] == "19"
@@ -212,10 +219,8 @@ def test_lvk_bns_notifies_and_never_submits() -> None:
     assert decisions["update"].matched
     assert decisions["retraction"].stage == "filtered"
     alert = igwn("preliminary", real=True)
-    planned = render_actions(
-        rule("lvk-bns-nsbh-notify"),
-        AlertContext(alert, (), alert.issued_time or alert.trigger_time),
-    )
+    assert alert.issued_time is not None
+    planned = render_actions(rule("lvk-bns-nsbh-notify"), context(alert, alert.issued_time))
     assert planned.too is None
     assert planned.xrt is None
     assert planned.notify[0] == {"channel": "mqtt", "text": None}
@@ -232,7 +237,7 @@ SWIFT_TOPIC = "gcn.classic.voevent.SWIFT_BAT_GRB_POS_ACK"
 def test_swift_bat_grb_gets_xrt_products_immediately() -> None:
     alert = parse_file(SWIFT, SWIFT_TOPIC)
     assert decide("swift-bat-grb-xrt", alert).matched
-    planned = render_actions(rule("swift-bat-grb-xrt"), AlertContext(alert, (), alert.trigger_time))
+    planned = render_actions(rule("swift-bat-grb-xrt"), context(alert))
     assert planned.too is None
     assert planned.xrt is not None
     assert planned.xrt["submit"] == "immediately"

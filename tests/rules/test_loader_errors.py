@@ -65,7 +65,7 @@ def test_unknown_cel_variable(tmp_path: Path) -> None:
     text = rule("when: alert.ra > 1 && aler.dec > 0\nnotify: [mqtt]\n")
     assert problems(tmp_path, text) == [
         (
-            "r.yaml:3:27: rules.0.when: unknown name 'aler': "
+            "r.yaml:3:27: rules.0.when: unknown name 'aler' (did you mean 'alert'?): "
             "a condition can read alert, event, now, raw"
         )
     ]
@@ -73,7 +73,9 @@ def test_unknown_cel_variable(tmp_path: Path) -> None:
 
 def test_unknown_cel_function(tmp_path: Path) -> None:
     text = rule("when: sun_dist(alert) > 46.0\nnotify: [mqtt]\n")
-    assert problems(tmp_path, text) == ["r.yaml:3:11: rules.0.when: unknown function 'sun_dist'"]
+    assert problems(tmp_path, text) == [
+        "r.yaml:3:11: rules.0.when: unknown function 'sun_dist' (did you mean 'sun_distance'?)"
+    ]
 
 
 def test_bad_jinja(tmp_path: Path) -> None:
@@ -89,7 +91,8 @@ def test_jinja_unknown_name_on_its_line(tmp_path: Path) -> None:
     )
     assert problems(tmp_path, rule(body)) == [
         (
-            "r.yaml:10:9: rules.0.too.science_just: unknown name 'alrt' in template: "
+            "r.yaml:10:9: rules.0.too.science_just: unknown name 'alrt' (did you mean 'alert'?) "
+            "in template: "
             "templates can read alert, event, now, raw, rule"
         )
     ]
@@ -241,3 +244,29 @@ def test_xrt_request_checked_by_the_ukssdc_builder(tmp_path: Path) -> None:
             "light curve: The light curve parameter `dynamic` is not set.",
         )
     ]
+
+
+def test_rule_name_must_be_a_slug(tmp_path: Path) -> None:
+    assert problems(tmp_path, rule("notify: [mqtt]\n", name="EP WXT")) == [
+        (
+            "r.yaml:2:11: rules.0.name: Value error, a rule name is 1-64 lower-case letters, "
+            "digits, '.', '_' or '-', starting with a letter or digit (e.g. ep-wxt-bright)"
+        )
+    ]
+
+
+@pytest.mark.parametrize(
+    "topic", ["gcn.classic.voevent.FERMI_GBM_*", "gcn.classic.voevent.FERMI_GBM_+", "gcn.#.svom"]
+)
+def test_topic_wildcards_must_be_whole_mqtt_levels(tmp_path: Path, topic: str) -> None:
+    text = rule(f"match: {{topics: ['{topic}']}}\nnotify: [mqtt]\n")
+    (message,) = problems(tmp_path, text)
+    assert message.startswith(f"r.yaml:3:21: rules.0.match.topics: Value error, '{topic}': topic")
+
+
+def test_whole_level_wildcards_are_accepted(tmp_path: Path) -> None:
+    path = tmp_path / "r.yaml"
+    path.write_text(
+        rule("match: {topics: [gcn.classic.voevent.+, 'gcn/notices/#']}\nnotify: [mqtt]\n")
+    )
+    assert len(load_rules([path])) == 1

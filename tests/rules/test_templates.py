@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import Any
 
 import pytest
 
@@ -10,7 +11,7 @@ from autotoo.rules.errors import TemplateCompileError
 from autotoo.rules.fields import TOO_FIELDS, XRT_GLOBALS, coerce, format_uvot_mode
 from autotoo.rules.templates import compile_value, is_template
 
-VARS = {
+VARS: dict[str, Any] = {
     "alert": {
         "event_key": "123",
         "raw": {"rate": 1.234},

@@ -13,6 +13,7 @@ carries the error text and the clause that produced it.
 
 from __future__ import annotations
 
+import difflib
 import re
 from collections.abc import Callable, Iterable
 from typing import Any, NamedTuple, Protocol
@@ -131,6 +132,12 @@ def split_top_level(source: str, operator: str) -> list[tuple[int, str]]:
     return parts
 
 
+def did_you_mean(name: str, known: list[str]) -> str:
+    """`` (did you mean 'x'?)`` for a near miss, else nothing."""
+    close = difflib.get_close_matches(name, known, n=1, cutoff=0.75)
+    return f" (did you mean {close[0]!r}?)" if close else ""
+
+
 def _first_identifier_offset(source: str, name: str) -> int:
     found = re.search(rf"(?<![\w.]){re.escape(name)}\b", source)
     return found.start() if found else 0
@@ -172,16 +179,19 @@ class CelCondition:
     def _check_names(self, helpers: frozenset[str]) -> None:
         bound = set(_MACRO_VAR.findall(self.source))
         for name in sorted(self._variables - CONTEXT_VARIABLES - bound):
+            readable = sorted(CONTEXT_VARIABLES - {"optional"})
             raise ConditionSyntaxError(
-                f"unknown name {name!r}: a condition can read "
-                + ", ".join(sorted(CONTEXT_VARIABLES - {"optional"})),
+                f"unknown name {name!r}{did_you_mean(name, readable)}: a condition can read "
+                + ", ".join(readable),
                 _first_identifier_offset(self.source, name),
             )
         for name in self._program.functions():
             if name[0] in "_@!" or name in BUILTIN_FUNCTIONS or name in helpers:
                 continue
+            known = sorted(BUILTIN_FUNCTIONS | helpers)
             raise ConditionSyntaxError(
-                f"unknown function {name!r}", _first_identifier_offset(self.source, name)
+                f"unknown function {name!r}{did_you_mean(name, known)}",
+                _first_identifier_offset(self.source, name),
             )
 
     def evaluate(self, activation: Any) -> Outcome:

@@ -3,9 +3,10 @@
 Three passes per file: YAML (duplicate keys refused), the pydantic models (typos, types,
 durations), then compilation of what the models cannot check: CEL conditions (syntax,
 unknown names and functions, placed at the column inside a multi-line ``when:``), Jinja2
-templates, literal values against the TOO/XRT field table, unknown XRT parameters, and rule
-names unique across all files (reported at the second occurrence). A rule that fails the
-model pass is still compiled when the failure was elsewhere in its file.
+templates, literal values against the TOO/XRT field tables, the TOO fields no request can do
+without, the XRT request through the UKSSDC client's own check, and rule names unique across
+all files (reported at the second occurrence). A rule that passes the model pass is still
+compiled when another rule of its file does not.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from pydantic import ValidationError
 
 from autotoo.config.problems import ConfigError, ConfigProblem
 from autotoo.config.validate import problems_from_validation
-from autotoo.config.yamlfile import PathKey, YamlDocument, load_yaml_file
+from autotoo.config.yamlfile import PathKey, YamlDocument, dotted, load_yaml_file
 from autotoo.rules.compiled import CompiledRule, Matcher, RuleSet, rule_digest
 from autotoo.rules.conditions import CelCondition, Condition
 from autotoo.rules.context import HELPER_NAMES
@@ -68,7 +69,7 @@ class _FileCompiler:
 
     def at_offset(self, path: PathKey, text: str, offset: int, message: str) -> None:
         line, col = self.doc.position_in_string(path, text, offset)
-        self.problems.append(ConfigProblem(self.doc.file, line, col, _dotted(path), message))
+        self.problems.append(ConfigProblem(self.doc.file, line, col, dotted(path), message))
 
     def value(self, path: PathKey, raw: Any, spec: FieldSpec | None) -> Value | None:
         try:
@@ -208,14 +209,10 @@ def _sample(values: dict[str, Value], specs: dict[str, FieldSpec]) -> dict[str, 
 
 
 _POSITION_SPECS = {
-    "ra": FieldSpec(TOO_FIELDS["xrt_countrate"].kind, "RA, degrees"),
-    "dec": FieldSpec(TOO_FIELDS["xrt_countrate"].kind, "Dec, degrees"),
-    "poserr": FieldSpec(TOO_FIELDS["xrt_countrate"].kind, "error radius, arcmin"),
+    "ra": FieldSpec(FieldType.FLOAT, "RA, degrees"),
+    "dec": FieldSpec(FieldType.FLOAT, "Dec, degrees"),
+    "poserr": FieldSpec(FieldType.FLOAT, "error radius, arcmin"),
 }
-
-
-def _dotted(path: PathKey) -> str:
-    return ".".join(str(p) for p in path)
 
 
 def _validated_rules(doc: YamlDocument, problems: list[ConfigProblem]) -> list[tuple[int, Rule]]:

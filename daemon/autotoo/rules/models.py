@@ -10,6 +10,7 @@ structural validation, because only there are file positions at hand.
 
 from __future__ import annotations
 
+import re
 from datetime import timedelta
 from typing import TYPE_CHECKING, Annotated, Literal, get_args
 
@@ -20,6 +21,7 @@ from autotoo.rules.fields import TOO_FIELDS, XRT_PRODUCTS, FieldSpec
 
 Value = str | int | float | bool
 RULE_NAME_PATTERN = r"^[a-z0-9][a-z0-9._-]{0,63}$"
+_RULE_NAME = re.compile(RULE_NAME_PATTERN)
 
 
 class Strict(BaseModel):
@@ -38,6 +40,21 @@ class Match(Strict):
     notice_types: list[str] = Field(default_factory=list, description="parser notice types")
     kinds: list[Literal["initial", "update", "retraction"]] = Field(default_factory=list)
     instruments: list[str] = Field(default_factory=list, description="e.g. BAT, GBM, WXT")
+
+    @field_validator("topics")
+    @classmethod
+    def _mqtt_wildcards(cls, topics: list[str]) -> list[str]:
+        for topic in topics:
+            levels = topic.replace("/", ".").split(".")
+            for index, level in enumerate(levels):
+                whole = level in {"+", "#"} and (level == "+" or index == len(levels) - 1)
+                if any(c in level for c in "*?+#") and not whole:
+                    raise ValueError(
+                        f"{topic!r}: topic wildcards are MQTT-style and stand for whole levels: "
+                        "+ for one level, a final # for the rest (e.g. gcn.classic.voevent.+, "
+                        "gcn.notices.svom.#)"
+                    )
+        return topics
 
 
 class Budget(Strict):
@@ -142,7 +159,10 @@ class NotifyChannel(Strict):
 
 
 class Rule(Strict):
-    name: str = Field(pattern=RULE_NAME_PATTERN, description="unique across all rule files")
+    name: str = Field(
+        description="unique across all rule files",
+        json_schema_extra={"pattern": RULE_NAME_PATTERN},
+    )
     description: str = ""
     enabled: bool = True
     match: Match = Field(default_factory=Match)
@@ -156,6 +176,16 @@ class Rule(Strict):
     too: TooAction | None = None
     xrt_products: XrtAction | None = None
     notify: list[Channel | NotifyChannel] = Field(default_factory=list)
+
+    @field_validator("name")
+    @classmethod
+    def _slug(cls, value: str) -> str:
+        if not _RULE_NAME.match(value):
+            raise ValueError(
+                "a rule name is 1-64 lower-case letters, digits, '.', '_' or '-', "
+                "starting with a letter or digit (e.g. ep-wxt-bright)"
+            )
+        return value
 
     @field_validator("when")
     @classmethod

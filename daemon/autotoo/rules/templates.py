@@ -18,6 +18,7 @@ from typing import Any
 from jinja2 import StrictUndefined, TemplateError, TemplateSyntaxError, meta
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
+from autotoo.rules.conditions import did_you_mean
 from autotoo.rules.context import HELPER_NAMES
 from autotoo.rules.errors import TemplateCompileError
 from autotoo.rules.fields import CoercionError, FieldSpec, coerce
@@ -95,7 +96,8 @@ def compile_value(value: object, spec: FieldSpec | None) -> Value:
     if unknown:
         readable = ", ".join(sorted(TEMPLATE_VARIABLES))
         raise TemplateCompileError(
-            f"unknown name {unknown[0]!r} in template: templates can read {readable}",
+            f"unknown name {unknown[0]!r}{did_you_mean(unknown[0], sorted(TEMPLATE_VARIABLES))} "
+            f"in template: templates can read {readable}",
             _line_of(value, unknown[0]),
         )
     return Value(literal=value, template=template)
