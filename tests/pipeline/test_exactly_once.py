@@ -373,3 +373,18 @@ async def test_xrt_without_data_yet_is_retried_until_data_exist(
     assert [r["kind"] for r in results] == ["position_standard"]
     jobs = emulator.app[SERVICE_KEY].jobs.of_user("astronomer@example.org")
     assert len(jobs) == 2
+
+
+async def test_retraction_after_a_submitted_too_asks_a_human(make_emulator, make_pipeline) -> None:
+    emulator = await make_emulator(speed=1.0)
+    p = await make_pipeline(emulator, GRM_RULE.format(settle="0s"))
+    await p.feed(GRM_TRIGGER.read_bytes(), "gcn.notices.svom.voevent.grm")
+    await p.run()
+    await p.feed(GRM_RETRACTION.read_bytes(), "gcn.notices.svom.voevent.grm")
+    await p.run()
+    too = next(r for r in await p.rows() if r.action == "too")
+    assert too.state in {S.SUBMITTED, S.TRACKING}  # still followed: Swift may observe it
+    asks = [n for n in await p.notices() if n["state"] == "needs_human"]
+    assert asks
+    assert "withdraw" in asks[0]["reason"]
+    assert asks[0]["too_id"] == too.remote_id

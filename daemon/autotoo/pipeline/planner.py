@@ -100,6 +100,18 @@ def plan_alert(
             if (row.rule, row.action) in seen or row.state.terminal:
                 continue
             seen.add((row.rule, row.action))
+            if row.api == TOO and row.state is not SubmissionState.PLANNED:
+                # No API withdraws a TOO: say so, and leave the tracking running.
+                plan.notices += notices(
+                    row.rule,
+                    row.request.get("notify"),
+                    row.action,
+                    "needs_human",
+                    "event retracted after the TOO was submitted: ask the Swift team to "
+                    "withdraw it",
+                    too_id=row.remote_id,
+                )
+                continue
             plan.notices += notices(
                 row.rule, row.request.get("notify"), row.action, "cancelled", "event retracted"
             )
