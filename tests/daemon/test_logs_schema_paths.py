@@ -88,3 +88,11 @@ def test_state_path_rules() -> None:
     assert resolve_state_path("sqlite:////srv/a.db", env) == Path("/srv/a.db")
     assert resolve_state_path("sqlite:///rel/a.db", env) == Path("/var/lib/autotoo/rel/a.db")
     assert resolve_state_path("sqlite:///rel/a.db", {}) == Path("rel/a.db")
+
+
+def test_the_published_config_schema_is_current(capsys: pytest.CaptureFixture[str]) -> None:
+    """docs/config.schema.json (named by the example config's modeline) matches the code;
+    regenerate it with `autotoo schema config > docs/config.schema.json`."""
+    assert main(["schema", "config"]) == EXIT_OK
+    published = Path(__file__).resolve().parents[2] / "docs" / "config.schema.json"
+    assert json.loads(published.read_text()) == json.loads(capsys.readouterr().out)
