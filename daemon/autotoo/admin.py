@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable, Sequence
+from types import SimpleNamespace
 from typing import Any
 
 from aiohttp import web
@@ -43,6 +44,12 @@ class AdminServer:
         self.app.router.add_get("/healthz", self.healthz)
         self.app.router.add_get("/readyz", self.readyz)
         self.bound_port: int | None = None
+
+    @property
+    def health(self) -> SimpleNamespace:
+        """Like a source's health: the supervisor sends READY=1 only once this is connected
+        (listening), so a probe or an HTTP client never races the start."""
+        return SimpleNamespace(connected=self.bound_port is not None)
 
     async def run(self) -> None:
         runner = web.AppRunner(self.app, access_log=None)

@@ -30,8 +30,10 @@ from autotoo.store.repository import Repository
 from autotoo.store.rows import Notice, SubmissionRow, SubmissionState
 from autotoo.swift import SwiftV2Client
 from autotoo.ukssdc.client import UkssdcClient
+from tests.alerts.alert_corpus import CORPUS
 
-SHARED = Path(__file__).resolve().parents[2].parent / "shared" / "alerts"
+assert CORPUS is not None, "these tests need the shared alert corpus (<repo>/../shared/alerts)"
+SHARED = CORPUS
 KAFKA = SHARED / "gcn-kafka-2026"
 
 

@@ -7,12 +7,12 @@ observed target ID, follow the job to completion, and publish the positions.
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from autotoo.emulators.ukssdc.routes import SERVICE_KEY
+from tests.alerts.alert_corpus import CORPUS
 from tests.fixtures.daemon import StatusCollector, publish
 
-SHARED = Path(__file__).resolve().parents[2].parent / "shared" / "alerts"
+assert CORPUS is not None, "these tests need the shared alert corpus (<repo>/../shared/alerts)"
+SHARED = CORPUS
 EP_ALERT = min((SHARED / "gcn-kafka-2026").glob("*einstein_probe_wxt_alert.json"))
 
 RULE = """\

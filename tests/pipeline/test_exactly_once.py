@@ -13,6 +13,7 @@ from autotoo.emulators.app import create_app
 from autotoo.emulators.clock import SimClock
 from autotoo.emulators.sky import Sky
 from autotoo.emulators.swift import SERVICE
+from autotoo.emulators.ukssdc.routes import SERVICE_KEY
 from autotoo.store.rows import SubmissionState as S
 from tests.fixtures.swift_emulator import Emulator
 from tests.pipeline.conftest import KAFKA, notice_states
@@ -297,7 +298,78 @@ async def test_retraction_cancels_a_running_xrt_job(make_emulator, make_pipeline
     await p.run()
     xrt = [r for r in await p.rows() if r.action == "xrt_products"]
     assert xrt[0].state is S.CANCELLED
-    from autotoo.emulators.ukssdc.routes import SERVICE_KEY  # noqa: PLC0415
-
     [job] = emulator.app[SERVICE_KEY].jobs.of_user("astronomer@example.org")
     assert job.cancelled  # the UKSSDC was asked to cancel it
+
+
+async def test_unknown_uvot_mode_falls_back_to_filter_of_the_day(
+    make_emulator, make_pipeline
+) -> None:
+    emulator = await make_emulator(speed=1.0)
+    text = rule().replace(
+        "      on_reject:",
+        '      uvot_mode: 0x1234\n      uvot_just: "a custom mode"\n'
+        "      check_uvot_mode: true\n      on_reject:",
+    )
+    p = await make_pipeline(emulator, text)
+    await p.feed(ep_alert(0), EP_TOPIC)
+    await p.run()
+    [row] = await p.rows()
+    assert row.state in {S.SUBMITTED, S.TRACKING}
+    [too] = emulator.swift.toos.values()
+    assert too.form.uvot_mode in {0x9999, "0x9999"}
+    log = await p.repo.submission_log(row.id)
+    assert any("pre-submission check" in (e["detail"] or "") for e in log)
+
+
+async def test_server_validation_first_then_one_submission(make_emulator, make_pipeline) -> None:
+    emulator = await make_emulator(speed=1.0)
+    text = rule().replace("      on_reject:", "      server_validate: true\n      on_reject:")
+    p = await make_pipeline(emulator, text)
+    await p.feed(ep_alert(0), EP_TOPIC)
+    await p.run()
+    posts = [r.body.get("validate_only") for r in emulator.swift.received if r.api == "/swift/too"]
+    assert posts == ["true", "false"]
+    assert len(emulator.swift.toos) == 1
+
+
+XRT_RULE = """\
+rules:
+  - name: xrt-now
+    match: {topics: [gcn.notices.einstein_probe.wxt.alert]}
+    xrt_products:
+      submit: immediately
+      globals: {RA: 201.365, Dec: -43.019, centroid: false, useSXPS: false, getTargs: true}
+      products: {StandardPos: {}}
+      retry: {every: 10m, for: 2h}
+"""
+
+
+async def test_xrt_without_data_yet_is_retried_until_data_exist(
+    make_emulator, make_pipeline
+) -> None:
+    emulator = await make_emulator(speed=1000.0)
+    target = emulator.sky.add_target("New transient", 201.365, -43.019)  # no observation yet
+    p = await make_pipeline(emulator, XRT_RULE)
+    await p.feed(ep_alert(0), EP_TOPIC)
+    await p.run()
+    for _ in range(100):  # the emulated job runs to its end on the fast clock
+        await p.run()
+        if any(r.state is S.FAILED for r in await p.rows()):
+            break
+    rows = await p.rows()
+    assert [(r.attempt, r.state) for r in rows] == [(0, S.FAILED), (1, S.PLANNED)]
+    assert "no data yet" in (rows[0].reason or "")
+    emulator.sky.add_observation(target.target_id, start=emulator.clock.now(), exposure_s=1.0)
+    p.clock.advance(minutes=11)
+    for _ in range(200):
+        await p.run()
+        if (await p.rows())[-1].state is S.DONE:
+            break
+    rows = await p.rows()
+    assert [(r.attempt, r.state) for r in rows] == [(0, S.FAILED), (1, S.DONE)]
+    assert rows[1].request["name"].endswith(rows[1].key)  # the new attempt's own key
+    results = await p.repo.results(rows[1].id)
+    assert [r["kind"] for r in results] == ["position_standard"]
+    jobs = emulator.app[SERVICE_KEY].jobs.of_user("astronomer@example.org")
+    assert len(jobs) == 2

@@ -66,10 +66,7 @@ class SwiftTooAdapter:
     async def submit(
         self, body: dict[str, Any], *, marker: str, debug: bool
     ) -> tuple[str, dict[str, Any]]:
-        try:
-            request = TooRequest.model_validate({**body, "marker": marker, "debug": debug})
-        except (ValidationError, ValueError) as exc:
-            raise RemoteRejectedError(f"invalid TOO request: {exc}", kind="invalid") from exc
+        request = self._request(body, marker=marker, debug=debug)
         try:
             result = await self.client.submit(request)
         except SwiftError as exc:
@@ -85,6 +82,40 @@ class SwiftTooAdapter:
                 return f"debug-{result.jobnumber or 0}", detail
             raise RemoteAmbiguousError(f"accepted without a TOO id: {result.status}")
         return str(result.too_id), detail
+
+    def _request(self, body: dict[str, Any], **extra: Any) -> TooRequest:
+        try:
+            return TooRequest.model_validate({**body, **extra})
+        except (ValidationError, ValueError) as exc:
+            raise RemoteRejectedError(f"invalid TOO request: {exc}", kind="invalid") from exc
+
+    async def prepare(
+        self,
+        body: dict[str, Any],
+        *,
+        check_uvot_mode: bool,
+        uvot_fallback: str | None,
+        server_validate: bool,
+    ) -> tuple[dict[str, Any], list[str]]:
+        body, notes = dict(body), []
+        mode = body.get("uvot_mode")
+        if check_uvot_mode and mode is not None and mode != uvot_fallback:
+            try:
+                await self.client.uvot_mode(mode, ra=body.get("ra"), dec=body.get("dec"))
+            except SwiftRejectedError as exc:
+                notes.append(f"UVOT mode {mode} refused ({exc}); using {uvot_fallback}")
+                body["uvot_mode"] = uvot_fallback
+            except SwiftError as exc:  # a lookup creates nothing: safe to ask again later
+                raise RemoteNotSentError(f"UVOT mode check: {exc}") from exc
+        if server_validate:
+            try:
+                await self.client.validate(self._request(body))
+            except (SwiftRejectedError, SwiftValidationError) as exc:
+                raise _translated(exc, "server validation") from exc
+            except SwiftError as exc:  # validate_only creates nothing either
+                raise RemoteNotSentError(f"server validation: {exc}") from exc
+            notes.append("validated by the service")
+        return body, notes
 
     async def find(self, marker: str, body: dict[str, Any]) -> str | None:
         try:

@@ -12,6 +12,7 @@ import sys
 from pathlib import Path
 
 from autotoo.cli import EXIT_FAILURE, EXIT_OK
+from autotoo.cli._alerts_store import add_store_subcommands
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -22,6 +23,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     )
     group = parser.add_subparsers(dest="alerts_command", metavar="SUBCOMMAND", required=True)
     _register_parse(group)
+    add_store_subcommands(group)
 
 
 def _register_parse(group: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

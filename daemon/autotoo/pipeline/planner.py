@@ -24,11 +24,10 @@ from typing import Any
 from autotoo.alerts.model import NormalizedAlert
 from autotoo.pipeline.keys import submission_key
 from autotoo.pipeline.notices import status_notices
+from autotoo.pipeline.ports import TOO, XRT
 from autotoo.pipeline.settings import PipelineSettings
 from autotoo.rules import PlannedActions
 from autotoo.store.rows import Notice, PlannedSubmission, SubmissionRow, SubmissionState
-
-TOO, XRT = "swift_too", "ukssdc_xrt"
 
 
 @dataclass(slots=True)

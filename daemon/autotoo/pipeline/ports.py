@@ -20,6 +20,9 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
 
+TOO = "swift_too"  # the submission's ``api``: the Swift TOO API
+XRT = "ukssdc_xrt"  # the UKSSDC XRT product generator
+
 
 class RemoteError(Exception):
     def __init__(self, message: str, *, detail: dict[str, Any] | None = None) -> None:
@@ -93,6 +96,20 @@ class TooPort(Protocol):
 
     async def find(self, marker: str, body: dict[str, Any]) -> str | None:
         """Reconcile: the too_id of our earlier submission carrying ``marker``, if any."""
+        ...
+
+    async def prepare(
+        self,
+        body: dict[str, Any],
+        *,
+        check_uvot_mode: bool,
+        uvot_fallback: str | None,
+        server_validate: bool,
+    ) -> tuple[dict[str, Any], list[str]]:
+        """Checks before the submission, which create nothing remotely: the UVOT mode (an
+        unknown one is replaced by ``uvot_fallback``) and server-side validation. Returns the
+        body to send and notes on what changed; raises RemoteRejectedError when the service's
+        validation refuses the request, RemoteNotSentError when it could not be asked."""
         ...
 
     async def progress(self, too_id: str) -> TooProgress: ...

@@ -8,10 +8,9 @@ deterministic, so planning twice plans once). A payload that cannot be parsed is
 
 from __future__ import annotations
 
-import asyncio
 import collections
 import dataclasses
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -19,7 +18,15 @@ from autotoo.alerts import AlertParseError, NormalizedAlert, parse_alert
 from autotoo.logs import bind, get_logger, unbind
 from autotoo.pipeline.planner import MatchedRule, plan_alert
 from autotoo.pipeline.settings import Clock, PipelineSettings, system_clock
-from autotoo.rules import AlertContext, RenderError, RuleSet, evaluate, render_actions
+from autotoo.pipeline.worker import Worker
+from autotoo.rules import (
+    AlertContext,
+    Decision,
+    RenderError,
+    RuleSet,
+    evaluate,
+    render_actions,
+)
 from autotoo.store.repository import Repository
 from autotoo.store.rows import AlertOutcome, DecisionRecord, InboxRow
 
@@ -36,9 +43,71 @@ class ProcessorCounters:
     planned: int = 0
 
 
-class Processor:
+@dataclasses.dataclass(frozen=True, slots=True)
+class RuleOutcome:
+    """One rule's decision on one alert, as the store records it and the planner needs it."""
+
+    decision: Decision
+    record: DecisionRecord
+    matched: MatchedRule | None  # None: no match, or the actions could not be rendered
+    render_error: str | None = None
+
+
+def decide_rules(
+    ruleset: RuleSet,
+    alert: NormalizedAlert,
+    earlier: Sequence[NormalizedAlert],
+    now: datetime,
+    *,
+    explain: bool = False,
+) -> list[RuleOutcome]:
+    """Evaluate every rule and render the actions of the matched ones (pure).
+
+    Shared by the processor and ``autotoo replay`` (``explain=True``: a decision for every
+    rule), so that a replay shows exactly what the daemon would plan.
+    """
+    ctx = AlertContext(alert, earlier, now)
+    outcomes = []
+    for decision in evaluate(ruleset, alert, earlier, now=now, context=ctx, explain=explain):
+        reason = decision.reason + (f" [{decision.clause}]" if decision.clause else "")
+        matched_ok, matched, problem = decision.matched, None, None
+        rule = ruleset.get(decision.rule)
+        if matched_ok and rule is not None:
+            try:
+                actions = render_actions(rule, ctx)
+            except RenderError as exc:
+                matched_ok, problem = False, str(exc)
+                reason = f"matched, but rendering failed: {exc}"
+                log.warning("rule actions could not be rendered", rule=decision.rule, error=problem)
+            else:
+                spec = rule.spec
+                matched = MatchedRule(
+                    name=spec.name,
+                    actions=actions,
+                    settle_s=spec.settle.total_seconds() if spec.settle else None,
+                    once_per=spec.once_per,
+                    budget={"max": spec.budget.max, "per_s": spec.budget.per.total_seconds()}
+                    if spec.budget
+                    else None,
+                    channels=[c["channel"] for c in actions.notify] or None,
+                )
+        record = DecisionRecord(decision.rule, decision.digest, matched_ok, reason, decision.error)
+        outcomes.append(RuleOutcome(decision, record, matched, problem))
+    return outcomes
+
+
+def _not_acted_on(outcome: RuleOutcome, why: str) -> RuleOutcome:
+    """A match the daemon must not act on (e.g. an alert older than max_alert_age)."""
+    if outcome.matched is None:
+        return outcome
+    record = dataclasses.replace(
+        outcome.record, matched=False, reason=f"matched, but {why}: not acted on"
+    )
+    return dataclasses.replace(outcome, record=record, matched=None)
+
+
+class Processor(Worker):
     name = "processor"
-    intake = False
 
     def __init__(
         self,
@@ -50,46 +119,26 @@ class Processor:
         on_planned: Callable[[], None] | None = None,
         on_alert: Callable[[NormalizedAlert, float | None], None] | None = None,
     ) -> None:
+        super().__init__()
         self.repo = repo
         self.rules = rules
         self.settings = settings
         self.clock = clock
         self.on_planned = on_planned or (lambda: None)
         self.on_alert = on_alert or (lambda _alert, _latency: None)
-        self.wake = asyncio.Event()
         self.counters = ProcessorCounters()
         self._cache: collections.OrderedDict[int, NormalizedAlert] = collections.OrderedDict()
-        self._stopping = False
-        self._idle = asyncio.Event()
-        self._idle.set()
 
     def notify_new(self, _inbox_id: int) -> None:
         self.wake.set()
 
-    async def run(self) -> None:
-        while not self._stopping:
-            self._idle.clear()
-            try:
-                while await self.step():
-                    pass
-            finally:
-                self._idle.set()
-            self.wake.clear()
-            try:
-                async with asyncio.timeout(5.0):  # a safety net: the wake-up is the fast path
-                    await self.wake.wait()
-            except TimeoutError:
-                pass
-
-    async def drain(self) -> None:
-        self._stopping = True
-        self.wake.set()
-        await self._idle.wait()
+    def idle_seconds(self) -> float:
+        return 5.0  # a safety net: new inbox rows wake the processor at once
 
     async def step(self, limit: int = 200) -> int:
         rows = await self.repo.inbox_pending(limit=limit)
         for row in rows:
-            if self._stopping:
+            if self.stopping:
                 break
             bind(inbox_id=row.id)
             try:
@@ -157,45 +206,13 @@ class Processor:
         ruleset = self.rules()
         now = self.clock()
         earlier, existing = await self._earlier(alert.group_key)
-        ctx = AlertContext(alert, earlier, now)
-        decisions = evaluate(ruleset, alert, earlier, now=now, context=ctx)
+        outcomes = decide_rules(ruleset, alert, earlier, now)
         too_old = self._too_old(alert, now)
-        records, matched = [], []
-        for decision in decisions:
-            reason = decision.reason + (f" [{decision.clause}]" if decision.clause else "")
-            matched_ok = decision.matched
-            rule = ruleset.get(decision.rule)
-            if matched_ok and too_old is not None:
-                matched_ok, reason = False, f"matched, but {too_old}: not acted on"
-            if matched_ok and rule is not None:
-                try:
-                    actions = render_actions(rule, ctx)
-                except RenderError as exc:
-                    matched_ok, reason = False, f"matched, but rendering failed: {exc}"
-                    log.warning(
-                        "rule actions could not be rendered", rule=decision.rule, error=str(exc)
-                    )
-                else:
-                    spec = rule.spec
-                    matched.append(
-                        MatchedRule(
-                            name=spec.name,
-                            actions=actions,
-                            settle_s=spec.settle.total_seconds() if spec.settle else None,
-                            once_per=spec.once_per,
-                            budget={
-                                "max": spec.budget.max,
-                                "per_s": spec.budget.per.total_seconds(),
-                            }
-                            if spec.budget
-                            else None,
-                            channels=[c["channel"] for c in actions.notify] or None,
-                        )
-                    )
-                    self.counters.matches[spec.name] += 1
-            records.append(
-                DecisionRecord(decision.rule, decision.digest, matched_ok, reason, decision.error)
-            )
+        if too_old is not None:
+            outcomes = [_not_acted_on(o, too_old) for o in outcomes]
+        records = [o.record for o in outcomes]
+        matched = [o.matched for o in outcomes if o.matched is not None]
+        self.counters.matches.update(m.name for m in matched)
         plan = plan_alert(
             alert=alert,
             inbox_key=row.dedup_key,

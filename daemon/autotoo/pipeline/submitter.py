@@ -28,8 +28,9 @@ from typing import Any
 
 from autotoo.logs import bind, get_logger, unbind
 from autotoo.pipeline.keys import submission_key
-from autotoo.pipeline.notices import status_notices
 from autotoo.pipeline.ports import (
+    TOO,
+    XRT,
     RemoteAmbiguousError,
     RemoteAuthError,
     RemoteError,
@@ -39,6 +40,7 @@ from autotoo.pipeline.ports import (
     XrtPort,
 )
 from autotoo.pipeline.settings import Clock, PipelineSettings, system_clock
+from autotoo.pipeline.worker import Worker, cancel_waiting, row_notices
 from autotoo.store.errors import ConflictError
 from autotoo.store.repository import Repository
 from autotoo.store.rows import (
@@ -53,12 +55,10 @@ from autotoo.store.rows import (
 log = get_logger("autotoo.submitter")
 
 S = SubmissionState
-TOO, XRT = "swift_too", "ukssdc_xrt"
 
 
-class Submitter:
+class Submitter(Worker):
     name = "submitter"
-    intake = False
 
     def __init__(
         self,
@@ -70,39 +70,18 @@ class Submitter:
         clock: Clock = system_clock,
         wake: asyncio.Event | None = None,
     ) -> None:
+        super().__init__(wake)
         self.repo = repo
         self.settings = settings
         self.too = too
         self.xrt = xrt
         self.clock = clock
-        self.wake = wake or asyncio.Event()
-        self._stopping = False
-        self._idle = asyncio.Event()
-        self._idle.set()
 
-    async def run(self) -> None:
+    def idle_seconds(self) -> float:
+        return self.settings().idle.total_seconds()
+
+    async def start(self) -> None:
         await self.recover()
-        while not self._stopping:
-            self._idle.clear()
-            try:
-                await self.step()
-            finally:
-                self._idle.set()
-            await self._sleep()
-
-    async def drain(self) -> None:
-        """Finish the row in hand (its POST reaches a durable outcome), take no other."""
-        self._stopping = True
-        self.wake.set()
-        await self._idle.wait()
-
-    async def _sleep(self) -> None:
-        self.wake.clear()
-        try:
-            async with asyncio.timeout(self.settings().idle.total_seconds()):
-                await self.wake.wait()
-        except TimeoutError:
-            pass
 
     async def recover(self) -> int:
         """'submitting' rows left by a crash: their POST may have left, so reconcile them."""
@@ -125,7 +104,7 @@ class Submitter:
         due = await self.repo.submissions(states=[S.PLANNED, S.UNKNOWN], due_before=now)
         handled = 0
         for row in due:
-            if self._stopping:
+            if self.stopping:
                 break
             bind(submission_key=row.key, rule=row.rule, event=row.group_key)
             try:
@@ -144,20 +123,7 @@ class Submitter:
     def _notices(
         self, row: SubmissionRow, state: str, reason: str | None = None, **fields: Any
     ) -> list[Notice]:
-        s = self.settings()
-        id_field = "too_id" if row.api == TOO else "job_id"
-        if row.remote_id and id_field not in fields:
-            fields[id_field] = row.remote_id
-        return status_notices(
-            prefix=s.topic_prefix,
-            channels=s.channels(row.request.get("notify")),
-            event=row.group_key,
-            rule=row.rule,
-            action=row.action,
-            state=state,
-            reason=reason,
-            **fields,
-        )
+        return row_notices(self.settings(), row, state, reason, **fields)
 
     async def _park(self, row: SubmissionRow, reason: str) -> None:
         log.warning("parked for a human", reason=reason)
@@ -215,10 +181,46 @@ class Submitter:
             return False
         return True
 
+    async def _checked_body(self, row: SubmissionRow) -> dict[str, Any] | None:
+        """The TOO body after the rule's optional checks (None: the row was handled)."""
+        request = row.request
+        if not (request.get("check_uvot_mode") or request.get("server_validate")):
+            return dict(request["body"])
+        assert self.too is not None
+        try:
+            body, notes = await self.too.prepare(
+                request["body"],
+                check_uvot_mode=bool(request.get("check_uvot_mode")),
+                uvot_fallback=request.get("uvot_fallback"),
+                server_validate=bool(request.get("server_validate")),
+            )
+        except RemoteNotSentError as exc:
+            log.warning("pre-submission check failed; will retry", error=str(exc))
+            await self.repo.set_next(row.id, self.clock() + self.settings().retry_not_sent)
+            return None
+        except RemoteRejectedError as exc:
+            await self._rejected(row, exc)
+            return None
+        for note in notes:
+            log.info("pre-submission check", note=note)
+        return body
+
     async def _submit(self, row: SubmissionRow) -> None:
         if not await self._preflight(row):
             return
         s = self.settings()
+        if row.api == TOO:
+            body = await self._checked_body(row)
+            if body is None:
+                return
+            if body != row.request["body"]:
+                row = await self.repo.transition(
+                    row.id,
+                    expect=[S.PLANNED],
+                    to=S.PLANNED,
+                    request={**row.request, "body": body},
+                    detail="pre-submission check changed the request",
+                )
         row = await self.repo.transition(
             row.id,
             expect=[S.PLANNED],
@@ -228,19 +230,7 @@ class Submitter:
             notices=self._notices(row, "submitting"),
         )
         try:
-            if row.api == TOO:
-                assert self.too is not None
-                debug = s.mode == "debug" or bool(row.request.get("debug"))
-                remote_id, detail = await self.too.submit(
-                    row.request["body"], marker=row.request["marker"], debug=debug
-                )
-                url = None
-            else:
-                assert self.xrt is not None
-                remote_id, url = await self.xrt.submit(
-                    row.request["request"], name=row.request["name"]
-                )
-                detail = {}
+            remote_id, detail, url = await self._send(row)
         except RemoteNotSentError as exc:
             log.warning("not sent; will retry", error=str(exc))
             await self.repo.transition(
@@ -291,6 +281,19 @@ class Submitter:
                 ),
             )
 
+    async def _send(self, row: SubmissionRow) -> tuple[str, dict[str, Any], str | None]:
+        """The one POST: (remote id, detail, results URL)."""
+        if row.api == TOO:
+            assert self.too is not None
+            debug = self.settings().mode == "debug" or bool(row.request.get("debug"))
+            remote_id, detail = await self.too.submit(
+                row.request["body"], marker=row.request["marker"], debug=debug
+            )
+            return remote_id, detail, None
+        assert self.xrt is not None
+        remote_id, url = await self.xrt.submit(row.request["request"], name=row.request["name"])
+        return remote_id, {}, url
+
     async def _debug_done(self, row: SubmissionRow, remote_id: str) -> None:
         """A debug submission was validated and acknowledged; no TOO exists to track."""
         reason = "debug: acknowledged by the service; no TOO was created"
@@ -305,14 +308,9 @@ class Submitter:
             next_at=None,
             notices=self._notices(row, "accepted", reason),
         )
-        for child in await self.repo.submissions(parent_id=row.id, states=[S.PLANNED]):
-            await self.repo.transition(
-                child.id,
-                expect=[S.PLANNED],
-                to=S.CANCELLED,
-                next_at=None,
-                reason="its TOO was a debug submission: nothing will be observed",
-            )
+        await cancel_waiting(
+            self.repo, row, "its TOO was a debug submission: nothing will be observed"
+        )
 
     async def _xrt_active(self) -> int:
         active = await self.repo.submissions(
@@ -321,6 +319,9 @@ class Submitter:
         return len(active)
 
     async def _rejected(self, row: SubmissionRow, exc: RemoteRejectedError) -> None:
+        """A refusal, after the POST or by a pre-submission check (then the row is still
+        'planned'); either way the same policy applies."""
+        current = [row.state]
         reason = f"{exc.kind}: {exc}"
         log.info("rejected", kind=exc.kind, reason=str(exc))
         if row.api == XRT and exc.kind == "no_data":
@@ -331,7 +332,7 @@ class Submitter:
                 request = {**row.request, "first_try_at": first}
                 await self.repo.transition(
                     row.id,
-                    expect=[S.SUBMITTING],
+                    expect=current,
                     to=S.PLANNED,
                     sent_at=None,
                     request=request,
@@ -346,7 +347,7 @@ class Submitter:
             if row.attempt < len(urgencies):
                 await self.repo.transition(
                     row.id,
-                    expect=[S.SUBMITTING],
+                    expect=current,
                     to=S.REJECTED,
                     reason=reason,
                     notices=self._notices(row, "rejected", reason),
@@ -359,7 +360,7 @@ class Submitter:
             return
         await self.repo.transition(
             row.id,
-            expect=[S.SUBMITTING],
+            expect=current,
             to=S.REJECTED,
             reason=reason,
             next_at=None,

@@ -21,9 +21,9 @@ from typing import Any
 
 from autotoo.logs import bind, get_logger, unbind
 from autotoo.pipeline.keys import submission_key
-from autotoo.pipeline.notices import status_notices
-from autotoo.pipeline.ports import RemoteError, TooPort, TooProgress, XrtPort, XrtProgress
+from autotoo.pipeline.ports import TOO, XRT, RemoteError, TooPort, TooProgress, XrtPort, XrtProgress
 from autotoo.pipeline.settings import Clock, PipelineSettings, system_clock
+from autotoo.pipeline.worker import Worker, cancel_waiting, row_notices
 from autotoo.store.errors import ConflictError
 from autotoo.store.repository import Repository
 from autotoo.store.rows import (
@@ -38,7 +38,6 @@ from autotoo.store.rows import (
 log = get_logger("autotoo.tracker")
 
 S = SubmissionState
-TOO, XRT = "swift_too", "ukssdc_xrt"
 _POSITION_SOURCES = {
     "position_standard": "xrt_standard",
     "position_enhanced": "xrt_enhanced",
@@ -46,9 +45,8 @@ _POSITION_SOURCES = {
 }
 
 
-class Tracker:
+class Tracker(Worker):
     name = "tracker"
-    intake = False
 
     def __init__(
         self,
@@ -61,37 +59,18 @@ class Tracker:
         wake: asyncio.Event | None = None,
         on_release: Callable[[], None] | None = None,
     ) -> None:
+        super().__init__(wake)
         self.repo = repo
         self.settings = settings
         self.too = too
         self.xrt = xrt
         self.clock = clock
-        self.wake = wake or asyncio.Event()
         self.on_release = on_release or (lambda: None)
         self._xrt_polls: collections.deque[float] = collections.deque()
-        self._stopping = False
-        self._idle = asyncio.Event()
-        self._idle.set()
         self.polls = {TOO: 0, XRT: 0}
 
-    async def run(self) -> None:
-        while not self._stopping:
-            self._idle.clear()
-            try:
-                await self.step()
-            finally:
-                self._idle.set()
-            self.wake.clear()
-            try:
-                async with asyncio.timeout(self.settings().idle.total_seconds()):
-                    await self.wake.wait()
-            except TimeoutError:
-                pass
-
-    async def drain(self) -> None:
-        self._stopping = True
-        self.wake.set()
-        await self._idle.wait()
+    def idle_seconds(self) -> float:
+        return self.settings().idle.total_seconds()
 
     async def step(self) -> int:
         rows = await self.repo.submissions(
@@ -99,7 +78,7 @@ class Tracker:
         )
         handled = 0
         for row in rows:
-            if self._stopping:
+            if self.stopping:
                 break
             if row.api == XRT and not self._xrt_poll_allowed():
                 continue  # the global rate limit: the row stays due for the next step
@@ -128,18 +107,7 @@ class Tracker:
     def _notices(
         self, row: SubmissionRow, state: str, reason: str | None = None, **fields: Any
     ) -> list[Notice]:
-        s = self.settings()
-        fields.setdefault("too_id" if row.api == TOO else "job_id", row.remote_id)
-        return status_notices(
-            prefix=s.topic_prefix,
-            channels=s.channels(row.request.get("notify")),
-            event=row.group_key,
-            rule=row.rule,
-            action=row.action,
-            state=state,
-            reason=reason,
-            **fields,
-        )
+        return row_notices(self.settings(), row, state, reason, **fields)
 
     async def _poll_failed(self, row: SubmissionRow, exc: RemoteError, interval: timedelta) -> None:
         log.warning("poll failed; will retry", error=str(exc))
@@ -220,13 +188,7 @@ class Tracker:
             next_at=None,
             notices=self._notices(row, "rejected", reason),
         )
-        for child in await self.repo.submissions(parent_id=row.id, states=[S.PLANNED]):
-            await self.repo.transition(
-                child.id,
-                expect=[S.PLANNED],
-                to=S.CANCELLED,
-                reason="the TOO was not approved",
-            )
+        await cancel_waiting(self.repo, row, "the TOO was not approved")
 
     async def _release_children(self, row: SubmissionRow, targets: list[str]) -> None:
         for child in await self.repo.submissions(parent_id=row.id, states=[S.PLANNED]):

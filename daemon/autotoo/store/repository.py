@@ -713,3 +713,87 @@ class Repository:
                 (limit,),
             )
             return [dict(r) for r in await cur.fetchall()]
+
+    # ---- CLI queries (autotoo status, jobs, alerts list/export; read-only) ----------------
+    async def cli_submissions(
+        self,
+        *,
+        state: str | None = None,
+        api: str | None = None,
+        rule: str | None = None,
+        limit: int = 50,
+    ) -> list[SubmissionRow]:
+        """Newest first, filtered by state, api and rule (``autotoo jobs list``)."""
+        where, params = ["1 = 1"], []
+        for column, value in (("s.state", state), ("s.api", api), ("s.rule", rule)):
+            if value is not None:
+                where.append(f"{column} = ?")
+                params.append(value)
+        async with self.db.reading() as conn:
+            cur = await conn.execute(
+                f"SELECT {_SUBMISSION_COLUMNS} FROM {_SUBMISSION_FROM} "  # noqa: S608
+                f"WHERE {' AND '.join(where)} ORDER BY s.id DESC LIMIT ?",
+                (*params, limit),
+            )
+            return [_submission(r) for r in await cur.fetchall()]
+
+    async def cli_oldest_submission(
+        self, states: Sequence[SubmissionState]
+    ) -> SubmissionRow | None:
+        """The longest-waiting submission in one of ``states`` (by creation time)."""
+        placeholders = ", ".join("?" for _ in states)
+        async with self.db.reading() as conn:
+            cur = await conn.execute(
+                f"SELECT {_SUBMISSION_COLUMNS} FROM {_SUBMISSION_FROM} "  # noqa: S608
+                f"WHERE s.state IN ({placeholders}) ORDER BY s.created_at, s.id LIMIT 1",
+                [s.value for s in states],
+            )
+            row = await cur.fetchone()
+            return _submission(row) if row else None
+
+    async def cli_last_activity(self) -> dict[str, datetime | None]:
+        """When something last arrived, was evaluated, and last changed in the outbox."""
+        queries = {
+            "received": "SELECT MAX(received_at) FROM inbox",
+            "evaluated": "SELECT MAX(created_at) FROM alerts",
+            "submission_changed": "SELECT MAX(updated_at) FROM submissions",
+        }
+        out: dict[str, datetime | None] = {}
+        async with self.db.reading() as conn:
+            for name, query in queries.items():
+                row = await (await conn.execute(query)).fetchone()
+                out[name] = parse_ts(row[0]) if row else None
+        return out
+
+    async def cli_meta(self) -> dict[str, str]:
+        async with self.db.reading() as conn:
+            cur = await conn.execute("SELECT key, value FROM meta ORDER BY key")
+            return {str(r[0]): str(r[1]) for r in await cur.fetchall()}
+
+    async def cli_inbox(
+        self,
+        *,
+        status: str | None = None,
+        since: datetime | None = None,
+        limit: int | None = None,
+        newest_first: bool = True,
+    ) -> list[tuple[InboxRow, str | None]]:
+        """Stored messages with the event they were grouped into (None until evaluated)."""
+        query = (
+            "SELECT i.*, e.group_key FROM inbox i LEFT JOIN alerts a ON a.inbox_id = i.id "
+            "LEFT JOIN events e ON e.id = a.event_id WHERE 1 = 1"
+        )
+        params: list[Any] = []
+        if status is not None:
+            query += " AND i.status = ?"
+            params.append(status)
+        if since is not None:
+            query += " AND i.received_at >= ?"
+            params.append(ts(since))
+        query += f" ORDER BY i.id {'DESC' if newest_first else 'ASC'}"
+        if limit is not None:
+            query += " LIMIT ?"
+            params.append(limit)
+        async with self.db.reading() as conn:
+            cur = await conn.execute(query, params)
+            return [(_inbox(r), r["group_key"]) for r in await cur.fetchall()]

@@ -1,0 +1,115 @@
+"""``autotoo alerts list|export``: the raw payloads the daemon stored (issue 3).
+
+Every received message stays in the store with its raw bytes, parsed or not. ``export``
+writes them as files named ``<id>_<topic with dots as underscores>.<xml|json>`` (the shared
+corpus's convention, so ``autotoo replay`` infers the topic again) plus ``index.jsonl`` with
+one line of metadata per file.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from autotoo.cli import EXIT_OK
+from autotoo.cli.status import add_store_arguments, iso, run_with_store
+
+if TYPE_CHECKING:
+    from autotoo.store.repository import Repository
+    from autotoo.store.rows import InboxRow
+
+INBOX_STATUSES = ("new", "parsed", "unparsed", "processed")
+
+
+def add_store_subcommands(group: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    listing = group.add_parser(
+        "list",
+        help="list the stored alerts, newest first",
+        description="Stored messages: id, received, source, topic, status, event or reason.",
+    )
+    add_store_arguments(listing)
+    listing.add_argument("--status", choices=INBOX_STATUSES, help="only this inbox status")
+    listing.add_argument("--limit", type=int, default=50, help="at most N rows (default 50)")
+    listing.set_defaults(func=lambda args: run_with_store(args, _list))
+
+    export = group.add_parser(
+        "export",
+        help="write stored raw payloads to a directory (for autotoo replay)",
+        description=(
+            "Write each stored payload, oldest first, as DIR/<id>_<topic>.<xml|json> plus "
+            "DIR/index.jsonl; 'autotoo replay -c CONFIG DIR' replays them."
+        ),
+    )
+    add_store_arguments(export)
+    export.add_argument("--out", type=Path, required=True, metavar="DIR")
+    export.add_argument("--status", choices=INBOX_STATUSES, help="only this inbox status")
+    export.add_argument(
+        "--since",
+        type=iso_time,
+        metavar="ISO",
+        help="only alerts received at or after this time (UTC if no zone is given)",
+    )
+    export.set_defaults(func=lambda args: run_with_store(args, _export))
+
+
+def iso_time(text: str) -> datetime:
+    value = datetime.fromisoformat(text)  # ValueError: argparse reports a usage error
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value
+
+
+def _entry(row: InboxRow, group_key: str | None) -> dict[str, Any]:
+    return {
+        "id": row.id,
+        "received": iso(row.received_at),
+        "source": row.source,
+        "topic": row.topic,
+        "status": row.status,
+        "reason": row.reason,
+        "event": group_key,
+        "seen": row.seen_count,
+        "bytes": len(row.raw),
+    }
+
+
+async def _list(args: argparse.Namespace, repo: Repository) -> int:
+    rows = await repo.cli_inbox(status=args.status, limit=args.limit)
+    entries = [_entry(row, key) for row, key in rows]
+    if args.json:
+        print(json.dumps(entries, indent=2))
+        return EXIT_OK
+    for e in entries:
+        tail = e["event"] or (f"unparsed: {e['reason']}" if e["reason"] else "")
+        print(
+            f"{e['id']:>6}  {e['received']}  {e['source']:<10}  {e['topic'] or '-':<40}  "
+            f"{e['status']:<9}  {tail}"
+        )
+    if not entries:
+        print("(no alerts stored)")
+    return EXIT_OK
+
+
+async def _export(args: argparse.Namespace, repo: Repository) -> int:
+    rows = await repo.cli_inbox(status=args.status, since=args.since, newest_first=False)
+    count = await asyncio.to_thread(write_export, args.out, rows)  # file writes off the loop
+    if args.json:
+        print(json.dumps({"out": str(args.out), "files": count}))
+    else:
+        print(f"wrote {count} alert(s) and index.jsonl to {args.out}")
+    return EXIT_OK
+
+
+def write_export(out: Path, rows: list[tuple[InboxRow, str | None]]) -> int:
+    from autotoo.replay import export_filename  # noqa: PLC0415
+
+    out.mkdir(parents=True, exist_ok=True)
+    lines = []
+    for row, key in rows:
+        name = export_filename(row.id, row.topic, row.raw)
+        (out / name).write_bytes(row.raw)
+        lines.append(json.dumps({"file": name, **_entry(row, key)}))
+    (out / "index.jsonl").write_text("".join(f"{line}\n" for line in lines), encoding="utf-8")
+    return len(lines)

@@ -1,0 +1,95 @@
+"""What the processor, submitter and tracker share: the work loop, row notices, and
+withdrawing the follow-ups that wait on a submission."""
+
+from __future__ import annotations
+
+import abc
+import asyncio
+from typing import Any
+
+from autotoo.pipeline.notices import status_notices
+from autotoo.pipeline.ports import TOO
+from autotoo.pipeline.settings import PipelineSettings
+from autotoo.store.repository import Repository
+from autotoo.store.rows import Notice, SubmissionRow, SubmissionState
+
+
+class Worker(abc.ABC):
+    """Rounds of :meth:`step` until drained. A round that did work is followed at once by
+    another; otherwise the loop sleeps until woken (new work) or ``idle_seconds`` pass (work
+    that became due by the clock). ``drain`` lets the round in hand finish and takes no other:
+    each row reaches a durable state before the process stops."""
+
+    intake = False
+
+    def __init__(self, wake: asyncio.Event | None = None) -> None:
+        self.wake = wake or asyncio.Event()
+        self.stopping = False
+        self._idle = asyncio.Event()
+        self._idle.set()
+
+    @abc.abstractmethod
+    async def step(self) -> int:
+        """One round; return how much work was done."""
+
+    @abc.abstractmethod
+    def idle_seconds(self) -> float: ...
+
+    async def start(self) -> None:  # noqa: B027 a hook: most workers need no start-up
+        """Runs once before the first round (e.g. recovery after a crash)."""
+
+    async def run(self) -> None:
+        await self.start()
+        while not self.stopping:
+            self._idle.clear()
+            try:
+                worked = await self.step()
+            finally:
+                self._idle.set()
+            if worked and not self.stopping:
+                continue
+            self.wake.clear()
+            try:
+                async with asyncio.timeout(self.idle_seconds()):
+                    await self.wake.wait()
+            except TimeoutError:
+                pass
+
+    async def drain(self) -> None:
+        self.stopping = True
+        self.wake.set()
+        await self._idle.wait()
+
+
+def row_notices(
+    settings: PipelineSettings,
+    row: SubmissionRow,
+    state: str,
+    reason: str | None = None,
+    **fields: Any,
+) -> list[Notice]:
+    """The status notices of one step of a submission (its id field filled when known)."""
+    fields.setdefault("too_id" if row.api == TOO else "job_id", row.remote_id)
+    return status_notices(
+        prefix=settings.topic_prefix,
+        channels=settings.channels(row.request.get("notify")),
+        event=row.group_key,
+        rule=row.rule,
+        action=row.action,
+        state=state,
+        reason=reason,
+        **fields,
+    )
+
+
+async def cancel_waiting(repo: Repository, parent: SubmissionRow, reason: str) -> None:
+    """Withdraw the follow-ups still waiting on ``parent`` (e.g. XRT products of a TOO that
+    will never be observed)."""
+    for child in await repo.submissions(parent_id=parent.id, states=[SubmissionState.PLANNED]):
+        await repo.transition(
+            child.id,
+            expect=[SubmissionState.PLANNED],
+            to=SubmissionState.CANCELLED,
+            next_at=None,
+            reason=reason,
+        )

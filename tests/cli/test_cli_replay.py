@@ -1,0 +1,283 @@
+"""``autotoo replay`` over real saved alerts with the example rules, through the real CLI."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from autotoo.cli import EXIT_CONFIG, EXIT_FAILURE, EXIT_OK, main
+from autotoo.pipeline.keys import submission_key
+from tests.alerts.alert_corpus import CORPUS, REPO_ROOT
+
+pytestmark = pytest.mark.skipif(CORPUS is None, reason="needs shared/alerts")
+
+KAFKA = (CORPUS or Path()) / "gcn-kafka-2026"
+SVOM_WAKEUP = "000000000045_315_gcn_notices_svom_voevent_eclairs.xml"  # sb26051001
+SVOM_SLEWING = "000000000046_316_gcn_notices_svom_voevent_eclairs.xml"  # same burst
+FERMI_CHAIN = [  # event 803272919: GND_POS x3 (the third one small enough), then FIN_POS
+    "000000006114_2000_gcn_classic_voevent_fermi_gbm_gnd_pos.xml",
+    "000000006115_2001_gcn_classic_voevent_fermi_gbm_gnd_pos.xml",
+    "000000006117_2003_gcn_classic_voevent_fermi_gbm_gnd_pos.xml",
+    "000000006118_1098_gcn_classic_voevent_fermi_gbm_fin_pos.xml",
+]
+GRM_TRIGGER = "000000000057_341_gcn_notices_svom_voevent_grm.xml"  # sb26043009
+GRM_RETRACTION = "000000000058_342_gcn_notices_svom_voevent_grm.xml"  # Packet_Type 219
+
+GRM_RULE = """\
+rules:
+  - name: grm-test
+    match:
+      topics: [gcn.notices.svom.voevent.grm]
+      kinds: [initial, update]
+    settle: 1h
+    once_per: event
+    too:
+      source_name: "GRB {{ alert.event_key }}"
+      source_type: GRB
+      grb_detector: SVOM/GRM
+      grb_triggertime: "{{ alert.trigger_time | swift_time }}"
+      position: {ra: 150.0, dec: 2.0, poserr: 3.0}
+      urgency: 2
+      obs_type: Light Curve
+      exp_time_per_visit: 1000
+      num_of_visits: 1
+      other_brightness: GRM trigger
+      xrt_mode: PC
+      immediate_objective: "Find the afterglow of {{ alert.event_key }}"
+      science_just: "A test of {{ alert.event_key }}."
+      exp_time_just: 1 ks is enough.
+    xrt_products:
+      submit: after_observation
+      globals: {centroid: true, posErr: 1, useSXPS: false}
+      products:
+        EnhancedPos: {}
+"""
+
+
+def _config(tmp_path: Path, extra: str = "", rules: str | None = None) -> Path:
+    if rules is None:
+        patterns = [str(REPO_ROOT / "rules" / "*.yaml")]
+    else:
+        (tmp_path / "rules.yaml").write_text(rules)
+        patterns = [str(tmp_path / "rules.yaml")]
+    path = tmp_path / "autotoo.yaml"
+    path.write_text(f"rules: {json.dumps(patterns)}\n{extra}")
+    return path
+
+
+def _replay(
+    capsys: pytest.CaptureFixture[str], config: Path, *paths: Path | str, code: int = EXIT_OK
+) -> list[dict[str, Any]]:
+    assert main(["replay", "-c", str(config), "--json", *map(str, paths)]) == code
+    return [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+
+
+def _rule(report: dict[str, Any], name: str) -> dict[str, Any]:
+    (found,) = (r for r in report["rules"] if r["rule"] == name)
+    return found
+
+
+def _form(action: dict[str, Any]) -> dict[str, str]:
+    return dict(action["request"]["body"])
+
+
+def test_svom_update_of_a_planned_event_sends_no_second_request(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config = _config(tmp_path, "swift: {username: myuser}\n")
+    wakeup, slewing = _replay(capsys, config, KAFKA / SVOM_WAKEUP, KAFKA / SVOM_SLEWING)
+    assert wakeup["topic"] == "gcn.notices.svom.voevent.eclairs"
+    assert (wakeup["topic_source"], wakeup["group_key"]) == ("file name", "svom:sb26051001")
+    assert len(wakeup["rules"]) == 6  # explain: a decision for every rule, matched or not
+    rule = _rule(wakeup, "svom-eclairs-grb")
+    assert (rule["matched"], rule["stage"], rule["reason"]) == (
+        True,
+        "matched",
+        "condition is true",
+    )
+    (too,) = rule["actions"]
+    key = submission_key("svom-eclairs-grb", "svom:sb26051001", "too")
+    assert (too["action"], too["status"], too["key"]) == ("too", "new request", key)
+    assert too["request"]["form"] == "swift v2 form"
+    form = _form(too)
+    assert form["target_name"] == "GRB sb26051001"
+    assert form["username"] == "myuser"
+    assert form["science_just"].endswith(f"[autotoo:{key}]")  # the idempotency marker
+    assert (form["exposure"], form["debug"], form["validate_only"]) == ("4000", "false", "false")
+    assert too["request"]["problems"] == []
+    assert _rule(wakeup, "fermi-gbm-small-error")["stage"] == "filtered"
+
+    assert slewing["group_key"] == "svom:sb26051001"
+    (again,) = _rule(slewing, "svom-eclairs-grb")["actions"]
+    assert again["key"] == key
+    assert again["request"] is None
+    assert again["status"].startswith("already planned for this event")
+    assert again["status"].endswith("no second request")
+    assert "dry-run" in again["status"]
+
+
+def test_fermi_chain_settles_then_re_renders_with_the_final_position(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config = _config(tmp_path, "swift: {username: myuser}\n")
+    reports = _replay(capsys, config, *(KAFKA / name for name in FERMI_CHAIN))
+    assert {r["group_key"] for r in reports} == {"fermi:803272919"}
+    first, second, third, final = (_rule(r, "fermi-gbm-small-error") for r in reports)
+    for early in (first, second):  # GBM ground errors above 1.5 deg: the clause says so
+        assert (early["matched"], early["stage"]) == (False, "condition")
+        assert early["clause"] == "alert.error_deg <= 1.5"
+        assert early["actions"] == []
+    (planned,) = third["actions"]
+    assert planned["status"] == "new request, settling until 2026-06-16 03:33:58Z"
+    (replanned,) = final["actions"]
+    assert replanned["key"] == planned["key"]
+    assert replanned["status"] == "already planned for this event (would re-render while settling)"
+    before, after = _form(planned), _form(replanned)
+    assert before["tiling"] == after["tiling"] == "true"
+    # position: best keeps the GND_POS position (1.14 deg) over the later FIN_POS (1.37 deg),
+    # while the re-rendered texts describe the FIN_POS alert: the update superseded the plan.
+    for form in (before, after):
+        assert (form["ra"], form["dec"]) == ("93.37", "-33.39")
+        assert float(form["poserr"]) == pytest.approx(1.14 * 60)
+    assert before["other_brightness"] == "GBM GRB, error 1.14 deg"
+    assert after["other_brightness"] == "GBM GRB, error 1.37 deg"
+    assert after["science_just"].endswith(f"[autotoo:{planned['key']}]")
+
+
+def test_retraction_withholds_the_planned_requests_of_its_event(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    publish = "publish: {mqtt: {url: 'mqtt://localhost:1883'}}\n"
+    config = _config(tmp_path, "swift: {protocol: v1}\n" + publish, rules=GRM_RULE)
+    trigger, retraction = _replay(capsys, config, KAFKA / GRM_TRIGGER, KAFKA / GRM_RETRACTION)
+    too, xrt = _rule(trigger, "grm-test")["actions"]
+    assert too["request"]["form"] == "swift v1 json"
+    body = too["request"]["body"]
+    assert (body["api_name"], body["api_version"]) == ("Swift_TOO_Request", "1.2")
+    assert body["api_data"]["source_name"] == "GRB sb26043009"  # v1 field names
+    assert body["api_data"]["xrt_mode"] == "PC"
+    assert too["request"]["problems"] == ["Anonymous users cannot submit TOO requests."]
+    assert xrt["status"] == "new request, waiting for the Swift observation of the TOO"
+    job = xrt["request"]["body"]
+    assert job["name"] == f"autotoo grm-test svom:sb26043009 {xrt['key']}"
+    assert (job["api_name"], job["UserID"], job["doenh"]) == ("xrt_prods", "<ukssdc.user_id>", 1)
+    assert xrt["request"]["problems"] == [
+        "ukssdc.user_id is not set: the daemon would park this job as needs_human"
+    ]
+    assert (retraction["kind"], retraction["group_key"]) == ("retraction", "svom:sb26043009")
+    assert trigger["notes"] == [
+        "would publish (mqtt): grm-test too planned (settling until 00:24:53Z)",
+        "would publish (mqtt): grm-test xrt_products planned (waiting for the Swift observation)",
+    ]
+    assert retraction["notes"] == [
+        "retraction: 2 unsent request(s) of this event withheld",
+        "would publish (mqtt): grm-test too cancelled (event retracted)",
+        "would publish (mqtt): grm-test xrt_products cancelled (event retracted)",
+    ]
+    assert _rule(retraction, "grm-test")["stage"] == "filtered"
+
+
+def test_xrt_body_and_topic_option_for_a_file_without_a_topic_in_its_name(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert CORPUS is not None
+    bat = CORPUS / "voevent-classic" / "gwcelery-swift_grb_gcn.xml"
+    config = _config(tmp_path, "ukssdc: {user_id: me@example.org}\n")
+    (plain,) = _replay(capsys, config, bat)
+    assert (plain["topic"], plain["topic_source"]) == (None, "payload")
+    assert _rule(plain, "swift-bat-grb-xrt")["reason"] == "topics: the alert came without a topic"
+    assert (
+        main(
+            [
+                "replay",
+                "-c",
+                str(config),
+                "--json",
+                "--topic",
+                "gcn.classic.voevent.SWIFT_BAT_GRB_POS_ACK",
+                str(bat),
+            ]
+        )
+        == EXIT_OK
+    )
+    (given,) = (json.loads(line) for line in capsys.readouterr().out.splitlines())
+    assert given["topic_source"] == "--topic"
+    (xrt,) = _rule(given, "swift-bat-grb-xrt")["actions"]
+    body = xrt["request"]["body"]
+    assert body["UserID"] == "me@example.org"
+    assert body["name"] == f"autotoo swift-bat-grb-xrt swift:1123129 {xrt['key']}"
+    assert (body["getTargs"], body["getT0"], body["doenh"], body["lc"]) == (1, 1, 1, 1)
+    assert (body["binMeth"], body["pccounts"]) == ("counts", 20)
+    assert xrt["request"]["problems"] == []
+
+
+def test_directories_are_replayed_in_name_order_and_failures_exit_1(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    folder = tmp_path / "alerts"
+    folder.mkdir()
+    shutil.copy(KAFKA / SVOM_SLEWING, folder / SVOM_SLEWING)
+    shutil.copy(KAFKA / SVOM_WAKEUP, folder / SVOM_WAKEUP)
+    shutil.copy(KAFKA / SVOM_WAKEUP, folder / "999_copy.xml")  # same IVORN: stored once
+    (folder / "zz_broken.json").write_text('{"not": "an alert"')
+    (folder / "notes.txt").write_text("not an alert file")
+    config = _config(tmp_path)
+    reports = _replay(capsys, config, folder, code=EXIT_FAILURE)
+    assert [Path(r["file"]).name for r in reports] == [
+        SVOM_WAKEUP,
+        SVOM_SLEWING,
+        "999_copy.xml",
+        "zz_broken.json",
+    ]
+    wakeup, slewing, copy, broken = reports
+    assert broken["parsed"] is False
+    assert broken["error"].startswith("JSON is not well formed")
+    (too,) = _rule(wakeup, "svom-eclairs-grb")["actions"]
+    assert too["status"] == "new request"
+    assert _rule(slewing, "svom-eclairs-grb")["actions"][0]["request"] is None
+    assert copy["duplicate_of"] == str(folder / SVOM_WAKEUP)
+    assert copy["rules"] == []
+    assert _replay(capsys, config, folder / SVOM_WAKEUP) != []  # all parsed: exit 0
+
+
+def test_human_output_one_block_per_alert(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config = _config(tmp_path, "swift: {username: myuser}\n")
+    paths = [KAFKA / FERMI_CHAIN[0], KAFKA / SVOM_WAKEUP, tmp_path / "missing.xml"]
+    assert main(["replay", "-c", str(config), *map(str, paths)]) == EXIT_FAILURE
+    out = capsys.readouterr().out
+    blocks = out.split("\n== ")
+    assert blocks[0].startswith(f"replay of {config} (mode dry-run, 6 rules, Swift API v2)")
+    fermi, svom, missing = blocks[1:]
+    assert "topic gcn.classic.voevent.FERMI_GBM_GND_POS (from the file name)" in fermi
+    assert "fermi FERMI_GBM_GND_POS  event fermi:803272919  kind update" in fermi
+    assert "   no    fermi-gbm-small-error: condition is false [alert.error_deg <= 1.5]\n" in fermi
+    assert "   MATCH svom-eclairs-grb: condition is true\n" in svom
+    assert "         too: new request (key atoo-" in svom
+    assert "           swift v2 form:\n             target_name=GRB sb26051001\n" in svom
+    assert "           warning: INFO: Total exposure time does not match" in svom
+    assert missing.startswith(f"{tmp_path / 'missing.xml'}\n")
+    assert "NOT PARSED: cannot read:" in missing
+
+
+def test_a_bad_config_is_exit_78(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    config = _config(tmp_path, "mode: sometimes\n")
+    assert main(["replay", "-c", str(config), str(KAFKA / SVOM_WAKEUP)]) == EXIT_CONFIG
+    assert "mode" in capsys.readouterr().err
+
+
+def test_a_rendering_failure_is_shown_as_no_match_with_its_reason(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    rules = GRM_RULE.replace("position: {ra: 150.0, dec: 2.0, poserr: 3.0}", "position: alert")
+    config = _config(tmp_path, rules=rules)
+    (trigger,) = _replay(capsys, config, KAFKA / GRM_TRIGGER)  # GRM triggers carry no position
+    rule = _rule(trigger, "grm-test")
+    assert (rule["matched"], rule["stage"], rule["actions"]) == (False, "matched", [])
+    assert rule["reason"].startswith("matched, but rendering failed:")
+    assert "the alert has no position" in rule["reason"]
