@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -13,24 +12,13 @@ from autotoo.rules import AlertContext, RuleSet, load_documents
 from autotoo.rules.conditions import CelCondition, Outcome
 from autotoo.rules.context import HELPER_NAMES
 from autotoo.rules.needs import EVERYTHING, Needs
+from tests.alerts.alert_corpus import CORPUS, capture_topic
 
-SHARED_ALERTS = Path(__file__).resolve().parents[3] / "shared" / "alerts"
-if not SHARED_ALERTS.is_dir():  # the worktree lives in /work/wt/<name>, the corpus in /work/shared
-    SHARED_ALERTS = Path("/work/shared/alerts")
+assert CORPUS is not None, "the shared alert corpus (../shared/alerts) is needed"
+SHARED_ALERTS: Path = CORPUS
 REPO = Path(__file__).resolve().parents[2]
 
 T0 = datetime(2026, 4, 30, 2, 32, 48, tzinfo=UTC)
-
-_KAFKA_2026_TOPICS = {
-    "gcn_classic_voevent_fermi_gbm_alert.xml": "gcn.classic.voevent.FERMI_GBM_ALERT",
-    "gcn_classic_voevent_fermi_gbm_flt_pos.xml": "gcn.classic.voevent.FERMI_GBM_FLT_POS",
-    "gcn_classic_voevent_fermi_gbm_gnd_pos.xml": "gcn.classic.voevent.FERMI_GBM_GND_POS",
-    "gcn_classic_voevent_fermi_gbm_fin_pos.xml": "gcn.classic.voevent.FERMI_GBM_FIN_POS",
-    "gcn_notices_svom_voevent_grm.xml": "gcn.notices.svom.voevent.grm",
-    "gcn_notices_svom_voevent_eclairs.xml": "gcn.notices.svom.voevent.eclairs",
-    "gcn_notices_svom_voevent_mxt.xml": "gcn.notices.svom.voevent.mxt",
-    "gcn_notices_einstein_probe_wxt_alert.json": "gcn.notices.einstein_probe.wxt.alert",
-}
 
 
 def make_alert(**fields: Any) -> NormalizedAlert:
@@ -71,14 +59,10 @@ def ruleset(text: str, file: str = "test.yaml") -> RuleSet:
     return load_documents([load_yaml_text(text, file)])
 
 
-def kafka_2026_topic(path: Path) -> str:
-    return _KAFKA_2026_TOPICS[re.sub(r"^\d+_\d+_", "", path.name)]
-
-
 def real_alerts(suffix: str) -> list[tuple[Path, NormalizedAlert]]:
     """Every real 2026 Kafka notice whose file name ends with ``suffix``, in Kafka order."""
     files = sorted((SHARED_ALERTS / "gcn-kafka-2026").glob(f"*{suffix}"))
-    return [(f, parse_alert(f.read_bytes(), kafka_2026_topic(f))) for f in files]
+    return [(f, parse_alert(f.read_bytes(), capture_topic(f))) for f in files]
 
 
 def parse_file(

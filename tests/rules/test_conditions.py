@@ -68,11 +68,26 @@ def test_missing_field_fails_closed_with_the_clause() -> None:
     assert error == "no such field 'magg'"
 
 
-def test_null_field_fails_closed() -> None:
-    matched, clause, error = run("alert.error_deg < 0.1", error_deg=None)
-    assert (matched, clause) == (False, "alert.error_deg < 0.1")
-    assert error is not None
-    assert "incompatible types" in error
+def test_null_field_fails_closed_and_is_named() -> None:
+    assert run("alert.error_deg < 0.1", error_deg=None) == (
+        False,
+        "alert.error_deg < 0.1",
+        "alert.error_deg is null",
+    )
+    assert run("alert.ra + alert.dec > 1.0", ra=None, dec=None)[2] == (
+        "alert.ra, alert.dec are null"
+    )
+
+
+def test_int_mixed_with_double_is_explained() -> None:
+    assert run("alert.error_deg + 1 > 0.0")[2] == (
+        "Unsupported operation: float + int (CEL does not mix int and double: write 2.0, "
+        "or double(x))"
+    )
+    assert run("alert.raw.id > 1")[2] == (
+        "operands of incompatible types (e.g. a list or text compared with a number, "
+        "or int with double: write 2.0)"
+    )
 
 
 def test_non_boolean_result_fails_closed() -> None:

@@ -37,7 +37,9 @@ def rule(body: str, name: str = "a") -> str:
 
 def test_typo_key(tmp_path: Path) -> None:
     text = rule("notfiy: [mqtt]\n")
-    assert problems(tmp_path, text) == ["r.yaml:3:5: rules.0.notfiy: unknown key"]
+    assert problems(tmp_path, text) == [
+        "r.yaml:3:5: rules.0.notfiy: unknown key (did you mean 'notify'?)"
+    ]
 
 
 def test_cel_syntax_error_column_inside_block_string(tmp_path: Path) -> None:
@@ -140,7 +142,7 @@ def test_unknown_product_and_too_field_and_parameter(tmp_path: Path) -> None:
         """
     )
     assert problems(tmp_path, rule(body)) == [
-        "r.yaml:5:7: rules.0.too.urgancy: unknown key",
+        "r.yaml:5:7: rules.0.too.urgancy: unknown key (did you mean 'urgency'?)",
         (
             "r.yaml:17:9: rules.0.xrt_products.products.Lightcurve: Input should be 'LightCurve', "
             "'Spectrum', 'StandardPos', 'EnhancedPos', 'AstromPos', 'Image' or 'SourceDet'"
@@ -270,3 +272,23 @@ def test_whole_level_wildcards_are_accepted(tmp_path: Path) -> None:
         rule("match: {topics: [gcn.classic.voevent.+, 'gcn/notices/#']}\nnotify: [mqtt]\n")
     )
     assert len(load_rules([path])) == 1
+
+
+def test_unknown_keys_deep_in_a_rule_get_suggestions(tmp_path: Path) -> None:
+    body = textwrap.dedent(
+        """\
+        match: {topic: [x]}
+        xrt_products:
+          submit: immediately
+          globals: {getTargs: true, centroid: true, posErr: 1, useSXPS: false}
+          products: {EnhancedPos: {}}
+          retry: {evry: 5m}
+        notify: [{chanel: mqtt}]
+        """
+    )
+    assert [p.split(": ", 1)[1] for p in problems(tmp_path, rule(body))] == [
+        "rules.0.match.topic: unknown key (did you mean 'topics'?)",
+        "rules.0.xrt_products.retry.evry: unknown key (did you mean 'every'?)",
+        "rules.0.notify.0.channel: required key is missing",
+        "rules.0.notify.0.chanel: unknown key (did you mean 'channel'?)",
+    ]

@@ -11,8 +11,9 @@ from astropy import units as u
 from astropy.coordinates import SkyCoord, get_body, get_sun
 from astropy.time import Time
 
-from autotoo.rules import sky
+from autotoo.rules import load_rules, sky
 from autotoo.rules.context import make_helpers
+from tests.rules.factory import REPO, ruleset
 
 NOW = datetime(2026, 11, 21, 12, 0, 30, tzinfo=UTC)
 
@@ -104,3 +105,30 @@ print("astropy" in sys.modules)
         [sys.executable, "-c", script], capture_output=True, text=True, check=True, timeout=60
     )
     assert done.stdout.strip() == "False"
+
+
+def test_rule_sets_say_whether_they_need_astropy() -> None:
+
+    examples = load_rules([REPO / "rules" / "*.yaml"])
+    assert examples.uses_astropy
+    assert [r.name for r in examples if r.uses_astropy] == [
+        "ep-wxt-bright",
+        "fermi-gbm-small-error",
+        "icecube-gold-track",
+        "svom-eclairs-grb",
+    ]
+    plain = ruleset(
+        "rules:\n  - name: a\n    when: error_arcmin(alert) < 3.0\n    notify: [mqtt]\n"
+    )
+    assert not plain.uses_astropy
+    in_template = ruleset(
+        "rules:\n  - name: a\n    notify: [{channel: webhook, text: '{{ sun_distance(alert) }}'}]\n"
+    )
+    assert in_template.uses_astropy
+
+
+def test_warm_up_fills_the_caches() -> None:
+    sky._sun_moon_at_minute.cache_clear()
+    sky.warm_up(NOW)
+    assert sky._galactic_matrix is not None
+    assert sky._sun_moon_at_minute.cache_info().currsize == 1

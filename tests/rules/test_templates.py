@@ -8,7 +8,14 @@ from typing import Any
 import pytest
 
 from autotoo.rules.errors import TemplateCompileError
-from autotoo.rules.fields import TOO_FIELDS, XRT_GLOBALS, coerce, format_uvot_mode
+from autotoo.rules.fields import (
+    TOO_FIELDS,
+    XRT_GLOBALS,
+    FieldSpec,
+    FieldType,
+    coerce,
+    format_uvot_mode,
+)
 from autotoo.rules.templates import compile_value, is_template
 
 VARS: dict[str, Any] = {
@@ -95,3 +102,59 @@ def test_literal_checked_at_compile() -> None:
     with pytest.raises(ValueError, match="not one of"):
         compile_value("Lightcurve", TOO_FIELDS["obs_type"])
     assert compile_value("Light Curve", TOO_FIELDS["obs_type"]).template is None
+
+
+S, N, F, B, M = (FieldSpec(kind, "test") for kind in FieldType)
+
+
+@pytest.mark.parametrize(
+    ("spec", "value", "expected"),
+    [
+        (S, 12, "12"),
+        (S, "x", "x"),
+        (N, "2", 2),
+        (N, " 3.0 ", 3),
+        (N, 4.0, 4),
+        (F, "0.25", 0.25),
+        (F, 3, 3.0),
+        (B, "yes", True),
+        (B, "False", False),
+        (B, 1, True),
+        (M, "PC", "PC"),
+        (M, "7", 7),
+        (M, 0x9999, 0x9999),
+        (
+            FieldSpec(FieldType.STR, "folded", ("counts", "time"), fold_case=True),
+            "Counts",
+            "counts",
+        ),
+    ],
+)
+def test_coerce_accepts(spec: FieldSpec, value: object, expected: object) -> None:
+    assert coerce(spec, value) == expected
+
+
+@pytest.mark.parametrize(
+    ("spec", "value"),
+    [
+        (S, None),
+        (S, True),
+        (N, True),
+        (N, "2.5"),
+        (N, "two"),
+        (N, None),
+        (F, "nan"),
+        (F, "inf"),
+        (F, False),
+        (F, "x"),
+        (F, None),
+        (B, 2),
+        (B, "maybe"),
+        (M, True),
+        (M, "  "),
+        (FieldSpec(FieldType.STR, "cased", ("counts",)), "Counts"),
+    ],
+)
+def test_coerce_refuses(spec: FieldSpec, value: object) -> None:
+    with pytest.raises(ValueError):  # CoercionError, which pydantic and the loader report
+        coerce(spec, value)

@@ -3,6 +3,8 @@
 Public API for the pipeline::
 
     ruleset = load_rules(config.rules)                       # ConfigError on any problem
+    if ruleset.uses_astropy:                                 # at start, off the event loop
+        await asyncio.to_thread(warm_up, now)
     ctx = AlertContext(alert, earlier, now)                  # once per alert
     for decision in evaluate(ruleset, alert, earlier, now=now, context=ctx):
         if decision.matched:
@@ -16,6 +18,7 @@ from autotoo.rules.engine import Decision, PlannedActions, evaluate, render_acti
 from autotoo.rules.errors import RenderError, RulesError
 from autotoo.rules.loader import load_documents, load_rules
 from autotoo.rules.models import Rule, RuleFile
+from autotoo.rules.sky import warm_up
 
 
 def rules_json_schema() -> dict[str, object]:
@@ -40,4 +43,5 @@ __all__ = [
     "load_rules",
     "render_actions",
     "rules_json_schema",
+    "warm_up",
 ]

@@ -18,6 +18,7 @@ from autotoo.alerts.topics import normalize_topic, topic_matches
 from autotoo.rules.conditions import Condition
 from autotoo.rules.models import Rule
 from autotoo.rules.needs import NOTHING, Needs
+from autotoo.rules.sky import ASTROPY_HELPERS
 from autotoo.rules.templates import Value
 
 
@@ -119,6 +120,22 @@ class CompiledRule:
     def where(self) -> str:
         return f"{self.file}:{self.line}"
 
+    @property
+    def uses_astropy(self) -> bool:
+        texts = [self.spec.when or "", *(v.literal for v in self._values() if v.template)]
+        return any(name in str(text) for text in texts for name in ASTROPY_HELPERS)
+
+    def _values(self) -> list[Value]:
+        nested = [v for params in self.xrt_products.values() for v in params.values()]
+        notify = [v for v in self.notify_texts if v is not None]
+        return [
+            *self.too.values(),
+            *self.position.values(),
+            *self.xrt_globals.values(),
+            *nested,
+            *notify,
+        ]
+
 
 def rule_digest(rule: Rule) -> str:
     """SHA-256 of the rule's canonical JSON: the same rule text in any layout, same digest."""
@@ -159,6 +176,12 @@ class RuleSet:
 
     def get(self, name: str) -> CompiledRule | None:
         return self._by_name.get(name)
+
+    @property
+    def uses_astropy(self) -> bool:
+        """Whether any condition or template may call an astropy-backed helper (then the
+        daemon should call :func:`autotoo.rules.warm_up` at start, off the event loop)."""
+        return any(rule.uses_astropy for rule in self.rules)
 
     @property
     def digest(self) -> str:

@@ -143,12 +143,41 @@ def _first_identifier_offset(source: str, name: str) -> int:
     return found.start() if found else 0
 
 
-def _short_error(exc: Exception) -> str:
+_PATH = re.compile(r"(?<![\w.])(?:alert|event|raw)(?:\s*\.\s*[A-Za-z_]\w*)+")
+
+
+def _null_fields(clause: str, activation: Any) -> list[str]:
+    """The ``alert.x.y`` paths of a clause that are null in this activation (error path only:
+    reading ``variables`` converts the context back to Python)."""
+    try:
+        variables = activation.variables
+    except Exception:  # noqa: BLE001 only an explanation: never fail because of it
+        return []
+    nulls = []
+    for found in _PATH.finditer(clause):
+        path = [part.strip() for part in found.group(0).split(".")]
+        node: Any = variables
+        for part in path:
+            node = node.get(part, ...) if isinstance(node, dict) else ...
+        if node is None:
+            nulls.append(".".join(path))
+    return list(dict.fromkeys(nulls))
+
+
+def _short_error(exc: Exception, clause: str, activation: Any) -> str:
     if isinstance(exc, KeyError):
         return f"no such field {exc.args[0]!r}" if exc.args else "no such field"
     text = str(exc).split(". ")[0]
-    if text.startswith("No such overload"):
-        return "operands of incompatible types (often a null field, or int mixed with double)"
+    if text.startswith(("No such overload", "Unsupported")):  # a type mismatch
+        nulls = _null_fields(clause, activation)
+        if nulls:
+            return f"{', '.join(nulls)} {'is' if len(nulls) == 1 else 'are'} null"
+        if text.startswith("Unsupported"):
+            return f"{text} (CEL does not mix int and double: write 2.0, or double(x))"
+        return (
+            "operands of incompatible types (e.g. a list or text compared with a number, "
+            "or int with double: write 2.0)"
+        )
     return text
 
 
@@ -200,7 +229,8 @@ class CelCondition:
             try:
                 result = program.execute(activation)
             except Exception as exc:  # noqa: BLE001 fail closed: any error is a non-match
-                return Outcome(matched=False, clause=text, error=_short_error(exc))
+                error = _short_error(exc, text, activation)
+                return Outcome(matched=False, clause=text, error=error)
             if result is not True:
                 if result is False:
                     return Outcome(matched=False, clause=text)

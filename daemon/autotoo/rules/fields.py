@@ -14,6 +14,7 @@ UKSSDC client's parameter table so that there is one list.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from enum import Enum
 
@@ -160,11 +161,12 @@ def _to_float(value: object) -> float:
     if isinstance(value, bool):
         raise CoercionError(f"expected a number, got {value!r}")
     try:
-        if isinstance(value, int | float | str):
-            return float(value)
+        number = float(value) if isinstance(value, int | float | str) else None
     except ValueError:
-        pass
-    raise CoercionError(f"expected a number, got {value!r}")
+        number = None
+    if number is None or not math.isfinite(number):
+        raise CoercionError(f"expected a number, got {value!r}")
+    return number
 
 
 def _to_mode(value: object) -> int | str:

@@ -37,6 +37,7 @@ from autotoo.rules.fields import (
 )
 from autotoo.rules.models import ExplicitPosition, Rule, RuleFile, too_fields
 from autotoo.rules.needs import NOTHING, condition_needs
+from autotoo.rules.suggest import with_suggestions
 from autotoo.rules.templates import Value, compile_value
 from autotoo.ukssdc.check import validate as check_xrt_request
 
@@ -222,7 +223,8 @@ def _validated_rules(doc: YamlDocument, problems: list[ConfigProblem]) -> list[t
     try:
         return list(enumerate(RuleFile.model_validate(doc.data).rules))
     except ValidationError as exc:
-        problems.extend(_one_per_place(problems_from_validation(doc, exc)))
+        found = _one_per_place(problems_from_validation(doc, exc))
+        problems.extend(with_suggestions(RuleFile, found))
         bad = {
             err["loc"][1]
             for err in exc.errors()

@@ -14,7 +14,14 @@ import re
 from datetime import timedelta
 from typing import TYPE_CHECKING, Annotated, Literal, get_args
 
-from pydantic import BaseModel, ConfigDict, Field, create_model, field_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    create_model,
+    field_validator,
+)
 
 from autotoo.durations import Duration
 from autotoo.rules.fields import TOO_FIELDS, XRT_PRODUCTS, FieldSpec
@@ -158,6 +165,17 @@ class NotifyChannel(Strict):
     text: str | None = Field(default=None, description="message text (template) for webhooks")
 
 
+def _channel_shorthand(value: object) -> object:
+    """``mqtt`` is short for ``{channel: mqtt}``."""
+    return {"channel": value} if isinstance(value, str) else value
+
+
+NotifyItem = Annotated[
+    NotifyChannel,
+    BeforeValidator(_channel_shorthand, json_schema_input_type=Channel | NotifyChannel),
+]
+
+
 class Rule(Strict):
     name: str = Field(
         description="unique across all rule files",
@@ -175,7 +193,7 @@ class Rule(Strict):
     budget: Budget | None = None
     too: TooAction | None = None
     xrt_products: XrtAction | None = None
-    notify: list[Channel | NotifyChannel] = Field(default_factory=list)
+    notify: list[NotifyItem] = Field(default_factory=list)
 
     @field_validator("name")
     @classmethod

@@ -93,3 +93,19 @@ def sun_position(now: datetime) -> tuple[float, float]:
 def moon_position(now: datetime) -> tuple[float, float]:
     """Geocentric apparent RA/Dec of the Moon, degrees (cached per minute)."""
     return _sun_moon_at_minute(int(now.timestamp() // 60))[1]
+
+
+#: Helpers that need astropy (the others are plain arithmetic).
+ASTROPY_HELPERS = frozenset(
+    {"galactic_latitude", "galactic_longitude", "sun_distance", "moon_distance"}
+)
+
+
+def warm_up(now: datetime) -> None:
+    """Import astropy and fill the caches (about a second of CPU on first use).
+
+    The daemon calls this once at start, off the event loop, when a rule uses an astropy
+    helper, so the first alert does not stall the loop while astropy imports.
+    """
+    _matrix()
+    sun_position(now)
