@@ -8,6 +8,7 @@ deterministic, so planning twice plans once). A payload that cannot be parsed is
 
 from __future__ import annotations
 
+import asyncio
 import collections
 import dataclasses
 from collections.abc import Callable, Sequence
@@ -26,6 +27,7 @@ from autotoo.rules import (
     RuleSet,
     evaluate,
     render_actions,
+    warm_up,
 )
 from autotoo.store.repository import Repository
 from autotoo.store.rows import AlertOutcome, DecisionRecord, InboxRow
@@ -134,6 +136,13 @@ class Processor(Worker):
 
     def idle_seconds(self) -> float:
         return 5.0  # a safety net: new inbox rows wake the processor at once
+
+    async def start(self) -> None:
+        """Import astropy and fill the Sun/Moon caches in a thread before the first alert,
+        when a rule needs them: a second of imports must not stall the event loop (and it
+        happens after READY=1, so start-up stays fast)."""
+        if self.rules().uses_astropy:
+            await asyncio.to_thread(warm_up, self.clock())
 
     async def step(self, limit: int = 200) -> int:
         rows = await self.repo.inbox_pending(limit=limit)
