@@ -26,6 +26,7 @@ from autotoo.config.load import LoadedConfig
 from autotoo.logs import get_logger
 from autotoo.store.db import Database
 from autotoo.store.repository import Repository
+from autotoo.store.rows import ts, utcnow
 from autotoo.systemd import Notifier
 
 log = get_logger("autotoo.supervisor")
@@ -113,6 +114,7 @@ class Supervisor:
                     tg.create_task(self._reload_loop(), name="reload"),
                 ]
                 await self._sources_up()
+                await self.runtime.repo.set_meta("mode", self.runtime.loaded.config.mode.value)
                 self.notifier.ready(self._status_line())
                 log.info("ready", components=sorted(tasks), mode=self.runtime.loaded.config.mode)
                 await self._stop.wait()
@@ -165,7 +167,8 @@ class Supervisor:
         interval = self.notifier.watchdog_interval or HEARTBEAT_SECONDS
         while True:
             self.runtime.heartbeat_at = loop.time()
-            await self.runtime.repo.set_meta("heartbeat", str(int(loop.time())))
+            # Wall-clock UTC, so `autotoo status` can judge it from any process or host.
+            await self.runtime.repo.set_meta("heartbeat", ts(utcnow()) or "")
             if self.notifier.watchdog_interval:
                 self.notifier.watchdog()  # only while this loop (and so the event loop) runs
             await asyncio.sleep(min(interval, HEARTBEAT_SECONDS))
@@ -183,6 +186,7 @@ class Supervisor:
                     reload = getattr(component, "reload", None)
                     if reload is not None:
                         reload(self.runtime)
+                await self.runtime.repo.set_meta("mode", loaded.config.mode.value)
                 log.info("reloaded", rules=_rule_count(rules))
             self.notifier.ready(self._status_line())
 

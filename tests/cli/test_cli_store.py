@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import json
 import sqlite3
-import time
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -26,7 +25,7 @@ from autotoo.rules import load_rules
 from autotoo.sources.base import Received
 from autotoo.store.db import Database
 from autotoo.store.repository import Repository
-from autotoo.store.rows import SubmissionRow, SubmissionState
+from autotoo.store.rows import SubmissionRow, SubmissionState, ts, utcnow
 from tests.alerts.alert_corpus import CORPUS, REPO_ROOT
 from tests.cli.test_cli_replay import GRM_RULE, KAFKA, SVOM_WAKEUP
 
@@ -156,7 +155,8 @@ async def _fill(path: Path, rules_file: Path) -> dict[str, SubmissionRow]:
         await repo.put_result(
             xrt.id, "position_enhanced", {"ra": 268.87, "dec": -20.31, "err90_arcsec": 2.1}
         )
-        await repo.set_meta("heartbeat", str(int(time.monotonic())))
+        await repo.set_meta("heartbeat", ts(utcnow()) or "")  # as the supervisor writes it
+        await repo.set_meta("mode", "live")
         return rows
     finally:
         await db.close()
@@ -185,7 +185,7 @@ def _json(capsys: pytest.CaptureFixture[str], *argv: str, code: int = EXIT_OK) -
 def test_status_reports_the_store(store: Store, capsys: pytest.CaptureFixture[str]) -> None:
     report = _json(capsys, "status", "--db", str(store.path), "--json")
     assert report["state"] == str(store.path)
-    assert report["mode"] is None
+    assert report["mode"] == "live"  # as the daemon recorded it at its last start
     assert report["daemon_running"] is True
     assert 0 <= report["heartbeat_age_s"] < 30
     assert report["inbox"] == {"processed": 4, "unparsed": 1}
@@ -226,9 +226,8 @@ def test_status_sees_a_stale_heartbeat_and_a_missing_store(
     store: Store, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     with sqlite3.connect(store.path) as conn:  # as if the daemon stopped a minute ago
-        conn.execute(
-            "UPDATE meta SET value = ? WHERE key = 'heartbeat'", (str(int(time.monotonic()) - 60),)
-        )
+        stale = ts(utcnow() - timedelta(seconds=60))
+        conn.execute("UPDATE meta SET value = ? WHERE key = 'heartbeat'", (stale,))
     report = _json(capsys, "status", "--state", str(store.path), "--json")
     assert report["daemon_running"] is False
     assert report["heartbeat_age_s"] >= 60

@@ -10,13 +10,13 @@ import argparse
 import asyncio
 import json
 import sys
-import time
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from autotoo.cli import EXIT_CONFIG, EXIT_FAILURE, EXIT_OK
+from autotoo.store.rows import parse_ts
 
 if TYPE_CHECKING:
     from autotoo.config.models import Config
@@ -127,19 +127,16 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser.set_defaults(func=lambda args: run_with_store(args, _status))
 
 
-def heartbeat_age(meta: dict[str, str], monotonic_now: float) -> float | None:
-    """Seconds since the daemon's last heartbeat, or None when that cannot be told.
-
-    The supervisor stores its event loop's clock (``time.monotonic()``): comparable across
-    processes on the same host since its last boot, meaningless elsewhere. A negative or
-    missing value gives None.
-    """
+def heartbeat_age(meta: dict[str, str], now: datetime) -> float | None:
+    """Seconds since the daemon's last heartbeat (wall-clock UTC, written every 10 s), or
+    None when there is none or it cannot be read."""
     try:
-        beat = float(meta["heartbeat"])
+        beat = parse_ts(meta["heartbeat"])
     except (KeyError, ValueError):
         return None
-    elapsed = monotonic_now - beat
-    return elapsed if elapsed >= 0 else None
+    if beat is None:
+        return None
+    return max(0.0, (now - beat).total_seconds())
 
 
 async def collect_status(repo: Repository, now: datetime) -> dict[str, Any]:
@@ -147,13 +144,14 @@ async def collect_status(repo: Repository, now: datetime) -> dict[str, Any]:
 
     counts = await repo.counts()
     meta = await repo.cli_meta()
-    beat = heartbeat_age(meta, time.monotonic())
+    beat = heartbeat_age(meta, now)
     human = await repo.cli_submissions(state=S.NEEDS_HUMAN.value, limit=1000)
     pending = await repo.cli_oldest_submission([S.PLANNED, S.SUBMITTING, S.UNKNOWN])
     activity = await repo.cli_last_activity()
     return {
         "state": str(repo.db.path),
         "heartbeat_age_s": None if beat is None else round(beat, 1),
+        "recorded_mode": meta.get("mode"),
         "daemon_running": beat is not None and beat <= STALE_HEARTBEAT_S,
         "last_activity": {k: iso(v) for k, v in activity.items()},
         "needs_human": [
@@ -193,8 +191,8 @@ async def _status(args: argparse.Namespace, repo: Repository) -> int:
     now = datetime.now(UTC)
     report = await collect_status(repo, now)
     config = config_of(args)
-    # The store does not record the daemon's mode; the config it runs with does.
-    report["mode"] = config.mode.value if config else None
+    # The config given wins; otherwise the mode the daemon recorded when it last started.
+    report["mode"] = config.mode.value if config else report.get("recorded_mode")
     if args.json:
         print(json.dumps(report, indent=2))
         return EXIT_OK
@@ -207,7 +205,7 @@ async def _status(args: argparse.Namespace, repo: Repository) -> int:
     print(f"mode         {report['mode'] or 'unknown (give -c CONFIG to show it)'}")
     beat = report["heartbeat_age_s"]
     if beat is None:
-        print("daemon       no heartbeat readable on this host")
+        print("daemon       no heartbeat recorded (never started, or an older store)")
     else:
         running = "running" if report["daemon_running"] else "NOT RUNNING (heartbeat is stale)"
         print(f"daemon       {running}: last heartbeat {beat:.0f} s ago")
