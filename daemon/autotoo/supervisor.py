@@ -17,6 +17,7 @@ import asyncio
 import contextlib
 import os
 import signal
+import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,12 +27,13 @@ from autotoo.config.load import LoadedConfig
 from autotoo.logs import get_logger
 from autotoo.store.db import Database
 from autotoo.store.repository import Repository
-from autotoo.systemd import Notifier
+from autotoo.systemd import Notifier, status_line
 
 log = get_logger("autotoo.supervisor")
 
 HEARTBEAT_SECONDS = 10.0
 SOURCES_READY_TIMEOUT = 30.0
+HEARTBEAT_WRITE_TIMEOUT = 60.0
 
 
 class Component(Protocol):
@@ -50,7 +52,8 @@ class Runtime:
     db: Database
     repo: Repository
     started_at: float = 0.0
-    heartbeat_at: float = 0.0
+    heartbeat_at: float = 0.0  # loop time of the last heartbeat that passed the liveness check
+    live_problems: list[str] = field(default_factory=list)  # why the last check failed
     health: dict[str, Any] = field(default_factory=dict)
 
 
@@ -92,6 +95,8 @@ class Supervisor:
         self.notifier = notifier or Notifier()
         self._stop = asyncio.Event()
         self._reload = asyncio.Event()
+        self._tasks: dict[str, asyncio.Task[None]] = {}
+        self._ready = False
 
     def request_stop(self) -> None:
         self._stop.set()
@@ -108,14 +113,17 @@ class Supervisor:
         try:
             async with asyncio.TaskGroup() as tg:
                 tasks = {c.name: tg.create_task(c.run(), name=c.name) for c in self.components}
+                self._tasks = tasks
                 helpers = [
                     tg.create_task(self._heartbeat(), name="heartbeat"),
                     tg.create_task(self._reload_loop(), name="reload"),
                 ]
                 await self._sources_up()
                 self.notifier.ready(self._status_line())
+                self._ready = True
                 log.info("ready", components=sorted(tasks), mode=self.runtime.loaded.config.mode)
                 await self._stop.wait()
+                self._ready = False  # no more STATUS= lines from the heartbeat
                 self.notifier.stopping()
                 log.info("stopping")
                 await self._shutdown(tasks)
@@ -160,15 +168,47 @@ class Supervisor:
         for component in workers:
             tasks[component.name].cancel()
 
+    def liveness(self) -> list[str]:
+        """Why the daemon is not alive (empty: it is). A component's task must never end while
+        the daemon runs: one that returned (an exception would have ended the TaskGroup) has
+        silently stopped its work, which only a restart repairs."""
+        return [f"component {name} stopped" for name, task in self._tasks.items() if task.done()]
+
     async def _heartbeat(self) -> None:
+        """The liveness check behind WATCHDOG=1 and /healthz: the heartbeat reached the store
+        (a stuck disk blocks it here, so the pings stop and systemd restarts us) and every
+        component's task is alive. A failing check withholds the ping; it never pings anyway."""
         loop = asyncio.get_running_loop()
-        interval = self.notifier.watchdog_interval or HEARTBEAT_SECONDS
+        interval = min(self.notifier.watchdog_interval or HEARTBEAT_SECONDS, HEARTBEAT_SECONDS)
         while True:
-            self.runtime.heartbeat_at = loop.time()
-            await self.runtime.repo.set_meta("heartbeat", str(int(loop.time())))
-            if self.notifier.watchdog_interval:
-                self.notifier.watchdog()  # only while this loop (and so the event loop) runs
-            await asyncio.sleep(min(interval, HEARTBEAT_SECONDS))
+            # Bounded: a write stuck longer than the watchdog timeout must not keep us waiting
+            # for ever without systemd noticing (it does: the pings stop), nor /healthz lying.
+            async with asyncio.timeout(HEARTBEAT_WRITE_TIMEOUT):
+                await self.runtime.repo.set_meta("heartbeat", str(int(time.time())))
+            problems = self.liveness()
+            if problems != self.runtime.live_problems and problems:
+                log.error("liveness check failed; watchdog pings withheld", problems=problems)
+            self.runtime.live_problems = problems
+            if not problems:
+                self.runtime.heartbeat_at = loop.time()
+                if self.notifier.watchdog_interval:
+                    self.notifier.watchdog()
+            if self._ready:
+                self.notifier.status(
+                    "; ".join(problems) if problems else await self._live_status_line()
+                )
+            await asyncio.sleep(interval)
+
+    async def _live_status_line(self) -> str:
+        counts = await self.runtime.repo.counts()
+        sources = [h for c in self.components if (h := getattr(c, "health", None)) is not None]
+        return status_line(
+            mode=self.runtime.loaded.config.mode.value,
+            rules=_rule_count(self.runtime.rules),
+            connected=sum(bool(h.connected) for h in sources),
+            sources=len(sources),
+            counts=counts,
+        )
 
     async def _reload_loop(self) -> None:
         while True:
