@@ -48,10 +48,13 @@ def _submission(
     results: dict[str, Any],
     positions: dict[int, dict[str, Any]],
 ) -> dict[str, Any]:
-    request = row.request.get("request", {})
-    target = request.get("source_name") or request.get("target_name")
-    if target is None:
-        target = request.get("globals", {}).get("name")
+    body = row.request.get("body") or {}  # a TOO request form
+    products = row.request.get("request") or {}  # an XRT product request
+    target = (
+        body.get("source_name")
+        or body.get("target_name")
+        or (products.get("globals") or {}).get("name")
+    )
     return {
         "id": row.id,
         "api": row.api,
