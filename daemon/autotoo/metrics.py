@@ -172,7 +172,10 @@ class Metrics(Collector):
             failures.add_metric([api], float(snap.poll_failures.get(api, 0)))
             oldest.add_metric([api], snap.oldest_pending_s.get(api, 0.0))
             values = sorted(snap.latencies.get(api, []))
-            buckets = [(str(b), float(bisect.bisect_right(values, b))) for b in LATENCY_BUCKETS]
+            # le="30.0", as prometheus-client's own histograms spell bucket bounds
+            buckets = [
+                (repr(float(b)), float(bisect.bisect_right(values, b))) for b in LATENCY_BUCKETS
+            ]
             buckets.append(("+Inf", float(len(values))))
             latency.add_metric([api], buckets, sum_value=sum(values))
         yield failures
