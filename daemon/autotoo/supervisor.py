@@ -17,7 +17,6 @@ import asyncio
 import contextlib
 import os
 import signal
-import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -177,14 +176,16 @@ class Supervisor:
     async def _heartbeat(self) -> None:
         """The liveness check behind WATCHDOG=1 and /healthz: the heartbeat reached the store
         (a stuck disk blocks it here, so the pings stop and systemd restarts us) and every
-        component's task is alive. A failing check withholds the ping; it never pings anyway."""
+        component's task is alive. A failing check withholds the ping (no timer pings blindly)
+        and says why in STATUS=; systemd then kills and restarts the service."""
         loop = asyncio.get_running_loop()
         interval = min(self.notifier.watchdog_interval or HEARTBEAT_SECONDS, HEARTBEAT_SECONDS)
         while True:
-            # Bounded: a write stuck longer than the watchdog timeout must not keep us waiting
-            # for ever without systemd noticing (it does: the pings stop), nor /healthz lying.
+            # Bounded: under systemd a stuck write stops the pings long before this fires;
+            # without it, TimeoutError ends the TaskGroup and the process exits non-zero.
             async with asyncio.timeout(HEARTBEAT_WRITE_TIMEOUT):
-                await self.runtime.repo.set_meta("heartbeat", str(int(time.time())))
+                # the loop's clock (time.monotonic()): `autotoo status` compares it with its own
+                await self.runtime.repo.set_meta("heartbeat", str(int(loop.time())))
             problems = self.liveness()
             if problems != self.runtime.live_problems and problems:
                 log.error("liveness check failed; watchdog pings withheld", problems=problems)
