@@ -112,6 +112,9 @@ def test_required_directives() -> None:
     assert "@system-service" in d["SystemCallFilter"]
     assert int(d["WatchdogSec"][0]) >= 10
     assert d["ExecStart"] == [f"{INSTALLED_BINARY} run -c /etc/autotoo/autotoo.yaml"]
+    # a config error (exit 78) must reach RestartPreventExitStatus: it only sees ExecStart
+    assert "ExecStartPre" not in d
+    assert int(d["StartLimitBurst"][0]) >= 1
     # systemd 252 (Debian 12) knows neither of these
     assert "ImportCredential" not in d
     assert d["Type"] != ["notify-reload"]
