@@ -1,7 +1,8 @@
 """Against a daemon that has just run the demo loop (``autotoo demo --keep-running``): the
 dashboard in real headless Chromium, ``/metrics``, ``/healthz`` and ``/readyz``, then Ctrl-C.
 
-Tests run in file order and share one demo: the last one stops it.
+Tests run in file order and share one demo: the first adds one hostile message (counted by
+the metrics test), the last one stops the demo.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ import json
 import re
 import shutil
 import subprocess
+import time
 import urllib.request
 from html.parser import HTMLParser
 from pathlib import Path
@@ -83,9 +85,27 @@ def _dump_dom(url: str, profile: Path) -> str:
     return proc.stdout
 
 
+HOSTILE = "<img src=x onerror=alert(1)>"
+
+
+def _drop_hostile(running_demo: RunningDemo) -> None:
+    """A message whose topic (and so its 'unparsed' row) is markup: shown, never run."""
+    folder = running_demo.workdir / "spool" / HOSTILE
+    folder.mkdir()
+    (folder / "evil.tmp").write_text(f"<script>document.title='{HOSTILE}'</script>")
+    (folder / "evil.tmp").rename(folder / "evil.json")
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        if json.loads(_get(running_demo.dashboard + "api/status")[1])["unparsed"]:
+            return
+        time.sleep(0.2)
+    pytest.fail("the hostile message was not stored as unparsed")
+
+
 def test_dashboard_shows_what_the_person_on_duty_looks_for(
     running_demo: RunningDemo, tmp_path: Path
 ) -> None:
+    _drop_hostile(running_demo)
     status = json.loads(_get(running_demo.dashboard + "api/status")[1])
     too = next(
         s for s in status["submissions"] if s["rule"] == "demo-ep-wxt" and s["api"] == "swift_too"
@@ -123,6 +143,10 @@ def test_dashboard_shows_what_the_person_on_duty_looks_for(
     # every rule's decision on an alert, with the reason
     assert "✔ demo-ep-wxt: condition is true" in text
     assert "✘ fermi-gbm-small-error: condition is false [alert.error_deg <= 1.5]" in text
+    # untrusted text is shown as text: no element was made from it, no script ran from it
+    assert HOSTILE in text
+    assert "<img" not in dom
+    assert "<title>autotoo</title>" in dom
     # the page was drawn by its script: the server sends the tables empty
     raw = _get(running_demo.dashboard)[1].decode()
     assert 'class="skyplot"' not in raw
@@ -140,10 +164,11 @@ def test_metrics_after_the_demo(running_demo: RunningDemo) -> None:
     def value(name: str, **labels: str) -> float:
         return got[(name, tuple(sorted(labels.items())))]
 
-    assert value("autotoo_alerts_received_total") == 10  # 9 samples + the EP alert again
+    # 9 samples, the EP alert again, and the hostile message of the dashboard test
+    assert value("autotoo_alerts_received_total") == 11
     assert value("autotoo_alerts_deduplicated_total") == 1
     assert value("autotoo_alerts_parsed_total") == 9
-    assert value("autotoo_alerts_unparsed_total") == 0
+    assert value("autotoo_alerts_unparsed_total") == 1
     assert value("autotoo_rule_matches_total", rule="demo-ep-wxt") == 1
     assert value("autotoo_rule_matches_total", rule="svom-eclairs-grb") == 1
     assert value("autotoo_submissions", api="swift_too", state="done") == 1

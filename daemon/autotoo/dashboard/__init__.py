@@ -24,6 +24,7 @@ from typing import Any
 from autotoo.sources.base import SourceHealth
 from autotoo.store.repository import Repository
 from autotoo.store.rows import SubmissionRow, SubmissionState, ts
+from autotoo.ukssdc import results as R  # noqa: N812 the module's constants, namespaced
 
 S = SubmissionState
 _ORDER = {
@@ -35,6 +36,27 @@ _ORDER = {
     S.PLANNED: 4,
 }
 LIGHTCURVE_ROWS = 2000  # per dataset; the page plots, it does not archive
+_PRODUCTS = {
+    "psf": "standard position",
+    "enh": "enhanced position",
+    "xastrom": "astrometric position",
+    "lc": "light curve",
+    "spec": "spectrum",
+    "image": "image",
+    "sourceDet": "source list",
+}
+_CODES = {  # the UKSSDC's per-product status codes, in a word or two for a table cell
+    R.CANCELLED: "cancelled",
+    R.NO_PRODUCT: "no product",
+    R.QUEUE_ERROR: "queue error",
+    R.REQUEST_ERROR: "request error",
+    R.REQUESTED: "requested",
+    R.QUEUED: "queued",
+    R.RUNNING: "running",
+    R.DONE: "done",
+    R.WAITING_FOR_PSF: "waiting for the position",
+    R.NOT_REPORTED: "not reported",
+}
 
 
 def _iso(value: datetime | None) -> str | None:
@@ -72,11 +94,23 @@ def _submission(
         "updated_at": _iso(row.updated_at),
         "sent_at": _iso(row.sent_at),
         "not_before": _iso(row.not_before),
-        "remote": remote,
+        "remote": _remote(remote),
         "observations": observations,
         "results": _trim(results),
         "alert_position": positions.get(row.event_id),
     }
+
+
+def _remote(remote: dict[str, Any] | None) -> dict[str, Any] | None:
+    """The stored remote status, with an XRT job's product codes spelled out."""
+    if remote is None:
+        return None
+    codes = (remote.get("detail") or {}).get("codes") or {}
+    products = [
+        f"{_PRODUCTS.get(name, name)}: {_CODES.get(code, f'code {code}')}"
+        for name, code in codes.items()
+    ]
+    return {k: v for k, v in remote.items() if k != "detail"} | {"products": products}
 
 
 def _trim(results: dict[str, Any]) -> dict[str, Any]:
