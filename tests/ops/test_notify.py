@@ -91,6 +91,12 @@ def test_status_line_reads_like_a_sentence() -> None:
     )
 
 
+async def _drain(sock: NotifySocket) -> None:
+    """Read whatever has arrived (the socket is read only while someone waits on it)."""
+    with pytest.raises(AssertionError):
+        await asyncio.to_thread(sock.wait_for, "never sent", 0.4)
+
+
 class _Steady:
     """A component that runs until cancelled, as every real one does."""
 
@@ -124,6 +130,15 @@ async def test_watchdog_pings_stop_when_a_component_stops(
         assert await runtime.repo.get_meta("heartbeat") is not None
         ready = next(m for m in notify_socket.messages if m.startswith("READY=1"))
         assert "STATUS=dry-run" in ready
+
+        # a store that cannot be written (here: another writer holds it) stops the pings
+        async with db.transaction():
+            await _drain(notify_socket)  # a ping sent just before the lock was taken
+            before = notify_socket.messages.count("WATCHDOG=1")
+            await asyncio.sleep(1.2)  # six heartbeat intervals
+            await _drain(notify_socket)
+            assert notify_socket.messages.count("WATCHDOG=1") == before
+        await asyncio.to_thread(notify_socket.wait_for, "WATCHDOG=1", 5, before + 2)
 
         worker.quit.set()
         await asyncio.to_thread(notify_socket.wait_for, "STATUS=component worker stopped", 10)
