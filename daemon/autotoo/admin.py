@@ -24,10 +24,10 @@ from prometheus_client import CONTENT_TYPE_LATEST
 
 from autotoo import dashboard
 from autotoo.logs import get_logger
+from autotoo.metrics import Metrics
 from autotoo.sources.base import SourceHealth
 
 if TYPE_CHECKING:
-    from autotoo.metrics import Metrics
     from autotoo.store.repository import Repository
     from autotoo.supervisor import Runtime
 
@@ -49,6 +49,7 @@ class AdminServer:
         heartbeat_age: Callable[[], float],
         sources: Callable[[], Sequence[SourceHealth]],
         problems: Callable[[], Sequence[str]] = tuple,
+        stored_age: Callable[[], float] | None = None,
         metrics: Metrics | None = None,
         repo: Repository | None = None,
     ) -> None:
@@ -58,6 +59,7 @@ class AdminServer:
         self._heartbeat_age = heartbeat_age
         self._sources = sources
         self._problems = problems
+        self._stored_age = stored_age or heartbeat_age
         self._metrics = metrics
         self._repo = repo
         self.app.router.add_get("/healthz", self.healthz)
@@ -105,12 +107,13 @@ class AdminServer:
         ]
         ready = live and all(s["connected"] for s in sources)
         # "store writable": the heartbeat is a store write, so a recent one proves it.
+        writable = self._stored_age() < HEARTBEAT_STALE_S
         return web.json_response(
             {
                 "status": "ready" if ready else "not ready",
                 "mode": self._mode(),
                 "config_loaded": True,
-                "store_writable": self._heartbeat_age() < HEARTBEAT_STALE_S,
+                "store_writable": writable,
                 "sources": sources,
                 **body,
             },
@@ -155,8 +158,6 @@ def build_admin(
     problems: Callable[[], Sequence[str]],
 ) -> AdminServer:
     """The admin server of a running daemon, with metrics fed by its components."""
-    from autotoo.metrics import Metrics  # noqa: PLC0415  prometheus only when serving
-
     host, _, port = runtime.loaded.config.admin.listen.rpartition(":")
     loop = asyncio.get_running_loop()
 
@@ -168,6 +169,7 @@ def build_admin(
         int(port),
         mode=lambda: runtime.loaded.config.mode.value,
         heartbeat_age=lambda: loop.time() - runtime.heartbeat_at,
+        stored_age=lambda: loop.time() - runtime.stored_at,
         sources=health,
         problems=problems,
         metrics=Metrics(runtime.repo, inbox=inbox, processor=processor, sources=health),

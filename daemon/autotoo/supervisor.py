@@ -52,6 +52,7 @@ class Runtime:
     repo: Repository
     started_at: float = 0.0
     heartbeat_at: float = 0.0  # loop time of the last heartbeat that passed the liveness check
+    stored_at: float = 0.0  # loop time of the last heartbeat written to the store
     live_problems: list[str] = field(default_factory=list)  # why the last check failed
     health: dict[str, Any] = field(default_factory=dict)
 
@@ -186,6 +187,7 @@ class Supervisor:
             async with asyncio.timeout(HEARTBEAT_WRITE_TIMEOUT):
                 # the loop's clock (time.monotonic()): `autotoo status` compares it with its own
                 await self.runtime.repo.set_meta("heartbeat", str(int(loop.time())))
+            self.runtime.stored_at = loop.time()
             problems = self.liveness()
             if problems != self.runtime.live_problems and problems:
                 log.error("liveness check failed; watchdog pings withheld", problems=problems)

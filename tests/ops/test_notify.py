@@ -13,8 +13,10 @@ import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
+import aiohttp
 import pytest
 
+from autotoo.admin import AdminServer
 from autotoo.config.load import LoadedConfig
 from autotoo.config.models import Config
 from autotoo.store.db import Database
@@ -91,6 +93,16 @@ def test_status_line_reads_like_a_sentence() -> None:
     )
 
 
+async def _get_json(admin: AdminServer, path: str) -> tuple[int, str, list[str]]:
+    async with (
+        aiohttp.ClientSession() as session,
+        asyncio.timeout(10),
+        session.get(f"http://127.0.0.1:{admin.bound_port}{path}") as reply,
+    ):
+        body = await reply.json()
+        return reply.status, body["status"], body["problems"]
+
+
 async def _drain(sock: NotifySocket) -> None:
     """Read whatever has arrived (the socket is read only while someone waits on it)."""
     with pytest.raises(AssertionError):
@@ -123,10 +135,22 @@ async def test_watchdog_pings_stop_when_a_component_stops(
         async def no_reload() -> None:
             return None
 
-        supervisor = Supervisor(runtime, [worker, other], reloader=no_reload, notifier=notifier)
+        loop = asyncio.get_running_loop()
+        admin = AdminServer(
+            "127.0.0.1",
+            0,
+            mode=lambda: "dry-run",
+            heartbeat_age=lambda: loop.time() - runtime.heartbeat_at,
+            stored_age=lambda: loop.time() - runtime.stored_at,
+            sources=list,
+            problems=lambda: runtime.live_problems,
+        )
+        components = [worker, other, admin]
+        supervisor = Supervisor(runtime, components, reloader=no_reload, notifier=notifier)
         task = asyncio.create_task(supervisor.run())
         await asyncio.to_thread(notify_socket.wait_for, "WATCHDOG=1", 10, 3)
         assert supervisor.liveness() == []
+        assert await _get_json(admin, "/healthz") == (200, "ok", [])
         assert await runtime.repo.get_meta("heartbeat") is not None
         ready = next(m for m in notify_socket.messages if m.startswith("READY=1"))
         assert "STATUS=dry-run" in ready
@@ -147,6 +171,8 @@ async def test_watchdog_pings_stop_when_a_component_stops(
         await asyncio.to_thread(notify_socket.wait_for, "STATUS=component worker stopped", 5, 2)
         assert notify_socket.messages.count("WATCHDOG=1") == pings
         assert runtime.live_problems == ["component worker stopped"]
+        assert await _get_json(admin, "/healthz") == (503, "stale", ["component worker stopped"])
+        assert await _get_json(admin, "/readyz") == (503, "not ready", ["component worker stopped"])
 
         supervisor.request_stop()
         async with asyncio.timeout(10):
