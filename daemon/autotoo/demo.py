@@ -261,7 +261,7 @@ def summary(loop: dict[str, Any], *, elapsed: float, dashboard: str, workdir: Pa
     targets = sorted({o["target_id"] for o in too["observations"]})
     obsids = [o["obsid"] for o in too["observations"]]
     lines = [
-        f"autotoo demo: the whole loop ran in {elapsed:.1f} s (simulated clock)",
+        f"autotoo demo: the whole loop ran in {elapsed:.1f} s, from the alert to the products",
         f"  rule          {too['rule']} matched {too['target']} (event {too['event']})",
         (
             f"  Swift TOO     id {too['remote_id']}: {too['state']}"
@@ -305,7 +305,8 @@ async def _wait_for(
     *,
     until: float,
     alive: Callable[[], bool],
-) -> tuple[Any, dict[str, Any]]:
+) -> Any:
+    """Poll the daemon's status until ``check`` returns something truthy (returned)."""
     last: dict[str, Any] = {}
     while time.monotonic() < until:
         if not alive():
@@ -313,79 +314,90 @@ async def _wait_for(
         status = await _get_status(session, url)
         if status is not None:
             last = status
-            if (found := check(status)) is not None and found is not False:
-                return found, status
+            if found := check(status):
+                return found
         await asyncio.sleep(0.25)
     raise DemoError(f"timed out; the demo rule's requests: {_progress(last)}")
 
 
-async def run(options: DemoOptions, out: Callable[[str], None]) -> int:
-    workdir = options.workdir or Path(tempfile.mkdtemp(prefix="autotoo-demo-"))
-    workdir = workdir.resolve()
-    workdir.mkdir(parents=True, exist_ok=True)
-    lead = _sample(LEAD)
-    sky = Sky(SimClock(speed=options.speed, start=_trigger_time(lead)))
+async def _serve_emulators(stack: contextlib.AsyncExitStack, speed: float) -> str:
+    """Both emulators on a free loopback port, on a clock started at the lead alert's
+    trigger time; returns their root URL."""
+    sky = Sky(SimClock(speed=speed, start=_trigger_time(_sample(LEAD))))
     runner = web.AppRunner(create_app(sky=sky))
     await runner.setup()
-    emulator_port = free_port()
-    site = web.TCPSite(runner, "127.0.0.1", emulator_port)
-    await site.start()
-    root = f"http://127.0.0.1:{emulator_port}"
-    admin_port = free_port(options.admin_port)
-    config = write_workdir(
-        workdir, root=root, admin_port=admin_port, too_per_day=options.too_per_day
-    )
-    dashboard = f"http://127.0.0.1:{admin_port}/"
-    out(f"autotoo demo: emulators at {root} (clock x{options.speed:g}); work dir {workdir}")
-    notify = NotifyListener(workdir / "notify.sock")
-    env = {
-        **os.environ,
-        "NOTIFY_SOCKET": str(notify.path),
-        "CREDENTIALS_DIRECTORY": str(workdir / "credentials"),
-    }
-    env.pop("WATCHDOG_USEC", None)  # our own parent's watchdog is not the daemon's
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "autotoo", "run", "-c", str(config), env=env, cwd=workdir
-    )
+    stack.push_async_callback(runner.cleanup)
+    port = free_port()
+    await web.TCPSite(runner, "127.0.0.1", port).start()
+    return f"http://127.0.0.1:{port}"
 
-    def alive() -> bool:
-        return proc.returncode is None
 
-    started = time.monotonic()
-    try:
-        await notify.wait_for("READY=1", 90.0, alive)
-        out(f"autotoo demo: daemon ready (pid {proc.pid}); dashboard {dashboard}")
-        spool = workdir / "spool"
-        drop(spool, lead)
-        until = started + options.timeout
-        url = f"{dashboard}api/status"
-        async with aiohttp.ClientSession() as session:
-            await _wait_for(
-                session,
-                url,
-                lambda st: any(
-                    s["rule"] == DEMO_RULE_NAME and s["sent_at"] for s in st["submissions"]
-                ),
-                until=until,
+async def _feed_and_follow(
+    spool: Path, url: str, *, until: float, alive: Callable[[], bool]
+) -> dict[str, Any]:
+    """The lead alert; once its TOO is sent, the others and a redelivery; then the loop."""
+    drop(spool, _sample(LEAD))
+    async with aiohttp.ClientSession() as session:
+        await _wait_for(
+            session,
+            url,
+            lambda st: any(s["rule"] == DEMO_RULE_NAME and s["sent_at"] for s in st["submissions"]),
+            until=until,
+            alive=alive,
+        )
+        for name in FOLLOWERS:  # the day's budget is spent: a further TOO is parked
+            drop(spool, _sample(name))
+        drop(spool, _sample(LEAD), copy=1)  # a redelivery: stored once, ignored
+        loop: dict[str, Any] = await _wait_for(session, url, _done, until=until, alive=alive)
+        return loop
+
+
+async def run(options: DemoOptions, out: Callable[[str], None]) -> int:
+    workdir = (options.workdir or Path(tempfile.mkdtemp(prefix="autotoo-demo-"))).resolve()
+    workdir.mkdir(parents=True, exist_ok=True)
+    async with contextlib.AsyncExitStack() as stack:  # undone in reverse: daemon first
+        root = await _serve_emulators(stack, options.speed)
+        admin_port = free_port(options.admin_port)
+        config = write_workdir(
+            workdir, root=root, admin_port=admin_port, too_per_day=options.too_per_day
+        )
+        dashboard = f"http://127.0.0.1:{admin_port}/"
+        out(f"autotoo demo: emulators at {root} (clock x{options.speed:g}); work dir {workdir}")
+        notify = NotifyListener(workdir / "notify.sock")
+        stack.callback(notify.close)
+        env = {
+            **os.environ,
+            "NOTIFY_SOCKET": str(notify.path),
+            "CREDENTIALS_DIRECTORY": str(workdir / "credentials"),
+        }
+        env.pop("WATCHDOG_USEC", None)  # a watchdog of our own parent is not the daemon's
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "autotoo", "run", "-c", str(config), env=env, cwd=workdir
+        )
+        stack.push_async_callback(_stop, proc)
+
+        def alive() -> bool:
+            return proc.returncode is None
+
+        try:
+            await notify.wait_for("READY=1", 90.0, alive)
+            out(f"autotoo demo: daemon ready (pid {proc.pid}); dashboard {dashboard}")
+            started = time.monotonic()
+            loop = await _feed_and_follow(
+                workdir / "spool",
+                f"{dashboard}api/status",
+                until=started + options.timeout,
                 alive=alive,
             )
-            for name in FOLLOWERS:  # the budget now holds one TOO: any further one waits
-                drop(spool, _sample(name))
-            drop(spool, lead, copy=1)  # a redelivery: stored once, ignored
-            loop, _status = await _wait_for(session, url, _done, until=until, alive=alive)
-    except DemoError as exc:
-        out(f"autotoo demo: failed: {exc}")
-        return 1
-    else:
-        out(summary(loop, elapsed=time.monotonic() - started, dashboard=dashboard, workdir=workdir))
+        except DemoError as exc:
+            out(f"autotoo demo: failed: {exc}")
+            return 1
+        elapsed = time.monotonic() - started
+        out(summary(loop, elapsed=elapsed, dashboard=dashboard, workdir=workdir))
         if options.keep_running:
             out("autotoo demo: still running for the dashboard; Ctrl-C stops it")
             await _until_signal()
         return 0
-    finally:
-        await _stop(proc)
-        notify.close()
-        await runner.cleanup()
 
 
 async def _until_signal() -> None:
