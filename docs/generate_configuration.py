@@ -41,8 +41,9 @@ Conventions:
 * **Secrets** are never written in these files. A key ending in `_file` names a credential
   file: a bare name (`swift-shared-secret`) is looked up in `$CREDENTIALS_DIRECTORY`, which
   systemd's `LoadCredential=` sets (see docs/operations.md); an absolute path is read as is.
-* Relative paths (rule globs, `state`) resolve against the config file's folder; under systemd
-  a relative `state` resolves inside `$STATE_DIRECTORY`.
+* Relative rule globs resolve against the config file's folder. A relative `state` resolves
+  inside `$STATE_DIRECTORY` under systemd, otherwise (like a drop folder's `path`) against the
+  working directory: prefer absolute paths outside systemd.
 * `SIGHUP` (`systemctl reload autotoo`) reloads the config and every rule file; a set with any
   problem is refused as a whole and the running one is kept.
 """
