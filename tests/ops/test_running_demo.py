@@ -132,6 +132,9 @@ def test_dashboard_shows_what_the_person_on_duty_looks_for(
     assert "done" in cells
     target = too["observations"][0]["target_id"]
     assert f"target {target}" in cells
+    # why the example rule's requests wait: its 5-minute settle window, then the observation
+    assert "for a better position" in text
+    assert "waits for Swift to observe the TOO" in text
     # results: XRT positions on the sky plot and in the table, a plotted light curve
     assert re.search(r'<svg[^>]*class="skyplot"[^>]*data-positions="3"', dom), "no sky plot"
     points = re.search(r'<svg[^>]*class="lightcurve"[^>]*data-points="(\d+)"', dom)

@@ -94,6 +94,7 @@ def _submission(
         "updated_at": _iso(row.updated_at),
         "sent_at": _iso(row.sent_at),
         "not_before": _iso(row.not_before),
+        "next_at": _iso(row.next_at),
         "remote": _remote(remote),
         "observations": observations,
         "results": _trim(results),
