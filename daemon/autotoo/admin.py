@@ -71,6 +71,7 @@ class AdminServer:
             self.app.router.add_get("/dashboard", self.dashboard)
             self.app.router.add_get("/api/status", self.status)
         self.bound_port: int | None = None
+        self.listening = asyncio.Event()  # the supervisor sends READY=1 only once this is set
 
     async def run(self) -> None:
         runner = web.AppRunner(self.app, access_log=None)
@@ -81,6 +82,7 @@ class AdminServer:
             sockets = getattr(site._server, "sockets", None) or []  # noqa: SLF001 the bound port
             self.bound_port = sockets[0].getsockname()[1] if sockets else self.port
             log.info("admin server listening", host=self.host, port=self.bound_port)
+            self.listening.set()
             await asyncio.Event().wait()  # serve until cancelled
         finally:
             await runner.cleanup()

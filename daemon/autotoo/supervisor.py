@@ -135,16 +135,17 @@ class Supervisor:
 
     async def _sources_up(self) -> None:
         """READY=1 means "alerts are being received": wait (bounded) until every source is
-        connected and subscribed. A broker that is down does not block start-up for ever: after
-        ``SOURCES_READY_TIMEOUT`` seconds READY=1 is sent anyway, and STATUS= names the sources
-        that are not connected."""
+        connected and subscribed, and every server (``listening`` event) listens. A broker that
+        is down does not block start-up for ever: after ``SOURCES_READY_TIMEOUT`` seconds
+        READY=1 is sent anyway, and STATUS= names the sources that are not connected."""
         loop = asyncio.get_running_loop()
         deadline = loop.time() + SOURCES_READY_TIMEOUT
         while loop.time() < deadline and not self._stop.is_set():
             waiting = [
                 c.name
                 for c in self.components
-                if (h := getattr(c, "health", None)) is not None and not h.connected
+                if ((h := getattr(c, "health", None)) is not None and not h.connected)
+                or ((ev := getattr(c, "listening", None)) is not None and not ev.is_set())
             ]
             if not waiting:
                 return

@@ -4,11 +4,13 @@ supervisor's liveness check gating WATCHDOG=1, and the real daemon process."""
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import signal
 import socket
 import subprocess
 import sys
+import urllib.request
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -19,6 +21,7 @@ import pytest
 from autotoo.admin import AdminServer
 from autotoo.config.load import LoadedConfig
 from autotoo.config.models import Config
+from autotoo.demo import free_port
 from autotoo.store.db import Database
 from autotoo.store.repository import Repository
 from autotoo.supervisor import Runtime, Supervisor
@@ -187,9 +190,11 @@ def test_daemon_pings_the_watchdog_and_says_what_it_does(
 ) -> None:
     spool = tmp_path / "spool"
     spool.mkdir()
+    port = free_port()
     config = tmp_path / "autotoo.yaml"
     config.write_text(
-        f"state: sqlite:///{tmp_path / 'state.db'}\nrules: []\nadmin: {{enabled: false}}\n"
+        f"state: sqlite:///{tmp_path / 'state.db'}\nrules: []\n"
+        f"admin: {{listen: '127.0.0.1:{port}'}}\n"
         f"sources: [{{kind: directory, name: spool, path: {spool}}}]\nlog: {{format: json}}\n"
     )
     env = {**os.environ, "NOTIFY_SOCKET": str(notify_socket.path), "WATCHDOG_USEC": "1000000"}
@@ -203,6 +208,9 @@ def test_daemon_pings_the_watchdog_and_says_what_it_does(
     )
     try:
         notify_socket.wait_for("READY=1", 60)
+        # READY=1 means the admin server listens: one request, no retry
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=10) as reply:
+            assert json.loads(reply.read())["status"] == "ok"
         notify_socket.wait_for("WATCHDOG=1", 10, count=3)  # every 0.5 s: half of WATCHDOG_USEC
         statuses = [
             line for m in notify_socket.messages for line in m.splitlines() if "STATUS=" in line
