@@ -1,22 +1,35 @@
-"""The admin HTTP server (loopback by default): health, readiness, alert ingest.
+"""The admin HTTP server (loopback by default): health, readiness, metrics, the dashboard,
+and alert ingest (``POST /alerts``, mounted by the wiring when an http source is configured).
 
-``/healthz`` is liveness: the event loop answers and the supervisor's heartbeat is recent.
-``/readyz`` is readiness: config loaded, store writable (the heartbeat writes to it), every
-source connected. Both answer JSON; the mode is always stated, so a probe or a person can see
-at a glance whether this daemon would submit anything.
+``/healthz`` is liveness, the same check that gates systemd's WATCHDOG=1: the event loop
+answers, the supervisor's heartbeat reached the store recently, and no component's task has
+stopped. ``/readyz`` is readiness: config loaded, store writable (the heartbeat writes to it),
+heartbeat recent, every source connected. Both answer JSON; the mode is always stated, so a
+probe or a person can see at a glance whether this daemon would submit anything.
+``/metrics`` is Prometheus text; ``/`` the dashboard and ``/api/status`` its JSON.
+
+There is no authentication: the server listens on loopback unless configured otherwise, and
+everything but ``POST /alerts`` (bearer token) only reads.
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import Callable, Sequence
-from types import SimpleNamespace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
+from prometheus_client import CONTENT_TYPE_LATEST
 
+from autotoo import dashboard
 from autotoo.logs import get_logger
+from autotoo.metrics import Metrics
 from autotoo.sources.base import SourceHealth
+
+if TYPE_CHECKING:
+    from autotoo.store.repository import Repository
+    from autotoo.supervisor import Runtime
 
 log = get_logger("autotoo.admin")
 
@@ -35,21 +48,30 @@ class AdminServer:
         mode: Callable[[], str],
         heartbeat_age: Callable[[], float],
         sources: Callable[[], Sequence[SourceHealth]],
+        problems: Callable[[], Sequence[str]] = tuple,
+        stored_age: Callable[[], float] | None = None,
+        metrics: Metrics | None = None,
+        repo: Repository | None = None,
     ) -> None:
         self.host, self.port = host, port
         self.app = web.Application(client_max_size=16 * 1024 * 1024)
         self._mode = mode
         self._heartbeat_age = heartbeat_age
         self._sources = sources
+        self._problems = problems
+        self._stored_age = stored_age or heartbeat_age
+        self._metrics = metrics
+        self._repo = repo
         self.app.router.add_get("/healthz", self.healthz)
         self.app.router.add_get("/readyz", self.readyz)
+        if metrics is not None:
+            self.app.router.add_get("/metrics", self.metrics)
+        if repo is not None:
+            self.app.router.add_get("/", self.dashboard)
+            self.app.router.add_get("/dashboard", self.dashboard)
+            self.app.router.add_get("/api/status", self.status)
         self.bound_port: int | None = None
-
-    @property
-    def health(self) -> SimpleNamespace:
-        """Like a source's health: the supervisor sends READY=1 only once this is connected
-        (listening), so a probe or an HTTP client never races the start."""
-        return SimpleNamespace(connected=self.bound_port is not None)
+        self.listening = asyncio.Event()  # the supervisor sends READY=1 only once this is set
 
     async def run(self) -> None:
         runner = web.AppRunner(self.app, access_log=None)
@@ -60,13 +82,17 @@ class AdminServer:
             sockets = getattr(site._server, "sockets", None) or []  # noqa: SLF001 the bound port
             self.bound_port = sockets[0].getsockname()[1] if sockets else self.port
             log.info("admin server listening", host=self.host, port=self.bound_port)
+            self.listening.set()
             await asyncio.Event().wait()  # serve until cancelled
         finally:
             await runner.cleanup()
 
     def _live(self) -> tuple[bool, dict[str, Any]]:
         age = self._heartbeat_age()
-        return age < HEARTBEAT_STALE_S, {"heartbeat_age_s": round(age, 1)}
+        problems = list(self._problems())
+        if age >= HEARTBEAT_STALE_S:
+            problems.append(f"no heartbeat for {age:.0f} s")
+        return not problems, {"heartbeat_age_s": round(age, 1), "problems": problems}
 
     async def healthz(self, _request: web.Request) -> web.Response:
         ok, body = self._live()
@@ -82,14 +108,72 @@ class AdminServer:
             for h in self._sources()
         ]
         ready = live and all(s["connected"] for s in sources)
+        # "store writable": the heartbeat is a store write, so a recent one proves it.
+        writable = self._stored_age() < HEARTBEAT_STALE_S
         return web.json_response(
             {
                 "status": "ready" if ready else "not ready",
                 "mode": self._mode(),
                 "config_loaded": True,
-                "store_writable": live,
+                "store_writable": writable,
                 "sources": sources,
                 **body,
             },
             status=200 if ready else 503,
         )
+
+    async def metrics(self, _request: web.Request) -> web.Response:
+        assert self._metrics is not None
+        body = await self._metrics.render()
+        return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
+
+    async def _status(self) -> dict[str, Any]:
+        assert self._repo is not None
+        return await dashboard.status(
+            self._repo,
+            mode=self._mode(),
+            problems=self._live()[1]["problems"],
+            sources=self._sources(),
+        )
+
+    async def status(self, _request: web.Request) -> web.Response:
+        return web.json_response(await self._status(), dumps=_dumps)
+
+    async def dashboard(self, _request: web.Request) -> web.Response:
+        return web.Response(
+            text=dashboard.page(await self._status()),
+            content_type="text/html",
+            headers={"Cache-Control": "no-store"},
+        )
+
+
+def _dumps(value: Any) -> str:
+    return json.dumps(value, default=str)
+
+
+def build_admin(
+    runtime: Runtime,
+    *,
+    sources: Sequence[Any],
+    inbox: Any,
+    processor: Any,
+    problems: Callable[[], Sequence[str]],
+) -> AdminServer:
+    """The admin server of a running daemon, with metrics fed by its components."""
+    host, _, port = runtime.loaded.config.admin.listen.rpartition(":")
+    loop = asyncio.get_running_loop()
+
+    def health() -> list[SourceHealth]:
+        return [s.health for s in sources]
+
+    return AdminServer(
+        host.strip("[]"),
+        int(port),
+        mode=lambda: runtime.loaded.config.mode.value,
+        heartbeat_age=lambda: loop.time() - runtime.heartbeat_at,
+        stored_age=lambda: loop.time() - runtime.stored_at,
+        sources=health,
+        problems=problems,
+        metrics=Metrics(runtime.repo, inbox=inbox, processor=processor, sources=health),
+        repo=runtime.repo,
+    )

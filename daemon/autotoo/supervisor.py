@@ -27,12 +27,13 @@ from autotoo.logs import get_logger
 from autotoo.store.db import Database
 from autotoo.store.repository import Repository
 from autotoo.store.rows import ts, utcnow
-from autotoo.systemd import Notifier
+from autotoo.systemd import Notifier, status_line
 
 log = get_logger("autotoo.supervisor")
 
 HEARTBEAT_SECONDS = 10.0
 SOURCES_READY_TIMEOUT = 30.0
+HEARTBEAT_WRITE_TIMEOUT = 60.0
 
 
 class Component(Protocol):
@@ -51,7 +52,9 @@ class Runtime:
     db: Database
     repo: Repository
     started_at: float = 0.0
-    heartbeat_at: float = 0.0
+    heartbeat_at: float = 0.0  # loop time of the last heartbeat that passed the liveness check
+    stored_at: float = 0.0  # loop time of the last heartbeat written to the store
+    live_problems: list[str] = field(default_factory=list)  # why the last check failed
     health: dict[str, Any] = field(default_factory=dict)
 
 
@@ -93,6 +96,8 @@ class Supervisor:
         self.notifier = notifier or Notifier()
         self._stop = asyncio.Event()
         self._reload = asyncio.Event()
+        self._tasks: dict[str, asyncio.Task[None]] = {}
+        self._ready = False
 
     def request_stop(self) -> None:
         self._stop.set()
@@ -109,6 +114,7 @@ class Supervisor:
         try:
             async with asyncio.TaskGroup() as tg:
                 tasks = {c.name: tg.create_task(c.run(), name=c.name) for c in self.components}
+                self._tasks = tasks
                 helpers = [
                     tg.create_task(self._heartbeat(), name="heartbeat"),
                     tg.create_task(self._reload_loop(), name="reload"),
@@ -116,8 +122,10 @@ class Supervisor:
                 await self._sources_up()
                 await self.runtime.repo.set_meta("mode", self.runtime.loaded.config.mode.value)
                 self.notifier.ready(self._status_line())
+                self._ready = True
                 log.info("ready", components=sorted(tasks), mode=self.runtime.loaded.config.mode)
                 await self._stop.wait()
+                self._ready = False  # no more STATUS= lines from the heartbeat
                 self.notifier.stopping()
                 log.info("stopping")
                 await self._shutdown(tasks)
@@ -129,16 +137,17 @@ class Supervisor:
 
     async def _sources_up(self) -> None:
         """READY=1 means "alerts are being received": wait (bounded) until every source is
-        connected and subscribed. A broker that is down does not block start-up for ever: after
-        ``SOURCES_READY_TIMEOUT`` seconds READY=1 is sent anyway, and STATUS= names the sources
-        that are not connected."""
+        connected and subscribed, and every server (``listening`` event) listens. A broker that
+        is down does not block start-up for ever: after ``SOURCES_READY_TIMEOUT`` seconds
+        READY=1 is sent anyway, and STATUS= names the sources that are not connected."""
         loop = asyncio.get_running_loop()
         deadline = loop.time() + SOURCES_READY_TIMEOUT
         while loop.time() < deadline and not self._stop.is_set():
             waiting = [
                 c.name
                 for c in self.components
-                if (h := getattr(c, "health", None)) is not None and not h.connected
+                if ((h := getattr(c, "health", None)) is not None and not h.connected)
+                or ((ev := getattr(c, "listening", None)) is not None and not ev.is_set())
             ]
             if not waiting:
                 return
@@ -162,16 +171,50 @@ class Supervisor:
         for component in workers:
             tasks[component.name].cancel()
 
+    def liveness(self) -> list[str]:
+        """Why the daemon is not alive (empty: it is). A component's task must never end while
+        the daemon runs: one that returned (an exception would have ended the TaskGroup) has
+        silently stopped its work, which only a restart repairs."""
+        return [f"component {name} stopped" for name, task in self._tasks.items() if task.done()]
+
     async def _heartbeat(self) -> None:
+        """The liveness check behind WATCHDOG=1 and /healthz: the heartbeat reached the store
+        (a stuck disk blocks it here, so the pings stop and systemd restarts us) and every
+        component's task is alive. A failing check withholds the ping (no timer pings blindly)
+        and says why in STATUS=; systemd then kills and restarts the service."""
         loop = asyncio.get_running_loop()
-        interval = self.notifier.watchdog_interval or HEARTBEAT_SECONDS
+        interval = min(self.notifier.watchdog_interval or HEARTBEAT_SECONDS, HEARTBEAT_SECONDS)
         while True:
-            self.runtime.heartbeat_at = loop.time()
-            # Wall-clock UTC, so `autotoo status` can judge it from any process or host.
-            await self.runtime.repo.set_meta("heartbeat", ts(utcnow()) or "")
-            if self.notifier.watchdog_interval:
-                self.notifier.watchdog()  # only while this loop (and so the event loop) runs
-            await asyncio.sleep(min(interval, HEARTBEAT_SECONDS))
+            # Bounded: under systemd a stuck write stops the pings long before this fires;
+            # without it, TimeoutError ends the TaskGroup and the process exits non-zero.
+            async with asyncio.timeout(HEARTBEAT_WRITE_TIMEOUT):
+                # wall-clock UTC, so `autotoo status` can judge it from any process or host
+                await self.runtime.repo.set_meta("heartbeat", ts(utcnow()) or "")
+            self.runtime.stored_at = loop.time()
+            problems = self.liveness()
+            if problems != self.runtime.live_problems and problems:
+                log.error("liveness check failed; watchdog pings withheld", problems=problems)
+            self.runtime.live_problems = problems
+            if not problems:
+                self.runtime.heartbeat_at = loop.time()
+                if self.notifier.watchdog_interval:
+                    self.notifier.watchdog()
+            if self._ready:
+                self.notifier.status(
+                    "; ".join(problems) if problems else await self._live_status_line()
+                )
+            await asyncio.sleep(interval)
+
+    async def _live_status_line(self) -> str:
+        counts = await self.runtime.repo.counts()
+        sources = [h for c in self.components if (h := getattr(c, "health", None)) is not None]
+        return status_line(
+            mode=self.runtime.loaded.config.mode.value,
+            rules=_rule_count(self.runtime.rules),
+            connected=sum(bool(h.connected) for h in sources),
+            sources=len(sources),
+            counts=counts,
+        )
 
     async def _reload_loop(self) -> None:
         while True:

@@ -59,3 +59,25 @@ class Notifier:
 
     def watchdog(self) -> bool:
         return self.notify("WATCHDOG=1")
+
+
+def status_line(
+    *, mode: str, rules: int, connected: int, sources: int, counts: Mapping[str, Mapping[str, int]]
+) -> str:
+    """The one line ``systemctl status`` shows: what a person on duty asks first.
+
+    e.g. ``live; 2/2 sources connected; 7 rules; 3 in flight; 1 needs a human``. Counts are
+    the store's (``Repository.counts()``: submissions keyed ``api:state``).
+    """
+    by_state: dict[str, int] = {}
+    for key, n in counts.get("submissions", {}).items():
+        state = key.rpartition(":")[2]
+        by_state[state] = by_state.get(state, 0) + n
+    in_flight = sum(by_state.get(s, 0) for s in ("submitting", "submitted", "tracking", "unknown"))
+    parts = [mode, f"{connected}/{sources} sources connected", f"{rules} rules"]
+    if waiting := counts.get("inbox", {}).get("new", 0):
+        parts.append(f"{waiting} alerts waiting")
+    parts.append(f"{in_flight} in flight")
+    if by_state.get("needs_human"):
+        parts.append(f"{by_state['needs_human']} need a human")
+    return "; ".join(parts)

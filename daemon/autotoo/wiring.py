@@ -207,7 +207,7 @@ async def _reload(path: Path | None) -> tuple[LoadedConfig, Any] | None:
 async def build_components(runtime: Runtime, stack: contextlib.AsyncExitStack) -> list[Component]:
     """Everything the daemon runs, built inside the event loop (aiohttp needs it)."""
     from autotoo.adapters.publish import MqttPublisher, WebhookPublisher  # noqa: PLC0415
-    from autotoo.admin import AdminServer  # noqa: PLC0415
+    from autotoo.admin import build_admin  # noqa: PLC0415
     from autotoo.pipeline.intake import Inbox  # noqa: PLC0415
     from autotoo.pipeline.processor import Processor  # noqa: PLC0415
     from autotoo.pipeline.publisher import Publisher  # noqa: PLC0415
@@ -255,14 +255,12 @@ async def build_components(runtime: Runtime, stack: contextlib.AsyncExitStack) -
     sources = build_sources(loaded)
     components += [SourceRunner(s, inbox) for s in sources]
     if cfg.admin.enabled:
-        host, _, port = cfg.admin.listen.rpartition(":")
-        loop = asyncio.get_running_loop()
-        admin = AdminServer(
-            host.strip("[]"),
-            int(port),
-            mode=lambda: runtime.loaded.config.mode.value,
-            heartbeat_age=lambda: loop.time() - runtime.heartbeat_at,
-            sources=lambda: [s.health for s in sources],
+        admin = build_admin(
+            runtime,
+            sources=sources,
+            inbox=inbox,
+            processor=processor,
+            problems=lambda: runtime.live_problems,
         )
         _mount_http_ingest(admin, loaded, inbox)
         components.append(admin)

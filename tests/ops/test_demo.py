@@ -1,0 +1,44 @@
+"""``autotoo demo`` as a person runs it: the whole loop, a summary, exit 0."""
+
+from __future__ import annotations
+
+import re
+import sqlite3
+from pathlib import Path
+
+from tests.fixtures.demo import human_lines, start_demo
+
+
+def test_demo_shows_the_whole_loop_and_exits_0(tmp_path: Path) -> None:
+    proc = start_demo(tmp_path)
+    out, _ = proc.communicate(timeout=180)
+    assert proc.returncode == 0, out[-3000:]
+    text = "\n".join(human_lines(out))
+    assert re.search(r"the whole loop ran in [\d.]+ s", text), text
+    assert re.search(r"Swift TOO\s+id \d+: done \(Approved\)", text), text
+    target = re.search(r"target ID\s+(\d{8}); obsids (\d{11})", text)
+    assert target, text
+    assert target.group(2).startswith(target.group(1))  # obsid = target ID + segment
+    assert re.search(r"XRT job\s+\d+: done", text), text
+    positions = re.findall(
+        r"XRT position\s+(\w+): RA ([\d.]+) Dec (-?[\d.]+) error ([\d.]+) arcsec", text
+    )
+    assert {p[0] for p in positions} == {"enhanced", "standard"}, text
+    for _, ra, dec, err in positions:  # the EP transient's position (178.334, -10.202 +- 3')
+        assert abs(float(ra) - 178.334) < 0.05
+        assert abs(float(dec) + 10.202) < 0.05
+        assert float(err) < 10
+    points = re.search(r"light curve\s+(\d+) points \(PC\)", text)
+    assert points, text
+    assert int(points.group(1)) >= 2
+    assert re.search(r"dashboard\s+http://127\.0\.0\.1:\d+/", text), text
+    # the store agrees: exactly one TOO was sent for the EP event, the redelivery was ignored
+    with sqlite3.connect(tmp_path / "state.db") as db:
+        sent = db.execute(
+            "SELECT COUNT(*) FROM submissions WHERE api = 'swift_too' AND sent_at IS NOT NULL"
+        ).fetchone()[0]
+        seen = db.execute(
+            "SELECT MAX(seen_count) FROM inbox WHERE topic = 'gcn.notices.einstein_probe.wxt.alert'"
+        ).fetchone()[0]
+    assert sent == 1
+    assert seen == 2
