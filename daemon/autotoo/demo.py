@@ -123,6 +123,7 @@ admin: {{listen: "127.0.0.1:{admin_port}"}}
 budgets: {{too_per_day: {too_per_day}}}
 log: {{format: auto, level: info}}
 shutdown_grace: 5s
+max_alert_age: 3650d   # the demo replays real alerts of 2026: past the default 24 h gate
 """
 
 
