@@ -239,6 +239,7 @@ class Submitter(Worker):
                 to=S.PLANNED,
                 sent_at=None,
                 next_at=self.clock() + s.retry_not_sent,
+                reason=f"not sent: {exc}; will retry",
                 detail=f"not sent: {exc}",
             )
         except RemoteRejectedError as exc:
@@ -270,6 +271,7 @@ class Submitter(Worker):
                 durable=True,
                 remote_id=remote_id,
                 next_at=self.clock() + poll,
+                reason=None,  # an earlier retry's reason no longer applies
                 detail=f"accepted as {remote_id}",
                 notices=self._notices(
                     row,
@@ -338,6 +340,7 @@ class Submitter(Worker):
                     request=request,
                     next_at=self.clock()
                     + timedelta(seconds=float(row.request.get("retry_every_s", 600))),
+                    reason=f"no data at the UKSSDC yet: {exc}".strip(),
                     detail=f"no data yet: {exc}",
                 )
                 return
