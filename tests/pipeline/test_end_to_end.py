@@ -7,6 +7,7 @@ observed target ID, follow the job to completion, and publish the positions.
 
 from __future__ import annotations
 
+from autotoo.demo import DEMO_RULE
 from autotoo.emulators.ukssdc.routes import SERVICE_KEY
 from tests.alerts.alert_corpus import CORPUS
 from tests.fixtures.daemon import StatusCollector, publish
@@ -15,33 +16,7 @@ assert CORPUS is not None, "these tests need the shared alert corpus (<repo>/../
 SHARED = CORPUS
 EP_ALERT = min((SHARED / "gcn-kafka-2026").glob("*einstein_probe_wxt_alert.json"))
 
-RULE = """\
-rules:
-  - name: ep-test
-    match: {topics: [gcn.notices.einstein_probe.wxt.alert], kinds: [initial, update]}
-    when: alert.error_deg < 0.2
-    once_per: event
-    too:
-      source_name: "EP{{ alert.event_key }}"
-      source_type: X-ray transient
-      position: best
-      instrument: XRT
-      urgency: 3
-      obs_type: Light Curve
-      exp_time_per_visit: 2000
-      num_of_visits: 1
-      xrt_countrate: 0.5
-      xrt_mode: PC
-      uvot_mode: 0x9999
-      immediate_objective: "Localise EP transient {{ alert.event_key }}"
-      science_just: "Einstein Probe WXT found a new X-ray transient; XRT localises it."
-      exp_time_just: "2 ks reaches the flux needed to detect and localise it."
-    xrt_products:
-      submit: after_observation
-      globals: {centroid: true, posErr: 1, useSXPS: false}
-      products: {StandardPos: {}, EnhancedPos: {}, LightCurve: {binMeth: obsid}}
-    notify: [mqtt]
-"""
+RULE = DEMO_RULE  # the packaged demo rule: this test also guards `autotoo demo`
 
 
 def _ukssdc_jobs(emulator) -> list:
@@ -82,7 +57,7 @@ async def test_alert_to_too_to_observation_to_products(
     observed_target = f"{too.target_id:08d}"
     assert jobs[0].pars["targ"] == observed_target  # products of what Swift observed
     assert jobs[0].targets == [too.target_id]
-    states = [(m["action"], m["state"]) for m in status.actions(rule="ep-test")]
+    states = [(m["action"], m["state"]) for m in status.actions(rule="demo-ep-wxt")]
     for expected in [
         ("too", "planned"),
         ("too", "submitting"),
@@ -94,7 +69,7 @@ async def test_alert_to_too_to_observation_to_products(
         assert expected in states, states
     positions = {
         m["position"]["source"]: m["position"]
-        for m in status.actions(rule="ep-test")
+        for m in status.actions(rule="demo-ep-wxt")
         if "position" in m and m["position"]["source"].startswith("xrt")
     }
     assert {"xrt_standard", "xrt_enhanced"} <= set(positions)

@@ -20,9 +20,7 @@ because nobody can tell whether their POST left the machine.
 
 from __future__ import annotations
 
-import asyncio
 import copy
-from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
@@ -36,15 +34,10 @@ from autotoo.pipeline.ports import (
     RemoteError,
     RemoteNotSentError,
     RemoteRejectedError,
-    TooPort,
-    XrtPort,
 )
-from autotoo.pipeline.settings import Clock, PipelineSettings, system_clock
-from autotoo.pipeline.worker import Worker, cancel_waiting, row_notices
+from autotoo.pipeline.worker import RemoteWorker, cancel_waiting
 from autotoo.store.errors import ConflictError
-from autotoo.store.repository import Repository
 from autotoo.store.rows import (
-    Notice,
     PlannedSubmission,
     SubmissionRow,
     SubmissionState,
@@ -57,28 +50,8 @@ log = get_logger("autotoo.submitter")
 S = SubmissionState
 
 
-class Submitter(Worker):
+class Submitter(RemoteWorker):
     name = "submitter"
-
-    def __init__(
-        self,
-        repo: Repository,
-        *,
-        settings: Callable[[], PipelineSettings],
-        too: TooPort | None,
-        xrt: XrtPort | None,
-        clock: Clock = system_clock,
-        wake: asyncio.Event | None = None,
-    ) -> None:
-        super().__init__(wake)
-        self.repo = repo
-        self.settings = settings
-        self.too = too
-        self.xrt = xrt
-        self.clock = clock
-
-    def idle_seconds(self) -> float:
-        return self.settings().idle.total_seconds()
 
     async def start(self) -> None:
         await self.recover()
@@ -120,11 +93,6 @@ class Submitter(Worker):
         return handled
 
     # ---- helpers -------------------------------------------------------------------------
-    def _notices(
-        self, row: SubmissionRow, state: str, reason: str | None = None, **fields: Any
-    ) -> list[Notice]:
-        return row_notices(self.settings(), row, state, reason, **fields)
-
     async def _park(self, row: SubmissionRow, reason: str) -> None:
         log.warning("parked for a human", reason=reason)
         await self.repo.transition(

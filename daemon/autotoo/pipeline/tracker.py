@@ -23,7 +23,7 @@ from autotoo.logs import bind, get_logger, unbind
 from autotoo.pipeline.keys import submission_key
 from autotoo.pipeline.ports import TOO, XRT, RemoteError, TooPort, TooProgress, XrtPort, XrtProgress
 from autotoo.pipeline.settings import Clock, PipelineSettings, system_clock
-from autotoo.pipeline.worker import Worker, cancel_waiting, row_notices
+from autotoo.pipeline.worker import RemoteWorker, cancel_waiting
 from autotoo.store.errors import ConflictError
 from autotoo.store.repository import Repository
 from autotoo.store.rows import (
@@ -45,7 +45,7 @@ _POSITION_SOURCES = {
 }
 
 
-class Tracker(Worker):
+class Tracker(RemoteWorker):
     name = "tracker"
 
     def __init__(
@@ -59,18 +59,10 @@ class Tracker(Worker):
         wake: asyncio.Event | None = None,
         on_release: Callable[[], None] | None = None,
     ) -> None:
-        super().__init__(wake)
-        self.repo = repo
-        self.settings = settings
-        self.too = too
-        self.xrt = xrt
-        self.clock = clock
+        super().__init__(repo, settings=settings, too=too, xrt=xrt, clock=clock, wake=wake)
         self.on_release = on_release or (lambda: None)
         self._xrt_polls: collections.deque[float] = collections.deque()
         self.polls = {TOO: 0, XRT: 0}
-
-    def idle_seconds(self) -> float:
-        return self.settings().idle.total_seconds()
 
     async def step(self) -> int:
         rows = await self.repo.submissions(
@@ -103,11 +95,6 @@ class Tracker(Worker):
             return False
         self._xrt_polls.append(now)
         return True
-
-    def _notices(
-        self, row: SubmissionRow, state: str, reason: str | None = None, **fields: Any
-    ) -> list[Notice]:
-        return row_notices(self.settings(), row, state, reason, **fields)
 
     async def _poll_failed(self, row: SubmissionRow, exc: RemoteError, interval: timedelta) -> None:
         log.warning("poll failed; will retry", error=str(exc))

@@ -5,11 +5,12 @@ from __future__ import annotations
 
 import abc
 import asyncio
+from collections.abc import Callable
 from typing import Any
 
 from autotoo.pipeline.notices import status_notices
-from autotoo.pipeline.ports import TOO
-from autotoo.pipeline.settings import PipelineSettings
+from autotoo.pipeline.ports import TOO, TooPort, XrtPort
+from autotoo.pipeline.settings import Clock, PipelineSettings, system_clock
 from autotoo.store.repository import Repository
 from autotoo.store.rows import Notice, SubmissionRow, SubmissionState
 
@@ -59,6 +60,35 @@ class Worker(abc.ABC):
         self.stopping = True
         self.wake.set()
         await self._idle.wait()
+
+
+class RemoteWorker(Worker):
+    """A worker that talks to the remote services through the ports (submitter, tracker)."""
+
+    def __init__(
+        self,
+        repo: Repository,
+        *,
+        settings: Callable[[], PipelineSettings],
+        too: TooPort | None,
+        xrt: XrtPort | None,
+        clock: Clock = system_clock,
+        wake: asyncio.Event | None = None,
+    ) -> None:
+        super().__init__(wake)
+        self.repo = repo
+        self.settings = settings
+        self.too = too
+        self.xrt = xrt
+        self.clock = clock
+
+    def idle_seconds(self) -> float:
+        return self.settings().idle.total_seconds()
+
+    def _notices(
+        self, row: SubmissionRow, state: str, reason: str | None = None, **fields: Any
+    ) -> list[Notice]:
+        return row_notices(self.settings(), row, state, reason, **fields)
 
 
 def row_notices(
