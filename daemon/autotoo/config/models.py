@@ -12,7 +12,7 @@ from enum import StrEnum
 from typing import Annotated, Literal
 from urllib.parse import urlsplit
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from autotoo.durations import Duration
 
@@ -42,13 +42,26 @@ class KafkaSource(Strict):
     kind: Literal["kafka"]
     name: str | None = None
     domain: Literal["gcn.nasa.gov", "test.gcn.nasa.gov"] = "gcn.nasa.gov"
-    client_id_file: str = Field(description="credential file holding the GCN client id")
-    client_secret_file: str = Field(description="credential file holding the GCN client secret")
+    client_id_file: str | None = Field(
+        default=None, description="credential file holding the GCN client id"
+    )
+    client_secret_file: str | None = Field(
+        default=None, description="credential file holding the GCN client secret"
+    )
     group_id: str = Field(min_length=1, description="Kafka consumer group: keep it stable")
     topics: list[str] = Field(min_length=1)
     extra: dict[str, str | int | float | bool] = Field(
         default_factory=dict, description="extra librdkafka settings (rarely needed)"
     )
+
+    @model_validator(mode="after")
+    def _credentials_together(self) -> KafkaSource:
+        if (self.client_id_file is None) != (self.client_secret_file is None):
+            raise ValueError(
+                "give both client_id_file and client_secret_file (GCN), or neither (a broker "
+                "without authentication, set through extra: bootstrap.servers)"
+            )
+        return self
 
 
 class MqttSource(Strict):
