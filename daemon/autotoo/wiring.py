@@ -224,14 +224,21 @@ async def build_components(runtime: Runtime, stack: contextlib.AsyncExitStack) -
     session = await stack.enter_async_context(aiohttp.ClientSession())
     too, xrt = _remote_ports(loaded, session)
     publisher_wake = asyncio.Event()
-    submitter = Submitter(repo, settings=settings, too=too, xrt=xrt)
+    planning_lock = asyncio.Lock()  # processor vs submitter: see Submitter._submit
+    submitter = Submitter(repo, settings=settings, too=too, xrt=xrt, planning_lock=planning_lock)
     tracker = Tracker(repo, settings=settings, too=too, xrt=xrt, on_release=submitter.wake.set)
 
     def planned() -> None:
         submitter.wake.set()
         publisher_wake.set()
 
-    processor = Processor(repo, rules=lambda: runtime.rules, settings=settings, on_planned=planned)
+    processor = Processor(
+        repo,
+        rules=lambda: runtime.rules,
+        settings=settings,
+        on_planned=planned,
+        planning_lock=planning_lock,
+    )
     inbox = Inbox(repo, on_new=processor.notify_new)
     ports: dict[str, Any] = {}
     components: list[Any] = []

@@ -388,3 +388,40 @@ async def test_retraction_after_a_submitted_too_asks_a_human(make_emulator, make
     assert asks
     assert "withdraw" in asks[0]["reason"]
     assert asks[0]["too_id"] == too.remote_id
+
+
+async def test_a_replan_during_the_pre_submission_check_sends_the_new_request_once(
+    make_pipeline,
+) -> None:
+    """The validate_only POST is held open while a better position arrives: the submitter
+    must not send the request it validated, but the replanned one, once."""
+    import asyncio  # noqa: PLC0415
+
+    sky = Sky(SimClock(speed=1.0))
+    app = create_app(sky=sky)
+    arrived, release = asyncio.Event(), asyncio.Event()
+
+    @web.middleware
+    async def hold_first_validation(request: web.Request, handler):  # type: ignore[no-untyped-def]
+        if request.path.endswith("/swift/too") and not arrived.is_set():
+            arrived.set()
+            await release.wait()
+        return await handler(request)
+
+    app.middlewares.append(hold_first_validation)
+    emulator = await served(app, sky)
+    text = rule().replace("      on_reject:", "      server_validate: true\n      on_reject:")
+    p = await make_pipeline(emulator, text)
+    first = json.loads(EP_FILES[0].read_bytes())
+    await p.feed(ep_alert(0, ra_dec_error=0.05), EP_TOPIC)
+    submitting = asyncio.create_task(p.submitter.step())
+    await asyncio.wait_for(arrived.wait(), 10)
+    await p.feed(json.dumps({**first, "ra_dec_error": 0.01}).encode(), EP_TOPIC)  # replans
+    release.set()
+    await submitting
+    assert emulator.swift.toos == {}  # the stale, validated request was not sent
+    await p.run()
+    [row] = await p.rows()
+    assert row.state in {S.SUBMITTED, S.TRACKING}
+    [too] = emulator.swift.toos.values()
+    assert abs(too.form.poserr - 0.6) < 1e-6  # the better position

@@ -120,8 +120,11 @@ class Processor(Worker):
         clock: Clock = system_clock,
         on_planned: Callable[[], None] | None = None,
         on_alert: Callable[[NormalizedAlert, float | None], None] | None = None,
+        planning_lock: asyncio.Lock | None = None,
     ) -> None:
         super().__init__()
+        # Held from reading an event's rows to committing the plan (see Submitter._submit).
+        self.planning_lock = planning_lock or asyncio.Lock()
         self.repo = repo
         self.rules = rules
         self.settings = settings
@@ -212,6 +215,10 @@ class Processor(Worker):
         )
 
     async def _evaluate(self, row: InboxRow, alert: NormalizedAlert) -> None:
+        async with self.planning_lock:
+            await self._evaluate_locked(row, alert)
+
+    async def _evaluate_locked(self, row: InboxRow, alert: NormalizedAlert) -> None:
         ruleset = self.rules()
         now = self.clock()
         earlier, existing = await self._earlier(alert.group_key)

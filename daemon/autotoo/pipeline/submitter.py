@@ -177,26 +177,32 @@ class Submitter(RemoteWorker):
         if not await self._preflight(row):
             return
         s = self.settings()
+        request = row.request
         if row.api == TOO:
             body = await self._checked_body(row)
             if body is None:
                 return
-            if body != row.request["body"]:
-                row = await self.repo.transition(
-                    row.id,
-                    expect=[S.PLANNED],
-                    to=S.PLANNED,
-                    request={**row.request, "body": body},
-                    detail="pre-submission check changed the request",
-                )
-        row = await self.repo.transition(
-            row.id,
-            expect=[S.PLANNED],
-            to=S.SUBMITTING,
-            durable=True,
-            sent_at=self.clock(),
-            notices=self._notices(row, "submitting"),
-        )
+            request = {**row.request, "body": body}
+        # The planning lock: the processor holds it from reading an event's rows to committing
+        # its plan. Holding it here (only here, never during the POST) means a replan or a
+        # retraction is either fully before this point (seen in the re-read below) or fully
+        # after it (and then sees the row as 'submitting').
+        async with self.planning_lock:
+            fresh = await self.repo.submission(row.id)
+            if fresh is None or fresh.state is not S.PLANNED or fresh.request != row.request:
+                return  # replanned or withdrawn meanwhile: the next round takes it as it is now
+            row = await self.repo.transition(
+                row.id,
+                expect=[S.PLANNED],
+                to=S.SUBMITTING,
+                durable=True,
+                sent_at=self.clock(),
+                request=request,
+                detail="pre-submission check changed the request"
+                if request != row.request
+                else None,
+                notices=self._notices(row, "submitting"),
+            )
         try:
             remote_id, detail, url = await self._send(row)
         except RemoteNotSentError as exc:

@@ -58,8 +58,17 @@ class Tracker(RemoteWorker):
         clock: Clock = system_clock,
         wake: asyncio.Event | None = None,
         on_release: Callable[[], None] | None = None,
+        planning_lock: asyncio.Lock | None = None,
     ) -> None:
-        super().__init__(repo, settings=settings, too=too, xrt=xrt, clock=clock, wake=wake)
+        super().__init__(
+            repo,
+            settings=settings,
+            too=too,
+            xrt=xrt,
+            clock=clock,
+            wake=wake,
+            planning_lock=planning_lock,
+        )
         self.on_release = on_release or (lambda: None)
         self._xrt_polls: collections.deque[float] = collections.deque()
         self.polls = {TOO: 0, XRT: 0}

@@ -74,8 +74,12 @@ class RemoteWorker(Worker):
         xrt: XrtPort | None,
         clock: Clock = system_clock,
         wake: asyncio.Event | None = None,
+        planning_lock: asyncio.Lock | None = None,
     ) -> None:
         super().__init__(wake)
+        # Shared with the processor (see Submitter._submit); tests that drive one worker at a
+        # time may leave it private.
+        self.planning_lock = planning_lock or asyncio.Lock()
         self.repo = repo
         self.settings = settings
         self.too = too
