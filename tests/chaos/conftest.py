@@ -11,11 +11,19 @@ from __future__ import annotations
 import json
 import os
 import random
-from collections.abc import Callable, Generator, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Generator, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+from aiohttp.test_utils import TestServer
+
+from autotoo.emulators.app import create_app
+from autotoo.emulators.clock import SimClock
+from autotoo.emulators.faults import FaultPlan
+from autotoo.emulators.sky import Sky
+from autotoo.emulators.swift import SERVICE
+from tests.fixtures.swift_emulator import Emulator
 
 Record = Callable[..., None]
 
@@ -63,3 +71,26 @@ def chaos_record(request: pytest.FixtureRequest, chaos_seed: int) -> Iterator[Re
             json.dumps({**entry, "test": request.node.name, "outcome": outcome}) + "\n"
             for entry in entries or [{"scenario": request.node.name, "seed": chaos_seed}]
         )
+
+
+ServeEmulator = Callable[..., Awaitable[Emulator]]
+
+
+@pytest.fixture
+async def serve_emulator() -> AsyncIterator[ServeEmulator]:
+    """Emulators with a fault plan, optionally on a given (reserved, still closed) port."""
+    servers: list[TestServer] = []
+
+    async def serve(
+        *, faults: FaultPlan | None = None, port: int | None = None, speed: float = 20_000
+    ) -> Emulator:
+        sky = Sky(SimClock(speed=speed))
+        app = create_app(sky=sky, faults=faults)
+        server = TestServer(app, host="127.0.0.1", port=port)
+        await server.start_server()
+        servers.append(server)
+        return Emulator(f"http://127.0.0.1:{server.port}", sky, app[SERVICE], app)
+
+    yield serve
+    for server in servers:
+        await server.close()

@@ -7,17 +7,22 @@ retractions. Everything is counted afterwards from the emulators and the state f
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
 import random
 import sqlite3
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import yaml
 
+from autotoo.emulators.ukssdc.routes import SERVICE_KEY
 from autotoo.samples import SAMPLES
+from tests.fixtures.daemon import StatusCollector, publish
+from tests.fixtures.swift_emulator import Emulator
 
 EP_TOPIC = "gcn/notices/einstein_probe/wxt/alert"
 GBM_TOPIC = "gcn/classic/voevent/FERMI_GBM_ALERT"
@@ -161,3 +166,85 @@ def read_state(path: Path) -> StateCounts:
         ).fetchall()
         results = db.execute("SELECT submission_id, kind FROM results").fetchall()
     return StateCounts(digests, status, subs, results)
+
+
+TERMINAL = {"done", "rejected", "failed", "cancelled"}
+
+
+def event_key(number: int) -> str:
+    return f"einstein_probe:0999{number:07d}"
+
+
+async def publish_stream(port: int, stream: Stream, rng: random.Random, gap: float = 0.25) -> None:
+    for topic, raw in stream.messages:
+        await publish(port, topic, raw)
+        await asyncio.sleep(rng.uniform(0.0, gap))
+
+
+def completed(status: StatusCollector, stream: Stream) -> bool:
+    """Every matching event has its XRT products, every retracted one its cancellation."""
+    done = {
+        m["event_key"]
+        for m in status.actions(action="xrt_products", state="complete")
+        if "products" in m
+    }
+    cancelled = {m["event_key"] for m in status.actions(state="cancelled")}
+    return {event_key(n) for n in stream.fast} <= done and {
+        event_key(n) for n in stream.settled_retracted
+    } <= cancelled
+
+
+def dump_status(status: StatusCollector, path: Path) -> None:
+    """What the collector saw, next to the daemon's logs, for the post-mortem of a seed."""
+    path.write_text("".join(json.dumps([t, m]) + "\n" for t, m in status.messages))
+
+
+def verify(
+    emulator: Emulator, state_file: Path, status: StatusCollector, stream: Stream
+) -> tuple[dict[str, Any], list[str]]:
+    """Counts at the emulators, in the state file and on the status topics, and every way
+    they differ from exactly-once (an empty list when all is well)."""
+    toos = list(emulator.swift.toos.values())
+    jobs = emulator.app[SERVICE_KEY].jobs.of_user(UKSSDC_USER)
+    state = read_state(state_file)
+    results = Counter(state.results)
+    published = Counter(
+        m["event_key"]
+        for m in status.actions(action="xrt_products", state="complete")
+        if "products" in m
+    )
+    names = Counter(t.form.target_name for t in toos)
+    not_terminal = [s for s in state.submissions if s[3] not in TERMINAL]
+    settled = [s for s in state.submissions if s[1] == "ep-settled"]
+    counts = {
+        "alerts_published": len(stream.messages),
+        "alerts_distinct": len(stream.distinct),
+        "inbox_rows": len(state.inbox_digests),
+        "expected_toos": len(stream.fast),
+        "toos": len(toos),
+        "expected_xrt_jobs": len(stream.fast),
+        "xrt_jobs": len(jobs),
+        "retracted_withheld": sum(1 for s in settled if s[3] == "cancelled"),
+        "submissions_not_terminal": len(not_terminal),
+        "results_stored": len(results),
+        "results_published_events": len(published),
+        "needs_human": len(status.actions(state="needs_human")),
+    }
+    wanted_names = sorted(f"EP0999{n:07d}" for n in stream.fast)
+    checks = {
+        "inbox differs from the published alerts": state.inbox_digests != stream.distinct,
+        "inbox rows left unprocessed": state.inbox_status.get("new", 0) != 0,
+        f"TOO names {sorted(names.elements())} != {wanted_names}": (
+            sorted(names.elements()) != wanted_names
+        ),
+        "XRT jobs are not one per observed TOO": sorted(j.pars["targ"] for j in jobs)
+        != sorted(f"{t.target_id:08d}" for t in toos),
+        f"not terminal: {not_terminal}": bool(not_terminal),
+        f"retracted rows not withheld: {settled}": {s[3] for s in settled} - {"cancelled"} != set()
+        or {s[2] for s in settled} != {event_key(n) for n in stream.settled_retracted},
+        "a result stored twice": any(c > 1 for c in results.values()),
+        "results not published for every event": set(published)
+        != {event_key(n) for n in stream.fast},
+        "parked for a human": counts["needs_human"] != 0,
+    }
+    return counts, [what for what, failed in checks.items() if failed]
