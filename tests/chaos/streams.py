@@ -21,7 +21,7 @@ import yaml
 
 from autotoo.emulators.ukssdc.routes import SERVICE_KEY
 from autotoo.samples import SAMPLES
-from tests.fixtures.daemon import StatusCollector, publish
+from tests.fixtures.daemon import DaemonHarness, StatusCollector, publish
 from tests.fixtures.swift_emulator import Emulator
 
 EP_TOPIC = "gcn/notices/einstein_probe/wxt/alert"
@@ -197,6 +197,18 @@ def completed(status: StatusCollector, stream: Stream) -> bool:
 def dump_status(status: StatusCollector, path: Path) -> None:
     """What the collector saw, next to the daemon's logs, for the post-mortem of a seed."""
     path.write_text("".join(json.dumps([t, m]) + "\n" for t, m in status.messages))
+
+
+async def finish(
+    status: StatusCollector, stream: Stream, daemon: DaemonHarness, timeout: float
+) -> None:
+    """Wait until the stream is worked through, keep what the collector saw, stop cleanly."""
+    try:
+        await status.wait_for(lambda: completed(status, stream), timeout=timeout)
+    finally:
+        dump_status(status, daemon.workdir / "status.jsonl")
+    code = await daemon.stop()
+    assert code == 0, f"the daemon exited with {code} on SIGTERM"
 
 
 def verify(

@@ -15,7 +15,7 @@ import random
 import aiomqtt
 
 from tests.chaos.conftest import Record, scale
-from tests.chaos.streams import RULES, Stream, completed, dump_status, make_stream, tune, verify
+from tests.chaos.streams import RULES, Stream, finish, make_stream, tune, verify
 from tests.fixtures.daemon import DaemonHarness, StatusCollector
 from tests.fixtures.mosquitto import Broker
 
@@ -81,11 +81,7 @@ async def test_broker_restarted_mid_stream_loses_nothing(
             await asyncio.sleep(downtimes[-1])
             await asyncio.to_thread(broker.start)
         failed_publishes = await sender
-        try:
-            await status.wait_for(lambda: completed(status, stream), timeout=90)
-        finally:
-            dump_status(status, daemon.workdir / "status.jsonl")
-        assert await daemon.stop() == 0
+        await finish(status, stream, daemon, timeout=90)
     counts, violations = verify(emulator, daemon.state, status, stream)
     reconnects = sum(1 for e in daemon.logs() if e.get("event") == "mqtt.reconnect_wait")
     chaos_record(

@@ -19,9 +19,8 @@ from tests.chaos.conftest import Record, ServeEmulator, scale
 from tests.chaos.streams import (
     EP_TOPIC,
     RULES,
-    completed,
-    dump_status,
     ep_alert,
+    finish,
     make_stream,
     publish_stream,
     tune,
@@ -103,11 +102,7 @@ async def test_injected_faults_are_retried_or_reconciled_never_duplicated(
     async with StatusCollector(broker.port) as status:
         await daemon.start()
         await publish_stream(broker.port, stream, rng)
-        try:
-            await status.wait_for(lambda: completed(status, stream), timeout=90)
-        finally:
-            dump_status(status, daemon.workdir / "status.jsonl")
-        assert await daemon.stop() == 0
+        await finish(status, stream, daemon, timeout=90)
     counts, violations = verify(emulator, daemon.state, status, stream)
     events = logged(daemon)
     injected = Counter(i.kind.value for i in plan.injected)

@@ -16,8 +16,7 @@ import random
 from tests.chaos.conftest import Record, scale
 from tests.chaos.streams import (
     RULES,
-    completed,
-    dump_status,
+    finish,
     make_stream,
     publish_stream,
     tune,
@@ -49,11 +48,7 @@ async def test_sigkill_at_random_moments_submits_each_once(
             await daemon.kill()
             await daemon.start()
         await sender
-        try:
-            await status.wait_for(lambda: completed(status, stream), timeout=60)
-        finally:
-            dump_status(status, daemon.workdir / "status.jsonl")
-        assert await daemon.stop() == 0
+        await finish(status, stream, daemon, timeout=60)
     counts, violations = verify(emulator, daemon.state, status, stream)
     chaos_record("SIGKILL at random moments", kills=kills, kill_moments_s=moments, **counts)
     assert violations == []
