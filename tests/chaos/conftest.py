@@ -23,6 +23,7 @@ from autotoo.emulators.clock import SimClock
 from autotoo.emulators.faults import FaultPlan
 from autotoo.emulators.sky import Sky
 from autotoo.emulators.swift import SERVICE
+from autotoo.emulators.users import Users
 from tests.fixtures.swift_emulator import Emulator
 
 Record = Callable[..., None]
@@ -82,10 +83,14 @@ async def serve_emulator() -> AsyncIterator[ServeEmulator]:
     servers: list[TestServer] = []
 
     async def serve(
-        *, faults: FaultPlan | None = None, port: int | None = None, speed: float = 20_000
+        *,
+        faults: FaultPlan | None = None,
+        port: int | None = None,
+        speed: float = 20_000,
+        users: Users | None = None,
     ) -> Emulator:
         sky = Sky(SimClock(speed=speed))
-        app = create_app(sky=sky, faults=faults)
+        app = create_app(sky=sky, faults=faults, users=users)
         server = TestServer(app, host="127.0.0.1", port=port)
         await server.start_server()
         servers.append(server)

@@ -181,13 +181,15 @@ async def publish_stream(port: int, stream: Stream, rng: random.Random, gap: flo
         await asyncio.sleep(rng.uniform(0.0, gap))
 
 
+def completed_events(status: StatusCollector) -> set[str]:
+    """Events whose XRT products were all retrieved (the final 'complete' status)."""
+    done = status.actions(action="xrt_products", state="complete")
+    return {m["event_key"] for m in done if "products" in m}
+
+
 def completed(status: StatusCollector, stream: Stream) -> bool:
     """Every matching event has its XRT products, every retracted one its cancellation."""
-    done = {
-        m["event_key"]
-        for m in status.actions(action="xrt_products", state="complete")
-        if "products" in m
-    }
+    done = completed_events(status)
     cancelled = {m["event_key"] for m in status.actions(state="cancelled")}
     return {event_key(n) for n in stream.fast} <= done and {
         event_key(n) for n in stream.settled_retracted
