@@ -8,6 +8,7 @@ retractions. Everything is counted afterwards from the emulators and the state f
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import json
 import random
@@ -157,7 +158,7 @@ class StateCounts:
 
 def read_state(path: Path) -> StateCounts:
     """The daemon's state file as counts, opened read-only after the daemon stopped."""
-    with sqlite3.connect(f"file:{path}?mode=ro", uri=True) as db:
+    with contextlib.closing(sqlite3.connect(f"file:{path}?mode=ro", uri=True)) as db:
         digests = {row[0] for row in db.execute("SELECT digest FROM inbox")}
         status = dict(db.execute("SELECT status, count(*) FROM inbox GROUP BY status").fetchall())
         subs = db.execute(

@@ -8,6 +8,7 @@ Swift emulator: exactly the budget arrived; every other event is parked for a hu
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import sqlite3
 
 import aiomqtt
@@ -20,7 +21,7 @@ BUDGET = 5
 
 
 def submission_states(daemon: DaemonHarness) -> dict[str, int]:
-    with sqlite3.connect(f"file:{daemon.state}?mode=ro", uri=True) as db:
+    with contextlib.closing(sqlite3.connect(f"file:{daemon.state}?mode=ro", uri=True)) as db:
         return dict(db.execute("SELECT state, count(*) FROM submissions GROUP BY state"))
 
 
