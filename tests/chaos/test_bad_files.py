@@ -22,7 +22,6 @@ from tests.chaos.conftest import Record
 MARK = "# <-"
 
 BASE_CONFIG = """\
-mode: dry-run
 state: sqlite:///{state}
 rules: ["{rules}"]
 sources:
@@ -111,8 +110,10 @@ RULE_CASES: dict[str, str] = {
     "unknown notify channel": ("notify: [mqtt]\n", "notify: [pigeon]  # <-\n"),
     "xrt submit mode": (
         "    notify: [mqtt]\n",
-        "    xrt_products:\n      submit: whenever  # <-\n      products: {StandardPos: {}}\n"
-        "    notify: [mqtt]\n",
+        (
+            "    xrt_products:\n      submit: whenever  # <-\n      products: {StandardPos: {}}\n"
+            "    notify: [mqtt]\n"
+        ),
     ),
 }
 
