@@ -50,13 +50,15 @@ BENCH_SIZES = {
 }
 
 
-def run_pytest(files: tuple[str, ...], env: dict[str, str], timeout: float) -> int:
+def run_pytest(files: tuple[str, ...], env: dict[str, str], timeout: float, work: Path) -> int:
+    """One pytest run; its temporary files and full output stay in ``work`` for a post-mortem."""
     paths = [str(ROOT / "tests" / "chaos" / f) for f in files]
     cmd = [sys.executable, "-m", "pytest", *paths, "-q", "-p", "no:cacheprovider"]
-    cmd += ["-o", f"timeout={int(timeout)}"]
+    cmd += ["-o", f"timeout={int(timeout)}", f"--basetemp={work}"]
     done = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, check=False)
+    (work.parent / f"{work.name}.log").write_text(done.stdout + done.stderr)
     tail = (done.stdout + done.stderr).strip().splitlines()[-1:] or [""]
-    print(f"  {' '.join(files)}: exit {done.returncode}: {tail[0]}", flush=True)
+    print(f"  {' '.join(files)}: exit {done.returncode}: {tail[0]} ({work})", flush=True)
     return done.returncode
 
 
@@ -164,20 +166,28 @@ def main() -> int:
     parser.add_argument("--runs", type=int, default=5, help="seeds per repeated scenario")
     parser.add_argument("--seed", type=int, default=None, help="first seed (default: random)")
     parser.add_argument("--out", type=Path, default=ROOT / "docs" / "reliability.md")
+    parser.add_argument(
+        "--work",
+        type=Path,
+        default=Path(tempfile.gettempdir()) / "autotoo-chaos-bench",
+        help="where each run's files and output are kept (default: %(default)s)",
+    )
     args = parser.parse_args()
     first = args.seed if args.seed is not None else random.randrange(2**31)
     started = time.monotonic()
-    with tempfile.TemporaryDirectory(prefix="autotoo-chaos-") as tmp:
-        report = Path(tmp) / "counts.jsonl"
-        env = {**os.environ, **BENCH_SIZES, "AUTOTOO_CHAOS_REPORT": str(report)}
-        for run in range(args.runs):
-            seed = first + run
-            print(f"run {run + 1}/{args.runs}, seed {seed}", flush=True)
-            run_pytest(REPEATED, {**env, "AUTOTOO_CHAOS_SEED": str(seed)}, timeout=600)
-        print("once: budget, secrets, state directory, fuzz, bad files", flush=True)
-        once_env = {**env, "AUTOTOO_CHAOS_SEED": str(first)}
-        run_pytest(ONCE, once_env, timeout=1800)
-        entries = [json.loads(line) for line in report.read_text().splitlines() if line]
+    work = args.work / datetime.now(UTC).strftime("%Y%m%dT%H%M%S")
+    work.mkdir(parents=True)
+    report = work / "counts.jsonl"
+    env = {**os.environ, **BENCH_SIZES, "AUTOTOO_CHAOS_REPORT": str(report)}
+    for run in range(args.runs):
+        seed = first + run
+        print(f"run {run + 1}/{args.runs}, seed {seed}", flush=True)
+        seeded = {**env, "AUTOTOO_CHAOS_SEED": str(seed)}
+        run_pytest(REPEATED, seeded, timeout=600, work=work / f"seed-{seed}")
+    print("once: budget, secrets, state directory, fuzz, bad files", flush=True)
+    once_env = {**env, "AUTOTOO_CHAOS_SEED": str(first)}
+    run_pytest(ONCE, once_env, timeout=1800, work=work / "once")
+    entries = [json.loads(line) for line in report.read_text().splitlines() if line]
     summary = summarise(entries)
     command = " ".join(shlex.quote(a) for a in ["uv", "run", "python", *sys.argv])
     args.out.write_text(render(summary, command, time.monotonic() - started))
