@@ -35,6 +35,12 @@ def register(subparsers: Any) -> None:
         default=60.0,
         help="simulated seconds per real second (default 60: an hour a minute)",
     )
+    parser.add_argument(
+        "--faults",
+        type=Path,
+        metavar="FILE",
+        help="JSON fault plan to inject failures (see autotoo.emulators.faults)",
+    )
     parser.set_defaults(func=run)
 
 
@@ -46,19 +52,28 @@ def run(args: argparse.Namespace) -> int:
     except (OSError, TypeError, ValueError) as exc:
         print(f"autotoo emulate: cannot read users file: {exc}")
         return EXIT_CONFIG
+    faults = None
+    if args.faults:
+        from autotoo.emulators.faults import FaultPlan  # noqa: PLC0415 -- as above
+
+        try:
+            faults = FaultPlan.from_json(args.faults)
+        except (OSError, TypeError, ValueError, KeyError) as exc:
+            print(f"autotoo emulate: cannot read fault plan: {exc!r}")
+            return EXIT_CONFIG
     if args.clock_speed <= 0:
         print("autotoo emulate: --clock-speed must be positive")
         return EXIT_CONFIG
-    asyncio.run(_serve(args.host, args.port, users, args.clock_speed))
+    asyncio.run(_serve(args.host, args.port, users, args.clock_speed, faults))
     return EXIT_OK
 
 
-async def _serve(host: str, port: int, users: Any, clock_speed: float) -> None:
+async def _serve(host: str, port: int, users: Any, clock_speed: float, faults: Any = None) -> None:
     from aiohttp import web  # noqa: PLC0415 -- as above
 
     from autotoo.emulators.app import base_urls, create_app  # noqa: PLC0415 -- as above
 
-    runner = web.AppRunner(create_app(users=users, clock_speed=clock_speed))
+    runner = web.AppRunner(create_app(users=users, clock_speed=clock_speed, faults=faults))
     await runner.setup()
     site = web.TCPSite(runner, host, port)
     await site.start()

@@ -156,6 +156,19 @@ class Budgets(Strict):
     too_per_day: int = Field(default=5, ge=0, description="global cap on TOOs per 24 h")
 
 
+class PipelineTuning(Strict):
+    """How long the submitter waits before retrying; the defaults suit the real services."""
+
+    retry_not_sent: Duration = Field(
+        default=timedelta(seconds=30),
+        description="wait before resending a request that provably never reached the service",
+    )
+    reconcile_delay: Duration = Field(
+        default=timedelta(seconds=60),
+        description="wait before checking the remote listing for a request of unknown outcome",
+    )
+
+
 class LogSettings(Strict):
     level: Literal["debug", "info", "warning", "error"] = "info"
     format: Literal["auto", "json", "console"] = "auto"
@@ -177,6 +190,7 @@ class Config(Strict):
     admin: AdminSettings = AdminSettings()
     budgets: Budgets = Budgets()
     log: LogSettings = LogSettings()
+    pipeline: PipelineTuning = PipelineTuning()
     max_alert_age: Duration = Field(
         default=timedelta(days=1),
         description="alerts whose trigger (or issue) time is older are recorded and evaluated, "

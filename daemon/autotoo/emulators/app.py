@@ -7,6 +7,7 @@ from aiohttp import web
 
 from autotoo.emulators import swift, ukssdc
 from autotoo.emulators.clock import SimClock
+from autotoo.emulators.faults import FaultPlan
 from autotoo.emulators.sky import Sky
 from autotoo.emulators.swift.rules import SwiftRules
 from autotoo.emulators.ukssdc.jobs import Timings
@@ -22,10 +23,12 @@ def create_app(
     clock_speed: float = 1.0,
     swift_rules: SwiftRules | None = None,
     ukssdc_timings: Timings | None = None,
+    faults: FaultPlan | None = None,
 ) -> web.Application:
     sky = sky or Sky(SimClock(speed=clock_speed))
     users = users or Users()
-    app = web.Application()
+    # Faults come first, so an injected failure hides the request from every emulator.
+    app = web.Application(middlewares=[faults.middleware] if faults else [])
     app[SKY] = sky
     swift.setup_routes(app, sky=sky, users=users, rules=swift_rules)
     ukssdc.setup_routes(app, sky=sky, users=users, timings=ukssdc_timings)

@@ -17,6 +17,7 @@ Why these settings (all verified in ../shared/specs/ecosystem.md §5.1):
 from __future__ import annotations
 
 import asyncio
+import os
 import re
 import sqlite3
 from collections.abc import AsyncIterator
@@ -48,6 +49,23 @@ def migrations() -> list[tuple[int, str, str]]:
 SCHEMA_VERSION = len(migrations())
 
 
+def _why(path: Path) -> str:
+    """What the filesystem says, since SQLite's own words ("unable to open database file")
+    do not tell an operator that the directory is read-only or the disk full."""
+    directory = path.parent
+    try:
+        fs = os.statvfs(directory)
+    except OSError:
+        return ""
+    if fs.f_flag & os.ST_RDONLY:
+        return f" ({directory} is on a read-only filesystem)"
+    if not os.access(directory, os.W_OK):
+        return f" ({directory} is not writable by this user)"
+    if fs.f_bavail == 0:
+        return f" (no space left on the filesystem of {directory})"
+    return ""
+
+
 class Database:
     """An open, migrated SQLite state file."""
 
@@ -63,14 +81,14 @@ class Database:
             path.parent.mkdir(parents=True, exist_ok=True)
             conn = await aiosqlite.connect(path, isolation_level=None)
         except (OSError, sqlite3.Error) as exc:
-            raise StoreOpenError(f"cannot open state database {path}: {exc}") from None
+            raise StoreOpenError(f"cannot open state database {path}: {exc}{_why(path)}") from None
         conn.row_factory = sqlite3.Row
         db = cls(conn, path)
         try:
             await db._prepare()
         except sqlite3.Error as exc:
             await conn.close()
-            raise StoreOpenError(f"cannot use state database {path}: {exc}") from None
+            raise StoreOpenError(f"cannot use state database {path}: {exc}{_why(path)}") from None
         except BaseException:
             await conn.close()
             raise

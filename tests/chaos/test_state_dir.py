@@ -1,0 +1,177 @@
+"""The state directory is read-only, or its filesystem is full, when the daemon starts.
+
+Real filesystems, not simulations: a tmpfs mounted read-only (or remounted read-only over an
+existing state), and a tiny tmpfs filled to the last byte. The daemon must say clearly what is
+wrong and exit non-zero, and the state file must come out exactly as it went in (same bytes,
+``PRAGMA integrity_check`` ok), so the daemon starts normally once the disk is fixed.
+Mounting needs CAP_SYS_ADMIN; without it the read-only case falls back to ``chattr +i`` on
+the directory and the full case is skipped, saying why.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import shutil
+import sqlite3
+import subprocess
+import sys
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from autotoo.pipeline.intake import Inbox
+from autotoo.sources.base import Received
+from autotoo.store.db import Database
+from autotoo.store.repository import Repository
+from tests.chaos.conftest import Record
+from tests.chaos.streams import EP_TOPIC, ep_alert
+
+CONFIG = """\
+mode: dry-run
+state: sqlite:///{state}
+rules: []
+sources: [{{kind: directory, name: spool, path: {spool}}}]
+admin: {{enabled: false}}
+log: {{format: json, level: info}}
+"""
+
+
+def _mount(*args: str) -> bool:
+    if shutil.which("mount") is None:
+        return False
+    return subprocess.run(["mount", *args], capture_output=True, check=False).returncode == 0
+
+
+@contextlib.contextmanager
+def tmpfs(path: Path, size: str) -> Iterator[None]:
+    path.mkdir(parents=True, exist_ok=True)
+    if not _mount("-t", "tmpfs", "-o", f"size={size},mode=0755", "tmpfs", str(path)):
+        pytest.skip("cannot mount a tmpfs here (needs CAP_SYS_ADMIN): no full filesystem")
+    try:
+        yield
+    finally:
+        subprocess.run(["umount", str(path)], check=True)
+
+
+def run_daemon(workdir: Path, state: Path, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+    spool = workdir / "spool"
+    spool.mkdir(exist_ok=True)
+    config = workdir / "autotoo.yaml"
+    config.write_text(CONFIG.format(state=state, spool=spool))
+    return subprocess.run(
+        [sys.executable, "-m", "autotoo", "run", "-c", str(config)],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        cwd=workdir,
+        check=False,
+    )
+
+
+async def make_state(path: Path, alerts: int) -> None:
+    """A real state file as the daemon leaves it: migrated, with alerts in the inbox."""
+    db = await Database.open(path)
+    try:
+        inbox = Inbox(Repository(db))
+        for number in range(alerts):
+            await inbox(
+                Received.create(
+                    raw=ep_alert(number),
+                    identity=f"chaos:{number}",
+                    topic=EP_TOPIC.replace("/", "."),
+                    received_at=datetime.now(UTC),
+                    source="chaos",
+                )
+            )
+    finally:
+        await db.close()
+
+
+def fingerprint(directory: Path) -> str:
+    """The database file's bytes (SQLite may add its empty -wal/-shm companions)."""
+    return hashlib.sha256((directory / "state.db").read_bytes()).hexdigest()
+
+
+def intact(path: Path, alerts: int) -> bool:
+    with contextlib.closing(sqlite3.connect(path)) as db:
+        ok = db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+        return ok and db.execute("SELECT count(*) FROM inbox").fetchone()[0] == alerts
+
+
+def starts_normally(workdir: Path, state: Path) -> bool:
+    """The daemon, started on the repaired state, reaches READY and stops with 0 on SIGTERM."""
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "autotoo", "run", "-c", str(workdir / "autotoo.yaml")],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        cwd=workdir,
+    )
+    assert proc.stdout is not None
+    ready = False
+    for line in proc.stdout:
+        if '"event": "ready"' in line:
+            ready = True
+            break
+    proc.terminate()
+    proc.communicate(timeout=30)
+    return ready and proc.returncode == 0
+
+
+def explained(result: subprocess.CompletedProcess[str], *words: str) -> bool:
+    text = (result.stdout + result.stderr).lower()
+    return "cannot open the state store" in text and all(w in text for w in words)
+
+
+async def test_read_only_state_directory(tmp_path: Path, chaos_record: Record) -> None:
+    state_dir = tmp_path / "state"
+    state = state_dir / "state.db"
+    with tmpfs(state_dir, "16m"):
+        await make_state(state, alerts=20)
+        before = fingerprint(state_dir)
+        assert _mount("-o", "remount,ro", str(state_dir))
+        result = run_daemon(tmp_path, state)
+        after = fingerprint(state_dir)
+        assert _mount("-o", "remount,rw", str(state_dir))
+        chaos_record(
+            "state directory read-only at start",
+            exit_code=result.returncode,
+            state_file_unchanged=after == before,
+            integrity_ok=intact(state, 20),
+            message=(result.stdout + result.stderr).strip().splitlines()[-1][:200],
+        )
+        assert result.returncode == 1, result.stdout + result.stderr
+        assert explained(result, "is on a read-only filesystem"), result.stdout + result.stderr
+        assert after == before
+        assert intact(state, 20)
+        assert starts_normally(tmp_path, state)
+
+
+async def test_full_filesystem_under_the_state(tmp_path: Path, chaos_record: Record) -> None:
+    state_dir = tmp_path / "state"
+    state = state_dir / "state.db"
+    with tmpfs(state_dir, "1m"):
+        await make_state(state, alerts=20)
+        filler = state_dir / "filler"
+        with filler.open("wb", buffering=0) as out, contextlib.suppress(OSError):
+            while True:  # until ENOSPC: not one free block left
+                out.write(b"\0" * 4096)
+        before = fingerprint(state_dir)
+        result = run_daemon(tmp_path, state)
+        after = fingerprint(state_dir)
+        filler.unlink()
+        chaos_record(
+            "state filesystem full at start",
+            exit_code=result.returncode,
+            state_file_unchanged=after == before,
+            integrity_ok=intact(state, 20),
+            message=(result.stdout + result.stderr).strip().splitlines()[-1][:200],
+        )
+        assert result.returncode == 1, result.stdout + result.stderr
+        assert explained(result, "no space left"), result.stdout + result.stderr
+        assert after == before
+        assert intact(state, 20)
+        assert starts_normally(tmp_path, state)
