@@ -128,6 +128,19 @@ def cpu_seconds() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
+def fsync_ms(directory: Path, samples: int = 50) -> float:
+    """Median time of a small write + fsync in ``directory``: the floor of one durable commit
+    (SQLite in WAL mode with synchronous=FULL fsyncs the WAL once per commit)."""
+    times = []
+    with tempfile.NamedTemporaryFile(dir=directory) as handle:
+        for _ in range(samples):
+            started = time.perf_counter()
+            os.write(handle.fileno(), b"x" * 512)
+            os.fsync(handle.fileno())
+            times.append((time.perf_counter() - started) * 1e3)
+    return sorted(times)[len(times) // 2]
+
+
 def percentile(values: Sequence[float], p: float) -> float:
     """Nearest-rank percentile (p in 0..100); exact for the max at p=100."""
     ordered = sorted(values)
@@ -232,6 +245,23 @@ MATCHING_RULE = """\
       exp_time_just: "2 ks reaches the flux needed to detect and localise it."
 """
 
+TOO_FIELDS: dict[str, Any] = {
+    "source_type": "X-ray transient",
+    "exp_time_per_visit": 2000,
+    "num_of_visits": 1,
+    "monitoring_freq": "1 day",  # swifttools refuses num_of_visits without it
+    "exp_time_just": "2 ks reaches the flux needed to detect and localise it.",
+    "immediate_objective": "Localise the transient",
+    "urgency": 3,  # the emulator refuses constrained targets at urgency <= 2 only
+    "obs_type": "Light Curve",
+    "instrument": "XRT",
+    "xrt_countrate": 0.5,
+    "xrt_mode": "PC",
+    "uvot_mode": 0x9999,
+    "science_just": "A new X-ray transient; XRT localises it for the follow-up community.",
+}
+"""The TOO of the peer and tracking benchmarks (v1 field names, which both clients accept)."""
+
 _OTHER_TOPICS = (
     "gcn.classic.voevent.FERMI_GBM_GND_POS",
     "gcn.classic.voevent.SWIFT_BAT_GRB_POS_ACK",
@@ -307,6 +337,43 @@ class Stamps:
             return await handler(request)  # type: ignore[operator,no-any-return]
 
         return stamp
+
+
+class Requests:
+    """Every request the emulator served: count and time spent per kind (method + route)."""
+
+    ROUTES: dict[str, str] = {  # noqa: RUF012 - a constant table
+        "/api/v2/swift/too": "too",
+        "/api/v2/swift/calendar": "calendar",
+    }
+
+    def __init__(self) -> None:
+        import collections  # noqa: PLC0415
+
+        self.counts: collections.Counter[str] = collections.Counter()
+        self.service_ms = 0.0
+
+    def kind(self, method: str, path: str) -> str:
+        path = path.rstrip("/")
+        name = self.ROUTES.get(path) or ("xrt" if path.startswith("/user_objects") else path)
+        return f"{method} {name}"
+
+    def middleware(self) -> object:
+        from aiohttp import web  # noqa: PLC0415
+
+        @web.middleware
+        async def count(request: web.Request, handler: Any) -> web.StreamResponse:
+            started = time.perf_counter()
+            try:
+                return await handler(request)  # type: ignore[no-any-return]
+            finally:
+                self.counts[self.kind(request.method, request.path)] += 1
+                self.service_ms += (time.perf_counter() - started) * 1e3
+
+        return count
+
+    def snapshot(self) -> tuple[int, float]:
+        return sum(self.counts.values()), self.service_ms
 
 
 @contextlib.contextmanager

@@ -18,6 +18,8 @@ swifttools blocks it in turn, so the two never overlap. Wall time per request, m
 from __future__ import annotations
 
 import asyncio
+import collections
+import functools
 import os
 import statistics
 import sys
@@ -33,34 +35,27 @@ from autotoo.emulators.users import Users
 from autotoo.swift import SwiftV2Client, TooRequest
 from autotoo.ukssdc.client import UkssdcClient
 from autotoo.ukssdc.request import XrtRequest
-from bench._common import Row, emit, emulator, position, quick_flag
+from bench._common import TOO_FIELDS, Requests, Row, emit, emulator, position, quick_flag
 
 SECRET = "my_shared_secret"
-TOO_FIELDS: dict[str, Any] = {
-    "source_type": "X-ray transient",
-    "exp_time_per_visit": 2000,
-    "num_of_visits": 1,
-    "monitoring_freq": "1 day",
-    "exp_time_just": "2 ks reaches the flux needed to detect and localise it.",
-    "immediate_objective": "Localise the transient",
-    "urgency": 3,
-    "obs_type": "Light Curve",
-    "instrument": "XRT",
-    "xrt_countrate": 0.5,
-    "xrt_mode": "PC",
-    "uvot_mode": 0x9999,
-    "science_just": "A new X-ray transient; XRT localises it for the follow-up community.",
+SMC_X3: dict[str, Any] = {
+    "name": "SMC X-3",
+    "targ": "00945521",
+    "RA": 13.02343792,
+    "Dec": -72.43450778,
 }
-SMC_X3 = {"name": "SMC X-3", "targ": "00945521", "RA": 13.02343792, "Dec": -72.43450778}
 
 
 def _ours_too(i: int) -> TooRequest:
     ra, dec = position(i)
-    return TooRequest.model_validate({**TOO_FIELDS, "source_name": f"BENCH {i}", "ra": ra, "dec": dec})
+    return TooRequest.model_validate(
+        {**TOO_FIELDS, "source_name": f"BENCH {i}", "ra": ra, "dec": dec}
+    )
 
 
 def _theirs_too(i: int) -> str:
-    from swifttools.swift_too import TOO  # noqa: PLC0415 - after SWIFT_TOO_API_URL is set
+    # After SWIFT_TOO_API_URL is set (swifttools reads it at import); it ships no types.
+    from swifttools.swift_too import TOO  # type: ignore[import-untyped]  # noqa: PLC0415
 
     ra, dec = position(i)
     too = TOO()
@@ -84,7 +79,7 @@ async def _ours_xrt(session: aiohttp.ClientSession, user: str, base_url: str) ->
 
 
 def _theirs_xrt(user: str, base_url: str) -> bool:
-    import swifttools.ukssdc.xrt_prods as ux  # noqa: PLC0415
+    import swifttools.ukssdc.xrt_prods as ux  # type: ignore[import-untyped]  # noqa: PLC0415
 
     req = ux.XRTProductRequest(user, silent=True)
     req._baseURL = base_url  # noqa: SLF001 - the redirection the contract tests use
@@ -94,25 +89,52 @@ def _theirs_xrt(user: str, base_url: str) -> bool:
     return bool(req.submit())
 
 
-def _timed(fn: Callable[[], Any]) -> tuple[float, Any]:
-    started = time.perf_counter()
-    result = fn()
-    return time.perf_counter() - started, result
+class Sample:
+    """Wall time, emulator requests and emulator time of each call, per client and task."""
+
+    def __init__(self, requests: Requests) -> None:
+        self.requests = requests
+        self.wall: dict[str, list[float]] = collections.defaultdict(list)
+        self.calls: dict[str, list[int]] = collections.defaultdict(list)
+        self.server: dict[str, list[float]] = collections.defaultdict(list)
+
+    def _note(self, name: str, started: float, before: tuple[int, float]) -> None:
+        count, served = self.requests.snapshot()
+        self.wall[name].append((time.perf_counter() - started) * 1e3)
+        self.calls[name].append(count - before[0])
+        self.server[name].append(served - before[1])
+
+    def blocking(self, name: str, fn: Callable[[], Any]) -> Any:
+        before, started = self.requests.snapshot(), time.perf_counter()
+        result = fn()
+        self._note(name, started, before)
+        return result
+
+    async def awaiting(self, name: str, coro: Any) -> Any:
+        before, started = self.requests.snapshot(), time.perf_counter()
+        result = await coro
+        self._note(name, started, before)
+        return result
+
+    def describe(self, name: str) -> str:
+        return (
+            f"{name}: {statistics.median(self.calls[name]):g} request(s) per submission, "
+            f"emulator time {statistics.median(self.server[name]):.2f} ms of "
+            f"{statistics.median(self.wall[name]):.2f} ms (medians)"
+        )
 
 
-async def _timed_async(coro: Any) -> tuple[float, Any]:
-    started = time.perf_counter()
-    result = await coro
-    return time.perf_counter() - started, result
-
-
-async def measure(n: int) -> list[Row]:
+async def measure(n: int) -> tuple[list[Row], list[str]]:
     users = Users(ukssdc={f"bench-{k}@example.org" for k in range(2 * n + 2)})
-    with emulator(users=users) as emu, tempfile.TemporaryDirectory(prefix="bench-peers-") as home:
+    requests = Requests()
+    sample = Sample(requests)
+    with (
+        emulator(users=users, middlewares=[requests.middleware()]) as emu,
+        tempfile.TemporaryDirectory(prefix="bench-peers-") as home,
+    ):
         os.environ["SWIFT_TOO_API_URL"] = f"{emu.root}/api/v2"
         os.environ["HOME"] = home  # swifttools keeps its session cookie under ~/.cache
         ukssdc_url = f"{emu.root}/user_objects"
-        ours_too, theirs_too, ours_xrt, theirs_xrt = [], [], [], []
         async with aiohttp.ClientSession() as session:
             client = SwiftV2Client(
                 f"{emu.root}/api/v2", username="myuser", shared_secret=SECRET, session=session
@@ -123,41 +145,45 @@ async def measure(n: int) -> list[Row]:
             await _ours_xrt(session, "bench-0@example.org", ukssdc_url)
             _theirs_xrt("bench-1@example.org", ukssdc_url)
             for k in range(1, n + 1):
-                seconds, result = await _timed_async(client.submit(_ours_too(2 * k)))
+                result = await sample.awaiting("ours TOO", client.submit(_ours_too(2 * k)))
                 assert result.status == "Accepted", result
-                ours_too.append(seconds)
-                seconds, status = _timed(lambda k=k: _theirs_too(2 * k + 1))
+                status = sample.blocking(
+                    "swifttools TOO", functools.partial(_theirs_too, 2 * k + 1)
+                )
                 assert status == "Accepted", status
-                theirs_too.append(seconds)
                 user = f"bench-{2 * k}@example.org"
-                seconds, job = await _timed_async(_ours_xrt(session, user, ukssdc_url))
+                job = await sample.awaiting("ours XRT", _ours_xrt(session, user, ukssdc_url))
                 assert job.job_id, job
-                ours_xrt.append(seconds)
                 other = f"bench-{2 * k + 1}@example.org"
-                seconds, ok = _timed(lambda other=other: _theirs_xrt(other, ukssdc_url))
+                ok = sample.blocking(
+                    "swifttools XRT", functools.partial(_theirs_xrt, other, ukssdc_url)
+                )
                 assert ok, "swifttools did not submit"
-                theirs_xrt.append(seconds)
     rows = []
-    for label, ours, theirs in (
-        ("TOO submission round trip", ours_too, theirs_too),
-        ("XRT job submission", ours_xrt, theirs_xrt),
-    ):
-        value, base = statistics.median(ours) * 1e3, statistics.median(theirs) * 1e3
-        rows.append(Row(f"{label}, median of {n}", value, "ms", base, "<= 0.5", value / base <= 0.5))
-    return rows
+    for label, what in (("TOO submission round trip", "TOO"), ("XRT job submission", "XRT")):
+        value = statistics.median(sample.wall[f"ours {what}"])
+        base = statistics.median(sample.wall[f"swifttools {what}"])
+        rows.append(
+            Row(f"{label}, median of {n}", value, "ms", base, "<= 0.5", value / base <= 0.5)
+        )
+    notes = [sample.describe(name) for name in sample.wall]
+    return rows, notes
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     n = 10 if quick_flag(argv) else 50
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # swifttools' deprecation chatter
-        rows = asyncio.run(measure(n))
+        rows, notes = asyncio.run(measure(n))
     emit(
         "Peers: our clients vs swifttools 4.0.5 (same emulator, same requests)",
         rows,
         [
-            "baseline: swifttools 4.0.5 TOO().submit() and XRTProductRequest.submit(), timed "
-            "from building the request to the reply, like ours",
+            *notes,
+            (
+                "baseline: swifttools 4.0.5 TOO().submit() and XRTProductRequest.submit(), timed "
+                "from building the request to the reply, like ours"
+            ),
             "requests alternate ours/theirs, so load changes hit both alike",
         ],
     )

@@ -30,7 +30,6 @@ from bench._common import (
     write_daemon_config,
 )
 
-
 IMPORTS = (
     "import autotoo.wiring, autotoo.cli.run, autotoo.rules, autotoo.pipeline.processor, "
     "autotoo.sources.mqtt, autotoo.adapters.swift, autotoo.swift, autotoo.adapters.publish"
@@ -98,13 +97,16 @@ def measure(runs: int) -> tuple[list[Row], list[str]]:
     ]  # fmt: skip
     notes = [
         "baseline: `python -c pass` (the interpreter alone)",
-        "measured with compiled bytecode (PYTHONPYCACHEPREFIX, filled by one unmeasured "
-        "start): this machine sets PYTHONDONTWRITEBYTECODE=1, which makes every start "
-        "compile ~600 modules; the row 'without bytecode' shows that cost",
-        "READY=1 is sent after config + 100 rules are validated, the store is opened and "
-        "migrated, and the MQTT source is subscribed",
-        "heaviest top-level imports (python -X importtime, cumulative): "
-        + ", ".join(top),
+        (
+            "measured with compiled bytecode (PYTHONPYCACHEPREFIX, filled by one unmeasured "
+            "start): this machine sets PYTHONDONTWRITEBYTECODE=1, which makes every start "
+            "compile ~600 modules; the row 'without bytecode' shows that cost"
+        ),
+        (
+            "READY=1 is sent after config + 100 rules are validated, the store is opened and "
+            "migrated, and the MQTT source is subscribed"
+        ),
+        "heaviest top-level imports (python -X importtime, cumulative): " + ", ".join(top),
     ]
     return rows, notes
 
