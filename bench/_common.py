@@ -128,16 +128,25 @@ def cpu_seconds() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
-def fsync_ms(directory: Path, samples: int = 50) -> float:
-    """Median time of a small write + fsync in ``directory``: the floor of one durable commit
-    (SQLite in WAL mode with synchronous=FULL fsyncs the WAL once per commit)."""
+def commit_ms(directory: Path, synchronous: str = "FULL", samples: int = 200) -> float:
+    """Median time of one small SQLite WAL transaction (BEGIN IMMEDIATE, INSERT, COMMIT)
+    with the stdlib driver in ``directory``: the floor of one durable commit on this disk,
+    without any of autotoo's code. ``synchronous=FULL`` fsyncs the WAL at each commit."""
     times = []
-    with tempfile.NamedTemporaryFile(dir=directory) as handle:
-        for _ in range(samples):
-            started = time.perf_counter()
-            os.write(handle.fileno(), b"x" * 512)
-            os.fsync(handle.fileno())
-            times.append((time.perf_counter() - started) * 1e3)
+    with tempfile.TemporaryDirectory(dir=directory) as tmp:
+        conn = sqlite3.connect(Path(tmp) / "probe.db", isolation_level=None)
+        try:
+            conn.execute("PRAGMA journal_mode = WAL")
+            conn.execute(f"PRAGMA synchronous = {synchronous}")
+            conn.execute("CREATE TABLE t (id INTEGER PRIMARY KEY, raw BLOB)")
+            for _ in range(samples):
+                started = time.perf_counter()
+                conn.execute("BEGIN IMMEDIATE")
+                conn.execute("INSERT INTO t (raw) VALUES (?)", (b"x" * 570,))
+                conn.execute("COMMIT")
+                times.append((time.perf_counter() - started) * 1e3)
+        finally:
+            conn.close()
     return sorted(times)[len(times) // 2]
 
 

@@ -25,11 +25,11 @@ from bench._common import (
     EP_TOPIC_MQTT,
     Row,
     Stamps,
+    commit_ms,
     daemon,
     emit,
     emulator,
     ep_alert,
-    fsync_ms,
     mosquitto,
     percentile,
     quick_flag,
@@ -128,7 +128,7 @@ async def measure(counts: dict[float, int]) -> tuple[list[Row], list[str]]:
                         results["ours", rate] = await phase(pub, stamps, EP_TOPIC_MQTT, count, rate)
                 assert proc.poll() is None, "the daemon exited during the run"
             toos = len(emu.swift.toos)
-            floor = fsync_ms(Path(tmp))
+            floor = commit_ms(Path(tmp))
         finally:
             relay.terminate()
             async with asyncio.timeout(10):

@@ -18,6 +18,7 @@ import sys
 import time
 from collections.abc import Sequence
 from datetime import UTC, datetime
+from pathlib import Path
 
 from bench._common import HEADER, ROOT, machine
 
@@ -35,6 +36,7 @@ def run(name: str, args: list[str]) -> dict[str, object]:
     shown = " ".join(["uv run python -m", f"bench.{name}", *args])
     print(f"$ {shown}", flush=True)
     load_before, started = _load(), time.monotonic()
+    started_at = datetime.now(UTC).strftime("%H:%M:%S UTC")
     proc = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, check=False)
     elapsed = time.monotonic() - started
     sys.stdout.write(proc.stdout)
@@ -52,7 +54,28 @@ def run(name: str, args: list[str]) -> dict[str, object]:
         "stderr_tail": proc.stderr[-1500:],
         "elapsed": elapsed,
         "load": f"{load_before} -> {_load()}",
-        "started": datetime.now(UTC).strftime("%H:%M:%S UTC"),
+        "started": started_at,
+    }
+
+
+def reuse(name: str, log: str) -> dict[str, object]:
+    """A benchmark run earlier and on its own (``python -m bench.X ... | tee LOG``): its
+    printed results, so a long soak need not run inside this one."""
+    text = Path(log).read_text()
+    results = [
+        json.loads(line.removeprefix("BENCH-JSON "))
+        for line in text.splitlines()
+        if line.startswith("BENCH-JSON ")
+    ]
+    header = text.splitlines()[0] if text else ""
+    return {
+        "command": header.removeprefix("$ ") or f"uv run python -m bench.{name}",
+        "results": results,
+        "failed": not results,
+        "stderr_tail": "",
+        "elapsed": float("nan"),
+        "load": "see its own log",
+        "started": f"earlier, separately: {Path(log).name}",
     }
 
 
@@ -106,9 +129,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--only", default=",".join(BENCHES), help="comma-separated names")
     parser.add_argument("--soak-count", type=int, default=None, help="alerts for the soak")
     parser.add_argument("--no-doc", action="store_true", help="print only")
+    parser.add_argument(
+        "--reuse", action="append", default=[], help="NAME=LOG: take NAME's results from LOG"
+    )
     args = parser.parse_args(argv)
+    reused = dict(item.split("=", 1) for item in args.reuse)
     runs = []
     for name in args.only.split(","):
+        if name in reused:
+            runs.append(reuse(name, reused[name]))
+            continue
         extra = ["--quick"] if args.quick else []
         if name == "soak" and args.soak_count:
             extra = ["--count", str(args.soak_count)]
