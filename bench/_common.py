@@ -306,6 +306,47 @@ def rules_yaml(count: int = 100, *, matching: bool = True) -> str:
     return "\n".join(out)
 
 
+@dataclass(slots=True)
+class InProcess:
+    """The daemon's intake and processor over a real SQLite file, as the throughput and soak
+    benchmarks run them: 100 rules, dry-run, nothing sent anywhere."""
+
+    db: Any
+    inbox: Any
+    processor: Any
+
+    @classmethod
+    async def open(cls, path: Path) -> InProcess:
+        from autotoo.config.yamlfile import load_yaml_text  # noqa: PLC0415
+        from autotoo.pipeline.intake import Inbox  # noqa: PLC0415
+        from autotoo.pipeline.processor import Processor  # noqa: PLC0415
+        from autotoo.pipeline.settings import PipelineSettings  # noqa: PLC0415
+        from autotoo.rules import load_documents  # noqa: PLC0415
+        from autotoo.store.db import Database  # noqa: PLC0415
+        from autotoo.store.repository import Repository  # noqa: PLC0415
+
+        db = await Database.open(path)
+        repo = Repository(db)
+        ruleset = load_documents([load_yaml_text(rules_yaml(100), "bench-rules.yaml")])
+        settings = PipelineSettings(mode="dry-run")
+        processor = Processor(repo, rules=lambda: ruleset, settings=lambda: settings)
+        return cls(db, Inbox(repo, on_new=processor.notify_new), processor)
+
+    async def put(self, raw: bytes, identity: str) -> None:
+        """One message into the inbox, as a source hands it over (durable when it returns)."""
+        from autotoo.sources.base import Received  # noqa: PLC0415
+
+        await self.inbox(
+            Received.create(
+                raw=raw,
+                identity=identity,
+                topic=EP_TOPIC_MQTT,
+                received_at=datetime.now(UTC),
+                source="bench",
+            )
+        )
+
+
 def quick_flag(argv: Sequence[str] | None) -> bool:
     import argparse  # noqa: PLC0415 - only the CLI entry needs it
 

@@ -20,31 +20,18 @@ import tempfile
 import time
 import uuid
 from collections.abc import Sequence
-from datetime import UTC, datetime
 from pathlib import Path
 
-from autotoo.config.yamlfile import load_yaml_text
 from autotoo.logs import configure
-from autotoo.pipeline.intake import Inbox
-from autotoo.pipeline.processor import Processor
-from autotoo.pipeline.settings import PipelineSettings
-from autotoo.rules import load_documents
-from autotoo.sources.base import Received
-from autotoo.store.db import Database
-from autotoo.store.repository import Repository
-from bench._common import EP_TOPIC_MQTT, Row, emit, ep_alert, rss_mb, rules_yaml
+from bench._common import InProcess, Row, emit, ep_alert, rss_mb
 
 ROUND = 200
 
 
 async def soak(count: int, workdir: Path) -> tuple[dict[int, float], float]:
     """RSS in MB at each checkpoint (percent -> MB), and alerts/s."""
-    db = await Database.open(workdir / "soak.db")
-    repo = Repository(db)
-    ruleset = load_documents([load_yaml_text(rules_yaml(100), "bench-rules.yaml")])
-    settings = PipelineSettings(mode="dry-run")
-    processor = Processor(repo, rules=lambda: ruleset, settings=lambda: settings)
-    inbox = Inbox(repo)
+    pipe = await InProcess.open(workdir / "soak.db")
+    processor = pipe.processor
     run = uuid.uuid4().hex[:4].upper()
     checkpoints = {count * p // 100: p for p in (10, 50, 100)}
     rss = {0: rss_mb()}
@@ -52,15 +39,7 @@ async def soak(count: int, workdir: Path) -> tuple[dict[int, float], float]:
     try:
         for first in range(0, count, ROUND):
             for i in range(first, min(first + ROUND, count)):
-                await inbox(
-                    Received.create(
-                        raw=ep_alert(i, run=run),
-                        identity=f"soak:{run}:{i}",
-                        topic=EP_TOPIC_MQTT,
-                        received_at=datetime.now(UTC),
-                        source="soak",
-                    )
-                )
+                await pipe.put(ep_alert(i, run=run), f"soak:{run}:{i}")
             while await processor.step():
                 pass
             done = min(first + ROUND, count)
@@ -71,7 +50,7 @@ async def soak(count: int, workdir: Path) -> tuple[dict[int, float], float]:
         rate = count / (time.perf_counter() - started)
         assert processor.counters.parsed == count, processor.counters
     finally:
-        await db.close()
+        await pipe.db.close()
     return rss, rate
 
 

@@ -21,33 +21,25 @@ import tempfile
 import time
 import uuid
 from collections.abc import Sequence
-from datetime import UTC, datetime
 from pathlib import Path
 
 import aiomqtt
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
-from autotoo.config.yamlfile import load_yaml_text
 from autotoo.logs import configure
 from autotoo.pipeline.intake import Inbox
-from autotoo.pipeline.processor import Processor
-from autotoo.pipeline.settings import PipelineSettings
-from autotoo.rules import load_documents
-from autotoo.sources.base import Received
 from autotoo.sources.mqtt import MqttSource
 from autotoo.sources.settings import MqttSettings
-from autotoo.store.db import Database
-from autotoo.store.repository import Repository
 from bench._common import (
     EP_TOPIC_MQTT,
+    InProcess,
     Row,
     commit_ms,
     emit,
     ep_alert,
     mosquitto,
     quick_flag,
-    rules_yaml,
 )
 
 TOPIC = EP_TOPIC_MQTT
@@ -115,12 +107,9 @@ async def ours(port: int, payloads: Sequence[bytes], workdir: Path) -> tuple[flo
     """(alerts/s through the whole path, alerts/s into the inbox alone) over the same backlog."""
     ident = f"ours-{uuid.uuid4().hex[:8]}"
     await backlog(port, ident, payloads)
-    db = await Database.open(workdir / f"{ident}.db")
-    repo = Repository(db)
-    ruleset = load_documents([load_yaml_text(rules_yaml(100), "bench-rules.yaml")])
-    settings = PipelineSettings(mode="dry-run")
-    processor = Processor(repo, rules=lambda: ruleset, settings=lambda: settings)
-    sink = _Timed(Inbox(repo, on_new=processor.notify_new))
+    pipe = await InProcess.open(workdir / f"{ident}.db")
+    processor = pipe.processor
+    sink = _Timed(pipe.inbox)
     source = MqttSource(
         MqttSettings(name="bench", host="127.0.0.1", port=port, client_id=ident, topics=(TOPIC,))
     )
@@ -138,7 +127,7 @@ async def ours(port: int, payloads: Sequence[bytes], workdir: Path) -> tuple[flo
             for task in tasks:
                 task.cancel()
     finally:
-        await db.close()
+        await pipe.db.close()
     assert sink.first is not None
     assert processor.counters.parsed == n, processor.counters
     inbox_rate = (n - 1) / ((inbox_done or end) - sink.first)
@@ -147,31 +136,18 @@ async def ours(port: int, payloads: Sequence[bytes], workdir: Path) -> tuple[flo
 
 async def processor_alone(payloads: Sequence[bytes], workdir: Path) -> float:
     """Alerts/s of the Processor draining an inbox filled beforehand (not timed)."""
-    db = await Database.open(workdir / f"alone-{uuid.uuid4().hex[:8]}.db")
+    pipe = await InProcess.open(workdir / f"alone-{uuid.uuid4().hex[:8]}.db")
     try:
-        repo = Repository(db)
-        ruleset = load_documents([load_yaml_text(rules_yaml(100), "bench-rules.yaml")])
-        settings = PipelineSettings(mode="dry-run")
-        processor = Processor(repo, rules=lambda: ruleset, settings=lambda: settings)
-        inbox = Inbox(repo)
-        run = uuid.uuid4().hex[:4].upper()
+        run = uuid.uuid4().hex[:4].upper()  # new event keys: not the events of the other runs
         for i, raw in enumerate(payloads):
-            await inbox(
-                Received.create(
-                    raw=raw.replace(b'"id": ["', f'"id": ["{run}'.encode()),
-                    identity=f"alone:{i}",
-                    topic=TOPIC,
-                    received_at=datetime.now(UTC),
-                    source="bench",
-                )
-            )
+            await pipe.put(raw.replace(b'"id": ["', f'"id": ["{run}'.encode()), f"alone:{i}")
         started = time.perf_counter()
-        while await processor.step():
+        while await pipe.processor.step():
             pass
         elapsed = time.perf_counter() - started
-        assert processor.counters.parsed == len(payloads), processor.counters
+        assert pipe.processor.counters.parsed == len(payloads), pipe.processor.counters
     finally:
-        await db.close()
+        await pipe.db.close()
     return len(payloads) / elapsed
 
 
