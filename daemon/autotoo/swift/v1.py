@@ -16,7 +16,6 @@ from datetime import datetime
 from typing import Any, Unpack
 
 import aiohttp
-import jwt
 import structlog
 
 from autotoo.swift import replies
@@ -48,6 +47,10 @@ PENDING = ("Queued", "Processing")
 
 def sign(api_name: str, api_data: dict[str, Any], secret: str) -> str:
     """The token exactly as swifttools 3.0.24 makes it (PyJWT, compact JSON, HS256)."""
+    # Imported here: PyJWT pulls in cryptography (~80 ms), and only the v1 protocol signs;
+    # the daemon imports this module for every protocol (bench/startup.py).
+    import jwt  # noqa: PLC0415
+
     payload = {"api_name": api_name, "api_version": API_VERSION, "api_data": api_data}
     with warnings.catch_warnings():
         # PyJWT warns about HMAC keys shorter than 32 bytes (e.g. "anonymous"); the key is the
