@@ -195,15 +195,42 @@ class SourceRunner:
         await self.source.run(self.sink)
 
 
-async def _reload(path: Path | None) -> tuple[LoadedConfig, Any] | None:
+# Built once at start; a reload swaps rules, mode, budgets and poll settings, not these.
+RESTART_ONLY = ("state", "sources", "swift", "ukssdc", "publish", "admin", "log")
+_RELOADABLE_IN_RESTART_ONLY = {
+    "swift": {"poll_interval"},
+    "ukssdc": {"poll_interval", "polls_per_minute", "max_active_jobs"},
+}
+
+
+def restart_only_changes(old: Config, new: Config) -> list[str]:
+    """Top-level sections whose change a reload cannot apply (they take effect on restart)."""
+    changed = []
+    for section in RESTART_ONLY:
+        skip = _RELOADABLE_IN_RESTART_ONLY.get(section, set())
+        before = old.model_dump(include={section})[section]
+        after = new.model_dump(include={section})[section]
+        if isinstance(before, dict) and isinstance(after, dict):
+            before = {k: v for k, v in before.items() if k not in skip}
+            after = {k: v for k, v in after.items() if k not in skip}
+        if before != after:
+            changed.append(section)
+    return changed
+
+
+async def _reload(path: Path | None, runtime: Runtime) -> tuple[LoadedConfig, Any] | None:
     try:
-        return load_everything(path)
+        loaded, rules = load_everything(path)
     except ConfigError as exc:
         log.error(
             "reload refused; keeping the running configuration",
             problems=[str(p) for p in exc.problems],
         )
         return None
+    later = restart_only_changes(runtime.loaded.config, loaded.config)
+    if later:
+        log.warning("reloaded; these changes take effect at the next restart", sections=later)
+    return loaded, rules
 
 
 async def build_components(runtime: Runtime, stack: contextlib.AsyncExitStack) -> list[Component]:
@@ -346,7 +373,7 @@ async def _main(path: Path | None, loaded: LoadedConfig, rules: Any) -> int:
             runtime = Runtime(loaded=loaded, rules=rules, db=db, repo=Repository(db))
             components = await build_components(runtime, stack)
             supervisor = Supervisor(
-                runtime, components, reloader=lambda: _reload(path), notifier=Notifier()
+                runtime, components, reloader=lambda: _reload(path, runtime), notifier=Notifier()
             )
             await supervisor.run()
     finally:

@@ -47,8 +47,13 @@ def test_run_reload_and_stop(tmp_path: Path, notify_socket: NotifySocket) -> Non
         notify_socket.wait_for("RELOADING=1")
         notify_socket.wait_for("READY=1", count=2)  # READY=1 again after the refused reload
         assert proc.poll() is None
-        # a valid one is taken
-        config.write_text(VALID.format(state=tmp_path / "state.db"))
+        # a valid one is taken; the budget applies now, the log level only after a restart
+        config.write_text(
+            VALID.format(state=tmp_path / "state.db").replace(
+                "log: {format: json}", "log: {format: json, level: debug}"
+            )
+            + "budgets: {too_per_day: 3}\n"
+        )
         proc.send_signal(signal.SIGHUP)
         notify_socket.wait_for("READY=1", count=3)
         proc.send_signal(signal.SIGTERM)
@@ -68,6 +73,10 @@ def test_run_reload_and_stop(tmp_path: Path, notify_socket: NotifySocket) -> Non
     assert refused, names
     assert "mode" in str(refused[0]["problems"])
     assert "stopped" in names
+    later = [
+        e for e in events if e["event"] == "reloaded; these changes take effect at the next restart"
+    ]
+    assert [e["sections"] for e in later] == [["log"]]
     assert (tmp_path / "state.db").exists()
 
 
