@@ -60,7 +60,10 @@ class UkssdcXrtAdapter:
         except NotSentError as exc:
             raise RemoteNotSentError(f"submit: {exc}") from exc
         except (AmbiguousError, UkssdcError) as exc:
-            log.warning("ambiguous reply from the UKSSDC", error=str(exc), name=name)
+            # The request it answered goes in the log (the user id is an e-mail, not a secret).
+            log.warning(
+                "ambiguous reply from the UKSSDC", error=str(exc), name=name, request=xrt.to_json()
+            )
             raise RemoteAmbiguousError(f"submit: {exc}") from exc
         if not result.ok or result.job_id is None:
             text = result.submit_error or "rejected"
