@@ -75,6 +75,9 @@ def summarise(entries: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
             row["passed"] += 1
         else:
             row["failed_seeds"].append(entry["seed"])
+            row.setdefault("violations", []).extend(
+                f"seed {entry['seed']}: {v}" for v in entry.get("violations", [])
+            )
         for key, value in entry.items():
             if isinstance(value, bool):
                 row["totals"][key] += int(value)
@@ -143,7 +146,9 @@ def render(summary: dict[str, dict[str, Any]], command: str, elapsed: float) -> 
         seeds = ", ".join(str(s) for s in row["failed_seeds"]) or "none"
         lines.append(f"| {name} | {row['runs']} | {row['passed']} | {seeds} |")
     for name, row in summary.items():
-        lines += ["", f"## {name}", "", WHAT.get(name, ""), "", "| counted (sum over runs) | |"]
+        lines += ["", f"## {name}", "", WHAT.get(name, "")]
+        lines += [f"- failed: {v}" for v in row.get("violations", [])]
+        lines += ["", "| counted (sum over runs) | |"]
         lines.append("|---|---:|")
         lines += [f"| {key} | {value} |" for key, value in sorted(row["totals"].items())]
     lines += [
