@@ -75,6 +75,9 @@ def summarise(entries: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
             row["passed"] += 1
         else:
             row["failed_seeds"].append(entry["seed"])
+            row.setdefault("violations", []).extend(
+                f"seed {entry['seed']}: {v}" for v in entry.get("violations", [])
+            )
         for key, value in entry.items():
             if isinstance(value, bool):
                 row["totals"][key] += int(value)
@@ -117,6 +120,21 @@ WHAT = {
 }
 
 
+FINDINGS = [
+    (
+        "Seed 1000 (SIGKILL, before the fix): an update arriving after Swift observed the target "
+        "but before the released XRT request was sent re-rendered the request and dropped the "
+        "observed target ID, so the UKSSDC refused the job. Fixed in `store/repository.py` (the "
+        "replan keeps `globals.targ`), pinned by `tests/chaos/test_regressions.py`."
+    ),
+    (
+        "Read-only or full state filesystem: the daemon exited 1, but said only 'unable to open "
+        "database file' or 'disk I/O error'. `store/db.py` now adds the cause (read-only "
+        "filesystem, not writable, no space left), asserted by `tests/chaos/test_state_dir.py`."
+    ),
+]
+
+
 def render(summary: dict[str, dict[str, Any]], command: str, elapsed: float) -> str:
     lines = [
         "# Reliability",
@@ -143,9 +161,13 @@ def render(summary: dict[str, dict[str, Any]], command: str, elapsed: float) -> 
         seeds = ", ".join(str(s) for s in row["failed_seeds"]) or "none"
         lines.append(f"| {name} | {row['runs']} | {row['passed']} | {seeds} |")
     for name, row in summary.items():
-        lines += ["", f"## {name}", "", WHAT.get(name, ""), "", "| counted (sum over runs) | |"]
+        lines += ["", f"## {name}", "", WHAT.get(name, "")]
+        lines += [f"- failed: {v}" for v in row.get("violations", [])]
+        lines += ["", "| counted (sum over runs) | |"]
         lines.append("|---|---:|")
         lines += [f"| {key} | {value} |" for key, value in sorted(row["totals"].items())]
+    lines += ["", "## Bugs these scenarios found (fixed)", ""]
+    lines += [f"- {finding}" for finding in FINDINGS]
     lines += [
         "",
         "## In CI",

@@ -204,14 +204,22 @@ def dump_status(status: StatusCollector, path: Path) -> None:
 
 async def finish(
     status: StatusCollector, stream: Stream, daemon: DaemonHarness, timeout: float
-) -> None:
-    """Wait until the stream is worked through, keep what the collector saw, stop cleanly."""
+) -> list[str]:
+    """Wait until the stream is worked through, keep what the collector saw, stop cleanly.
+
+    Returns what went wrong (empty when all is well), so that a failing run still has its
+    counts recorded before the test fails.
+    """
+    wrong = []
     try:
         await status.wait_for(lambda: completed(status, stream), timeout=timeout)
-    finally:
-        dump_status(status, daemon.workdir / "status.jsonl")
+    except AssertionError:
+        wrong.append(f"not worked through within {timeout} s")
+    dump_status(status, daemon.workdir / "status.jsonl")
     code = await daemon.stop()
-    assert code == 0, f"the daemon exited with {code} on SIGTERM"
+    if code != 0:
+        wrong.append(f"the daemon exited with {code} on SIGTERM")
+    return wrong
 
 
 def verify(

@@ -81,8 +81,9 @@ async def test_broker_restarted_mid_stream_loses_nothing(
             await asyncio.sleep(downtimes[-1])
             await asyncio.to_thread(broker.start)
         failed_publishes = await sender
-        await finish(status, stream, daemon, timeout=90)
+        unfinished = await finish(status, stream, daemon, timeout=90)
     counts, violations = verify(emulator, daemon.state, status, stream)
+    violations = unfinished + violations
     reconnects = sum(1 for e in daemon.logs() if e.get("event") == "mqtt.reconnect_wait")
     chaos_record(
         "mosquitto stopped and restarted mid-stream",
@@ -90,6 +91,7 @@ async def test_broker_restarted_mid_stream_loses_nothing(
         downtimes_s=downtimes,
         producer_publish_retries=failed_publishes,
         daemon_source_reconnect_waits=reconnects,
+        violations=violations,
         **counts,
     )
     assert violations == []

@@ -102,8 +102,9 @@ async def test_injected_faults_are_retried_or_reconciled_never_duplicated(
     async with StatusCollector(broker.port) as status:
         await daemon.start()
         await publish_stream(broker.port, stream, rng)
-        await finish(status, stream, daemon, timeout=90)
+        unfinished = await finish(status, stream, daemon, timeout=90)
     counts, violations = verify(emulator, daemon.state, status, stream)
+    violations = unfinished + violations
     events = logged(daemon)
     injected = Counter(i.kind.value for i in plan.injected)
     posts = [r for r in emulator.swift.received if r.api == "/swift/too"]
@@ -116,6 +117,7 @@ async def test_injected_faults_are_retried_or_reconciled_never_duplicated(
         reconciled_resent=events["reconciled: not in the remote listing; sending again"],
         retried_not_sent=events["not sent; will retry"],
         polls_retried=events["poll failed; will retry"],
+        violations=violations,
         **counts,
     )
     assert violations == []

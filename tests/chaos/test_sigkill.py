@@ -48,7 +48,14 @@ async def test_sigkill_at_random_moments_submits_each_once(
             await daemon.kill()
             await daemon.start()
         await sender
-        await finish(status, stream, daemon, timeout=60)
+        unfinished = await finish(status, stream, daemon, timeout=60)
     counts, violations = verify(emulator, daemon.state, status, stream)
-    chaos_record("SIGKILL at random moments", kills=kills, kill_moments_s=moments, **counts)
+    violations = unfinished + violations
+    chaos_record(
+        "SIGKILL at random moments",
+        kills=kills,
+        kill_moments_s=moments,
+        violations=violations,
+        **counts,
+    )
     assert violations == []

@@ -5,7 +5,8 @@ existing state), and a tiny tmpfs filled to the last byte. The daemon must say c
 wrong and exit non-zero, and the state file must come out exactly as it went in (same bytes,
 ``PRAGMA integrity_check`` ok), so the daemon starts normally once the disk is fixed.
 Mounting needs CAP_SYS_ADMIN; without it the read-only case falls back to ``chattr +i`` on
-the directory and the full case is skipped, saying why.
+the directory (where ``os.access`` reports it unwritable) and the full case is skipped,
+saying why.
 """
 
 from __future__ import annotations
@@ -126,28 +127,71 @@ def explained(result: subprocess.CompletedProcess[str], *words: str) -> bool:
     return "cannot open the state store" in text and all(w in text for w in words)
 
 
+def check_refused(
+    tmp_path: Path, state: Path, before: str, record: Record, scenario: str, cause: str
+) -> tuple[subprocess.CompletedProcess[str], str]:
+    """Run the daemon on the unusable state; record and return its result and the file's
+    fingerprint afterwards (assertions follow once the filesystem is usable again)."""
+    result = run_daemon(tmp_path, state)
+    after = fingerprint(state.parent)
+    record(
+        scenario,
+        exit_code=result.returncode,
+        state_file_unchanged=after == before,
+        cause_named=cause in (result.stdout + result.stderr),
+        message=(result.stdout + result.stderr).strip().splitlines()[-1][:200],
+    )
+    return result, after
+
+
+def assert_refused_cleanly(
+    result: subprocess.CompletedProcess[str], before: str, after: str, cause: str, state: Path
+) -> None:
+    output = result.stdout + result.stderr
+    assert result.returncode == 1, output
+    assert explained(result, cause), output
+    assert after == before
+    assert intact(state, 20)
+    assert starts_normally(state.parent.parent, state)
+
+
+@contextlib.contextmanager
+def immutable(directory: Path) -> Iterator[None]:
+    """``chattr +i``: not even root may create or change files in it."""
+    subprocess.run(["chattr", "+i", str(directory)], check=True, capture_output=True)
+    try:
+        yield
+    finally:
+        subprocess.run(["chattr", "-i", str(directory)], check=True, capture_output=True)
+
+
 async def test_read_only_state_directory(tmp_path: Path, chaos_record: Record) -> None:
     state_dir = tmp_path / "state"
     state = state_dir / "state.db"
-    with tmpfs(state_dir, "16m"):
-        await make_state(state, alerts=20)
-        before = fingerprint(state_dir)
-        assert _mount("-o", "remount,ro", str(state_dir))
-        result = run_daemon(tmp_path, state)
-        after = fingerprint(state_dir)
-        assert _mount("-o", "remount,rw", str(state_dir))
-        chaos_record(
-            "state directory read-only at start",
-            exit_code=result.returncode,
-            state_file_unchanged=after == before,
-            integrity_ok=intact(state, 20),
-            message=(result.stdout + result.stderr).strip().splitlines()[-1][:200],
+    state_dir.mkdir()
+    if _mount("-t", "tmpfs", "-o", "size=16m", "tmpfs", str(state_dir)):
+        try:
+            await make_state(state, alerts=20)
+            before = fingerprint(state_dir)
+            assert _mount("-o", "remount,ro", str(state_dir))
+            cause = "is on a read-only filesystem"
+            result, after = check_refused(
+                tmp_path, state, before, chaos_record, "state directory read-only at start", cause
+            )
+            assert _mount("-o", "remount,rw", str(state_dir))
+            assert_refused_cleanly(result, before, after, cause, state)
+        finally:
+            subprocess.run(["umount", str(state_dir)], check=True)
+        return
+    # No mount here: an immutable directory is the closest read-only state for root.
+    await make_state(state, alerts=20)
+    before = fingerprint(state_dir)
+    cause = "is not writable"
+    with immutable(state_dir):
+        result, after = check_refused(
+            tmp_path, state, before, chaos_record, "state directory immutable at start", cause
         )
-        assert result.returncode == 1, result.stdout + result.stderr
-        assert explained(result, "is on a read-only filesystem"), result.stdout + result.stderr
-        assert after == before
-        assert intact(state, 20)
-        assert starts_normally(tmp_path, state)
+    assert_refused_cleanly(result, before, after, cause, state)
 
 
 async def test_full_filesystem_under_the_state(tmp_path: Path, chaos_record: Record) -> None:
@@ -160,18 +204,9 @@ async def test_full_filesystem_under_the_state(tmp_path: Path, chaos_record: Rec
             while True:  # until ENOSPC: not one free block left
                 out.write(b"\0" * 4096)
         before = fingerprint(state_dir)
-        result = run_daemon(tmp_path, state)
-        after = fingerprint(state_dir)
-        filler.unlink()
-        chaos_record(
-            "state filesystem full at start",
-            exit_code=result.returncode,
-            state_file_unchanged=after == before,
-            integrity_ok=intact(state, 20),
-            message=(result.stdout + result.stderr).strip().splitlines()[-1][:200],
+        cause = "no space left"
+        result, after = check_refused(
+            tmp_path, state, before, chaos_record, "state filesystem full at start", cause
         )
-        assert result.returncode == 1, result.stdout + result.stderr
-        assert explained(result, "no space left"), result.stdout + result.stderr
-        assert after == before
-        assert intact(state, 20)
-        assert starts_normally(tmp_path, state)
+        filler.unlink()
+        assert_refused_cleanly(result, before, after, cause, state)
