@@ -74,7 +74,7 @@ def reuse(name: str, log: str) -> dict[str, object]:
         "failed": not results,
         "stderr_tail": "",
         "elapsed": float("nan"),
-        "load": "see its own log",
+        "load": "not recorded (run separately)",
         "started": f"earlier, separately: {Path(log).name}",
     }
 
