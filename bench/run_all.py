@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import subprocess
 import sys
@@ -31,7 +32,7 @@ def _load() -> str:
     return " ".join(f"{x:.2f}" for x in os.getloadavg())
 
 
-def run(name: str, args: list[str]) -> dict[str, object]:
+def run(name: str, args: list[str], logs: Path | None = None) -> dict[str, object]:
     command = [sys.executable, "-m", f"bench.{name}", *args]
     shown = " ".join(["uv run python -m", f"bench.{name}", *args])
     print(f"$ {shown}", flush=True)
@@ -47,7 +48,7 @@ def run(name: str, args: list[str]) -> dict[str, object]:
     ]
     if proc.returncode != 0 or not results:
         sys.stderr.write(proc.stderr[-4000:])
-    return {
+    item: dict[str, object] = {
         "command": shown,
         "results": results,
         "failed": proc.returncode != 0 or not results,
@@ -56,6 +57,12 @@ def run(name: str, args: list[str]) -> dict[str, object]:
         "load": f"{load_before} -> {_load()}",
         "started": started_at,
     }
+    if logs is not None:  # kept, so a document can be rebuilt with --reuse
+        meta = {k: v for k, v in item.items() if k not in {"results", "stderr_tail"}}
+        (logs / f"{name}.log").write_text(
+            f"$ {shown}\nRUN-META {json.dumps(meta)}\n{proc.stdout}\n{proc.stderr[-4000:]}"
+        )
+    return item
 
 
 def reuse(name: str, log: str) -> dict[str, object]:
@@ -68,7 +75,7 @@ def reuse(name: str, log: str) -> dict[str, object]:
         if line.startswith("BENCH-JSON ")
     ]
     header = text.splitlines()[0] if text else ""
-    return {
+    item: dict[str, object] = {
         "command": header.removeprefix("$ ") or f"uv run python -m bench.{name}",
         "results": results,
         "failed": not results,
@@ -77,6 +84,11 @@ def reuse(name: str, log: str) -> dict[str, object]:
         "load": "not recorded (run separately)",
         "started": f"earlier, separately: {Path(log).name}",
     }
+    for line in text.splitlines():
+        if line.startswith("RUN-META "):  # written by --logs: the run's own metadata
+            item |= json.loads(line.removeprefix("RUN-META "))
+            item["failed"] = not results
+    return item
 
 
 def _table(rows: list[list[str]]) -> list[str]:
@@ -111,8 +123,12 @@ def render(runs: list[dict[str, object]], quick: bool) -> str:
         "## Figures",
     ]
     for item in runs:
-        lines += ["", (f"`{item['command']}` (started {item['started']}, "
-                  f"{item['elapsed']:.0f} s, load {item['load']})")]  # fmt: skip
+        elapsed = float(item["elapsed"])  # type: ignore[arg-type] # a float or NaN
+        took = "time not recorded" if math.isnan(elapsed) else f"{elapsed:.0f} s"
+        lines += [
+            "",
+            f"`{item['command']}` (started {item['started']}, {took}, load {item['load']})",
+        ]
         if item["failed"]:
             lines += ["", "**The run failed:**", "", "```", str(item["stderr_tail"]), "```"]
         for result in item["results"]:  # type: ignore[attr-defined]
@@ -129,6 +145,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--only", default=",".join(BENCHES), help="comma-separated names")
     parser.add_argument("--soak-count", type=int, default=None, help="alerts for the soak")
     parser.add_argument("--no-doc", action="store_true", help="print only")
+    parser.add_argument("--logs", type=Path, default=None, help="keep each run's output here")
     parser.add_argument(
         "--reuse", action="append", default=[], help="NAME=LOG: take NAME's results from LOG"
     )
@@ -142,7 +159,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         extra = ["--quick"] if args.quick else []
         if name == "soak" and args.soak_count:
             extra = ["--count", str(args.soak_count)]
-        runs.append(run(name, extra))
+        runs.append(run(name, extra, args.logs))
     if not args.no_doc:
         DOC.write_text(render(runs, args.quick))
         print(f"wrote {DOC}")
