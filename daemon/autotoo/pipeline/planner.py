@@ -194,7 +194,7 @@ def _plan_rule(
         xrt_key = submission_key(rule.name, event, "xrt_products")
         xrt = actions.xrt
         after = xrt["submit"] == "after_observation" and actions.too is not None
-        request = {
+        xrt_request: dict[str, Any] = {
             "request": {"globals": xrt["globals"], "products": xrt["products"]},
             "name": f"autotoo {rule.name} {alert.group_key} {xrt_key}",
             "notify": rule.channels,
@@ -210,7 +210,7 @@ def _plan_rule(
                     api=XRT,
                     rule=rule.name,
                     action="xrt_products",
-                    request=request,
+                    request=xrt_request,
                     parent_key=too_key if after else None,
                     waiting=after,
                     not_before=None if after else not_before,
@@ -223,8 +223,18 @@ def _plan_rule(
                 "planned",
                 "waiting for the Swift observation" if after else None,
             )
-        elif existing.state is SubmissionState.PLANNED and existing.next_at is not None:
-            plan.replans[xrt_key] = request
+        elif existing.state is SubmissionState.PLANNED and (
+            existing.parent_id is None or existing.next_at is not None
+        ):
+            # Re-rendered with the better position; a request released by its TOO's
+            # observation keeps the observed target ID the tracker set (no rule renders it).
+            # Race-free: the tracker releases a row once, and a row still waiting is not
+            # replanned at all.
+            targ = existing.request.get("request", {}).get("globals", {}).get("targ")
+            if existing.parent_id is not None and targ is not None:
+                globals_ = {**xrt_request["request"]["globals"], "targ": targ}
+                xrt_request["request"] = {**xrt_request["request"], "globals": globals_}
+            plan.replans[xrt_key] = xrt_request
     if actions.too is None and actions.xrt is None:
         texts = [str(n["text"]) for n in actions.notify if n.get("text")]
         plan.notices += notices(

@@ -339,16 +339,10 @@ class Repository:
             if row is not None:
                 await self._log(tx, int(row[0]), None, "planned", f"alert inbox#{outcome.inbox_id}")
         for key, request in outcome.replans.items():
-            # A released XRT request carries the observed target ID the tracker added
-            # (globals.targ), which the rule cannot render: keep it, in this same UPDATE,
-            # since the release may have committed after the planner read the row.
             await tx.execute(
-                "UPDATE submissions SET request = CASE "
-                "WHEN json_extract(request, '$.request.globals.targ') IS NULL THEN ? "
-                "ELSE json_set(?, '$.request.globals.targ', "
-                "json_extract(request, '$.request.globals.targ')) END, updated_at = ? "
+                "UPDATE submissions SET request = ?, updated_at = ? "
                 "WHERE key = ? AND state = 'planned'",
-                (_json(request), _json(request), now, key),
+                (_json(request), now, key),
             )
         if outcome.cancel_planned:
             cur = await tx.execute(
