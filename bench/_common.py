@@ -111,7 +111,7 @@ def machine() -> dict[str, str]:
         "python": platform.python_version(),
         "sqlite": sqlite3.sqlite_version,
         "kernel": platform.release(),
-        "load average (1/5/15 min) at start": load,
+        "load average (1/5/15 min) when this was written": load,
     }
 
 
