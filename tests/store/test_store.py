@@ -252,3 +252,22 @@ async def test_a_failed_transaction_leaves_nothing(repo: Repository) -> None:
         await repo.commit_alert(bad)
     assert await repo.submissions() == []
     assert [r.id for r in await repo.inbox_pending()] == [inbox_id]  # still to be processed
+
+
+async def test_an_older_state_file_is_upgraded_in_place(tmp_path: Path) -> None:
+    """A schema-1 file (as the first release wrote it) gains the later migrations, data kept."""
+    from autotoo.store.db import migrations  # noqa: PLC0415
+
+    path = tmp_path / "state.db"
+    version, _, first = migrations()[0]
+    with sqlite3.connect(path) as conn:
+        conn.executescript(f"{first}\nPRAGMA user_version = {version};")
+        conn.execute("INSERT INTO meta (key, value) VALUES ('kept', 'yes')")
+    db = await Database.open(path)
+    repo = Repository(db)
+    assert await repo.get_meta("kept") == "yes"
+    await db.close()
+    with sqlite3.connect(path) as conn:
+        assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION > 1
+        indexes = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='index'")}
+    assert "submissions_sent" in indexes

@@ -56,7 +56,9 @@ class UkssdcXrtAdapter:
         except (RequestError, ValueError, TypeError) as exc:
             raise RemoteRejectedError(f"invalid XRT request: {exc}", kind="invalid") from exc
         try:
-            result = await self.client.submit(xrt)
+            # update_pars=False: the request object is dropped after this call, so copying the
+            # server's jobPars back into it would be wasted work.
+            result = await self.client.submit(xrt, update_pars=False)
         except NotSentError as exc:
             raise RemoteNotSentError(f"submit: {exc}") from exc
         except (AmbiguousError, UkssdcError) as exc:
