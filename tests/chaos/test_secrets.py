@@ -3,8 +3,8 @@ webhook posts or the admin endpoints — after a full loop with errors on the wa
 
 Distinctive values for the Swift shared secret, the MQTT password (sources and publishing),
 the HTTP ingest token and the webhook URL; the loop meets an expired Swift session, a failed
-login, a webhook answering 500 and an ingest request with a wrong token. (The daemon serves
-no /metrics and no dashboard yet; /healthz and /readyz are what it exposes.)
+login, a webhook answering 500 and an ingest request with a wrong token. Every admin endpoint
+is searched too: /healthz, /readyz, /metrics, the dashboard page and its /api/status data.
 """
 
 from __future__ import annotations
@@ -120,9 +120,11 @@ async def test_no_credential_value_leaks_anywhere(
         ) as resp:
             assert resp.status == 202
         await status.wait_for(lambda: len(completed_events(status)) == 2, timeout=60)
-        for path in ("/healthz", "/readyz"):
+        for path in ("/healthz", "/readyz", "/metrics", "/", "/api/status"):
             async with http.get(admin + path) as resp:
+                assert resp.status in {200, 503}, path  # 503: not ready is still an answer
                 endpoints[path] = await resp.read()
+        assert b"autotoo_" in endpoints["/metrics"]  # the real metrics, not an error page
         await asyncio.sleep(1.5)  # the webhook's retry after its 500
         assert await daemon.stop() == 0
     await hook_server.close()
