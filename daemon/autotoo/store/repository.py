@@ -25,6 +25,7 @@ from autotoo.store.rows import (
     InboxRow,
     Notice,
     NoticeRow,
+    PlannedSubmission,
     SubmissionRow,
     SubmissionState,
     parse_ts,
@@ -315,29 +316,9 @@ class Repository:
                 )
                 row = await cur.fetchone()
                 parent_id = int(row[0]) if row else None
-            cur = await tx.execute(
-                "INSERT INTO submissions (key, api, rule, event_id, action, attempt, parent_id, "
-                "state, request, not_before, next_at, created_at, updated_at) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, 'planned', ?, ?, ?, ?, ?) "
-                "ON CONFLICT (key) DO NOTHING RETURNING id",
-                (
-                    plan.key,
-                    plan.api,
-                    plan.rule,
-                    event_id,
-                    plan.action,
-                    plan.attempt,
-                    parent_id,
-                    _json(plan.request),
-                    ts(plan.not_before),
-                    None if plan.waiting else ts(plan.not_before) or now,
-                    now,
-                    now,
-                ),
-            )
-            row = await cur.fetchone()
-            if row is not None:
-                await self._log(tx, int(row[0]), None, "planned", f"alert inbox#{outcome.inbox_id}")
+            new_id = await self._insert_submission(tx, event_id, plan, parent_id, now)
+            if new_id is not None:
+                await self._log(tx, new_id, None, "planned", f"alert inbox#{outcome.inbox_id}")
         for key, request in outcome.replans.items():
             await tx.execute(
                 "UPDATE submissions SET request = ?, updated_at = ? "
@@ -409,37 +390,50 @@ class Repository:
         assert row is not None
         return row
 
+    @staticmethod
+    async def _insert_submission(
+        tx: aiosqlite.Connection,
+        event_id: int,
+        plan: PlannedSubmission,
+        parent_id: int | None,
+        now: str | None,
+    ) -> int | None:
+        """Insert a planned row unless its key exists (the duplicate guard); its id, or None.
+        A row waiting for its parent's observation has no next time until it is released."""
+        cur = await tx.execute(
+            "INSERT INTO submissions (key, api, rule, event_id, action, attempt, parent_id, "
+            "state, request, not_before, next_at, created_at, updated_at) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, 'planned', ?, ?, ?, ?, ?) "
+            "ON CONFLICT (key) DO NOTHING RETURNING id",
+            (
+                plan.key,
+                plan.api,
+                plan.rule,
+                event_id,
+                plan.action,
+                plan.attempt,
+                parent_id,
+                _json(plan.request),
+                ts(plan.not_before),
+                None if plan.waiting else ts(plan.not_before) or now,
+                now,
+                now,
+            ),
+        )
+        row = await cur.fetchone()
+        return int(row[0]) if row is not None else None
+
     async def add_submission(
-        self, plan_event_id: int, plan: Any, *, parent_id: int | None, detail: str
+        self, plan_event_id: int, plan: PlannedSubmission, *, parent_id: int | None, detail: str
     ) -> SubmissionRow | None:
         """A follow-up submission (an explicit resubmission attempt, a released XRT job)."""
         now = ts(utcnow())
         async with self.db.transaction(durable=True) as tx:
-            cur = await tx.execute(
-                "INSERT INTO submissions (key, api, rule, event_id, action, attempt, parent_id, "
-                "state, request, not_before, next_at, created_at, updated_at) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, 'planned', ?, ?, ?, ?, ?) "
-                "ON CONFLICT (key) DO NOTHING RETURNING id",
-                (
-                    plan.key,
-                    plan.api,
-                    plan.rule,
-                    plan_event_id,
-                    plan.action,
-                    plan.attempt,
-                    parent_id,
-                    _json(plan.request),
-                    ts(plan.not_before),
-                    ts(plan.not_before) or now,
-                    now,
-                    now,
-                ),
-            )
-            row = await cur.fetchone()
-            if row is None:
+            new_id = await self._insert_submission(tx, plan_event_id, plan, parent_id, now)
+            if new_id is None:
                 return None
-            await self._log(tx, int(row[0]), None, "planned", detail)
-        return await self.submission(int(row[0]))
+            await self._log(tx, new_id, None, "planned", detail)
+        return await self.submission(new_id)
 
     async def reparent(self, sub_id: int, parent_id: int) -> None:
         """A waiting follow-up now depends on another submission (a policy resubmission)."""
