@@ -425,3 +425,26 @@ async def test_a_replan_during_the_pre_submission_check_sends_the_new_request_on
     assert row.state in {S.SUBMITTED, S.TRACKING}
     [too] = emulator.swift.toos.values()
     assert abs(too.form.poserr - 0.6) < 1e-6  # the better position
+
+
+CAP_RULE = """\
+rules:
+  - name: xrt-cap
+    match: {topics: [gcn.notices.einstein_probe.wxt.alert]}
+    xrt_products:
+      submit: immediately
+      globals: {RA: 13.0234, Dec: -72.4345, centroid: false, useSXPS: false, getTargs: true}
+      products: {StandardPos: {}}
+"""
+
+
+async def test_active_xrt_job_cap_holds_further_jobs_back(make_emulator, make_pipeline) -> None:
+    emulator = await make_emulator(speed=1e-6)  # jobs stay running
+    p = await make_pipeline(emulator, CAP_RULE, xrt_max_active=1)
+    events = {json.loads(f.read_bytes())["id"].__str__(): i for i, f in enumerate(EP_FILES)}
+    for index in list(events.values())[:2]:
+        await p.feed(ep_alert(index), EP_TOPIC)
+    await p.run(rounds=3)
+    states = sorted(r.state.value for r in await p.rows())
+    assert states in (["planned", "submitted"], ["planned", "tracking"])
+    assert len(emulator.app[SERVICE_KEY].jobs.of_user("astronomer@example.org")) == 1

@@ -289,10 +289,9 @@ class Submitter(RemoteWorker):
         )
 
     async def _xrt_active(self) -> int:
-        active = await self.repo.submissions(
-            api=XRT, states=[S.SUBMITTING, S.SUBMITTED, S.TRACKING, S.UNKNOWN], limit=10_000
+        return await self.repo.count_in_states(
+            api=XRT, states=[S.SUBMITTING, S.SUBMITTED, S.TRACKING, S.UNKNOWN]
         )
-        return len(active)
 
     async def _rejected(self, row: SubmissionRow, exc: RemoteRejectedError) -> None:
         """A refusal, after the POST or by a pre-submission check (then the row is still

@@ -502,6 +502,17 @@ class Repository:
             )
             return [dict(r) for r in await cur.fetchall()]
 
+    async def count_in_states(self, *, api: str, states: Sequence[SubmissionState]) -> int:
+        """How many submissions of ``api`` are in ``states`` (e.g. XRT jobs in flight)."""
+        placeholders = ", ".join("?" for _ in states)
+        async with self.db.reading() as conn:
+            cur = await conn.execute(
+                f"SELECT COUNT(*) FROM submissions WHERE api = ? AND state IN ({placeholders})",  # noqa: S608
+                (api, *(s.value for s in states)),
+            )
+            row = await cur.fetchone()
+            return int(row[0]) if row else 0
+
     async def count_sent(self, *, api: str, since: datetime, rule: str | None = None) -> int:
         """Submissions that were (or may have been) sent since ``since``: budgets count these."""
         query = (
