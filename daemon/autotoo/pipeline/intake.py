@@ -4,10 +4,16 @@ Returning from :meth:`Inbox.__call__` means the message is durably stored (the s
 acknowledges it to the broker, Kafka or the drop folder); raising means it is not, and the
 transport redelivers it. Duplicates -- by transport identity or by content -- are stored once
 and processed once.
+
+Group commit: messages that arrive while a write is in progress (a source with several in
+flight, concurrent HTTP posts) are stored together in the next write, one durable transaction
+for all of them. The first waiting caller writes for everyone queued behind it; each caller
+still returns only when its own message is committed.
 """
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -15,6 +21,7 @@ from autotoo.logs import get_logger
 from autotoo.pipeline.keys import inbox_key
 from autotoo.pipeline.ports import Message
 from autotoo.store.repository import Repository
+from autotoo.store.rows import InboxItem, InboxPut
 
 log = get_logger("autotoo.inbox")
 
@@ -30,10 +37,12 @@ class Inbox:
         self.repo = repo
         self.on_new = on_new or (lambda _inbox_id: None)
         self.counters = InboxCounters()
+        self._queued: list[_Queued] = []
+        self._writing = asyncio.Lock()
 
     async def __call__(self, message: Message) -> None:
         key, digest = inbox_key(message.raw, message.topic)
-        put = await self.repo.inbox_put(
+        item = InboxItem(
             dedup_key=key,
             source=message.source,
             identity=message.identity,
@@ -42,6 +51,35 @@ class Inbox:
             raw=message.raw,
             received_at=message.received_at,
         )
+        stored: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._queued.append(_Queued(item, message, stored))
+        async with self._writing:
+            if not stored.done():  # nobody wrote it while we waited: write everything queued
+                await self._write()
+        stored.result()  # raises if the write that carried this message failed
+
+    async def _write(self) -> None:
+        batch, self._queued = self._queued, []
+        try:
+            puts = await self.repo.inbox_put_many([q.item for q in batch])
+        except BaseException as exc:
+            # Each caller raises on its own (the sources then leave it unacknowledged).
+            cancelled = isinstance(exc, asyncio.CancelledError)
+            for queued in batch:
+                if queued.stored.done():
+                    continue
+                if cancelled:
+                    queued.stored.cancel()
+                else:
+                    queued.stored.set_exception(exc)
+            if cancelled:
+                raise
+            return
+        for queued, put in zip(batch, puts, strict=True):
+            self._stored(queued.message, put)
+            queued.stored.set_result(None)
+
+    def _stored(self, message: Message, put: InboxPut) -> None:
         self.counters.received += 1
         if put.new:
             log.info(
@@ -60,3 +98,10 @@ class Inbox:
                 topic=message.topic,
                 source=message.source,
             )
+
+
+@dataclass(slots=True)
+class _Queued:
+    item: InboxItem
+    message: Message
+    stored: asyncio.Future[None]

@@ -13,7 +13,6 @@ import collections
 import dataclasses
 from collections.abc import Callable, Sequence
 from datetime import datetime
-from typing import Any
 
 from autotoo.alerts import AlertParseError, NormalizedAlert, parse_alert
 from autotoo.logs import bind, get_logger, unbind
@@ -30,11 +29,12 @@ from autotoo.rules import (
     warm_up,
 )
 from autotoo.store.repository import Repository
-from autotoo.store.rows import AlertOutcome, DecisionRecord, InboxRow
+from autotoo.store.rows import AlertOutcome, DecisionRecord, EventHistory, InboxRow
 
 log = get_logger("autotoo.processor")
 
 _CACHE_SIZE = 4096  # parsed alerts kept for event context (a GBM chain is ~10 alerts)
+_BATCH = 64  # alerts per durable commit: one fsync for many, without holding the first long
 
 
 @dataclasses.dataclass(slots=True)
@@ -148,55 +148,89 @@ class Processor(Worker):
             await asyncio.to_thread(warm_up, self.clock())
 
     async def step(self, limit: int = 200) -> int:
+        """Evaluate the waiting inbox rows, in arrival order, a batch per durable commit.
+
+        A batch never holds two alerts of one event: an alert is planned against its
+        event's stored history, so a second alert of the same event starts a new batch
+        after the first one's commit. A crash leaves every row of an uncommitted batch
+        'new', to be evaluated again with the same deterministic keys.
+        """
         rows = await self.repo.inbox_pending(limit=limit)
+        batch: list[tuple[InboxRow, NormalizedAlert]] = []
+        unparsed: list[tuple[InboxRow, str]] = []
+        events: set[str] = set()
         for row in rows:
             if self.stopping:
                 break
-            bind(inbox_id=row.id)
-            try:
-                await self.process(row)
-            finally:
-                unbind("inbox_id")
+            parsed = self._parse(row)
+            if isinstance(parsed, str):
+                unparsed.append((row, parsed))
+                continue
+            if parsed.group_key in events or len(batch) >= _BATCH:
+                await self._commit(batch, unparsed)
+                batch, unparsed, events = [], [], set()
+            batch.append((row, parsed))
+            events.add(parsed.group_key)
+        if batch or unparsed:
+            await self._commit(batch, unparsed)
         return len(rows)
 
-    async def process(self, row: InboxRow) -> None:
+    def _parse(self, row: InboxRow) -> NormalizedAlert | str:
+        """The parsed alert, or why it is stored as unparsed (nothing in an alert raises)."""
         try:
-            alert = parse_alert(row.raw, row.topic)
+            return parse_alert(row.raw, row.topic)
         except AlertParseError as exc:
-            await self._unparsed(row, exc.reason)
-            return
+            return exc.reason
         except Exception as exc:
+            bind(inbox_id=row.id)
             log.exception("parser failed unexpectedly")
-            await self._unparsed(row, f"internal parser error: {type(exc).__name__}: {exc}")
-            return
-        self.counters.parsed += 1
-        bind(event=alert.group_key)
-        try:
-            await self._evaluate(row, alert)
-        finally:
-            unbind("event")
+            unbind("inbox_id")
+            return f"internal parser error: {type(exc).__name__}: {exc}"
 
-    async def _unparsed(self, row: InboxRow, reason: str) -> None:
-        self.counters.unparsed += 1
-        log.warning("alert stored as unparsed", reason=reason, topic=row.topic)
-        await self.repo.inbox_mark_unparsed(row.id, reason)
+    async def _commit(
+        self, batch: list[tuple[InboxRow, NormalizedAlert]], unparsed: list[tuple[InboxRow, str]]
+    ) -> None:
+        # The lock spans reading the events' rows to committing the plans (see
+        # Submitter._submit): the submitter must not send what a retraction here cancels.
+        async with self.planning_lock:
+            histories = await self.repo.event_history(
+                {alert.group_key for _, alert in batch}, parsed=frozenset(self._cache)
+            )
+            ruleset, settings, now = self.rules(), self.settings(), self.clock()
+            evaluated = [
+                self._decide(row, alert, histories.get(alert.group_key), ruleset, settings, now)
+                for row, alert in batch
+            ]
+            ids = await self.repo.commit_alerts(
+                [e.outcome for e in evaluated], [(row.id, reason) for row, reason in unparsed]
+            )
+        for row, reason in unparsed:
+            self.counters.unparsed += 1
+            log.warning("alert stored as unparsed", inbox_id=row.id, reason=reason, topic=row.topic)
+        planned = False
+        for done, (alert_id, _event_id) in zip(evaluated, ids, strict=True):
+            self._evaluated(done, alert_id, now)
+            planned = planned or done.acts
+        if planned:
+            self.on_planned()
 
-    async def _earlier(self, group_key: str) -> tuple[list[NormalizedAlert], list[Any]]:
-        event = await self.repo.event_by_key(group_key)
-        if event is None:
-            return [], []
+    def _earlier(self, history: EventHistory | None) -> list[NormalizedAlert]:
+        """The event's stored alerts, parsed (from the cache where they are)."""
+        if history is None:
+            return []
         earlier = []
-        for alert_id, topic, raw in await self.repo.event_alert_sources(event.id):
+        for alert_id, topic, raw in history.sources:
             cached = self._cache.get(alert_id)
             if cached is None:
+                if raw is None:  # pragma: no cover - the cache is only changed after commits
+                    continue
                 try:
                     cached = parse_alert(raw, topic)
                 except AlertParseError:
                     continue
                 self._remember(alert_id, cached)
             earlier.append(cached)
-        existing = await self.repo.submissions(event_id=event.id, limit=1000)
-        return earlier, existing
+        return earlier
 
     def _remember(self, alert_id: int, alert: NormalizedAlert) -> None:
         self._cache[alert_id] = alert
@@ -214,28 +248,32 @@ class Processor(Worker):
             f"the alert is {(now - when).total_seconds() / 3600:.1f} h old (max_alert_age {limit})"
         )
 
-    async def _evaluate(self, row: InboxRow, alert: NormalizedAlert) -> None:
-        async with self.planning_lock:
-            await self._evaluate_locked(row, alert)
-
-    async def _evaluate_locked(self, row: InboxRow, alert: NormalizedAlert) -> None:
-        ruleset = self.rules()
-        now = self.clock()
-        earlier, existing = await self._earlier(alert.group_key)
-        outcomes = decide_rules(ruleset, alert, earlier, now)
+    def _decide(
+        self,
+        row: InboxRow,
+        alert: NormalizedAlert,
+        history: EventHistory | None,
+        ruleset: RuleSet,
+        settings: PipelineSettings,
+        now: datetime,
+    ) -> _Evaluated:
+        bind(inbox_id=row.id, event=alert.group_key)
+        try:
+            earlier = self._earlier(history)
+            outcomes = decide_rules(ruleset, alert, earlier, now)
+        finally:
+            unbind("inbox_id", "event")
         too_old = self._too_old(alert, now)
         if too_old is not None:
             outcomes = [_not_acted_on(o, too_old) for o in outcomes]
-        records = [o.record for o in outcomes]
         matched = [o.matched for o in outcomes if o.matched is not None]
-        self.counters.matches.update(m.name for m in matched)
         plan = plan_alert(
             alert=alert,
             inbox_key=row.dedup_key,
             earlier=earlier,
             matched=matched,
-            existing=existing,
-            settings=self.settings(),
+            existing=history.submissions if history is not None else [],
+            settings=settings,
             now=now,
         )
         outcome = AlertOutcome(
@@ -247,23 +285,37 @@ class Processor(Worker):
             kind=alert.kind,
             is_test=alert.is_test,
             error_deg=alert.error_deg,
-            decisions=records,
+            decisions=[o.record for o in outcomes],
             plans=plan.plans,
             replans=plan.replans,
             cancel_planned=plan.cancel_planned,
             notices=plan.notices,
         )
-        alert_id, _event_id = await self.repo.commit_alert(outcome)
-        self._remember(alert_id, alert)
-        latency = (now - row.received_at).total_seconds()
-        self.on_alert(alert, latency)
+        acts = bool(plan.plans or plan.replans or plan.cancel_planned or plan.notices)
+        return _Evaluated(row, alert, [m.name for m in matched], outcome, acts)
+
+    def _evaluated(self, done: _Evaluated, alert_id: int, now: datetime) -> None:
+        """After the commit: counters, the cache, metrics and the log line."""
+        self.counters.parsed += 1
+        self.counters.matches.update(done.matched)
+        self.counters.planned += len(done.outcome.plans)
+        self._remember(alert_id, done.alert)
+        self.on_alert(done.alert, (now - done.row.received_at).total_seconds())
+        bind(inbox_id=done.row.id, event=done.alert.group_key)
         log.info(
             "alert evaluated",
             alert_id=alert_id,
-            kind=alert.kind,
-            matched=[m.name for m in matched],
-            planned=len(plan.plans),
+            kind=done.alert.kind,
+            matched=done.matched,
+            planned=len(done.outcome.plans),
         )
-        if plan.plans or plan.replans or plan.cancel_planned or plan.notices:
-            self.counters.planned += len(plan.plans)
-            self.on_planned()
+        unbind("inbox_id", "event")
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class _Evaluated:
+    row: InboxRow
+    alert: NormalizedAlert
+    matched: list[str]
+    outcome: AlertOutcome
+    acts: bool  # it planned, replanned, cancelled or queued notices: wake the submitter

@@ -1,13 +1,15 @@
 """The one shape every alert source has: a message (:class:`Received`) handed to a sink.
 
-Contract (the reason for the shape): a source calls ``await sink(received)`` for one message
-at a time and, when the sink *returns*, calls ``await received.ack()``. Returning from the
-sink therefore means "this message is durably in the inbox"; raising means "not stored", and
-the exception leaves ``run()`` unchanged with the message unacknowledged, so the broker (MQTT
-session), the consumer group (Kafka) or the drop folder redelivers it after a restart.
-Awaiting the sink before taking the next message is the backpressure: a slow inbox slows the
-source, and the brokers hold the rest (MQTT stops at the receive maximum, Kafka at the
-prefetch bound).
+Contract (the reason for the shape): a source calls ``await sink(received)`` and, when the
+sink *returns*, calls ``await received.ack()``. Returning from the sink therefore means "this
+message is durably in the inbox"; raising means "not stored", and the exception leaves
+``run()`` unchanged with the message unacknowledged, so the broker (MQTT session), the
+consumer group (Kafka) or the drop folder redelivers it after a restart. Kafka and the drop
+folder await one sink call before taking the next message; MQTT overlaps up to its receive
+maximum of them (started in arrival order, so the inbox can store them in one group commit)
+and still acknowledges in arrival order, each only after its own call returned. Awaiting the
+sink is the backpressure: a slow inbox slows the source, and the brokers hold the rest (MQTT
+stops at the receive maximum, Kafka at the prefetch bound).
 
 The sink may call ``ack()`` itself (for instance right after its commit); acknowledging is
 idempotent, so the source's own call afterwards does nothing.

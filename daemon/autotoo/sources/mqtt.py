@@ -17,7 +17,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import ssl
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import aiomqtt
 import structlog
@@ -41,7 +41,7 @@ if TYPE_CHECKING:
 
     import paho.mqtt.client as paho
 
-    from autotoo.sources.base import Sink
+    from autotoo.sources.base import Received, Sink
     from autotoo.sources.settings import MqttSettings
 
 log = structlog.get_logger(__name__)
@@ -202,22 +202,52 @@ class MqttSource(HealthReporter):
                 raise _SubscribeRefusedError(f"subscription to {topic!r} refused: {codes}")
 
     async def _deliver(self, client: aiomqtt.Client, sink: Sink) -> None:
+        """Hand messages to the sink as they arrive and acknowledge them in arrival order.
+
+        The sink calls overlap (up to ``max_inflight``, the Receive Maximum the broker
+        honours), so the inbox can store them in one durable transaction (a group commit)
+        instead of one fsync each; PUBACKs still go out only after the message's own sink
+        call returned, and in the order the PUBLISHes came (MQTT 5 §4.6 requires it).
+        """
         loop = asyncio.get_running_loop()
         messages = client.messages
-        while True:
-            # Only the transport's own calls are classified as connection loss: a sink that
-            # raises OSError or TimeoutError must stop run(), not look like a broker flap.
-            with _transport("receive"):
-                message = await anext(messages)
-            raw = message.payload if isinstance(message.payload, bytes) else b""
-            topic = message.topic.value
-            await self._hand_over(
-                sink,
-                raw=raw,
-                identity=mqtt_identity(topic, raw),
-                topic=topic,
-                ack=self._acknowledge_later(client._client, message, loop),  # noqa: SLF001 - as above
-            )
+        handed: asyncio.Queue[tuple[asyncio.Future[None], Received]] = asyncio.Queue(
+            self._settings.max_inflight
+        )
+        acker = asyncio.ensure_future(_acknowledge_in_order(handed))
+        receiving: asyncio.Future[aiomqtt.Message] | None = None
+        try:
+            while True:
+                # Only the transport's own calls are classified as connection loss: a sink
+                # that raises OSError or TimeoutError must stop run(), not look like a
+                # broker flap. Waiting for the acker as well surfaces a sink failure at
+                # once, not at the next message (which may not come for hours).
+                receiving = asyncio.ensure_future(anext(messages))
+                await asyncio.wait((receiving, acker), return_when=asyncio.FIRST_COMPLETED)
+                if acker.done():
+                    receiving.cancel()
+                    acker.result()  # the sink's exception, as it was raised
+                with _transport("receive"):
+                    message = await receiving
+                raw = message.payload if isinstance(message.payload, bytes) else b""
+                topic = message.topic.value
+                received = self._received(
+                    raw=raw,
+                    identity=mqtt_identity(topic, raw),
+                    topic=topic,
+                    ack=self._acknowledge_later(client._client, message, loop),  # noqa: SLF001 - as above
+                )
+                await handed.put((asyncio.ensure_future(sink(received)), received))
+        finally:
+            # Whatever is still in hand is not acknowledged: the broker redelivers it.
+            left: list[asyncio.Future[Any]] = [acker]
+            if receiving is not None:
+                left.append(receiving)
+            while not handed.empty():
+                left.append(handed.get_nowait()[0])
+            for future in left:
+                future.cancel()
+            await asyncio.gather(*left, return_exceptions=True)
 
     def _acknowledge_later(
         self, paho_client: paho.Client, message: aiomqtt.Message, loop: asyncio.AbstractEventLoop
@@ -249,6 +279,17 @@ class MqttSource(HealthReporter):
                 loop.call_soon_threadsafe(send_puback)
 
         return ack
+
+
+async def _acknowledge_in_order(
+    handed: asyncio.Queue[tuple[asyncio.Future[None], Received]],
+) -> None:
+    """Await each sink call in arrival order, then acknowledge it; a failure ends the loop
+    with the sink's exception, leaving that message and every later one unacknowledged."""
+    while True:
+        stored, received = await handed.get()
+        await stored
+        await received.ack()
 
 
 def _code_value(code: object) -> int:

@@ -12,6 +12,10 @@ Why these settings (all verified in ../shared/specs/ecosystem.md §5.1):
   updates survive a process crash and are re-polled if a power cut loses the last ones).
 * One connection guarded by an asyncio lock: aiosqlite runs it on its own thread, and every
   statement of a transaction must come from the task that began it.
+* :meth:`Database.run` runs a whole transaction as one plain function on that thread: one
+  queue hand-over and one loop wake-up instead of one per statement. A hot path such as the
+  inbox insert or an alert's evaluation does ten statements; awaited one by one, the hops cost
+  more than the SQL (bench/FINDINGS.md).
 """
 
 from __future__ import annotations
@@ -20,14 +24,17 @@ import asyncio
 import os
 import re
 import sqlite3
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from importlib import resources
 from pathlib import Path
+from typing import TypeVar
 
 import aiosqlite
 
 from autotoo.store.errors import MigrationError, StoreOpenError
+
+T = TypeVar("T")
 
 _MIGRATION_NAME = re.compile(r"^(\d{4})_[a-z0-9_]+\.sql$")
 
@@ -153,8 +160,46 @@ class Database:
                 raise
             await self._conn.execute("COMMIT")
 
+    async def run(
+        self, work: Callable[[sqlite3.Connection], T], *, write: bool, durable: bool = False
+    ) -> T:
+        """Run ``work(connection)`` on the SQLite thread in one hop and return its result.
+
+        ``write=True`` wraps it in ``BEGIN IMMEDIATE`` ... ``COMMIT`` (``ROLLBACK`` if it
+        raises), with ``synchronous=FULL`` when ``durable``. ``work`` must not await or touch
+        the event loop: it runs on aiosqlite's worker thread, which executes queued calls one
+        at a time, so nothing else can interleave with it. If the awaiting task is cancelled
+        the function still runs to its end (commit or rollback): a cancelled caller only
+        loses the answer, which is what a crash at that point would do too.
+        """
+        async with self._lock:
+            wanted = "FULL" if durable else "NORMAL"
+            if write and self._synchronous != wanted:
+                await self._conn.execute(f"PRAGMA synchronous = {wanted}")
+                self._synchronous = wanted
+            raw = self._conn._conn  # noqa: SLF001 - aiosqlite's sqlite3 connection (its thread only)
+            assert raw is not None
+            call = _transaction(work) if write else work
+            # aiosqlite's own hand-over (a private method, pinned by uv.lock and guarded by
+            # tests/store): the function runs on the connection's thread like its statements.
+            return await self._conn._execute(call, raw)  # type: ignore[no-untyped-call,no-any-return]  # noqa: SLF001
+
     @asynccontextmanager
     async def reading(self) -> AsyncIterator[aiosqlite.Connection]:
         """Reads share the one connection; the lock keeps them out of a writer's transaction."""
         async with self._lock:
             yield self._conn
+
+
+def _transaction(work: Callable[[sqlite3.Connection], T]) -> Callable[[sqlite3.Connection], T]:
+    def in_transaction(conn: sqlite3.Connection) -> T:
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            result = work(conn)
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        conn.execute("COMMIT")
+        return result
+
+    return in_transaction

@@ -11,16 +11,19 @@ from __future__ import annotations
 import json
 import sqlite3
 from collections.abc import Iterable, Sequence
+from collections.abc import Set as AbstractSet
 from datetime import datetime
+from functools import partial
 from typing import Any
 
-import aiosqlite
-
+from autotoo.store import writes
 from autotoo.store.db import Database
 from autotoo.store.errors import ConflictError
 from autotoo.store.rows import (
     AlertOutcome,
+    EventHistory,
     EventRow,
+    InboxItem,
     InboxPut,
     InboxRow,
     Notice,
@@ -32,14 +35,6 @@ from autotoo.store.rows import (
     ts,
     utcnow,
 )
-
-_SUBMISSION_COLUMNS = (
-    "s.id, s.key, s.api, s.rule, s.event_id, s.action, s.attempt, s.parent_id, s.state, "
-    "s.request, s.remote_id, s.sent_at, s.not_before, s.next_at, s.reason, s.created_at, "
-    "s.updated_at, e.group_key, e.event_key"
-)
-_SUBMISSION_FROM = "submissions s JOIN events e ON e.id = s.event_id"
-
 
 _COUNT_QUERIES = (
     ("inbox", "SELECT status, COUNT(*) FROM inbox GROUP BY status"),
@@ -58,32 +53,10 @@ _COUNT_QUERIES = (
 )
 
 
-def _json(value: Any) -> str:
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), default=str)
-
-
-def _submission(row: sqlite3.Row) -> SubmissionRow:
-    return SubmissionRow(
-        id=row[0],
-        key=row[1],
-        api=row[2],
-        rule=row[3],
-        event_id=row[4],
-        action=row[5],
-        attempt=row[6],
-        parent_id=row[7],
-        state=SubmissionState(row[8]),
-        request=json.loads(row[9]),
-        remote_id=row[10],
-        sent_at=parse_ts(row[11]),
-        not_before=parse_ts(row[12]),
-        next_at=parse_ts(row[13]),
-        reason=row[14],
-        created_at=parse_ts(row[15]) or utcnow(),
-        updated_at=parse_ts(row[16]) or utcnow(),
-        group_key=row[17],
-        event_key=row[18],
-    )
+_json = writes.to_json
+_submission = writes.submission_row
+_SUBMISSION_COLUMNS = writes.SUBMISSION_COLUMNS
+_SUBMISSION_FROM = writes.SUBMISSION_FROM
 
 
 def _inbox(row: sqlite3.Row) -> InboxRow:
@@ -131,31 +104,14 @@ class Repository:
         received_at: datetime,
     ) -> InboxPut:
         """Store a received message once. Durable: the transport is acknowledged after this."""
-        async with self.db.transaction(durable=True) as tx:
-            if identity is not None:
-                cur = await tx.execute(
-                    "SELECT inbox_id FROM inbox_identity WHERE identity = ?", (identity,)
-                )
-                known = await cur.fetchone()
-                if known is not None:  # exact redelivery (same Kafka offset, same file)
-                    return InboxPut(int(known[0]), new=False)
-            cur = await tx.execute(
-                "INSERT INTO inbox (dedup_key, source, topic, digest, raw, received_at) "
-                "VALUES (?, ?, ?, ?, ?, ?) "
-                "ON CONFLICT (dedup_key) DO UPDATE SET seen_count = inbox.seen_count + 1 "
-                "RETURNING id, seen_count",
-                (dedup_key, source, topic, digest, raw, ts(received_at)),
-            )
-            row = await cur.fetchone()
-            assert row is not None
-            inbox_id, seen = int(row[0]), int(row[1])
-            if identity is not None:
-                await tx.execute(
-                    "INSERT INTO inbox_identity (identity, inbox_id) VALUES (?, ?) "
-                    "ON CONFLICT (identity) DO NOTHING",
-                    (identity, inbox_id),
-                )
-            return InboxPut(inbox_id, new=seen == 1)
+        item = InboxItem(dedup_key, source, identity, topic, digest, raw, received_at)
+        (put,) = await self.inbox_put_many([item])
+        return put
+
+    async def inbox_put_many(self, items: Sequence[InboxItem]) -> list[InboxPut]:
+        """Store received messages once each, in order, in ONE durable transaction (a group
+        commit: the transports are acknowledged after it, so one fsync serves them all)."""
+        return await self.db.run(partial(writes.put_inbox, items=items), write=True, durable=True)
 
     async def inbox_pending(self, *, after_id: int = 0, limit: int = 500) -> list[InboxRow]:
         """Messages received but not yet processed, oldest first (resumes after a crash)."""
@@ -190,11 +146,9 @@ class Repository:
             return [_inbox(r) for r in await cur.fetchall()]
 
     async def inbox_mark_unparsed(self, inbox_id: int, reason: str) -> None:
-        async with self.db.transaction() as tx:
-            await tx.execute(
-                "UPDATE inbox SET status = 'unparsed', reason = ? WHERE id = ?",
-                (reason[:2000], inbox_id),
-            )
+        await self.db.run(
+            partial(writes.commit_alerts, outcomes=(), unparsed=[(inbox_id, reason)]), write=True
+        )
 
     # ---- events and alerts ---------------------------------------------------------------
     async def event_by_key(self, group_key: str) -> EventRow | None:
@@ -219,133 +173,69 @@ class Repository:
             )
             return [(int(r[0]), r[1], bytes(r[2])) for r in await cur.fetchall()]
 
+    async def event_history(
+        self, group_keys: Iterable[str], *, parsed: AbstractSet[int] = frozenset()
+    ) -> dict[str, EventHistory]:
+        """The stored history of each of these events (absent: not seen yet), in one read.
+        The raw payload is left out for the alert ids in ``parsed`` (the caller's cache)."""
+        keys = list(group_keys)
+
+        def read(conn: sqlite3.Connection) -> dict[str, EventHistory]:
+            found: dict[str, EventHistory] = {}
+            for key in keys:
+                row = conn.execute("SELECT id FROM events WHERE group_key = ?", (key,)).fetchone()
+                if row is None:
+                    continue
+                event_id = int(row[0])
+                sources: list[tuple[int, str | None, bytes | None]] = []
+                for alert_id, topic in conn.execute(
+                    "SELECT a.id, i.topic FROM alerts a JOIN inbox i ON i.id = a.inbox_id "
+                    "WHERE a.event_id = ? ORDER BY a.id",
+                    (event_id,),
+                ).fetchall():
+                    raw = None
+                    if alert_id not in parsed:
+                        got = conn.execute(
+                            "SELECT i.raw FROM alerts a JOIN inbox i ON i.id = a.inbox_id "
+                            "WHERE a.id = ?",
+                            (alert_id,),
+                        ).fetchone()
+                        raw = bytes(got[0])
+                    sources.append((int(alert_id), topic, raw))
+                subs = conn.execute(
+                    f"SELECT {writes.SUBMISSION_COLUMNS} FROM {writes.SUBMISSION_FROM} "  # noqa: S608
+                    "WHERE s.event_id = ? ORDER BY s.id DESC LIMIT 1000",
+                    (event_id,),
+                ).fetchall()
+                found[key] = EventHistory(
+                    event_id, sources, [writes.submission_row(r) for r in subs]
+                )
+            return found
+
+        return await self.db.run(read, write=False)
+
     async def commit_alert(self, outcome: AlertOutcome) -> tuple[int, int]:
-        """Record an evaluated alert and everything it decided; return (alert id, event id).
+        """Record an evaluated alert and everything it decided; return (alert id, event id)."""
+        (ids,) = await self.commit_alerts([outcome])
+        return ids
+
+    async def commit_alerts(
+        self, outcomes: Sequence[AlertOutcome], unparsed: Sequence[tuple[int, str]] = ()
+    ) -> list[tuple[int, int]]:
+        """Record evaluated alerts and everything they decided, and mark unparsed inbox rows;
+        (alert id, event id) of each outcome.
 
         One durable transaction: after a crash either all of it exists or none (and the inbox
-        row is still 'new', so the alert is evaluated again with the same deterministic keys).
+        rows are still 'new', so the alerts are evaluated again with the same deterministic
+        keys).
         """
-        now = ts(utcnow())
-        n = outcome.normalized
-        async with self.db.transaction(durable=True) as tx:
-            cur = await tx.execute(
-                "INSERT INTO events (group_key, mission, event_key, first_seen, last_seen, "
-                "is_test) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (group_key) DO UPDATE SET "
-                "last_seen = excluded.last_seen RETURNING id, best_alert_id",
-                (
-                    outcome.group_key,
-                    outcome.mission,
-                    outcome.event_key,
-                    now,
-                    now,
-                    int(outcome.is_test),
-                ),
-            )
-            row = await cur.fetchone()
-            assert row is not None
-            event_id, best_id = int(row[0]), row[1]
-            cur = await tx.execute(
-                "INSERT INTO alerts (inbox_id, event_id, mission, notice_type, event_key, kind, "
-                "is_test, revision, trigger_time, ra, dec, error_deg, normalized, created_at) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
-                (
-                    outcome.inbox_id,
-                    event_id,
-                    outcome.mission,
-                    n.get("notice_type", ""),
-                    outcome.event_key,
-                    outcome.kind,
-                    int(outcome.is_test),
-                    n.get("revision"),
-                    n.get("trigger_time"),
-                    n.get("ra"),
-                    n.get("dec"),
-                    outcome.error_deg,
-                    _json(n),
-                    now,
-                ),
-            )
-            row = await cur.fetchone()
-            assert row is not None
-            alert_id = int(row[0])
-            await self._update_event(tx, event_id, alert_id, best_id, outcome)
-            await tx.executemany(
-                "INSERT INTO decisions (alert_id, rule, rule_hash, matched, reason, error, "
-                "created_at) VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (alert_id, rule) DO NOTHING",
-                [
-                    (alert_id, d.rule, d.rule_hash, int(d.matched), d.reason, d.error, now)
-                    for d in outcome.decisions
-                ],
-            )
-            await self._plan(tx, event_id, outcome, now)
-            await tx.execute(
-                "UPDATE inbox SET status = 'processed' WHERE id = ?", (outcome.inbox_id,)
-            )
-        return alert_id, event_id
-
-    async def _update_event(
-        self,
-        tx: aiosqlite.Connection,
-        event_id: int,
-        alert_id: int,
-        best_id: int | None,
-        outcome: AlertOutcome,
-    ) -> None:
-        best_error = None
-        if best_id is not None:
-            cur = await tx.execute("SELECT error_deg FROM alerts WHERE id = ?", (best_id,))
-            row = await cur.fetchone()
-            best_error = row[0] if row else None
-        better = outcome.error_deg is not None and (
-            best_error is None or outcome.error_deg < best_error
+        return await self.db.run(
+            partial(writes.commit_alerts, outcomes=outcomes, unparsed=unparsed),
+            write=True,
+            durable=True,
         )
-        await tx.execute(
-            "UPDATE events SET alert_count = alert_count + 1, best_alert_id = ?, "
-            "retracted = CASE WHEN ? THEN 1 ELSE retracted END WHERE id = ?",
-            (alert_id if better else best_id, outcome.kind == "retraction", event_id),
-        )
-
-    async def _plan(
-        self, tx: aiosqlite.Connection, event_id: int, outcome: AlertOutcome, now: str | None
-    ) -> None:
-        for plan in outcome.plans:
-            parent_id = None
-            if plan.parent_key is not None:
-                cur = await tx.execute(
-                    "SELECT id FROM submissions WHERE key = ?", (plan.parent_key,)
-                )
-                row = await cur.fetchone()
-                parent_id = int(row[0]) if row else None
-            new_id = await self._insert_submission(tx, event_id, plan, parent_id, now)
-            if new_id is not None:
-                await self._log(tx, new_id, None, "planned", f"alert inbox#{outcome.inbox_id}")
-        for key, request in outcome.replans.items():
-            await tx.execute(
-                "UPDATE submissions SET request = ?, updated_at = ? "
-                "WHERE key = ? AND state = 'planned'",
-                (_json(request), now, key),
-            )
-        if outcome.cancel_planned:
-            cur = await tx.execute(
-                "UPDATE submissions SET state = 'cancelled', reason = 'retracted', "
-                "updated_at = ? WHERE event_id = ? AND state = 'planned' RETURNING id",
-                (now, event_id),
-            )
-            for row in await cur.fetchall():
-                await self._log(tx, int(row[0]), "planned", "cancelled", "event retracted")
-        await self._enqueue(tx, outcome.notices, now)
 
     # ---- submissions ---------------------------------------------------------------------
-    @staticmethod
-    async def _log(
-        tx: aiosqlite.Connection, sub_id: int, old: str | None, new: str, detail: str | None
-    ) -> None:
-        await tx.execute(
-            "INSERT INTO submission_log (submission_id, from_state, to_state, at, detail) "
-            "VALUES (?, ?, ?, ?, ?)",
-            (sub_id, old, new, ts(utcnow()), detail),
-        )
-
     async def transition(
         self,
         sub_id: int,
@@ -375,74 +265,51 @@ class Repository:
             else:
                 params.append(_json(value) if name == "request" else value)
         placeholders = ", ".join("?" for _ in expect)
-        async with self.db.transaction(durable=durable) as tx:
-            cur = await tx.execute(
+        notices = list(notices)
+
+        def move(conn: sqlite3.Connection) -> SubmissionRow:
+            moved = conn.execute(
                 f"UPDATE submissions SET {', '.join(sets)} "  # noqa: S608 column names are ours
                 f"WHERE id = ? AND state IN ({placeholders}) RETURNING state",
                 (*params, sub_id, *(s.value for s in expect)),
-            )
-            if await cur.fetchone() is None:
+            ).fetchone()
+            if moved is None:
                 raise ConflictError(f"submission {sub_id} is not in {[s.value for s in expect]}")
             old = expect[0].value if len(expect) == 1 else None
-            await self._log(tx, sub_id, old, to.value, detail)
-            await self._enqueue(tx, list(notices), ts(now))
-        row = await self.submission(sub_id)
-        assert row is not None
-        return row
+            writes.log_state(conn, sub_id, old, to.value, detail)
+            writes.enqueue(conn, notices, ts(now))
+            row = writes.submission_by_id(conn, sub_id)
+            assert row is not None
+            return row
 
-    @staticmethod
-    async def _insert_submission(
-        tx: aiosqlite.Connection,
-        event_id: int,
-        plan: PlannedSubmission,
-        parent_id: int | None,
-        now: str | None,
-    ) -> int | None:
-        """Insert a planned row unless its key exists (the duplicate guard); its id, or None.
-        A row waiting for its parent's observation has no next time until it is released."""
-        cur = await tx.execute(
-            "INSERT INTO submissions (key, api, rule, event_id, action, attempt, parent_id, "
-            "state, request, not_before, next_at, created_at, updated_at) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, 'planned', ?, ?, ?, ?, ?) "
-            "ON CONFLICT (key) DO NOTHING RETURNING id",
-            (
-                plan.key,
-                plan.api,
-                plan.rule,
-                event_id,
-                plan.action,
-                plan.attempt,
-                parent_id,
-                _json(plan.request),
-                ts(plan.not_before),
-                None if plan.waiting else ts(plan.not_before) or now,
-                now,
-                now,
-            ),
-        )
-        row = await cur.fetchone()
-        return int(row[0]) if row is not None else None
+        return await self.db.run(move, write=True, durable=durable)
 
     async def add_submission(
         self, plan_event_id: int, plan: PlannedSubmission, *, parent_id: int | None, detail: str
     ) -> SubmissionRow | None:
         """A follow-up submission (an explicit resubmission attempt, a released XRT job)."""
         now = ts(utcnow())
-        async with self.db.transaction(durable=True) as tx:
-            new_id = await self._insert_submission(tx, plan_event_id, plan, parent_id, now)
+
+        def add(conn: sqlite3.Connection) -> SubmissionRow | None:
+            new_id = writes.insert_submission(conn, plan_event_id, plan, parent_id, now)
             if new_id is None:
                 return None
-            await self._log(tx, new_id, None, "planned", detail)
-        return await self.submission(new_id)
+            writes.log_state(conn, new_id, None, "planned", detail)
+            return writes.submission_by_id(conn, new_id)
+
+        return await self.db.run(add, write=True, durable=True)
 
     async def reparent(self, sub_id: int, parent_id: int) -> None:
         """A waiting follow-up now depends on another submission (a policy resubmission)."""
-        async with self.db.transaction() as tx:
-            await tx.execute(
+
+        def move(conn: sqlite3.Connection) -> None:
+            conn.execute(
                 "UPDATE submissions SET parent_id = ?, updated_at = ? WHERE id = ?",
                 (parent_id, ts(utcnow()), sub_id),
             )
-            await self._log(tx, sub_id, None, "planned", f"now waits for submission {parent_id}")
+            writes.log_state(conn, sub_id, None, "planned", f"now waits for submission {parent_id}")
+
+        await self.db.run(move, write=True)
 
     async def submission(self, sub_id: int) -> SubmissionRow | None:
         async with self.db.reading() as conn:
@@ -616,16 +483,20 @@ class Repository:
     ) -> bool:
         """Store a retrieved product once (with its notices); False if it was already stored."""
         now = ts(utcnow())
-        async with self.db.transaction(durable=True) as tx:
-            cur = await tx.execute(
+        notices = list(notices)
+
+        def put(conn: sqlite3.Connection) -> bool:
+            new = conn.execute(
                 "INSERT INTO results (submission_id, kind, data, path, created_at) "
                 "VALUES (?, ?, ?, ?, ?) ON CONFLICT (submission_id, kind) DO NOTHING RETURNING id",
                 (sub_id, kind, _json(data), path, now),
-            )
-            if await cur.fetchone() is None:
+            ).fetchone()
+            if new is None:
                 return False
-            await self._enqueue(tx, list(notices), now)
+            writes.enqueue(conn, notices, now)
             return True
+
+        return await self.db.run(put, write=True, durable=True)
 
     async def results(self, sub_id: int | None = None) -> list[dict[str, Any]]:
         query = "SELECT submission_id, kind, data, path, created_at FROM results"
@@ -638,19 +509,8 @@ class Repository:
             return [dict(r) | {"data": json.loads(r["data"])} for r in await cur.fetchall()]
 
     # ---- notices (publish outbox) --------------------------------------------------------
-    @staticmethod
-    async def _enqueue(
-        tx: aiosqlite.Connection, notices: Sequence[Notice], now: str | None
-    ) -> None:
-        await tx.executemany(
-            "INSERT INTO notices (channel, topic, payload, retain, created_at, next_at) "
-            "VALUES (?, ?, ?, ?, ?, ?)",
-            [(n.channel, n.topic, _json(n.payload), int(n.retain), now, now) for n in notices],
-        )
-
     async def enqueue(self, notices: Sequence[Notice]) -> None:
-        async with self.db.transaction() as tx:
-            await self._enqueue(tx, notices, ts(utcnow()))
+        await self.db.run(partial(writes.enqueue, notices=notices, now=ts(utcnow())), write=True)
 
     async def due_notices(self, now: datetime, *, limit: int = 100) -> list[NoticeRow]:
         async with self.db.reading() as conn:

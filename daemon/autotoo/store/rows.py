@@ -54,6 +54,19 @@ def parse_ts(value: str | None) -> datetime | None:
 
 
 @dataclass(frozen=True, slots=True)
+class InboxItem:
+    """A received message as the inbox stores it."""
+
+    dedup_key: str
+    source: str
+    identity: str | None
+    topic: str | None
+    digest: str
+    raw: bytes
+    received_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
 class InboxPut:
     inbox_id: int
     new: bool  # False: a duplicate (same content key or same transport identity)
@@ -83,6 +96,16 @@ class EventRow:
     retracted: bool
     first_seen: datetime
     last_seen: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class EventHistory:
+    """What planning needs of an event already in the store: its alerts' sources in arrival
+    order (``raw`` is None for the ids the caller said it holds parsed) and its submissions."""
+
+    event_id: int
+    sources: list[tuple[int, str | None, bytes | None]]
+    submissions: list[SubmissionRow]
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,0 +1,268 @@
+"""Transaction bodies that run whole on the SQLite thread (see :meth:`Database.run`).
+
+These are the hot paths -- the inbox insert, an alert's evaluation, a submission's state
+change -- written as plain functions of a ``sqlite3.Connection`` so that a transaction of ten
+statements costs one hand-over to the database thread instead of ten. They are part of the
+repository (the :class:`~autotoo.store.repository.Repository` methods call them), kept in
+their own module because they are synchronous and must never touch the event loop.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Sequence
+from typing import Any
+
+from autotoo.store.rows import (
+    AlertOutcome,
+    InboxItem,
+    InboxPut,
+    Notice,
+    PlannedSubmission,
+    SubmissionRow,
+    SubmissionState,
+    parse_ts,
+    ts,
+    utcnow,
+)
+
+SUBMISSION_COLUMNS = (
+    "s.id, s.key, s.api, s.rule, s.event_id, s.action, s.attempt, s.parent_id, s.state, "
+    "s.request, s.remote_id, s.sent_at, s.not_before, s.next_at, s.reason, s.created_at, "
+    "s.updated_at, e.group_key, e.event_key"
+)
+SUBMISSION_FROM = "submissions s JOIN events e ON e.id = s.event_id"
+
+
+def to_json(value: Any) -> str:
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), default=str)
+
+
+def submission_row(row: sqlite3.Row | tuple[Any, ...]) -> SubmissionRow:
+    return SubmissionRow(
+        id=row[0],
+        key=row[1],
+        api=row[2],
+        rule=row[3],
+        event_id=row[4],
+        action=row[5],
+        attempt=row[6],
+        parent_id=row[7],
+        state=SubmissionState(row[8]),
+        request=json.loads(row[9]),
+        remote_id=row[10],
+        sent_at=parse_ts(row[11]),
+        not_before=parse_ts(row[12]),
+        next_at=parse_ts(row[13]),
+        reason=row[14],
+        created_at=parse_ts(row[15]) or utcnow(),
+        updated_at=parse_ts(row[16]) or utcnow(),
+        group_key=row[17],
+        event_key=row[18],
+    )
+
+
+def submission_by_id(conn: sqlite3.Connection, sub_id: int) -> SubmissionRow | None:
+    row = conn.execute(
+        f"SELECT {SUBMISSION_COLUMNS} FROM {SUBMISSION_FROM} WHERE s.id = ?",  # noqa: S608
+        (sub_id,),
+    ).fetchone()
+    return submission_row(row) if row else None
+
+
+# ---- inbox -------------------------------------------------------------------------------
+def put_inbox(conn: sqlite3.Connection, items: Sequence[InboxItem]) -> list[InboxPut]:
+    """Store each message once (by transport identity, then by content key), in order."""
+    return [_put_one(conn, item) for item in items]
+
+
+def _put_one(conn: sqlite3.Connection, item: InboxItem) -> InboxPut:
+    if item.identity is not None:
+        known = conn.execute(
+            "SELECT inbox_id FROM inbox_identity WHERE identity = ?", (item.identity,)
+        ).fetchone()
+        if known is not None:  # exact redelivery (same Kafka offset, same file)
+            return InboxPut(int(known[0]), new=False)
+    row = conn.execute(
+        "INSERT INTO inbox (dedup_key, source, topic, digest, raw, received_at) "
+        "VALUES (?, ?, ?, ?, ?, ?) "
+        "ON CONFLICT (dedup_key) DO UPDATE SET seen_count = inbox.seen_count + 1 "
+        "RETURNING id, seen_count",
+        (item.dedup_key, item.source, item.topic, item.digest, item.raw, ts(item.received_at)),
+    ).fetchone()
+    assert row is not None
+    inbox_id, seen = int(row[0]), int(row[1])
+    if item.identity is not None:
+        conn.execute(
+            "INSERT INTO inbox_identity (identity, inbox_id) VALUES (?, ?) "
+            "ON CONFLICT (identity) DO NOTHING",
+            (item.identity, inbox_id),
+        )
+    return InboxPut(inbox_id, new=seen == 1)
+
+
+# ---- an evaluated alert ------------------------------------------------------------------
+def commit_alerts(
+    conn: sqlite3.Connection,
+    outcomes: Sequence[AlertOutcome],
+    unparsed: Sequence[tuple[int, str]] = (),
+) -> list[tuple[int, int]]:
+    """Record evaluated alerts (in order) and mark unparsed inbox rows; (alert id, event id)
+    of each outcome. Later outcomes see the rows of earlier ones (same transaction)."""
+    now = ts(utcnow())
+    ids = [_commit_one(conn, outcome, now) for outcome in outcomes]
+    conn.executemany(
+        "UPDATE inbox SET status = 'unparsed', reason = ? WHERE id = ?",
+        [(reason[:2000], inbox_id) for inbox_id, reason in unparsed],
+    )
+    return ids
+
+
+def _commit_one(
+    conn: sqlite3.Connection, outcome: AlertOutcome, now: str | None
+) -> tuple[int, int]:
+    n = outcome.normalized
+    row = conn.execute(
+        "INSERT INTO events (group_key, mission, event_key, first_seen, last_seen, "
+        "is_test) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (group_key) DO UPDATE SET "
+        "last_seen = excluded.last_seen RETURNING id, best_alert_id",
+        (outcome.group_key, outcome.mission, outcome.event_key, now, now, int(outcome.is_test)),
+    ).fetchone()
+    assert row is not None
+    event_id, best_id = int(row[0]), row[1]
+    row = conn.execute(
+        "INSERT INTO alerts (inbox_id, event_id, mission, notice_type, event_key, kind, "
+        "is_test, revision, trigger_time, ra, dec, error_deg, normalized, created_at) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
+        (
+            outcome.inbox_id,
+            event_id,
+            outcome.mission,
+            n.get("notice_type", ""),
+            outcome.event_key,
+            outcome.kind,
+            int(outcome.is_test),
+            n.get("revision"),
+            n.get("trigger_time"),
+            n.get("ra"),
+            n.get("dec"),
+            outcome.error_deg,
+            to_json(n),
+            now,
+        ),
+    ).fetchone()
+    assert row is not None
+    alert_id = int(row[0])
+    _update_event(conn, event_id, alert_id, best_id, outcome)
+    conn.executemany(
+        "INSERT INTO decisions (alert_id, rule, rule_hash, matched, reason, error, "
+        "created_at) VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (alert_id, rule) DO NOTHING",
+        [
+            (alert_id, d.rule, d.rule_hash, int(d.matched), d.reason, d.error, now)
+            for d in outcome.decisions
+        ],
+    )
+    _plan(conn, event_id, outcome, now)
+    conn.execute("UPDATE inbox SET status = 'processed' WHERE id = ?", (outcome.inbox_id,))
+    return alert_id, event_id
+
+
+def _update_event(
+    conn: sqlite3.Connection,
+    event_id: int,
+    alert_id: int,
+    best_id: int | None,
+    outcome: AlertOutcome,
+) -> None:
+    best_error = None
+    if best_id is not None:
+        row = conn.execute("SELECT error_deg FROM alerts WHERE id = ?", (best_id,)).fetchone()
+        best_error = row[0] if row else None
+    better = outcome.error_deg is not None and (
+        best_error is None or outcome.error_deg < best_error
+    )
+    conn.execute(
+        "UPDATE events SET alert_count = alert_count + 1, best_alert_id = ?, "
+        "retracted = CASE WHEN ? THEN 1 ELSE retracted END WHERE id = ?",
+        (alert_id if better else best_id, outcome.kind == "retraction", event_id),
+    )
+
+
+def _plan(conn: sqlite3.Connection, event_id: int, outcome: AlertOutcome, now: str | None) -> None:
+    for plan in outcome.plans:
+        parent_id = None
+        if plan.parent_key is not None:
+            row = conn.execute(
+                "SELECT id FROM submissions WHERE key = ?", (plan.parent_key,)
+            ).fetchone()
+            parent_id = int(row[0]) if row else None
+        new_id = insert_submission(conn, event_id, plan, parent_id, now)
+        if new_id is not None:
+            log_state(conn, new_id, None, "planned", f"alert inbox#{outcome.inbox_id}")
+    for key, request in outcome.replans.items():
+        conn.execute(
+            "UPDATE submissions SET request = ?, updated_at = ? "
+            "WHERE key = ? AND state = 'planned'",
+            (to_json(request), now, key),
+        )
+    if outcome.cancel_planned:
+        cancelled = conn.execute(
+            "UPDATE submissions SET state = 'cancelled', reason = 'retracted', "
+            "updated_at = ? WHERE event_id = ? AND state = 'planned' RETURNING id",
+            (now, event_id),
+        ).fetchall()
+        for row in cancelled:
+            log_state(conn, int(row[0]), "planned", "cancelled", "event retracted")
+    enqueue(conn, outcome.notices, now)
+
+
+# ---- submissions and notices -------------------------------------------------------------
+def log_state(
+    conn: sqlite3.Connection, sub_id: int, old: str | None, new: str, detail: str | None
+) -> None:
+    conn.execute(
+        "INSERT INTO submission_log (submission_id, from_state, to_state, at, detail) "
+        "VALUES (?, ?, ?, ?, ?)",
+        (sub_id, old, new, ts(utcnow()), detail),
+    )
+
+
+def insert_submission(
+    conn: sqlite3.Connection,
+    event_id: int,
+    plan: PlannedSubmission,
+    parent_id: int | None,
+    now: str | None,
+) -> int | None:
+    """Insert a planned row unless its key exists (the duplicate guard); its id, or None.
+    A row waiting for its parent's observation has no next time until it is released."""
+    row = conn.execute(
+        "INSERT INTO submissions (key, api, rule, event_id, action, attempt, parent_id, "
+        "state, request, not_before, next_at, created_at, updated_at) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?, 'planned', ?, ?, ?, ?, ?) "
+        "ON CONFLICT (key) DO NOTHING RETURNING id",
+        (
+            plan.key,
+            plan.api,
+            plan.rule,
+            event_id,
+            plan.action,
+            plan.attempt,
+            parent_id,
+            to_json(plan.request),
+            ts(plan.not_before),
+            None if plan.waiting else ts(plan.not_before) or now,
+            now,
+            now,
+        ),
+    ).fetchone()
+    return int(row[0]) if row is not None else None
+
+
+def enqueue(conn: sqlite3.Connection, notices: Sequence[Notice], now: str | None) -> None:
+    conn.executemany(
+        "INSERT INTO notices (channel, topic, payload, retain, created_at, next_at) "
+        "VALUES (?, ?, ?, ?, ?, ?)",
+        [(n.channel, n.topic, to_json(n.payload), int(n.retain), now, now) for n in notices],
+    )
