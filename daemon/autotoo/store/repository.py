@@ -115,12 +115,13 @@ class Repository:
 
     async def inbox_pending(self, *, after_id: int = 0, limit: int = 500) -> list[InboxRow]:
         """Messages received but not yet processed, oldest first (resumes after a crash)."""
-        async with self.db.reading() as conn:
-            cur = await conn.execute(
+        rows = self.db.read(
+            lambda conn: conn.execute(
                 "SELECT * FROM inbox WHERE status = 'new' AND id > ? ORDER BY id LIMIT ?",
                 (after_id, limit),
-            )
-            return [_inbox(r) for r in await cur.fetchall()]
+            ).fetchall()
+        )
+        return [_inbox(r) for r in rows]
 
     async def inbox_get(self, inbox_id: int) -> InboxRow | None:
         async with self.db.reading() as conn:
@@ -212,7 +213,7 @@ class Repository:
                 )
             return found
 
-        return await self.db.run(read, write=False)
+        return self.db.read(read)
 
     async def commit_alert(self, outcome: AlertOutcome) -> tuple[int, int]:
         """Record an evaluated alert and everything it decided; return (alert id, event id)."""
@@ -312,13 +313,7 @@ class Repository:
         await self.db.run(move, write=True)
 
     async def submission(self, sub_id: int) -> SubmissionRow | None:
-        async with self.db.reading() as conn:
-            cur = await conn.execute(
-                f"SELECT {_SUBMISSION_COLUMNS} FROM {_SUBMISSION_FROM} WHERE s.id = ?",  # noqa: S608
-                (sub_id,),
-            )
-            row = await cur.fetchone()
-            return _submission(row) if row else None
+        return self.db.read(partial(writes.submission_by_id, sub_id=sub_id))
 
     async def submission_by_key(self, key: str) -> SubmissionRow | None:
         async with self.db.reading() as conn:
@@ -352,13 +347,12 @@ class Repository:
                 where.append(f"{column} = ?")
                 params.append(value)
         order = "s.next_at, s.id" if due_before is not None else "s.id DESC"
-        async with self.db.reading() as conn:
-            cur = await conn.execute(
-                f"SELECT {_SUBMISSION_COLUMNS} FROM {_SUBMISSION_FROM} "  # noqa: S608
-                f"WHERE {' AND '.join(where)} ORDER BY {order} LIMIT ?",
-                (*params, limit),
-            )
-            return [_submission(r) for r in await cur.fetchall()]
+        query = (
+            f"SELECT {_SUBMISSION_COLUMNS} FROM {_SUBMISSION_FROM} "  # noqa: S608
+            f"WHERE {' AND '.join(where)} ORDER BY {order} LIMIT ?"
+        )
+        rows = self.db.read(lambda conn: conn.execute(query, (*params, limit)).fetchall())
+        return [_submission(r) for r in rows]
 
     async def submission_log(self, sub_id: int) -> list[dict[str, Any]]:
         async with self.db.reading() as conn:
@@ -372,13 +366,11 @@ class Repository:
     async def count_in_states(self, *, api: str, states: Sequence[SubmissionState]) -> int:
         """How many submissions of ``api`` are in ``states`` (e.g. XRT jobs in flight)."""
         placeholders = ", ".join("?" for _ in states)
-        async with self.db.reading() as conn:
-            cur = await conn.execute(
-                f"SELECT COUNT(*) FROM submissions WHERE api = ? AND state IN ({placeholders})",  # noqa: S608
-                (api, *(s.value for s in states)),
-            )
-            row = await cur.fetchone()
-            return int(row[0]) if row else 0
+        query = f"SELECT COUNT(*) FROM submissions WHERE api = ? AND state IN ({placeholders})"  # noqa: S608
+        row = self.db.read(
+            lambda conn: conn.execute(query, (api, *(s.value for s in states))).fetchone()
+        )
+        return int(row[0]) if row else 0
 
     async def count_sent(self, *, api: str, since: datetime, rule: str | None = None) -> int:
         """Submissions that were (or may have been) sent since ``since``: budgets count these."""
@@ -390,9 +382,8 @@ class Repository:
         if rule is not None:
             query += " AND rule = ?"
             params.append(rule)
-        async with self.db.reading() as conn:
-            row = await (await conn.execute(query, params)).fetchone()
-            return int(row[0]) if row else 0
+        row = self.db.read(lambda conn: conn.execute(query, params).fetchone())
+        return int(row[0]) if row else 0
 
     async def set_next(self, sub_id: int, next_at: datetime | None) -> None:
         async with self.db.transaction() as tx:
