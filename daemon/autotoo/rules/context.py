@@ -186,24 +186,23 @@ class AlertContext:
 
     @cached_property
     def event_view(self) -> dict[str, Any]:
-        views = [alert_view(a, with_raw=False) for a in self.earlier]
-        latest = {k: v for k, v in self.alert_view.items() if k != "raw"}
+        # Each view is converted once and then referred to from first/latest/previous/best
+        # (the structure is read-only to conditions and the sandboxed templates).
+        views = [plain_value(alert_view(a, with_raw=False)) for a in self.earlier]
+        latest = plain_value({k: v for k, v in self.alert_view.items() if k != "raw"})
         views.append(latest)
         everyone = (*self.earlier, self.alert)
         best_index = next((i for i, a in enumerate(everyone) if a is self.best), None)
-        event: dict[str, Any] = plain_value(
-            {
-                "key": self.alert.group_key,
-                "count": len(views),
-                "alerts": views,
-                "first": views[0],
-                "latest": latest,
-                "previous": views[-2] if len(views) > 1 else None,
-                "best": views[best_index] if best_index is not None else None,
-                "has_retraction": any(a.kind == "retraction" for a in everyone),
-            }
-        )
-        return event
+        return {
+            "key": self.alert.group_key,
+            "count": len(views),
+            "alerts": views,
+            "first": views[0],
+            "latest": latest,
+            "previous": views[-2] if len(views) > 1 else None,
+            "best": views[best_index] if best_index is not None else None,
+            "has_retraction": any(a.kind == "retraction" for a in everyone),
+        }
 
     def variables(self) -> dict[str, Any]:
         """Everything, for templates (rendered only for matched rules)."""

@@ -9,13 +9,19 @@ Why these settings (all verified in ../shared/specs/ecosystem.md §5.1):
 * ``synchronous``: FULL for *durable* transactions -- the inbox insert (the transport is
   acknowledged right after it, so it must survive a power cut) and the outbox (a row marked
   'submitting' must exist before its POST goes out) -- and NORMAL for the rest (tracking
-  updates survive a process crash and are re-polled if a power cut loses the last ones).
-* One connection guarded by an asyncio lock: aiosqlite runs it on its own thread, and every
+  updates survive a process crash and are re-polled if a power cut loses the last ones; an
+  alert's evaluation is re-done from its durable inbox row, see
+  :meth:`Repository.commit_alerts`). An fsync of the WAL also makes every earlier
+  transaction in it durable, so a FULL commit covers the NORMAL ones before it.
+* A connection guarded by an asyncio lock: aiosqlite runs it on its own thread, and every
   statement of a transaction must come from the task that began it.
-* :meth:`Database.run` runs a whole transaction as one plain function on that thread: one
-  queue hand-over and one loop wake-up instead of one per statement. A hot path such as the
-  inbox insert or an alert's evaluation does ten statements; awaited one by one, the hops cost
-  more than the SQL (bench/FINDINGS.md).
+* The hot paths (the inbox insert, an alert's evaluation, a submission's state change, and
+  their short reads) run as one plain function each (:meth:`Database.run`,
+  :meth:`Database.read`), not statement by statement: on this kind of machine a hand-over
+  to a worker thread and back costs 0.1-0.3 ms of wake-ups, and a whole transaction of ten
+  statements a few tenths of that (bench/FINDINGS.md). Durable ones go to the SQLite thread
+  in one hop (their fsync must not stall the loop); the rest run on the loop's thread on a
+  second connection. The two never write at once: every write holds the same asyncio lock.
 """
 
 from __future__ import annotations
@@ -78,7 +84,7 @@ class Database:
 
     def __init__(self, conn: aiosqlite.Connection, path: Path) -> None:
         self._conn = conn
-        self._reader: sqlite3.Connection | None = None  # see read()
+        self._direct: sqlite3.Connection | None = None  # the loop thread's: see run()
         self.path = path
         self._lock = asyncio.Lock()  # binds to the running loop on first use (3.10+)
         self._synchronous = ""
@@ -101,7 +107,7 @@ class Database:
             await conn.close()
             raise
         try:
-            db._reader = _open_reader(path)
+            db._direct = _open_direct(path)
         except sqlite3.Error as exc:
             await conn.close()
             raise StoreOpenError(f"cannot read state database {path}: {exc}") from None
@@ -124,9 +130,9 @@ class Database:
             )
 
     async def close(self) -> None:
-        if self._reader is not None:
-            self._reader.close()
-            self._reader = None
+        if self._direct is not None:
+            self._direct.close()
+            self._direct = None
         await self._conn.close()
 
     async def migrate(self) -> int:
@@ -170,47 +176,59 @@ class Database:
             await self._conn.execute("COMMIT")
 
     async def run(
-        self, work: Callable[[sqlite3.Connection], T], *, write: bool, durable: bool = False
+        self,
+        work: Callable[[sqlite3.Connection], T],
+        *,
+        write: bool,
+        durable: bool = False,
+        large: bool = False,
     ) -> T:
-        """Run ``work(connection)`` on the SQLite thread in one hop and return its result.
+        """Run ``work(connection)`` whole, in one go, and return its result.
 
         ``write=True`` wraps it in ``BEGIN IMMEDIATE`` ... ``COMMIT`` (``ROLLBACK`` if it
-        raises), with ``synchronous=FULL`` when ``durable``. ``work`` must not await or touch
-        the event loop: it runs on aiosqlite's worker thread, which executes queued calls one
-        at a time, so nothing else can interleave with it. If the awaiting task is cancelled
-        the function still runs to its end (commit or rollback): a cancelled caller only
-        loses the answer, which is what a crash at that point would do too.
+        raises), with ``synchronous=FULL`` when ``durable``. ``work`` must be short and must
+        not await. A durable transaction runs on the SQLite thread: its fsync (0.2-1 ms
+        here, far more on a busy disk) must not stall the loop, and while it waits the
+        loop receives the next messages, which the inbox then stores together in the
+        following commit. So does a ``large`` one (a batch of alerts), whose SQL then runs
+        beside the loop's Python instead of after it. Anything else runs on the loop's
+        thread, where it costs less than the hand-over would. The lock keeps any other
+        transaction, on either connection, out until it returns.
         """
         async with self._lock:
-            wanted = "FULL" if durable else "NORMAL"
-            if write and self._synchronous != wanted:
-                await self._conn.execute(f"PRAGMA synchronous = {wanted}")
-                self._synchronous = wanted
-            raw = self._conn._conn  # noqa: SLF001 - aiosqlite's sqlite3 connection (its thread only)
-            assert raw is not None
-            call = _transaction(work) if write else work
-            # aiosqlite's own hand-over (a private method, pinned by uv.lock and guarded by
-            # tests/store): the function runs on the connection's thread like its statements.
-            return await self._conn._execute(call, raw)  # type: ignore[no-untyped-call,no-any-return]  # noqa: SLF001
+            if durable or large:
+                wanted = "FULL" if durable else "NORMAL"
+                if self._synchronous != wanted:
+                    await self._conn.execute(f"PRAGMA synchronous = {wanted}")
+                    self._synchronous = wanted
+                raw = self._conn._conn  # noqa: SLF001 - aiosqlite's sqlite3 connection
+                assert raw is not None
+                # aiosqlite's own hand-over (a private method, pinned by uv.lock): the
+                # function runs on the connection's thread like its statements do.
+                call = _transaction(work) if write else work
+                return await self._conn._execute(call, raw)  # type: ignore[no-untyped-call,no-any-return]  # noqa: SLF001
+            conn = self._connection()
+            return _transaction(work)(conn) if write else work(conn)
 
     def read(self, work: Callable[[sqlite3.Connection], T]) -> T:
-        """Run a short read on the event loop's own thread, on a second, read-only connection.
+        """Run a short read on the loop's thread, in one consistent snapshot.
 
-        For the index lookups of a few rows on the hot paths (the processor's and the
-        submitter's): a hand-over to the SQLite thread costs ~0.2 ms of thread wake-ups on
-        this kind of machine, the lookup itself a few hundredths of that. In WAL mode this
-        connection sees every committed transaction and never waits for the writer; the
-        explicit read transaction gives ``work`` one consistent snapshot. Scans of many rows
-        (the CLI, the dashboard) stay on :meth:`reading`, off the loop.
+        For index lookups of a few rows on the hot paths. It needs no lock: in WAL mode a
+        reader never waits for the writer, and no transaction of this connection can be open
+        while this runs (:meth:`run` finishes its own before returning to the loop). Scans of
+        many rows (the CLI, the dashboard) stay on :meth:`reading`, off the loop.
         """
-        conn = self._reader
-        if conn is None:
-            raise sqlite3.ProgrammingError("the state database is closed")
+        conn = self._connection()
         conn.execute("BEGIN")
         try:
             return work(conn)
         finally:
             conn.execute("COMMIT")  # ends the snapshot (nothing was written)
+
+    def _connection(self) -> sqlite3.Connection:
+        if self._direct is None:
+            raise sqlite3.ProgrammingError("the state database is closed")
+        return self._direct
 
     @asynccontextmanager
     async def reading(self) -> AsyncIterator[aiosqlite.Connection]:
@@ -219,13 +237,14 @@ class Database:
             yield self._conn
 
 
-def _open_reader(path: Path) -> sqlite3.Connection:
+def _open_direct(path: Path) -> sqlite3.Connection:
     # check_same_thread stays on: only the event loop's thread may use this connection.
-    reader = sqlite3.connect(path, isolation_level=None)
-    reader.row_factory = sqlite3.Row
-    reader.execute("PRAGMA query_only = ON")
-    reader.execute("PRAGMA busy_timeout = 1000")
-    return reader
+    direct = sqlite3.connect(path, isolation_level=None)
+    direct.row_factory = sqlite3.Row
+    direct.execute("PRAGMA busy_timeout = 5000")
+    direct.execute("PRAGMA foreign_keys = ON")
+    direct.execute("PRAGMA synchronous = NORMAL")  # durable transactions go to the thread
+    return direct
 
 
 def _transaction(work: Callable[[sqlite3.Connection], T]) -> Callable[[sqlite3.Connection], T]:

@@ -226,14 +226,21 @@ class Repository:
         """Record evaluated alerts and everything they decided, and mark unparsed inbox rows;
         (alert id, event id) of each outcome.
 
-        One durable transaction: after a crash either all of it exists or none (and the inbox
-        rows are still 'new', so the alerts are evaluated again with the same deterministic
-        keys).
+        One transaction: after a crash either all of it exists or none (and the inbox rows
+        are still 'new', so the alerts are evaluated again with the same deterministic keys).
+        It is fsynced (synchronous=FULL) only when it withdraws or rewrites a planned
+        submission (a retraction, a replan). Otherwise a power cut that loses it loses
+        nothing: the inbox rows were stored durably, and nothing planned here can be sent
+        before the durable 'submitting' commit, whose fsync of the WAL covers every earlier
+        transaction in it. A lost cancellation, though, could let the submitter send what a
+        retraction withdrew before the processor saw the retraction again.
         """
+        durable = any(o.cancel_planned or o.replans for o in outcomes)
         return await self.db.run(
             partial(writes.commit_alerts, outcomes=outcomes, unparsed=unparsed),
             write=True,
-            durable=True,
+            durable=durable,
+            large=len(outcomes) + len(unparsed) > 2,
         )
 
     # ---- submissions ---------------------------------------------------------------------
