@@ -1,0 +1,134 @@
+"""Group commit in the inbox and batches in the processor: fewer commits, same outcome.
+
+These count the write transactions SQLite executes (a trace callback on both of the store's
+connections), so they fail if the batching goes away, and they check that what is stored is
+exactly what one-at-a-time storing would give.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+from collections.abc import AsyncIterator, Callable
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from autotoo.config.yamlfile import load_yaml_text
+from autotoo.pipeline.intake import Inbox
+from autotoo.pipeline.processor import Processor
+from autotoo.pipeline.settings import PipelineSettings
+from autotoo.rules import load_documents
+from autotoo.sources.base import Received
+from autotoo.store.db import Database
+from autotoo.store.repository import Repository
+
+TOPIC = "gcn.notices.einstein_probe.wxt.alert"
+RULES = """\
+rules:
+  - name: ep
+    match: {topics: [gcn.notices.einstein_probe.wxt.alert]}
+    once_per: event
+    too:
+      source_name: "EP{{ alert.event_key }}"
+      source_type: X-ray transient
+      position: best
+      instrument: XRT
+      urgency: 3
+      obs_type: Light Curve
+      exp_time_per_visit: 2000
+      num_of_visits: 1
+      xrt_countrate: 0.5
+      xrt_mode: PC
+      uvot_mode: 0x9999
+      immediate_objective: "Localise EP transient {{ alert.event_key }}"
+      science_just: "Einstein Probe WXT found a new X-ray transient; XRT localises it."
+      exp_time_just: "2 ks reaches the flux needed to detect and localise it."
+"""
+
+
+def ep_alert(ident: str, ra: float = 10.0) -> bytes:
+    return (
+        f'{{"instrument": "WXT", "id": ["{ident}"], "trigger_time": '
+        f'"{datetime.now(UTC).isoformat()}", "ra": {ra}, "dec": -5.0, '
+        f'"ra_dec_error": 0.05}}'
+    ).encode()
+
+
+async def count_commits(db: Database) -> list[str]:
+    """A list that gets one entry per write transaction on either connection from now on
+    (read snapshots begin with a plain BEGIN)."""
+    seen: list[str] = []
+
+    def trace(sql: str) -> None:
+        if sql == "BEGIN IMMEDIATE":
+            seen.append(sql)
+
+    threaded = db._conn._conn
+    assert threaded is not None and db._direct is not None
+    await db._conn._execute(threaded.set_trace_callback, trace)  # type: ignore[no-untyped-call]
+    db._direct.set_trace_callback(trace)
+    return seen
+
+
+@pytest.fixture
+async def repo(tmp_path: Path) -> AsyncIterator[Repository]:
+    db = await Database.open(tmp_path / "state.db")
+    try:
+        yield Repository(db)
+    finally:
+        await db.close()
+
+
+def received(raw: bytes, identity: str) -> Received:
+    return Received.create(
+        raw=raw, identity=identity, topic=TOPIC, received_at=datetime.now(UTC), source="test"
+    )
+
+
+async def test_concurrent_messages_share_one_durable_commit(repo: Repository) -> None:
+    inbox = Inbox(repo)
+    commits = await count_commits(repo.db)
+    messages = [received(ep_alert(f"G{i}"), f"id:{i}") for i in range(10)]
+    messages.append(received(ep_alert("G3"), "id:3"))  # a redelivery inside the batch
+    await asyncio.gather(*(inbox(m) for m in messages))
+    assert len(commits) <= 2  # the first caller's write, then everything queued behind it
+    rows = await repo.inbox_pending()
+    assert [r.raw for r in rows] == [m.raw for m in messages[:10]]  # arrival order, once each
+    assert inbox.counters.received == 11 and inbox.counters.duplicates == 1
+
+
+async def test_a_failed_group_write_fails_every_caller(repo: Repository) -> None:
+    inbox = Inbox(repo)
+    await repo.db.close()  # every write now fails
+    results = await asyncio.gather(
+        *(inbox(received(ep_alert(f"F{i}"), f"f:{i}")) for i in range(3)),
+        return_exceptions=True,
+    )
+    assert all(isinstance(r, sqlite3.ProgrammingError | ValueError) for r in results), results
+
+
+def processor_for(repo: Repository) -> tuple[Processor, Callable[[], None]]:
+    ruleset = load_documents([load_yaml_text(RULES, "rules.yaml")])
+    settings = PipelineSettings(mode="dry-run")
+    return Processor(repo, rules=lambda: ruleset, settings=lambda: settings), lambda: None
+
+
+async def test_processor_commits_a_batch_but_splits_at_a_repeated_event(
+    repo: Repository,
+) -> None:
+    inbox = Inbox(repo)
+    # Five events, the third one twice (an update with a better position).
+    raws = [ep_alert("E1"), ep_alert("E2"), ep_alert("E3"), ep_alert("E3", 10.01)]
+    raws.append(ep_alert("E4"))
+    for i, raw in enumerate(raws):
+        await inbox(received(raw, f"p:{i}"))
+    processor, _ = processor_for(repo)
+    commits = await count_commits(repo.db)
+    assert await processor.step() == 5
+    assert len(commits) == 2  # [E1 E2 E3] then [E3' E4]: E3's update sees E3 committed
+    assert processor.counters.parsed == 5
+    assert await repo.inbox_pending() == []
+    subs = await repo.submissions()
+    assert sorted(s.event_key for s in subs) == ["E1", "E2", "E3", "E4"]  # one TOO per event
