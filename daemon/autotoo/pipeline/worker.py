@@ -48,6 +48,10 @@ class Worker(abc.ABC):
             finally:
                 self._idle.set()
             if worked and not self.stopping:
+                # Let the workers this round woke (the submitter, after the processor
+                # planned) run before the next round: a step whose reads all run on the
+                # loop's thread would otherwise go on without yielding.
+                await asyncio.sleep(0)
                 continue
             self.wake.clear()
             try:
