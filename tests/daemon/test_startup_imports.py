@@ -3,7 +3,8 @@
 Heavy packages only the v1 protocol (PyJWT, which pulls in cryptography) or the sky helpers
 (astropy) need must not be imported by the modules every daemon start loads. Nor may the
 packages the daemon never uses at start: the ``cel`` package's command-line tool (typer,
-Rich, prompt_toolkit: CEL is loaded from its compiled module), and Rich through structlog.
+Rich, prompt_toolkit: CEL is loaded from its compiled module), Rich through structlog, and the
+admin server (aiohttp.web, prometheus_client) when it is disabled.
 """
 
 from __future__ import annotations
@@ -31,7 +32,14 @@ START_MODULES = (
 )
 NOT_AT_START = ("jwt", "cryptography", "astropy", "cel.cli", "typer", "prompt_toolkit")
 # Not loaded by the time the daemon says READY=1 (config below: live, admin disabled).
-NOT_BEFORE_READY = (*NOT_AT_START, "rich", "pygments")
+NOT_BEFORE_READY = (
+    *NOT_AT_START,
+    "rich",
+    "pygments",
+    "aiohttp.web",
+    "prometheus_client",
+    "autotoo.admin",
+)
 
 CONFIG = """\
 mode: live
