@@ -3,8 +3,9 @@
 Heavy packages only the v1 protocol (PyJWT, which pulls in cryptography) or the sky helpers
 (astropy) need must not be imported by the modules every daemon start loads. Nor may the
 packages the daemon never uses at start: the ``cel`` package's command-line tool (typer,
-Rich, prompt_toolkit: CEL is loaded from its compiled module), Rich through structlog, and the
-admin server (aiohttp.web, prometheus_client) when it is disabled.
+Rich, prompt_toolkit: CEL is loaded from its compiled module), Rich through structlog, the
+admin server (aiohttp.web, prometheus_client) when it is disabled, and the look-up of
+``autotoo.__version__`` (importlib.metadata scans the installed distributions).
 """
 
 from __future__ import annotations
@@ -90,7 +91,8 @@ send = systemd.Notifier.ready
 
 def ready(self, status):
     with open(out, "w") as f:
-        json.dump({"modules": sorted(sys.modules)}, f)
+        version_looked_up = "__version__" in vars(sys.modules["autotoo"])
+        json.dump({"modules": sorted(sys.modules), "version": version_looked_up}, f)
     return send(self, status)
 
 systemd.Notifier.ready = ready
@@ -136,6 +138,7 @@ def test_what_the_daemon_has_imported_when_it_says_ready(
     loaded = set(at_ready["modules"])
     assert {"autotoo.adapters.ukssdc", "autotoo.swift", "aiohttp", "structlog"} <= loaded
     assert sorted(m for m in NOT_BEFORE_READY if m in loaded) == []
+    assert at_ready["version"] is False  # importlib.metadata's scan of every distribution
 
 
 def test_the_v1_client_still_signs_with_pyjwt() -> None:
