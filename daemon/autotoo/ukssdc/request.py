@@ -40,13 +40,15 @@ from autotoo.ukssdc.params import (
 
 UPDATE_WARNING = "The job was submitted OK, but an error occured updating the parameters."
 _SERVER_ALIASES = {"sinceT0": "SinceT0"}  # the server echoes SinceT0 in lower case
-# Lookups for reading a reply's jobPars (~60 keys, once per submission), built once.
+# Lookups built once: a submission reads ~60 jobPars keys back and writes every parameter.
 _GLOBAL_BY_REPLY_KEY: Final = {
     **GLOBAL_BY_JSON,
     **{alias: GLOBAL_BY_JSON[json] for alias, json in _SERVER_ALIASES.items()},
 }
 _PARS_BY_JSON: Final = {p.short: {par.json: par for par in p.pars} for p in PRODUCTS}
+_PARS_BY_NAME: Final = {p.short: {par.name: par for par in reversed(p.pars)} for p in PRODUCTS}
 _TRIGGERED_BY: Final = {p.short: frozenset(t.par for t in p.triggers) for p in PRODUCTS}
+_GLOBAL_TRIGGERED: Final = frozenset(t.par for t in GLOBAL_TRIGGERS)
 
 
 @dataclass(frozen=True, slots=True)
@@ -147,7 +149,8 @@ class XrtRequest:
                     f"Options are: {','.join(par.allowed)}."
                 )
             self._globals[par.name] = value
-            self.notes += _apply_triggers(self._globals, GLOBAL_TRIGGERS, par.name, value)
+            if par.name in _GLOBAL_TRIGGERED:
+                self.notes += _apply_triggers(self._globals, GLOBAL_TRIGGERS, par.name, value)
 
     def get_globals(
         self, name: str = "all", *, omit_shared: bool = True, show_unset: bool = False
@@ -284,8 +287,10 @@ class XrtRequest:
     # ---- validity (spec §3) ----------------------------------------------------------------
     def _global_is_set(self, name: str, assumed: frozenset[str]) -> str:
         alt = ALT_GLOBALS.get(name)
-        have = assumed | self._globals.keys()
-        if name in have or (alt is not None and alt in have):
+        have = self._globals
+        if name in have or name in assumed:
+            return ""
+        if alt is not None and (alt in have or alt in assumed):
             return ""
         tail = f", and nor is the alternative: `{alt}`" if alt else ""
         return f"* Global parameter `{name}` is not set{tail}.\n"
@@ -354,8 +359,9 @@ class XrtRequest:
         for short, pars in self._products.items():
             prod = product(short)
             body[prod.flag] = 1
+            by_name = _PARS_BY_NAME[short]
             for name, value in pars.items():
-                par = prod.par(name)
+                par = by_name.get(name) or prod.par(name)
                 assert par is not None
                 body[par.json] = _wire(value)
         return body
