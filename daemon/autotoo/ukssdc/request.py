@@ -400,6 +400,8 @@ class XrtRequest:
         for short, mine in self._products.items():
             prod = product(short)
             by_json, triggered = _PARS_BY_JSON[short], _TRIGGERED_BY[short]
+            if not by_json:  # the position products keep their parameters in the globals
+                continue
             for key, raw in data.items():
                 par = by_json.get(key)
                 if par is None:
