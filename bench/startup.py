@@ -30,8 +30,10 @@ from bench._common import (
     write_daemon_config,
 )
 
+# As `autotoo run` imports them: structlog first, with Rich hidden (see autotoo.cli.run).
 IMPORTS = (
-    "import autotoo.wiring, autotoo.cli.run, autotoo.rules, autotoo.pipeline.processor, "
+    "import autotoo.cli.run; autotoo.cli.run._import_structlog_without_rich(); "
+    "import autotoo.wiring, autotoo.rules, autotoo.pipeline.processor, "
     "autotoo.sources.mqtt, autotoo.adapters.swift, autotoo.swift, autotoo.adapters.publish"
 )
 

@@ -236,7 +236,6 @@ async def _reload(path: Path | None, runtime: Runtime) -> tuple[LoadedConfig, An
 async def build_components(runtime: Runtime, stack: contextlib.AsyncExitStack) -> list[Component]:
     """Everything the daemon runs, built inside the event loop (aiohttp needs it)."""
     from autotoo.adapters.publish import MqttPublisher, WebhookPublisher  # noqa: PLC0415
-    from autotoo.admin import build_admin  # noqa: PLC0415
     from autotoo.pipeline.intake import Inbox  # noqa: PLC0415
     from autotoo.pipeline.processor import Processor  # noqa: PLC0415
     from autotoo.pipeline.publisher import Publisher  # noqa: PLC0415
@@ -291,6 +290,9 @@ async def build_components(runtime: Runtime, stack: contextlib.AsyncExitStack) -
     sources = build_sources(loaded)
     components += [SourceRunner(s, inbox) for s in sources]
     if cfg.admin.enabled:
+        # Only here: the admin server brings aiohttp.web, prometheus_client and the dashboard.
+        from autotoo.admin import build_admin  # noqa: PLC0415
+
         admin = build_admin(
             runtime,
             sources=sources,

@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 
 import pytest
+import structlog
 
 from autotoo import logs
 from autotoo.cli import EXIT_OK, main
@@ -69,6 +70,31 @@ def test_console_output_on_a_terminal() -> None:
     logs.get_logger("t").info("plain words")
     assert "plain words" in stream.getvalue()
     assert not stream.getvalue().startswith("<")
+
+
+@pytest.mark.parametrize("fmt", ["console", "json"])
+def test_exceptions_are_formatted_before_the_renderer(fmt: str) -> None:
+    """The chain turns exc_info into text itself, so the console renderer's exception
+    formatter (Rich's, when structlog imported Rich) is never used: `autotoo run` imports
+    structlog without Rich (autotoo.cli.run)."""
+    stream = io.StringIO()
+    logs.configure("info", fmt, stream)
+    renderer = structlog.get_config()["processors"][-1]
+    if fmt == "console":
+        assert isinstance(renderer, structlog.dev.ConsoleRenderer)
+
+        def unused(*_: object) -> None:
+            raise AssertionError("the renderer formatted the exception")
+
+        renderer.exception_formatter = unused
+    try:
+        raise ValueError("bad value")  # noqa: TRY301 - the exception to log
+    except ValueError:
+        logs.get_logger("t").exception("it failed")
+    text = stream.getvalue()
+    assert "it failed" in text
+    assert "Traceback (most recent call last)" in text
+    assert "ValueError: bad value" in text
 
 
 @pytest.mark.parametrize("which", ["config", "rules"])

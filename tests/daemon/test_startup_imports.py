@@ -1,14 +1,23 @@
 """What `autotoo run` imports before READY=1 (bench/startup.py measures the time).
 
 Heavy packages only the v1 protocol (PyJWT, which pulls in cryptography) or the sky helpers
-(astropy) need must not be imported by the modules every daemon start loads.
+(astropy) need must not be imported by the modules every daemon start loads. Nor may the
+packages the daemon never uses at start: the ``cel`` package's command-line tool (typer,
+Rich, prompt_toolkit: CEL is loaded from its compiled module), Rich through structlog, the
+admin server (aiohttp.web, prometheus_client) when it is disabled, and the look-up of
+``autotoo.__version__`` (importlib.metadata scans the installed distributions).
 """
 
 from __future__ import annotations
 
 import json
+import os
+import signal
 import subprocess
 import sys
+from pathlib import Path
+
+from tests.fixtures.notify import NotifySocket
 
 START_MODULES = (
     "autotoo.wiring",
@@ -22,7 +31,73 @@ START_MODULES = (
     "autotoo.swift",
     "autotoo.sources.mqtt",
 )
-NOT_AT_START = ("jwt", "cryptography", "astropy")
+NOT_AT_START = ("jwt", "cryptography", "astropy", "cel.cli", "typer", "prompt_toolkit")
+# Not loaded by the time the daemon says READY=1 (config below: live, admin disabled).
+NOT_BEFORE_READY = (
+    *NOT_AT_START,
+    "rich",
+    "pygments",
+    "aiohttp.web",
+    "prometheus_client",
+    "autotoo.admin",
+)
+
+CONFIG = """\
+mode: live
+state: sqlite:///{tmp}/state.db
+rules: ["{tmp}/rules.yaml"]
+sources:
+  - {{kind: directory, name: spool, path: "{tmp}/spool"}}
+swift:
+  protocol: v2
+  base_url: http://127.0.0.1:9/api/v2
+  username: myuser
+  shared_secret_file: {tmp}/swift-secret
+ukssdc:
+  base_url: http://127.0.0.1:9/user_objects
+  user_id: astronomer@example.org
+admin: {{enabled: false}}
+log: {{format: json}}
+"""
+RULES = """\
+rules:
+  - name: ep-follow-up
+    match: {topics: [gcn.notices.einstein_probe.wxt.alert]}
+    when: alert.error_deg < 0.2
+    too:
+      source_name: "EP{{ alert.event_key }}"
+      source_type: X-ray transient
+      position: best
+      instrument: XRT
+      urgency: 3
+      obs_type: Light Curve
+      exp_time_per_visit: 2000
+      num_of_visits: 1
+      xrt_countrate: 0.5
+      xrt_mode: PC
+      uvot_mode: 0x9999
+      immediate_objective: "Localise EP transient {{ alert.event_key }}"
+      science_just: "Einstein Probe WXT found a new X-ray transient; XRT localises it."
+      exp_time_just: "2 ks reaches the flux needed to detect and localise it."
+"""
+# Runs the daemon in this process, and writes sys.modules when it sends READY=1.
+RUN_AND_RECORD = """\
+import json, sys
+from autotoo import systemd
+from autotoo.cli import main
+
+out, config = sys.argv[1], sys.argv[2]
+send = systemd.Notifier.ready
+
+def ready(self, status):
+    with open(out, "w") as f:
+        version_looked_up = "__version__" in vars(sys.modules["autotoo"])
+        json.dump({"modules": sorted(sys.modules), "version": version_looked_up}, f)
+    return send(self, status)
+
+systemd.Notifier.ready = ready
+sys.exit(main(["run", "-c", config]))
+"""
 
 
 def test_a_daemon_start_does_not_import_jwt_or_astropy() -> None:
@@ -32,6 +107,38 @@ def test_a_daemon_start_does_not_import_jwt_or_astropy() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert json.loads(out.stdout) == []
+
+
+def test_what_the_daemon_has_imported_when_it_says_ready(
+    tmp_path: Path, notify_socket: NotifySocket
+) -> None:
+    (tmp_path / "spool").mkdir()
+    (tmp_path / "swift-secret").write_text("my_shared_secret\n")
+    (tmp_path / "rules.yaml").write_text(RULES)
+    config = tmp_path / "autotoo.yaml"
+    config.write_text(CONFIG.format(tmp=tmp_path))
+    modules = tmp_path / "modules.json"
+    env = {**os.environ, "NOTIFY_SOCKET": str(notify_socket.path)}
+    proc = subprocess.Popen(
+        [sys.executable, "-c", RUN_AND_RECORD, str(modules), str(config)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env=env,
+    )
+    try:
+        notify_socket.wait_for("READY=1", timeout=60)
+        proc.send_signal(signal.SIGTERM)
+        out, _ = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 0, out
+    at_ready = json.loads(modules.read_text())
+    loaded = set(at_ready["modules"])
+    assert {"autotoo.adapters.ukssdc", "autotoo.swift", "aiohttp", "structlog"} <= loaded
+    assert sorted(m for m in NOT_BEFORE_READY if m in loaded) == []
+    assert at_ready["version"] is False  # importlib.metadata's scan of every distribution
 
 
 def test_the_v1_client_still_signs_with_pyjwt() -> None:

@@ -12,8 +12,9 @@ import pkgutil
 import sys
 from collections.abc import Sequence
 from importlib import import_module
+from typing import Any
 
-from autotoo import __version__
+import autotoo
 
 EXIT_OK = 0
 EXIT_FAILURE = 1
@@ -31,6 +32,23 @@ def command_modules() -> list[str]:
     return sorted(found, key=lambda n: (*_PREFERRED_ORDER, n).index(n))
 
 
+class _VersionAction(argparse.Action):
+    """``--version``, looked up only when asked for (importlib.metadata is slow to import)."""
+
+    def __init__(self, option_strings: Sequence[str], dest: str = argparse.SUPPRESS) -> None:
+        super().__init__(
+            option_strings,
+            dest=dest,
+            default=argparse.SUPPRESS,
+            nargs=0,
+            help="show program's version number and exit",
+        )
+
+    def __call__(self, parser: argparse.ArgumentParser, *_: Any) -> None:
+        print(f"autotoo {autotoo.__version__}")  # what argparse's own version action prints
+        parser.exit()
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="autotoo",
@@ -40,7 +58,7 @@ def build_parser() -> argparse.ArgumentParser:
         ),
         epilog="Nothing is sent to Swift until the config says 'mode: live'.",
     )
-    parser.add_argument("--version", action="version", version=f"autotoo {__version__}")
+    parser.add_argument("--version", action=_VersionAction)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for name in command_modules():
         import_module(f"autotoo.cli.{name}").register(sub)

@@ -14,13 +14,40 @@ carries the error text and the clause that produced it.
 from __future__ import annotations
 
 import difflib
+import importlib.machinery
+import importlib.util
 import re
+import sys
 from collections.abc import Callable, Iterable
+from types import ModuleType
 from typing import Any, NamedTuple, Protocol
 
-import cel
-
 from autotoo.rules.errors import ConditionSyntaxError
+
+
+def _load_cel() -> ModuleType:
+    """The compiled CEL binding, ``cel.cel``, without running ``cel/__init__.py``.
+
+    That ``__init__`` imports ``cel.cli``, the package's command-line tool, and with it typer,
+    Rich and prompt_toolkit: 60-130 ms of every daemon start, for nothing the daemon uses.
+    ``Context`` and ``compile`` live in the extension module itself. It is registered as
+    ``cel.cel``, so a later ``import cel`` (tests, the ``cel`` tool) reuses it.
+    """
+    loaded = sys.modules.get("cel.cel")
+    if loaded is not None:
+        return loaded
+    package = importlib.util.find_spec("cel")  # finds the package without importing it
+    locations = package.submodule_search_locations if package else None
+    spec = importlib.machinery.PathFinder.find_spec("cel.cel", locations)
+    if spec is None or spec.loader is None:  # an unexpected layout: import it the usual way
+        return importlib.import_module("cel.cel")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["cel.cel"] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+cel = _load_cel()
 
 #: The variables a condition may read (see ``docs/rules.md``).
 CONTEXT_VARIABLES = frozenset({"alert", "event", "raw", "now", "optional"})

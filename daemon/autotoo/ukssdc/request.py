@@ -11,7 +11,7 @@ from __future__ import annotations
 import copy
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Final
 
 from autotoo.ukssdc.errors import ParameterError, ParameterTypeError, ProductError
 from autotoo.ukssdc.params import (
@@ -40,6 +40,15 @@ from autotoo.ukssdc.params import (
 
 UPDATE_WARNING = "The job was submitted OK, but an error occured updating the parameters."
 _SERVER_ALIASES = {"sinceT0": "SinceT0"}  # the server echoes SinceT0 in lower case
+# Lookups built once: a submission reads ~60 jobPars keys back and writes every parameter.
+_GLOBAL_BY_REPLY_KEY: Final = {
+    **GLOBAL_BY_JSON,
+    **{alias: GLOBAL_BY_JSON[json] for alias, json in _SERVER_ALIASES.items()},
+}
+_PARS_BY_JSON: Final = {p.short: {par.json: par for par in p.pars} for p in PRODUCTS}
+_PARS_BY_NAME: Final = {p.short: {par.name: par for par in reversed(p.pars)} for p in PRODUCTS}
+_TRIGGERED_BY: Final = {p.short: frozenset(t.par for t in p.triggers) for p in PRODUCTS}
+_GLOBAL_TRIGGERED: Final = frozenset(t.par for t in GLOBAL_TRIGGERS)
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,8 +73,10 @@ def _apply_triggers(
     Returns the notes the reference client prints ("Also setting hasRedshift = True").
     """
     mine = [t for t in triggers if t.par == name]
-    removed = value is None
     notes: list[str] = []
+    if not mine:  # most parameters have no triggers
+        return notes
+    removed = value is None
     for stage in ("value", ANY, NONE):
         for trig in mine:
             if stage == "value":
@@ -138,7 +149,8 @@ class XrtRequest:
                     f"Options are: {','.join(par.allowed)}."
                 )
             self._globals[par.name] = value
-            self.notes += _apply_triggers(self._globals, GLOBAL_TRIGGERS, par.name, value)
+            if par.name in _GLOBAL_TRIGGERED:
+                self.notes += _apply_triggers(self._globals, GLOBAL_TRIGGERS, par.name, value)
 
     def get_globals(
         self, name: str = "all", *, omit_shared: bool = True, show_unset: bool = False
@@ -275,8 +287,10 @@ class XrtRequest:
     # ---- validity (spec §3) ----------------------------------------------------------------
     def _global_is_set(self, name: str, assumed: frozenset[str]) -> str:
         alt = ALT_GLOBALS.get(name)
-        have = assumed | self._globals.keys()
-        if name in have or (alt is not None and alt in have):
+        have = self._globals
+        if name in have or name in assumed:
+            return ""
+        if alt is not None and (alt in have or alt in assumed):
             return ""
         tail = f", and nor is the alternative: `{alt}`" if alt else ""
         return f"* Global parameter `{name}` is not set{tail}.\n"
@@ -345,8 +359,9 @@ class XrtRequest:
         for short, pars in self._products.items():
             prod = product(short)
             body[prod.flag] = 1
+            by_name = _PARS_BY_NAME[short]
             for name, value in pars.items():
-                par = prod.par(name)
+                par = by_name.get(name) or prod.par(name)
                 assert par is not None
                 body[par.json] = _wire(value)
         return body
@@ -371,8 +386,9 @@ class XrtRequest:
         ``from_server`` the "ask the server" switches become False, so that resubmitting
         reuses what the server resolved (targets, position, T0).
         """
+        by_key = _GLOBAL_BY_REPLY_KEY
         for key, raw in data.items():
-            par = GLOBAL_BY_JSON.get(_SERVER_ALIASES.get(key, key))
+            par = by_key.get(key)
             if par is None:
                 continue
             value = _cast(par, raw)
@@ -383,7 +399,9 @@ class XrtRequest:
             )
         for short, mine in self._products.items():
             prod = product(short)
-            by_json = {p.json: p for p in prod.pars}
+            by_json, triggered = _PARS_BY_JSON[short], _TRIGGERED_BY[short]
+            if not by_json:  # the position products keep their parameters in the globals
+                continue
             for key, raw in data.items():
                 par = by_json.get(key)
                 if par is None:
@@ -394,7 +412,8 @@ class XrtRequest:
                         f"'{value}' is not a valid value for {prod.short} parameter {par.name}."
                     )
                 mine[par.name] = value
-                _apply_triggers(mine, prod.triggers, par.name, value)
+                if par.name in triggered:
+                    _apply_triggers(mine, prod.triggers, par.name, value)
 
     def mark_submitted(self, job: SubmittedJob, *, update_pars: bool = True) -> None:
         """Record a successful submission and (by default) adopt the server's parameters."""
