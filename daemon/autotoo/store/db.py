@@ -244,6 +244,9 @@ def _open_direct(path: Path) -> sqlite3.Connection:
     direct.execute("PRAGMA busy_timeout = 5000")
     direct.execute("PRAGMA foreign_keys = ON")
     direct.execute("PRAGMA synchronous = NORMAL")  # durable transactions go to the thread
+    # Checkpoints (copying the WAL into the file, with fsyncs) happen after the commits of
+    # the thread's connection, never on the loop: the inbox's durable inserts run there.
+    direct.execute("PRAGMA wal_autocheckpoint = 0")
     return direct
 
 
