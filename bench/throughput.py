@@ -4,8 +4,10 @@ Both sides read the same backlog of distinct EP alerts from a private mosquitto,
 process, one after the other: the backlog is published first (QoS 1, into a persistent
 session), then the consumer connects and drains it, so the publisher never competes for the
 CPU. Ours is the daemon's own path: ``MqttSource`` (manual PUBACK after the store) -> ``Inbox``
-(one durable, synchronous=FULL insert per alert) -> ``Processor`` (parse, 100 rules, plan, one
-durable commit per alert), with the JSON logs the daemon writes (to a file). The bare consumer
+(durable, synchronous=FULL inserts, the messages in hand stored together) -> ``Processor``
+(parse, 100 rules, plan, one commit per batch of alerts), with the JSON logs the daemon
+writes (to a file). ``MqttSource`` with a sink that stores nothing is measured too, to show
+what the transport alone leaves for the rest of the path. The bare consumer
 receives with aiomqtt (QoS 1, automatic PUBACK) and decodes each payload with ``json.loads``.
 
     uv run python -m bench.throughput [--quick]
@@ -134,6 +136,37 @@ async def ours(port: int, payloads: Sequence[bytes], workdir: Path) -> tuple[flo
     return (n - 1) / (end - sink.first), inbox_rate
 
 
+async def source_alone(port: int, payloads: Sequence[bytes]) -> float:
+    """Alerts/s of ``MqttSource`` (manual PUBACK, up to max_inflight in hand) with a sink
+    that stores nothing: the ceiling the transport leaves for the rest of our path."""
+    ident = f"src-{uuid.uuid4().hex[:8]}"
+    await backlog(port, ident, payloads)
+    count, first = 0, 0.0
+    drained = asyncio.Event()
+
+    async def nothing(_message: object) -> None:
+        nonlocal count, first
+        if count == 0:
+            first = time.perf_counter()
+        count += 1
+        if count == len(payloads):
+            drained.set()
+
+    source = MqttSource(
+        MqttSettings(name="bench", host="127.0.0.1", port=port, client_id=ident, topics=(TOPIC,))
+    )
+    task = asyncio.create_task(source.run(nothing))
+    try:
+        async with asyncio.timeout(600):
+            await drained.wait()
+        end = time.perf_counter()
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+    return (count - 1) / (end - first)
+
+
 async def processor_alone(payloads: Sequence[bytes], workdir: Path) -> float:
     """Alerts/s of the Processor draining an inbox filled beforehand (not timed)."""
     pipe = await InProcess.open(workdir / f"alone-{uuid.uuid4().hex[:8]}.db")
@@ -160,6 +193,7 @@ async def measure(n: int) -> list[Row]:
             configure("info", "json", stream=log_stream)  # the daemon logs each alert
             bare = await bare_consumer(port, payloads)
             whole, inbox_only = await ours(port, payloads, Path(tmp))
+            transport = await source_alone(port, payloads)
             bare_after = await bare_consumer(port, payloads)
             alone = await processor_alone(payloads, Path(tmp))
         floor = commit_ms(Path(tmp))
@@ -171,6 +205,8 @@ async def measure(n: int) -> list[Row]:
             "-", None),
         Row("alerts/s, processor alone on a filled inbox (no MQTT)", alone, "/s", baseline, "-",
             None),
+        Row("alerts/s, MqttSource alone (a sink that stores nothing)", transport, "/s",
+            baseline, "-", None),
         Row("bare aiomqtt + json.loads (before / after)", bare, "/s", bare_after, "-", None),
         Row("one durable SQLite commit on this disk (stdlib, median)", floor, "ms", None, "-",
             None),
@@ -186,8 +222,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         rows,
         [
             (
-                "ours: MqttSource -> Inbox (synchronous=FULL) -> Processor (parse, 100 rules, "
-                "plan, synchronous=FULL commit), JSON logs to a file; dry-run mode"
+                "ours: MqttSource -> Inbox (synchronous=FULL group commits) -> Processor "
+                "(parse, 100 rules, plan, a commit per batch), JSON logs to a file; dry-run mode"
             ),
             (
                 "baseline: aiomqtt QoS 1 consumer + json.loads, run before and after ours; the "
