@@ -38,6 +38,10 @@ class Notifier:
         # A fresh socket per message: nothing to keep open, and a systemd restart of the
         # notify socket between calls cannot leave us with a dead descriptor.
         with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM | socket.SOCK_CLOEXEC) as sock:
+            # Non-blocking: this runs on the event loop, and a receiver that stopped reading
+            # (its queue holds ~10 datagrams) would otherwise block sendall, and with it the
+            # whole daemon, for good. The datagram is dropped; the next heartbeat sends anew.
+            sock.settimeout(0.0)
             try:
                 sock.connect(self._address)
                 sock.sendall("\n".join(lines).encode())

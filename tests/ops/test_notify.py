@@ -10,6 +10,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import urllib.request
 import uuid
 from collections.abc import Iterator
@@ -73,6 +74,25 @@ def test_outside_systemd_nothing_is_sent() -> None:
 
 def test_a_vanished_socket_is_not_an_error(tmp_path: Path) -> None:
     assert not Notifier({"NOTIFY_SOCKET": str(tmp_path / "gone.sock")}).watchdog()
+
+
+def test_a_receiver_that_stopped_reading_never_blocks_us(notify_socket: NotifySocket) -> None:
+    """The notifier runs on the event loop: a full receiver queue must drop the datagram,
+    not block (the latency bench's daemon froze ~2 minutes in, when its NOTIFY_SOCKET had
+    stopped being read and ~10 heartbeats filled the queue)."""
+    notifier = Notifier({"NOTIFY_SOCKET": str(notify_socket.path)})
+    sent: list[bool] = []
+    sender = threading.Thread(
+        target=lambda: sent.extend(notifier.status(f"heartbeat {i}") for i in range(1000)),
+        daemon=True,  # a blocking send would hang it for good
+    )
+    sender.start()
+    sender.join(30)  # not a timing: 1,000 non-blocking sends take milliseconds
+    assert not sender.is_alive(), "a notify call blocked on a receiver that does not read"
+    assert sent[0] is True
+    assert sent[-1] is False  # the queue is full: dropped, not waited for
+    notify_socket.sock.settimeout(0.2)
+    assert notify_socket.sock.recv(65536) == b"STATUS=heartbeat 0"  # the earliest arrived
 
 
 def test_watchdog_meant_for_another_process_is_ignored(notify_socket: NotifySocket) -> None:
