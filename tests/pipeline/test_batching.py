@@ -109,6 +109,22 @@ async def test_a_failed_group_write_fails_every_caller(repo: Repository) -> None
     assert all(isinstance(r, sqlite3.ProgrammingError | ValueError) for r in results), results
 
 
+async def test_a_cancelled_writer_does_not_cancel_the_messages_it_carries(
+    repo: Repository,
+) -> None:
+    inbox = Inbox(repo)
+    async with inbox._writing:
+        calls = [
+            asyncio.ensure_future(inbox(received(ep_alert(f"C{i}"), f"c:{i}"))) for i in (0, 1, 2)
+        ]
+        await asyncio.sleep(0)
+    await asyncio.sleep(0)  # the first caller now writes all three
+    calls[0].cancel()  # e.g. an HTTP client that hung up
+    await asyncio.gather(*calls[1:])  # stored, not cancelled
+    assert calls[0].cancelled()
+    assert len(await repo.inbox_pending()) == 3  # the cancelled caller's message too
+
+
 def processor_for(repo: Repository) -> tuple[Processor, Callable[[], None]]:
     ruleset = load_documents([load_yaml_text(RULES, "rules.yaml")])
     settings = PipelineSettings(mode="dry-run")

@@ -55,7 +55,9 @@ class Inbox:
         self._queued.append(_Queued(item, message, stored))
         async with self._writing:
             if not stored.done():  # nobody wrote it while we waited: write everything queued
-                await self._write()
+                # Shielded: the write carries other callers' messages too, and a cancelled
+                # caller (an HTTP client that hung up) must not cancel theirs.
+                await asyncio.shield(self._write())
         stored.result()  # raises if the write that carried this message failed
 
     async def _write(self) -> None:
