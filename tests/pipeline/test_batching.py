@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from autotoo.config.yamlfile import load_yaml_text
+from autotoo.demo import DEMO_RULE
 from autotoo.pipeline.intake import Inbox
 from autotoo.pipeline.processor import Processor
 from autotoo.pipeline.settings import PipelineSettings
@@ -25,27 +26,6 @@ from autotoo.store.db import Database
 from autotoo.store.repository import Repository
 
 TOPIC = "gcn.notices.einstein_probe.wxt.alert"
-RULES = """\
-rules:
-  - name: ep
-    match: {topics: [gcn.notices.einstein_probe.wxt.alert]}
-    once_per: event
-    too:
-      source_name: "EP{{ alert.event_key }}"
-      source_type: X-ray transient
-      position: best
-      instrument: XRT
-      urgency: 3
-      obs_type: Light Curve
-      exp_time_per_visit: 2000
-      num_of_visits: 1
-      xrt_countrate: 0.5
-      xrt_mode: PC
-      uvot_mode: 0x9999
-      immediate_objective: "Localise EP transient {{ alert.event_key }}"
-      science_just: "Einstein Probe WXT found a new X-ray transient; XRT localises it."
-      exp_time_just: "2 ks reaches the flux needed to detect and localise it."
-"""
 
 
 def ep_alert(ident: str, ra: float = 10.0) -> bytes:
@@ -126,7 +106,7 @@ async def test_a_cancelled_writer_does_not_cancel_the_messages_it_carries(
 
 
 def processor_for(repo: Repository) -> tuple[Processor, Callable[[], None]]:
-    ruleset = load_documents([load_yaml_text(RULES, "rules.yaml")])
+    ruleset = load_documents([load_yaml_text(DEMO_RULE, "rules.yaml")])
     settings = PipelineSettings(mode="dry-run")
     return Processor(repo, rules=lambda: ruleset, settings=lambda: settings), lambda: None
 
@@ -146,5 +126,5 @@ async def test_processor_commits_a_batch_but_splits_at_a_repeated_event(
     assert len(commits) == 2  # [E1 E2 E3] then [E3' E4]: E3's update sees E3 committed
     assert processor.counters.parsed == 5
     assert await repo.inbox_pending() == []
-    subs = await repo.submissions()
-    assert sorted(s.event_key for s in subs) == ["E1", "E2", "E3", "E4"]  # one TOO per event
+    toos = await repo.submissions(api="swift_too")
+    assert sorted(s.event_key for s in toos) == ["E1", "E2", "E3", "E4"]  # one TOO per event
