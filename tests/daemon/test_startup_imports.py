@@ -17,6 +17,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+from autotoo.demo import DEMO_RULE
 from tests.fixtures.notify import NotifySocket
 
 START_MODULES = (
@@ -59,27 +60,6 @@ ukssdc:
 admin: {{enabled: false}}
 log: {{format: json}}
 """
-RULES = """\
-rules:
-  - name: ep-follow-up
-    match: {topics: [gcn.notices.einstein_probe.wxt.alert]}
-    when: alert.error_deg < 0.2
-    too:
-      source_name: "EP{{ alert.event_key }}"
-      source_type: X-ray transient
-      position: best
-      instrument: XRT
-      urgency: 3
-      obs_type: Light Curve
-      exp_time_per_visit: 2000
-      num_of_visits: 1
-      xrt_countrate: 0.5
-      xrt_mode: PC
-      uvot_mode: 0x9999
-      immediate_objective: "Localise EP transient {{ alert.event_key }}"
-      science_just: "Einstein Probe WXT found a new X-ray transient; XRT localises it."
-      exp_time_just: "2 ks reaches the flux needed to detect and localise it."
-"""
 # Runs the daemon in this process, and writes sys.modules when it sends READY=1.
 RUN_AND_RECORD = """\
 import json, sys
@@ -114,7 +94,7 @@ def test_what_the_daemon_has_imported_when_it_says_ready(
 ) -> None:
     (tmp_path / "spool").mkdir()
     (tmp_path / "swift-secret").write_text("my_shared_secret\n")
-    (tmp_path / "rules.yaml").write_text(RULES)
+    (tmp_path / "rules.yaml").write_text(DEMO_RULE)
     config = tmp_path / "autotoo.yaml"
     config.write_text(CONFIG.format(tmp=tmp_path))
     modules = tmp_path / "modules.json"
