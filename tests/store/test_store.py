@@ -124,7 +124,7 @@ async def test_inbox_stores_once_by_content_and_by_identity(repo: Repository) ->
     row = await repo.inbox_get(first.inbox_id)
     assert row is not None and row.seen_count == 2  # the exact redelivery is not counted
     assert [r.id for r in await repo.inbox_pending()] == [first.inbox_id, other.inbox_id]
-    await repo.inbox_mark_unparsed(other.inbox_id, "truncated XML")
+    await repo.commit_alerts([], unparsed=[(other.inbox_id, "truncated XML")])
     unparsed = await repo.inbox_get(other.inbox_id)
     assert unparsed is not None and (unparsed.status, unparsed.reason) == (
         "unparsed",

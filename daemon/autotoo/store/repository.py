@@ -146,33 +146,12 @@ class Repository:
             cur = await conn.execute(query, params)
             return [_inbox(r) for r in await cur.fetchall()]
 
-    async def inbox_mark_unparsed(self, inbox_id: int, reason: str) -> None:
-        await self.db.run(
-            partial(writes.commit_alerts, outcomes=(), unparsed=[(inbox_id, reason)]), write=True
-        )
-
     # ---- events and alerts ---------------------------------------------------------------
-    async def event_by_key(self, group_key: str) -> EventRow | None:
-        async with self.db.reading() as conn:
-            cur = await conn.execute("SELECT * FROM events WHERE group_key = ?", (group_key,))
-            row = await cur.fetchone()
-            return _event(row) if row else None
-
     async def event_by_id(self, event_id: int) -> EventRow | None:
         async with self.db.reading() as conn:
             cur = await conn.execute("SELECT * FROM events WHERE id = ?", (event_id,))
             row = await cur.fetchone()
             return _event(row) if row else None
-
-    async def event_alert_sources(self, event_id: int) -> list[tuple[int, str | None, bytes]]:
-        """(alert id, topic, raw) of an event's alerts in arrival order, to rebuild them."""
-        async with self.db.reading() as conn:
-            cur = await conn.execute(
-                "SELECT a.id, i.topic, i.raw FROM alerts a JOIN inbox i ON i.id = a.inbox_id "
-                "WHERE a.event_id = ? ORDER BY a.id",
-                (event_id,),
-            )
-            return [(int(r[0]), r[1], bytes(r[2])) for r in await cur.fetchall()]
 
     async def event_history(
         self, group_keys: Iterable[str], *, parsed: AbstractSet[int] = frozenset()
