@@ -128,3 +128,33 @@ async def test_processor_commits_a_batch_but_splits_at_a_repeated_event(
     assert await repo.inbox_pending() == []
     toos = await repo.submissions(api="swift_too")
     assert sorted(s.event_key for s in toos) == ["E1", "E2", "E3", "E4"]  # one TOO per event
+
+
+SECOND_ALERT_RULE = """\
+rules:
+  - name: second
+    match: {topics: [gcn.notices.einstein_probe.wxt.alert]}
+    when: event.count >= 2
+    notify: [mqtt]
+"""
+
+
+async def test_an_update_sees_its_earlier_alert_when_the_cache_turns_over(
+    repo: Repository, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A batch must not evict, part-way, an earlier alert whose payload its read left out
+    because the cache held it: the update would be evaluated without it."""
+    monkeypatch.setattr("autotoo.pipeline.processor._CACHE_SIZE", 1)
+    inbox = Inbox(repo)
+    ruleset = load_documents([load_yaml_text(SECOND_ALERT_RULE, "rules.yaml")])
+    settings = PipelineSettings(mode="dry-run")
+    processor = Processor(repo, rules=lambda: ruleset, settings=lambda: settings)
+    for n, ident in enumerate(("X", "A")):  # X first, then A: the cache holds A alone
+        await inbox(received(ep_alert(ident), f"first:{n}"))
+        await processor.step()
+    # One batch: X's update parses X's first alert (not cached) before A's update is
+    # evaluated against A's first alert (cached, so its payload was not read).
+    await inbox(received(ep_alert("X", 10.01), "second:X"))
+    await inbox(received(ep_alert("A", 10.01), "second:A"))
+    assert await processor.step() == 2
+    assert processor.counters.matches["second"] == 2  # both updates saw two alerts

@@ -197,10 +197,17 @@ class Processor(Worker):
                 {alert.group_key for _, alert in batch}, parsed=frozenset(self._cache)
             )
             ruleset, settings, now = self.rules(), self.settings(), self.clock()
+            # Earlier alerts parsed for this batch are cached only after it: a cache change
+            # in the middle could evict an alert whose payload the read above left out.
+            parsed_now: dict[int, NormalizedAlert] = {}
             evaluated = [
-                self._decide(row, alert, histories.get(alert.group_key), ruleset, settings, now)
+                self._decide(
+                    row, alert, histories.get(alert.group_key), ruleset, settings, now, parsed_now
+                )
                 for row, alert in batch
             ]
+            for alert_id, parsed in parsed_now.items():
+                self._remember(alert_id, parsed)
             ids = await self.repo.commit_alerts(
                 [e.outcome for e in evaluated], [(row.id, reason) for row, reason in unparsed]
             )
@@ -214,21 +221,23 @@ class Processor(Worker):
         if planned:
             self.on_planned()
 
-    def _earlier(self, history: EventHistory | None) -> list[NormalizedAlert]:
-        """The event's stored alerts, parsed (from the cache where they are)."""
+    def _earlier(
+        self, history: EventHistory | None, parsed_now: dict[int, NormalizedAlert]
+    ) -> list[NormalizedAlert]:
+        """The event's stored alerts, parsed (from the cache, which holds every alert whose
+        payload the history left out, or parsed now and added to ``parsed_now``)."""
         if history is None:
             return []
         earlier = []
         for alert_id, topic, raw in history.sources:
-            cached = self._cache.get(alert_id)
+            cached = self._cache.get(alert_id) or parsed_now.get(alert_id)
             if cached is None:
-                if raw is None:  # pragma: no cover - the cache is only changed after commits
-                    continue
+                assert raw is not None, "the cache changed between the read and the batch"
                 try:
                     cached = parse_alert(raw, topic)
                 except AlertParseError:
                     continue
-                self._remember(alert_id, cached)
+                parsed_now[alert_id] = cached
             earlier.append(cached)
         return earlier
 
@@ -256,10 +265,11 @@ class Processor(Worker):
         ruleset: RuleSet,
         settings: PipelineSettings,
         now: datetime,
+        parsed_now: dict[int, NormalizedAlert],
     ) -> _Evaluated:
         bind(inbox_id=row.id, event=alert.group_key)
         try:
-            earlier = self._earlier(history)
+            earlier = self._earlier(history, parsed_now)
             outcomes = decide_rules(ruleset, alert, earlier, now)
         finally:
             unbind("inbox_id", "event")
