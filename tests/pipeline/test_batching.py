@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -24,6 +24,7 @@ from autotoo.rules import load_documents
 from autotoo.sources.base import Received
 from autotoo.store.db import Database
 from autotoo.store.repository import Repository
+from tests.store.sql_trace import trace_statements, write_transactions
 
 TOPIC = "gcn.notices.einstein_probe.wxt.alert"
 
@@ -34,22 +35,6 @@ def ep_alert(ident: str, ra: float = 10.0) -> bytes:
         f'"{datetime.now(UTC).isoformat()}", "ra": {ra}, "dec": -5.0, '
         f'"ra_dec_error": 0.05}}'
     ).encode()
-
-
-async def count_commits(db: Database) -> list[str]:
-    """A list that gets one entry per write transaction on either connection from now on
-    (read snapshots begin with a plain BEGIN)."""
-    seen: list[str] = []
-
-    def trace(sql: str) -> None:
-        if sql == "BEGIN IMMEDIATE":
-            seen.append(sql)
-
-    threaded = db._conn._conn
-    assert threaded is not None and db._direct is not None
-    await db._conn._execute(threaded.set_trace_callback, trace)  # type: ignore[no-untyped-call]
-    db._direct.set_trace_callback(trace)
-    return seen
 
 
 @pytest.fixture
@@ -69,11 +54,13 @@ def received(raw: bytes, identity: str) -> Received:
 
 async def test_concurrent_messages_share_one_durable_commit(repo: Repository) -> None:
     inbox = Inbox(repo)
-    commits = await count_commits(repo.db)
+    statements = await trace_statements(repo.db)
     messages = [received(ep_alert(f"G{i}"), f"id:{i}") for i in range(10)]
     messages.append(received(ep_alert("G3"), "id:3"))  # a redelivery inside the batch
     await asyncio.gather(*(inbox(m) for m in messages))
-    assert len(commits) <= 2  # the first caller's write, then everything queued behind it
+    assert (
+        write_transactions(statements) <= 2
+    )  # the first caller's write, then everything queued behind it
     rows = await repo.inbox_pending()
     assert [r.raw for r in rows] == [m.raw for m in messages[:10]]  # arrival order, once each
     assert inbox.counters.received == 11 and inbox.counters.duplicates == 1
@@ -105,10 +92,10 @@ async def test_a_cancelled_writer_does_not_cancel_the_messages_it_carries(
     assert len(await repo.inbox_pending()) == 3  # the cancelled caller's message too
 
 
-def processor_for(repo: Repository) -> tuple[Processor, Callable[[], None]]:
-    ruleset = load_documents([load_yaml_text(DEMO_RULE, "rules.yaml")])
+def processor_for(repo: Repository, rules: str = DEMO_RULE) -> Processor:
+    ruleset = load_documents([load_yaml_text(rules, "rules.yaml")])
     settings = PipelineSettings(mode="dry-run")
-    return Processor(repo, rules=lambda: ruleset, settings=lambda: settings), lambda: None
+    return Processor(repo, rules=lambda: ruleset, settings=lambda: settings)
 
 
 async def test_processor_commits_a_batch_but_splits_at_a_repeated_event(
@@ -120,10 +107,12 @@ async def test_processor_commits_a_batch_but_splits_at_a_repeated_event(
     raws.append(ep_alert("E4"))
     for i, raw in enumerate(raws):
         await inbox(received(raw, f"p:{i}"))
-    processor, _ = processor_for(repo)
-    commits = await count_commits(repo.db)
+    processor = processor_for(repo)
+    statements = await trace_statements(repo.db)
     assert await processor.step() == 5
-    assert len(commits) == 2  # [E1 E2 E3] then [E3' E4]: E3's update sees E3 committed
+    assert (
+        write_transactions(statements) == 2
+    )  # [E1 E2 E3] then [E3' E4]: E3's update sees E3 committed
     assert processor.counters.parsed == 5
     assert await repo.inbox_pending() == []
     toos = await repo.submissions(api="swift_too")
@@ -146,9 +135,7 @@ async def test_an_update_sees_its_earlier_alert_when_the_cache_turns_over(
     because the cache held it: the update would be evaluated without it."""
     monkeypatch.setattr("autotoo.pipeline.processor._CACHE_SIZE", 1)
     inbox = Inbox(repo)
-    ruleset = load_documents([load_yaml_text(SECOND_ALERT_RULE, "rules.yaml")])
-    settings = PipelineSettings(mode="dry-run")
-    processor = Processor(repo, rules=lambda: ruleset, settings=lambda: settings)
+    processor = processor_for(repo, SECOND_ALERT_RULE)
     for n, ident in enumerate(("X", "A")):  # X first, then A: the cache holds A alone
         await inbox(received(ep_alert(ident), f"first:{n}"))
         await processor.step()

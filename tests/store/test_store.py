@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import dataclasses
 import sqlite3
-from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
 
@@ -21,6 +20,7 @@ from autotoo.store.rows import (
     SubmissionState,
     utcnow,
 )
+from tests.store.sql_trace import commit_modes, trace_statements
 
 
 @pytest.fixture
@@ -245,41 +245,19 @@ async def test_durable_transactions_use_synchronous_full(repo: Repository) -> No
     assert row is not None and row[0] == 1  # NORMAL
 
 
-async def _commits(repo: Repository) -> list[str]:
-    """Every COMMIT from now on, on either connection, with its synchronous mode."""
-    seen: list[str] = []
-
-    def tracer(mode: str) -> Callable[[str], None]:
-        current = [mode]
-
-        def trace(sql: str) -> None:
-            if sql.startswith("PRAGMA synchronous"):
-                current[0] = sql.rsplit(" ", 1)[-1]
-            elif sql == "COMMIT":
-                seen.append(current[0])
-
-        return trace
-
-    db = repo.db
-    threaded = db._conn._conn
-    assert threaded is not None and db._direct is not None
-    # Each connection's mode now: the thread's is tracked by Database, the loop's is NORMAL.
-    await db._conn._execute(threaded.set_trace_callback, tracer(db._synchronous))  # type: ignore[no-untyped-call]
-    db._direct.set_trace_callback(tracer("NORMAL"))
-    return seen
-
-
 async def test_only_inbox_cancellations_and_sends_are_fsynced(repo: Repository) -> None:
     """The inbox insert (acknowledged after it) and an evaluation that withdraws planned
     rows commit with synchronous=FULL; an evaluation that only plans does not (the later
     'submitting' commit's fsync covers it)."""
-    commits = await _commits(repo)
+    statements = await trace_statements(repo.db)
+    # Each connection's mode now: the thread's is tracked by Database, the loop's is NORMAL.
+    start = {"thread": repo.db._synchronous, "loop": "NORMAL"}
     first = await _inbox(repo, "a1")
-    assert commits == ["FULL"]
+    assert commit_modes(statements, start) == ["FULL"]
     _, event_id = await repo.commit_alert(_outcome(first))
-    assert commits == ["FULL", "NORMAL"]
+    assert commit_modes(statements, start) == ["FULL", "NORMAL"]
     await repo.commit_alert(_retraction(await _inbox(repo, "a2")))
-    assert commits == ["FULL", "NORMAL", "FULL", "FULL"]
+    assert commit_modes(statements, start) == ["FULL", "NORMAL", "FULL", "FULL"]
     assert [s.state for s in await repo.submissions(event_id=event_id)] == [
         SubmissionState.CANCELLED
     ]

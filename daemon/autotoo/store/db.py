@@ -19,9 +19,10 @@ Why these settings (all verified in ../shared/specs/ecosystem.md §5.1):
   their short reads) run as one plain function each (:meth:`Database.run`,
   :meth:`Database.read`), not statement by statement: on this kind of machine a hand-over
   to a worker thread and back costs 0.1-0.3 ms of wake-ups, and a whole transaction of ten
-  statements a few tenths of that (bench/FINDINGS.md). Durable ones go to the SQLite thread
-  in one hop (their fsync must not stall the loop); the rest run on the loop's thread on a
-  second connection. The two never write at once: every write holds the same asyncio lock.
+  statements a few tenths of that (bench/FINDINGS.md). Durable and large ones go to the
+  SQLite thread in one hop (an fsync must not stall the loop); the rest run on the loop's
+  thread on a second connection. The two never write at once: every write holds the same
+  asyncio lock.
 """
 
 from __future__ import annotations
@@ -163,10 +164,7 @@ class Database:
         """``BEGIN IMMEDIATE`` ... ``COMMIT`` (``ROLLBACK`` on any exception, including
         cancellation). ``durable=True`` commits with ``synchronous=FULL``."""
         async with self._lock:
-            wanted = "FULL" if durable else "NORMAL"
-            if self._synchronous != wanted:  # cannot change inside a transaction
-                await self._conn.execute(f"PRAGMA synchronous = {wanted}")
-                self._synchronous = wanted
+            await self._synchronous_for(durable=durable)
             await self._conn.execute("BEGIN IMMEDIATE")
             try:
                 yield self._conn
@@ -197,10 +195,7 @@ class Database:
         """
         async with self._lock:
             if durable or large:
-                wanted = "FULL" if durable else "NORMAL"
-                if self._synchronous != wanted:
-                    await self._conn.execute(f"PRAGMA synchronous = {wanted}")
-                    self._synchronous = wanted
+                await self._synchronous_for(durable=durable)
                 raw = self._conn._conn  # noqa: SLF001 - aiosqlite's sqlite3 connection
                 assert raw is not None
                 # aiosqlite's own hand-over (a private method, pinned by uv.lock): the
@@ -209,6 +204,14 @@ class Database:
                 return await self._conn._execute(call, raw)  # type: ignore[no-untyped-call,no-any-return]  # noqa: SLF001
             conn = self._connection()
             return _transaction(work)(conn) if write else work(conn)
+
+    async def _synchronous_for(self, *, durable: bool) -> None:
+        """The thread's connection commits with FULL when durable, NORMAL otherwise (the
+        mode cannot change inside a transaction; the caller holds the lock)."""
+        wanted = "FULL" if durable else "NORMAL"
+        if self._synchronous != wanted:
+            await self._conn.execute(f"PRAGMA synchronous = {wanted}")
+            self._synchronous = wanted
 
     def read(self, work: Callable[[sqlite3.Connection], T]) -> T:
         """Run a short read on the loop's thread, in one consistent snapshot.
