@@ -177,14 +177,13 @@ class Database:
         self,
         work: Callable[[sqlite3.Connection], T],
         *,
-        write: bool,
         durable: bool = False,
         large: bool = False,
     ) -> T:
-        """Run ``work(connection)`` whole, in one go, and return its result.
+        """Run ``work(connection)`` whole, in one write transaction, and return its result.
 
-        ``write=True`` wraps it in ``BEGIN IMMEDIATE`` ... ``COMMIT`` (``ROLLBACK`` if it
-        raises), with ``synchronous=FULL`` when ``durable``. ``work`` must be short and must
+        ``BEGIN IMMEDIATE`` ... ``COMMIT`` (``ROLLBACK`` if it raises), with
+        ``synchronous=FULL`` when ``durable``. ``work`` must be short and must
         not await. A durable transaction runs on the SQLite thread: its fsync (0.2-1 ms
         here, far more on a busy disk) must not stall the loop, and while it waits the
         loop receives the next messages, which the inbox then stores together in the
@@ -200,10 +199,9 @@ class Database:
                 assert raw is not None
                 # aiosqlite's own hand-over (a private method, pinned by uv.lock): the
                 # function runs on the connection's thread like its statements do.
-                call = _transaction(work) if write else work
-                return await self._conn._execute(call, raw)  # type: ignore[no-untyped-call,no-any-return]  # noqa: SLF001
+                return await self._conn._execute(_transaction(work), raw)  # type: ignore[no-untyped-call,no-any-return]  # noqa: SLF001
             conn = self._connection()
-            return _transaction(work)(conn) if write else work(conn)
+            return _transaction(work)(conn)
 
     async def _synchronous_for(self, *, durable: bool) -> None:
         """The thread's connection commits with FULL when durable, NORMAL otherwise (the

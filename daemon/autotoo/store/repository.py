@@ -111,7 +111,7 @@ class Repository:
     async def inbox_put_many(self, items: Sequence[InboxItem]) -> list[InboxPut]:
         """Store received messages once each, in order, in ONE durable transaction (a group
         commit: the transports are acknowledged after it, so one fsync serves them all)."""
-        return await self.db.run(partial(writes.put_inbox, items=items), write=True, durable=True)
+        return await self.db.run(partial(writes.put_inbox, items=items), durable=True)
 
     async def inbox_pending(self, *, after_id: int = 0, limit: int = 500) -> list[InboxRow]:
         """Messages received but not yet processed, oldest first (resumes after a crash)."""
@@ -217,7 +217,6 @@ class Repository:
         durable = any(o.cancel_planned or o.replans for o in outcomes)
         return await self.db.run(
             partial(writes.commit_alerts, outcomes=outcomes, unparsed=unparsed),
-            write=True,
             durable=durable,
             large=len(outcomes) + len(unparsed) > 2,
         )
@@ -269,7 +268,7 @@ class Repository:
             assert row is not None
             return row
 
-        return await self.db.run(move, write=True, durable=durable)
+        return await self.db.run(move, durable=durable)
 
     async def add_submission(
         self, plan_event_id: int, plan: PlannedSubmission, *, parent_id: int | None, detail: str
@@ -284,7 +283,7 @@ class Repository:
             writes.log_state(conn, new_id, None, "planned", detail)
             return writes.submission_by_id(conn, new_id)
 
-        return await self.db.run(add, write=True, durable=True)
+        return await self.db.run(add, durable=True)
 
     async def reparent(self, sub_id: int, parent_id: int) -> None:
         """A waiting follow-up now depends on another submission (a policy resubmission)."""
@@ -296,7 +295,7 @@ class Repository:
             )
             writes.log_state(conn, sub_id, None, "planned", f"now waits for submission {parent_id}")
 
-        await self.db.run(move, write=True)
+        await self.db.run(move)
 
     async def submission(self, sub_id: int) -> SubmissionRow | None:
         return self.db.read(partial(writes.submission_by_id, sub_id=sub_id))
@@ -473,7 +472,7 @@ class Repository:
             writes.enqueue(conn, notices, now)
             return True
 
-        return await self.db.run(put, write=True, durable=True)
+        return await self.db.run(put, durable=True)
 
     async def results(self, sub_id: int | None = None) -> list[dict[str, Any]]:
         query = "SELECT submission_id, kind, data, path, created_at FROM results"
@@ -487,7 +486,7 @@ class Repository:
 
     # ---- notices (publish outbox) --------------------------------------------------------
     async def enqueue(self, notices: Sequence[Notice]) -> None:
-        await self.db.run(partial(writes.enqueue, notices=notices, now=ts(utcnow())), write=True)
+        await self.db.run(partial(writes.enqueue, notices=notices, now=ts(utcnow())))
 
     async def due_notices(self, now: datetime, *, limit: int = 100) -> list[NoticeRow]:
         async with self.db.reading() as conn:
