@@ -24,6 +24,7 @@ from autotoo.rules import load_documents
 from autotoo.sources.base import Received
 from autotoo.store.db import Database
 from autotoo.store.repository import Repository
+from tests.store.fsyncs import HeldFsync, failing_fsync
 from tests.store.sql_trace import trace_statements, write_transactions
 
 TOPIC = "gcn.notices.einstein_probe.wxt.alert"
@@ -90,6 +91,41 @@ async def test_a_cancelled_writer_does_not_cancel_the_messages_it_carries(
     await asyncio.gather(*calls[1:])  # stored, not cancelled
     assert calls[0].cancelled()
     assert len(await repo.inbox_pending()) == 3  # the cancelled caller's message too
+
+
+async def test_the_processor_starts_during_the_fsync_and_the_ack_waits_for_it(
+    tmp_path: Path,
+) -> None:
+    """The alert is evaluated while its inbox row is being fsynced, and the caller (the
+    transport's acknowledgement) returns only after that fsync."""
+    fsync = HeldFsync()
+    db = await Database.open(tmp_path / "state.db", fsync=fsync)
+    repo = Repository(db)
+    try:
+        processor = processor_for(repo)
+        inbox = Inbox(repo, on_new=processor.notify_new)
+        call = asyncio.create_task(inbox(received(ep_alert("D1"), "d:1")))
+        await asyncio.to_thread(fsync.started.wait, 10)
+        assert processor.wake.is_set()
+        assert await processor.step() == 1  # evaluated, fsync still in flight
+        assert processor.counters.parsed == 1
+        assert not call.done()  # not acknowledged yet
+        fsync.release()
+        await call
+        assert fsync.calls == 1  # the processor's commit meanwhile needed no second one
+    finally:
+        fsync.release()
+        await db.close()
+
+
+async def test_a_failed_fsync_leaves_the_message_unacknowledged(tmp_path: Path) -> None:
+    db = await Database.open(tmp_path / "state.db", fsync=failing_fsync)
+    try:
+        inbox = Inbox(Repository(db))
+        with pytest.raises(OSError, match="Input/output"):
+            await inbox(received(ep_alert("E1"), "e:1"))
+    finally:
+        await db.close()
 
 
 def processor_for(repo: Repository, rules: str = DEMO_RULE) -> Processor:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
+import os
 import sqlite3
 from datetime import timedelta
 from pathlib import Path
@@ -15,11 +17,13 @@ from autotoo.store.repository import Repository
 from autotoo.store.rows import (
     AlertOutcome,
     DecisionRecord,
+    InboxItem,
     Notice,
     PlannedSubmission,
     SubmissionState,
     utcnow,
 )
+from tests.store.fsyncs import HeldFsync, failing_fsync
 from tests.store.sql_trace import commit_modes, trace_statements
 
 
@@ -245,22 +249,89 @@ async def test_durable_transactions_use_synchronous_full(repo: Repository) -> No
     assert row is not None and row[0] == 1  # NORMAL
 
 
-async def test_only_inbox_cancellations_and_sends_are_fsynced(repo: Repository) -> None:
-    """The inbox insert (acknowledged after it) and an evaluation that withdraws planned
-    rows commit with synchronous=FULL; an evaluation that only plans does not (the later
-    'submitting' commit's fsync covers it)."""
-    statements = await trace_statements(repo.db)
-    # Each connection's mode now: the thread's is tracked by Database, the loop's is NORMAL.
-    start = {"thread": repo.db._synchronous, "loop": "NORMAL"}
-    first = await _inbox(repo, "a1")
-    assert commit_modes(statements, start) == ["FULL"]
-    _, event_id = await repo.commit_alert(_outcome(first))
-    assert commit_modes(statements, start) == ["FULL", "NORMAL"]
-    await repo.commit_alert(_retraction(await _inbox(repo, "a2")))
-    assert commit_modes(statements, start) == ["FULL", "NORMAL", "FULL", "FULL"]
-    assert [s.state for s in await repo.submissions(event_id=event_id)] == [
-        SubmissionState.CANCELLED
-    ]
+async def test_only_inbox_cancellations_and_sends_are_fsynced(tmp_path: Path) -> None:
+    """The inbox insert commits without an fsync and is then fsynced by sync() (before the
+    transport is acknowledged); an evaluation that withdraws planned rows commits with
+    synchronous=FULL; one that only plans is not fsynced at all (the later 'submitting'
+    commit's fsync covers it)."""
+    statements: list[tuple[str, str]] = []
+
+    def fsync(fd: int) -> None:
+        statements.append(("fsync", "fsync of the WAL"))
+        os.fsync(fd)
+
+    db = await Database.open(tmp_path / "state.db", fsync=fsync)
+    repo = Repository(db)
+    try:
+        await trace_statements(db, into=statements)
+        start = {"thread": db._synchronous, "loop": "NORMAL"}
+        first = await _inbox(repo, "a1")  # returns after the fsync
+        assert commit_modes(statements, start) == ["NORMAL", "fsync of the WAL"]
+        _, event_id = await repo.commit_alert(_outcome(first))
+        assert commit_modes(statements, start)[2:] == ["NORMAL"]
+        await repo.commit_alert(_retraction(await _inbox(repo, "a2")))
+        assert commit_modes(statements, start)[3:] == ["NORMAL", "fsync of the WAL", "FULL"]
+        await repo.sync()  # the retraction's FULL commit covered everything: no fsync
+        assert commit_modes(statements, start)[3:] == ["NORMAL", "fsync of the WAL", "FULL"]
+        assert [s.state for s in await repo.submissions(event_id=event_id)] == [
+            SubmissionState.CANCELLED
+        ]
+    finally:
+        await db.close()
+
+
+async def test_one_fsync_serves_every_commit_before_it(tmp_path: Path) -> None:
+    """Callers that arrive while an fsync is in flight share the next one, and a caller
+    returns only after an fsync that began after its commit."""
+    fsync = HeldFsync()
+    db = await Database.open(tmp_path / "state.db", fsync=fsync)
+    repo = Repository(db)
+    try:
+        await repo.set_meta("k", "1")
+        first = asyncio.create_task(repo.sync())
+        await asyncio.to_thread(fsync.started.wait, 10)
+        await repo.set_meta("k", "2")  # committed while the first fsync is in flight
+        later = [asyncio.create_task(repo.sync()) for _ in range(3)]
+        await asyncio.sleep(0.05)
+        assert not first.done() and not any(t.done() for t in later)
+        fsync.release()
+        await asyncio.gather(first, *later)
+        assert fsync.calls == 2  # the first caller's, then one for the three behind it
+        await repo.sync()  # nothing committed since
+        assert fsync.calls == 2
+    finally:
+        fsync.release()
+        await db.close()
+
+
+async def test_an_fsync_begun_by_the_inbox_counts_though_nobody_waited(tmp_path: Path) -> None:
+    """inbox_put_many begins the fsync; a sync() that comes after it finished (the loop was
+    busy with the processor) must not start a second one."""
+    fsync = HeldFsync()
+    fsync.release()
+    db = await Database.open(tmp_path / "state.db", fsync=fsync)
+    repo = Repository(db)
+    try:
+        item = InboxItem("k1", "s", None, "t", "d1", b"{}", utcnow())
+        _, mark = await repo.inbox_put_many([item])
+        await asyncio.to_thread(fsync.started.wait, 10)
+        await asyncio.sleep(0.05)  # finished, and nobody awaited it
+        await repo.set_meta("later", "commit")  # a later commit the mark does not cover
+        await repo.sync(mark)
+        assert fsync.calls == 1
+    finally:
+        await db.close()
+
+
+async def test_a_failed_fsync_is_raised_to_every_waiter(tmp_path: Path) -> None:
+    db = await Database.open(tmp_path / "state.db", fsync=failing_fsync)
+    repo = Repository(db)
+    try:
+        await repo.set_meta("k", "1")
+        results = await asyncio.gather(repo.sync(), repo.sync(), return_exceptions=True)
+        assert [type(r) for r in results] == [OSError, OSError]
+    finally:
+        await db.close()
 
 
 async def test_a_failed_transaction_leaves_nothing(repo: Repository) -> None:

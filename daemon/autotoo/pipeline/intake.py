@@ -6,9 +6,15 @@ transport redelivers it. Duplicates -- by transport identity or by content -- ar
 and processed once.
 
 Group commit: messages that arrive while a write is in progress (a source with several in
-flight, concurrent HTTP posts) are stored together in the next write, one durable transaction
-for all of them. The first waiting caller writes for everyone queued behind it; each caller
-still returns only when its own message is committed.
+flight, concurrent HTTP posts) are stored together in the next write, one transaction for all
+of them. The first waiting caller writes for everyone queued behind it.
+
+Each write is committed without an fsync, and the processor is told at once; each caller then
+waits for :meth:`Repository.sync` (one fsync of the WAL for every message stored so far)
+before it returns. So the alert is evaluated while its row is being made durable, not after,
+and still nothing is acknowledged before it is on disk. Nothing the processor plans can leave
+the machine before then either: a POST follows a FULL commit, whose fsync of the same WAL
+makes the inbox row durable first.
 """
 
 from __future__ import annotations
@@ -51,19 +57,20 @@ class Inbox:
             raw=message.raw,
             received_at=message.received_at,
         )
-        stored: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        stored: asyncio.Future[int] = asyncio.get_running_loop().create_future()
         self._queued.append(_Queued(item, message, stored))
         async with self._writing:
             if not stored.done():  # nobody wrote it while we waited: write everything queued
                 # Shielded: the write carries other callers' messages too, and a cancelled
                 # caller (an HTTP client that hung up) must not cancel theirs.
                 await asyncio.shield(self._write())
-        stored.result()  # raises if the write that carried this message failed
+        mark = stored.result()  # raises if the write that carried this message failed
+        await self.repo.sync(mark)  # raises (the transport then redelivers) if the disk failed
 
     async def _write(self) -> None:
         batch, self._queued = self._queued, []
         try:
-            puts = await self.repo.inbox_put_many([q.item for q in batch])
+            puts, mark = await self.repo.inbox_put_many([q.item for q in batch])
         except BaseException as exc:
             # Each caller raises on its own (the sources then leave it unacknowledged).
             cancelled = isinstance(exc, asyncio.CancelledError)
@@ -79,7 +86,7 @@ class Inbox:
             return
         for queued, put in zip(batch, puts, strict=True):
             self._stored(queued.message, put)
-            queued.stored.set_result(None)
+            queued.stored.set_result(mark)
 
     def _stored(self, message: Message, put: InboxPut) -> None:
         self.counters.received += 1
@@ -106,4 +113,4 @@ class Inbox:
 class _Queued:
     item: InboxItem
     message: Message
-    stored: asyncio.Future[None]
+    stored: asyncio.Future[int]  # the mark of the commit that stored it

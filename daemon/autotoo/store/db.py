@@ -6,13 +6,17 @@ Why these settings (all verified in ../shared/specs/ecosystem.md §5.1):
 * ``isolation_level=None``: Python 3.11's sqlite3 otherwise opens transactions implicitly and
   at surprising times; we issue ``BEGIN IMMEDIATE``/``COMMIT`` ourselves. IMMEDIATE takes the
   write lock up front, so two writers can never deadlock upgrading a read lock.
-* ``synchronous``: FULL for *durable* transactions -- the inbox insert (the transport is
-  acknowledged right after it, so it must survive a power cut) and the outbox (a row marked
+* ``synchronous``: FULL for *durable* transactions -- the outbox (a row marked
   'submitting' must exist before its POST goes out) -- and NORMAL for the rest (tracking
   updates survive a process crash and are re-polled if a power cut loses the last ones; an
   alert's evaluation is re-done from its durable inbox row, see
   :meth:`Repository.commit_alerts`). An fsync of the WAL also makes every earlier
   transaction in it durable, so a FULL commit covers the NORMAL ones before it.
+* The inbox insert is committed with NORMAL and then made durable by :meth:`Database.sync`
+  (an fsync of the WAL file, beside the loop) before the transport is acknowledged: the
+  processor starts on the alert during that fsync instead of after it, and nothing the
+  processor does can leave the machine before a later FULL commit, whose own fsync covers
+  the inbox row too.
 * A connection guarded by an asyncio lock: aiosqlite runs it on its own thread, and every
   statement of a transaction must come from the task that began it.
 * The hot paths (the inbox insert, an alert's evaluation, a submission's state change, and
@@ -28,10 +32,12 @@ Why these settings (all verified in ../shared/specs/ecosystem.md §5.1):
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import re
 import sqlite3
 from collections.abc import AsyncIterator, Callable
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from importlib import resources
 from pathlib import Path
@@ -83,22 +89,33 @@ def _why(path: Path) -> str:
 class Database:
     """An open, migrated SQLite state file."""
 
-    def __init__(self, conn: aiosqlite.Connection, path: Path) -> None:
+    def __init__(
+        self, conn: aiosqlite.Connection, path: Path, *, fsync: Callable[[int], None] = os.fdatasync
+    ) -> None:
         self._conn = conn
         self._direct: sqlite3.Connection | None = None  # the loop thread's: see run()
         self.path = path
         self._lock = asyncio.Lock()  # binds to the running loop on first use (3.10+)
         self._synchronous = ""
+        # sync(): commits counted as they return, and how many of them an fsync has covered.
+        # fdatasync, as SQLite's own syncs on Linux: the data and the size, not the times.
+        # Injectable: tests hold it to observe what waits for it.
+        self._fsync = fsync
+        self._wal_fd: int | None = None
+        self._committed = 0
+        self._synced = 0
+        self._syncing: tuple[asyncio.Future[None], int] | None = None
+        self._fsync_thread = ThreadPoolExecutor(1, thread_name_prefix="autotoo-wal-fsync")
 
     @classmethod
-    async def open(cls, path: Path) -> Database:
+    async def open(cls, path: Path, *, fsync: Callable[[int], None] = os.fdatasync) -> Database:
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
             conn = await aiosqlite.connect(path, isolation_level=None)
         except (OSError, sqlite3.Error) as exc:
             raise StoreOpenError(f"cannot open state database {path}: {exc}{_why(path)}") from None
         conn.row_factory = sqlite3.Row
-        db = cls(conn, path)
+        db = cls(conn, path, fsync=fsync)
         try:
             await db._prepare()
         except sqlite3.Error as exc:
@@ -109,8 +126,12 @@ class Database:
             raise
         try:
             db._direct = _open_direct(path)
-        except sqlite3.Error as exc:
-            await conn.close()
+            # The WAL exists now (_prepare wrote to it) and lives as long as a connection is
+            # open: SQLite deletes it only when the last one closes, and truncating it keeps
+            # the inode, so this descriptor always names the file SQLite appends to.
+            db._wal_fd = os.open(f"{path}-wal", os.O_RDONLY | os.O_CLOEXEC)
+        except (OSError, sqlite3.Error) as exc:
+            await db.close()
             raise StoreOpenError(f"cannot read state database {path}: {exc}") from None
         return db
 
@@ -131,10 +152,19 @@ class Database:
             )
 
     async def close(self) -> None:
+        if self._syncing is not None:
+            with contextlib.suppress(OSError):
+                await asyncio.shield(self._syncing[0])
         if self._direct is not None:
             self._direct.close()
             self._direct = None
         await self._conn.close()
+        if self._wal_fd is not None:
+            # After the connections: SQLite keeps no POSIX lock on the WAL itself (its locks
+            # are on the -shm and the main file), so closing this one releases none of them.
+            os.close(self._wal_fd)
+            self._wal_fd = None
+        self._fsync_thread.shutdown(wait=False)
 
     async def migrate(self) -> int:
         """Apply pending migrations; return the schema version. Safe to run any number of times."""
@@ -164,6 +194,7 @@ class Database:
         """``BEGIN IMMEDIATE`` ... ``COMMIT`` (``ROLLBACK`` on any exception, including
         cancellation). ``durable=True`` commits with ``synchronous=FULL``."""
         async with self._lock:
+            before = self._committed
             await self._synchronous_for(durable=durable)
             await self._conn.execute("BEGIN IMMEDIATE")
             try:
@@ -172,6 +203,7 @@ class Database:
                 await self._conn.execute("ROLLBACK")
                 raise
             await self._conn.execute("COMMIT")
+            self._counted(before, durable=durable)
 
     async def run(
         self,
@@ -193,15 +225,83 @@ class Database:
         transaction, on either connection, out until it returns.
         """
         async with self._lock:
+            before = self._committed  # every commit so far: a FULL one makes them durable too
             if durable or large:
                 await self._synchronous_for(durable=durable)
                 raw = self._conn._conn  # noqa: SLF001 - aiosqlite's sqlite3 connection
                 assert raw is not None
                 # aiosqlite's own hand-over (a private method, pinned by uv.lock): the
                 # function runs on the connection's thread like its statements do.
-                return await self._conn._execute(_transaction(work), raw)  # type: ignore[no-untyped-call,no-any-return]  # noqa: SLF001
-            conn = self._connection()
-            return _transaction(work)(conn)
+                result: T = await self._conn._execute(_transaction(work), raw)  # type: ignore[no-untyped-call]  # noqa: SLF001
+            else:
+                result = _transaction(work)(self._connection())
+            self._counted(before, durable=durable)
+            return result
+
+    def _counted(self, before: int, *, durable: bool) -> None:
+        self._committed = before + 1
+        if durable:  # its fsync covered every commit before it as well
+            self._synced = max(self._synced, self._committed)
+
+    def begin_sync(self) -> None:
+        """Start an fsync of the WAL now, if a commit awaits one and none is in flight.
+
+        A caller that will :meth:`sync` later calls this right after its commit, so the
+        fsync begins before the loop runs the work that commit woke (the processor), not
+        after it.
+        """
+        if self._in_flight() is None and self._synced < self._committed:
+            self._start_fsync()
+
+    @property
+    def commits(self) -> int:
+        """How many write transactions have committed so far (a mark for :meth:`sync`)."""
+        return self._committed
+
+    async def sync(self, through: int | None = None) -> None:
+        """Return once every transaction committed before this call (or the first
+        ``through`` of them, a mark read from :attr:`commits`) is durable.
+
+        One fsync of the WAL (where every commit's pages are appended, in order) covers every
+        commit before it, so callers that arrive while one is in flight share the next one,
+        and a FULL commit in between serves them all the same. The fsync runs on a thread of
+        its own: the loop goes on meanwhile (the processor evaluates the alerts whose
+        acknowledgement waits here). It raises OSError if the disk reports a failure; the
+        caller must then not acknowledge what it stored.
+        """
+        target = self._committed if through is None else through
+        while True:
+            in_flight = self._in_flight()  # first: it records one that has finished
+            if self._synced >= target:
+                return
+            syncing, covered = in_flight or self._start_fsync()
+            # Shielded: one caller's cancellation must not cancel the others' fsync.
+            await asyncio.shield(syncing)
+            self._synced = max(self._synced, covered)
+
+    def _in_flight(self) -> tuple[asyncio.Future[None], int] | None:
+        """The fsync still running and the commits it covers. A finished one (begun by
+        :meth:`begin_sync`, or its waiters all gone) is recorded here, if it succeeded."""
+        if self._syncing is not None and self._syncing[0].done():
+            finished, covered = self._syncing
+            self._syncing = None
+            if not finished.cancelled() and finished.exception() is None:
+                self._synced = max(self._synced, covered)
+        return self._syncing
+
+    def _start_fsync(self) -> tuple[asyncio.Future[None], int]:
+        if self._wal_fd is None:
+            raise sqlite3.ProgrammingError("the state database is closed")
+        # Submitted to the thread now, not at the loop's next turn. A thread of its own: the
+        # default executor may be busy for seconds (the astropy warm-up).
+        syncing = asyncio.get_running_loop().run_in_executor(
+            self._fsync_thread, self._fsync, self._wal_fd
+        )
+        # Marked as seen: every waiter gets the error, but one with no waiter left (all
+        # cancelled) must not be logged as "never retrieved" when it is collected.
+        syncing.add_done_callback(lambda f: f.cancelled() or f.exception())
+        self._syncing = (syncing, self._committed)  # those have returned: pages in the WAL
+        return self._syncing
 
     async def _synchronous_for(self, *, durable: bool) -> None:
         """The thread's connection commits with FULL when durable, NORMAL otherwise (the

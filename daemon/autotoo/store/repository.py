@@ -103,15 +103,30 @@ class Repository:
         raw: bytes,
         received_at: datetime,
     ) -> InboxPut:
-        """Store a received message once. Durable: the transport is acknowledged after this."""
+        """Store a received message once, durably (the transport may be acknowledged)."""
         item = InboxItem(dedup_key, source, identity, topic, digest, raw, received_at)
-        (put,) = await self.inbox_put_many([item])
+        (put,), mark = await self.inbox_put_many([item])
+        await self.sync(mark)
         return put
 
-    async def inbox_put_many(self, items: Sequence[InboxItem]) -> list[InboxPut]:
-        """Store received messages once each, in order, in ONE durable transaction (a group
-        commit: the transports are acknowledged after it, so one fsync serves them all)."""
-        return await self.db.run(partial(writes.put_inbox, items=items), durable=True)
+    async def inbox_put_many(self, items: Sequence[InboxItem]) -> tuple[list[InboxPut], int]:
+        """Store received messages once each, in order, in one transaction (a group commit);
+        return what happened to each and the commit's mark for :meth:`sync`.
+
+        Committed, visible to the processor, and the fsync that makes it durable begun, not
+        awaited: ``sync(mark)`` before acknowledging the transports (one fsync serves every
+        message stored before it). The mark keeps later commits (the processor's, made
+        meanwhile) from needing a second fsync before the acknowledgement.
+        """
+        puts = await self.db.run(partial(writes.put_inbox, items=items))
+        mark = self.db.commits
+        self.db.begin_sync()
+        return puts, mark
+
+    async def sync(self, through: int | None = None) -> None:
+        """Make every transaction committed so far (or up to the mark ``through``) durable
+        (see :meth:`Database.sync`)."""
+        await self.db.sync(through)
 
     async def inbox_pending(self, *, after_id: int = 0, limit: int = 500) -> list[InboxRow]:
         """Messages received but not yet processed, oldest first (resumes after a crash)."""
@@ -209,7 +224,8 @@ class Repository:
         are still 'new', so the alerts are evaluated again with the same deterministic keys).
         It is fsynced (synchronous=FULL) only when it withdraws or rewrites a planned
         submission (a retraction, a replan). Otherwise a power cut that loses it loses
-        nothing: the inbox rows were stored durably, and nothing planned here can be sent
+        nothing: the inbox rows are durable before their transports are acknowledged (or
+        the transports redeliver them), and nothing planned here can be sent
         before the durable 'submitting' commit, whose fsync of the WAL covers every earlier
         transaction in it. A lost cancellation, though, could let the submitter send what a
         retraction withdrew before the processor saw the retraction again.
