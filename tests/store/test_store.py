@@ -6,6 +6,7 @@ import asyncio
 import dataclasses
 import os
 import sqlite3
+from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
 
@@ -332,6 +333,30 @@ async def test_a_failed_fsync_is_raised_to_every_waiter(tmp_path: Path) -> None:
         assert [type(r) for r in results] == [OSError, OSError]
     finally:
         await db.close()
+
+
+async def test_the_wal_is_checkpointed_beside_the_writers(tmp_path: Path) -> None:
+    """Commits on the loop's connection (which never checkpoints by itself) still get the
+    WAL copied into the database file and restarted, by checkpoints on their own thread,
+    even when the writes never pause (then one checkpoint holds the write lock)."""
+    db = await Database.open(tmp_path / "state.db")
+
+    def put(i: int) -> Callable[[sqlite3.Connection], None]:
+        return lambda conn: conn.execute(
+            "INSERT INTO meta (key, value) VALUES (?, ?)", (f"k{i}", "v" * 100)
+        ).close()
+
+    try:
+        for i in range(6000):  # ~55 MB of WAL if nothing were ever checkpointed
+            await db.run(put(i))
+            if i % 100 == 0:
+                await asyncio.sleep(0)  # a turn of the loop, as other tasks would take
+        # Restarted at least once: the file is as long as its longest run between restarts.
+        assert (tmp_path / "state.db-wal").stat().st_size < 35_000_000
+    finally:
+        await db.close()
+    with sqlite3.connect(tmp_path / "state.db") as conn:
+        assert conn.execute("SELECT count(*) FROM meta WHERE key LIKE 'k%'").fetchone()[0] == 6000
 
 
 async def test_a_failed_transaction_leaves_nothing(repo: Repository) -> None:

@@ -39,13 +39,17 @@ import sqlite3
 from collections.abc import AsyncIterator, Callable
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
+from functools import partial
 from importlib import resources
 from pathlib import Path
 from typing import TypeVar
 
 import aiosqlite
 
+from autotoo.logs import get_logger
 from autotoo.store.errors import MigrationError, StoreOpenError
+
+log = get_logger("autotoo.store")
 
 T = TypeVar("T")
 
@@ -106,6 +110,12 @@ class Database:
         self._synced = 0
         self._syncing: tuple[asyncio.Future[None], int] | None = None
         self._fsync_thread = ThreadPoolExecutor(1, thread_name_prefix="autotoo-wal-fsync")
+        # Checkpoints: a connection and a thread of their own, outside the write lock.
+        self._checkpointer: sqlite3.Connection | None = None
+        self._checkpoint_thread = ThreadPoolExecutor(1, thread_name_prefix="autotoo-checkpoint")
+        self._checkpointing: asyncio.Future[None] | None = None
+        self._checkpointed_at = (0, 0)  # (rows changed, commits) when the last one began
+        self._wal_frames = 0  # the WAL's length at the last one (small after a restart)
 
     @classmethod
     async def open(cls, path: Path, *, fsync: Callable[[int], None] = os.fdatasync) -> Database:
@@ -126,6 +136,7 @@ class Database:
             raise
         try:
             db._direct = _open_direct(path)
+            db._checkpointer = _open_checkpointer(path)
             # The WAL exists now (_prepare wrote to it) and lives as long as a connection is
             # open: SQLite deletes it only when the last one closes, and truncating it keeps
             # the inode, so this descriptor always names the file SQLite appends to.
@@ -142,6 +153,7 @@ class Database:
         if mode is None or str(mode[0]).lower() != "wal":
             raise StoreOpenError(f"{self.path}: cannot switch to WAL mode (got {mode})")
         await conn.execute("PRAGMA foreign_keys = ON")
+        await conn.execute("PRAGMA wal_autocheckpoint = 0")  # see _maybe_checkpoint
         await self.migrate()
         # A write that cannot happen (read-only file or directory, full disk) must fail here,
         # at start, with a clear message, and not at the first alert.
@@ -155,6 +167,15 @@ class Database:
         if self._syncing is not None:
             with contextlib.suppress(OSError):
                 await asyncio.shield(self._syncing[0])
+        if self._checkpointing is not None:
+            await asyncio.shield(self._checkpointing)
+            self._checkpointing = None
+        if self._checkpointer is not None:
+            await asyncio.get_running_loop().run_in_executor(
+                self._checkpoint_thread, self._checkpointer.close
+            )
+            self._checkpointer = None
+        self._checkpoint_thread.shutdown(wait=False)
         if self._direct is not None:
             self._direct.close()
             self._direct = None
@@ -215,18 +236,22 @@ class Database:
         """Run ``work(connection)`` whole, in one write transaction, and return its result.
 
         ``BEGIN IMMEDIATE`` ... ``COMMIT`` (``ROLLBACK`` if it raises), with
-        ``synchronous=FULL`` when ``durable``. ``work`` must be short and must
-        not await. A durable transaction runs on the SQLite thread: its fsync (0.2-1 ms
-        here, far more on a busy disk) must not stall the loop, and while it waits the
-        loop receives the next messages, which the inbox then stores together in the
-        following commit. So does a ``large`` one (a batch of alerts), whose SQL then runs
-        beside the loop's Python instead of after it. Anything else runs on the loop's
-        thread, where it costs less than the hand-over would. The lock keeps any other
-        transaction, on either connection, out until it returns.
+        ``synchronous=FULL`` when ``durable``. ``work`` must be short and must not await.
+
+        It runs on the loop's thread, where it costs less than a hand-over to a thread:
+        on this kind of machine each hand-over wakes an idle CPU, 0.3-0.6 ms there and
+        0.1-0.3 ms back, more than a durable commit's own fsync (~1 ms after an idle
+        moment, 0.2-0.3 ms back to back; bench/FINDINGS.md). A durable one does block the
+        loop for its fsync; durable ones are the outbox's steps (one or two per TOO or XRT
+        job, the 'submitting' one right before its POST) and retractions. The inbox, the
+        hot durable path, does not come here: it commits without an fsync and then waits
+        for :meth:`sync`, beside the loop. A ``large`` one (a batch of alerts) runs on the
+        SQLite thread, so that its SQL runs beside the loop's Python instead of after it.
+        The lock keeps any other transaction, on either connection, out until it returns.
         """
         async with self._lock:
             before = self._committed  # every commit so far: a FULL one makes them durable too
-            if durable or large:
+            if large:
                 await self._synchronous_for(durable=durable)
                 raw = self._conn._conn  # noqa: SLF001 - aiosqlite's sqlite3 connection
                 assert raw is not None
@@ -234,7 +259,7 @@ class Database:
                 # function runs on the connection's thread like its statements do.
                 result: T = await self._conn._execute(_transaction(work), raw)  # type: ignore[no-untyped-call]  # noqa: SLF001
             else:
-                result = _transaction(work)(self._connection())
+                result = _transaction(work, durable=durable)(self._connection())
             self._counted(before, durable=durable)
             return result
 
@@ -242,6 +267,52 @@ class Database:
         self._committed = before + 1
         if durable:  # its fsync covered every commit before it as well
             self._synced = max(self._synced, self._committed)
+        self._maybe_checkpoint()
+
+    def _maybe_checkpoint(self) -> None:
+        """Copy the WAL into the database file once enough has been written to it.
+
+        SQLite's automatic checkpoint runs inside the commit that crosses its threshold, on
+        the committing connection: here that would hold the write lock for the copy and two
+        fsyncs (tens of ms on a busy disk), and every transaction, the inbox's included,
+        would wait behind it. Instead a PASSIVE checkpoint runs on a thread and connection
+        of its own, beside the writers (it never blocks one). It cannot copy what is
+        committed while it runs, and the WAL restarts from its beginning only once a
+        checkpoint has copied all of it; under writes that never pause, the WAL would grow
+        on, so past four times the threshold one checkpoint holds the write lock, as
+        SQLite's own would.
+        """
+        if self._checkpointing is not None and not self._checkpointing.done():
+            return
+        if self._checkpointer is None or self._direct is None:
+            return  # opening or closing
+        raw = self._conn._conn  # noqa: SLF001 - aiosqlite's sqlite3 connection
+        now = (self._direct.total_changes + (raw.total_changes if raw else 0), self._committed)
+        since = (now[0] - self._checkpointed_at[0], now[1] - self._checkpointed_at[1])
+        if _wal_pages(*since) < _CHECKPOINT_PAGES:
+            return
+        self._checkpointed_at = now
+        exclusive = self._wal_frames >= 4 * _CHECKPOINT_PAGES
+        self._checkpointing = asyncio.ensure_future(self._checkpoint(exclusive=exclusive))
+
+    async def _checkpoint(self, *, exclusive: bool) -> None:
+        assert self._checkpointer is not None
+        run = partial(
+            asyncio.get_running_loop().run_in_executor,
+            self._checkpoint_thread,
+            _checkpoint,
+            self._checkpointer,
+        )
+        try:
+            if exclusive:  # the WAL kept growing: no commit may come in while this copies
+                async with self._lock:
+                    self._wal_frames = await run()
+            else:
+                self._wal_frames = await run()
+        except sqlite3.Error as exc:
+            # It loses nothing (the WAL keeps every commit), but a disk that refuses it
+            # should be seen; the next commit tries again.
+            log.warning("WAL checkpoint failed; will retry", error=str(exc))
 
     def begin_sync(self) -> None:
         """Start an fsync of the WAL now, if a commit awaits one and none is in flight.
@@ -338,28 +409,64 @@ class Database:
             yield self._conn
 
 
+# SQLite's own default: a checkpoint once the WAL holds ~1000 pages (4 MB).
+_CHECKPOINT_PAGES = 1000
+
+
+def _wal_pages(rows: int, commits: int) -> float:
+    """Pages written to the WAL, estimated: every commit writes its table and index pages
+    (~3 for a single-row state change), and a batch adds about one page per 5 rows (an
+    alert is ~15 rows: its inbox row, alert, event, decisions and plans)."""
+    return 3 * commits + rows / 5
+
+
+def _checkpoint(conn: sqlite3.Connection) -> int:
+    """A PASSIVE checkpoint; the number of frames in the WAL."""
+    _busy, in_wal, _copied = conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+    return int(in_wal)
+
+
 def _open_direct(path: Path) -> sqlite3.Connection:
     # check_same_thread stays on: only the event loop's thread may use this connection.
     direct = sqlite3.connect(path, isolation_level=None)
     direct.row_factory = sqlite3.Row
     direct.execute("PRAGMA busy_timeout = 5000")
     direct.execute("PRAGMA foreign_keys = ON")
-    direct.execute("PRAGMA synchronous = NORMAL")  # durable transactions go to the thread
-    # Checkpoints (copying the WAL into the file, with fsyncs) happen after the commits of
-    # the thread's connection, never on the loop: the inbox's durable inserts run there.
-    direct.execute("PRAGMA wal_autocheckpoint = 0")
+    direct.execute("PRAGMA synchronous = NORMAL")  # FULL only around a durable transaction
+    direct.execute("PRAGMA wal_autocheckpoint = 0")  # see Database._maybe_checkpoint
     return direct
 
 
-def _transaction(work: Callable[[sqlite3.Connection], T]) -> Callable[[sqlite3.Connection], T]:
+def _open_checkpointer(path: Path) -> sqlite3.Connection:
+    # Used only on the checkpoint thread (opened here, hence check_same_thread=False).
+    conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    conn.execute("PRAGMA busy_timeout = 5000")
+    conn.execute("PRAGMA wal_autocheckpoint = 0")
+    # NORMAL: the WAL is synced before its pages are copied and the file after them.
+    conn.execute("PRAGMA synchronous = NORMAL")
+    return conn
+
+
+def _transaction(
+    work: Callable[[sqlite3.Connection], T], *, durable: bool = False
+) -> Callable[[sqlite3.Connection], T]:
+    """``work`` in one write transaction; ``durable``: on the loop's connection (NORMAL
+    otherwise), committed with synchronous=FULL."""
+
     def in_transaction(conn: sqlite3.Connection) -> T:
-        conn.execute("BEGIN IMMEDIATE")
+        if durable:
+            conn.execute("PRAGMA synchronous = FULL")
         try:
-            result = work(conn)
-        except BaseException:
-            conn.execute("ROLLBACK")
-            raise
-        conn.execute("COMMIT")
-        return result
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                result = work(conn)
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+            conn.execute("COMMIT")
+            return result
+        finally:
+            if durable:
+                conn.execute("PRAGMA synchronous = NORMAL")
 
     return in_transaction
