@@ -100,6 +100,10 @@ def compile_value(value: object, spec: FieldSpec | None) -> Value:
             f"in template: templates can read {readable}",
             _line_of(value, unknown[0]),
         )
+    # A plain dict instead of jinja's ChainMap of the environment's globals: every render
+    # copies the globals, and copying a ChainMap costs ~5 us against ~0.3 us for a dict.
+    # Nothing changes the environment's globals after start.
+    template.globals = dict(template.globals)
     return Value(literal=value, template=template)
 
 
