@@ -22,11 +22,13 @@ Why these settings (all verified in ../shared/specs/ecosystem.md §5.1):
 * The hot paths (the inbox insert, an alert's evaluation, a submission's state change, and
   their short reads) run as one plain function each (:meth:`Database.run`,
   :meth:`Database.read`), not statement by statement: on this kind of machine a hand-over
-  to a worker thread and back costs 0.1-0.3 ms of wake-ups, and a whole transaction of ten
-  statements a few tenths of that (bench/FINDINGS.md). Durable and large ones go to the
-  SQLite thread in one hop (an fsync must not stall the loop); the rest run on the loop's
-  thread on a second connection. The two never write at once: every write holds the same
-  asyncio lock.
+  to a worker thread and back costs 0.4-0.8 ms of wake-ups, and a whole transaction of ten
+  statements a few tenths of that (bench/FINDINGS.md). Large ones (a batch of alerts) go to
+  the SQLite thread in one hop, so their SQL runs beside the loop's Python; the rest,
+  durable ones included, run on the loop's thread on a second connection. The two never
+  write at once: every write holds the same asyncio lock.
+* Checkpoints run beside the writers, on a third connection and thread (see
+  :meth:`Database._maybe_checkpoint`), never inside a commit.
 """
 
 from __future__ import annotations

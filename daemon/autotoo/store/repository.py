@@ -118,7 +118,9 @@ class Repository:
         message stored before it). The mark keeps later commits (the processor's, made
         meanwhile) from needing a second fsync before the acknowledgement.
         """
-        puts = await self.db.run(partial(writes.put_inbox, items=items))
+        # A group of several runs its SQL on the SQLite thread, beside the loop's Python
+        # (the processor's, the source's); a lone message's is quicker done in place.
+        puts = await self.db.run(partial(writes.put_inbox, items=items), large=len(items) > 2)
         mark = self.db.commits
         self.db.begin_sync()
         return puts, mark
