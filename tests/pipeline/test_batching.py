@@ -14,6 +14,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+import structlog
 
 from autotoo.config.yamlfile import load_yaml_text
 from autotoo.demo import DEMO_RULE
@@ -181,3 +182,25 @@ async def test_an_update_sees_its_earlier_alert_when_the_cache_turns_over(
     await inbox(received(ep_alert("A", 10.01), "second:A"))
     assert await processor.step() == 2
     assert processor.counters.matches["second"] == 2  # both updates saw two alerts
+
+
+async def test_the_next_step_runs_before_the_log_lines_are_written(repo: Repository) -> None:
+    """The inbox wakes the processor, and the processor the submitter, before writing
+    their log lines (which are written after, with the same fields)."""
+    seen: list[tuple[str, int]] = []
+    with structlog.testing.capture_logs() as logs:
+        ruleset = load_documents([load_yaml_text(DEMO_RULE, "rules.yaml")])
+        settings = PipelineSettings(mode="dry-run")
+        processor = Processor(
+            repo,
+            rules=lambda: ruleset,
+            settings=lambda: settings,
+            on_planned=lambda: seen.append(("submitter woken", len(logs))),
+        )
+        inbox = Inbox(repo, on_new=lambda _id: seen.append(("processor woken", len(logs))))
+        await inbox(received(ep_alert("L1"), "l:1"))
+        assert await processor.step() == 1
+        await asyncio.sleep(0)
+    assert seen == [("processor woken", 0), ("submitter woken", 1)]
+    assert [e["event"] for e in logs] == ["alert received", "alert evaluated"]
+    assert logs[1]["planned"] == len(await repo.submissions()) > 0

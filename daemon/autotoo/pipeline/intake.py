@@ -23,7 +23,7 @@ import asyncio
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from autotoo.logs import get_logger
+from autotoo.logs import get_logger, info_soon
 from autotoo.pipeline.keys import inbox_key
 from autotoo.pipeline.ports import Message
 from autotoo.store.repository import Repository
@@ -91,17 +91,19 @@ class Inbox:
     def _stored(self, message: Message, put: InboxPut) -> None:
         self.counters.received += 1
         if put.new:
-            log.info(
+            self.on_new(put.inbox_id)  # first: the processor's turn comes before the line's
+            info_soon(
+                log,
                 "alert received",
                 inbox_id=put.inbox_id,
                 topic=message.topic,
                 source=message.source,
                 bytes=len(message.raw),
             )
-            self.on_new(put.inbox_id)
         else:
             self.counters.duplicates += 1
-            log.info(
+            info_soon(
+                log,
                 "duplicate ignored",
                 inbox_id=put.inbox_id,
                 topic=message.topic,

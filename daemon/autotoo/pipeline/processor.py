@@ -15,7 +15,7 @@ from collections.abc import Callable, Sequence
 from datetime import datetime
 
 from autotoo.alerts import AlertParseError, NormalizedAlert, parse_alert
-from autotoo.logs import bind, get_logger, unbind
+from autotoo.logs import bind, get_logger, info_soon, unbind
 from autotoo.pipeline.planner import MatchedRule, plan_alert
 from autotoo.pipeline.settings import Clock, PipelineSettings, system_clock
 from autotoo.pipeline.worker import Worker
@@ -214,12 +214,10 @@ class Processor(Worker):
         for row, reason in unparsed:
             self.counters.unparsed += 1
             log.warning("alert stored as unparsed", inbox_id=row.id, reason=reason, topic=row.topic)
-        planned = False
+        if any(done.acts for done in evaluated):
+            self.on_planned()  # first: the submitter's turn comes before the log lines'
         for done, (alert_id, _event_id) in zip(evaluated, ids, strict=True):
             self._evaluated(done, alert_id, now)
-            planned = planned or done.acts
-        if planned:
-            self.on_planned()
 
     def _earlier(
         self, history: EventHistory | None, parsed_now: dict[int, NormalizedAlert]
@@ -312,7 +310,8 @@ class Processor(Worker):
         self._remember(alert_id, done.alert)
         self.on_alert(done.alert, (now - done.row.received_at).total_seconds())
         bind(inbox_id=done.row.id, event=done.alert.group_key)
-        log.info(
+        info_soon(
+            log,
             "alert evaluated",
             alert_id=alert_id,
             kind=done.alert.kind,
