@@ -157,10 +157,11 @@ async def measure(counts: dict[float, int]) -> tuple[list[Row], list[str]]:
         ),
         "baseline: bench/_relay.py subprocess, aiomqtt -> aiohttp POST of the raw payload",
         (
-            f"the path has 2 durable commits before the POST (the inbox insert, 'submitting') "
-            f"and one that is not fsynced (the evaluation); one durable SQLite commit on this "
-            f"disk takes {floor:.2f} ms (median, stdlib probe, back to back; more after the "
-            f"disk was idle), so ~{2 * floor:.1f} ms is a floor the relay does not pay"
+            f"the path waits for one fsync before the POST ('submitting'); the inbox row's "
+            f"fsync runs beside the evaluation (the PUBACK waits for it) and the evaluation is "
+            f"not fsynced; one durable SQLite commit on this disk takes {floor:.2f} ms "
+            f"(median, stdlib probe, back to back; more after the disk was idle): a floor the "
+            f"relay does not pay"
         ),
         f"the emulator accepted {toos} TOOs from the daemon (distinct positions, high budget)",
         f"phases alternate relay/daemon per rate; {WARMUP} unmeasured alerts open each phase",

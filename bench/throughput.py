@@ -4,7 +4,8 @@ Both sides read the same backlog of distinct EP alerts from a private mosquitto,
 process, one after the other: the backlog is published first (QoS 1, into a persistent
 session), then the consumer connects and drains it, so the publisher never competes for the
 CPU. Ours is the daemon's own path: ``MqttSource`` (manual PUBACK after the store) -> ``Inbox``
-(durable, synchronous=FULL inserts, the messages in hand stored together) -> ``Processor``
+(the messages in hand inserted together, then one fsync of the WAL before their
+PUBACKs) -> ``Processor``
 (parse, 100 rules, plan, one commit per batch of alerts), with the JSON logs the daemon
 writes (to a file). ``MqttSource`` with a sink that stores nothing is measured too, to show
 what the transport alone leaves for the rest of the path. The bare consumer
@@ -222,8 +223,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         rows,
         [
             (
-                "ours: MqttSource -> Inbox (synchronous=FULL group commits) -> Processor "
-                "(parse, 100 rules, plan, a commit per batch), JSON logs to a file; dry-run mode"
+                "ours: MqttSource -> Inbox (group commits, a WAL fsync before the PUBACKs) -> "
+                "Processor (parse, 100 rules, plan, a commit per batch), JSON logs to a file; "
+                "dry-run mode"
             ),
             (
                 "baseline: aiomqtt QoS 1 consumer + json.loads, run before and after ours; the "
