@@ -22,7 +22,7 @@ Why these settings (all verified in ../shared/specs/ecosystem.md §5.1):
 * The hot paths (the inbox insert, an alert's evaluation, a submission's state change, and
   their short reads) run as one plain function each (:meth:`Database.run`,
   :meth:`Database.read`), not statement by statement: on this kind of machine a hand-over
-  to a worker thread and back costs 0.4-0.8 ms of wake-ups, and a whole transaction of ten
+  to a worker thread and back costs ~0.7 ms of wake-ups, and a whole transaction of ten
   statements a few tenths of that (bench/FINDINGS.md). Large ones (a batch of alerts) go to
   the SQLite thread in one hop, so their SQL runs beside the loop's Python; the rest,
   durable ones included, run on the loop's thread on a second connection. The two never
@@ -241,9 +241,10 @@ class Database:
         ``synchronous=FULL`` when ``durable``. ``work`` must be short and must not await.
 
         It runs on the loop's thread, where it costs less than a hand-over to a thread:
-        on this kind of machine each hand-over wakes an idle CPU, 0.3-0.6 ms there and
-        0.1-0.3 ms back, more than a durable commit's own fsync (~1 ms after an idle
-        moment, 0.2-0.3 ms back to back; bench/FINDINGS.md). A durable one does block the
+        on this kind of machine a hand-over wakes an idle CPU, ~0.6 ms from the call to
+        the function starting on aiosqlite's thread (up to 1.4 ms) and ~0.1 ms back, about
+        as much as a durable commit's own fsync (~1 ms after an idle moment, 0.2-0.3 ms
+        back to back; bench/FINDINGS.md item 14). A durable one does block the
         loop for its fsync; durable ones are the outbox's steps (one or two per TOO or XRT
         job, the 'submitting' one right before its POST) and retractions. The inbox, the
         hot durable path, does not come here: it commits without an fsync and then waits
