@@ -1,4 +1,5 @@
-"""The SQLite database: one connection, explicit transactions, numbered migrations.
+"""The SQLite database: explicit transactions, numbered migrations, and the connections and
+threads that keep the event loop from waiting on the disk.
 
 Why these settings (all verified in ../shared/specs/ecosystem.md §5.1):
 
@@ -256,7 +257,7 @@ class Database:
             before = self._committed  # every commit so far: a FULL one makes them durable too
             if large:
                 await self._synchronous_for(durable=durable)
-                raw = self._conn._conn  # noqa: SLF001 - aiosqlite's sqlite3 connection
+                raw = self._threads_connection()
                 assert raw is not None
                 # aiosqlite's own hand-over (a private method, pinned by uv.lock): the
                 # function runs on the connection's thread like its statements do.
@@ -289,7 +290,7 @@ class Database:
             return
         if self._checkpointer is None or self._direct is None:
             return  # opening or closing
-        raw = self._conn._conn  # noqa: SLF001 - aiosqlite's sqlite3 connection
+        raw = self._threads_connection()
         now = (self._direct.total_changes + (raw.total_changes if raw else 0), self._committed)
         since = (now[0] - self._checkpointed_at[0], now[1] - self._checkpointed_at[1])
         if _wal_pages(*since) < _CHECKPOINT_PAGES:
@@ -399,6 +400,10 @@ class Database:
             return work(conn)
         finally:
             conn.execute("COMMIT")  # ends the snapshot (nothing was written)
+
+    def _threads_connection(self) -> sqlite3.Connection | None:
+        """The sqlite3 connection aiosqlite runs on its thread (None once closed)."""
+        return self._conn._conn  # noqa: SLF001 - aiosqlite's, pinned by uv.lock
 
     def _connection(self) -> sqlite3.Connection:
         if self._direct is None:
