@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import os
 import signal
 from collections.abc import Awaitable, Callable, Sequence
@@ -121,6 +122,10 @@ class Supervisor:
                 ]
                 await self._sources_up()
                 await self.runtime.repo.set_meta("mode", self.runtime.loaded.config.mode.value)
+                # What exists now (modules, config, compiled rules, clients) lives as long as
+                # the process: out of the collector's sight, a collection no longer walks it
+                # (a 60-alert trace: gen-1 collections took 1.5 ms each, in the alert's path).
+                gc.freeze()
                 self.notifier.ready(self._status_line())
                 self._ready = True
                 log.info("ready", components=sorted(tasks), mode=self.runtime.loaded.config.mode)

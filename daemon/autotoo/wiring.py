@@ -253,18 +253,21 @@ async def build_components(runtime: Runtime, stack: contextlib.AsyncExitStack) -
     too, xrt = _remote_ports(loaded, session)
     publisher_wake = asyncio.Event()
     planning_lock = asyncio.Lock()  # processor vs submitter: see Submitter._submit
-    submitter = Submitter(repo, settings=settings, too=too, xrt=xrt, planning_lock=planning_lock)
+    submitter = Submitter(
+        repo,
+        settings=settings,
+        too=too,
+        xrt=xrt,
+        planning_lock=planning_lock,
+        on_notices=publisher_wake.set,
+    )
     tracker = Tracker(repo, settings=settings, too=too, xrt=xrt, on_release=submitter.wake.set)
-
-    def planned() -> None:
-        submitter.wake.set()
-        publisher_wake.set()
 
     processor = Processor(
         repo,
         rules=lambda: runtime.rules,
         settings=settings,
-        on_planned=planned,
+        on_planned=submitter.wake.set,  # the submitter wakes the publisher in its turn
         planning_lock=planning_lock,
     )
     inbox = Inbox(repo, on_new=processor.notify_new)

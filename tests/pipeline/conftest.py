@@ -94,6 +94,16 @@ MakePipeline = Callable[..., Awaitable[Pipeline]]
 
 
 @pytest.fixture
+async def repo(tmp_path: Path) -> AsyncIterator[Repository]:
+    """A bare store, for tests that drive one component by hand."""
+    db = await Database.open(tmp_path / "state.db")
+    try:
+        yield Repository(db)
+    finally:
+        await db.close()
+
+
+@pytest.fixture
 async def make_pipeline(tmp_path: Path) -> AsyncIterator[MakePipeline]:
     closers: list[Any] = []
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -37,15 +36,6 @@ def ep_alert(ident: str, ra: float = 10.0) -> bytes:
         f'"{datetime.now(UTC).isoformat()}", "ra": {ra}, "dec": -5.0, '
         f'"ra_dec_error": 0.05}}'
     ).encode()
-
-
-@pytest.fixture
-async def repo(tmp_path: Path) -> AsyncIterator[Repository]:
-    db = await Database.open(tmp_path / "state.db")
-    try:
-        yield Repository(db)
-    finally:
-        await db.close()
 
 
 def received(raw: bytes, identity: str) -> Received:

@@ -34,6 +34,7 @@ from autotoo.store.rows import AlertOutcome, DecisionRecord, EventHistory, Inbox
 log = get_logger("autotoo.processor")
 
 _CACHE_SIZE = 4096  # parsed alerts kept for event context (a GBM chain is ~10 alerts)
+_ROUND = 200  # inbox rows read per round
 _BATCH = 64  # alerts per durable commit: one fsync for many, without holding the first long
 
 
@@ -140,6 +141,12 @@ class Processor(Worker):
     def idle_seconds(self) -> float:
         return 5.0  # a safety net: new inbox rows wake the processor at once
 
+    def again(self, worked: int) -> bool:
+        # Every new inbox row wakes the processor, so a round that took fewer rows than its
+        # limit left none behind; an extra round would only read an empty inbox, and on the
+        # way to the POST the submitter has just been woken for.
+        return worked >= _ROUND
+
     async def start(self) -> None:
         """Import astropy and fill the Sun/Moon caches in a thread before the first alert,
         when a rule needs them: a second of imports must not stall the event loop (and it
@@ -147,7 +154,7 @@ class Processor(Worker):
         if self.rules().uses_astropy:
             await asyncio.to_thread(warm_up, self.clock())
 
-    async def step(self, limit: int = 200) -> int:
+    async def step(self, limit: int = _ROUND) -> int:
         """Evaluate the waiting inbox rows, in arrival order, a batch per durable commit.
 
         A batch never holds two alerts of one event: an alert is planned against its

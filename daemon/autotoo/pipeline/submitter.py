@@ -90,6 +90,9 @@ class Submitter(RemoteWorker):
                 log.info("row changed under us; skipped")  # e.g. a retraction cancelled it
             finally:
                 unbind("submission_key", "rule", "event")
+            self.on_notices()
+        if not due:
+            self.on_notices()  # the processor's own notices (e.g. 'planned' with a settle)
         return handled
 
     # ---- helpers -------------------------------------------------------------------------

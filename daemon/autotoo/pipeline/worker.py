@@ -39,21 +39,26 @@ class Worker(abc.ABC):
     async def start(self) -> None:  # noqa: B027 a hook: most workers need no start-up
         """Runs once before the first round (e.g. recovery after a crash)."""
 
+    def again(self, worked: int) -> bool:
+        """Whether another round should follow at once: by default whenever this one did
+        work (more may have become due meanwhile). A wake-up during the round always does."""
+        return worked > 0
+
     async def run(self) -> None:
         await self.start()
         while not self.stopping:
             self._idle.clear()
+            self.wake.clear()  # before the round: a wake-up during it is not lost
             try:
                 worked = await self.step()
             finally:
                 self._idle.set()
-            if worked and not self.stopping:
+            if (self.wake.is_set() or self.again(worked)) and not self.stopping:
                 # Let the workers this round woke (the submitter, after the processor
                 # planned) run before the next round: a step whose reads all run on the
                 # loop's thread would otherwise go on without yielding.
                 await asyncio.sleep(0)
                 continue
-            self.wake.clear()
             try:
                 async with asyncio.timeout(self.idle_seconds()):
                     await self.wake.wait()
@@ -79,8 +84,14 @@ class RemoteWorker(Worker):
         clock: Clock = system_clock,
         wake: asyncio.Event | None = None,
         planning_lock: asyncio.Lock | None = None,
+        on_notices: Callable[[], None] | None = None,
     ) -> None:
         super().__init__(wake)
+        # Called once the status notices a round (or one of its rows) wrote are stored: the
+        # daemon wakes its publisher here, after the POST, rather than when the plan is made
+        # (a publisher round run then delays the POST's first bytes on Python 3.11, where
+        # aiohttp writes a request body from a task of its own, queued behind it).
+        self.on_notices = on_notices or (lambda: None)
         # Shared with the processor (see Submitter._submit); tests that drive one worker at a
         # time may leave it private.
         self.planning_lock = planning_lock or asyncio.Lock()
