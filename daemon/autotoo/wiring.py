@@ -236,6 +236,7 @@ async def _reload(path: Path | None, runtime: Runtime) -> tuple[LoadedConfig, An
 async def build_components(runtime: Runtime, stack: contextlib.AsyncExitStack) -> list[Component]:
     """Everything the daemon runs, built inside the event loop (aiohttp needs it)."""
     from autotoo.adapters.publish import MqttPublisher, WebhookPublisher  # noqa: PLC0415
+    from autotoo.collector import QuietCollector  # noqa: PLC0415
     from autotoo.pipeline.intake import Inbox  # noqa: PLC0415
     from autotoo.pipeline.processor import Processor  # noqa: PLC0415
     from autotoo.pipeline.publisher import Publisher  # noqa: PLC0415
@@ -307,6 +308,9 @@ async def build_components(runtime: Runtime, stack: contextlib.AsyncExitStack) -
         components.append(admin)
         runtime.health["admin"] = admin
     components += [processor, submitter, tracker, publisher]
+    components.append(
+        QuietCollector(quiet=lambda: not (inbox.busy or processor.busy or submitter.busy))
+    )
     runtime.health.update(
         processor=processor,
         submitter=submitter,

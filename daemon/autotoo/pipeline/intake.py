@@ -46,6 +46,11 @@ class Inbox:
         self._queued: list[_Queued] = []
         self._writing = asyncio.Lock()
 
+    @property
+    def busy(self) -> bool:
+        """Messages are waiting to be stored, or being stored."""
+        return bool(self._queued) or self._writing.locked()
+
     async def __call__(self, message: Message) -> None:
         key, digest = inbox_key(message.raw, message.topic)
         item = InboxItem(

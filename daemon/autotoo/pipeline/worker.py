@@ -39,6 +39,11 @@ class Worker(abc.ABC):
     async def start(self) -> None:  # noqa: B027 a hook: most workers need no start-up
         """Runs once before the first round (e.g. recovery after a crash)."""
 
+    @property
+    def busy(self) -> bool:
+        """In a round, or woken for one that has not begun yet."""
+        return not self._idle.is_set() or self.wake.is_set()
+
     def again(self, worked: int) -> bool:
         """Whether another round should follow at once: by default whenever this one did
         work (more may have become due meanwhile). A wake-up during the round always does."""
