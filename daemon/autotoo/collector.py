@@ -3,9 +3,10 @@
 CPython's cyclic collector runs when enough container objects have been allocated, that is
 in the middle of whatever allocates them: here, an alert on its way to a POST. A trace of 60
 alerts at 1/s (bench/FINDINGS.md) found a young-generation collection in one alert path in
-six (0.1-0.9 ms) and middle-generation ones of 1.4-2.7 ms. This component collects the two
-young generations itself whenever the pipeline is idle and something is there to collect,
-so the automatic threshold is rarely reached while an alert is in flight.
+six (0.1-0.5 ms) and middle-generation ones of 1.4-1.8 ms (2.3-2.7 ms in another run).
+This component collects the two young generations itself whenever the pipeline is idle and
+something is there to collect, so the automatic threshold is rarely reached while an alert
+is in flight.
 
 The oldest generation is left to CPython, which collects it only once it has grown by a
 quarter: collecting it here every hundred rounds put a full collection (several ms) in one
