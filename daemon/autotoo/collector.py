@@ -37,7 +37,6 @@ class QuietCollector:
 
     def __init__(self, quiet: Callable[[], bool]) -> None:
         self.quiet = quiet
-        self.collections = 0
 
     async def run(self) -> None:
         while True:
@@ -49,6 +48,5 @@ class QuietCollector:
         in flight; whether it did."""
         if gc.get_count()[0] < _MIN_NEW or not gc.isenabled() or not self.quiet():
             return False
-        self.collections += 1
         gc.collect(1)
         return True

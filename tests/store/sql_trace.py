@@ -13,7 +13,7 @@ async def trace_statements(
     statement from now on: ``"thread"`` is aiosqlite's connection, ``"loop"`` the event
     loop's own."""
     seen: list[tuple[str, str]] = [] if into is None else into
-    threaded, direct = db._conn._conn, db._direct
+    threaded, direct = db._threads_connection(), db._direct
     assert threaded is not None and direct is not None
     await db._conn._execute(  # type: ignore[no-untyped-call] # the connection's own thread
         threaded.set_trace_callback, lambda sql: seen.append(("thread", sql))
