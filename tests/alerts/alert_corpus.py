@@ -1,19 +1,14 @@
-"""Where the shared alert corpus lives, and the topic each captured file arrived on.
-
-The repository is cloned with ``shared/`` beside it (``<repo>/../shared/alerts``); worktrees
-sit one level deeper, so every parent of the repository root is tried.
-``AUTOTOO_ALERT_CORPUS`` overrides the search.
-"""
+"""The real alert payloads the tests use (``tests/data/alerts``, see its README), and the
+Kafka topic each captured file arrived on."""
 
 from __future__ import annotations
 
-import os
 import re
 from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
-# Kafka topic of each gcn-kafka-2026 file-name suffix (shared/alerts/README.md).
+# Kafka topic of each gcn-kafka-2026 file-name suffix (tests/data/alerts/README.md).
 CAPTURE_TOPICS = {
     "gcn_classic_voevent_fermi_gbm_alert": "gcn.classic.voevent.FERMI_GBM_ALERT",
     "gcn_classic_voevent_fermi_gbm_flt_pos": "gcn.classic.voevent.FERMI_GBM_FLT_POS",
@@ -27,23 +22,10 @@ CAPTURE_TOPICS = {
 _CAPTURE_NAME = re.compile(r"\d+_\d+_(?P<suffix>.+)\.(?:xml|json)\Z")
 
 
-def find_corpus() -> Path | None:
-    override = os.environ.get("AUTOTOO_ALERT_CORPUS")
-    if override:
-        return Path(override) if Path(override).is_dir() else None
-    for parent in REPO_ROOT.parents:
-        candidate = parent / "shared" / "alerts"
-        if candidate.is_dir():
-            return candidate
-    return None
-
-
-CORPUS = find_corpus()
+CORPUS: Path = REPO_ROOT / "tests" / "data" / "alerts"
 
 
 def corpus_files() -> list[Path]:
-    if CORPUS is None:
-        return []
     return sorted(p for p in CORPUS.rglob("*") if p.is_file() and p.suffix in {".json", ".xml"})
 
 
@@ -54,4 +36,4 @@ def capture_topic(path: Path) -> str | None:
 
 
 def corpus_id(path: Path) -> str:
-    return str(path.relative_to(CORPUS)) if CORPUS else path.name
+    return str(path.relative_to(CORPUS))

@@ -10,8 +10,6 @@ import pytest
 from autotoo.cli import EXIT_FAILURE, EXIT_OK, main
 from tests.alerts.alert_corpus import CORPUS
 
-pytestmark = pytest.mark.skipif(CORPUS is None, reason="needs shared/alerts")
-
 
 def _corpus(name: str) -> Path:
     assert CORPUS is not None

@@ -19,8 +19,6 @@ from autotoo.alerts import AlertParseError, NormalizedAlert, parse_alert
 from autotoo.alerts.values import MAX_PAYLOAD_BYTES
 from tests.alerts.alert_corpus import CORPUS, capture_topic, corpus_files
 
-pytestmark = pytest.mark.skipif(CORPUS is None, reason="needs shared/alerts")
-
 FUZZ = settings(
     max_examples=150,
     deadline=None,

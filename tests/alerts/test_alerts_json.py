@@ -11,8 +11,6 @@ import pytest
 from autotoo.alerts import AlertParseError, Ellipse, Reference, parse_alert
 from tests.alerts.alert_corpus import CORPUS
 
-pytestmark = pytest.mark.skipif(CORPUS is None, reason="needs shared/alerts")
-
 EP_TOPIC = "gcn.notices.einstein_probe.wxt.alert"
 EP_CAPTURE = "gcn-kafka-2026/000000001258_255_gcn_notices_einstein_probe_wxt_alert.json"
 

@@ -11,8 +11,6 @@ from autotoo.alerts.voevent import typed_value
 from tests.alerts.alert_corpus import CORPUS
 from tests.alerts.voevents import citations, group, param, voevent, where_when
 
-pytestmark = pytest.mark.skipif(CORPUS is None, reason="needs shared/alerts")
-
 
 def _corpus_bytes(name: str) -> bytes:
     assert CORPUS is not None

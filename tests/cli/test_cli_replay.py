@@ -13,9 +13,7 @@ from autotoo.cli import EXIT_CONFIG, EXIT_FAILURE, EXIT_OK, main
 from autotoo.pipeline.keys import submission_key
 from tests.alerts.alert_corpus import CORPUS, REPO_ROOT
 
-pytestmark = pytest.mark.skipif(CORPUS is None, reason="needs shared/alerts")
-
-KAFKA = (CORPUS or Path()) / "gcn-kafka-2026"
+KAFKA = CORPUS / "gcn-kafka-2026"
 SVOM_WAKEUP = "000000000045_315_gcn_notices_svom_voevent_eclairs.xml"  # sb26051001
 SVOM_SLEWING = "000000000046_316_gcn_notices_svom_voevent_eclairs.xml"  # same burst
 FERMI_CHAIN = [  # event 803272919: GND_POS x3 (the third one small enough), then FIN_POS

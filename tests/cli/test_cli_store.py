@@ -29,8 +29,6 @@ from autotoo.store.rows import SubmissionRow, SubmissionState, ts, utcnow
 from tests.alerts.alert_corpus import CORPUS, REPO_ROOT
 from tests.cli.test_cli_replay import GRM_RULE, KAFKA, SVOM_WAKEUP
 
-pytestmark = pytest.mark.skipif(CORPUS is None, reason="needs shared/alerts")
-
 S = SubmissionState
 GRM_A = "000000000057_341_gcn_notices_svom_voevent_grm.xml"  # sb26043009: observed
 GRM_B = "000000000081_360_gcn_notices_svom_voevent_grm.xml"  # sb26052012: still planned

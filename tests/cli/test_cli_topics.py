@@ -46,7 +46,6 @@ def test_topic_from_filename(name: str, topic: str | None) -> None:
     assert topic_from_filename(name) == topic
 
 
-@pytest.mark.skipif(CORPUS is None, reason="needs shared/alerts")
 def test_every_captured_file_name_gives_its_documented_topic() -> None:
     assert CORPUS is not None
     files = sorted((CORPUS / "gcn-kafka-2026").iterdir())

@@ -18,7 +18,6 @@ from tests.alerts.alert_corpus import CORPUS
 from tests.fixtures.kafka_mock import MockKafka
 from tests.fixtures.notify import NotifySocket
 
-assert CORPUS is not None, "these tests need the shared alert corpus (<repo>/../shared/alerts)"
 TOPIC = "gcn.notices.einstein_probe.wxt.alert"
 
 

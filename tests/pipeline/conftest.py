@@ -32,7 +32,6 @@ from autotoo.swift import SwiftV2Client
 from autotoo.ukssdc.client import UkssdcClient
 from tests.alerts.alert_corpus import CORPUS
 
-assert CORPUS is not None, "these tests need the shared alert corpus (<repo>/../shared/alerts)"
 SHARED = CORPUS
 KAFKA = SHARED / "gcn-kafka-2026"
 

@@ -1,4 +1,4 @@
-"""The example rules in rules/ replayed over real alerts from ../shared/alerts.
+"""The example rules in rules/ replayed over real alerts from tests/data/alerts.
 
 Expected outcomes are computed here independently of the engine: thresholds from the rule
 comments, Sun/Moon/Galactic geometry straight from astropy.

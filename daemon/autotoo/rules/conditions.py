@@ -1,7 +1,7 @@
 """Rule conditions: a tiny :class:`Condition` protocol and its CEL implementation.
 
 CEL (``common-expression-language``, Rust via PyO3) was chosen for speed, a safe non-Turing
-complete language and loud errors on misspelt fields (``shared/specs/ecosystem.md`` §4). It
+complete language and loud errors on misspelt fields (docs/architecture.md says why). It
 is wrapped here so a pure-Python CEL (celpy, the same language) could replace it.
 
 Explanations: a condition ``a && b && c`` is compiled as a whole *and* as its top-level

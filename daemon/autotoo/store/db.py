@@ -1,7 +1,7 @@
 """The SQLite database: explicit transactions, numbered migrations, and the connections and
 threads that keep the event loop from waiting on the disk.
 
-Why these settings (all verified in ../shared/specs/ecosystem.md §5.1):
+Why these settings:
 
 * WAL journal: readers never block the writer, and a crash leaves a consistent file.
 * ``isolation_level=None``: Python 3.11's sqlite3 otherwise opens transactions implicitly and
