@@ -151,6 +151,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--reuse", action="append", default=[], help="NAME=LOG: take NAME's results from LOG"
     )
     args = parser.parse_args(argv)
+    if args.logs is not None:  # made before the first benchmark, not found missing after it
+        args.logs.mkdir(parents=True, exist_ok=True)
     reused = dict(item.split("=", 1) for item in args.reuse)
     runs = []
     for name in args.only.split(","):
