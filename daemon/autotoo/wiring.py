@@ -169,7 +169,7 @@ def build_sources(loaded: LoadedConfig) -> list[Any]:
                     DirectorySettings(
                         name=name,
                         path=Path(src.path),
-                        topic=src.topic or "directory",
+                        topic=src.topic,
                         poll_interval=src.poll_interval.total_seconds(),
                     )
                 )

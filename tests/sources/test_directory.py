@@ -127,3 +127,38 @@ async def test_missing_folder_is_reported_and_polled_again(tmp_path: Path) -> No
         drop(folder, "late.json", b"late")
         await sink.wait_for_count(1)
         assert source.health.connected
+
+
+ALERTS = Path(__file__).resolve().parents[1] / "data" / "alerts"
+
+
+async def test_files_without_a_configured_topic_get_the_topic_their_payload_names(
+    tmp_path: Path,
+) -> None:
+    """A dropped notice reaches the rules of its stream: the Swift BAT VOEvent comes as
+    gcn.classic.voevent.SWIFT_BAT_GRB_POS_ACK, an IGWN alert as igwn.gwalert; a subfolder
+    still wins, and a payload that names no stream gets ``directory``."""
+    bat = (ALERTS / "voevent-classic" / "gwcelery-swift_grb_gcn.xml").read_bytes()
+    ep = (ALERTS / "gcn-schema" / "einstein_probe" / "wxt" / "alert.example.json").read_bytes()
+    drop(tmp_path, "a.xml", bat, mtime=2_000_000_000)
+    drop(tmp_path, "b.json", ep, mtime=2_000_000_010)
+    drop(tmp_path, "c.json", b"{not json", mtime=2_000_000_020)
+    drop(tmp_path / "my.topic", "d.xml", bat, mtime=2_000_000_030)
+    sink = Collector()
+    async with running(source_for(tmp_path, topic=None), sink):
+        await sink.wait_for_count(4)
+    assert [item.topic for item in sink.items] == [
+        "gcn.classic.voevent.SWIFT_BAT_GRB_POS_ACK",
+        "gcn.notices.einstein_probe.wxt.alert",
+        "directory",
+        "my.topic",
+    ]
+
+
+async def test_a_configured_topic_wins_over_the_payload(tmp_path: Path) -> None:
+    bat = (ALERTS / "voevent-classic" / "gwcelery-swift_grb_gcn.xml").read_bytes()
+    drop(tmp_path, "a.xml", bat)
+    sink = Collector()
+    async with running(source_for(tmp_path, topic="lab.alerts"), sink):
+        await sink.wait_for_count(1)
+    assert sink.items[0].topic == "lab.alerts"

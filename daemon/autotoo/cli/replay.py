@@ -138,9 +138,13 @@ def print_report(report: AlertReport, out: Any = None) -> None:
     """One block per alert: file, topic, alert identity, then one line per rule."""
     w = (out or sys.stdout).write
     w(f"\n== {report.file}\n")
-    origin = {"file name": "from the file name", "--topic": "from --topic"}
+    origin = {
+        "file name": "from the file name",
+        "--topic": "from --topic",
+        "payload": "named by the payload",
+    }
     if report.topic is None:
-        w("   topic unknown: the payload alone decides\n")
+        w("   topic unknown: the payload names no stream (rules that match topics need --topic)\n")
     else:
         w(f"   topic {report.topic} ({origin.get(report.topic_source, report.topic_source)})\n")
     for note in report.notes if report.alert is None else ():

@@ -1,9 +1,12 @@
 """Drop-folder source for scripts and replays, polled (no inotify dependency).
 
 Convention: write ``name.tmp`` (or ``.name``) and rename it to its final name; a rename is
-atomic within a filesystem, so a file is never read half-written. Files directly in the folder
-get the configured topic, files in a first-level subfolder get the subfolder's name as topic.
-Oldest first (modification time, then name).
+atomic within a filesystem, so a file is never read half-written. Files in a first-level
+subfolder get the subfolder's name as topic (``gcn.classic.voevent.SWIFT_BAT_GRB_POS_ACK/``).
+Files directly in the folder get the configured ``topic``; without one, the topic their payload
+names (a VOEvent's Packet_Type or IVORN, a GCN notice's ``$schema``, IGWN fields), so that a
+dropped notice reaches the rules written for its stream; a payload that names none (or cannot
+be parsed) gets ``directory``. Oldest first (modification time, then name).
 
 A file moves to ``done/`` only in ``ack()``, i.e. after the sink stored it; if the sink raises
 the file stays where it is and ``run()`` ends, so the next start offers it again. A file that
@@ -21,6 +24,7 @@ from typing import TYPE_CHECKING
 
 import structlog
 
+from autotoo.alerts.streams import topic_of_payload
 from autotoo.sources.base import (
     Clock,
     HealthReporter,
@@ -52,11 +56,20 @@ def _ignored(name: str) -> bool:
 class _Drop:
     path: Path
     relative: str
-    topic: str
+    topic: str | None  # None: the payload's own topic (files directly in the folder)
     mtime: float
 
 
-def _scan(root: Path, default_topic: str) -> list[_Drop]:
+UNKNOWN_TOPIC = "directory"
+
+
+def _read_with_topic(drop: _Drop, limit: int) -> tuple[bytes, str]:
+    """The file's bytes and its topic (blocking: parsing a large IGWN alert takes a while)."""
+    raw = _read(drop.path, limit)
+    return raw, drop.topic or topic_of_payload(raw) or UNKNOWN_TOPIC
+
+
+def _scan(root: Path, default_topic: str | None) -> list[_Drop]:
     """Blocking directory listing (runs in a worker thread)."""
     drops: list[_Drop] = []
     with os.scandir(root) as top:
@@ -138,7 +151,7 @@ class DirectorySource(HealthReporter):
 
     async def _offer(self, drop: _Drop, sink: Sink) -> None:
         try:
-            raw = await asyncio.to_thread(_read, drop.path, self._settings.max_bytes)
+            raw, topic = await asyncio.to_thread(_read_with_topic, drop, self._settings.max_bytes)
         except FileNotFoundError:
             return  # taken away between the scan and the read: nothing to deliver
         except (OSError, _UndeliverableError) as exc:
@@ -157,7 +170,7 @@ class DirectorySource(HealthReporter):
             log.debug("directory.done", source=self.name, file=drop.relative, to=str(moved))
 
         await self._hand_over(
-            sink, raw=raw, identity=file_identity(drop.relative, raw), topic=drop.topic, ack=ack
+            sink, raw=raw, identity=file_identity(drop.relative, raw), topic=topic, ack=ack
         )
 
     async def _fail(self, drop: _Drop, reason: str) -> None:
