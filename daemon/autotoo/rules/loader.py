@@ -187,6 +187,11 @@ class _FileCompiler:
             xrt_products=xrt_products,
             notify_texts=texts,
             needs=condition_needs(rule.when, HELPER_NAMES) if rule.when is not None else NOTHING,
+            topics_at=tuple(
+                (topic, *self.doc.position(where), dotted(where))
+                for i, topic in enumerate(rule.match.topics)
+                for where in [(*base, "match", "topics", i)]
+            ),
         )
 
 

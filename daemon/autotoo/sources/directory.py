@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING
 import structlog
 
 from autotoo.alerts.streams import topic_of_payload
+from autotoo.ratelimit import RepeatLimiter
 from autotoo.sources.base import (
     Clock,
     HealthReporter,
@@ -126,9 +127,17 @@ class DirectorySource(HealthReporter):
 
     kind = "directory"
 
-    def __init__(self, settings: DirectorySettings, *, clock: Clock = utc_now) -> None:
+    def __init__(
+        self,
+        settings: DirectorySettings,
+        *,
+        clock: Clock = utc_now,
+        repeats: RepeatLimiter | None = None,
+    ) -> None:
         super().__init__(settings.name, clock)
         self._settings = settings
+        # A missing folder is found again at every poll: warn once, then every 10 minutes.
+        self._repeats = repeats or RepeatLimiter(every=600.0)
 
     async def run(self, sink: Sink) -> None:
         """Poll until cancelled. A missing folder is recorded and polled again (a mount may
@@ -140,8 +149,19 @@ class DirectorySource(HealthReporter):
                     drops = await asyncio.to_thread(_scan, settings.path, settings.topic)
                 except OSError as exc:
                     self._health.mark_disconnected(describe(exc))
-                    log.warning("directory.unreadable", source=self.name, error=describe(exc))
+                    held = self._repeats.check("unreadable")
+                    if held is not None:
+                        log.warning(
+                            "directory.unreadable",
+                            source=self.name,
+                            path=str(settings.path),
+                            error=describe(exc),
+                            held_back=held,
+                            note=f"polled again every {settings.poll_interval:g} s; this "
+                            f"warning repeats at most every {self._repeats.every:g} s",
+                        )
                 else:
+                    self._repeats.clear("unreadable")
                     self._health.mark_alive()
                     for drop in drops:
                         await self._offer(drop, sink)
