@@ -327,3 +327,26 @@ def test_an_unknown_key_does_not_hide_the_rules_other_problems(tmp_path: Path) -
         ),
         "r.yaml:14:14: rules.0.notify.0: Input should be 'mqtt' or 'webhook'",
     ]
+
+
+def test_misspelt_alert_fields_in_conditions_and_templates_fail_at_load(tmp_path: Path) -> None:
+    """Issue 17: ``{{ alert.event_ky }}`` passed check-config and failed for every matching
+    alert at run time. Both languages are checked against the normalized alert's fields."""
+    text = rule(
+        """\
+        when: >
+          alert.error_deg < 0.1 && alert.misson == 'swift' &&
+          event.best.eror_deg < 1.0 && alert.raw.anything > 0 && 'alert.notafield' != ''
+        notify:
+          - channel: webhook
+            text: "{{ alert.event_ky }}"
+        """
+    )
+    assert problems(tmp_path, text) == [
+        "r.yaml:4:38: rules.0.when: alert has no field 'misson' (did you mean 'mission'?)",
+        "r.yaml:5:18: rules.0.when: event.best has no field 'eror_deg' (did you mean 'error_deg'?)",
+        (
+            "r.yaml:8:16: rules.0.notify.0.text: alert has no field 'event_ky' (did you mean "
+            "'event_key'?) in template"
+        ),
+    ]

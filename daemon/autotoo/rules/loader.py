@@ -39,6 +39,7 @@ from autotoo.rules.fields import (
 )
 from autotoo.rules.models import ExplicitPosition, Rule, RuleFile, too_fields
 from autotoo.rules.needs import NOTHING, condition_needs
+from autotoo.rules.references import condition_unknown_fields
 from autotoo.rules.suggest import with_suggestions
 from autotoo.rules.templates import Value, compile_value
 from autotoo.ukssdc.check import validate as check_xrt_request
@@ -103,10 +104,14 @@ class _FileCompiler:
         if rule.when is None:
             return None
         try:
-            return CelCondition(rule.when, extra_functions=HELPER_NAMES)
+            condition = CelCondition(rule.when, extra_functions=HELPER_NAMES)
         except ConditionSyntaxError as exc:
             self.at_offset((*base, "when"), rule.when, exc.offset, exc.message)
             return None
+        misspelt = condition_unknown_fields(rule.when)
+        for unknown in misspelt:
+            self.at_offset((*base, "when"), rule.when, unknown.at, unknown.message)
+        return None if misspelt else condition
 
     def xrt(
         self, base: PathKey, rule: Rule
@@ -169,7 +174,7 @@ class _FileCompiler:
             )
         xrt_globals, xrt_products = self.xrt(base, rule)
         texts = tuple(
-            self.value((*base, "notify", i), c.text, None) if c.text is not None else None
+            self.value((*base, "notify", i, "text"), c.text, None) if c.text is not None else None
             for i, c in enumerate(rule.channels())
         )
         if rule.too is None and rule.xrt_products is None and not rule.notify:
