@@ -23,7 +23,7 @@ class _Seen:
 class RepeatLimiter:
     every: float = 600.0
     clock: Callable[[], float] = time.monotonic
-    _seen: dict[str, _Seen] = field(default_factory=dict)
+    _seen: dict[str, _Seen] = field(default_factory=dict, init=False, repr=False)
 
     def check(self, key: str) -> int | None:
         """``None``: hold this occurrence back. Otherwise log it now; the number is how many

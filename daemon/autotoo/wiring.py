@@ -274,6 +274,8 @@ async def _reload(path: Path | None, runtime: Runtime) -> tuple[LoadedConfig, An
             problems=[str(p) for p in exc.problems],
         )
         return None
+    for warning in loaded.warnings:
+        log.warning("config warning", problem=str(warning))
     later = restart_only_changes(runtime.loaded.config, loaded.config)
     if later:
         log.warning("reloaded; these changes take effect at the next restart", sections=later)
