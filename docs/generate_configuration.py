@@ -28,7 +28,8 @@ tables by hand: change the models (their `description=`) and run the script agai
 
 autotoo reads one YAML **config file** (`autotoo run -c FILE`) that names one or more YAML
 **rule files**. Check both at once with `autotoo check-config -c FILE`: every problem of every
-file is printed as `file:line:col: path: message`, and the exit status is 78 if there is any.
+file is printed as `file:line:col: path: message`, and the exit status is 78 if there is any
+(a config with problems still has its rule files checked).
 `autotoo schema config` and `autotoo schema rules` print the JSON Schemas (point your editor's
 YAML language server at them for completion). An annotated example: `config/autotoo.yaml`;
 example rules: `rules/*.yaml`.
@@ -41,9 +42,18 @@ Conventions:
 * **Secrets** are never written in these files. A key ending in `_file` names a credential
   file: a bare name (`swift-shared-secret`) is looked up in `$CREDENTIALS_DIRECTORY`, which
   systemd's `LoadCredential=` sets (see docs/operations.md); an absolute path is read as is.
+  `autotoo run` stops (exit 78) on a secret it cannot read. `check-config` outside the service
+  (no `$CREDENTIALS_DIRECTORY`) warns that bare names were not checked; `--credentials-dir
+  /etc/autotoo/credentials` checks them there, `--no-credentials` skips them; `replay` sends
+  nothing and reads none.
+* **Warnings** (`file:line:col: path: warning: ...`) do not change the exit status: a
+  credential not checked, a rule whose `match.topics` no kafka or mqtt source subscribes to.
 * Relative rule globs resolve against the config file's folder. A relative `state` resolves
-  inside `$STATE_DIRECTORY` under systemd, otherwise (like a drop folder's `path`) against the
-  working directory: prefer absolute paths outside systemd.
+  inside `$STATE_DIRECTORY` under systemd, otherwise against the working directory (default:
+  `./autotoo-state/state.db`). A drop folder's relative `path` (default `spool`) is inside the
+  state file's folder, which the daemon creates at start: under systemd
+  `/var/lib/autotoo/spool`, the one place the unit lets the service write. `autotoo run` logs
+  the state file, drop folders and admin URL first; `autotoo status` shows them too.
 * `SIGHUP` (`systemctl reload autotoo`) reloads the config and every rule file; a set with any
   problem is refused as a whole and the running one is kept.
 """

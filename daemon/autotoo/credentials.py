@@ -21,6 +21,15 @@ class CredentialError(Exception):
     """A credential is missing, unreadable or empty. The message never contains the secret."""
 
 
+class CredentialsDirectoryUnsetError(CredentialError):
+    """A bare credential name, but no ``$CREDENTIALS_DIRECTORY`` to look it up in.
+
+    Outside the service this is the normal case (systemd sets the variable only for the
+    service), so ``check-config`` reports it as a credential it could not check, not as a
+    broken config; the daemon itself cannot start without the secret.
+    """
+
+
 def credential_path(name_or_path: str, environ: Mapping[str, str] | None = None) -> Path:
     """Where ``name_or_path`` lives; relative names must be plain names (no ``/``, no ``..``)."""
     path = Path(name_or_path)
@@ -33,7 +42,7 @@ def credential_path(name_or_path: str, environ: Mapping[str, str] | None = None)
     env = os.environ if environ is None else environ
     directory = env.get(CREDENTIALS_DIRECTORY)
     if not directory:
-        raise CredentialError(
+        raise CredentialsDirectoryUnsetError(
             f"credential {name_or_path!r} is a relative name but ${CREDENTIALS_DIRECTORY} is "
             "not set (use LoadCredential= in the systemd unit, or give an absolute path)"
         )

@@ -26,6 +26,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from autotoo.alerts import AlertParseError, NormalizedAlert, parse_alert
+from autotoo.alerts.streams import topic_of_payload
 from autotoo.pipeline.keys import inbox_key
 from autotoo.pipeline.planner import Plan, plan_alert
 from autotoo.pipeline.ports import TOO
@@ -285,6 +286,10 @@ class Replay:
         self._ids = itertools.count(1)
 
     def feed(self, name: str, raw: bytes, topic: str | None, topic_source: str) -> AlertReport:
+        """Evaluate one saved alert. Without a topic, the topic its payload names (as a drop
+        folder gives it), so a VOEvent reaches the rules written for its stream."""
+        if topic is None:
+            topic, topic_source = topic_of_payload(raw), "payload"
         report = AlertReport(name, topic, topic_source)
         key, _digest = inbox_key(raw, topic)
         if key in self._seen:  # the inbox keeps one row per content key

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import ssl
 import sys
 from importlib import resources
@@ -18,9 +19,10 @@ from urllib.parse import urlsplit
 import aiohttp
 
 from autotoo.cli import EXIT_CONFIG, EXIT_FAILURE, EXIT_OK
-from autotoo.config.load import LoadedConfig, load_config
+from autotoo.config.load import Credentials, LoadedConfig, load_config
 from autotoo.config.models import Config, DirectorySource, HttpSource, KafkaSource, MqttSource
 from autotoo.config.problems import ConfigError, ConfigProblem
+from autotoo.config.yamlfile import load_yaml_file
 from autotoo.logs import configure, get_logger
 from autotoo.pipeline.settings import PipelineSettings
 from autotoo.store.db import Database
@@ -45,7 +47,7 @@ def embedded_config() -> Config:
     return Config.model_validate(
         {
             "rules": [str(example_rules_dir() / "*.yaml")],
-            "sources": [{"kind": "directory", "name": "spool", "path": "autotoo-state/spool"}],
+            "sources": [{"kind": "directory", "name": "spool"}],  # <state folder>/spool
         }
     )
 
@@ -55,19 +57,47 @@ def _rule_paths(loaded: LoadedConfig) -> list[str]:
     return [p if Path(p).is_absolute() else str(base / p) for p in loaded.config.rules]
 
 
-def load_everything(path: Path | None) -> tuple[LoadedConfig, Any]:
-    """Config and rules, validated together: every problem of every file at once."""
+def _rule_patterns_of_broken_config(path: Path) -> list[str]:
+    """The ``rules:`` of a config that failed to load, read from its raw YAML, so that its
+    rule files are still checked: one run of check-config lists every problem of every file."""
+    try:
+        data = load_yaml_file(path).data
+    except ConfigError:
+        return []  # the YAML itself is broken; load_config reported it
+    patterns = data.get("rules") if isinstance(data, dict) else None
+    if not isinstance(patterns, list):
+        return []
+    base = path.parent
+    return [p if Path(p).is_absolute() else str(base / p) for p in patterns if isinstance(p, str)]
+
+
+def load_everything(
+    path: Path | None,
+    *,
+    credentials: Credentials = Credentials.REQUIRE,
+    credentials_dir: Path | None = None,
+) -> tuple[LoadedConfig, Any]:
+    """Config and rules, validated together: every problem of every file at once (the rule
+    files of a config with problems are checked too). Warnings (credentials not checked,
+    rules no subscription feeds) are in ``loaded.warnings``."""
     from autotoo.rules import load_rules  # noqa: PLC0415  CEL and jinja only when needed
+    from autotoo.rules.feeds import unfed_rule_warnings  # noqa: PLC0415
 
     problems: list[ConfigProblem] = []
+    loaded: LoadedConfig | None
     try:
-        loaded = load_config(path) if path else LoadedConfig(embedded_config(), None)
-        if path is None:  # the embedded drop folder is ours to create
-            Path("autotoo-state/spool").mkdir(parents=True, exist_ok=True)
+        if path is None:
+            loaded = LoadedConfig(embedded_config(), None)
+        else:
+            loaded = load_config(path, credentials=credentials, credentials_dir=credentials_dir)
     except ConfigError as exc:
         problems.extend(exc.problems)
         loaded = None
-    rule_patterns = _rule_paths(loaded) if loaded else []
+    if loaded is not None:
+        rule_patterns = _rule_paths(loaded)
+    else:
+        assert path is not None  # the embedded defaults always load
+        rule_patterns = _rule_patterns_of_broken_config(path)
     rules = None
     try:
         rules = load_rules(rule_patterns)
@@ -76,6 +106,8 @@ def load_everything(path: Path | None) -> tuple[LoadedConfig, Any]:
     if problems:
         raise ConfigError(problems)
     assert loaded is not None
+    assert rules is not None
+    loaded.warnings.extend(unfed_rule_warnings(loaded.config, rules))
     return loaded, rules
 
 
@@ -111,6 +143,21 @@ def pipeline_settings(loaded: LoadedConfig) -> PipelineSettings:
 
 def _tls(ca_file: str | None) -> ssl.SSLContext:
     return ssl.create_default_context(cafile=ca_file)
+
+
+def drop_folder(config: Config, source: DirectorySource) -> Path:
+    """A drop folder's path: a relative one is inside the state file's folder, which the
+    systemd unit lets the service write (ProtectSystem=strict forbids /var/spool)."""
+    path = Path(source.path)
+    return path if path.is_absolute() else resolve_state_path(config.state).parent / path
+
+
+def make_drop_folders(config: Config) -> None:
+    """Create the drop folders that live beside the state file (ours to create); one given
+    by absolute path is the operator's, and a missing one is reported by its source."""
+    for source in config.sources:
+        if isinstance(source, DirectorySource) and not Path(source.path).is_absolute():
+            drop_folder(config, source).mkdir(parents=True, exist_ok=True)
 
 
 def build_sources(loaded: LoadedConfig) -> list[Any]:
@@ -168,8 +215,8 @@ def build_sources(loaded: LoadedConfig) -> list[Any]:
                 DirSrc(
                     DirectorySettings(
                         name=name,
-                        path=Path(src.path),
-                        topic=src.topic or "directory",
+                        path=drop_folder(loaded.config, src),
+                        topic=src.topic,
                         poll_interval=src.poll_interval.total_seconds(),
                     )
                 )
@@ -227,6 +274,8 @@ async def _reload(path: Path | None, runtime: Runtime) -> tuple[LoadedConfig, An
             problems=[str(p) for p in exc.problems],
         )
         return None
+    for warning in loaded.warnings:
+        log.warning("config warning", problem=str(warning))
     later = restart_only_changes(runtime.loaded.config, loaded.config)
     if later:
         log.warning("reloaded; these changes take effect at the next restart", sections=later)
@@ -370,6 +419,19 @@ def _remote_ports(loaded: LoadedConfig, session: aiohttp.ClientSession) -> tuple
     return too, xrt
 
 
+def where_things_are(config: Config) -> dict[str, Any]:
+    """The state file, drop folders and admin URL, absolute: the first log line and
+    ``autotoo status`` name them, so whoever started the daemon knows where to look and drop."""
+    state = resolve_state_path(config.state).absolute()
+    folders = {
+        src.name or f"directory-{index}": str(drop_folder(config, src).absolute())
+        for index, src in enumerate(config.sources)
+        if isinstance(src, DirectorySource)
+    }
+    admin = f"http://{config.admin.listen}/" if config.admin.enabled else None
+    return {"state": str(state), "drop_folders": folders, "admin_url": admin}
+
+
 async def _main(path: Path | None, loaded: LoadedConfig, rules: Any) -> int:
     state_path = resolve_state_path(loaded.config.state)
     try:
@@ -378,8 +440,17 @@ async def _main(path: Path | None, loaded: LoadedConfig, rules: Any) -> int:
         log.error("cannot open the state store", error=str(exc), path=str(state_path))
         return EXIT_FAILURE
     try:
+        make_drop_folders(loaded.config)
+    except OSError as exc:
+        log.error("cannot create the drop folder", error=str(exc))
+        await db.close()
+        return EXIT_FAILURE
+    try:
         async with contextlib.AsyncExitStack() as stack:
             runtime = Runtime(loaded=loaded, rules=rules, db=db, repo=Repository(db))
+            where = where_things_are(loaded.config)
+            await runtime.repo.set_meta("drop_folders", json.dumps(where["drop_folders"]))
+            await runtime.repo.set_meta("admin_url", where["admin_url"] or "")
             components = await build_components(runtime, stack)
             supervisor = Supervisor(
                 runtime, components, reloader=lambda: _reload(path, runtime), notifier=Notifier()
@@ -405,5 +476,8 @@ def run_daemon(path: Path | None) -> int:
         config=str(path) if path else "<embedded defaults>",
         nothing_is_sent=cfg.mode.value == "dry-run",
         rules=len(rules),
+        **where_things_are(cfg),
     )
+    for warning in loaded.warnings:
+        log.warning("config warning", problem=str(warning))
     return asyncio.run(_main(path, loaded, rules))

@@ -39,6 +39,11 @@ def test_parse_prints_one_json_object_per_file(capsys: pytest.CaptureFixture[str
     assert (first["ra"], first["dec"], first["error_deg"]) == (268.87, -20.3153, 0.05)
     assert first["flags"]["StarTrack_Lost_Lock"] is False
     assert (second["mission"], second["kind"], second["ra"]) == ("lvk", "retraction", None)
+    # The topic each payload names, as a drop folder or replay would give it.
+    assert (first["topic"], second["topic"]) == (
+        "gcn.classic.voevent.SWIFT_BAT_GRB_POS_ACK",
+        "igwn.gwalert",
+    )
 
 
 def test_topic_option_sets_mission_for_a_payload_without_one(

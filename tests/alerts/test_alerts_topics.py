@@ -5,6 +5,8 @@ from __future__ import annotations
 import pytest
 
 from autotoo.alerts import normalize_topic, topic_info, topic_matches
+from autotoo.alerts.streams import topic_of_payload
+from tests.alerts.alert_corpus import CORPUS, capture_topic, corpus_files
 
 
 @pytest.mark.parametrize(
@@ -93,3 +95,38 @@ def test_topic_info(
         is_test,
     )
     assert info.topic == normalize_topic(topic)
+
+
+def test_every_captured_notice_names_the_topic_it_came_on() -> None:
+    """The payload alone gives back the Kafka topic of each of the 654 captures (SVOM
+    retractions on the GRM topic, slew notices on the ECLAIRs one)."""
+    captures = [(path, capture_topic(path)) for path in corpus_files()]
+    wrong = [
+        (path.name, want, topic_of_payload(path.read_bytes()))
+        for path, want in captures
+        if want is not None and topic_of_payload(path.read_bytes()) != want
+    ]
+    assert len([want for _, want in captures if want]) > 600
+    assert wrong == []
+
+
+@pytest.mark.parametrize(
+    ("sample", "topic"),
+    [
+        ("voevent-classic/gwcelery-swift_grb_gcn.xml", "gcn.classic.voevent.SWIFT_BAT_GRB_POS_ACK"),
+        ("igwn/MS181101ab-preliminary.json", "igwn.gwalert"),
+        (
+            "gcn-schema/icecube/single_neutrino_alerts.gold_bronze_track_alerts.example.json",
+            "gcn.notices.icecube.gold_bronze_track_alerts",
+        ),
+        (
+            "gcn-schema/icecube/lvk_nu_track_search.example.json",
+            "gcn.notices.icecube.lvk_nu_track_search",
+        ),
+        ("gcn-schema/swift/bat/Guano.example.json", "gcn.notices.swift.bat.guano"),
+        ("gcn-schema/core/Localization.example.json", None),
+    ],
+)
+def test_payload_topic(sample: str, topic: str | None) -> None:
+
+    assert topic_of_payload((CORPUS / sample).read_bytes()) == topic

@@ -88,7 +88,8 @@ SOURCE_CASES: dict[str, str] = {
         "  - kind: mqtt\n    url: mqtt://b\n    client_id: a\n    topics: []  # <-\n"
     ),
     "http max_bytes": ("  - kind: http\n    token_file: /etc/hostname\n    max_bytes: 0  # <-\n"),
-    "directory without path": "  - kind: directory  # <-\n    name: x\n",
+    # (a directory source without path is valid: its folder is spool/ beside the state)
+    "directory poll interval": "  - kind: directory\n    name: x\n    poll_interval: soon  # <-\n",
 }
 
 RULE_CASES: dict[str, str] = {

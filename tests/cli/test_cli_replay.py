@@ -186,8 +186,16 @@ def test_xrt_body_and_topic_option_for_a_file_without_a_topic_in_its_name(
     bat = CORPUS / "voevent-classic" / "gwcelery-swift_grb_gcn.xml"
     config = _config(tmp_path, "ukssdc: {user_id: me@example.org}\n")
     (plain,) = _replay(capsys, config, bat)
-    assert (plain["topic"], plain["topic_source"]) == (None, "payload")
-    assert _rule(plain, "swift-bat-grb-xrt")["reason"] == "topics: the alert came without a topic"
+    # The payload names its stream (Packet_Type 61): the rules of that topic see it, as they
+    # would see it dropped into the daemon's folder.
+    topic = "gcn.classic.voevent.SWIFT_BAT_GRB_POS_ACK"
+    assert (plain["topic"], plain["topic_source"]) == (topic, "payload")
+    assert _rule(plain, "swift-bat-grb-xrt")["matched"] is True
+    assert main(["replay", "-c", str(config), str(bat)]) == EXIT_OK
+    out = capsys.readouterr().out
+    assert f"topic {topic} (named by the payload)" in out
+    assert "without a topic" not in out
+    assert "MATCH swift-bat-grb-xrt" in out
     assert (
         main(
             [

@@ -153,3 +153,23 @@ def test_shipped_astropy_config_turns_iers_downloads_off(tmp_path: Path) -> None
         [sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True
     ).stdout.split()
     assert out == ["False", str(tmp_path / "cache")]
+
+
+def test_the_example_drop_folders_are_where_the_unit_lets_the_service_write(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """ProtectSystem=strict leaves only StateDirectory= (and the cache) writable: the example's
+    drop folder must resolve inside /var/lib/<StateDirectory> under the unit (it once named
+    /var/spool/autotoo, which does not exist and the unit would not let it write)."""
+    from autotoo.config.load import Credentials, load_config  # noqa: PLC0415
+    from autotoo.config.models import DirectorySource  # noqa: PLC0415
+    from autotoo.wiring import drop_folder  # noqa: PLC0415
+
+    (state_dir,) = _directives()["StateDirectory"]
+    assert _directives()["ProtectSystem"] == ["strict"]
+    monkeypatch.setenv("STATE_DIRECTORY", f"/var/lib/{state_dir}")
+    config = load_config(ROOT / "config" / "autotoo.yaml", credentials=Credentials.SKIP).config
+    folders = [drop_folder(config, s) for s in config.sources if isinstance(s, DirectorySource)]
+    assert folders
+    for folder in folders:
+        assert folder.is_relative_to(f"/var/lib/{state_dir}"), folder

@@ -143,6 +143,11 @@ def test_unknown_product_and_too_field_and_parameter(tmp_path: Path) -> None:
     )
     assert problems(tmp_path, rule(body)) == [
         "r.yaml:5:7: rules.0.too.urgancy: unknown key (did you mean 'urgency'?)",
+        # found beside the model's problems, in the same run
+        (
+            "r.yaml:16:22: rules.0.xrt_products.products.LightCurve.binMethod: unknown LightCurve "
+            "parameter"
+        ),
         (
             "r.yaml:17:9: rules.0.xrt_products.products.Lightcurve: Input should be 'LightCurve', "
             "'Spectrum', 'StandardPos', 'EnhancedPos', 'AstromPos', 'Image' or 'SourceDet'"
@@ -291,4 +296,57 @@ def test_unknown_keys_deep_in_a_rule_get_suggestions(tmp_path: Path) -> None:
         "rules.0.xrt_products.retry.evry: unknown key (did you mean 'every'?)",
         "rules.0.notify.0.channel: required key is missing",
         "rules.0.notify.0.chanel: unknown key (did you mean 'channel'?)",
+    ]
+
+
+def test_an_unknown_key_does_not_hide_the_rules_other_problems(tmp_path: Path) -> None:
+    """The model refuses the rule for its typo; the CEL syntax error and the bad obs_type
+    beside it are still found, in the same run (issue 17: one typo hid both)."""
+    text = rule(
+        """\
+        descripton: a typo
+        when: alert.error_deg < (0.2
+        too:
+          source_name: X
+          source_type: GRB
+          obs_type: Lightcurve
+          immediate_objective: find it
+          science_just: because
+          exp_time_just: enough
+          exp_time_per_visit: 1000
+          xrt_countrate: 1
+        notify: [pager]
+        """
+    )
+    assert problems(tmp_path, text) == [
+        "r.yaml:3:5: rules.0.descripton: unknown key (did you mean 'description'?)",
+        "r.yaml:4:33: rules.0.when: condition syntax error: missing ')' at '<EOF>'",
+        (
+            "r.yaml:8:17: rules.0.too.obs_type: 'Lightcurve' is not one of: Spectroscopy, "
+            "Light Curve, Position, Timing"
+        ),
+        "r.yaml:14:14: rules.0.notify.0: Input should be 'mqtt' or 'webhook'",
+    ]
+
+
+def test_misspelt_alert_fields_in_conditions_and_templates_fail_at_load(tmp_path: Path) -> None:
+    """Issue 17: ``{{ alert.event_ky }}`` passed check-config and failed for every matching
+    alert at run time. Both languages are checked against the normalized alert's fields."""
+    text = rule(
+        """\
+        when: >
+          alert.error_deg < 0.1 && alert.misson == 'swift' &&
+          event.best.eror_deg < 1.0 && alert.raw.anything > 0 && 'alert.notafield' != ''
+        notify:
+          - channel: webhook
+            text: "{{ alert.event_ky }}"
+        """
+    )
+    assert problems(tmp_path, text) == [
+        "r.yaml:4:38: rules.0.when: alert has no field 'misson' (did you mean 'mission'?)",
+        "r.yaml:5:18: rules.0.when: event.best has no field 'eror_deg' (did you mean 'error_deg'?)",
+        (
+            "r.yaml:8:16: rules.0.notify.0.text: alert has no field 'event_ky' (did you mean "
+            "'event_key'?) in template"
+        ),
     ]

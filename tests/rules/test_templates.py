@@ -65,13 +65,41 @@ def test_coercion_rejects_wrong_values() -> None:
 
 
 def test_strict_undefined_is_an_error() -> None:
+    # The payload under raw differs per mission: a missing key shows only at run time.
     with pytest.raises(ValueError, match="has no attribute 'nope'"):
-        render("{{ alert.nope }}")
+        render("{{ alert.raw.nope }}")
+
+
+@pytest.mark.parametrize(
+    ("text", "message", "line"),
+    [
+        ("{{ alert.event_ky }}", "alert has no field 'event_ky' (did you mean 'event_key'?)", 1),
+        ("x\n{{ alert['error_degs'] }}", "alert has no field 'error_degs' (did you mean", 2),
+        ("{{ event.frist.ra }}", "event has no field 'frist' (did you mean 'first'?)", 1),
+        ("{{ event.best.ra_deg }}", "event.best has no field 'ra_deg'", 1),
+        ("{{ alert.__class__ }}", "alert has no field '__class__'", 1),
+    ],
+)
+def test_a_misspelt_field_is_refused_at_load(text: str, message: str, line: int) -> None:
+    """Checked against the normalized alert's fields, not found at run time during a burst."""
+    with pytest.raises(TemplateCompileError) as caught:
+        compile_value(text, None)
+    assert caught.value.message.startswith(message)
+    assert caught.value.line == line
+
+
+def test_real_fields_and_mapping_methods_pass_at_load() -> None:
+    for text in (
+        "{{ alert.event_key }} {{ alert['error_deg'] }} {{ alert.raw.anything }}",
+        "{{ event.best.error_deg if event.best else event.count }} {{ event.first.ra }}",
+        "{{ alert.flags.get('x') }} {% for a in event.alerts %}{{ a.ra }}{% endfor %}",
+    ):
+        assert compile_value(text, None).template is not None
 
 
 def test_sandbox_blocks_attribute_walks() -> None:
     with pytest.raises(ValueError, match="unsafe"):
-        render("{{ alert.__class__.__mro__ }}")
+        render("{{ alert.raw.__class__.__mro__ }}")
     with pytest.raises(ValueError, match="unsafe"):
         render("{{ now.__class__ }}")
 

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import structlog.testing
 
 from autotoo.sources.base import payload_digest
 from autotoo.sources.directory import DirectorySource
@@ -127,3 +128,69 @@ async def test_missing_folder_is_reported_and_polled_again(tmp_path: Path) -> No
         drop(folder, "late.json", b"late")
         await sink.wait_for_count(1)
         assert source.health.connected
+
+
+ALERTS = Path(__file__).resolve().parents[1] / "data" / "alerts"
+
+
+async def test_files_without_a_configured_topic_get_the_topic_their_payload_names(
+    tmp_path: Path,
+) -> None:
+    """A dropped notice reaches the rules of its stream: the Swift BAT VOEvent comes as
+    gcn.classic.voevent.SWIFT_BAT_GRB_POS_ACK, an IGWN alert as igwn.gwalert; a subfolder
+    still wins, and a payload that names no stream gets ``directory``."""
+    bat = (ALERTS / "voevent-classic" / "gwcelery-swift_grb_gcn.xml").read_bytes()
+    ep = (ALERTS / "gcn-schema" / "einstein_probe" / "wxt" / "alert.example.json").read_bytes()
+    drop(tmp_path, "a.xml", bat, mtime=2_000_000_000)
+    drop(tmp_path, "b.json", ep, mtime=2_000_000_010)
+    drop(tmp_path, "c.json", b"{not json", mtime=2_000_000_020)
+    drop(tmp_path / "my.topic", "d.xml", bat, mtime=2_000_000_030)
+    sink = Collector()
+    async with running(source_for(tmp_path, topic=None), sink):
+        await sink.wait_for_count(4)
+    assert [item.topic for item in sink.items] == [
+        "gcn.classic.voevent.SWIFT_BAT_GRB_POS_ACK",
+        "gcn.notices.einstein_probe.wxt.alert",
+        "directory",
+        "my.topic",
+    ]
+
+
+async def test_a_configured_topic_wins_over_the_payload(tmp_path: Path) -> None:
+    bat = (ALERTS / "voevent-classic" / "gwcelery-swift_grb_gcn.xml").read_bytes()
+    drop(tmp_path, "a.xml", bat)
+    sink = Collector()
+    async with running(source_for(tmp_path, topic="lab.alerts"), sink):
+        await sink.wait_for_count(1)
+    assert sink.items[0].topic == "lab.alerts"
+
+
+async def test_a_missing_folder_warns_once_not_at_every_poll(tmp_path: Path) -> None:
+    """Polled every 10 ms for 0.3 s: one warning (the old code wrote one per poll, ~86,000 a
+    day at the default 1 s); the health still shows the error at every poll."""
+    folder = tmp_path / "not-yet"
+    source = source_for(folder, poll_interval=0.01)
+    with structlog.testing.capture_logs() as logs:
+        async with running(source, Collector()):
+            await asyncio.sleep(0.3)
+            assert source.health.last_error is not None
+    warnings = [e for e in logs if e["event"] == "directory.unreadable"]
+    assert len(warnings) == 1
+    assert warnings[0]["held_back"] == 0
+    assert warnings[0]["path"] == str(folder)
+
+
+def test_repeat_limiter_counts_what_it_held_back_and_rearms() -> None:
+    from autotoo.ratelimit import RepeatLimiter  # noqa: PLC0415  the old code has none
+
+    now = [0.0]
+    limiter = RepeatLimiter(every=600.0, clock=lambda: now[0])
+    assert limiter.check("k") == 0  # the first occurrence: at once
+    for second in range(1, 600):
+        now[0] = float(second)
+        assert limiter.check("k") is None
+    now[0] = 600.0
+    assert limiter.check("k") == 599  # then one line carrying how many were held back
+    assert limiter.check("other") == 0  # keys are independent
+    limiter.clear("k")  # the cause went away: the next failure shows at once
+    assert limiter.check("k") == 0

@@ -42,6 +42,25 @@ def topic_matches(pattern: str, topic: str) -> bool:
     return len(want) == len(have)
 
 
+def topics_overlap(a: str, b: str) -> bool:
+    """Whether some topic matches both MQTT-style patterns (either may be a plain topic).
+
+    ``gcn/#`` and ``gcn.classic.voevent.+`` overlap; ``gcn.notices.icecube.lvk_nu_track_search``
+    and ``gcn.notices.icecube.gold_bronze_track_alerts`` do not. check-config uses it to tell a
+    rule that no subscription can ever feed.
+    """
+    left = normalize_topic(a).split(".")
+    right = normalize_topic(b).split(".")
+    for index in range(max(len(left), len(right))):
+        x = left[index] if index < len(left) else None
+        y = right[index] if index < len(right) else None
+        if (x == "#" and index == len(left) - 1) or (y == "#" and index == len(right) - 1):
+            return True
+        if x is None or y is None or (x != y and "+" not in {x, y}):
+            return False
+    return True
+
+
 @dataclass(frozen=True, slots=True)
 class TopicInfo:
     """What the topic alone tells about an alert (any field may be unknown)."""

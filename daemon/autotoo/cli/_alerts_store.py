@@ -1,4 +1,4 @@
-"""``autotoo alerts list|export``: the raw payloads the daemon stored (issue 3).
+"""``autotoo alerts list|export|reprocess``: the raw payloads the daemon stored (issue 3).
 
 Every received message stays in the store with its raw bytes, parsed or not. ``export``
 writes them as files named ``<id>_<topic with dots as underscores>.<xml|json>`` (the shared
@@ -11,11 +11,12 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import sys
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from autotoo.cli import EXIT_OK
+from autotoo.cli import EXIT_FAILURE, EXIT_OK
 from autotoo.cli.status import add_store_arguments, iso, run_with_store
 
 if TYPE_CHECKING:
@@ -54,6 +55,26 @@ def add_store_subcommands(group: argparse._SubParsersAction[argparse.ArgumentPar
         help="only alerts received at or after this time (UTC if no zone is given)",
     )
     export.set_defaults(func=lambda args: run_with_store(args, _export))
+
+    again = group.add_parser(
+        "reprocess",
+        help="evaluate a stored alert again (after a parser or rule fix, or a wrong topic)",
+        description=(
+            "Put stored alert ID (see 'alerts list') before the processor again. An unparsed "
+            "one becomes new again; a processed one is stored again as a new alert of its "
+            "event. Requests its event already has are never planned or sent twice: their "
+            "idempotency keys are the same. A running daemon evaluates it within seconds; a "
+            "stopped one at its next start."
+        ),
+    )
+    add_store_arguments(again)
+    again.add_argument("id", type=int, metavar="ID", help="the stored alert's id")
+    again.add_argument(
+        "--topic",
+        help="the topic to evaluate it under (default: the stored one, or, for a file the "
+        "drop folder stored as 'directory', the topic its payload names)",
+    )
+    again.set_defaults(func=lambda args: run_with_store(args, _reprocess))
 
 
 def iso_time(text: str) -> datetime:
@@ -99,6 +120,26 @@ async def _export(args: argparse.Namespace, repo: Repository) -> int:
         print(json.dumps({"out": str(args.out), "files": count}))
     else:
         print(f"wrote {count} alert(s) and index.jsonl to {args.out}")
+    return EXIT_OK
+
+
+async def _reprocess(args: argparse.Namespace, repo: Repository) -> int:
+    from autotoo.store.reprocess import ReprocessError, reprocess  # noqa: PLC0415
+
+    try:
+        done = await reprocess(repo, args.id, topic=args.topic, now=datetime.now(UTC))
+    except ReprocessError as exc:
+        sys.stderr.write(f"autotoo: {exc}\n")
+        return EXIT_FAILURE
+    if args.json:
+        print(json.dumps({"id": done.original_id, "queued": done.inbox_id, "topic": done.topic}))
+        return EXIT_OK
+    where = f"stored again as #{done.inbox_id}" if done.copied else "is new again (same id)"
+    print(
+        f"alert #{done.original_id} ({done.was}) {where}, topic {done.topic or '-'}: a running "
+        "daemon evaluates it within seconds, a stopped one at its next start. Requests its "
+        "event already has keep their keys and are not sent again."
+    )
     return EXIT_OK
 
 

@@ -48,6 +48,7 @@ def run_parse(args: argparse.Namespace) -> int:
     # Imported here: every ``autotoo`` invocation registers this group, and the parsers pull in
     # pydantic; only ``alerts parse`` should pay for that.
     from autotoo.alerts import AlertParseError, parse_alert  # noqa: PLC0415
+    from autotoo.alerts.streams import topic_of_payload  # noqa: PLC0415
 
     status = EXIT_OK
     for path in args.files:
@@ -58,7 +59,8 @@ def run_parse(args: argparse.Namespace) -> int:
             status = EXIT_FAILURE
             continue
         try:
-            alert = parse_alert(raw, args.topic)
+            # Without --topic, the topic the payload names, as the drop folder gives it.
+            alert = parse_alert(raw, args.topic or topic_of_payload(raw))
         except AlertParseError as exc:
             sys.stderr.write(f"{path}: {exc.reason}\n")
             status = EXIT_FAILURE

@@ -18,6 +18,20 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         description="Report every problem at once as file:line:col: path: message.",
     )
     check.add_argument("-c", "--config", type=Path, required=True, metavar="FILE")
+    creds = check.add_mutually_exclusive_group()
+    creds.add_argument(
+        "--credentials-dir",
+        type=Path,
+        metavar="DIR",
+        help="look up bare credential names in DIR, as the service does in "
+        "$CREDENTIALS_DIRECTORY (e.g. /etc/autotoo/credentials); default: "
+        "$CREDENTIALS_DIRECTORY if set, else bare names are reported as not checked",
+    )
+    creds.add_argument(
+        "--no-credentials",
+        action="store_true",
+        help="check the config and rule files only, read no credential file",
+    )
     check.set_defaults(func=check_config)
 
     schema = sub.add_parser(
@@ -32,16 +46,25 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
 
 def check_config(args: argparse.Namespace) -> int:
-    from autotoo.wiring import load_everything, report_problems  # noqa: PLC0415  fast --help
+    from autotoo.config.load import Credentials  # noqa: PLC0415  fast --help
+    from autotoo.wiring import load_everything, report_problems  # noqa: PLC0415
 
+    # Outside the service no $CREDENTIALS_DIRECTORY exists: a bare credential name is then a
+    # warning ("not checked"), not a broken config; a file that is named and missing is one.
+    credentials = Credentials.SKIP if args.no_credentials else Credentials.WHERE_AVAILABLE
     try:
-        loaded, rules = load_everything(args.config)
+        loaded, rules = load_everything(
+            args.config, credentials=credentials, credentials_dir=args.credentials_dir
+        )
     except ConfigError as exc:
         report_problems(exc)
         return EXIT_CONFIG
+    for warning in loaded.warnings:
+        print(warning, file=sys.stderr)
+    checked = "not read" if args.no_credentials else "checked where found"
     print(
         f"{args.config}: ok (mode {loaded.config.mode.value}, {len(loaded.config.sources)} "
-        f"sources, {len(rules)} rules)"
+        f"sources, {len(rules)} rules; credentials {checked}; {len(loaded.warnings)} warning(s))"
     )
     return EXIT_OK
 

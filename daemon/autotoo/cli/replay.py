@@ -62,12 +62,14 @@ def alert_files(paths: list[Path]) -> list[Path]:
 
 
 def run_replay(args: argparse.Namespace) -> int:
+    from autotoo.config.load import Credentials  # noqa: PLC0415
     from autotoo.config.problems import ConfigError  # noqa: PLC0415  fast --help
     from autotoo.logs import configure  # noqa: PLC0415
     from autotoo.wiring import load_everything, report_problems  # noqa: PLC0415
 
     try:
-        loaded, rules = load_everything(args.config)
+        # Nothing is sent: no secret is needed, and none is read.
+        loaded, rules = load_everything(args.config, credentials=Credentials.SKIP)
     except ConfigError as exc:
         report_problems(exc)
         return EXIT_CONFIG
@@ -138,9 +140,13 @@ def print_report(report: AlertReport, out: Any = None) -> None:
     """One block per alert: file, topic, alert identity, then one line per rule."""
     w = (out or sys.stdout).write
     w(f"\n== {report.file}\n")
-    origin = {"file name": "from the file name", "--topic": "from --topic"}
+    origin = {
+        "file name": "from the file name",
+        "--topic": "from --topic",
+        "payload": "named by the payload",
+    }
     if report.topic is None:
-        w("   topic unknown: the payload alone decides\n")
+        w("   topic unknown: the payload names no stream (rules that match topics need --topic)\n")
     else:
         w(f"   topic {report.topic} ({origin.get(report.topic_source, report.topic_source)})\n")
     for note in report.notes if report.alert is None else ():

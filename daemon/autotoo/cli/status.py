@@ -148,8 +148,11 @@ async def collect_status(repo: Repository, now: datetime) -> dict[str, Any]:
     human = await repo.cli_submissions(state=S.NEEDS_HUMAN.value, limit=1000)
     pending = await repo.cli_oldest_submission([S.PLANNED, S.SUBMITTING, S.UNKNOWN])
     activity = await repo.cli_last_activity()
+    folders = json.loads(meta.get("drop_folders") or "{}")
     return {
-        "state": str(repo.db.path),
+        "state": str(repo.db.path.absolute()),
+        "drop_folders": folders,
+        "admin_url": meta.get("admin_url") or None,
         "heartbeat_age_s": None if beat is None else round(beat, 1),
         "recorded_mode": meta.get("mode"),
         "daemon_running": beat is not None and beat <= STALE_HEARTBEAT_S,
@@ -202,6 +205,10 @@ async def _status(args: argparse.Namespace, repo: Repository) -> int:
             f"{item['reason']}"
         )
     print(f"state        {report['state']}")
+    for name, folder in report["drop_folders"].items():
+        print(f"drop folder  {folder} (source {name})")
+    if report["admin_url"]:
+        print(f"admin        {report['admin_url']} (dashboard, /metrics, /healthz)")
     print(f"mode         {report['mode'] or 'unknown (give -c CONFIG to show it)'}")
     beat = report["heartbeat_age_s"]
     if beat is None:

@@ -7,6 +7,8 @@ raised together in one :class:`ConfigError`, each with its file:line:col.
 
 from __future__ import annotations
 
+import enum
+import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,10 +20,30 @@ from autotoo.config.models import Config, Mode
 from autotoo.config.problems import ConfigError, ConfigProblem
 from autotoo.config.validate import validate_document
 from autotoo.config.yamlfile import PathKey, YamlDocument, load_yaml_file
-from autotoo.credentials import CredentialError, read_credential
+from autotoo.credentials import (
+    CREDENTIALS_DIRECTORY,
+    CredentialError,
+    CredentialsDirectoryUnsetError,
+    read_credential,
+)
 from autotoo.logs import register_secret
 
 EMBEDDED = "<embedded defaults>"
+
+
+class Credentials(enum.Enum):
+    """How much of the credential files a command needs.
+
+    ``REQUIRE``: the daemon reads every secret; a missing one stops the start.
+    ``WHERE_AVAILABLE``: ``check-config`` reads those it can find; a bare name without
+    ``$CREDENTIALS_DIRECTORY`` (any shell outside the service) is a warning that it was not
+    checked, since only systemd sets that variable. ``SKIP``: commands that send nothing
+    (``replay``, ``check-config --no-credentials``) read none.
+    """
+
+    REQUIRE = "require"
+    WHERE_AVAILABLE = "where-available"
+    SKIP = "skip"
 
 
 @dataclass(slots=True)
@@ -29,6 +51,9 @@ class LoadedConfig:
     config: Config
     path: Path | None
     secrets: dict[str, SecretStr] = field(default_factory=dict)  # dotted path -> value
+    # Problems that do not stop anything (a credential not checked, a rule nothing feeds):
+    # check-config prints them, the daemon logs them at start.
+    warnings: list[ConfigProblem] = field(default_factory=list)
 
     @property
     def base_dir(self) -> Path:
@@ -93,18 +118,39 @@ def _semantic_problems(data: Any, doc: YamlDocument) -> list[ConfigProblem]:
     return problems
 
 
-def load_config(path: Path | None, *, environ: Mapping[str, str] | None = None) -> LoadedConfig:
-    """Load and check ``path`` (``None``: the embedded defaults, dry-run and local only)."""
+def load_config(
+    path: Path | None,
+    *,
+    environ: Mapping[str, str] | None = None,
+    credentials: Credentials = Credentials.REQUIRE,
+    credentials_dir: Path | None = None,
+) -> LoadedConfig:
+    """Load and check ``path`` (``None``: the embedded defaults, dry-run and local only).
+
+    ``credentials_dir`` stands in for ``$CREDENTIALS_DIRECTORY`` (``check-config
+    --credentials-dir /etc/autotoo/credentials`` checks the files the unit would load).
+    """
     if path is None:
         return LoadedConfig(Config(), None)
     doc = load_yaml_file(path)
     if doc.data is None:
         doc.data = {}
     problems = _semantic_problems(doc.data, doc)
+    warnings: list[ConfigProblem] = []
     secrets: dict[str, SecretStr] = {}
-    for key_path, name in _secret_refs(doc.data):
+    if credentials_dir is not None:
+        environ = {**(os.environ if environ is None else environ)}
+        environ[CREDENTIALS_DIRECTORY] = str(credentials_dir)
+    refs = [] if credentials is Credentials.SKIP else _secret_refs(doc.data)
+    for key_path, name in refs:
         try:
             value = read_credential(name, environ)
+        except CredentialsDirectoryUnsetError:
+            if credentials is Credentials.REQUIRE:
+                problems.append(doc.problem(key_path, _unset_message(name)))
+            else:
+                warnings.append(doc.problem(key_path, _not_checked_message(name)))
+            continue
         except CredentialError as exc:
             problems.append(doc.problem(key_path, str(exc)))
             continue
@@ -116,7 +162,23 @@ def load_config(path: Path | None, *, environ: Mapping[str, str] | None = None) 
         raise ConfigError(problems + exc.problems) from None
     if problems:
         raise ConfigError(problems)
-    return LoadedConfig(config, path, secrets)
+    return LoadedConfig(config, path, secrets, warnings)
+
+
+def _unset_message(name: str) -> str:
+    return (
+        f"credential {name!r} cannot be read: it is a bare name and ${CREDENTIALS_DIRECTORY} is "
+        "not set (systemd sets it from the unit's LoadCredential= lines; outside systemd give "
+        "an absolute path)"
+    )
+
+
+def _not_checked_message(name: str) -> str:
+    return (
+        f"warning: credential {name!r} not checked: ${CREDENTIALS_DIRECTORY} is not set "
+        "(systemd sets it for the service only); --credentials-dir DIR checks the files in "
+        "DIR, --no-credentials skips this check"
+    )
 
 
 def config_json_schema() -> dict[str, object]:

@@ -89,9 +89,18 @@ class HttpSource(Strict):
 class DirectorySource(Strict):
     kind: Literal["directory"]
     name: str | None = None
-    path: str
+    path: str = Field(
+        default="spool",
+        description="the drop folder; a relative path is inside the state file's folder "
+        "(under systemd /var/lib/autotoo, the one place the unit lets the service write), "
+        "which the daemon creates at start",
+    )
     poll_interval: Duration = timedelta(seconds=1)
-    topic: str | None = Field(default=None, description="topic to assume when files carry none")
+    topic: str | None = Field(
+        default=None,
+        description="topic of files dropped directly in the folder (default: the topic their "
+        "payload names, else `directory`); a file in a sub-folder gets the sub-folder's name",
+    )
 
 
 Source = Annotated[

@@ -111,6 +111,8 @@ class CompiledRule:
     xrt_products: dict[str, dict[str, Value]] = field(default_factory=dict)
     notify_texts: tuple[Value | None, ...] = ()
     needs: Needs = NOTHING  # what the condition reads of the alert (see .needs)
+    # Where each of match.topics is written: (topic, line, col, dotted path), for warnings.
+    topics_at: tuple[tuple[str, int, int, str], ...] = ()
 
     @property
     def name(self) -> str:

@@ -11,8 +11,10 @@ compiled when another rule of its file does not.
 
 from __future__ import annotations
 
+import copy as copy_module
 import glob
 from collections.abc import Iterable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -37,6 +39,7 @@ from autotoo.rules.fields import (
 )
 from autotoo.rules.models import ExplicitPosition, Rule, RuleFile, too_fields
 from autotoo.rules.needs import NOTHING, condition_needs
+from autotoo.rules.references import condition_unknown_fields
 from autotoo.rules.suggest import with_suggestions
 from autotoo.rules.templates import Value, compile_value
 from autotoo.ukssdc.check import validate as check_xrt_request
@@ -101,10 +104,14 @@ class _FileCompiler:
         if rule.when is None:
             return None
         try:
-            return CelCondition(rule.when, extra_functions=HELPER_NAMES)
+            condition = CelCondition(rule.when, extra_functions=HELPER_NAMES)
         except ConditionSyntaxError as exc:
             self.at_offset((*base, "when"), rule.when, exc.offset, exc.message)
             return None
+        misspelt = condition_unknown_fields(rule.when)
+        for unknown in misspelt:
+            self.at_offset((*base, "when"), rule.when, unknown.at, unknown.message)
+        return None if misspelt else condition
 
     def xrt(
         self, base: PathKey, rule: Rule
@@ -167,7 +174,7 @@ class _FileCompiler:
             )
         xrt_globals, xrt_products = self.xrt(base, rule)
         texts = tuple(
-            self.value((*base, "notify", i), c.text, None) if c.text is not None else None
+            self.value((*base, "notify", i, "text"), c.text, None) if c.text is not None else None
             for i, c in enumerate(rule.channels())
         )
         if rule.too is None and rule.xrt_products is None and not rule.notify:
@@ -187,6 +194,11 @@ class _FileCompiler:
             xrt_products=xrt_products,
             notify_texts=texts,
             needs=condition_needs(rule.when, HELPER_NAMES) if rule.when is not None else NOTHING,
+            topics_at=tuple(
+                (topic, *self.doc.position(where), dotted(where))
+                for i, topic in enumerate(rule.match.topics)
+                for where in [(*base, "match", "topics", i)]
+            ),
         )
 
 
@@ -216,12 +228,98 @@ _POSITION_SPECS = {
 }
 
 
-def _validated_rules(doc: YamlDocument, problems: list[ConfigProblem]) -> list[tuple[int, Rule]]:
-    """Rules of the document that pass the model, even when others in the file do not."""
+@dataclass(frozen=True, slots=True)
+class _Salvaged:
+    """A rule that failed the model, validated again without the keys that failed: compiled
+    only to report the problems those keys did not cause (a CEL error, a bad ``obs_type``
+    beside an unknown key), never run."""
+
+    index: int
+    rule: Rule
+    removed: tuple[str, ...]  # dotted paths of the keys taken out
+
+    def covers(self, problem: ConfigProblem) -> bool:
+        """Whether ``problem`` may be an effect of a removed key (at it, under it, or at an
+        ancestor, such as 'a TOO needs urgency' after a bad urgency was taken out)."""
+        path = problem.path
+        return any(
+            path == r or r.startswith(path + ".") or path.startswith(r + ".") for r in self.removed
+        )
+
+
+def _without_failing_keys(
+    item: Any, errors: list[tuple[str | int, ...]]
+) -> tuple[Any, list[tuple[str | int, ...]]] | None:
+    """A copy of ``item`` without the dict key nearest to each error (a list element's error
+    takes out the whole list: its indexes must not shift); None when an error is at the rule
+    itself (a missing ``name``), which no removal can fix."""
+    copy = copy_module.deepcopy(item)
+    removed: list[tuple[str | int, ...]] = []
+    for loc in errors:
+        node, parent, key = copy, None, None
+        for seg in loc:
+            if isinstance(node, dict) and isinstance(seg, str) and seg in node:
+                parent, key = node, seg
+                node = node[seg]
+            elif isinstance(node, list) and isinstance(seg, int) and 0 <= seg < len(node):
+                node = node[seg]
+            else:
+                break
+        if parent is None or key is None:
+            return None
+        path = _key_path(copy, parent)
+        if path is None:
+            continue  # an ancestor was removed already
+        del parent[key]
+        removed.append((*path, key))
+    return copy, removed
+
+
+def _key_path(root: Any, target: Any) -> tuple[str | int, ...] | None:
+    """The path of the dict ``target`` inside ``root`` (identity), or None."""
+    if root is target:
+        return ()
+    if isinstance(root, dict):
+        items: Iterable[tuple[str | int, Any]] = root.items()
+    else:
+        items = enumerate(root) if isinstance(root, list) else ()
+    for key, value in items:
+        if isinstance(value, dict | list):
+            sub = _key_path(value, target)
+            if sub is not None:
+                return (key, *sub)
+    return None
+
+
+def _salvage(index: int, item: Any, exc: ValidationError) -> _Salvaged | None:
+    """Take out the failing keys (up to three rounds: a removal can uncover another error)."""
+    current, removed_all = item, []
+    errors = [tuple(e["loc"][2:]) for e in exc.errors() if e["loc"][:2] == ("rules", index)]
+    for _round in range(3):
+        stripped = _without_failing_keys(current, errors)
+        if stripped is None:
+            return None
+        current, removed = stripped
+        removed_all += removed
+        try:
+            rule = Rule.model_validate(current)
+        except ValidationError as again:
+            errors = [tuple(e["loc"]) for e in again.errors()]
+            continue
+        dotted_removed = tuple(dotted(("rules", index, *path)) for path in removed_all)
+        return _Salvaged(index, rule, dotted_removed)
+    return None
+
+
+def _validated_rules(
+    doc: YamlDocument, problems: list[ConfigProblem]
+) -> tuple[list[tuple[int, Rule]], list[_Salvaged]]:
+    """Rules of the document that pass the model, even when others in the file do not; and
+    those that do not, salvaged for the problems the model cannot see."""
     if doc.data is None:
-        return []
+        return [], []
     try:
-        return list(enumerate(RuleFile.model_validate(doc.data).rules))
+        return list(enumerate(RuleFile.model_validate(doc.data).rules)), []
     except ValidationError as exc:
         found = _one_per_place(problems_from_validation(doc, exc))
         problems.extend(with_suggestions(RuleFile, found))
@@ -230,10 +328,17 @@ def _validated_rules(doc: YamlDocument, problems: list[ConfigProblem]) -> list[t
             for err in exc.errors()
             if len(err["loc"]) > 1 and err["loc"][0] == "rules"
         }
+        failed = exc
     items = doc.data.get("rules") if isinstance(doc.data, dict) else None
     if not isinstance(items, list):
-        return []
-    return [(i, Rule.model_validate(item)) for i, item in enumerate(items) if i not in bad]
+        return [], []
+    good = [(i, Rule.model_validate(item)) for i, item in enumerate(items) if i not in bad]
+    salvaged = [
+        s
+        for i in sorted(b for b in bad if isinstance(b, int) and b < len(items))
+        if (s := _salvage(i, items[i], failed)) is not None
+    ]
+    return good, salvaged
 
 
 def load_documents(docs: Iterable[YamlDocument]) -> RuleSet:
@@ -245,7 +350,12 @@ def load_documents(docs: Iterable[YamlDocument]) -> RuleSet:
     for doc in docs:
         files.append(doc.file)
         compiler = _FileCompiler(doc)
-        for index, rule in _validated_rules(doc, problems):
+        good, salvaged = _validated_rules(doc, problems)
+        for partial in salvaged:
+            scratch = _FileCompiler(doc)
+            scratch.rule(partial.index, partial.rule)
+            problems.extend(p for p in scratch.problems if not partial.covers(p))
+        for index, rule in good:
             where = doc.position(("rules", index, "name"))
             if rule.name in first_seen:
                 compiler.at(

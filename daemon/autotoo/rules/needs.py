@@ -21,7 +21,7 @@ from dataclasses import dataclass
 #: The alert fields our helpers read when given ``alert`` (or any other alert map).
 HELPER_FIELDS = frozenset({"ra", "dec", "error_deg", "trigger_time"})
 
-_ROOT = re.compile(r"(?<![\w.])(alert|raw|event)\b")
+ROOTS = re.compile(r"(?<![\w.])(alert|raw|event)\b")
 _MEMBER = re.compile(r"\s*\.\s*([A-Za-z_]\w*)")
 _CALL_BEFORE = re.compile(r"([A-Za-z_]\w*)\s*\(\s*(?:[^()]*,\s*)?$")
 
@@ -54,7 +54,7 @@ NOTHING = Needs()
 EVERYTHING = Needs(fields=None, raw_keys=None, alert_raw=True, top_raw=True, event=True)
 
 
-def _blank_strings(source: str) -> str:
+def blank_strings(source: str) -> str:
     """The source with every string literal's content replaced by spaces (offsets kept)."""
     out = list(source)
     i = 0
@@ -73,7 +73,7 @@ def _blank_strings(source: str) -> str:
     return "".join(out)
 
 
-def _member(text: str, at: int) -> tuple[str | None, int]:
+def member_at(text: str, at: int) -> tuple[str | None, int]:
     """``.name`` at ``at`` (not a method call): the name and the offset after it."""
     found = _MEMBER.match(text, at)
     if found is None:
@@ -85,17 +85,17 @@ def _member(text: str, at: int) -> tuple[str | None, int]:
 
 
 def condition_needs(source: str, helpers: frozenset[str]) -> Needs:
-    text = _blank_strings(source)
+    text = blank_strings(source)
     fields: set[str] | None = set()
     raw_keys: set[str] | None = set()
     alert_raw = top_raw = event = False
-    for root in _ROOT.finditer(text):
+    for root in ROOTS.finditer(text):
         name, at = root.group(1), root.end()
         if name == "event":
             event = True
             continue
         if name == "alert":
-            field, at = _member(text, at)
+            field, at = member_at(text, at)
             if field is None:
                 call = _CALL_BEFORE.search(text, 0, root.start())
                 if call is not None and call.group(1) in helpers and fields is not None:
@@ -110,7 +110,7 @@ def condition_needs(source: str, helpers: frozenset[str]) -> Needs:
             alert_raw = True
         else:
             top_raw = True
-        key, _ = _member(text, at)
+        key, _ = member_at(text, at)
         if key is None:
             raw_keys = None
         elif raw_keys is not None:

@@ -22,6 +22,7 @@ from autotoo.rules.conditions import did_you_mean
 from autotoo.rules.context import HELPER_NAMES
 from autotoo.rules.errors import TemplateCompileError
 from autotoo.rules.fields import CoercionError, FieldSpec, coerce
+from autotoo.rules.references import template_unknown_fields
 
 TEMPLATE_VARIABLES = frozenset({"alert", "event", "raw", "now", "rule"})
 _MARKERS = ("{{", "{%", "{#")
@@ -100,6 +101,10 @@ def compile_value(value: object, spec: FieldSpec | None) -> Value:
             f"in template: templates can read {readable}",
             _line_of(value, unknown[0]),
         )
+    misspelt = template_unknown_fields(parsed)
+    if misspelt:
+        first = misspelt[0]
+        raise TemplateCompileError(f"{first.message} in template", first.at)
     # A plain dict instead of jinja's ChainMap of the environment's globals: every render
     # copies the globals, and copying a ChainMap costs ~5 us against ~0.3 us for a dict.
     # Nothing changes the environment's globals after start.

@@ -1,9 +1,12 @@
 """Drop-folder source for scripts and replays, polled (no inotify dependency).
 
 Convention: write ``name.tmp`` (or ``.name``) and rename it to its final name; a rename is
-atomic within a filesystem, so a file is never read half-written. Files directly in the folder
-get the configured topic, files in a first-level subfolder get the subfolder's name as topic.
-Oldest first (modification time, then name).
+atomic within a filesystem, so a file is never read half-written. Files in a first-level
+subfolder get the subfolder's name as topic (``gcn.classic.voevent.SWIFT_BAT_GRB_POS_ACK/``).
+Files directly in the folder get the configured ``topic``; without one, the topic their payload
+names (a VOEvent's Packet_Type or IVORN, a GCN notice's ``$schema``, IGWN fields), so that a
+dropped notice reaches the rules written for its stream; a payload that names none (or cannot
+be parsed) gets ``directory``. Oldest first (modification time, then name).
 
 A file moves to ``done/`` only in ``ack()``, i.e. after the sink stored it; if the sink raises
 the file stays where it is and ``run()`` ends, so the next start offers it again. A file that
@@ -21,6 +24,8 @@ from typing import TYPE_CHECKING
 
 import structlog
 
+from autotoo.alerts.streams import topic_of_payload
+from autotoo.ratelimit import RepeatLimiter
 from autotoo.sources.base import (
     Clock,
     HealthReporter,
@@ -52,11 +57,20 @@ def _ignored(name: str) -> bool:
 class _Drop:
     path: Path
     relative: str
-    topic: str
+    topic: str | None  # None: the payload's own topic (files directly in the folder)
     mtime: float
 
 
-def _scan(root: Path, default_topic: str) -> list[_Drop]:
+UNKNOWN_TOPIC = "directory"
+
+
+def _read_with_topic(drop: _Drop, limit: int) -> tuple[bytes, str]:
+    """The file's bytes and its topic (blocking: parsing a large IGWN alert takes a while)."""
+    raw = _read(drop.path, limit)
+    return raw, drop.topic or topic_of_payload(raw) or UNKNOWN_TOPIC
+
+
+def _scan(root: Path, default_topic: str | None) -> list[_Drop]:
     """Blocking directory listing (runs in a worker thread)."""
     drops: list[_Drop] = []
     with os.scandir(root) as top:
@@ -113,9 +127,17 @@ class DirectorySource(HealthReporter):
 
     kind = "directory"
 
-    def __init__(self, settings: DirectorySettings, *, clock: Clock = utc_now) -> None:
+    def __init__(
+        self,
+        settings: DirectorySettings,
+        *,
+        clock: Clock = utc_now,
+        repeats: RepeatLimiter | None = None,
+    ) -> None:
         super().__init__(settings.name, clock)
         self._settings = settings
+        # A missing folder is found again at every poll: warn once, then every 10 minutes.
+        self._repeats = repeats or RepeatLimiter(every=600.0)
 
     async def run(self, sink: Sink) -> None:
         """Poll until cancelled. A missing folder is recorded and polled again (a mount may
@@ -127,8 +149,19 @@ class DirectorySource(HealthReporter):
                     drops = await asyncio.to_thread(_scan, settings.path, settings.topic)
                 except OSError as exc:
                     self._health.mark_disconnected(describe(exc))
-                    log.warning("directory.unreadable", source=self.name, error=describe(exc))
+                    held = self._repeats.check("unreadable")
+                    if held is not None:
+                        log.warning(
+                            "directory.unreadable",
+                            source=self.name,
+                            path=str(settings.path),
+                            error=describe(exc),
+                            held_back=held,
+                            note=f"polled again every {settings.poll_interval:g} s; this "
+                            f"warning repeats at most every {self._repeats.every:g} s",
+                        )
                 else:
+                    self._repeats.clear("unreadable")
                     self._health.mark_alive()
                     for drop in drops:
                         await self._offer(drop, sink)
@@ -138,7 +171,7 @@ class DirectorySource(HealthReporter):
 
     async def _offer(self, drop: _Drop, sink: Sink) -> None:
         try:
-            raw = await asyncio.to_thread(_read, drop.path, self._settings.max_bytes)
+            raw, topic = await asyncio.to_thread(_read_with_topic, drop, self._settings.max_bytes)
         except FileNotFoundError:
             return  # taken away between the scan and the read: nothing to deliver
         except (OSError, _UndeliverableError) as exc:
@@ -157,7 +190,7 @@ class DirectorySource(HealthReporter):
             log.debug("directory.done", source=self.name, file=drop.relative, to=str(moved))
 
         await self._hand_over(
-            sink, raw=raw, identity=file_identity(drop.relative, raw), topic=drop.topic, ack=ack
+            sink, raw=raw, identity=file_identity(drop.relative, raw), topic=topic, ack=ack
         )
 
     async def _fail(self, drop: _Drop, reason: str) -> None:

@@ -153,13 +153,15 @@ class HttpSettings:
 class DirectorySettings:
     """A drop folder: write ``x.tmp`` (or ``.x``), then rename it to its final name.
 
-    Files directly in ``path`` get ``topic``; files in a first-level subfolder get the
-    subfolder's name as topic (``path/gcn.classic.voevent.SWIFT_BAT_GRB_POS_ACK/a.xml``).
+    Files in a first-level subfolder get the subfolder's name as topic
+    (``path/gcn.classic.voevent.SWIFT_BAT_GRB_POS_ACK/a.xml``). Files directly in ``path``
+    get ``topic`` when it is set, else the topic their payload names
+    (:func:`autotoo.alerts.streams.topic_of_payload`), else ``"directory"``.
     """
 
     name: str
     path: Path
-    topic: str = "directory"
+    topic: str | None = None
     poll_interval: float = 1.0
     max_bytes: int = DEFAULT_MAX_BYTES
 
