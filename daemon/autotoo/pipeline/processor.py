@@ -16,6 +16,7 @@ from datetime import datetime
 
 from autotoo.alerts import AlertParseError, NormalizedAlert, parse_alert
 from autotoo.logs import bind, get_logger, info_soon, unbind
+from autotoo.pipeline.keys import alert_identity, content_key
 from autotoo.pipeline.planner import MatchedRule, plan_alert
 from autotoo.pipeline.settings import Clock, PipelineSettings, system_clock
 from autotoo.pipeline.worker import Worker
@@ -29,7 +30,7 @@ from autotoo.rules import (
     warm_up,
 )
 from autotoo.store.repository import Repository
-from autotoo.store.rows import AlertOutcome, DecisionRecord, EventHistory, InboxRow
+from autotoo.store.rows import AlertOutcome, DecisionRecord, Duplicate, EventHistory, InboxRow
 
 log = get_logger("autotoo.processor")
 
@@ -42,6 +43,7 @@ _BATCH = 64  # alerts per durable commit: one fsync for many, without holding th
 class ProcessorCounters:
     parsed: int = 0
     unparsed: int = 0
+    duplicates: int = 0  # parsed copies of an alert already evaluated (same IVORN)
     matches: collections.Counter[str] = dataclasses.field(default_factory=collections.Counter)
     planned: int = 0
 
@@ -161,25 +163,42 @@ class Processor(Worker):
         event's stored history, so a second alert of the same event starts a new batch
         after the first one's commit. A crash leaves every row of an uncommitted batch
         'new', to be evaluated again with the same deterministic keys.
+
+        A parsed alert whose identity (its IVORN) an earlier *parsed* alert already has is
+        not evaluated again: its row is marked a duplicate of that alert's row. The inbox
+        cannot tell this before parsing, and must not: an unparsed row never suppresses a
+        later message.
         """
         rows = await self.repo.inbox_pending(limit=limit)
         batch: list[tuple[InboxRow, NormalizedAlert]] = []
         unparsed: list[tuple[InboxRow, str]] = []
+        duplicates: list[Duplicate] = []
         events: set[str] = set()
-        for row in rows:
+        parsed_rows = [(row, self._parse(row)) for row in rows]
+        seen = self.repo.alerts_by_identity(
+            [i for _, a in parsed_rows if not isinstance(a, str) and (i := alert_identity(a))]
+        )
+        for row, parsed in parsed_rows:
             if self.stopping:
                 break
-            parsed = self._parse(row)
             if isinstance(parsed, str):
                 unparsed.append((row, parsed))
                 continue
+            identity = alert_identity(parsed)
+            if identity is not None and identity in seen:
+                duplicates.append(
+                    Duplicate(row.id, seen[identity], f"duplicate of inbox #{seen[identity]}")
+                )
+                continue
+            if identity is not None:
+                seen[identity] = row.id
             if parsed.group_key in events or len(batch) >= _BATCH:
-                await self._commit(batch, unparsed)
-                batch, unparsed, events = [], [], set()
+                await self._commit(batch, unparsed, duplicates)
+                batch, unparsed, duplicates, events = [], [], [], set()
             batch.append((row, parsed))
             events.add(parsed.group_key)
-        if batch or unparsed:
-            await self._commit(batch, unparsed)
+        if batch or unparsed or duplicates:
+            await self._commit(batch, unparsed, duplicates)
         return len(rows)
 
     def _parse(self, row: InboxRow) -> NormalizedAlert | str:
@@ -195,7 +214,10 @@ class Processor(Worker):
             return f"internal parser error: {type(exc).__name__}: {exc}"
 
     async def _commit(
-        self, batch: list[tuple[InboxRow, NormalizedAlert]], unparsed: list[tuple[InboxRow, str]]
+        self,
+        batch: list[tuple[InboxRow, NormalizedAlert]],
+        unparsed: list[tuple[InboxRow, str]],
+        duplicates: Sequence[Duplicate] = (),
     ) -> None:
         # The lock spans reading the events' rows to committing the plans (see
         # Submitter._submit): the submitter must not send what a retraction here cancels.
@@ -216,8 +238,13 @@ class Processor(Worker):
             for alert_id, parsed in parsed_now.items():
                 self._remember(alert_id, parsed)
             ids = await self.repo.commit_alerts(
-                [e.outcome for e in evaluated], [(row.id, reason) for row, reason in unparsed]
+                [e.outcome for e in evaluated],
+                [(row.id, reason) for row, reason in unparsed],
+                duplicates,
             )
+        for dup in duplicates:
+            self.counters.duplicates += 1
+            info_soon(log, "duplicate alert ignored", inbox_id=dup.inbox_id, reason=dup.reason)
         for row, reason in unparsed:
             self.counters.unparsed += 1
             log.warning("alert stored as unparsed", inbox_id=row.id, reason=reason, topic=row.topic)
@@ -284,7 +311,7 @@ class Processor(Worker):
         matched = [o.matched for o in outcomes if o.matched is not None]
         plan = plan_alert(
             alert=alert,
-            inbox_key=row.dedup_key,
+            inbox_key=content_key(alert, row.dedup_key),
             earlier=earlier,
             matched=matched,
             existing=history.submissions if history is not None else [],
@@ -300,6 +327,7 @@ class Processor(Worker):
             kind=alert.kind,
             is_test=alert.is_test,
             error_deg=alert.error_deg,
+            identity=alert_identity(alert),
             decisions=[o.record for o in outcomes],
             plans=plan.plans,
             replans=plan.replans,
