@@ -29,7 +29,7 @@ from autotoo.alerts import AlertParseError, NormalizedAlert, parse_alert
 from autotoo.pipeline.keys import alert_identity, content_key, inbox_key
 from autotoo.pipeline.planner import Plan, plan_alert
 from autotoo.pipeline.ports import TOO
-from autotoo.pipeline.processor import RuleOutcome, decide_rules
+from autotoo.pipeline.processor import RuleOutcome, decide_rules, impossible
 from autotoo.pipeline.settings import PipelineSettings
 from autotoo.rules import Decision, RuleSet
 from autotoo.store.rows import Notice, PlannedSubmission, SubmissionRow, SubmissionState
@@ -296,6 +296,11 @@ class Replay:
             alert = parse_alert(raw, topic)
         except AlertParseError as exc:
             report.error = exc.reason
+            return report
+        # As the processor refuses it (the wall clock: no replayed time makes it possible).
+        why = impossible(alert, datetime.now(UTC), self.settings.max_clock_skew)
+        if why is not None:
+            report.error = why
             return report
         identity = alert_identity(alert)
         if identity is not None:  # the processor evaluates one alert per IVORN

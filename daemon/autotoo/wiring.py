@@ -104,6 +104,7 @@ def pipeline_settings(loaded: LoadedConfig) -> PipelineSettings:
         xrt_polls_per_minute=cfg.ukssdc.polls_per_minute,
         xrt_max_active=cfg.ukssdc.max_active_jobs,
         max_alert_age=cfg.max_alert_age,
+        max_clock_skew=cfg.max_clock_skew,
         retry_not_sent=cfg.pipeline.retry_not_sent,
         reconcile_delay=cfg.pipeline.reconcile_delay,
     )

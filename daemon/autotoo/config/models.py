@@ -196,6 +196,11 @@ class Config(Strict):
         description="alerts whose trigger (or issue) time is older are recorded and evaluated, "
         "but never acted on: a new Kafka consumer group first reads the days GCN keeps",
     )
+    max_clock_skew: Duration = Field(
+        default=timedelta(minutes=5),
+        description="alerts whose trigger (or issue) time lies further in the future cannot be "
+        "real: stored as unparsed with the reason, never evaluated or acted on",
+    )
     shutdown_grace: Duration = Field(
         default=timedelta(seconds=20),
         description="how long SIGTERM waits for in-flight work to reach a durable state",

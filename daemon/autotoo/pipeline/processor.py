@@ -12,7 +12,7 @@ import asyncio
 import collections
 import dataclasses
 from collections.abc import Callable, Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from autotoo.alerts import AlertParseError, NormalizedAlert, parse_alert
 from autotoo.logs import bind, get_logger, info_soon, unbind
@@ -101,6 +101,25 @@ def decide_rules(
     return outcomes
 
 
+def impossible(alert: NormalizedAlert, now: datetime, max_clock_skew: timedelta) -> str | None:
+    """Why a parsed alert cannot be real (None: nothing says so).
+
+    Such an alert is refused whole -- stored as unparsed with this reason, never grouped
+    into an event, never evaluated -- rather than evaluated with its matches withheld: a
+    future-dated copy must not become an event's best position or its history, and an
+    alert that names no event would be an event of its own at every copy (one TOO each).
+    """
+    if not alert.names_event:
+        return "refused: the alert names no event (no id, event name or trigger number)"
+    for label, when in (("trigger", alert.trigger_time), ("issue", alert.issued_time)):
+        if when is not None and when - now > max_clock_skew:
+            return (
+                f"refused: its {label} time {when.isoformat()} lies in the future "
+                f"(now {now.isoformat(timespec='seconds')}, max_clock_skew {max_clock_skew})"
+            )
+    return None
+
+
 def _not_acted_on(outcome: RuleOutcome, why: str) -> RuleOutcome:
     """A match the daemon must not act on (e.g. an alert older than max_alert_age)."""
     if outcome.matched is None:
@@ -174,7 +193,8 @@ class Processor(Worker):
         unparsed: list[tuple[InboxRow, str]] = []
         duplicates: list[Duplicate] = []
         events: set[str] = set()
-        parsed_rows = [(row, self._parse(row)) for row in rows]
+        now, skew = self.clock(), self.settings().max_clock_skew
+        parsed_rows = [(row, self._parse(row, now, skew)) for row in rows]
         seen = self.repo.alerts_by_identity(
             [i for _, a in parsed_rows if not isinstance(a, str) and (i := alert_identity(a))]
         )
@@ -201,10 +221,12 @@ class Processor(Worker):
             await self._commit(batch, unparsed, duplicates)
         return len(rows)
 
-    def _parse(self, row: InboxRow) -> NormalizedAlert | str:
-        """The parsed alert, or why it is stored as unparsed (nothing in an alert raises)."""
+    def _parse(self, row: InboxRow, now: datetime, skew: timedelta) -> NormalizedAlert | str:
+        """The parsed alert, or why it is stored as unparsed (nothing in an alert raises):
+        it does not parse, or it cannot be real (:func:`impossible`)."""
         try:
-            return parse_alert(row.raw, row.topic)
+            alert = parse_alert(row.raw, row.topic)
+            return impossible(alert, now, skew) or alert
         except AlertParseError as exc:
             return exc.reason
         except Exception as exc:
