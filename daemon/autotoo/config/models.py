@@ -142,6 +142,11 @@ class PublishSettings(Strict):
 class AdminSettings(Strict):
     listen: str = Field(default="127.0.0.1:8470", description="host:port of the admin server")
     enabled: bool = True
+    allow_remote: bool = Field(
+        default=False,
+        description="allow a listen address other than loopback: the admin server has no "
+        "authentication, so anyone who can reach it can read the state and reload the daemon",
+    )
 
     @field_validator("listen")
     @classmethod
