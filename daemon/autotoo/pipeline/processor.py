@@ -375,6 +375,28 @@ class Processor(Worker):
             matched=done.matched,
             planned=len(done.outcome.plans),
         )
+        alert = done.alert
+        log.debug(
+            "alert parsed",
+            alert_id=alert_id,
+            mission=alert.mission,
+            notice_type=alert.notice_type,
+            event_key=alert.event_key,
+            trigger_time=alert.trigger_time.isoformat() if alert.trigger_time else None,
+            ra=alert.ra,
+            dec=alert.dec,
+            error_deg=alert.error_deg,
+            is_test=alert.is_test,
+        )
+        for decision in done.outcome.decisions:  # why each rule did or did not match
+            log.debug(
+                "rule decision",
+                alert_id=alert_id,
+                rule=decision.rule,
+                matched=decision.matched,
+                reason=decision.reason,
+                error=decision.error,
+            )
         unbind("inbox_id", "event")
 
 
