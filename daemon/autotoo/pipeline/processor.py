@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import dataclasses
+import logging
 from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 
@@ -375,29 +376,36 @@ class Processor(Worker):
             matched=done.matched,
             planned=len(done.outcome.plans),
         )
-        alert = done.alert
-        log.debug(
-            "alert parsed",
-            alert_id=alert_id,
-            mission=alert.mission,
-            notice_type=alert.notice_type,
-            event_key=alert.event_key,
-            trigger_time=alert.trigger_time.isoformat() if alert.trigger_time else None,
-            ra=alert.ra,
-            dec=alert.dec,
-            error_deg=alert.error_deg,
-            is_test=alert.is_test,
-        )
-        for decision in done.outcome.decisions:  # why each rule did or did not match
-            log.debug(
-                "rule decision",
-                alert_id=alert_id,
-                rule=decision.rule,
-                matched=decision.matched,
-                reason=decision.reason,
-                error=decision.error,
-            )
+        if log.is_enabled_for(logging.DEBUG):  # one check per alert at other levels
+            # After the info line and, like it, after the submitter's turn.
+            asyncio.get_running_loop().call_soon(_debug_lines, done, alert_id)
         unbind("inbox_id", "event")
+
+
+def _debug_lines(done: _Evaluated, alert_id: int) -> None:
+    """What ``log.level: debug`` adds: the parsed alert, and each rule's verdict and why."""
+    alert = done.alert
+    log.debug(
+        "alert parsed",
+        alert_id=alert_id,
+        mission=alert.mission,
+        notice_type=alert.notice_type,
+        event_key=alert.event_key,
+        trigger_time=alert.trigger_time.isoformat() if alert.trigger_time else None,
+        ra=alert.ra,
+        dec=alert.dec,
+        error_deg=alert.error_deg,
+        is_test=alert.is_test,
+    )
+    for decision in done.outcome.decisions:
+        log.debug(
+            "rule decision",
+            alert_id=alert_id,
+            rule=decision.rule,
+            matched=decision.matched,
+            reason=decision.reason,
+            error=decision.error,
+        )
 
 
 @dataclasses.dataclass(frozen=True, slots=True)

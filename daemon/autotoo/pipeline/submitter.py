@@ -80,7 +80,6 @@ class Submitter(RemoteWorker):
             if self.stopping:
                 break
             bind(submission_key=row.key, rule=row.rule, event=row.group_key)
-            log.debug("submission due", state=row.state.value, api=row.api)
             try:
                 if row.state is S.UNKNOWN:
                     await self._reconcile(row)
