@@ -221,6 +221,8 @@ class Repository:
     def alerts_by_identity(self, identities: Sequence[str]) -> dict[str, int]:
         """The inbox row of the stored alert with each of these identities (an index read
         on the loop's thread; absent: no alert has it yet)."""
+        if not identities:  # JSON alerts only: no snapshot to open
+            return {}
         return self.db.read(partial(writes.alerts_by_identity, identities=identities))
 
     async def commit_alerts(
