@@ -35,6 +35,7 @@ ONCE = (
     "test_state_dir.py",
     "test_fuzz_alerts.py",
     "test_bad_files.py",
+    "test_impossible.py",
 )
 BENCH_SIZES = {
     "AUTOTOO_CHAOS_KILLS": "10",
@@ -47,6 +48,7 @@ BENCH_SIZES = {
     "AUTOTOO_CHAOS_FUZZ_ALERTS": "100000",
     "AUTOTOO_CHAOS_FUZZ_PIPELINE": "5000",
     "AUTOTOO_CHAOS_BAD_FILES_SUBPROCESS": "1",
+    "AUTOTOO_CHAOS_IMPOSSIBLE_EVENTS": "40",
 }
 
 
@@ -117,6 +119,9 @@ WHAT = {
     "alerts through Inbox and Processor into a real SQLite file.",
     "malformed config and rule files": "Config, source and rule files each wrong at one "
     "marked line, given to `autotoo run` as a real process.",
+    "truncated copies first, impossible alerts": "Real GBM VOEvents and EP notices, each after "
+    "1-3 truncated copies of itself (and some after a future-dated copy); alerts dated 3026 or "
+    "9999 and EP notices with an empty id; TOOs counted at the Swift emulator.",
 }
 
 

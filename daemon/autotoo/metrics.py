@@ -111,6 +111,12 @@ class Metrics(Collector):
             ("alerts_deduplicated", "Messages already stored (redeliveries)", inbox, "duplicates"),
             ("alerts_parsed", "Stored messages parsed into an alert", proc, "parsed"),
             ("alerts_unparsed", "Stored messages no parser understood", proc, "unparsed"),
+            (
+                "alerts_repeated",
+                "Parsed copies of an alert already evaluated (same IVORN), not evaluated again",
+                proc,
+                "duplicates",
+            ),
         ):
             family = CounterMetricFamily(f"autotoo_{name}", doc)
             family.add_metric([], float(getattr(counters, attribute, 0)))

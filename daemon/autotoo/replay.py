@@ -27,10 +27,10 @@ from pydantic import ValidationError
 
 from autotoo.alerts import AlertParseError, NormalizedAlert, parse_alert
 from autotoo.alerts.streams import topic_of_payload
-from autotoo.pipeline.keys import inbox_key
+from autotoo.pipeline.keys import alert_identity, content_key, inbox_key
 from autotoo.pipeline.planner import Plan, plan_alert
 from autotoo.pipeline.ports import TOO
-from autotoo.pipeline.processor import RuleOutcome, decide_rules
+from autotoo.pipeline.processor import RuleOutcome, decide_rules, impossible
 from autotoo.pipeline.settings import PipelineSettings
 from autotoo.rules import Decision, RuleSet
 from autotoo.store.rows import Notice, PlannedSubmission, SubmissionRow, SubmissionState
@@ -282,7 +282,7 @@ class Replay:
         self.settings = settings
         self.wire = wire
         self._events: dict[str, _Event] = {}
-        self._seen: dict[str, str] = {}  # inbox content key -> first file
+        self._seen: dict[str, str] = {}  # inbox content key or alert identity -> first file
         self._ids = itertools.count(1)
 
     def feed(self, name: str, raw: bytes, topic: str | None, topic_source: str) -> AlertReport:
@@ -302,6 +302,20 @@ class Replay:
         except AlertParseError as exc:
             report.error = exc.reason
             return report
+        # As the processor refuses it (the wall clock: no replayed time makes it possible).
+        why = impossible(alert, datetime.now(UTC), self.settings.max_clock_skew)
+        if why is not None:
+            report.error = why
+            return report
+        identity = alert_identity(alert)
+        if identity is not None:  # the processor evaluates one alert per IVORN
+            if identity in self._seen:
+                report.duplicate_of = self._seen[identity]
+                report.notes.append(
+                    f"duplicate of {self._seen[identity]} (same IVORN): evaluated once"
+                )
+                return report
+            self._seen[identity] = name
         report.alert = alert
         now = alert.issued_time or alert.trigger_time or datetime.now(UTC)
         report.evaluated_at = now
@@ -310,7 +324,7 @@ class Replay:
         outcomes = decide_rules(self.ruleset, alert, event.alerts, now, explain=True)
         plan = plan_alert(
             alert=alert,
-            inbox_key=key,
+            inbox_key=content_key(alert, key),
             earlier=event.alerts,
             matched=[o.matched for o in outcomes if o.matched is not None],
             existing=event.rows,

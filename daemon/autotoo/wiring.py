@@ -136,6 +136,7 @@ def pipeline_settings(loaded: LoadedConfig) -> PipelineSettings:
         xrt_polls_per_minute=cfg.ukssdc.polls_per_minute,
         xrt_max_active=cfg.ukssdc.max_active_jobs,
         max_alert_age=cfg.max_alert_age,
+        max_clock_skew=cfg.max_clock_skew,
         retry_not_sent=cfg.pipeline.retry_not_sent,
         reconcile_delay=cfg.pipeline.reconcile_delay,
     )
@@ -462,16 +463,17 @@ async def _main(path: Path | None, loaded: LoadedConfig, rules: Any) -> int:
     return EXIT_OK
 
 
-def run_daemon(path: Path | None) -> int:
+def run_daemon(path: Path | None, *, log_level: str | None = None) -> int:
     try:
         loaded, rules = load_everything(path)
     except ConfigError as exc:
         report_problems(exc)
         return EXIT_CONFIG
     cfg = loaded.config
-    configure(cfg.log.level, cfg.log.format)
+    configure(log_level or cfg.log.level, cfg.log.format)
     log.info(
         "autotoo starting",
+        log_level=log_level or cfg.log.level,
         mode=cfg.mode.value,
         config=str(path) if path else "<embedded defaults>",
         nothing_is_sent=cfg.mode.value == "dry-run",

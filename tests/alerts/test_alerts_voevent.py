@@ -9,7 +9,14 @@ import pytest
 from autotoo.alerts import AlertParseError, Reference, parse_alert
 from autotoo.alerts.voevent import typed_value
 from tests.alerts.alert_corpus import CORPUS
-from tests.alerts.voevents import citations, group, param, voevent, where_when
+from tests.alerts.voevents import (
+    citations,
+    group,
+    observatory_location,
+    param,
+    voevent,
+    where_when,
+)
 
 
 def _corpus_bytes(name: str) -> bytes:
@@ -417,3 +424,49 @@ def test_icecube_first_revision_is_initial() -> None:
         "initial",
         "136973_28816141",
     )
+
+
+@pytest.mark.parametrize(
+    ("name", "packet", "ivorn"),
+    [
+        ("IceCube", "173", "ivo://nasa.gsfc.gcn/AMON#ICECUBE_GOLD_Event_134191_17593623_0"),
+        ("KM3NeT", None, "ivo://km3net.org/alerts#KM3NeT_test_1"),
+        ("ANTARES", None, "ivo://nasa.gsfc.gcn/Antares_Alert#1438351269"),
+    ],
+)
+def test_an_observatory_location_with_its_own_coordinates_is_not_the_source(
+    name: str, packet: str | None, ivorn: str
+) -> None:
+    """Neutrino telescopes state where they are (geodetic) before where the source is."""
+    params = [param("Packet_Type", packet)] if packet else []
+    raw = voevent(
+        *params,
+        param("run_id", "134191"),
+        param("event_id", "17593623"),
+        ivorn=ivorn,
+        where=where_when(
+            iso_time="2026-05-01T10:00:00.00",
+            position=("142.9499", "3.6600", "1.2199"),
+            observatory=observatory_location(name),
+        ),
+    )
+    alert = parse_alert(raw, "gcn.notices.icecube.lvk_nu_track_search" if not packet else None)
+    assert (alert.ra, alert.dec, alert.error_deg) == (
+        pytest.approx(142.9499),
+        pytest.approx(3.66),
+        pytest.approx(1.2199),
+    )
+    assert alert.trigger_time is not None and alert.trigger_time.year == 2026
+
+
+def test_a_geodetic_source_position_is_still_refused() -> None:
+    raw = voevent(param("TrigID", "1"), where=where_when(system="UTC-GEOD-TOPO"))
+    with pytest.raises(AlertParseError, match="not equatorial"):
+        parse_alert(raw, "gcn.classic.voevent.SWIFT_BAT_GRB_POS_ACK")
+
+
+def test_deeply_nested_where_when_is_refused_or_parsed_without_crashing() -> None:
+    deep = "<Group>" * 5000 + "</Group>" * 5000
+    raw = voevent(param("TrigID", "1"), where=f"<WhereWhen>{deep}</WhereWhen>")
+    alert = parse_alert(raw, "gcn.classic.voevent.SWIFT_BAT_GRB_POS_ACK")
+    assert alert.ra is None

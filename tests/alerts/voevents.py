@@ -22,6 +22,7 @@ def where_when(
     iso_time: str = "2026-05-01T10:00:00.00",
     position: tuple[str, str, str] | None = ("10.0", "20.0", "0.05"),
     system: str = "UTC-FK5-GEO",
+    observatory: str = '<ObservatoryLocation id="GEOLUN"/>',
 ) -> str:
     coords = ""
     if position is not None:
@@ -32,10 +33,26 @@ def where_when(
             f"<Error2Radius>{err}</Error2Radius></Position2D>"
         )
     return (
-        f'<WhereWhen><ObsDataLocation><ObservatoryLocation id="GEOLUN"/><ObservationLocation>'
+        f"<WhereWhen><ObsDataLocation>{observatory}<ObservationLocation>"
         f'<AstroCoordSystem id="{system}"/><AstroCoords coord_system_id="{system}">'
         f'<Time unit="s"><TimeInstant><ISOTime>{iso_time}</ISOTime></TimeInstant></Time>'
         f"{coords}</AstroCoords></ObservationLocation></ObsDataLocation></WhereWhen>"
+    )
+
+
+def observatory_location(
+    name: str = "IceCube", lon: str = "-63.453", lat: str = "-89.99", height: str = "2835"
+) -> str:
+    """An ``ObservatoryLocation`` with the observatory's own geodetic coordinates, as the
+    VOEvent 2.0 standard allows (its STC ``AstroCoordSystem``/``AstroCoords``) and neutrino
+    telescopes publish: ``UTC-GEOD-TOPO``, a ``Position3D`` of longitude, latitude and height.
+    """
+    return (
+        f'<ObservatoryLocation id="{name}"><AstroCoordSystem id="UTC-GEOD-TOPO"/>'
+        '<AstroCoords coord_system_id="UTC-GEOD-TOPO"><Position3D unit="deg-deg-m">'
+        "<Name1>longitude</Name1><Name2>latitude</Name2><Name3>elevation</Name3>"
+        f"<Value3><C1>{lon}</C1><C2>{lat}</C2><C3>{height}</C3></Value3>"
+        "</Position3D></AstroCoords></ObservatoryLocation>"
     )
 
 

@@ -123,8 +123,8 @@ _IVORN = re.compile(rb'ivorn="([^"]*)"')
 
 
 def seeded_mutation(rng: random.Random, number: int) -> tuple[bytes, str | None]:
-    """A mutated real alert; VOEvents get their own IVORN first, so that the inbox (which
-    keys VOEvents by IVORN) keeps each one instead of merging them as redeliveries."""
+    """A mutated real alert; VOEvents get their own IVORN first, so that each one that
+    still parses is evaluated instead of being marked a copy of an earlier one."""
     raw, topic = rng.choice(CORPUS)
     raw = _IVORN.sub(lambda m: b'ivorn="' + m[1] + b"-fuzz%d" % number + b'"', raw, count=1)
     data = bytearray(raw)

@@ -287,3 +287,26 @@ def test_a_rendering_failure_is_shown_as_no_match_with_its_reason(
     assert (rule["matched"], rule["stage"], rule["actions"]) == (False, "matched", [])
     assert rule["reason"].startswith("matched, but rendering failed:")
     assert "the alert has no position" in rule["reason"]
+
+
+def test_a_truncated_copy_first_does_not_hide_the_notice_and_copies_are_one_alert(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Replay dedups as the daemon does (issue 16, item 2): by exact bytes, then by the IVORN
+    of a *parsed* alert; a future-dated alert is refused (item 4)."""
+    folder = tmp_path / "alerts"
+    folder.mkdir()
+    raw = (KAFKA / SVOM_WAKEUP).read_bytes()
+    (folder / f"000_{SVOM_WAKEUP}").write_bytes(raw[:1200])  # its IVORN, cut short
+    shutil.copy(KAFKA / SVOM_WAKEUP, folder / f"001_{SVOM_WAKEUP}")
+    (folder / f"002_{SVOM_WAKEUP}").write_bytes(raw + b"\n")  # another copy, other bytes
+    start = raw.index(b"<ISOTime>") + len(b"<ISOTime>")
+    future = raw[:start] + b"3026" + raw[start + 4 :]
+    (folder / f"003_{SVOM_WAKEUP}").write_bytes(future.replace(b'ivorn="', b'ivorn="x', 1))
+    reports = _replay(capsys, _config(tmp_path), folder, code=EXIT_FAILURE)
+    truncated, complete, copy, dated = reports
+    assert truncated["parsed"] is False
+    assert complete["duplicate_of"] is None
+    assert _rule(complete, "svom-eclairs-grb")["actions"][0]["status"] == "new request"
+    assert copy["duplicate_of"] == str(folder / f"001_{SVOM_WAKEUP}")
+    assert dated["error"].startswith("refused: its trigger time 3026-")

@@ -87,6 +87,16 @@ CASES: list[tuple[str, str, list[str]]] = [
         "admin:\n  listen: localhost\n",
         ["2:11: admin.listen: Value error, expected host:port"],
     ),
+    (
+        "admin on every interface",
+        "admin:\n  listen: 0.0.0.0:8470\n",
+        ["2:11: admin.listen: 0.0.0.0:8470 is not a loopback address, and the admin server"],
+    ),
+    (
+        "admin on a host name",
+        "admin: {listen: 'autotoo.example.org:8470'}\n",
+        ["1:17: admin.listen: autotoo.example.org:8470 is not a loopback address"],
+    ),
     ("not a mapping", "- mode: live\n", ["1:1: Input should be a valid dictionary"]),
     (
         "many problems at once",
@@ -159,3 +169,22 @@ def test_example_config_is_valid(creds: Path) -> None:
         (creds / name).write_text(f"value-of-{name}\n")
     loaded = load_config(example)
     assert loaded.config.mode.value == "dry-run"
+
+
+@pytest.mark.parametrize(
+    "admin",
+    [
+        "{listen: '127.0.0.1:8470'}",
+        "{listen: '127.0.0.2:8470'}",
+        "{listen: 'localhost:8470'}",
+        "{listen: '[::1]:8470'}",
+        "{listen: '0.0.0.0:8470', allow_remote: true}",
+        "{listen: '0.0.0.0:8470', enabled: false}",
+    ],
+)
+def test_a_loopback_or_explicitly_remote_admin_server_is_accepted(
+    tmp_path: Path, admin: str
+) -> None:
+    path = tmp_path / "autotoo.yaml"
+    path.write_text(f"admin: {admin}\n")
+    load_config(path)

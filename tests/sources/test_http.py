@@ -68,8 +68,26 @@ async def test_larger_than_aiohttp_default_limit_is_accepted(ingest: Ingest) -> 
     assert sink.items[0].raw == big
 
 
+@pytest.mark.parametrize("scheme", ["bearer", "BEARER", "BeArEr", "Bearer "])
+async def test_the_bearer_scheme_is_case_insensitive(ingest: Ingest, scheme: str) -> None:
+    """RFC 7235 2.1: the auth-scheme is case-insensitive (and 1*SP precedes the token)."""
+    client, sink, _ = ingest
+    auth = {"Authorization": f"{scheme} {TOKEN}"}
+    response = await client.post("/alerts?topic=t", data=b"{}", headers=auth)
+    assert response.status == 202
+    assert len(sink.items) == 1
+
+
 @pytest.mark.parametrize(
-    "headers", [{}, {"Authorization": "Bearer wrong"}, {"Authorization": TOKEN}]
+    "headers",
+    [
+        {},
+        {"Authorization": "Bearer wrong"},
+        {"Authorization": TOKEN},
+        {"Authorization": f"Basic {TOKEN}"},
+        {"Authorization": f"Bearer{TOKEN}"},
+        {"Authorization": f"Bearer {TOKEN}x"},
+    ],
 )
 async def test_401_without_the_right_bearer_token(ingest: Ingest, headers: dict[str, str]) -> None:
     client, sink, _ = ingest

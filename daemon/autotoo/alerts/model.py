@@ -35,6 +35,9 @@ from typing import Any, Literal
 
 from autotoo.alerts.errors import AlertParseError
 
+# The event key of an alert that names no event (see values.payload_digest).
+ANONYMOUS_KEY_PREFIX = "sha256:"
+
 Kind = Literal["initial", "update", "retraction"]
 Messenger = Literal["em", "gw", "neutrino"]
 Format = Literal["gcn_json", "igwn_json", "voevent"]
@@ -101,6 +104,11 @@ class NormalizedAlert:
     @property
     def has_position(self) -> bool:
         return self.ra is not None and self.dec is not None
+
+    @property
+    def names_event(self) -> bool:
+        """The alert says which event it is about (its key is not a digest of its bytes)."""
+        return not self.event_key.startswith(ANONYMOUS_KEY_PREFIX)
 
     @property
     def group_key(self) -> str:

@@ -16,7 +16,7 @@ from datetime import UTC, datetime
 from typing import TypeVar
 
 from autotoo.alerts.errors import AlertParseError
-from autotoo.alerts.model import Ellipse
+from autotoo.alerts.model import ANONYMOUS_KEY_PREFIX, Ellipse
 
 # Payloads above this are refused before decoding: GCN Kafka caps messages at about 4 MiB and
 # the largest real alerts (IGWN with an embedded sky map) are about 1 MB.
@@ -146,7 +146,7 @@ def ellipse_from(a: float, b: float, pa: float, field: str) -> Ellipse:
 
 def payload_digest(raw: bytes) -> str:
     """Last-resort event key for an alert that names no event: each payload is its own event."""
-    return "sha256:" + hashlib.sha256(raw).hexdigest()[:16]
+    return ANONYMOUS_KEY_PREFIX + hashlib.sha256(raw).hexdigest()[:16]
 
 
 def time_key(when: datetime) -> str:

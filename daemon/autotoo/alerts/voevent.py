@@ -10,6 +10,7 @@ repeats ``Near_Bright_Star`` in two groups, and an exclusion rule must not miss 
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 from xml.etree.ElementTree import Element
@@ -141,10 +142,20 @@ class _WhereWhen:
 
 
 def _read_where_when(section: Element | None) -> _WhereWhen:
+    """The source's time, position and frame, read from ``ObservationLocation`` only.
+
+    ``ObservatoryLocation`` comes first in ``ObsDataLocation`` and may hold the observatory's
+    own coordinates (neutrino telescopes give a geodetic ``UTC-GEOD-TOPO`` position there):
+    those are where the instrument is, not where the source is. Without an
+    ``ObservationLocation`` the rest of the section is read, the observatory still skipped.
+    """
     out = _WhereWhen()
     if section is None:
         return out
-    for element in section.iter():
+    observation = next(
+        (e for e in section.iter() if _local(e.tag) == "ObservationLocation"), section
+    )
+    for element in _iter_skipping(observation, "ObservatoryLocation"):
         name = _local(element.tag)
         text = element.text.strip() if element.text else None
         if name == "ISOTime" and out.iso_time is None:
@@ -158,6 +169,16 @@ def _read_where_when(section: Element | None) -> _WhereWhen:
         elif name == "AstroCoordSystem" and out.system is None:
             out.system = element.get("id")
     return out
+
+
+def _iter_skipping(element: Element, skipped: str) -> Iterator[Element]:
+    """``element.iter()`` in document order, without the subtrees named ``skipped`` (a
+    stack, not recursion: nesting depth is the sender's choice)."""
+    stack = [element]
+    while stack:
+        current = stack.pop()
+        yield current
+        stack.extend(c for c in reversed(current) if _local(c.tag) != skipped)
 
 
 def _references(section: Element | None) -> tuple[Reference, ...]:

@@ -92,6 +92,7 @@ def _entry(row: InboxRow, group_key: str | None) -> dict[str, Any]:
         "reason": row.reason,
         "event": group_key,
         "seen": row.seen_count,
+        "duplicate_of": row.duplicate_of,
         "bytes": len(row.raw),
     }
 
@@ -103,7 +104,8 @@ async def _list(args: argparse.Namespace, repo: Repository) -> int:
         print(json.dumps(entries, indent=2))
         return EXIT_OK
     for e in entries:
-        tail = e["event"] or (f"unparsed: {e['reason']}" if e["reason"] else "")
+        reason = e["reason"] or ""
+        tail = e["event"] or (f"unparsed: {reason}" if e["status"] == "unparsed" else reason)
         print(
             f"{e['id']:>6}  {e['received']}  {e['source']:<10}  {e['topic'] or '-':<40}  "
             f"{e['status']:<9}  {tail}"

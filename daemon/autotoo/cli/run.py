@@ -17,6 +17,11 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         ),
     )
     run.add_argument("-c", "--config", type=Path, metavar="FILE", help="config file (YAML)")
+    run.add_argument(
+        "--log-level",
+        choices=["debug", "info", "warning", "error"],
+        help="log at this level instead of the config's log.level (kept across SIGHUP)",
+    )
     run.set_defaults(func=_run)
 
 
@@ -24,7 +29,7 @@ def _run(args: argparse.Namespace) -> int:
     _import_structlog_without_rich()
     from autotoo.wiring import run_daemon  # noqa: PLC0415  heavy imports only when running
 
-    return run_daemon(args.config)
+    return run_daemon(args.config, log_level=args.log_level)
 
 
 def _import_structlog_without_rich() -> None:

@@ -8,6 +8,7 @@ raised together in one :class:`ConfigError`, each with its file:line:col.
 from __future__ import annotations
 
 import enum
+import ipaddress
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -95,6 +96,21 @@ def _secret_refs(data: Any) -> list[tuple[PathKey, str]]:
     return [(path, value) for path, value in refs if isinstance(value, str) and value]
 
 
+def _loopback(listen: str) -> bool:
+    """``host:port`` names this machine only (``localhost``, 127.0.0.0/8, ``[::1]``); a
+    malformed value is the schema's to report, not this check's."""
+    host, sep, _port = listen.rpartition(":")
+    if not sep:
+        return True
+    host = host.strip("[]")
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False  # any other name may resolve to a public address
+
+
 def _semantic_problems(data: Any, doc: YamlDocument) -> list[ConfigProblem]:
     """Rules across keys, checked on the raw data (best effort) so they join the schema's."""
     problems = []
@@ -108,6 +124,20 @@ def _semantic_problems(data: Any, doc: YamlDocument) -> list[ConfigProblem]:
                 ("mode",),
                 f"mode {mode} submits to Swift: set swift.username and "
                 "swift.shared_secret_file (anonymous users cannot submit TOOs)",
+            )
+        )
+    listen = _get(data, "admin", "listen")
+    if (
+        isinstance(listen, str)
+        and _get(data, "admin", "enabled") is not False
+        and _get(data, "admin", "allow_remote") is not True
+        and not _loopback(listen)
+    ):
+        problems.append(
+            doc.problem(
+                ("admin", "listen"),
+                f"{listen} is not a loopback address, and the admin server has no "
+                "authentication: listen on 127.0.0.1 or ::1, or set admin.allow_remote: true",
             )
         )
     sources = _get(data, "sources")

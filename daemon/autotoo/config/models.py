@@ -151,6 +151,11 @@ class PublishSettings(Strict):
 class AdminSettings(Strict):
     listen: str = Field(default="127.0.0.1:8470", description="host:port of the admin server")
     enabled: bool = True
+    allow_remote: bool = Field(
+        default=False,
+        description="allow a listen address other than loopback: the admin server has no "
+        "authentication, so anyone who can reach it can read the state and reload the daemon",
+    )
 
     @field_validator("listen")
     @classmethod
@@ -204,6 +209,11 @@ class Config(Strict):
         default=timedelta(days=1),
         description="alerts whose trigger (or issue) time is older are recorded and evaluated, "
         "but never acted on: a new Kafka consumer group first reads the days GCN keeps",
+    )
+    max_clock_skew: Duration = Field(
+        default=timedelta(minutes=5),
+        description="alerts whose trigger (or issue) time lies further in the future cannot be "
+        "real: stored as unparsed with the reason, never evaluated or acted on",
     )
     shutdown_grace: Duration = Field(
         default=timedelta(seconds=20),

@@ -185,7 +185,7 @@ def _plan_rule(
                 rule.channels,
                 "too",
                 "planned",
-                f"settling until {not_before:%H:%M:%S}Z" if not_before else None,
+                f"settling until {not_before:%H:%M:%S}Z" if rule.settle_s else None,
                 position=_position(alert),
             )
         elif existing.state is SubmissionState.PLANNED:

@@ -34,6 +34,11 @@ class RemoteNotSentError(RemoteError):
     pass
 
 
+class NotConfiguredError(RemoteNotSentError):
+    """No client for this API is configured (a config without it, or a reload removed it):
+    nothing was sent, and nothing can be until one is."""
+
+
 class RemoteAmbiguousError(RemoteError):
     pass
 

@@ -11,11 +11,13 @@ from __future__ import annotations
 import asyncio
 import collections
 import dataclasses
+import logging
 from collections.abc import Callable, Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from autotoo.alerts import AlertParseError, NormalizedAlert, parse_alert
 from autotoo.logs import bind, get_logger, info_soon, unbind
+from autotoo.pipeline.keys import alert_identity, content_key
 from autotoo.pipeline.planner import MatchedRule, plan_alert
 from autotoo.pipeline.settings import Clock, PipelineSettings, system_clock
 from autotoo.pipeline.worker import Worker
@@ -29,7 +31,7 @@ from autotoo.rules import (
     warm_up,
 )
 from autotoo.store.repository import Repository
-from autotoo.store.rows import AlertOutcome, DecisionRecord, EventHistory, InboxRow
+from autotoo.store.rows import AlertOutcome, DecisionRecord, Duplicate, EventHistory, InboxRow
 
 log = get_logger("autotoo.processor")
 
@@ -42,6 +44,7 @@ _BATCH = 64  # alerts per durable commit: one fsync for many, without holding th
 class ProcessorCounters:
     parsed: int = 0
     unparsed: int = 0
+    duplicates: int = 0  # parsed copies of an alert already evaluated (same IVORN)
     matches: collections.Counter[str] = dataclasses.field(default_factory=collections.Counter)
     planned: int = 0
 
@@ -97,6 +100,25 @@ def decide_rules(
         record = DecisionRecord(decision.rule, decision.digest, matched_ok, reason, decision.error)
         outcomes.append(RuleOutcome(decision, record, matched, problem))
     return outcomes
+
+
+def impossible(alert: NormalizedAlert, now: datetime, max_clock_skew: timedelta) -> str | None:
+    """Why a parsed alert cannot be real (None: nothing says so).
+
+    Such an alert is refused whole -- stored as unparsed with this reason, never grouped
+    into an event, never evaluated -- rather than evaluated with its matches withheld: a
+    future-dated copy must not become an event's best position or its history, and an
+    alert that names no event would be an event of its own at every copy (one TOO each).
+    """
+    if not alert.names_event:
+        return "refused: the alert names no event (no id, event name or trigger number)"
+    for label, when in (("trigger", alert.trigger_time), ("issue", alert.issued_time)):
+        if when is not None and when - now > max_clock_skew:
+            return (
+                f"refused: its {label} time {when.isoformat()} lies in the future "
+                f"(now {now.isoformat(timespec='seconds')}, max_clock_skew {max_clock_skew})"
+            )
+    return None
 
 
 def _not_acted_on(outcome: RuleOutcome, why: str) -> RuleOutcome:
@@ -161,31 +183,51 @@ class Processor(Worker):
         event's stored history, so a second alert of the same event starts a new batch
         after the first one's commit. A crash leaves every row of an uncommitted batch
         'new', to be evaluated again with the same deterministic keys.
+
+        A parsed alert whose identity (its IVORN) an earlier *parsed* alert already has is
+        not evaluated again: its row is marked a duplicate of that alert's row. The inbox
+        cannot tell this before parsing, and must not: an unparsed row never suppresses a
+        later message.
         """
         rows = await self.repo.inbox_pending(limit=limit)
         batch: list[tuple[InboxRow, NormalizedAlert]] = []
         unparsed: list[tuple[InboxRow, str]] = []
+        duplicates: list[Duplicate] = []
         events: set[str] = set()
-        for row in rows:
+        now, skew = self.clock(), self.settings().max_clock_skew
+        parsed_rows = [(row, self._parse(row, now, skew)) for row in rows]
+        seen = self.repo.alerts_by_identity(
+            [i for _, a in parsed_rows if not isinstance(a, str) and (i := alert_identity(a))]
+        )
+        for row, parsed in parsed_rows:
             if self.stopping:
                 break
-            parsed = self._parse(row)
             if isinstance(parsed, str):
                 unparsed.append((row, parsed))
                 continue
+            identity = alert_identity(parsed)
+            if identity is not None and identity in seen:
+                duplicates.append(
+                    Duplicate(row.id, seen[identity], f"duplicate of inbox #{seen[identity]}")
+                )
+                continue
+            if identity is not None:
+                seen[identity] = row.id
             if parsed.group_key in events or len(batch) >= _BATCH:
-                await self._commit(batch, unparsed)
-                batch, unparsed, events = [], [], set()
+                await self._commit(batch, unparsed, duplicates)
+                batch, unparsed, duplicates, events = [], [], [], set()
             batch.append((row, parsed))
             events.add(parsed.group_key)
-        if batch or unparsed:
-            await self._commit(batch, unparsed)
+        if batch or unparsed or duplicates:
+            await self._commit(batch, unparsed, duplicates)
         return len(rows)
 
-    def _parse(self, row: InboxRow) -> NormalizedAlert | str:
-        """The parsed alert, or why it is stored as unparsed (nothing in an alert raises)."""
+    def _parse(self, row: InboxRow, now: datetime, skew: timedelta) -> NormalizedAlert | str:
+        """The parsed alert, or why it is stored as unparsed (nothing in an alert raises):
+        it does not parse, or it cannot be real (:func:`impossible`)."""
         try:
-            return parse_alert(row.raw, row.topic)
+            alert = parse_alert(row.raw, row.topic)
+            return impossible(alert, now, skew) or alert
         except AlertParseError as exc:
             return exc.reason
         except Exception as exc:
@@ -195,7 +237,10 @@ class Processor(Worker):
             return f"internal parser error: {type(exc).__name__}: {exc}"
 
     async def _commit(
-        self, batch: list[tuple[InboxRow, NormalizedAlert]], unparsed: list[tuple[InboxRow, str]]
+        self,
+        batch: list[tuple[InboxRow, NormalizedAlert]],
+        unparsed: list[tuple[InboxRow, str]],
+        duplicates: Sequence[Duplicate] = (),
     ) -> None:
         # The lock spans reading the events' rows to committing the plans (see
         # Submitter._submit): the submitter must not send what a retraction here cancels.
@@ -216,8 +261,13 @@ class Processor(Worker):
             for alert_id, parsed in parsed_now.items():
                 self._remember(alert_id, parsed)
             ids = await self.repo.commit_alerts(
-                [e.outcome for e in evaluated], [(row.id, reason) for row, reason in unparsed]
+                [e.outcome for e in evaluated],
+                [(row.id, reason) for row, reason in unparsed],
+                duplicates,
             )
+        for dup in duplicates:
+            self.counters.duplicates += 1
+            info_soon(log, "duplicate alert ignored", inbox_id=dup.inbox_id, reason=dup.reason)
         for row, reason in unparsed:
             self.counters.unparsed += 1
             log.warning("alert stored as unparsed", inbox_id=row.id, reason=reason, topic=row.topic)
@@ -284,7 +334,7 @@ class Processor(Worker):
         matched = [o.matched for o in outcomes if o.matched is not None]
         plan = plan_alert(
             alert=alert,
-            inbox_key=row.dedup_key,
+            inbox_key=content_key(alert, row.dedup_key),
             earlier=earlier,
             matched=matched,
             existing=history.submissions if history is not None else [],
@@ -300,6 +350,7 @@ class Processor(Worker):
             kind=alert.kind,
             is_test=alert.is_test,
             error_deg=alert.error_deg,
+            identity=alert_identity(alert),
             decisions=[o.record for o in outcomes],
             plans=plan.plans,
             replans=plan.replans,
@@ -325,7 +376,36 @@ class Processor(Worker):
             matched=done.matched,
             planned=len(done.outcome.plans),
         )
+        if log.is_enabled_for(logging.DEBUG):  # one check per alert at other levels
+            # After the info line and, like it, after the submitter's turn.
+            asyncio.get_running_loop().call_soon(_debug_lines, done, alert_id)
         unbind("inbox_id", "event")
+
+
+def _debug_lines(done: _Evaluated, alert_id: int) -> None:
+    """What ``log.level: debug`` adds: the parsed alert, and each rule's verdict and why."""
+    alert = done.alert
+    log.debug(
+        "alert parsed",
+        alert_id=alert_id,
+        mission=alert.mission,
+        notice_type=alert.notice_type,
+        event_key=alert.event_key,
+        trigger_time=alert.trigger_time.isoformat() if alert.trigger_time else None,
+        ra=alert.ra,
+        dec=alert.dec,
+        error_deg=alert.error_deg,
+        is_test=alert.is_test,
+    )
+    for decision in done.outcome.decisions:
+        log.debug(
+            "rule decision",
+            alert_id=alert_id,
+            rule=decision.rule,
+            matched=decision.matched,
+            reason=decision.reason,
+            error=decision.error,
+        )
 
 
 @dataclasses.dataclass(frozen=True, slots=True)

@@ -30,6 +30,7 @@ class PipelineSettings:
     reconcile_max_errors: int = 10  # listing failures before a human is asked
     idle: timedelta = timedelta(seconds=1)  # longest sleep when nothing is due
     max_alert_age: timedelta = timedelta(days=1)  # older alerts are never acted on
+    max_clock_skew: timedelta = timedelta(minutes=5)  # later ones neither: impossible
 
     @property
     def dry_run(self) -> bool:

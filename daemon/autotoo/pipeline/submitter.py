@@ -157,9 +157,8 @@ class Submitter(RemoteWorker):
         request = row.request
         if not (request.get("check_uvot_mode") or request.get("server_validate")):
             return dict(request["body"])
-        assert self.too is not None
         try:
-            body, notes = await self.too.prepare(
+            body, notes = await self._too_port().prepare(
                 request["body"],
                 check_uvot_mode=bool(request.get("check_uvot_mode")),
                 uvot_fallback=request.get("uvot_fallback"),
@@ -263,14 +262,14 @@ class Submitter(RemoteWorker):
     async def _send(self, row: SubmissionRow) -> tuple[str, dict[str, Any], str | None]:
         """The one POST: (remote id, detail, results URL)."""
         if row.api == TOO:
-            assert self.too is not None
             debug = self.settings().mode == "debug" or bool(row.request.get("debug"))
-            remote_id, detail = await self.too.submit(
+            remote_id, detail = await self._too_port().submit(
                 row.request["body"], marker=row.request["marker"], debug=debug
             )
             return remote_id, detail, None
-        assert self.xrt is not None
-        remote_id, url = await self.xrt.submit(row.request["request"], name=row.request["name"])
+        remote_id, url = await self._xrt_port().submit(
+            row.request["request"], name=row.request["name"]
+        )
         return remote_id, {}, url
 
     async def _debug_done(self, row: SubmissionRow, remote_id: str) -> None:
@@ -378,12 +377,10 @@ class Submitter(RemoteWorker):
         state = dict(row.request.get("_reconcile") or {"missing": 0, "errors": 0})
         try:
             if row.api == TOO:
-                assert self.too is not None
-                found = await self.too.find(row.request["marker"], row.request["body"])
+                found = await self._too_port().find(row.request["marker"], row.request["body"])
             else:
-                assert self.xrt is not None
-                found = await self.xrt.find(row.request["name"])
-        except (RemoteError, AssertionError) as exc:
+                found = await self._xrt_port().find(row.request["name"])
+        except RemoteError as exc:  # NotConfiguredError included: the listing cannot be read
             state["errors"] = int(state["errors"]) + 1
             if state["errors"] >= s.reconcile_max_errors:
                 await self._park(row, f"cannot reconcile: the remote listing failed: {exc}")

@@ -136,11 +136,10 @@ class Tracker(RemoteWorker):
     # ---- Swift TOOs ----------------------------------------------------------------------
     async def _track_too(self, row: SubmissionRow) -> None:
         s = self.settings()
-        assert self.too is not None
         assert row.remote_id is not None
         self.polls[TOO] += 1
         try:
-            progress = await self.too.progress(row.remote_id)
+            progress = await self._too_port().progress(row.remote_id)
         except RemoteError as exc:
             await self._poll_failed(row, exc, s.swift_poll)
             return
@@ -221,7 +220,6 @@ class Tracker(RemoteWorker):
     # ---- UKSSDC XRT jobs -----------------------------------------------------------------
     async def _track_xrt(self, row: SubmissionRow) -> None:
         s = self.settings()
-        assert self.xrt is not None
         assert row.remote_id is not None
         job_id = row.remote_id
         event = await self.repo.event_by_id(row.event_id)
@@ -230,7 +228,7 @@ class Tracker(RemoteWorker):
             return
         self.polls[XRT] += 1
         try:
-            progress = await self.xrt.progress(job_id, _products(row))
+            progress = await self._xrt_port().progress(job_id, _products(row))
         except RemoteError as exc:
             await self._poll_failed(row, exc, s.xrt_poll)
             return
@@ -256,7 +254,7 @@ class Tracker(RemoteWorker):
             await self._xrt_without_products(row, progress)
             return
         try:
-            results = await self.xrt.retrieve(job_id, progress.succeeded)
+            results = await self._xrt_port().retrieve(job_id, progress.succeeded)
         except RemoteError as exc:
             await self._poll_failed(row, exc, s.xrt_poll)
             return
@@ -334,10 +332,9 @@ class Tracker(RemoteWorker):
         )
 
     async def _cancel_xrt(self, row: SubmissionRow) -> None:
-        assert self.xrt is not None
         assert row.remote_id is not None
         try:
-            await self.xrt.cancel(row.remote_id, _products(row))
+            await self._xrt_port().cancel(row.remote_id, _products(row))
         except RemoteError as exc:
             await self._poll_failed(row, exc, self.settings().xrt_poll)
             return

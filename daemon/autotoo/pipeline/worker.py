@@ -9,7 +9,7 @@ from collections.abc import Callable
 from typing import Any
 
 from autotoo.pipeline.notices import status_notices
-from autotoo.pipeline.ports import TOO, TooPort, XrtPort
+from autotoo.pipeline.ports import TOO, NotConfiguredError, TooPort, XrtPort
 from autotoo.pipeline.settings import Clock, PipelineSettings, system_clock
 from autotoo.store.repository import Repository
 from autotoo.store.rows import Notice, SubmissionRow, SubmissionState
@@ -108,6 +108,19 @@ class RemoteWorker(Worker):
 
     def idle_seconds(self) -> float:
         return self.settings().idle.total_seconds()
+
+    def _too_port(self) -> TooPort:
+        """The Swift client, or :class:`NotConfiguredError` (a typed error, not an assert:
+        ``python -O`` removes asserts, and callers handle this as a remote failure)."""
+        if self.too is None:
+            raise NotConfiguredError("no Swift TOO client is configured")
+        return self.too
+
+    def _xrt_port(self) -> XrtPort:
+        """The UKSSDC client, or :class:`NotConfiguredError`."""
+        if self.xrt is None:
+            raise NotConfiguredError("no UKSSDC client is configured")
+        return self.xrt
 
     def _notices(
         self, row: SubmissionRow, state: str, reason: str | None = None, **fields: Any

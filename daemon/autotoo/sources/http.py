@@ -62,12 +62,16 @@ class HttpIngest(HealthReporter):
         super().__init__(settings.name, clock)
         self._settings = settings
         self._sink = sink
-        self._expected = f"Bearer {settings.token.get_secret_value()}".encode()
+        self._expected = settings.token.get_secret_value().encode()
 
     def _authorized(self, request: web.Request) -> bool:
-        given = request.headers.get("Authorization", "").encode()
+        """``Authorization: Bearer <token>``; the scheme in any case and followed by one or
+        more spaces, as RFC 7235 (2.1) and RFC 6750 (2.1) allow (``bearer`` is common)."""
+        scheme, _, token = request.headers.get("Authorization", "").partition(" ")
+        if scheme.lower() != "bearer":
+            return False
         # Constant time in the token's content; only the length can leak.
-        return hmac.compare_digest(given, self._expected)
+        return hmac.compare_digest(token.lstrip(" ").encode(), self._expected)
 
     async def _read_body(self, request: web.Request) -> bytes | None:
         """The body, or ``None`` once it exceeds the limit (read no further than that)."""

@@ -21,6 +21,7 @@ from autotoo.store.db import Database
 from autotoo.store.errors import ConflictError
 from autotoo.store.rows import (
     AlertOutcome,
+    Duplicate,
     EventHistory,
     EventRow,
     InboxItem,
@@ -70,6 +71,7 @@ def _inbox(row: sqlite3.Row) -> InboxRow:
         reason=row["reason"],
         dedup_key=row["dedup_key"],
         seen_count=row["seen_count"],
+        duplicate_of=row["duplicate_of"],
     )
 
 
@@ -216,11 +218,21 @@ class Repository:
         (ids,) = await self.commit_alerts([outcome])
         return ids
 
+    def alerts_by_identity(self, identities: Sequence[str]) -> dict[str, int]:
+        """The inbox row of the stored alert with each of these identities (an index read
+        on the loop's thread; absent: no alert has it yet)."""
+        if not identities:  # JSON alerts only: no snapshot to open
+            return {}
+        return self.db.read(partial(writes.alerts_by_identity, identities=identities))
+
     async def commit_alerts(
-        self, outcomes: Sequence[AlertOutcome], unparsed: Sequence[tuple[int, str]] = ()
+        self,
+        outcomes: Sequence[AlertOutcome],
+        unparsed: Sequence[tuple[int, str]] = (),
+        duplicates: Sequence[Duplicate] = (),
     ) -> list[tuple[int, int]]:
-        """Record evaluated alerts and everything they decided, and mark unparsed inbox rows;
-        (alert id, event id) of each outcome.
+        """Record evaluated alerts and everything they decided, and mark unparsed inbox rows
+        and duplicates of stored alerts; (alert id, event id) of each outcome.
 
         One transaction: after a crash either all of it exists or none (and the inbox rows
         are still 'new', so the alerts are evaluated again with the same deterministic keys).
@@ -234,9 +246,11 @@ class Repository:
         """
         durable = any(o.cancel_planned or o.replans for o in outcomes)
         return await self.db.run(
-            partial(writes.commit_alerts, outcomes=outcomes, unparsed=unparsed),
+            partial(
+                writes.commit_alerts, outcomes=outcomes, unparsed=unparsed, duplicates=duplicates
+            ),
             durable=durable,
-            large=len(outcomes) + len(unparsed) > 2,
+            large=len(outcomes) + len(unparsed) + len(duplicates) > 2,
         )
 
     # ---- submissions ---------------------------------------------------------------------

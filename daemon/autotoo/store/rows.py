@@ -73,6 +73,15 @@ class InboxPut:
 
 
 @dataclass(frozen=True, slots=True)
+class Duplicate:
+    """An inbox row that parsed to an alert the store already holds (same identity)."""
+
+    inbox_id: int
+    first_inbox_id: int  # the inbox row of the alert it repeats
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
 class InboxRow:
     id: int
     source: str
@@ -83,6 +92,7 @@ class InboxRow:
     reason: str | None
     dedup_key: str
     seen_count: int
+    duplicate_of: int | None = None  # a copy of the alert parsed from this inbox row
 
 
 @dataclass(frozen=True, slots=True)
@@ -185,6 +195,7 @@ class AlertOutcome:
     kind: str
     is_test: bool
     error_deg: float | None
+    identity: str | None = None  # the alert's own unique name (IVORN): one alert per name
     decisions: list[DecisionRecord] = field(default_factory=list)
     plans: list[PlannedSubmission] = field(default_factory=list)
     replans: dict[str, dict[str, Any]] = field(default_factory=dict)  # key -> new request

@@ -16,6 +16,7 @@ from typing import Any
 
 from autotoo.store.rows import (
     AlertOutcome,
+    Duplicate,
     InboxItem,
     InboxPut,
     Notice,
@@ -107,16 +108,36 @@ def commit_alerts(
     conn: sqlite3.Connection,
     outcomes: Sequence[AlertOutcome],
     unparsed: Sequence[tuple[int, str]] = (),
+    duplicates: Sequence[Duplicate] = (),
 ) -> list[tuple[int, int]]:
-    """Record evaluated alerts (in order) and mark unparsed inbox rows; (alert id, event id)
-    of each outcome. Later outcomes see the rows of earlier ones (same transaction)."""
+    """Record evaluated alerts (in order), mark unparsed inbox rows and duplicates of
+    stored alerts; (alert id, event id) of each outcome. Later outcomes see the rows of
+    earlier ones (same transaction)."""
     now = ts(utcnow())
     ids = [_commit_one(conn, outcome, now) for outcome in outcomes]
     conn.executemany(
         "UPDATE inbox SET status = 'unparsed', reason = ? WHERE id = ?",
         [(reason[:2000], inbox_id) for inbox_id, reason in unparsed],
     )
+    for dup in duplicates:
+        conn.execute(
+            "UPDATE inbox SET status = 'processed', duplicate_of = ?, reason = ? WHERE id = ?",
+            (dup.first_inbox_id, dup.reason[:2000], dup.inbox_id),
+        )
+        conn.execute(
+            "UPDATE inbox SET seen_count = seen_count + 1 WHERE id = ?", (dup.first_inbox_id,)
+        )
     return ids
+
+
+def alerts_by_identity(conn: sqlite3.Connection, identities: Sequence[str]) -> dict[str, int]:
+    """The inbox row of the stored alert with each of these identities (absent: none)."""
+    found: dict[str, int] = {}
+    for identity in identities:
+        row = conn.execute("SELECT inbox_id FROM alerts WHERE identity = ?", (identity,)).fetchone()
+        if row is not None:
+            found[identity] = int(row[0])
+    return found
 
 
 def _commit_one(
@@ -133,8 +154,8 @@ def _commit_one(
     event_id, best_id = int(row[0]), row[1]
     row = conn.execute(
         "INSERT INTO alerts (inbox_id, event_id, mission, notice_type, event_key, kind, "
-        "is_test, revision, trigger_time, ra, dec, error_deg, normalized, created_at) "
-        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
+        "is_test, revision, trigger_time, ra, dec, error_deg, normalized, created_at, "
+        "identity) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
         (
             outcome.inbox_id,
             event_id,
@@ -150,6 +171,7 @@ def _commit_one(
             outcome.error_deg,
             to_json(n),
             now,
+            outcome.identity,
         ),
     ).fetchone()
     assert row is not None

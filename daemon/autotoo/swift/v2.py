@@ -102,7 +102,8 @@ class SwiftV2Client(SwiftClient):
                         raise SwiftNotSentError(f"Login failed: server error {resp.status}")
                     if resp.status != 200:
                         raise SwiftAuthError(
-                            "Login failed with status code. Please check your credentials."
+                            f"Login failed with status code {resp.status}. "
+                            "Please check your credentials."
                         )
                     cookie = resp.cookies.get(SESSION_COOKIE)
             except (aiohttp.ClientError, TimeoutError) as exc:
