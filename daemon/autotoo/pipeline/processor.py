@@ -31,7 +31,14 @@ from autotoo.rules import (
     warm_up,
 )
 from autotoo.store.repository import Repository
-from autotoo.store.rows import AlertOutcome, DecisionRecord, Duplicate, EventHistory, InboxRow
+from autotoo.store.rows import (
+    REPROCESSED,
+    AlertOutcome,
+    DecisionRecord,
+    Duplicate,
+    EventHistory,
+    InboxRow,
+)
 
 log = get_logger("autotoo.processor")
 
@@ -197,7 +204,7 @@ class Processor(Worker):
         now, skew = self.clock(), self.settings().max_clock_skew
         parsed_rows = [(row, self._parse(row, now, skew)) for row in rows]
         seen = self.repo.alerts_by_identity(
-            [i for _, a in parsed_rows if not isinstance(a, str) and (i := alert_identity(a))]
+            [i for r, a in parsed_rows if not isinstance(a, str) and (i := _identity(r, a))]
         )
         for row, parsed in parsed_rows:
             if self.stopping:
@@ -205,7 +212,7 @@ class Processor(Worker):
             if isinstance(parsed, str):
                 unparsed.append((row, parsed))
                 continue
-            identity = alert_identity(parsed)
+            identity = _identity(row, parsed)
             if identity is not None and identity in seen:
                 duplicates.append(
                     Duplicate(row.id, seen[identity], f"duplicate of inbox #{seen[identity]}")
@@ -350,7 +357,7 @@ class Processor(Worker):
             kind=alert.kind,
             is_test=alert.is_test,
             error_deg=alert.error_deg,
-            identity=alert_identity(alert),
+            identity=_identity(row, alert),
             decisions=[o.record for o in outcomes],
             plans=plan.plans,
             replans=plan.replans,
@@ -415,3 +422,10 @@ class _Evaluated:
     matched: list[str]
     outcome: AlertOutcome
     acts: bool  # it planned, replanned, cancelled or queued notices: wake the submitter
+
+
+def _identity(row: InboxRow, alert: NormalizedAlert) -> str | None:
+    """The alert's identity for deduplication; none for a copy ``autotoo alerts reprocess``
+    stored on purpose (it is meant to be evaluated again, and the first copy keeps the
+    identity's unique index entry)."""
+    return None if row.source == REPROCESSED else alert_identity(alert)

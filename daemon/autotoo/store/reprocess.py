@@ -25,7 +25,7 @@ from datetime import datetime
 from autotoo.alerts.streams import topic_of_payload
 from autotoo.alerts.topics import normalize_topic
 from autotoo.store.repository import Repository
-from autotoo.store.rows import ts
+from autotoo.store.rows import REPROCESSED, ts
 
 # The drop folder's catch-all topic (sources/directory.py), given when a payload named none.
 _CATCH_ALL = "directory"
@@ -77,7 +77,7 @@ async def reprocess(
     digest = hashlib.sha256(row.raw).hexdigest()
     put = await repo.inbox_put(
         dedup_key=f"reprocess:{inbox_id}:{ts(now)}",
-        source="reprocess",
+        source=REPROCESSED,
         identity=None,
         topic=chosen,
         digest=digest,

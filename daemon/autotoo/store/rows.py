@@ -36,6 +36,10 @@ _TERMINAL = frozenset(
 )
 
 
+REPROCESSED = "reprocess"
+"""The inbox source of a copy stored by ``autotoo alerts reprocess``."""
+
+
 def utcnow() -> datetime:
     return datetime.now(UTC)
 
