@@ -1,0 +1,107 @@
+"""Follow-ups that wait for their TOO's observation (issue 16, item 1): the tracker's
+observation, notice and release are one transaction, and a parent that ends takes its
+waiting rows with it (tests/pipeline/test_sweep.py: what an older version's crash left).
+
+Real parts: a SQLite file, the Swift and UKSSDC clients against the emulators; a fault is a
+SQLite trigger in that file.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+from typing import Any
+
+import pytest
+
+from autotoo.store.rows import SubmissionRow
+from autotoo.store.rows import SubmissionState as S
+from tests.chaos.streams import RULES, ep_alert
+from tests.fixtures.swift_emulator import Emulator
+from tests.pipeline.conftest import MakePipeline, Pipeline, notice_states
+
+TOPIC = "gcn.notices.einstein_probe.wxt.alert"
+# ep-fast: a TOO, then XRT products of the observed target (submit: after_observation).
+FAST_RULE = RULES.split("  - name: ep-settled")[0]
+
+
+async def too_and_xrt(p: Pipeline) -> tuple[SubmissionRow, SubmissionRow]:
+    by_action = {r.action: r for r in await p.rows()}
+    return by_action["too"], by_action["xrt_products"]
+
+
+async def sql(p: Pipeline, statement: str, *params: Any) -> None:
+    """Write to the state file directly: the state an earlier version left, or a fault."""
+    await p.repo.db.run(lambda conn: conn.execute(statement, params))
+
+
+async def sent_too(
+    make_emulator: Any, make_pipeline: MakePipeline, **settings: Any
+) -> tuple[Pipeline, Emulator]:
+    """One matching EP alert evaluated and its TOO handed to the submitter."""
+    emulator = await make_emulator(speed=20_000)
+    p = await make_pipeline(emulator, FAST_RULE, **settings)
+    await p.feed(ep_alert(1), TOPIC)
+    await p.submitter.step()
+    return p, emulator
+
+
+async def test_observation_release_and_notice_are_one_transaction(
+    make_emulator: Any, make_pipeline: MakePipeline
+) -> None:
+    """A fault at the release (a SQLite trigger aborts it, as a SIGKILL would stop it) must
+    leave no observation and no notice either: the next poll then does all three. Before the
+    fix the observation was already committed, so no later poll ever released the job."""
+    p, _ = await sent_too(make_emulator, make_pipeline)
+    await sql(
+        p,
+        "CREATE TRIGGER fail_release BEFORE UPDATE OF next_at ON submissions "
+        "WHEN OLD.api = 'ukssdc_xrt' AND OLD.next_at IS NULL AND NEW.next_at IS NOT NULL "
+        "BEGIN SELECT RAISE(ABORT, 'the release fails'); END",
+    )
+    for _ in range(400):  # until the emulated Swift has observed the target
+        try:
+            await p.tracker.step()
+        except sqlite3.DatabaseError as exc:
+            assert "the release fails" in str(exc)
+            break
+        await asyncio.sleep(0.02)
+    else:
+        pytest.fail("the TOO was never observed")
+    too, xrt = await too_and_xrt(p)
+    assert await p.repo.observations(too.id) == []
+    assert "observed" not in notice_states(await p.notices(), "too")
+    assert (xrt.state, xrt.next_at) == (S.PLANNED, None)
+
+    await sql(p, "DROP TRIGGER fail_release")
+    await p.tracker.step()
+    too, xrt = await too_and_xrt(p)
+    observed = await p.repo.observations(too.id)
+    assert observed
+    assert notice_states(await p.notices(), "too").count("observed") == 1
+    assert xrt.next_at is not None
+    assert xrt.request["request"]["globals"]["targ"] == observed[0]["target_id"]
+
+
+@pytest.mark.parametrize(
+    ("settings", "too_state", "xrt_state"),
+    [
+        ({"mode": "dry-run"}, S.DONE, S.CANCELLED),
+        ({"too_per_day": 0}, S.NEEDS_HUMAN, S.NEEDS_HUMAN),
+    ],
+)
+async def test_a_parent_that_ends_unobserved_takes_its_waiting_job_with_it(
+    make_emulator: Any,
+    make_pipeline: MakePipeline,
+    settings: dict[str, Any],
+    too_state: S,
+    xrt_state: S,
+) -> None:
+    """Before, a dry-run TOO ('done') or one parked for a human left its XRT job 'planned'
+    for ever, waiting for an observation nothing would ever record."""
+    p, emulator = await sent_too(make_emulator, make_pipeline, **settings)
+    too, xrt = await too_and_xrt(p)
+    assert (too.state, xrt.state) == (too_state, xrt_state)
+    assert xrt.reason is not None and f"submission {too.id}" in xrt.reason
+    assert xrt_state.value in notice_states(await p.notices(), "xrt_products")
+    assert list(emulator.swift.received) == []
