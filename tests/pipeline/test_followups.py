@@ -14,6 +14,8 @@ from typing import Any
 
 import pytest
 
+from autotoo.config.yamlfile import load_yaml_text
+from autotoo.rules import load_documents
 from autotoo.store.rows import SubmissionRow
 from autotoo.store.rows import SubmissionState as S
 from tests.chaos.streams import RULES, ep_alert
@@ -105,3 +107,29 @@ async def test_a_parent_that_ends_unobserved_takes_its_waiting_job_with_it(
     assert xrt.reason is not None and f"submission {too.id}" in xrt.reason
     assert xrt_state.value in notice_states(await p.notices(), "xrt_products")
     assert list(emulator.swift.received) == []
+
+
+async def test_a_job_planned_after_its_too_was_observed_is_released_at_once(
+    make_emulator: Any, make_pipeline: MakePipeline
+) -> None:
+    """A rule that gains ``after_observation`` XRT products (a reload) once its TOO was
+    observed: the processor plans a job for an observation that has already happened. It
+    must be released in the processor's own transaction; before, it waited for ever."""
+    emulator = await make_emulator(speed=20_000)
+    p = await make_pipeline(emulator, FAST_RULE.split("    xrt_products:")[0])
+    await p.feed(ep_alert(1), TOPIC)
+    [too] = await p.rows()
+    for _ in range(400):
+        await p.run()
+        if observed := await p.repo.observations(too.id):
+            break
+        await asyncio.sleep(0.02)
+    else:
+        pytest.fail("the TOO was never observed")
+    with_products = load_documents([load_yaml_text(FAST_RULE, "rules.yaml")])
+    p.processor.rules = lambda: with_products
+    await p.feed(ep_alert(1, alert_type="update"), TOPIC)
+    _, xrt = await too_and_xrt(p)
+    assert (xrt.state, xrt.parent_id) == (S.PLANNED, too.id)
+    assert xrt.next_at is not None
+    assert xrt.request["request"]["globals"]["targ"] == observed[0]["target_id"]
