@@ -421,12 +421,14 @@ def _settle(
             return [*done, Settled(child.id, child.key, parent.id, "released", why)]
         if parent.state in _UNDECIDED:
             return done
-        newer = conn.execute(
-            "SELECT id FROM submissions WHERE parent_id = ? AND api = ? "
-            "ORDER BY attempt DESC, id DESC LIMIT 1",
-            (parent.id, parent.api),
-        ).fetchone()
-        if parent.state is SubmissionState.REJECTED and newer is not None:
+        newer = None
+        if parent.state is SubmissionState.REJECTED:  # its policy resubmission, if any
+            newer = conn.execute(
+                "SELECT id FROM submissions WHERE parent_id = ? AND api = ? "
+                "ORDER BY attempt DESC, id DESC LIMIT 1",
+                (parent.id, parent.api),
+            ).fetchone()
+        if newer is not None:
             why = f"now waits for submission {newer[0]}"
             conn.execute(
                 "UPDATE submissions SET parent_id = ?, updated_at = ? WHERE id = ?",
