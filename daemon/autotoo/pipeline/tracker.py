@@ -2,7 +2,9 @@
 
 * A TOO is polled until the service decides it and Swift observes it. Each new observation is
   recorded; the first one with a target ID *releases* the XRT jobs waiting for it (rules with
-  ``submit: after_observation``), which get that ``targ``.
+  ``submit: after_observation``), which get that ``targ``, in the same transaction as the
+  observation and its notice (a crash keeps all or none). A TOO that ends unobserved takes
+  its waiting jobs with it, also in one transaction (see ``Repository.transition``).
 * An XRT job is polled (at most once per ``xrt_poll`` per job and ``xrt_polls_per_minute``
   overall, as the UKSSDC asks) until every product is terminal; then the results are fetched
   and stored once each, with their notices in the same transaction. A job of a retracted
