@@ -21,6 +21,8 @@ from autotoo.store.rows import SubmissionState as S
 from tests.chaos.streams import RULES, ep_alert
 from tests.fixtures.swift_emulator import Emulator
 from tests.pipeline.conftest import MakePipeline, Pipeline, notice_states
+from tests.pipeline.test_exactly_once import XRT_RULE
+from tests.pipeline.test_exactly_once import ep_alert as exactly_once_alert
 
 TOPIC = "gcn.notices.einstein_probe.wxt.alert"
 # ep-fast: a TOO, then XRT products of the observed target (submit: after_observation).
@@ -133,3 +135,32 @@ async def test_a_job_planned_after_its_too_was_observed_is_released_at_once(
     assert (xrt.state, xrt.parent_id) == (S.PLANNED, too.id)
     assert xrt.next_at is not None
     assert xrt.request["request"]["globals"]["targ"] == observed[0]["target_id"]
+
+
+async def test_an_xrt_job_without_data_fails_only_with_its_retry_planned(
+    make_emulator: Any, make_pipeline: MakePipeline
+) -> None:
+    """The failed job and its retry are one transaction: a fault at the retry's insert (a
+    SQLite trigger) leaves the job as it was, to be retried at the next poll. Before, the
+    job was already 'failed' and the retry was lost for good."""
+    emulator = await make_emulator(speed=1000.0)
+    emulator.sky.add_target("New transient", 201.365, -43.019)  # no observation: no data
+    p = await make_pipeline(emulator, XRT_RULE)
+    await p.feed(exactly_once_alert(0), TOPIC)
+    await sql(
+        p,
+        "CREATE TRIGGER fail_retry BEFORE INSERT ON submissions WHEN NEW.attempt = 1 "
+        "BEGIN SELECT RAISE(ABORT, 'the retry fails'); END",
+    )
+    for _ in range(100):  # the emulated job runs to its end on the fast clock
+        try:
+            await p.run()
+        except sqlite3.DatabaseError as exc:
+            assert "the retry fails" in str(exc)
+            break
+    else:
+        pytest.fail("the job never ended without data")
+    assert [(r.attempt, r.state) for r in await p.rows()] == [(0, S.TRACKING)]
+    await sql(p, "DROP TRIGGER fail_retry")
+    await p.tracker.step()
+    assert [(r.attempt, r.state) for r in await p.rows()] == [(0, S.FAILED), (1, S.PLANNED)]
