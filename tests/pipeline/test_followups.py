@@ -13,6 +13,8 @@ import sqlite3
 from typing import Any
 
 import pytest
+from astropy.coordinates import get_sun
+from astropy.time import Time
 
 from autotoo.config.yamlfile import load_yaml_text
 from autotoo.rules import load_documents
@@ -21,7 +23,8 @@ from autotoo.store.rows import SubmissionState as S
 from tests.chaos.streams import RULES, ep_alert
 from tests.fixtures.swift_emulator import Emulator
 from tests.pipeline.conftest import MakePipeline, Pipeline, notice_states
-from tests.pipeline.test_exactly_once import XRT_RULE
+from tests.pipeline.test_exactly_once import EP_TOPIC as EXACTLY_ONCE_TOPIC
+from tests.pipeline.test_exactly_once import XRT_RULE, rule
 from tests.pipeline.test_exactly_once import ep_alert as exactly_once_alert
 
 TOPIC = "gcn.notices.einstein_probe.wxt.alert"
@@ -164,3 +167,45 @@ async def test_an_xrt_job_without_data_fails_only_with_its_retry_planned(
     await sql(p, "DROP TRIGGER fail_retry")
     await p.tracker.step()
     assert [(r.attempt, r.state) for r in await p.rows()] == [(0, S.FAILED), (1, S.PLANNED)]
+
+
+async def test_a_policy_rejection_its_new_attempt_and_the_waiting_job_commit_together(
+    make_emulator: Any, make_pipeline: MakePipeline
+) -> None:
+    """Swift refuses the TOO (10 degrees from the Sun at urgency 2) and the policy asks for
+    urgency 3. A fault at re-pointing the XRT job (a SQLite trigger) must leave no rejection
+    and no new attempt either: the row stays 'submitting', is reconciled after the restart
+    (Swift made no TOO), sent again, and this time all three commit. Before, the rejection
+    and the new attempt were committed and the job waited for the rejected TOO for ever."""
+    emulator = await make_emulator(speed=1.0)
+    sun = get_sun(Time(emulator.clock.now())).icrs
+    products = (
+        "xrt_products: {submit: after_observation, "
+        "globals: {centroid: true, posErr: 1, useSXPS: false}, "
+        "products: {StandardPos: {}}}"
+    )
+    p = await make_pipeline(emulator, rule(urgency=2, policy="[3]", extra=products))
+    alert = exactly_once_alert(0, ra=float(sun.ra.deg), dec=float(sun.dec.deg) + 10)
+    await p.feed(alert, EXACTLY_ONCE_TOPIC)
+    await sql(
+        p,
+        "CREATE TRIGGER fail_repoint BEFORE UPDATE OF parent_id ON submissions "
+        "BEGIN SELECT RAISE(ABORT, 'the re-pointing fails'); END",
+    )
+    with pytest.raises(sqlite3.DatabaseError, match="the re-pointing fails"):
+        await p.submitter.step()
+    states = [(r.action, r.attempt, r.state) for r in await p.rows()]
+    assert states == [("too", 0, S.SUBMITTING), ("xrt_products", 0, S.PLANNED)]
+
+    await sql(p, "DROP TRIGGER fail_repoint")
+    await p.submitter.recover()  # the restart
+    for _ in range(6):
+        await p.submitter.step()
+    rows = await p.rows()
+    assert [(r.action, r.attempt, r.state) for r in rows] == [
+        ("too", 0, S.REJECTED),
+        ("xrt_products", 0, S.PLANNED),
+        ("too", 1, S.SUBMITTED),
+    ]
+    assert (rows[1].parent_id, rows[1].next_at) == (rows[2].id, None)
+    assert [t.form.urgency for t in emulator.swift.toos.values()] == [3]
