@@ -180,9 +180,10 @@ def render(summary: dict[str, dict[str, Any]], command: str, elapsed: float) -> 
         "",
         (
             "`uv run pytest tests/chaos` runs each scenario once with smaller sizes (6 kills, "
-            "4 matching events, 5,000 fuzzed alerts through parse_alert and 1,000 through the "
-            "pipeline, in-process `autotoo run` for most malformed files) within about four "
-            "minutes on two cores; the flood keeps its 1,000 alerts."
+            "4 matching events, 3 kills at an observation, 5,000 fuzzed alerts through "
+            "parse_alert and 1,000 through the pipeline, in-process `autotoo run` for most "
+            "malformed files) within about four minutes on two cores; the flood keeps its "
+            "1,000 alerts."
         ),
         "",
     ]
