@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
-REPEATED = ("test_sigkill.py", "test_faults.py", "test_broker.py")
+REPEATED = ("test_sigkill.py", "test_faults.py", "test_broker.py", "test_followups.py")
 ONCE = (
     "test_budget.py",
     "test_secrets.py",
@@ -39,6 +39,7 @@ ONCE = (
 )
 BENCH_SIZES = {
     "AUTOTOO_CHAOS_KILLS": "10",
+    "AUTOTOO_CHAOS_OBSERVED_EVENTS": "8",
     "AUTOTOO_CHAOS_FAST_EVENTS": "6",
     "AUTOTOO_CHAOS_RETRACTED": "3",
     "AUTOTOO_CHAOS_FAULT_EVENTS": "4",
@@ -97,6 +98,11 @@ WHAT = {
     "SIGKILL at random moments": "The daemon is SIGKILLed at seeded random moments (0.05-2 s "
     "apart) while matching events (half with an update), events retracted while settling and "
     "non-matching alerts arrive on MQTT; restarted each time on the same state file.",
+    "SIGKILL as each observation is logged": "Matching events whose rule requests XRT "
+    "products after the observation; the daemon is SIGKILLed the instant it logs each TOO's "
+    "observation (a thread reading its output through a pipe) and restarted.",
+    "start-up sweep on an earlier version's state": "The state an earlier version left after "
+    "that kill (TOO done, its XRT job waiting, no target) given to this one at start.",
     "faults injected in the emulators": "Consecutive TOO POSTs meet a dropped connection, 500, "
     "503, timeout before acting, timeout after acting, malformed JSON, an expired session and "
     "a slow reply; the first login answers 503; the UKSSDC submission times out after acting "
@@ -179,9 +185,10 @@ def render(summary: dict[str, dict[str, Any]], command: str, elapsed: float) -> 
         "",
         (
             "`uv run pytest tests/chaos` runs each scenario once with smaller sizes (6 kills, "
-            "4 matching events, 5,000 fuzzed alerts through parse_alert and 1,000 through the "
-            "pipeline, in-process `autotoo run` for most malformed files) within about four "
-            "minutes on two cores; the flood keeps its 1,000 alerts."
+            "4 matching events, 3 kills at an observation, 5,000 fuzzed alerts through "
+            "parse_alert and 1,000 through the pipeline, in-process `autotoo run` for most "
+            "malformed files) within about four minutes on two cores; the flood keeps its "
+            "1,000 alerts."
         ),
         "",
     ]

@@ -291,11 +291,13 @@ async def build_components(runtime: Runtime, stack: contextlib.AsyncExitStack) -
     from autotoo.pipeline.processor import Processor  # noqa: PLC0415
     from autotoo.pipeline.publisher import Publisher  # noqa: PLC0415
     from autotoo.pipeline.submitter import Submitter  # noqa: PLC0415
+    from autotoo.pipeline.sweep import Sweep, log_settled  # noqa: PLC0415
     from autotoo.pipeline.tracker import Tracker  # noqa: PLC0415
 
     loaded = runtime.loaded
     cfg = loaded.config
     repo = runtime.repo
+    repo.on_settled = log_settled
 
     def settings() -> PipelineSettings:
         return pipeline_settings(runtime.loaded)
@@ -357,7 +359,12 @@ async def build_components(runtime: Runtime, stack: contextlib.AsyncExitStack) -
         _mount_http_ingest(admin, loaded, inbox)
         components.append(admin)
         runtime.health["admin"] = admin
-    components += [processor, submitter, tracker, publisher]
+    # The sweep repairs rows a crash left waiting for what has happened (at start, then
+    # every few minutes); what it releases goes to the submitter, its notices out.
+    sweep = Sweep(
+        repo, settings=settings, on_release=submitter.wake.set, on_notices=publisher_wake.set
+    )
+    components += [processor, submitter, tracker, publisher, sweep]
     components.append(
         QuietCollector(quiet=lambda: not (inbox.busy or processor.busy or submitter.busy))
     )

@@ -217,6 +217,12 @@ async def _cancel(args: argparse.Namespace, repo: Repository) -> int:
         sys.stderr.write(f"autotoo: submission {row.id} not cancelled: {why}\n")
         return EXIT_OK if row.state is S.CANCELLED else EXIT_FAILURE
     reason = f"cancelled by operator: {args.reason}"
+    # The rows waiting for this one's observation are withdrawn in the same transaction.
+    waiting = [
+        child.id
+        for child in await repo.submissions(parent_id=row.id, states=[S.PLANNED])
+        if child.next_at is None
+    ]
     try:
         done = await repo.transition(
             row.id, expect=[row.state], to=S.CANCELLED, reason=reason, next_at=None, detail=reason
@@ -227,21 +233,11 @@ async def _cancel(args: argparse.Namespace, repo: Repository) -> int:
             "look at it again with 'autotoo jobs show'\n"
         )
         return EXIT_FAILURE
-    children = []
-    for child in await repo.submissions(parent_id=row.id, states=[S.PLANNED]):
-        try:
-            children.append(
-                await repo.transition(
-                    child.id,
-                    expect=[S.PLANNED],
-                    to=S.CANCELLED,
-                    reason=f"its parent submission {row.id} was {reason}",
-                    next_at=None,
-                    detail=f"parent {row.id} cancelled by operator",
-                )
-            )
-        except ConflictError:
-            continue  # released or moved meanwhile: the tracker owns it now
+    children = [
+        child
+        for child_id in waiting
+        if (child := await repo.submission(child_id)) is not None and child.state is S.CANCELLED
+    ]
     if args.json:
         print(json.dumps({"cancelled": [summary(done), *map(summary, children)]}, indent=2))
     else:

@@ -31,6 +31,9 @@ class PipelineSettings:
     idle: timedelta = timedelta(seconds=1)  # longest sleep when nothing is due
     max_alert_age: timedelta = timedelta(days=1)  # older alerts are never acted on
     max_clock_skew: timedelta = timedelta(minutes=5)  # later ones neither: impossible
+    # The consistency sweep (pipeline/sweep.py) runs at start and then this often; a
+    # constant, not configured: it repairs what should not exist, so it need not be quick.
+    sweep_every: timedelta = timedelta(minutes=5)
 
     @property
     def dry_run(self) -> bool:

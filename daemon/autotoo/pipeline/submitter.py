@@ -35,7 +35,7 @@ from autotoo.pipeline.ports import (
     RemoteNotSentError,
     RemoteRejectedError,
 )
-from autotoo.pipeline.worker import RemoteWorker, cancel_waiting
+from autotoo.pipeline.worker import RemoteWorker
 from autotoo.store.errors import ConflictError
 from autotoo.store.rows import (
     PlannedSubmission,
@@ -106,6 +106,7 @@ class Submitter(RemoteWorker):
             next_at=None,
             detail=reason,
             notices=self._notices(row, "needs_human", reason),
+            children=self._child_notices,
         )
 
     async def _over_budget(self, row: SubmissionRow) -> str | None:
@@ -134,6 +135,7 @@ class Submitter(RemoteWorker):
                 reason="dry-run: not sent",
                 next_at=None,
                 notices=self._notices(row, "planned", "dry-run: not sent"),
+                children=self._child_notices,
             )
             return False
         if row.api == TOO:
@@ -285,9 +287,7 @@ class Submitter(RemoteWorker):
             reason=reason,
             next_at=None,
             notices=self._notices(row, "accepted", reason),
-        )
-        await cancel_waiting(
-            self.repo, row, "its TOO was a debug submission: nothing will be observed"
+            children=self._child_notices,  # nothing will be observed
         )
 
     async def _xrt_active(self) -> int:
@@ -323,15 +323,7 @@ class Submitter(RemoteWorker):
         if row.api == TOO and policy:
             urgencies = list(policy.get("urgency", []))
             if row.attempt < len(urgencies):
-                await self.repo.transition(
-                    row.id,
-                    expect=current,
-                    to=S.REJECTED,
-                    reason=reason,
-                    notices=self._notices(row, "rejected", reason),
-                    next_at=None,
-                )
-                await self._resubmit(row, urgency=int(urgencies[row.attempt]), why=reason)
+                await self._resubmit(row, current, reason, urgency=int(urgencies[row.attempt]))
                 return
             reason = f"{reason}; policy exhausted after {row.attempt + 1} attempts"
             await self._park(row, reason)
@@ -343,10 +335,18 @@ class Submitter(RemoteWorker):
             reason=reason,
             next_at=None,
             notices=self._notices(row, "rejected" if row.api == TOO else "failed", reason),
+            children=self._child_notices,
         )
 
-    async def _resubmit(self, row: SubmissionRow, *, urgency: int, why: str) -> None:
-        """An explicit new attempt asked for by the rule's policy: a new row, a new key."""
+    async def _resubmit(
+        self, row: SubmissionRow, current: list[SubmissionState], reason: str, *, urgency: int
+    ) -> None:
+        """An explicit new attempt asked for by the rule's policy: a new row, a new key.
+
+        The rejection, the new attempt and the XRT jobs waiting for the TOO (they now wait
+        for the new attempt) are one transaction: apart, a crash after the rejection lost
+        the attempt and left the jobs waiting for a TOO that had ended.
+        """
         request = copy.deepcopy(row.request)
         request["body"]["urgency"] = urgency
         attempt = row.attempt + 1
@@ -359,17 +359,20 @@ class Submitter(RemoteWorker):
             attempt=attempt,
             not_before=self.clock(),
         )
-        new = await self.repo.add_submission(
-            row.event_id,
-            plan,
+        new = await self.repo.transition_and_add(
+            row.id,
+            expect=current,
+            to=S.REJECTED,
+            reason=reason,
+            next_at=None,
+            notices=self._notices(row, "rejected", reason),
+            children=self._child_notices,
+            plan=plan,
             parent_id=row.id,
-            detail=f"attempt {attempt} at urgency {urgency} after {why}",
+            added=f"attempt {attempt} at urgency {urgency} after {reason}",
         )
         if new is not None:
             log.info("resubmission planned", attempt=attempt, urgency=urgency)
-            # XRT jobs waiting for this TOO's observation now wait for the new attempt.
-            for child in await self.repo.submissions(parent_id=row.id, api=XRT, states=[S.PLANNED]):
-                await self.repo.reparent(child.id, new.id)
 
     # ---- reconciliation ------------------------------------------------------------------
     async def _reconcile(self, row: SubmissionRow) -> None:

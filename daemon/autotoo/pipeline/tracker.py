@@ -2,7 +2,9 @@
 
 * A TOO is polled until the service decides it and Swift observes it. Each new observation is
   recorded; the first one with a target ID *releases* the XRT jobs waiting for it (rules with
-  ``submit: after_observation``), which get that ``targ``.
+  ``submit: after_observation``), which get that ``targ``, in the same transaction as the
+  observation and its notice (a crash keeps all or none). A TOO that ends unobserved takes
+  its waiting jobs with it, also in one transaction (see ``Repository.transition``).
 * An XRT job is polled (at most once per ``xrt_poll`` per job and ``xrt_polls_per_minute``
   overall, as the UKSSDC asks) until every product is terminal; then the results are fetched
   and stored once each, with their notices in the same transaction. A job of a retracted
@@ -16,14 +18,14 @@ import asyncio
 import collections
 import copy
 from collections.abc import Callable
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from autotoo.logs import bind, get_logger, unbind
 from autotoo.pipeline.keys import submission_key
 from autotoo.pipeline.ports import TOO, XRT, RemoteError, TooPort, TooProgress, XrtPort, XrtProgress
 from autotoo.pipeline.settings import Clock, PipelineSettings, system_clock
-from autotoo.pipeline.worker import RemoteWorker, cancel_waiting
+from autotoo.pipeline.worker import RemoteWorker
 from autotoo.store.errors import ConflictError
 from autotoo.store.repository import Repository
 from autotoo.store.rows import (
@@ -38,6 +40,8 @@ from autotoo.store.rows import (
 log = get_logger("autotoo.tracker")
 
 S = SubmissionState
+# The reason of an XRT job that found no data yet and was followed by a new one.
+NO_DATA_RETRY = "no data yet; a new job will be requested"
 _POSITION_SOURCES = {
     "position_standard": "xrt_standard",
     "position_enhanced": "xrt_enhanced",
@@ -155,7 +159,12 @@ class Tracker(RemoteWorker):
         if progress.decided and not progress.approved:
             await self._too_rejected(row, progress)
             return
-        added = await self.repo.add_observations(
+        targets = sorted({o.target_id for o in progress.observations})
+        obsids = sorted(o.obsid for o in progress.observations)
+        # One transaction: the observations, their notice and the release of the XRT jobs
+        # waiting for them. Apart, a SIGKILL after the first left the jobs waiting for ever
+        # (the next poll found nothing new to release them for).
+        added, released = await self.repo.record_observations(
             row.id,
             [
                 {
@@ -167,15 +176,15 @@ class Tracker(RemoteWorker):
                 }
                 for o in progress.observations
             ],
+            notices=self._notices(row, "observed", target_id=",".join(targets), obsids=obsids),
+            now=self.clock(),
         )
         if added:
-            targets = sorted({o.target_id for o in progress.observations})
-            obsids = sorted(o.obsid for o in progress.observations)
             log.info("observed", target_ids=targets, obsids=obsids)
-            await self.repo.enqueue(
-                self._notices(row, "observed", target_id=",".join(targets), obsids=obsids)
-            )
-            await self._release_children(row, targets)
+        for child in released:
+            log.info("XRT products released", child=child.child_key, targ=targets)
+        if released:
+            self.on_release()
         if progress.complete:
             await self.repo.transition(
                 row.id,
@@ -197,25 +206,8 @@ class Tracker(RemoteWorker):
             reason=reason,
             next_at=None,
             notices=self._notices(row, "rejected", reason),
+            children=self._child_notices,  # its XRT jobs are withdrawn with it
         )
-        await cancel_waiting(self.repo, row, "the TOO was not approved")
-
-    async def _release_children(self, row: SubmissionRow, targets: list[str]) -> None:
-        for child in await self.repo.submissions(parent_id=row.id, states=[S.PLANNED]):
-            if child.next_at is not None:
-                continue  # already released
-            request = copy.deepcopy(child.request)
-            request["request"].setdefault("globals", {})["targ"] = ",".join(targets)
-            await self.repo.transition(
-                child.id,
-                expect=[S.PLANNED],
-                to=S.PLANNED,
-                request=request,
-                next_at=self.clock(),
-                detail=f"released: the TOO was observed ({targets})",
-            )
-            log.info("XRT products released", child=child.key, targ=targets)
-        self.on_release()
 
     # ---- UKSSDC XRT jobs -----------------------------------------------------------------
     async def _track_xrt(self, row: SubmissionRow) -> None:
@@ -288,37 +280,18 @@ class Tracker(RemoteWorker):
         first = row.request.get("first_try_at") or ts(row.sent_at or self.clock())
         started = parse_ts(first) or self.clock()
         if progress.no_data and (self.clock() - started).total_seconds() < retry_for:
-            every = timedelta(seconds=float(row.request.get("retry_every_s", 600)))
-            reason = "no data yet; a new job will be requested"
-            await self.repo.transition(
+            # One transaction: this job failed and its successor is planned (apart, a crash
+            # between them lost the retry).
+            await self.repo.transition_and_add(
                 row.id,
                 expect=[S.TRACKING],
                 to=S.FAILED,
-                reason=reason,
+                reason=NO_DATA_RETRY,
                 next_at=None,
-                notices=self._notices(row, "failed", reason),
-            )
-            attempt = row.attempt + 1
-            request = {**copy.deepcopy(row.request), "first_try_at": first}
-            request["name"] = _with_attempt(
-                request["name"],
-                row.key,
-                submission_key(row.rule, row.group_key, row.action, attempt),
-            )
-            plan = PlannedSubmission(
-                key=submission_key(row.rule, row.group_key, row.action, attempt),
-                api=XRT,
-                rule=row.rule,
-                action=row.action,
-                request=request,
-                attempt=attempt,
-                not_before=self.clock() + every,
-            )
-            await self.repo.add_submission(
-                row.event_id,
-                plan,
+                notices=self._notices(row, "failed", NO_DATA_RETRY),
+                plan=xrt_retry(row, self.clock()),
                 parent_id=row.parent_id,
-                detail="retry: the UKSSDC had no data yet",
+                added="retry: the UKSSDC had no data yet",
             )
             return
         reason = f"no product could be built: {progress.codes}"
@@ -346,6 +319,27 @@ class Tracker(RemoteWorker):
             next_at=None,
             notices=self._notices(row, "cancelled", "event retracted"),
         )
+
+
+def xrt_retry(row: SubmissionRow, now: datetime) -> PlannedSubmission:
+    """The new job that follows an XRT job which found no data yet: the same request under
+    the next attempt's key, due after ``retry_every_s``, keeping the first try's time (the
+    retry window counts from it). Also what the consistency sweep plans for a lost one."""
+    retry_every = timedelta(seconds=float(row.request.get("retry_every_s", 600)))
+    first = row.request.get("first_try_at") or ts(row.sent_at or now)
+    attempt = row.attempt + 1
+    key = submission_key(row.rule, row.group_key, row.action, attempt)
+    request = {**copy.deepcopy(row.request), "first_try_at": first}
+    request["name"] = _with_attempt(request["name"], row.key, key)
+    return PlannedSubmission(
+        key=key,
+        api=XRT,
+        rule=row.rule,
+        action=row.action,
+        request=request,
+        attempt=attempt,
+        not_before=now + retry_every,
+    )
 
 
 def _products(row: SubmissionRow) -> tuple[str, ...]:

@@ -1,5 +1,4 @@
-"""What the processor, submitter and tracker share: the work loop, row notices, and
-withdrawing the follow-ups that wait on a submission."""
+"""What the processor, submitter and tracker share: the work loop and row notices."""
 
 from __future__ import annotations
 
@@ -12,7 +11,7 @@ from autotoo.pipeline.notices import status_notices
 from autotoo.pipeline.ports import TOO, NotConfiguredError, TooPort, XrtPort
 from autotoo.pipeline.settings import Clock, PipelineSettings, system_clock
 from autotoo.store.repository import Repository
-from autotoo.store.rows import Notice, SubmissionRow, SubmissionState
+from autotoo.store.rows import Notice, SubmissionRow
 
 
 class Worker(abc.ABC):
@@ -127,6 +126,11 @@ class RemoteWorker(Worker):
     ) -> list[Notice]:
         return row_notices(self.settings(), row, state, reason, **fields)
 
+    def _child_notices(self, row: SubmissionRow, state: str, reason: str) -> list[Notice]:
+        """The notices of a waiting follow-up withdrawn with its parent (see
+        :meth:`Repository.transition`)."""
+        return row_notices(self.settings(), row, state, reason)
+
 
 def row_notices(
     settings: PipelineSettings,
@@ -147,16 +151,3 @@ def row_notices(
         reason=reason,
         **fields,
     )
-
-
-async def cancel_waiting(repo: Repository, parent: SubmissionRow, reason: str) -> None:
-    """Withdraw the follow-ups still waiting on ``parent`` (e.g. XRT products of a TOO that
-    will never be observed)."""
-    for child in await repo.submissions(parent_id=parent.id, states=[SubmissionState.PLANNED]):
-        await repo.transition(
-            child.id,
-            expect=[SubmissionState.PLANNED],
-            to=SubmissionState.CANCELLED,
-            next_at=None,
-            reason=reason,
-        )

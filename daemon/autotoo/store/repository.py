@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from collections.abc import Set as AbstractSet
 from datetime import datetime
 from functools import partial
@@ -18,7 +18,6 @@ from typing import Any
 
 from autotoo.store import writes
 from autotoo.store.db import Database
-from autotoo.store.errors import ConflictError
 from autotoo.store.rows import (
     AlertOutcome,
     Duplicate,
@@ -30,6 +29,7 @@ from autotoo.store.rows import (
     Notice,
     NoticeRow,
     PlannedSubmission,
+    Settled,
     SubmissionRow,
     SubmissionState,
     parse_ts,
@@ -90,8 +90,13 @@ def _event(row: sqlite3.Row) -> EventRow:
 
 
 class Repository:
-    def __init__(self, db: Database) -> None:
+    def __init__(
+        self, db: Database, *, on_settled: Callable[[Sequence[Settled]], None] | None = None
+    ) -> None:
         self.db = db
+        # Told of the waiting rows a transition settled (the daemon logs them; the CLI,
+        # whose stdout may be JSON, does not).
+        self.on_settled = on_settled or (lambda _settled: None)
 
     # ---- inbox ---------------------------------------------------------------------------
     async def inbox_put(
@@ -263,49 +268,92 @@ class Repository:
         detail: str | None = None,
         durable: bool = False,
         notices: Iterable[Notice] = (),
+        children: writes.NoticesFor | None = None,
         **fields: Any,
     ) -> SubmissionRow:
         """Move a submission from one of ``expect`` to ``to`` (with column updates), logging it.
 
         The WHERE clause on the current state makes the move atomic: a lost race raises
-        :class:`ConflictError` instead of overwriting someone else's progress.
+        :class:`ConflictError` instead of overwriting someone else's progress. A move to a
+        terminal state settles, in the same transaction, the rows waiting for this one's
+        observation (``children`` gives their notices): a crash can never leave them
+        waiting for a parent that has ended.
         """
-        allowed = {"remote_id", "sent_at", "next_at", "not_before", "reason", "request"}
-        if unknown := set(fields) - allowed:
-            raise ValueError(f"cannot set {sorted(unknown)} in a transition")
-        sets = ["state = ?", "updated_at = ?"]
-        now = utcnow()
-        params: list[Any] = [to.value, ts(now)]
-        for name, value in fields.items():
-            sets.append(f"{name} = ?")
-            if isinstance(value, datetime):
-                params.append(ts(value))
-            else:
-                params.append(_json(value) if name == "request" else value)
-        placeholders = ", ".join("?" for _ in expect)
         notices = list(notices)
+        now = utcnow()
 
-        def move(conn: sqlite3.Connection) -> SubmissionRow:
-            moved = conn.execute(
-                f"UPDATE submissions SET {', '.join(sets)} "  # noqa: S608 column names are ours
-                f"WHERE id = ? AND state IN ({placeholders}) RETURNING state",
-                (*params, sub_id, *(s.value for s in expect)),
-            ).fetchone()
-            if moved is None:
-                raise ConflictError(f"submission {sub_id} is not in {[s.value for s in expect]}")
-            old = expect[0].value if len(expect) == 1 else None
-            writes.log_state(conn, sub_id, old, to.value, detail)
-            writes.enqueue(conn, notices, ts(now))
-            row = writes.submission_by_id(conn, sub_id)
-            assert row is not None
-            return row
+        def move(conn: sqlite3.Connection) -> tuple[SubmissionRow, list[Settled]]:
+            row = writes.move(
+                conn,
+                sub_id,
+                expect=expect,
+                to=to,
+                fields=fields,
+                detail=detail,
+                notices=notices,
+                now=now,
+            )
+            settled = []
+            if to.terminal:
+                settled = writes.settle_waiting(
+                    conn, ts(now), parent_id=sub_id, notices_for=children
+                )
+            return row, settled
 
-        return await self.db.run(move, durable=durable)
+        row, settled = await self.db.run(move, durable=durable)
+        self.on_settled(settled)
+        return row
+
+    async def transition_and_add(
+        self,
+        sub_id: int,
+        *,
+        expect: Sequence[SubmissionState],
+        to: SubmissionState,
+        plan: PlannedSubmission,
+        parent_id: int | None,
+        added: str,
+        notices: Iterable[Notice] = (),
+        children: writes.NoticesFor | None = None,
+        **fields: Any,
+    ) -> SubmissionRow | None:
+        """:meth:`transition` and the follow-up it calls for (a policy resubmission, a new
+        XRT job after "no data yet") in ONE durable transaction, so that a crash cannot end
+        a row and lose its successor; then the rows waiting for this one are settled (they
+        wait for the new attempt if it is the parent's). The new row, or None if its key
+        exists."""
+        notices = list(notices)
+        now = utcnow()
+
+        def move(conn: sqlite3.Connection) -> tuple[SubmissionRow | None, list[Settled]]:
+            old = writes.move(
+                conn,
+                sub_id,
+                expect=expect,
+                to=to,
+                fields=fields,
+                detail=None,
+                notices=notices,
+                now=now,
+            )
+            new_id = writes.insert_submission(conn, old.event_id, plan, parent_id, ts(now))
+            if new_id is not None:
+                writes.log_state(conn, new_id, None, "planned", added)
+            settled = []
+            if to.terminal:
+                settled = writes.settle_waiting(
+                    conn, ts(now), parent_id=sub_id, notices_for=children
+                )
+            return (writes.submission_by_id(conn, new_id) if new_id else None), settled
+
+        new, settled = await self.db.run(move, durable=True)
+        self.on_settled(settled)
+        return new
 
     async def add_submission(
         self, plan_event_id: int, plan: PlannedSubmission, *, parent_id: int | None, detail: str
     ) -> SubmissionRow | None:
-        """A follow-up submission (an explicit resubmission attempt, a released XRT job)."""
+        """A follow-up submission (e.g. a new XRT job the sweep found lost)."""
         now = ts(utcnow())
 
         def add(conn: sqlite3.Connection) -> SubmissionRow | None:
@@ -317,17 +365,32 @@ class Repository:
 
         return await self.db.run(add, durable=True)
 
-    async def reparent(self, sub_id: int, parent_id: int) -> None:
-        """A waiting follow-up now depends on another submission (a policy resubmission)."""
+    async def settle_waiting(
+        self, *, now: datetime, notices_for: writes.NoticesFor | None
+    ) -> list[Settled]:
+        """Settle every waiting row whose parent's outcome is known (the consistency sweep;
+        see :func:`writes.settle_waiting`), in one transaction; what changed. A released row
+        is due at ``now``."""
+        return await self.db.run(
+            partial(writes.settle_waiting, now=ts(now), notices_for=notices_for), durable=True
+        )
 
-        def move(conn: sqlite3.Connection) -> None:
-            conn.execute(
-                "UPDATE submissions SET parent_id = ?, updated_at = ? WHERE id = ?",
-                (parent_id, ts(utcnow()), sub_id),
-            )
-            writes.log_state(conn, sub_id, None, "planned", f"now waits for submission {parent_id}")
-
-        await self.db.run(move)
+    async def ended_without_successor(
+        self, *, api: str, state: SubmissionState, reason: str | None = None
+    ) -> list[SubmissionRow]:
+        """Rows of ``api`` in ``state`` (with exactly ``reason``, if given) for which no next
+        attempt (same event, rule and action, attempt + 1) exists: where a follow-up the
+        daemon decided on may have been lost by a crash (the consistency sweep)."""
+        query = (
+            f"SELECT {_SUBMISSION_COLUMNS} FROM {_SUBMISSION_FROM} "  # noqa: S608
+            "WHERE s.api = ? AND s.state = ? AND (? IS NULL OR s.reason = ?) AND NOT EXISTS ("
+            "SELECT 1 FROM submissions n WHERE n.event_id = s.event_id AND n.rule = s.rule "
+            "AND n.action = s.action AND n.attempt = s.attempt + 1) ORDER BY s.id"
+        )
+        params = (api, state.value, reason, reason)
+        async with self.db.reading() as conn:
+            cur = await conn.execute(query, params)
+            return [_submission(r) for r in await cur.fetchall()]
 
     async def submission(self, sub_id: int) -> SubmissionRow | None:
         return self.db.read(partial(writes.submission_by_id, sub_id=sub_id))
@@ -452,24 +515,33 @@ class Repository:
 
     async def add_observations(self, sub_id: int, observations: Iterable[dict[str, Any]]) -> int:
         """Insert observations not yet known; return how many were new."""
-        added = 0
-        async with self.db.transaction() as tx:
-            for obs in observations:
-                cur = await tx.execute(
-                    "INSERT INTO observations (submission_id, target_id, obsid, start_time, "
-                    "end_time, exposure_s) VALUES (?, ?, ?, ?, ?, ?) "
-                    "ON CONFLICT (submission_id, obsid) DO NOTHING RETURNING id",
-                    (
-                        sub_id,
-                        str(obs["target_id"]),
-                        str(obs["obsid"]),
-                        obs.get("start"),
-                        obs.get("end"),
-                        obs.get("exposure_s"),
-                    ),
-                )
-                added += (await cur.fetchone()) is not None
-        return added
+        return await self.db.run(
+            partial(writes.add_observations, sub_id=sub_id, observations=observations)
+        )
+
+    async def record_observations(
+        self,
+        sub_id: int,
+        observations: Iterable[dict[str, Any]],
+        *,
+        notices: Sequence[Notice],
+        now: datetime,
+    ) -> tuple[int, list[Settled]]:
+        """A TOO's observations, their ``notices`` (only if one was new) and the release of
+        every row waiting for them, in ONE transaction: a crash keeps all or none, so a
+        stored observation never leaves a follow-up waiting (the release is retried at each
+        poll too). Returns how many observations were new and what was released (due at
+        ``now``)."""
+        at = ts(now)
+        observations = list(observations)
+
+        def record(conn: sqlite3.Connection) -> tuple[int, list[Settled]]:
+            added = writes.add_observations(conn, sub_id, observations)
+            if added:
+                writes.enqueue(conn, notices, at)
+            return added, writes.settle_waiting(conn, at, parent_id=sub_id)
+
+        return await self.db.run(record)
 
     async def observations(self, sub_id: int) -> list[dict[str, Any]]:
         async with self.db.reading() as conn:

@@ -176,6 +176,19 @@ class SubmissionRow:
 
 
 @dataclass(frozen=True, slots=True)
+class Settled:
+    """What became of a row that was waiting for its parent's observation, once the
+    parent's outcome was known: ``released`` (with the observed target IDs), ``reparented``
+    (to the parent's policy resubmission), ``cancelled`` or ``needs_human``."""
+
+    child_id: int
+    child_key: str
+    parent_id: int | None
+    outcome: str
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
 class NoticeRow:
     id: int
     channel: str

@@ -9,11 +9,14 @@ their own module because they are synchronous and must never touch the event loo
 
 from __future__ import annotations
 
+import copy
 import json
 import sqlite3
-from collections.abc import Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from datetime import datetime
 from typing import Any
 
+from autotoo.store.errors import ConflictError
 from autotoo.store.rows import (
     AlertOutcome,
     Duplicate,
@@ -21,12 +24,16 @@ from autotoo.store.rows import (
     InboxPut,
     Notice,
     PlannedSubmission,
+    Settled,
     SubmissionRow,
     SubmissionState,
     parse_ts,
     ts,
     utcnow,
 )
+
+# The status notices of a waiting row that is withdrawn: (row, new state, reason).
+NoticesFor = Callable[[SubmissionRow, str, str], Sequence[Notice]]
 
 SUBMISSION_COLUMNS = (
     "s.id, s.key, s.api, s.rule, s.event_id, s.action, s.attempt, s.parent_id, s.state, "
@@ -222,6 +229,10 @@ def _plan(conn: sqlite3.Connection, event_id: int, outcome: AlertOutcome, now: s
         new_id = insert_submission(conn, event_id, plan, parent_id, now)
         if new_id is not None:
             log_state(conn, new_id, None, "planned", f"alert inbox#{outcome.inbox_id}")
+            if plan.waiting:
+                # Its parent may be observed or finished already (a rule that gained XRT
+                # products after its TOO was observed): never wait for what has happened.
+                settle_waiting(conn, now, child_ids=[new_id])
     for key, request in outcome.replans.items():
         conn.execute(
             "UPDATE submissions SET request = ?, updated_at = ? "
@@ -288,3 +299,194 @@ def enqueue(conn: sqlite3.Connection, notices: Sequence[Notice], now: str | None
         "VALUES (?, ?, ?, ?, ?, ?)",
         [(n.channel, n.topic, to_json(n.payload), int(n.retain), now, now) for n in notices],
     )
+
+
+_MOVABLE = frozenset({"remote_id", "sent_at", "next_at", "not_before", "reason", "request"})
+
+
+def move(
+    conn: sqlite3.Connection,
+    sub_id: int,
+    *,
+    expect: Sequence[SubmissionState],
+    to: SubmissionState,
+    fields: Mapping[str, Any],
+    detail: str | None,
+    notices: Sequence[Notice],
+    now: datetime,
+) -> SubmissionRow:
+    """Move a submission from one of ``expect`` to ``to`` with column updates, logged, with
+    its notices; :class:`ConflictError` if it is in none of ``expect`` (a lost race)."""
+    if unknown := set(fields) - _MOVABLE:
+        raise ValueError(f"cannot set {sorted(unknown)} in a transition")
+    sets = ["state = ?", "updated_at = ?"]
+    params: list[Any] = [to.value, ts(now)]
+    for name, value in fields.items():
+        sets.append(f"{name} = ?")
+        if isinstance(value, datetime):
+            params.append(ts(value))
+        else:
+            params.append(to_json(value) if name == "request" else value)
+    placeholders = ", ".join("?" for _ in expect)
+    moved = conn.execute(
+        f"UPDATE submissions SET {', '.join(sets)} "  # noqa: S608 column names are ours
+        f"WHERE id = ? AND state IN ({placeholders}) RETURNING state",
+        (*params, sub_id, *(s.value for s in expect)),
+    ).fetchone()
+    if moved is None:
+        raise ConflictError(f"submission {sub_id} is not in {[s.value for s in expect]}")
+    old = expect[0].value if len(expect) == 1 else None
+    log_state(conn, sub_id, old, to.value, detail)
+    enqueue(conn, notices, ts(now))
+    row = submission_by_id(conn, sub_id)
+    assert row is not None
+    return row
+
+
+def add_observations(
+    conn: sqlite3.Connection, sub_id: int, observations: Iterable[Mapping[str, Any]]
+) -> int:
+    """Insert the observations not yet known; how many were new."""
+    added = 0
+    for obs in observations:
+        new = conn.execute(
+            "INSERT INTO observations (submission_id, target_id, obsid, start_time, "
+            "end_time, exposure_s) VALUES (?, ?, ?, ?, ?, ?) "
+            "ON CONFLICT (submission_id, obsid) DO NOTHING RETURNING id",
+            (
+                sub_id,
+                str(obs["target_id"]),
+                str(obs["obsid"]),
+                obs.get("start"),
+                obs.get("end"),
+                obs.get("exposure_s"),
+            ),
+        ).fetchone()
+        added += new is not None
+    return added
+
+
+# ---- rows waiting for their parent's observation -----------------------------------------
+# A waiting row is 'planned' with no next time: only its parent's observation gives it one.
+_WAITING = "s.state = 'planned' AND s.next_at IS NULL"
+# A parent in one of these may still be observed: its children keep waiting.
+_UNDECIDED = frozenset(
+    {
+        SubmissionState.PLANNED,
+        SubmissionState.SUBMITTING,
+        SubmissionState.SUBMITTED,
+        SubmissionState.TRACKING,
+        SubmissionState.UNKNOWN,
+    }
+)
+
+
+def settle_waiting(
+    conn: sqlite3.Connection,
+    now: str | None,
+    *,
+    parent_id: int | None = None,
+    child_ids: Sequence[int] | None = None,
+    notices_for: NoticesFor | None = None,
+) -> list[Settled]:
+    """Give every waiting row (of ``parent_id``, or those of ``child_ids``, or all) whose
+    parent's outcome is known what it was waiting for, in this transaction.
+
+    Observed parent: released with the observed target IDs, as the tracker does.
+    Rejected parent with a policy resubmission: it waits for the newest attempt instead.
+    A parent that ended otherwise (done or cancelled without an observation, rejected
+    for good, failed): cancelled. A parent parked for a human (the daemon no longer
+    follows it, so nothing it observes will be seen) or no parent at all: needs_human.
+    A parent still undecided: nothing changes.
+    """
+    query = f"SELECT {SUBMISSION_COLUMNS} FROM {SUBMISSION_FROM} WHERE {_WAITING}"  # noqa: S608
+    params: list[Any] = []
+    if parent_id is not None:
+        query += " AND s.parent_id = ?"
+        params.append(parent_id)
+    if child_ids is not None:
+        query += f" AND s.id IN ({', '.join('?' for _ in child_ids)})"
+        params.extend(child_ids)
+    settled: list[Settled] = []
+    for row in conn.execute(query + " ORDER BY s.id", params).fetchall():
+        settled += _settle(conn, submission_row(row), now, notices_for)
+    return settled
+
+
+def _settle(
+    conn: sqlite3.Connection, child: SubmissionRow, now: str | None, notices_for: NoticesFor | None
+) -> list[Settled]:
+    done: list[Settled] = []
+    seen: set[int] = set()
+    while child.parent_id is not None and child.parent_id not in seen:
+        seen.add(child.parent_id)
+        parent = submission_by_id(conn, child.parent_id)
+        if parent is None:
+            break
+        targets = [
+            str(r[0])
+            for r in conn.execute(
+                "SELECT DISTINCT target_id FROM observations WHERE submission_id = ? "
+                "ORDER BY target_id",
+                (parent.id,),
+            )
+        ]
+        if targets:
+            request = copy.deepcopy(child.request)
+            request["request"].setdefault("globals", {})["targ"] = ",".join(targets)
+            why = f"released: the TOO was observed ({targets})"
+            conn.execute(
+                "UPDATE submissions SET request = ?, next_at = ?, updated_at = ? WHERE id = ?",
+                (to_json(request), now, now, child.id),
+            )
+            log_state(conn, child.id, "planned", "planned", why)
+            return [*done, Settled(child.id, child.key, parent.id, "released", why)]
+        if parent.state in _UNDECIDED:
+            return done
+        newer = None
+        if parent.state is SubmissionState.REJECTED:  # its policy resubmission, if any
+            newer = conn.execute(
+                "SELECT id FROM submissions WHERE parent_id = ? AND api = ? "
+                "ORDER BY attempt DESC, id DESC LIMIT 1",
+                (parent.id, parent.api),
+            ).fetchone()
+        if newer is not None:
+            why = f"now waits for submission {newer[0]}"
+            conn.execute(
+                "UPDATE submissions SET parent_id = ?, updated_at = ? WHERE id = ?",
+                (int(newer[0]), now, child.id),
+            )
+            log_state(conn, child.id, None, "planned", why)
+            done.append(Settled(child.id, child.key, parent.id, "reparented", why))
+            child.parent_id = int(newer[0])
+            continue
+        ended = f"{parent.state.value}: {parent.reason}" if parent.reason else parent.state.value
+        if parent.state is SubmissionState.NEEDS_HUMAN:
+            why = (
+                f"its TOO (submission {parent.id}) was parked for a human ({ended}); autotoo "
+                "no longer follows it, so its observation cannot release this request"
+            )
+            return [*done, _withdraw(conn, child, parent.id, "needs_human", why, now, notices_for)]
+        why = f"its TOO (submission {parent.id}) ended without an observation ({ended})"
+        return [*done, _withdraw(conn, child, parent.id, "cancelled", why, now, notices_for)]
+    why = "waits for an observation, but its parent submission does not exist"
+    return [*done, _withdraw(conn, child, child.parent_id, "needs_human", why, now, notices_for)]
+
+
+def _withdraw(
+    conn: sqlite3.Connection,
+    child: SubmissionRow,
+    parent_id: int | None,
+    state: str,
+    why: str,
+    now: str | None,
+    notices_for: NoticesFor | None,
+) -> Settled:
+    conn.execute(
+        "UPDATE submissions SET state = ?, reason = ?, updated_at = ? WHERE id = ?",
+        (state, why, now, child.id),
+    )
+    log_state(conn, child.id, "planned", state, why)
+    if notices_for is not None:
+        enqueue(conn, notices_for(child, state, why), now)
+    return Settled(child.id, child.key, parent_id, state, why)
