@@ -25,6 +25,7 @@ from typing import Any
 import jwt
 import pytest
 
+from autotoo.emulators.swift.rules import SwiftRules
 from autotoo.swift import SwiftV1Client, SwiftV2Client
 from tests.fixtures.swift_emulator import Emulator, MakeEmulator
 from tests.swift.conftest import BRIGHT_STAR, CONSTRAINED, seed_request
@@ -164,14 +165,8 @@ async def test_swifttools4_walks_the_seed(
 
     # Our client's body for the same TOO, field by field (ra/dec: swifttools 4 shifts them by
     # the ICRS->FK5 bias after assignment, spec §5.3).
-    (theirs,) = submitted(
-        emu,
-        "v2",
-        urgency="4",
-        debug="false",
-        validate_only="false",
-        exp_time_just="1ks to measure flux and period",
-    )
+    theirs, repeat = submitted(emu, "v2", urgency="4", debug="false", validate_only="false")
+    assert repeat == theirs
     other = await make_emulator()
     async with SwiftV2Client(other.swift_v2_url, **CREDS) as client:
         await client.submit(seed_request(urgency=4))
@@ -180,6 +175,34 @@ async def test_swifttools4_walks_the_seed(
     for key in ("ra", "dec"):
         assert abs(float(ours.pop(key)) - float(theirs.pop(key))) < 1e-4
     assert ours == theirs
+
+
+def assert_resubmission_story(out: dict[str, Any], emu: Emulator) -> None:
+    """The seed run a second time: its earlier debug TOO (13837 in the seed) makes the same
+    request a repeat; urgency 4 after ``status.clear()`` is a new request (13838); sending that
+    one again is a repeat of it."""
+    ok, earlier = out["earlier_run"]
+    assert (ok, earlier["status"]) == (True, "Accepted")
+    first = earlier["too_id"]
+    ok, status = out["submit"]
+    assert (ok, status["status"]) == (False, "Rejected")
+    assert status["errors"] == [f"TOO already recently submitted. TOO ID: {first}"]
+    ok, status = out["resubmit"]
+    assert (ok, status["status"], status["errors"]) == (True, "Accepted", [])
+    assert status["too_id"] == first + 1
+    ok, repeat = out["repeat"]
+    assert (ok, repeat["errors"]) == (
+        False,
+        [f"TOO already recently submitted. TOO ID: {first + 1}"],
+    )
+    assert not emu.swift.toos  # debug mode throughout, as in the seed
+
+
+async def test_swifttools4_walks_the_resubmission(make_emulator: MakeEmulator) -> None:
+    emu = await make_emulator(rules=SwiftRules(constraints=False))
+    env = {"SWIFT_TOO_API_URL": emu.swift_v2_url}
+    out = await run_walk(Path(sys.executable), "walk_v2.py", "resubmit", env=env)
+    assert_resubmission_story(out, emu)
 
 
 # ---- API v1: swifttools 3.0.24 --------------------------------------------------------------
@@ -216,9 +239,6 @@ async def test_swifttools3_walks_the_seed(
     assert (ok, status["status"]) == (True, "Accepted")
     assert out["job_status"] == {"status": "Accepted", "too_id": too_id}
     assert (out["status_truthy"], out["complete"], out["table_has_requester"]) == (True, True, True)
-    assert out["submit_repeat"][1]["errors"] == [
-        f"TOO already recently submitted. TOO ID: {too_id}"
-    ]
     ok, status = out["submit_debug"]
     assert (ok, status["status"]) == (True, "Accepted")
     assert status["too_id"] not in emu.swift.toos

@@ -102,10 +102,6 @@ def seed():
     out["table_has_requester"] = USER in str(too)
     job = Swift_TOO_Status(username=USER, shared_secret=SECRET, jobnumber=too.status.jobnumber)
     out["job_status"] = {"status": job.status, "too_id": job.too_id}
-    too.exp_time_just = "1ks to measure flux and period, again"
-    too.status.clear()
-    out["submit_repeat"] = [too.submit(), status(too)]
-    too.exp_time_just = "1ks to measure flux and period"
     too.debug = True
     too.status.clear()
     out["submit_debug"] = [too.submit(), status(too)]

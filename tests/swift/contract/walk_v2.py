@@ -2,7 +2,8 @@
 
 Run as a subprocess with ``SWIFT_TOO_API_URL`` pointing at the emulator and a throw-away
 ``HOME`` (swifttools keeps its session cookie in ``~/.cache/swift_too``); prints one JSON object.
-``walk_v2.py seed`` walks the seed; ``walk_v2.py track TOO_ID`` reads the listing and calendar.
+``walk_v2.py seed`` walks the seed; ``walk_v2.py resubmit`` its resubmission story;
+``walk_v2.py track TOO_ID`` reads the listing and calendar.
 """
 
 import json
@@ -81,13 +82,55 @@ def seed():
     out["submit_after_reject_without_clear"] = too.submit()
     too.status.clear()
     out["submit_urgency4"] = [too.submit(), status(too)]
-    too.exp_time_just = "1ks to measure flux and period, again"
-    too.status.clear()
+    too.status.clear()  # the identical request again: a repeat
     out["submit_repeat"] = [too.submit(), status(too)]
-    too.exp_time_just = "1ks to measure flux and period"
     too.debug = True
     too.status.clear()
     out["submit_debug"] = [too.submit(), status(too)]
+    return out
+
+
+def seed_too():
+    """The seed's TOO as it stands at its submission cell (debug mode, urgency 2)."""
+    too = TOO()
+    too.username = USER
+    too.shared_secret = SECRET
+    too.debug = True
+    too.source_name = "SMC X-3"
+    too.ra, too.dec = 13.0234, -72.4345
+    too.source_type = "Be/X-ray Binary"
+    too.exp_time_per_visit = 1000
+    too.monitoring_freq = "2 days"
+    too.num_of_visits = 7
+    too.exp_time_just = "1ks to measure flux and period"
+    too.immediate_objective = (
+        "Track the X-ray evolution and pulsar period in this new outburst of SMC X-3"
+    )
+    too.urgency = 2
+    too.obs_type = too.obs_types[1]
+    too.instrument = "XRT"
+    too.xrt_countrate = 20
+    too.xrt_mode = 6
+    too.uvot_mode = "I think I want all UV filters for this, whatever the UVOT team recommends."
+    too.uvot_just = "All UV filters to follow the disc."
+    too.science_just = SCIENCE_JUST
+    return too
+
+
+def resubmit():
+    """The seed's resubmission story: the notebook run a second time finds its earlier TOO
+    ("TOO already recently submitted"), changes urgency, clears the status, and is accepted."""
+    out = {}
+    earlier = seed_too()
+    out["earlier_run"] = [earlier.submit(), status(earlier)]
+    too = seed_too()  # a new object with the same content
+    out["submit"] = [too.submit(), status(too)]
+    if not too.status:
+        too.urgency = 4
+        too.status.clear()
+        out["resubmit"] = [too.submit(), status(too)]
+    too.status.clear()
+    out["repeat"] = [too.submit(), status(too)]
     return out
 
 
@@ -108,5 +151,8 @@ def track(too_id):
 
 
 if __name__ == "__main__":
-    result = seed() if sys.argv[1] == "seed" else track(int(sys.argv[2]))
+    if sys.argv[1] == "track":
+        result = track(int(sys.argv[2]))
+    else:
+        result = {"seed": seed, "resubmit": resubmit}[sys.argv[1]]()
     print(json.dumps(result, default=str))
