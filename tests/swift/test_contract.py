@@ -239,6 +239,9 @@ async def test_swifttools3_walks_the_seed(
     assert (ok, status["status"]) == (True, "Accepted")
     assert out["job_status"] == {"status": "Accepted", "too_id": too_id}
     assert (out["status_truthy"], out["complete"], out["table_has_requester"]) == (True, True, True)
+    assert out["submit_repeat"][1]["errors"] == [
+        f"TOO already recently submitted. TOO ID: {too_id}"
+    ]
     ok, status = out["submit_debug"]
     assert (ok, status["status"]) == (True, "Accepted")
     assert status["too_id"] not in emu.swift.toos
@@ -264,3 +267,15 @@ async def test_swifttools3_walks_the_seed(
     theirs = [out["token_urgency4"], out["token_debug"]]
     assert [claims(t) for t in ours] == [claims(t) for t in theirs]
     assert ours == theirs
+
+
+async def test_swifttools3_walks_the_resubmission(
+    make_emulator: MakeEmulator, swifttools3_python: Path
+) -> None:
+    """v1: the re-run's new object signs the very token of the earlier run (no time claim), and
+    is still a new submission: the earlier job had given its final status."""
+    emu = await make_emulator(rules=SwiftRules(constraints=False))
+    out = await run_walk(swifttools3_python, "walk_v1.py", emu.swift_v1_url, "resubmit")
+    assert out["same_token"] is True
+    assert_resubmission_story(out, emu)
+    assert out["stdout"] == ""

@@ -4,7 +4,8 @@ Each request is ``{"api_name", "api_version": "1.2", "api_data"}`` signed with t
 secret (no registered claims, so equal requests give equal tokens). The service queues TOO
 requests: a ``Swift_TOO_Status`` reply ``Queued``/``Processing`` is polled by re-sending the
 *identical* token, which the service answers with the state of the job it already has — that is
-v1's idempotency, so polling can never create a second TOO.
+v1's idempotency, so polling can never create a second TOO. A token is never sent again after
+its final status has been read: the service would then take it as a new submission.
 """
 
 from __future__ import annotations

@@ -92,7 +92,10 @@ class SwiftService:
         self.toos: dict[int, TooEntry] = {}
         # The most recent requests, for tests and debugging (bounded: `autotoo emulate` runs long).
         self.received: deque[Received] = deque(maxlen=RECEIVED_KEPT)
-        self.v1_jobs: dict[str, Any] = {}  # raw token -> job (the v1 routes own its shape)
+        # v1 jobs (the v1 routes own their shape): every job by number, and the jobs whose
+        # final status has not been given yet by the raw token their client polls with.
+        self.v1_jobs: dict[int, Any] = {}
+        self.v1_polled: dict[str, Any] = {}
         self._recent: list[_Recent] = []
         self._next_too = self.rules.first_too_id
         self._next_job = self.rules.first_jobnumber
