@@ -279,3 +279,46 @@ async def test_swifttools3_walks_the_resubmission(
     assert out["same_token"] is True
     assert_resubmission_story(out, emu)
     assert out["stdout"] == ""
+
+
+# ---- name resolution: both clients ----------------------------------------------------------
+REAL_NAMES = {  # J2000 degrees, to 1e-3
+    "M31": (10.685, 41.269),
+    "NGC 4151": (182.636, 39.406),
+    "V404 Cyg": (306.016, 33.867),
+    "GRB 221009A": (288.265, 19.773),
+    "Swift J1753.5-0127": (268.368, -1.452),
+}
+UNKNOWN = "Not A Real Source 12345"
+
+
+def assert_resolved(out: dict[str, Any], *, v1: bool) -> None:
+    for name, (ra, dec) in REAL_NAMES.items():
+        got = out[name]
+        assert (got["status"], got["errors"]) == ("Accepted", []), name
+        assert (round(got["ra"], 3), round(got["dec"], 3)) == (ra, dec), name
+        assert [round(v, 3) for v in got["too"]] == [ra, dec], name
+    unknown = out[UNKNOWN]
+    assert (unknown["ra"], unknown["dec"], unknown["status"]) == (None, None, "Rejected")
+    if v1:
+        assert unknown["errors"] == ["Could not resolve name."]
+        assert out[UNKNOWN]["too_errors"] == ["Could not resolve name."]  # swifttools' own
+    else:
+        assert unknown["errors"] == [f"Could not resolve name {UNKNOWN}."]
+    assert out[UNKNOWN]["too"] == [None, None]
+
+
+async def test_swifttools4_resolves_real_names(emulator: Emulator) -> None:
+    env = {"SWIFT_TOO_API_URL": emulator.swift_v2_url}
+    names = [*REAL_NAMES, UNKNOWN]
+    out = await run_walk(Path(sys.executable), "walk_v2.py", "resolve", *names, env=env)
+    assert_resolved(out, v1=False)
+
+
+async def test_swifttools3_resolves_real_names(
+    emulator: Emulator, swifttools3_python: Path
+) -> None:
+    names = [*REAL_NAMES, UNKNOWN]
+    out = await run_walk(swifttools3_python, "walk_v1.py", emulator.swift_v1_url, "resolve", *names)
+    assert_resolved(out, v1=True)
+    assert out["stdout"] == ""

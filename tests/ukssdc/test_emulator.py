@@ -132,6 +132,17 @@ async def test_energy_limits_and_value_formats_are_refused(emu: Emu) -> None:
     assert reply["OK"] == 1, reply
 
 
+async def test_get_coords_resolves_catalogue_names(emu: Emu) -> None:
+    """``getCoords`` answers from the same name catalogue as the Swift resolver."""
+    body = {"targ": "00030694", "cent": 0, "getCoords": 1, "image": 1}
+    reply = await emu.post("run_userobject.php", {**body, "name": "NGC 4151"})
+    assert reply["OK"] == 1, reply
+    assert (reply["jobPars"]["RA"], reply["jobPars"]["Dec"]) == ("182.63575", "39.40586")
+    reply = await emu.post("run_userobject.php", {**body, "name": "Not A Real Source 12345"})
+    assert reply["OK"] == 0
+    assert reply["ERROR"] == "Could not resolve the name `Not A Real Source 12345`."
+
+
 async def test_source_detection_alone_and_resolution_by_position(emu: Emu) -> None:
     reply = await emu.post(
         "run_userobject.php",

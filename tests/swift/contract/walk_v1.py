@@ -3,7 +3,8 @@
 Runs in ``.venv-swifttools3`` (see tests/swift/test_contract.py) as a subprocess; the endpoint
 is redirected by the module global ``api_common.API_URL``, given as argv[1]. Prints one JSON
 object. ``walk_v1.py URL seed`` walks the seed; ``walk_v1.py URL resubmit`` its resubmission
-story; ``walk_v1.py URL track TOO_ID`` reads the listing and calendar.
+story; ``walk_v1.py URL track TOO_ID`` reads the listing and calendar; ``walk_v1.py URL
+resolve NAME...`` resolves names.
 """
 
 import io
@@ -156,6 +157,24 @@ def resubmit():
     return out
 
 
+def resolve(names):
+    """Each name through swifttools' own ``Resolve``, and through a TOO's auto-resolve."""
+    out = {}
+    for name in names:
+        res = Resolve(name=name)
+        too = TOO()
+        too.source_name = name
+        out[name] = {
+            "ra": res.ra,
+            "dec": res.dec,
+            "status": res.status.status,
+            "errors": list(res.status.errors),
+            "too": [too.ra, too.dec],
+            "too_errors": list(too.status.errors),
+        }
+    return out
+
+
 def track(too_id):
     reqs = Swift_TOO_Requests(username=USER, shared_secret=SECRET, too_id=too_id, detail=True)
     cal = Swift_Calendar(username=USER, shared_secret=SECRET, too_id=too_id)
@@ -179,6 +198,8 @@ if __name__ == "__main__":
     with redirect_stdout(noise):
         if sys.argv[2] == "track":
             result = track(int(sys.argv[3]))
+        elif sys.argv[2] == "resolve":
+            result = resolve(sys.argv[3:])
         else:
             result = {"seed": seed, "resubmit": resubmit}[sys.argv[2]]()
     result["stdout"] = noise.getvalue()

@@ -3,7 +3,8 @@
 Run as a subprocess with ``SWIFT_TOO_API_URL`` pointing at the emulator and a throw-away
 ``HOME`` (swifttools keeps its session cookie in ``~/.cache/swift_too``); prints one JSON object.
 ``walk_v2.py seed`` walks the seed; ``walk_v2.py resubmit`` its resubmission story;
-``walk_v2.py track TOO_ID`` reads the listing and calendar.
+``walk_v2.py track TOO_ID`` reads the listing and calendar; ``walk_v2.py resolve NAME...``
+resolves names.
 """
 
 import json
@@ -134,6 +135,22 @@ def resubmit():
     return out
 
 
+def resolve(names):
+    """Each name through swifttools' own ``Resolve``, and through a TOO's auto-resolve."""
+    out = {}
+    for name in names:
+        res = Resolve(name=name)
+        too = TOO(target_name=name)
+        out[name] = {
+            "ra": res.ra,
+            "dec": res.dec,
+            "status": res.status.status,
+            "errors": list(res.status.errors),
+            "too": [too.ra, too.dec],
+        }
+    return out
+
+
 def track(too_id):
     reqs = TOORequests(username=USER, shared_secret=SECRET, too_id=too_id, detail=True)
     entry = reqs.by_id(too_id)
@@ -153,6 +170,8 @@ def track(too_id):
 if __name__ == "__main__":
     if sys.argv[1] == "track":
         result = track(int(sys.argv[2]))
+    elif sys.argv[1] == "resolve":
+        result = resolve(sys.argv[2:])
     else:
         result = {"seed": seed, "resubmit": resubmit}[sys.argv[1]]()
     print(json.dumps(result, default=str))

@@ -149,7 +149,7 @@ def _job_status(service: SwiftService, data: dict[str, Any]) -> web.Response:
 
 def _resolve(service: SwiftService, data: dict[str, Any]) -> web.Response:
     name = str(data.get("name", ""))
-    target = service.sky.resolve(name)
+    target = service.sky.locate(name)
     reply: dict[str, Any]
     if target is None:
         reply = {"name": name, "status": _nested("Rejected", ["Could not resolve name."])}

@@ -152,7 +152,7 @@ async def get_calendar(request: web.Request) -> web.Response:
 
 async def resolve(request: web.Request) -> web.Response:
     name = request.query.get("name", "")
-    target = _service(request).sky.resolve(name)
+    target = _service(request).sky.locate(name)
     if target is None:
         status = {
             "status": "Rejected",

@@ -95,7 +95,7 @@ class XrtService:
         name = str(body["name"])
         ra, dec = body.get("RA"), body.get("Dec")
         if truthy(body.get("getCoords")):
-            hit = self.sky.resolve(name)
+            hit = self.sky.locate(name)
             if hit is None:
                 raise ServiceError(f"Could not resolve the name `{name}`.")
             ra, dec = hit.ra, hit.dec
