@@ -107,6 +107,19 @@ def claims(token: str) -> Any:
     return jwt.decode(token, options={"verify_signature": False})
 
 
+def assert_public_listing(out: dict[str, Any], too_id: int) -> None:
+    """An approved TOO is in the public listing, without its justification texts."""
+    assert (out["status"], out["errors"]) == ("Accepted", [])
+    (entry,) = out["entries"]
+    assert (entry["too_id"], entry["decision"], entry["target_id"]) == (
+        too_id,
+        "Approved",
+        945521,
+    )
+    assert entry["target_name"] == "SMC X-3"
+    assert entry["science_just"] is None
+
+
 # ---- API v2: swifttools 4.0.5 ---------------------------------------------------------------
 async def test_swifttools4_walks_the_seed(
     pole_emulator: Emulator, make_emulator: MakeEmulator
@@ -162,6 +175,8 @@ async def test_swifttools4_walks_the_seed(
     assert len(track["calendar"]) == 7
     assert flown
     assert {e["obsid"] for e in flown} <= {o.obsid for o in emu.sky.observations(945521)}
+    public = await run_walk(Path(sys.executable), "walk_v2.py", "public", str(too_id), env=env)
+    assert_public_listing(public, too_id)
 
     # Our client's body for the same TOO, field by field (ra/dec: swifttools 4 shifts them by
     # the ICRS->FK5 bias after assignment, spec §5.3).
@@ -257,6 +272,10 @@ async def test_swifttools3_walks_the_seed(
     assert track["calendar_errors"] == []
     assert len(track["calendar"]) == 7
     assert any(e["asflown"] for e in track["calendar"])
+    public = await run_walk(
+        swifttools3_python, "walk_v1.py", emu.swift_v1_url, "public", str(too_id)
+    )
+    assert_public_listing(public, too_id)
 
     # Same TOO from our client: the signed token is byte-identical to swifttools' own.
     other = await make_emulator()

@@ -157,6 +157,25 @@ def resubmit():
     return out
 
 
+def public(too_id):
+    """What anyone sees: swifttools' defaults (username "anonymous", secret "anonymous")."""
+    reqs = Swift_TOO_Requests(too_id=too_id, detail=True)
+    return {
+        "status": reqs.status.status,
+        "errors": list(reqs.status.errors),
+        "entries": [
+            {
+                "too_id": e.too_id,
+                "decision": e.decision,
+                "target_id": e.target_id,
+                "target_name": e.source_name,
+                "science_just": e.science_just,
+            }
+            for e in reqs.entries
+        ],
+    }
+
+
 def resolve(names):
     """Each name through swifttools' own ``Resolve``, and through a TOO's auto-resolve."""
     out = {}
@@ -198,6 +217,8 @@ if __name__ == "__main__":
     with redirect_stdout(noise):
         if sys.argv[2] == "track":
             result = track(int(sys.argv[3]))
+        elif sys.argv[2] == "public":
+            result = public(int(sys.argv[3]))
         elif sys.argv[2] == "resolve":
             result = resolve(sys.argv[3:])
         else:

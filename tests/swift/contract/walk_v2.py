@@ -3,8 +3,8 @@
 Run as a subprocess with ``SWIFT_TOO_API_URL`` pointing at the emulator and a throw-away
 ``HOME`` (swifttools keeps its session cookie in ``~/.cache/swift_too``); prints one JSON object.
 ``walk_v2.py seed`` walks the seed; ``walk_v2.py resubmit`` its resubmission story;
-``walk_v2.py track TOO_ID`` reads the listing and calendar; ``walk_v2.py resolve NAME...``
-resolves names.
+``walk_v2.py track TOO_ID`` reads the listing and calendar (``public TOO_ID``: anonymously);
+``walk_v2.py resolve NAME...`` resolves names.
 """
 
 import json
@@ -135,6 +135,25 @@ def resubmit():
     return out
 
 
+def public(too_id):
+    """What anyone sees: swifttools' defaults (username "anonymous", no secret, no login)."""
+    reqs = TOORequests(too_id=too_id, detail=True)
+    return {
+        "status": reqs.status.status,
+        "errors": list(reqs.status.errors),
+        "entries": [
+            {
+                "too_id": e.too_id,
+                "decision": e.decision,
+                "target_id": e.target_id,
+                "target_name": e.target_name,
+                "science_just": e.science_just,
+            }
+            for e in reqs.entries
+        ],
+    }
+
+
 def resolve(names):
     """Each name through swifttools' own ``Resolve``, and through a TOO's auto-resolve."""
     out = {}
@@ -170,6 +189,8 @@ def track(too_id):
 if __name__ == "__main__":
     if sys.argv[1] == "track":
         result = track(int(sys.argv[2]))
+    elif sys.argv[1] == "public":
+        result = public(int(sys.argv[2]))
     elif sys.argv[1] == "resolve":
         result = resolve(sys.argv[2:])
     else:

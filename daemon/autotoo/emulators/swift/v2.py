@@ -107,13 +107,19 @@ async def get_too(request: web.Request) -> web.Response:
     if viewer is None:
         return _unauthorized()
     q = request.query
+    # ``username`` narrows the listing to that requester's TOOs, except the anonymous user's
+    # name: it is what swifttools sends for everyone who has not logged in (its default), and
+    # the anonymous user owns no TOOs, so it asks for the public listing.
+    owner = q.get("username") or None
+    if owner == "anonymous":
+        owner = None
     try:
         begin = q.get("begin")
         coords = _floats(q, "ra", "dec", "radius", "length")
         entries = service.listing(
             viewer=viewer,
             too_id=int(q["too_id"]) if q.get("too_id") else None,
-            owner=q.get("username") or None,
+            owner=owner,
             begin=_aware(datetime.fromisoformat(begin)) if begin else None,
             length_days=coords["length"],
             year=int(q["year"]) if q.get("year") else None,
