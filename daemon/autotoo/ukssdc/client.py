@@ -282,19 +282,7 @@ class UkssdcClient:
             {"JobID": job_id, "nosys": nosys, "incbad": incbad},
             wire.LightCurveReply,
         )
-        datasets: dict[str, Dataset] = {}
-        for name in reply.datasets:
-            try:
-                ds = wire.DatasetWire.model_validate(data[f"{name}Data"])
-            except (KeyError, ValidationError) as exc:
-                raise BadReplyError(
-                    f"Expected to find `{name}` data, but it is not present."
-                ) from exc
-            if any(len(row) != len(ds.columns) for row in ds.data):
-                raise BadReplyError(f"Unable to handle the {name}Data light curve, corrupt data?")
-            datasets[name] = Dataset(ds.columns, [_lc_row(ds.columns, r) for r in ds.data], ds.url)
-        skip = {"OK", "APIVersion", "Datasets", *(f"{n}Data" for n in reply.datasets)}
-        return LightCurve(datasets, {k: v for k, v in data.items() if k not in skip})
+        return light_curve_from(reply, data)
 
     async def spectral_fits(self, job_id: int) -> SpectralFits:
         _, data = await self._call("tprods/getSpecData.php", {"JobID": job_id}, wire.Envelope)
@@ -421,6 +409,21 @@ def _number(value: str) -> str | int | float:
         return float(value) if "." in value or "e" in value.lower() else int(value)
     except ValueError:
         return value
+
+
+def light_curve_from(reply: wire.LightCurveReply, data: dict[str, Any]) -> LightCurve:
+    """A light-curve reply (``Datasets`` plus one ``<name>Data`` table each) as a result."""
+    datasets: dict[str, Dataset] = {}
+    for name in reply.datasets:
+        try:
+            ds = wire.DatasetWire.model_validate(data[f"{name}Data"])
+        except (KeyError, ValidationError) as exc:
+            raise BadReplyError(f"Expected to find `{name}` data, but it is not present.") from exc
+        if any(len(row) != len(ds.columns) for row in ds.data):
+            raise BadReplyError(f"Unable to handle the {name}Data light curve, corrupt data?")
+        datasets[name] = Dataset(ds.columns, [_lc_row(ds.columns, r) for r in ds.data], ds.url)
+    skip = {"OK", "APIVersion", "Datasets", *(f"{n}Data" for n in reply.datasets)}
+    return LightCurve(datasets, {k: v for k, v in data.items() if k not in skip})
 
 
 def _lc_row(columns: list[str], row: list[Any]) -> list[float | str]:
