@@ -19,6 +19,7 @@ from typing import Any, Unpack
 import aiohttp
 import structlog
 
+from autotoo.retry_after import wait_before_retry
 from autotoo.swift import replies
 from autotoo.swift.base import ClientOptions, SwiftClient
 from autotoo.swift.errors import (
@@ -74,12 +75,29 @@ class SwiftV1Client(SwiftClient):
         self.poll_interval = poll_interval
 
     async def _post(self, token: str, *, idempotent: bool, sent: dict[str, Any]) -> tuple[int, str]:
+        """One exchange, resent after a 429/503 that says when to come back (the service did
+        not act on it; see autotoo.retry_after). Bounded by the job's own deadline."""
+        sends = 0
+        while True:
+            status, text, retry = await self._post_once(token, idempotent=idempotent, sent=sent)
+            sends += 1
+            wait = wait_before_retry(status, retry, attempt=sends)
+            if wait is None:
+                return status, text
+            log.info("swift.retry_after", status=status, wait_s=wait)
+            await asyncio.sleep(wait)
+
+    async def _post_once(
+        self, token: str, *, idempotent: bool, sent: dict[str, Any]
+    ) -> tuple[int, str, dict[str, str]]:
         try:
             async with (
                 asyncio.timeout(self.timeout.total),
                 self.session.post(self.url, data={"jwt": token}) as resp,
             ):
-                return resp.status, await resp.text()
+                value = resp.headers.get("Retry-After")
+                retry = {} if value is None else {"Retry-After": value}
+                return resp.status, await resp.text(), retry
         except aiohttp.ClientConnectorError as exc:
             raise SwiftNotSentError(f"cannot connect to {self.url}: {exc}") from exc
         except (aiohttp.ClientError, TimeoutError) as exc:
@@ -92,6 +110,8 @@ class SwiftV1Client(SwiftClient):
         self, status: int, body: str, *, idempotent: bool, sent: dict[str, Any]
     ) -> dict[str, Any]:
         if status != 200:
+            if status == 429:  # declined before acting, and not retried (autotoo.retry_after)
+                raise SwiftNotSentError(f"HTTP Submit failed with error code {status}")
             if status >= 500 and not idempotent:
                 raise SwiftAmbiguousError(
                     f"HTTP Submit failed with error code {status}", request=sent

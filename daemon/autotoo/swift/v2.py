@@ -16,6 +16,7 @@ from typing import Any, Unpack
 import aiohttp
 import structlog
 
+from autotoo.retry_after import wait_before_retry
 from autotoo.swift import replies
 from autotoo.swift.base import ANONYMOUS, ClientOptions, SwiftClient
 from autotoo.swift.errors import (
@@ -121,22 +122,35 @@ class SwiftV2Client(SwiftClient):
         form: list[tuple[str, str]] | None = None,
         idempotent: bool,
     ) -> tuple[int, str]:
-        """One HTTP exchange, logging in first if needed and once more after a 401."""
-        for attempt in (1, 2):
+        """One HTTP exchange, logging in first if needed and once more after a 401, and
+        resending after a 429/503 that says when to come back (autotoo.retry_after)."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.timeout.total if self.timeout.total else None
+        relogged = False
+        sends = 0
+        while True:
             if self.username != ANONYMOUS and self._cookie is None:
                 await self._login()
             used = self._cookie
             headers = {"Cookie": f"{SESSION_COOKIE}={used}"} if used else {}
-            status, body = await self._send(method, path, params, form, headers, idempotent)
-            if status == 401 and self.username != ANONYMOUS and attempt == 1:
+            status, body, reply_headers = await self._send(
+                method, path, params, form, headers, idempotent
+            )
+            sends += 1
+            if status == 401 and self.username != ANONYMOUS and not relogged:
                 # Expired or foreign session; a 401 means the service did not act on the
                 # request, so one fresh login and one repeat are safe.
+                relogged = True
                 await self._login(replacing=used)
                 continue
             if status == 401:
                 raise SwiftAuthError("Authentication failed: Invalid username or shared secret.")
-            return status, body
-        raise AssertionError("unreachable")  # pragma: no cover
+            budget = deadline - loop.time() if deadline is not None else None
+            wait = wait_before_retry(status, reply_headers, attempt=sends, budget_s=budget)
+            if wait is None:
+                return status, body
+            log.info("swift.retry_after", path=path, status=status, wait_s=wait)
+            await asyncio.sleep(wait)
 
     async def _send(
         self,
@@ -146,7 +160,7 @@ class SwiftV2Client(SwiftClient):
         form: list[tuple[str, str]] | None,
         headers: dict[str, str],
         idempotent: bool,
-    ) -> tuple[int, str]:
+    ) -> tuple[int, str, dict[str, str]]:
         url = f"{self.url}{path}"
         sent = dict(form or params or {})
         try:
@@ -156,7 +170,7 @@ class SwiftV2Client(SwiftClient):
                     method, url, params=params, data=form, headers=headers, allow_redirects=True
                 ) as resp,
             ):
-                return resp.status, await resp.text()
+                return resp.status, await resp.text(), _retry_headers(resp)
         except aiohttp.ClientConnectorError as exc:
             # No connection was established, so nothing was sent.
             raise SwiftNotSentError(f"cannot connect to {self.url}: {exc}") from exc
@@ -179,6 +193,8 @@ class SwiftV2Client(SwiftClient):
         self, status: int, body: str, *, sent: dict[str, Any], idempotent: bool
     ) -> dict[str, Any]:
         """Map a reply to a payload or to the error class that says what may be done next."""
+        if status == 429:  # declined before acting, and not retried (autotoo.retry_after)
+            raise SwiftNotSentError(f"Too many requests (HTTP 429): {body[:200]}")
         if status >= 500:
             if idempotent:
                 raise SwiftNotSentError(f"Server error {status}: {body[:200]}")
@@ -293,6 +309,11 @@ class SwiftV2Client(SwiftClient):
     async def calendar(self, *, too_id: int) -> list[CalendarEntry]:
         payload = await self._json("/swift/calendar", {"too_id": str(too_id)})
         return replies.calendar_entries(payload.get("entries") or [])
+
+
+def _retry_headers(resp: aiohttp.ClientResponse) -> dict[str, str]:
+    value = resp.headers.get("Retry-After")
+    return {} if value is None else {"Retry-After": value}
 
 
 def _rejected(state: dict[str, Any], http_status: int) -> SwiftRejectedError:

@@ -23,6 +23,7 @@ from urllib.parse import urlsplit
 import aiohttp
 from pydantic import ValidationError
 
+from autotoo.retry_after import wait_before_retry
 from autotoo.ukssdc import wire
 from autotoo.ukssdc.client import DEFAULT_BASE_URL, light_curve_from
 from autotoo.ukssdc.errors import (
@@ -126,17 +127,14 @@ class RebinClient:
         self, func: str, fields: dict[str, Any], *, idempotent: bool = True
     ) -> dict[str, Any]:
         body = {**fields, "APIFunc": func, "APIVersion": API_VERSION}
-        try:
-            async with (
-                asyncio.timeout(self._timeout),
-                self._session.post(self.api_url, json=body) as resp,
-            ):
-                status, reason, text = resp.status, resp.reason, await resp.text()
-        except aiohttp.ClientConnectorError as exc:
-            raise NotSentError(f"Could not connect to {self.api_url}: {exc}") from exc
-        except (TimeoutError, aiohttp.ClientError) as exc:
-            message = f"{func}: no usable reply after the request was sent ({exc!r})"
-            raise (TransportError if idempotent else AmbiguousError)(message) from exc
+        sends = 0
+        while True:  # resent only after a 429/503 naming when to come back (retry_after.py)
+            status, reason, text, retry = await self._post_once(func, body, idempotent=idempotent)
+            sends += 1
+            wait = wait_before_retry(status, retry, attempt=sends, budget_s=self._timeout)
+            if wait is None:
+                break
+            await asyncio.sleep(wait)
         if status != 200:
             message = f"An HTTP error occured - HTTP return code {status}: {reason}"
             if status >= 500 and not idempotent:
@@ -157,3 +155,20 @@ class RebinClient:
         if "OK" not in data:
             raise BadReplyError(f"{func}: An unspecified error occured processing your request.")
         return data
+
+    async def _post_once(
+        self, func: str, body: dict[str, Any], *, idempotent: bool
+    ) -> tuple[int, str | None, str, dict[str, str]]:
+        try:
+            async with (
+                asyncio.timeout(self._timeout),
+                self._session.post(self.api_url, json=body) as resp,
+            ):
+                value = resp.headers.get("Retry-After")
+                retry = {} if value is None else {"Retry-After": value}
+                return resp.status, resp.reason, await resp.text(), retry
+        except aiohttp.ClientConnectorError as exc:
+            raise NotSentError(f"Could not connect to {self.api_url}: {exc}") from exc
+        except (TimeoutError, aiohttp.ClientError) as exc:
+            message = f"{func}: no usable reply after the request was sent ({exc!r})"
+            raise (TransportError if idempotent else AmbiguousError)(message) from exc
