@@ -4,7 +4,8 @@ Run as a subprocess with ``SWIFT_TOO_API_URL`` pointing at the emulator and a th
 ``HOME`` (swifttools keeps its session cookie in ``~/.cache/swift_too``); prints one JSON object.
 ``walk_v2.py seed`` walks the seed; ``walk_v2.py resubmit`` its resubmission story;
 ``walk_v2.py track TOO_ID`` reads the listing and calendar (``public TOO_ID``: anonymously);
-``walk_v2.py resolve NAME...`` resolves names.
+``walk_v2.py resolve NAME...`` resolves names; ``walk_v2.py queries RA DEC TARGET_ID BEGIN DAYS``
+runs the query classes.
 """
 
 import json
@@ -13,7 +14,18 @@ import warnings
 
 warnings.simplefilter("ignore")  # swifttools' deprecation notices for the seed's v1 names
 
-from swifttools.swift_too import TOO, Calendar, Resolve, TOORequests, UVOTMode  # noqa: E402
+from swifttools.swift_too import (  # noqa: E402
+    SAA,
+    TOO,
+    Calendar,
+    Clock,
+    ObsQuery,
+    PlanQuery,
+    Resolve,
+    TOORequests,
+    UVOTMode,
+    VisQuery,
+)
 
 USER, SECRET = "myuser", "my_shared_secret"
 SCIENCE_JUST = (
@@ -154,6 +166,45 @@ def public(too_id):
     }
 
 
+def _status(obj):
+    return [obj.status.status, list(obj.status.errors)]
+
+
+def _span(items):
+    return [[str(w.begin), str(w.end)] for w in items]
+
+
+def _flown(e):
+    return [e.obs_id, str(e.begin), str(e.settle), str(e.end), e.ra, e.dec]
+
+
+def queries(ra, dec, target_id, begin, days):
+    """The v2 query classes, as a user would call them, summarised."""
+    vis = VisQuery(ra=ra, dec=dec, begin=begin, length=days)
+    hires = VisQuery(ra=ra, dec=dec, begin=begin, length=1, hires=True)
+    plan = PlanQuery(target_id=target_id)
+    obs = ObsQuery(target_id=target_id)
+    saa = SAA(begin)
+    met = Clock(met=700000000.0)
+    utc = Clock(utctime=begin)
+    bad = PlanQuery()  # the client refuses it itself
+    bad.submit()
+    return {
+        "vis": [*_status(vis), _span(vis.windows)],
+        "hires": [*_status(hires), _span(hires.windows)],
+        "plan": [*_status(plan), [[e.obs_id, str(e.begin), str(e.end)] for e in plan.entries]],
+        "ppstmax": str(plan.ppstmax),
+        "obs": [
+            *_status(obs),
+            [[e.obs_id, str(e.begin), str(e.settle), str(e.end), e.ra, e.dec] for e in obs.entries],
+        ],
+        "saa": [*_status(saa), _span(saa.entries)],
+        "clock_met": [*_status(met), str(met.utctime), str(met.swifttime), met.utcf],
+        "clock_utc": [*_status(utc), str(utc.utctime), str(utc.swifttime), utc.met],
+        "plan_no_args": _status(bad),
+    }
+
+
 def resolve(names):
     """Each name through swifttools' own ``Resolve``, and through a TOO's auto-resolve."""
     out = {}
@@ -191,6 +242,9 @@ if __name__ == "__main__":
         result = track(int(sys.argv[2]))
     elif sys.argv[1] == "public":
         result = public(int(sys.argv[2]))
+    elif sys.argv[1] == "queries":
+        ra, dec, target_id, begin, days = sys.argv[2:7]
+        result = queries(float(ra), float(dec), int(target_id), begin, float(days))
     elif sys.argv[1] == "resolve":
         result = resolve(sys.argv[2:])
     else:

@@ -1,0 +1,99 @@
+"""The v2 query endpoints through swifttools 4.0.5's own classes (VisQuery, PlanQuery, ObsQuery,
+SAA, Clock), answered from the same sky and rules as the TOO decisions."""
+
+from __future__ import annotations
+
+import sys
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from autotoo.emulators.swift.rules import SwiftRules
+from autotoo.swift import SwiftRejectedError, SwiftV2Client
+from tests.fixtures.swift_emulator import Emulator, MakeEmulator
+from tests.swift.conftest import SMC_X3, seed_request
+from tests.swift.test_contract import CREDS, run_walk
+
+
+def at(text: str) -> datetime:
+    return datetime.fromisoformat(text)
+
+
+async def walk(emu: Emulator, ra: float, dec: float, target_id: int, days: float) -> Any:
+    env = {"SWIFT_TOO_API_URL": emu.swift_v2_url}
+    begin = emu.clock.now().strftime("%Y-%m-%d %H:%M:%S")
+    args = [str(ra), str(dec), str(target_id), begin, str(days)]
+    return await run_walk(Path(sys.executable), "walk_v2.py", "queries", *args, env=env)
+
+
+async def test_visibility_agrees_with_the_too_decision(pole_emulator: Emulator) -> None:
+    """SMC X-3 in the pole band: the TOO is refused until T, and VisQuery's first window
+    opens at T (to the decision's 30-minute search step)."""
+    async with SwiftV2Client(pole_emulator.swift_v2_url, **CREDS) as swift:
+        with pytest.raises(SwiftRejectedError) as refused:
+            await swift.submit(seed_request(urgency=2))
+    text = refused.value.errors[0]
+    until = at(text.split("until ")[1].split(",")[0])
+    out = await walk(pole_emulator, *SMC_X3, 945521, 10)
+
+    status, errors, windows = out["vis"]
+    assert (status, errors) == ("Accepted", [])
+    first = at(windows[0][0])
+    assert abs(first - until) <= timedelta(minutes=30)
+    now = pole_emulator.clock.now().replace(tzinfo=None)
+    assert first > now  # not observable now
+
+    # hires: the same target, with Earth occultation and the SAA: none before T either.
+    status, errors, hires = out["hires"]
+    assert (status, errors) == ("Accepted", [])
+    assert all(at(b) >= first - timedelta(minutes=1) for b, _ in hires)
+
+
+async def test_timelines_saa_and_clock(make_emulator: MakeEmulator) -> None:
+    emu = await make_emulator(rules=SwiftRules(constraints=False))
+    too = seed_request(target_name="EP250101a", ra=150.0, dec=20.0, urgency=1, num_of_visits=2,
+                       exp_time_per_visit=1000, exposure=2000)  # fmt: skip
+    async with SwiftV2Client(emu.swift_v2_url, **CREDS) as swift:
+        accepted = await swift.submit(too)
+        assert accepted.too_id is not None
+        target_id = emu.swift.toos[accepted.too_id].target_id
+
+        out = await walk(emu, 150.0, 20.0, target_id, 2)
+        status, errors, planned = out["plan"]
+        assert (status, errors) == ("Accepted", [])
+        assert [e[0] for e in planned] == [f"{target_id:08d}001", f"{target_id:08d}002"][
+            : len(planned)
+        ]
+        assert planned  # the accepted TOO's first visit is in the pre-planned timeline
+        assert out["obs"][:2] == ["Accepted", []]
+        assert out["obs"][2] == []  # nothing flown yet
+
+        emu.clock.advance(timedelta(days=3))
+        out = await walk(emu, 150.0, 20.0, target_id, 2)
+        flown = out["obs"][2]
+        calendar = await swift.calendar(too_id=accepted.too_id)
+        assert [e[0] for e in flown] == [e.obsid for e in calendar if e.observed]
+        assert all((e[4], e[5]) == (150.0, 20.0) for e in flown)  # pointing = the TOO's target
+
+    # Hires windows lie inside the low-resolution ones and are each at most an orbit long.
+    vis, hires = out["vis"][2], out["hires"][2]
+    assert hires
+    for b, e in hires:
+        assert at(e) - at(b) <= timedelta(minutes=96)
+        assert any(at(vb) <= at(b) and at(e) <= at(ve) for vb, ve in vis)
+
+    # SAA: several passages a day, none long, none overlapping a hires window.
+    status, errors, passages = out["saa"]
+    assert (status, errors) == ("Accepted", [])
+    assert 4 <= len(passages) <= 12
+    assert all(timedelta(0) < at(e) - at(b) <= timedelta(minutes=30) for b, e in passages)
+    for pb, pe in passages:
+        assert not any(at(b) < at(pe) and at(pb) < at(e) for b, e in hires)
+
+    # Clock: MET and UTC round-trip with the same UTCF (leap seconds plus clock offset).
+    _, _, utc, swift_time, utcf = out["clock_met"]
+    assert utcf == pytest.approx(-26.43)
+    assert (at(swift_time) - at(utc)).total_seconds() == pytest.approx(26.43)
+    assert out["plan_no_args"][0] == "Rejected"
