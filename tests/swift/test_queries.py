@@ -12,6 +12,7 @@ import pytest
 
 from autotoo.emulators.swift.rules import SwiftRules
 from autotoo.swift import SwiftRejectedError, SwiftV2Client
+from autotoo.swift.queries import SwiftQueries, Window
 from tests.fixtures.swift_emulator import Emulator, MakeEmulator
 from tests.swift.conftest import SMC_X3, seed_request
 from tests.swift.test_contract import CREDS, run_walk
@@ -22,6 +23,7 @@ def at(text: str) -> datetime:
 
 
 async def walk(emu: Emulator, ra: float, dec: float, target_id: int, days: float) -> Any:
+    """swifttools' classes, asked from the emulator's now (to the second)."""
     env = {"SWIFT_TOO_API_URL": emu.swift_v2_url}
     begin = emu.clock.now().strftime("%Y-%m-%d %H:%M:%S")
     args = [str(ra), str(dec), str(target_id), begin, str(days)]
@@ -97,3 +99,37 @@ async def test_timelines_saa_and_clock(make_emulator: MakeEmulator) -> None:
     assert utcf == pytest.approx(-26.43)
     assert (at(swift_time) - at(utc)).total_seconds() == pytest.approx(26.43)
     assert out["plan_no_args"][0] == "Rejected"
+
+
+async def test_our_client_reads_what_swifttools_reads(make_emulator: MakeEmulator) -> None:
+    """Our SwiftQueries against the same emulator, the same questions: the same answers."""
+    emulator = await make_emulator(speed=1e-9)  # a still clock: both ask at the same "now"
+    ra, dec = 83.63308333, 22.0145  # the Crab, archive target 30694
+    begin = emulator.clock.now().replace(microsecond=0)
+    out = await walk(emulator, ra, dec, 30694, 2)  # walk() sends this same begin
+    async with SwiftV2Client(emulator.swift_v2_url) as anonymous:
+        queries = SwiftQueries(anonymous)
+        vis = await queries.visibility(ra, dec, begin=begin, end=begin + timedelta(days=2))
+        hires = await queries.visibility(
+            ra, dec, begin=begin, end=begin + timedelta(days=1), hires=True
+        )
+        saa = await queries.saa(begin=begin)
+        planned = await queries.planned(target_id=30694)
+        flown = await queries.flown(target_id=[30694, 945521], limit=10)
+        clock = await queries.clock(met=[700000000.0])
+        with pytest.raises(SwiftRejectedError, match="At least one of"):
+            await queries.planned()
+
+    def spans(windows: list[Window]) -> list[list[str]]:
+        return [[str(w.begin), str(w.end)] for w in windows]
+
+    assert spans(vis) == out["vis"][2]
+    assert spans(hires) == out["hires"][2]
+    assert spans(saa) == out["saa"][2]
+    assert [e.obs_id for e in planned.entries] == [e[0] for e in out["plan"][2]]
+    assert {e.obs_id for e in flown.entries} >= {e[0] for e in out["obs"][2]}
+    assert all(e.exposure is not None and e.exposure > timedelta(0) for e in flown.entries)
+    assert str(planned.valid_until) == out["ppstmax"]
+    (entry,) = clock
+    assert entry.utcf == pytest.approx(out["clock_met"][4])
+    assert abs(entry.utc - at(out["clock_met"][2])) < timedelta(milliseconds=1)

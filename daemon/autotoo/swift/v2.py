@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any, Unpack
 
@@ -36,6 +37,9 @@ from autotoo.swift.results import (
     UvotModeResult,
 )
 from autotoo.swift.wire import v2_form
+
+# Query parameters: a mapping, or pairs when a key repeats (``target_id=1&target_id=2``).
+Params = Mapping[str, str] | Sequence[tuple[str, str]]
 
 log = structlog.get_logger(__name__)
 
@@ -118,7 +122,7 @@ class SwiftV2Client(SwiftClient):
         method: str,
         path: str,
         *,
-        params: dict[str, str] | None = None,
+        params: Params | None = None,
         form: list[tuple[str, str]] | None = None,
         idempotent: bool,
     ) -> tuple[int, str]:
@@ -156,7 +160,7 @@ class SwiftV2Client(SwiftClient):
         self,
         method: str,
         path: str,
-        params: dict[str, str] | None,
+        params: Params | None,
         form: list[tuple[str, str]] | None,
         headers: dict[str, str],
         idempotent: bool,
@@ -188,6 +192,13 @@ class SwiftV2Client(SwiftClient):
     ) -> dict[str, Any]:
         status, body = await self._exchange("GET", path, params=params, idempotent=True)
         return self._reply(status, body, sent=sent or params, idempotent=True)
+
+    async def get(self, path: str, params: Params) -> dict[str, Any]:
+        """A read of any v2 path (``/swift/visquery``...): the reply's JSON object, or the
+        error that says what to do (a read can always be repeated). ``params`` may repeat a
+        key, as a list of pairs."""
+        status, body = await self._exchange("GET", path, params=params, idempotent=True)
+        return self._reply(status, body, sent=dict(params), idempotent=True)
 
     def _reply(
         self, status: int, body: str, *, sent: dict[str, Any], idempotent: bool
