@@ -72,7 +72,18 @@ async def test_timelines_saa_and_clock(make_emulator: MakeEmulator) -> None:
         assert out["obs"][:2] == ["Accepted", []]
         assert out["obs"][2] == []  # nothing flown yet
 
+        begin = emu.clock.now().strftime("%Y-%m-%d %H:%M:%S")
         emu.clock.advance(timedelta(days=3))
+        # The planning calendar by position and span (once approved), not by TOO ID.
+        env = {"SWIFT_TOO_API_URL": emu.swift_v2_url}
+        script = (Path(sys.executable), "walk_v2.py", "calendar")
+        near = await run_walk(*script, "150.0", "20.0", begin, "5", env=env)
+        far = await run_walk(*script, "10.0", "20.0", begin, "5", env=env)
+        assert near["status"] == ["Accepted", []]
+        assert [row[2] for row in near["entries"]] == [target_id, target_id]
+        assert [row[3] for row in near["entries"]] == [1000.0, 1000.0]
+        assert far == {"status": ["Accepted", []], "entries": []}
+
         out = await walk(emu, 150.0, 20.0, target_id, 2)
         flown = out["obs"][2]
         calendar = await swift.calendar(too_id=accepted.too_id)

@@ -5,7 +5,7 @@ Run as a subprocess with ``SWIFT_TOO_API_URL`` pointing at the emulator and a th
 ``walk_v2.py seed`` walks the seed; ``walk_v2.py resubmit`` its resubmission story;
 ``walk_v2.py track TOO_ID`` reads the listing and calendar (``public TOO_ID``: anonymously);
 ``walk_v2.py resolve NAME...`` resolves names; ``walk_v2.py queries RA DEC TARGET_ID BEGIN DAYS``
-runs the query classes.
+runs the query classes; ``walk_v2.py calendar RA DEC BEGIN DAYS`` the calendar by position.
 """
 
 import json
@@ -174,6 +174,13 @@ def _span(items):
     return [[str(w.begin), str(w.end)] for w in items]
 
 
+def calendar_query(ra, dec, begin, days):
+    """Planning-calendar windows near a position within a span (no TOO ID)."""
+    cal = Calendar(ra=ra, dec=dec, begin=begin, length=days)
+    rows = [[str(e.begin), str(e.end), e.target_id, e.duration] for e in cal.entries]
+    return {"status": _status(cal), "entries": rows}
+
+
 def _flown(e):
     return [e.obs_id, str(e.begin), str(e.settle), str(e.end), e.ra, e.dec]
 
@@ -245,6 +252,9 @@ if __name__ == "__main__":
     elif sys.argv[1] == "queries":
         ra, dec, target_id, begin, days = sys.argv[2:7]
         result = queries(float(ra), float(dec), int(target_id), begin, float(days))
+    elif sys.argv[1] == "calendar":
+        ra, dec, begin, days = sys.argv[2:6]
+        result = calendar_query(float(ra), float(dec), begin, float(days))
     elif sys.argv[1] == "resolve":
         result = resolve(sys.argv[2:])
     else:
