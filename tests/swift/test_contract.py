@@ -1,4 +1,4 @@
-"""Contract tests: the real swifttools clients walk the seed against our emulator (spec §11).
+"""Contract tests: the real swifttools clients walk the seed against our emulator.
 
 swifttools 4.0.5 (API v2) is in the dev environment; swifttools 3.0.24 (API v1) cannot share
 it, so a session fixture builds ``.venv-swifttools3`` at the repository root once from the
@@ -179,7 +179,7 @@ async def test_swifttools4_walks_the_seed(
     assert_public_listing(public, too_id)
 
     # Our client's body for the same TOO, field by field (ra/dec: swifttools 4 shifts them by
-    # the ICRS->FK5 bias after assignment, spec §5.3).
+    # the ICRS->FK5 bias after assignment).
     theirs, repeat = submitted(emu, "v2", urgency="4", debug="false", validate_only="false")
     assert repeat == theirs
     other = await make_emulator()

@@ -166,7 +166,7 @@ def test_global_dependencies_and_alternatives() -> None:
     req.set_globals(name="n", getTargs=True, getCoords=False, centroid=True, useSXPS=True)
     req.remove_product_par("StandardPos", "incHours")
     _, text = req.is_valid()
-    # getCoords=False still satisfies RA/Dec: the check is "key present" (spec §3).
+    # getCoords=False still satisfies RA/Dec: the check is "key present".
     assert text == (
         "The following problems were found:\n"
         "* Global parameter `posErr` is not set.\n"
@@ -454,7 +454,7 @@ def test_deprecated_and_misspelt_names() -> None:
     assert "WARNING: timeType is deprecated, replaced with timeFormat" in req.notes
     body = req.to_json()
     assert (body["lctimetype"], body["pcmaxgap"], body["wtmaxgap"]) == ("m", 1e6, 2e6)
-    # swifttools only accepts the lower-case-m spelling, and sends it verbatim (spec §2.3)
+    # swifttools only accepts the lower-case-m spelling, and sends it verbatim
     reference = ux.XRTProductRequest("x")
     reference.addLightCurve(pcmaxGap=1e6)
     assert reference.getJSONDict()["pcmaxGap"] == 1e6

@@ -67,7 +67,7 @@ def _decode(service: SwiftService, token: str) -> dict[str, Any] | None:
     if secret is None:
         return None
     with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # PyJWT's short-HMAC-key warning (spec §4.1)
+        warnings.simplefilter("ignore")  # PyJWT's short-HMAC-key warning
         try:
             payload: dict[str, Any] = jwt.decode(token, secret, algorithms=["HS256"])
         except jwt.PyJWTError:
