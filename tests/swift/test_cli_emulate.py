@@ -23,10 +23,13 @@ def free_port() -> int:
 async def test_emulate_serves_until_sigterm(tmp_path: Path) -> None:
     users = tmp_path / "users.yaml"
     users.write_text("swift:\n  alice: alices_secret\nukssdc:\n  - alice@example.org\n")
+    names = tmp_path / "names.csv"
+    names.write_text("# ours\nEP250101a,150.25,-12.5,X-ray transient,EP J1001-1230\n")
     port = free_port()
     proc = await asyncio.create_subprocess_exec(
         sys.executable, "-c", "from autotoo.cli import run_main; run_main()",
         "emulate", "--port", str(port), "--users", str(users), "--clock-speed", "3600",
+        "--names", str(names),
         stdout=asyncio.subprocess.PIPE,
     )  # fmt: skip
     assert proc.stdout is not None
@@ -41,6 +44,9 @@ async def test_emulate_serves_until_sigterm(tmp_path: Path) -> None:
             f"{root}/api/v2", username="alice", shared_secret="alices_secret"
         ) as s:
             assert (await s.resolve("SMC X-3")).name == "SMC X-3"
+            assert (await s.resolve("V404 Cyg")).name == "V404 Cyg"  # the packaged catalogue
+            mine = await s.resolve("EP J1001-1230")  # the --names file, by an alias
+            assert (mine.name, mine.ra, mine.dec) == ("EP250101a", 150.25, -12.5)
             assert await s.list_toos() == []
         seed_user = {"username": "myuser", "shared_secret": "my_shared_secret"}
         async with SwiftV2Client(f"{root}/api/v2", **seed_user) as s:
@@ -65,3 +71,18 @@ async def test_emulate_rejects_a_bad_users_file(tmp_path: Path) -> None:
         out, _ = await proc.communicate()
     assert proc.returncode == 78
     assert b"cannot read users file" in out
+
+
+async def test_emulate_rejects_a_bad_names_file(tmp_path: Path) -> None:
+    names = tmp_path / "names.csv"
+    names.write_text("Somewhere,25:00:00,+10:00:00\n")  # RA past 24h
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-c", "from autotoo.cli import run_main; run_main()",
+        "emulate", "--port", str(free_port()), "--names", str(names),
+        stdout=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+    async with asyncio.timeout(30):
+        out, _ = await proc.communicate()
+    assert proc.returncode == 78
+    assert b"cannot read names file" in out
+    assert b"row 1" in out

@@ -56,14 +56,18 @@ async def test_seed_walkthrough(pole_emulator: Emulator, protocol: str) -> None:
         assert accepted.accepted
         assert accepted.too_id is not None
 
-        if protocol == "v1":
-            # v1 keys jobs by token: the identical request is the same job, not a second TOO.
-            again = await swift.submit(too.model_copy(update={"urgency": 4}))
-            assert (again.too_id, again.jobnumber) == (accepted.too_id, accepted.jobnumber)
+        # The identical request again is a repeat (v1: the identical token, sent after its job
+        # gave its final status, is a new submission, not a poll).
         with pytest.raises(SwiftRejectedError) as dup:
-            await swift.submit(too.model_copy(update={"urgency": 4, "exp_time_just": "again"}))
+            await swift.submit(too.model_copy(update={"urgency": 4}))
         assert dup.value.duplicate
         assert dup.value.errors == [f"TOO already recently submitted. TOO ID: {accepted.too_id}"]
+        # A changed request is a new request, not a repeat (a dry run, so no second real TOO).
+        edited = await swift.submit(
+            too.model_copy(update={"urgency": 4, "exp_time_just": "again", "debug": True})
+        )
+        assert edited.accepted
+        assert edited.too_id != accepted.too_id
 
         debug = await swift.submit(too.model_copy(update={"urgency": 4, "debug": True}))
         assert debug.accepted

@@ -1,4 +1,4 @@
-"""Contract tests: the real swifttools clients walk the seed against our emulator (spec §11).
+"""Contract tests: the real swifttools clients walk the seed against our emulator.
 
 swifttools 4.0.5 (API v2) is in the dev environment; swifttools 3.0.24 (API v1) cannot share
 it, so a session fixture builds ``.venv-swifttools3`` at the repository root once from the
@@ -25,6 +25,7 @@ from typing import Any
 import jwt
 import pytest
 
+from autotoo.emulators.swift.rules import SwiftRules
 from autotoo.swift import SwiftV1Client, SwiftV2Client
 from tests.fixtures.swift_emulator import Emulator, MakeEmulator
 from tests.swift.conftest import BRIGHT_STAR, CONSTRAINED, seed_request
@@ -106,6 +107,19 @@ def claims(token: str) -> Any:
     return jwt.decode(token, options={"verify_signature": False})
 
 
+def assert_public_listing(out: dict[str, Any], too_id: int) -> None:
+    """An approved TOO is in the public listing, without its justification texts."""
+    assert (out["status"], out["errors"]) == ("Accepted", [])
+    (entry,) = out["entries"]
+    assert (entry["too_id"], entry["decision"], entry["target_id"]) == (
+        too_id,
+        "Approved",
+        945521,
+    )
+    assert entry["target_name"] == "SMC X-3"
+    assert entry["science_just"] is None
+
+
 # ---- API v2: swifttools 4.0.5 ---------------------------------------------------------------
 async def test_swifttools4_walks_the_seed(
     pole_emulator: Emulator, make_emulator: MakeEmulator
@@ -161,17 +175,13 @@ async def test_swifttools4_walks_the_seed(
     assert len(track["calendar"]) == 7
     assert flown
     assert {e["obsid"] for e in flown} <= {o.obsid for o in emu.sky.observations(945521)}
+    public = await run_walk(Path(sys.executable), "walk_v2.py", "public", str(too_id), env=env)
+    assert_public_listing(public, too_id)
 
     # Our client's body for the same TOO, field by field (ra/dec: swifttools 4 shifts them by
-    # the ICRS->FK5 bias after assignment, spec §5.3).
-    (theirs,) = submitted(
-        emu,
-        "v2",
-        urgency="4",
-        debug="false",
-        validate_only="false",
-        exp_time_just="1ks to measure flux and period",
-    )
+    # the ICRS->FK5 bias after assignment).
+    theirs, repeat = submitted(emu, "v2", urgency="4", debug="false", validate_only="false")
+    assert repeat == theirs
     other = await make_emulator()
     async with SwiftV2Client(other.swift_v2_url, **CREDS) as client:
         await client.submit(seed_request(urgency=4))
@@ -180,6 +190,34 @@ async def test_swifttools4_walks_the_seed(
     for key in ("ra", "dec"):
         assert abs(float(ours.pop(key)) - float(theirs.pop(key))) < 1e-4
     assert ours == theirs
+
+
+def assert_resubmission_story(out: dict[str, Any], emu: Emulator) -> None:
+    """The seed run a second time: its earlier debug TOO (13837 in the seed) makes the same
+    request a repeat; urgency 4 after ``status.clear()`` is a new request (13838); sending that
+    one again is a repeat of it."""
+    ok, earlier = out["earlier_run"]
+    assert (ok, earlier["status"]) == (True, "Accepted")
+    first = earlier["too_id"]
+    ok, status = out["submit"]
+    assert (ok, status["status"]) == (False, "Rejected")
+    assert status["errors"] == [f"TOO already recently submitted. TOO ID: {first}"]
+    ok, status = out["resubmit"]
+    assert (ok, status["status"], status["errors"]) == (True, "Accepted", [])
+    assert status["too_id"] == first + 1
+    ok, repeat = out["repeat"]
+    assert (ok, repeat["errors"]) == (
+        False,
+        [f"TOO already recently submitted. TOO ID: {first + 1}"],
+    )
+    assert not emu.swift.toos  # debug mode throughout, as in the seed
+
+
+async def test_swifttools4_walks_the_resubmission(make_emulator: MakeEmulator) -> None:
+    emu = await make_emulator(rules=SwiftRules(constraints=False))
+    env = {"SWIFT_TOO_API_URL": emu.swift_v2_url}
+    out = await run_walk(Path(sys.executable), "walk_v2.py", "resubmit", env=env)
+    assert_resubmission_story(out, emu)
 
 
 # ---- API v1: swifttools 3.0.24 --------------------------------------------------------------
@@ -234,6 +272,10 @@ async def test_swifttools3_walks_the_seed(
     assert track["calendar_errors"] == []
     assert len(track["calendar"]) == 7
     assert any(e["asflown"] for e in track["calendar"])
+    public = await run_walk(
+        swifttools3_python, "walk_v1.py", emu.swift_v1_url, "public", str(too_id)
+    )
+    assert_public_listing(public, too_id)
 
     # Same TOO from our client: the signed token is byte-identical to swifttools' own.
     other = await make_emulator()
@@ -244,3 +286,58 @@ async def test_swifttools3_walks_the_seed(
     theirs = [out["token_urgency4"], out["token_debug"]]
     assert [claims(t) for t in ours] == [claims(t) for t in theirs]
     assert ours == theirs
+
+
+async def test_swifttools3_walks_the_resubmission(
+    make_emulator: MakeEmulator, swifttools3_python: Path
+) -> None:
+    """v1: the re-run's new object signs the very token of the earlier run (no time claim), and
+    is still a new submission: the earlier job had given its final status."""
+    emu = await make_emulator(rules=SwiftRules(constraints=False))
+    out = await run_walk(swifttools3_python, "walk_v1.py", emu.swift_v1_url, "resubmit")
+    assert out["same_token"] is True
+    assert_resubmission_story(out, emu)
+    assert out["stdout"] == ""
+
+
+# ---- name resolution: both clients ----------------------------------------------------------
+REAL_NAMES = {  # J2000 degrees, to 1e-3
+    "M31": (10.685, 41.269),
+    "NGC 4151": (182.636, 39.406),
+    "V404 Cyg": (306.016, 33.867),
+    "GRB 221009A": (288.265, 19.773),
+    "Swift J1753.5-0127": (268.368, -1.452),
+}
+UNKNOWN = "Not A Real Source 12345"
+
+
+def assert_resolved(out: dict[str, Any], *, v1: bool) -> None:
+    for name, (ra, dec) in REAL_NAMES.items():
+        got = out[name]
+        assert (got["status"], got["errors"]) == ("Accepted", []), name
+        assert (round(got["ra"], 3), round(got["dec"], 3)) == (ra, dec), name
+        assert [round(v, 3) for v in got["too"]] == [ra, dec], name
+    unknown = out[UNKNOWN]
+    assert (unknown["ra"], unknown["dec"], unknown["status"]) == (None, None, "Rejected")
+    if v1:
+        assert unknown["errors"] == ["Could not resolve name."]
+        assert out[UNKNOWN]["too_errors"] == ["Could not resolve name."]  # swifttools' own
+    else:
+        assert unknown["errors"] == [f"Could not resolve name {UNKNOWN}."]
+    assert out[UNKNOWN]["too"] == [None, None]
+
+
+async def test_swifttools4_resolves_real_names(emulator: Emulator) -> None:
+    env = {"SWIFT_TOO_API_URL": emulator.swift_v2_url}
+    names = [*REAL_NAMES, UNKNOWN]
+    out = await run_walk(Path(sys.executable), "walk_v2.py", "resolve", *names, env=env)
+    assert_resolved(out, v1=False)
+
+
+async def test_swifttools3_resolves_real_names(
+    emulator: Emulator, swifttools3_python: Path
+) -> None:
+    names = [*REAL_NAMES, UNKNOWN]
+    out = await run_walk(swifttools3_python, "walk_v1.py", emulator.swift_v1_url, "resolve", *names)
+    assert_resolved(out, v1=True)
+    assert out["stdout"] == ""

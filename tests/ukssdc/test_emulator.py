@@ -83,6 +83,66 @@ async def test_invalid_values_are_listed(emu: Emu) -> None:
     ]
 
 
+async def test_energy_limits_and_value_formats_are_refused(emu: Emu) -> None:
+    """The seed's limits (softLo >= minEnergy, hardHi <= maxEnergy, the defaults when unset)
+    and formats (useObs: obsIDs or start-stop values; gti: start-stop values; energies:
+    lo-hi bands). Nothing is built from a request the server cannot read."""
+    base = {"name": "x", "targ": "00030694", "RA": 83.63, "Dec": 22.01, "cent": 0}
+    reply = await emu.post(
+        "run_userobject.php",
+        {**base, "lc": 1, "binMeth": "obsid", "soft1": 0.2, "hard2": 12, "lcobs": "user",
+         "uselcobs": "bananas", "spec": 1, "specz": 0, "timeslice": "user", "rname1": "early",
+         "gti1": "banana", "image": 1, "imen": "banana-10"},
+    )  # fmt: skip
+    assert reply["OK"] == 0
+    assert reply["listErr"] == [
+        {
+            "label": "The following parameters have invalid values:",
+            "list": [
+                (
+                    "uselcobs is bananas, but must be a list of Swift obsIDs, or a "
+                    "comma-separated list of start-stop values"
+                ),
+                "gti1 is banana, but must be a comma-separated list of start-stop values",
+                "imen is banana-10, but must be a comma-separated list of energy bands",
+                "soft1 is 0.2, but must be ≥minen (0.3)",
+                "hard2 is 12, but must be ≤maxen (10)",
+            ],
+        }
+    ]
+    reply = await emu.post(
+        "run_userobject.php",
+        {**base, "lc": 1, "binMeth": "obsid", "minen": 0.5, "soft1": 0.4, "maxen": 8,
+         "soft2": 1.5, "hard2": 8},
+    )  # fmt: skip
+    assert reply["listErr"][0]["list"] == ["soft1 is 0.4, but must be ≥minen (0.5)"]
+    good = {
+        "uselcobs": "00030694001,00030694002",
+        "usespecobs": "2021-03-20 12:00:00-2021-03-21T00:00:00,-100-200.5",
+        "gti1": "0-100,200-300",
+        "imen": "0.3-10,0.3-1.5,1.51-10",
+    }
+    reply = await emu.post(
+        "run_userobject.php",
+        {**base, "lc": 1, "binMeth": "obsid", "lcobs": "user", "uselcobs": good["uselcobs"],
+         "spec": 1, "specz": 0, "specobs": "user", "usespecobs": good["usespecobs"],
+         "timeslice": "user", "rname1": "early", "gti1": good["gti1"], "image": 1,
+         "imen": good["imen"]},
+    )  # fmt: skip
+    assert reply["OK"] == 1, reply
+
+
+async def test_get_coords_resolves_catalogue_names(emu: Emu) -> None:
+    """``getCoords`` answers from the same name catalogue as the Swift resolver."""
+    body = {"targ": "00030694", "cent": 0, "getCoords": 1, "image": 1}
+    reply = await emu.post("run_userobject.php", {**body, "name": "NGC 4151"})
+    assert reply["OK"] == 1, reply
+    assert (reply["jobPars"]["RA"], reply["jobPars"]["Dec"]) == ("182.63575", "39.40586")
+    reply = await emu.post("run_userobject.php", {**body, "name": "Not A Real Source 12345"})
+    assert reply["OK"] == 0
+    assert reply["ERROR"] == "Could not resolve the name `Not A Real Source 12345`."
+
+
 async def test_source_detection_alone_and_resolution_by_position(emu: Emu) -> None:
     reply = await emu.post(
         "run_userobject.php",

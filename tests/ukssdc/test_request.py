@@ -166,7 +166,7 @@ def test_global_dependencies_and_alternatives() -> None:
     req.set_globals(name="n", getTargs=True, getCoords=False, centroid=True, useSXPS=True)
     req.remove_product_par("StandardPos", "incHours")
     _, text = req.is_valid()
-    # getCoords=False still satisfies RA/Dec: the check is "key present" (spec §3).
+    # getCoords=False still satisfies RA/Dec: the check is "key present".
     assert text == (
         "The following problems were found:\n"
         "* Global parameter `posErr` is not set.\n"
@@ -379,6 +379,50 @@ def test_server_job_pars_update_the_request() -> None:
     )
 
 
+def test_energy_limits_and_value_formats_are_checked_locally() -> None:
+    """The seed's limits and formats, checked before anything is sent (swifttools leaves them
+    to the server); every problem is listed."""
+    req = XrtRequest("x")
+    req.set_globals(name="x", targ="00030694", RA=83.63, Dec=22.01, centroid=False,
+                    useSXPS=False, useposobs="V404 Cyg")  # fmt: skip
+    req.add_product("LightCurve", binMeth="obsid", softLo=0.2, hardHi=12, useObs="bananas")
+    req.add_product("Spectrum", hasRedshift=False, timeslice="user", rname1="a", gti1="banana")
+    req.add_product("Image", energies="banana-10")
+    req.add_product("StandardPos")
+    ok, report = req.is_valid()
+    assert not ok
+    use_obs = "a list of Swift obsIDs, or a comma-separated list of start-stop values"
+    assert report == (
+        "The following problems were found:\n"
+        f"* Global parameter `useposobs` is V404 Cyg, but must be {use_obs}.\n"
+        "\nlight curve problems:\n"
+        f"* The light curve parameter `useObs` is bananas, but must be {use_obs}.\n"
+        "* The light curve parameter `softLo` is 0.2, but must be ≥minEnergy (0.3).\n"
+        "* The light curve parameter `hardHi` is 12, but must be ≤maxEnergy (10).\n"
+        "\nspectrum problems:\n"
+        "* The spectrum parameter `gti1` is banana, but must be a comma-separated list of "
+        "start-stop values.\n"
+        "\nimage problems:\n"
+        "* The image parameter `energies` is banana-10, but must be a comma-separated list of "
+        "energy bands, each lo-hi in keV within 0.3-10.\n"
+    )
+    assert validate(
+        {"centroid": False, "useSXPS": False},
+        {"LightCurve": {"binMeth": "obsid", "minEnergy": 0.5, "softLo": 0.4}},
+        runtime_globals=("name", "targ", "RA", "Dec"),
+    ) == ["light curve: The light curve parameter `softLo` is 0.4, but must be ≥minEnergy (0.5)."]
+
+    fine = XrtRequest("x")
+    fine.set_globals(name="x", targ="00030694", RA=83.63, Dec=22.01, centroid=False,
+                     useSXPS=False)  # fmt: skip
+    fine.add_product("LightCurve", binMeth="obsid", minEnergy=0.5, softLo=0.5, hardHi=10,
+                     useObs="00030694001, 00030694002")  # fmt: skip
+    fine.add_product("Spectrum", hasRedshift=False, timeslice="user", rname1="a",
+                     gti1="0-100,2021-03-20 12:00:00-2021-03-21T00:00:00,-50-10.5")  # fmt: skip
+    fine.add_product("Image", energies="0.3-10,0.3-1.5,1.51-10")
+    assert fine.is_valid() == (True, "")
+
+
 def test_validate_rule_products() -> None:
     assert (
         validate(
@@ -410,7 +454,7 @@ def test_deprecated_and_misspelt_names() -> None:
     assert "WARNING: timeType is deprecated, replaced with timeFormat" in req.notes
     body = req.to_json()
     assert (body["lctimetype"], body["pcmaxgap"], body["wtmaxgap"]) == ("m", 1e6, 2e6)
-    # swifttools only accepts the lower-case-m spelling, and sends it verbatim (spec §2.3)
+    # swifttools only accepts the lower-case-m spelling, and sends it verbatim
     reference = ux.XRTProductRequest("x")
     reference.addLightCurve(pcmaxGap=1e6)
     assert reference.getJSONDict()["pcmaxGap"] == 1e6

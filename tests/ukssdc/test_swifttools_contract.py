@@ -1,6 +1,6 @@
 """Contract: the real swifttools 4.0.5 ``XRTProductRequest`` against our emulator.
 
-The client is redirected as spec §7 describes: ``_baseURL`` on the instance, and the two
+The client is redirected so: ``_baseURL`` on the instance, and the two
 module functions with hard-coded URLs (listOldJobs, countActiveJobs) through a ``requests``
 shim on swifttools' own module.
 """

@@ -36,6 +36,17 @@ def register(subparsers: Any) -> None:
         help="simulated seconds per real second (default 60: an hour a minute)",
     )
     parser.add_argument(
+        "--names",
+        type=Path,
+        metavar="FILE",
+        action="append",
+        default=[],
+        help=(
+            "CSV of extra names for the resolvers (name,ra,dec[,kind][,aliases]; J2000); "
+            "may be repeated"
+        ),
+    )
+    parser.add_argument(
         "--faults",
         type=Path,
         metavar="FILE",
@@ -64,16 +75,26 @@ def run(args: argparse.Namespace) -> int:
     if args.clock_speed <= 0:
         print("autotoo emulate: --clock-speed must be positive")
         return EXIT_CONFIG
-    asyncio.run(_serve(args.host, args.port, users, args.clock_speed, faults))
+    from autotoo.emulators.names import NameResolver  # noqa: PLC0415 -- as above
+
+    try:
+        names = NameResolver.packaged(*args.names)
+    except (OSError, ValueError) as exc:
+        print(f"autotoo emulate: cannot read names file: {exc}")
+        return EXIT_CONFIG
+    asyncio.run(_serve(args.host, args.port, users, args.clock_speed, faults, names))
     return EXIT_OK
 
 
-async def _serve(host: str, port: int, users: Any, clock_speed: float, faults: Any = None) -> None:
+async def _serve(
+    host: str, port: int, users: Any, clock_speed: float, faults: Any = None, names: Any = None
+) -> None:
     from aiohttp import web  # noqa: PLC0415 -- as above
 
     from autotoo.emulators.app import base_urls, create_app  # noqa: PLC0415 -- as above
 
-    runner = web.AppRunner(create_app(users=users, clock_speed=clock_speed, faults=faults))
+    app = create_app(users=users, clock_speed=clock_speed, faults=faults, names=names)
+    runner = web.AppRunner(app)
     await runner.setup()
     site = web.TCPSite(runner, host, port)
     await site.start()

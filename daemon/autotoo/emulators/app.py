@@ -8,6 +8,7 @@ from aiohttp import web
 from autotoo.emulators import swift, ukssdc
 from autotoo.emulators.clock import SimClock
 from autotoo.emulators.faults import FaultPlan
+from autotoo.emulators.names import NameResolver
 from autotoo.emulators.sky import Sky
 from autotoo.emulators.swift.rules import SwiftRules
 from autotoo.emulators.ukssdc.jobs import Timings
@@ -24,8 +25,9 @@ def create_app(
     swift_rules: SwiftRules | None = None,
     ukssdc_timings: Timings | None = None,
     faults: FaultPlan | None = None,
+    names: NameResolver | None = None,
 ) -> web.Application:
-    sky = sky or Sky(SimClock(speed=clock_speed))
+    sky = sky or Sky(SimClock(speed=clock_speed), names=names)
     users = users or Users()
     # Faults come first, so an injected failure hides the request from every emulator.
     app = web.Application(middlewares=[faults.middleware] if faults else [])

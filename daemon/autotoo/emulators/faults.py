@@ -31,6 +31,7 @@ class FaultKind(StrEnum):
     REFUSE = "refuse-connection"  # close the transport, no response at all; nothing acted
     HTTP_500 = "500"  # the service did not act
     HTTP_503 = "503"  # the service did not act
+    HTTP_429 = "429"  # too many requests: the service did not act
     DELAY = "delay"  # act, but reply only after ``seconds``
     TIMEOUT_BEFORE = "timeout-before"  # sleep past the client's timeout, then do not act
     TIMEOUT_AFTER = "timeout-after"  # act, then sleep past the client's timeout
@@ -57,6 +58,7 @@ class Fault:
     probability: float = 0.0
     seconds: float = 0.0
     limit: int | None = None
+    retry_after: float | None = None  # 429/503: send ``Retry-After`` (whole seconds)
     seen: int = 0
     fired: int = 0
 
@@ -95,7 +97,8 @@ class FaultPlan:
 
     @classmethod
     def from_json(cls, path: Path) -> FaultPlan:
-        """``{"seed": 1, "faults": [{"kind": "503", "path": "/swift/too", "nth": [1]}]}``."""
+        """``{"seed": 1, "faults": [{"kind": "503", "path": "/swift/too", "nth": [1]}]}``;
+        ``"retry_after": 2`` makes a 429/503 say when to come back."""
         data: dict[str, Any] = json.loads(path.read_text())
         faults = [
             Fault(
@@ -106,6 +109,7 @@ class FaultPlan:
                 probability=float(f.get("probability", 0.0)),
                 seconds=float(f.get("seconds", 0.0)),
                 limit=f.get("limit"),
+                retry_after=f.get("retry_after"),
             )
             for f in data.get("faults", [])
         ]
@@ -140,8 +144,11 @@ async def _inject(fault: Fault, request: web.Request, handler: Handler) -> web.S
             request.transport.close()
         # Nothing can be written on a closed transport; aiohttp discards this response.
         return web.Response(status=500)
-    if kind in {FaultKind.HTTP_500, FaultKind.HTTP_503}:
-        return web.Response(status=int(kind.value), text=f"injected {kind.value}")
+    if kind in {FaultKind.HTTP_500, FaultKind.HTTP_503, FaultKind.HTTP_429}:
+        headers = {}
+        if fault.retry_after is not None and kind is not FaultKind.HTTP_500:
+            headers["Retry-After"] = str(round(fault.retry_after))
+        return web.Response(status=int(kind.value), text=f"injected {kind.value}", headers=headers)
     if kind is FaultKind.EXPIRE_SESSION:
         return web.json_response({"detail": "Not authenticated"}, status=401)
     if kind is FaultKind.TIMEOUT_BEFORE:

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 from autotoo.emulators.clock import SimClock
+from autotoo.emulators.names import Named, NameResolver
 
 
 @dataclass(slots=True)
@@ -89,8 +90,15 @@ class Sky:
 
     FIRST_NEW_TARGET_ID = 3_200_001  # TOO targets are allocated from here upwards
 
-    def __init__(self, clock: SimClock | None = None, *, with_archive: bool = True) -> None:
+    def __init__(
+        self,
+        clock: SimClock | None = None,
+        *,
+        with_archive: bool = True,
+        names: NameResolver | None = None,
+    ) -> None:
         self.clock = clock or SimClock()
+        self.names = names if names is not None else NameResolver.packaged()
         self._lock = threading.RLock()
         self._targets: dict[int, Target] = {}
         self._next_id = self.FIRST_NEW_TARGET_ID
@@ -163,6 +171,14 @@ class Sky:
                 if wanted in {_norm_name(n) for n in (target.name, *target.aliases)}:
                     return target
         return None
+
+    def locate(self, name: str) -> Named | None:
+        """A name's position, as the services' resolvers give it: a target's own name or alias
+        first (what the archive calls it), then the name catalogue."""
+        target = self.resolve(name)
+        if target is not None:
+            return Named(target.name, target.ra, target.dec, aliases=target.aliases)
+        return self.names.resolve(name)
 
     def find(
         self,

@@ -1,4 +1,4 @@
-"""The TOO request: every field of the seed walkthrough and the spec (§5), protocol-neutral.
+"""The TOO request: every field of the seed walkthrough and both clients, protocol-neutral.
 
 Field names follow API v2 (``target_name``/``target_type``); the seed's v1 names
 ``source_name``/``source_type`` are accepted on input. The model is deliberately lenient about

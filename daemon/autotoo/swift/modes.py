@@ -1,4 +1,4 @@
-"""Instrument mode vocabularies shared by both protocol generations (spec §5)."""
+"""Instrument mode vocabularies shared by both protocol generations."""
 
 from __future__ import annotations
 

@@ -4,7 +4,8 @@ Each request is ``{"api_name", "api_version": "1.2", "api_data"}`` signed with t
 secret (no registered claims, so equal requests give equal tokens). The service queues TOO
 requests: a ``Swift_TOO_Status`` reply ``Queued``/``Processing`` is polled by re-sending the
 *identical* token, which the service answers with the state of the job it already has — that is
-v1's idempotency, so polling can never create a second TOO.
+v1's idempotency, so polling can never create a second TOO. A token is never sent again after
+its final status has been read: the service would then take it as a new submission.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from typing import Any, Unpack
 import aiohttp
 import structlog
 
+from autotoo.retry_after import wait_before_retry
 from autotoo.swift import replies
 from autotoo.swift.base import ClientOptions, SwiftClient
 from autotoo.swift.errors import (
@@ -73,12 +75,29 @@ class SwiftV1Client(SwiftClient):
         self.poll_interval = poll_interval
 
     async def _post(self, token: str, *, idempotent: bool, sent: dict[str, Any]) -> tuple[int, str]:
+        """One exchange, resent after a 429/503 that says when to come back (the service did
+        not act on it; see autotoo.retry_after). Bounded by the job's own deadline."""
+        sends = 0
+        while True:
+            status, text, retry = await self._post_once(token, idempotent=idempotent, sent=sent)
+            sends += 1
+            wait = wait_before_retry(status, retry, attempt=sends)
+            if wait is None:
+                return status, text
+            log.info("swift.retry_after", status=status, wait_s=wait)
+            await asyncio.sleep(wait)
+
+    async def _post_once(
+        self, token: str, *, idempotent: bool, sent: dict[str, Any]
+    ) -> tuple[int, str, dict[str, str]]:
         try:
             async with (
                 asyncio.timeout(self.timeout.total),
                 self.session.post(self.url, data={"jwt": token}) as resp,
             ):
-                return resp.status, await resp.text()
+                value = resp.headers.get("Retry-After")
+                retry = {} if value is None else {"Retry-After": value}
+                return resp.status, await resp.text(), retry
         except aiohttp.ClientConnectorError as exc:
             raise SwiftNotSentError(f"cannot connect to {self.url}: {exc}") from exc
         except (aiohttp.ClientError, TimeoutError) as exc:
@@ -91,6 +110,8 @@ class SwiftV1Client(SwiftClient):
         self, status: int, body: str, *, idempotent: bool, sent: dict[str, Any]
     ) -> dict[str, Any]:
         if status != 200:
+            if status == 429:  # declined before acting, and not retried (autotoo.retry_after)
+                raise SwiftNotSentError(f"HTTP Submit failed with error code {status}")
             if status >= 500 and not idempotent:
                 raise SwiftAmbiguousError(
                     f"HTTP Submit failed with error code {status}", request=sent
@@ -103,7 +124,7 @@ class SwiftV1Client(SwiftClient):
         try:
             envelope = json.loads(body)
         except json.JSONDecodeError as exc:
-            # What the v1 service answers to a bad signature (spec §4.1); a bad signature cannot
+            # What the v1 service answers to a bad signature; a bad signature cannot
             # have created anything.
             raise SwiftAuthError(
                 "Failed to decode JSON. Please check that your shared secret is correct."

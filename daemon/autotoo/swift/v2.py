@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import asyncio
 import json
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any, Unpack
 
 import aiohttp
 import structlog
 
+from autotoo.retry_after import wait_before_retry
 from autotoo.swift import replies
 from autotoo.swift.base import ANONYMOUS, ClientOptions, SwiftClient
 from autotoo.swift.errors import (
@@ -35,6 +37,9 @@ from autotoo.swift.results import (
     UvotModeResult,
 )
 from autotoo.swift.wire import v2_form
+
+# Query parameters: a mapping, or pairs when a key repeats (``target_id=1&target_id=2``).
+Params = Mapping[str, str] | Sequence[tuple[str, str]]
 
 log = structlog.get_logger(__name__)
 
@@ -118,36 +123,49 @@ class SwiftV2Client(SwiftClient):
         method: str,
         path: str,
         *,
-        params: dict[str, str] | None = None,
+        params: Params | None = None,
         form: list[tuple[str, str]] | None = None,
         idempotent: bool,
     ) -> tuple[int, str]:
-        """One HTTP exchange, logging in first if needed and once more after a 401."""
-        for attempt in (1, 2):
+        """One HTTP exchange, logging in first if needed and once more after a 401, and
+        resending after a 429/503 that says when to come back (autotoo.retry_after)."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.timeout.total if self.timeout.total else None
+        relogged = False
+        sends = 0
+        while True:
             if self.username != ANONYMOUS and self._cookie is None:
                 await self._login()
             used = self._cookie
             headers = {"Cookie": f"{SESSION_COOKIE}={used}"} if used else {}
-            status, body = await self._send(method, path, params, form, headers, idempotent)
-            if status == 401 and self.username != ANONYMOUS and attempt == 1:
+            status, body, reply_headers = await self._send(
+                method, path, params, form, headers, idempotent
+            )
+            sends += 1
+            if status == 401 and self.username != ANONYMOUS and not relogged:
                 # Expired or foreign session; a 401 means the service did not act on the
                 # request, so one fresh login and one repeat are safe.
+                relogged = True
                 await self._login(replacing=used)
                 continue
             if status == 401:
                 raise SwiftAuthError("Authentication failed: Invalid username or shared secret.")
-            return status, body
-        raise AssertionError("unreachable")  # pragma: no cover
+            budget = deadline - loop.time() if deadline is not None else None
+            wait = wait_before_retry(status, reply_headers, attempt=sends, budget_s=budget)
+            if wait is None:
+                return status, body
+            log.info("swift.retry_after", path=path, status=status, wait_s=wait)
+            await asyncio.sleep(wait)
 
     async def _send(
         self,
         method: str,
         path: str,
-        params: dict[str, str] | None,
+        params: Params | None,
         form: list[tuple[str, str]] | None,
         headers: dict[str, str],
         idempotent: bool,
-    ) -> tuple[int, str]:
+    ) -> tuple[int, str, dict[str, str]]:
         url = f"{self.url}{path}"
         sent = dict(form or params or {})
         try:
@@ -157,7 +175,7 @@ class SwiftV2Client(SwiftClient):
                     method, url, params=params, data=form, headers=headers, allow_redirects=True
                 ) as resp,
             ):
-                return resp.status, await resp.text()
+                return resp.status, await resp.text(), _retry_headers(resp)
         except aiohttp.ClientConnectorError as exc:
             # No connection was established, so nothing was sent.
             raise SwiftNotSentError(f"cannot connect to {self.url}: {exc}") from exc
@@ -176,10 +194,19 @@ class SwiftV2Client(SwiftClient):
         status, body = await self._exchange("GET", path, params=params, idempotent=True)
         return self._reply(status, body, sent=sent or params, idempotent=True)
 
+    async def get(self, path: str, params: Params) -> dict[str, Any]:
+        """A read of any v2 path (``/swift/visquery``...): the reply's JSON object, or the
+        error that says what to do (a read can always be repeated). ``params`` may repeat a
+        key, as a list of pairs."""
+        status, body = await self._exchange("GET", path, params=params, idempotent=True)
+        return self._reply(status, body, sent=dict(params), idempotent=True)
+
     def _reply(
         self, status: int, body: str, *, sent: dict[str, Any], idempotent: bool
     ) -> dict[str, Any]:
         """Map a reply to a payload or to the error class that says what may be done next."""
+        if status == 429:  # declined before acting, and not retried (autotoo.retry_after)
+            raise SwiftNotSentError(f"Too many requests (HTTP 429): {body[:200]}")
         if status >= 500:
             if idempotent:
                 raise SwiftNotSentError(f"Server error {status}: {body[:200]}")
@@ -255,7 +282,7 @@ class SwiftV2Client(SwiftClient):
         self, mode: int | str, *, ra: float | None = None, dec: float | None = None
     ) -> UvotModeResult:
         code = mode_code(mode)
-        params = {"uvot_mode": str(code)}  # decimal on the wire (0x30ED -> 12525), spec §3.1
+        params = {"uvot_mode": str(code)}  # decimal on the wire (0x30ED -> 12525)
         if ra is not None and dec is not None:
             params |= {"ra": str(ra), "dec": str(dec)}
         payload = await self._json("/swift/uvot_mode", params)
@@ -294,6 +321,11 @@ class SwiftV2Client(SwiftClient):
     async def calendar(self, *, too_id: int) -> list[CalendarEntry]:
         payload = await self._json("/swift/calendar", {"too_id": str(too_id)})
         return replies.calendar_entries(payload.get("entries") or [])
+
+
+def _retry_headers(resp: aiohttp.ClientResponse) -> dict[str, str]:
+    value = resp.headers.get("Retry-After")
+    return {} if value is None else {"Retry-After": value}
 
 
 def _rejected(state: dict[str, Any], http_status: int) -> SwiftRejectedError:

@@ -1,6 +1,6 @@
 """Client-side validation: the seed's v1 rules and the v2 client's rules, every problem at once.
 
-The messages are the clients' own (spec §6), so a user who knows swifttools recognises them. The
+The messages are the clients' own, so a user who knows swifttools recognises them. The
 one correction the seed shows (total exposure recomputed from per-visit x visits) is applied to
 the returned copy and reported as a warning with the seed's wording.
 """
@@ -164,7 +164,7 @@ def validate_request(request: TooRequest, protocol: Protocol = "v2") -> Validate
     if protocol == "v2":
         errors += _v2_rules(request)
         if request.monitoring_freq is None and request.num_of_visits == 1:
-            # The v2 service's form demands a cadence even for one visit (spec §6.2).
+            # The v2 service's form demands a cadence even for one visit.
             update["monitoring_freq"] = SINGLE_VISIT_CADENCE
     fixed = request.model_copy(update=update) if update else request
     return Validated(request=fixed, errors=errors, warnings=warnings)

@@ -16,6 +16,7 @@ from autotoo.ukssdc.errors import (
     UkssdcError,
 )
 from autotoo.ukssdc.poller import ActiveJobCap, JobPoller
+from autotoo.ukssdc.rebin import RebinClient, RebinStatus
 from autotoo.ukssdc.request import XrtRequest
 from autotoo.ukssdc.results import JobStatus, Position, SubmitResult
 
@@ -27,6 +28,8 @@ __all__ = [
     "JobStatus",
     "NotSentError",
     "Position",
+    "RebinClient",
+    "RebinStatus",
     "RejectedError",
     "SubmitResult",
     "TransportError",

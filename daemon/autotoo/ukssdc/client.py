@@ -18,6 +18,7 @@ from typing import Any, Final, TypeVar
 import aiohttp
 from pydantic import BaseModel, ValidationError
 
+from autotoo.retry_after import wait_before_retry
 from autotoo.ukssdc import wire
 from autotoo.ukssdc.errors import (
     AmbiguousError,
@@ -108,11 +109,30 @@ class UkssdcClient:
         """POST and decode; raise by the taxonomy in errors.py. Returns the decoded dict."""
         body = {"UserID": self.user_id, **fields, "api_name": API_NAME, "api_version": API_VERSION}
         url = f"{self.base_url}/{path}"
+        sends = 0
+        while True:  # resent only after a 429/503 naming when to come back (retry_after.py)
+            status, reason, text, retry = await self._post_once(url, body, idempotent=idempotent)
+            sends += 1
+            wait = wait_before_retry(status, retry, attempt=sends, budget_s=self._timeout)
+            if wait is None:
+                break
+            await asyncio.sleep(wait)
+        if status != 200:
+            message = f"An HTTP error occured - HTTP return code {status}: {reason}"
+            if status >= 500 and not idempotent:
+                raise AmbiguousError(message)
+            raise (TransportError if idempotent else NotSentError)(message)
+        return _decode(text)
+
+    async def _post_once(
+        self, url: str, body: dict[str, Any], *, idempotent: bool
+    ) -> tuple[int, str | None, str, dict[str, str]]:
         try:
             async with asyncio.timeout(self._timeout):
                 async with self._session.post(url, json=body) as resp:
                     status, reason = resp.status, resp.reason
                     text = await resp.text()
+                    value = resp.headers.get("Retry-After")
         except aiohttp.ClientConnectorError as exc:
             # Refused/unresolvable: the request never left this host.
             raise NotSentError(f"Could not connect to {url}: {exc.strerror or exc}") from exc
@@ -120,12 +140,7 @@ class UkssdcClient:
             kind = "timed out" if isinstance(exc, TimeoutError) else f"failed ({exc})"
             message = f"POST {url} {kind} after the request was sent"
             raise (TransportError if idempotent else AmbiguousError)(message) from exc
-        if status != 200:
-            message = f"An HTTP error occured - HTTP return code {status}: {reason}"
-            if status >= 500 and not idempotent:
-                raise AmbiguousError(message)
-            raise (TransportError if idempotent else NotSentError)(message)
-        return _decode(text)
+        return status, reason, text, ({} if value is None else {"Retry-After": value})
 
     async def _call(
         self,
@@ -282,19 +297,7 @@ class UkssdcClient:
             {"JobID": job_id, "nosys": nosys, "incbad": incbad},
             wire.LightCurveReply,
         )
-        datasets: dict[str, Dataset] = {}
-        for name in reply.datasets:
-            try:
-                ds = wire.DatasetWire.model_validate(data[f"{name}Data"])
-            except (KeyError, ValidationError) as exc:
-                raise BadReplyError(
-                    f"Expected to find `{name}` data, but it is not present."
-                ) from exc
-            if any(len(row) != len(ds.columns) for row in ds.data):
-                raise BadReplyError(f"Unable to handle the {name}Data light curve, corrupt data?")
-            datasets[name] = Dataset(ds.columns, [_lc_row(ds.columns, r) for r in ds.data], ds.url)
-        skip = {"OK", "APIVersion", "Datasets", *(f"{n}Data" for n in reply.datasets)}
-        return LightCurve(datasets, {k: v for k, v in data.items() if k not in skip})
+        return light_curve_from(reply, data)
 
     async def spectral_fits(self, job_id: int) -> SpectralFits:
         _, data = await self._call("tprods/getSpecData.php", {"JobID": job_id}, wire.Envelope)
@@ -421,6 +424,21 @@ def _number(value: str) -> str | int | float:
         return float(value) if "." in value or "e" in value.lower() else int(value)
     except ValueError:
         return value
+
+
+def light_curve_from(reply: wire.LightCurveReply, data: dict[str, Any]) -> LightCurve:
+    """A light-curve reply (``Datasets`` plus one ``<name>Data`` table each) as a result."""
+    datasets: dict[str, Dataset] = {}
+    for name in reply.datasets:
+        try:
+            ds = wire.DatasetWire.model_validate(data[f"{name}Data"])
+        except (KeyError, ValidationError) as exc:
+            raise BadReplyError(f"Expected to find `{name}` data, but it is not present.") from exc
+        if any(len(row) != len(ds.columns) for row in ds.data):
+            raise BadReplyError(f"Unable to handle the {name}Data light curve, corrupt data?")
+        datasets[name] = Dataset(ds.columns, [_lc_row(ds.columns, r) for r in ds.data], ds.url)
+    skip = {"OK", "APIVersion", "Datasets", *(f"{n}Data" for n in reply.datasets)}
+    return LightCurve(datasets, {k: v for k, v in data.items() if k not in skip})
 
 
 def _lc_row(columns: list[str], row: list[Any]) -> list[float | str]:

@@ -1,4 +1,4 @@
-"""The XRT product generator's parameters, as one table (seed "How to request products", spec §2).
+"""The XRT product generator's parameters, as one table (seed "How to request products").
 
 Everything the request builder, the rule-file validator and the emulator know about parameters
 comes from here: Python name, JSON (wire) name, accepted Python types, allowed values, the
@@ -8,6 +8,7 @@ when, and the automatic "trigger" settings. The seven products differ only in th
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Final
@@ -51,7 +52,7 @@ class Trigger:
     sets: tuple[tuple[str, object], ...]
 
 
-# ---- globals (spec §2.2) -------------------------------------------------------------------
+# ---- globals ----------------------------------------------------------------------------
 
 GLOBALS: Final[tuple[Par, ...]] = (
     _p("name", (str,)),
@@ -98,7 +99,7 @@ GLOBAL_TRIGGERS: Final = (
 )
 
 
-# ---- products (spec §2.3-2.8) --------------------------------------------------------------
+# ---- products ---------------------------------------------------------------------------
 
 
 @dataclass(frozen=True, slots=True)
@@ -178,7 +179,7 @@ LIGHT_CURVE: Final = Product(
         _p("minCounts", (int,), "mincmin", default="15"),
         _p("minSNR", NUM, "minsnr", default="2.4"),
         # The seed's spelling; swifttools only accepts pcmaxGap/wtmaxGap and sends those
-        # verbatim. We send the server's own key (docs/xrt-products.md, open question 5).
+        # verbatim. We send the server's own key (docs/xrt-products.md).
         _p("pcMaxGap", NUM, "pcmaxgap", default="100000000"),
         _p("wtMaxGap", NUM, "wtmaxgap", default="100000000"),
         _p("matchHR", NUM, "hrbin", default="1"),
@@ -307,3 +308,59 @@ def product(what: str) -> Product:
         return _BY_ANY_NAME[what]
     except KeyError:
         raise ParameterError(f"The product type {what} does not exist.") from None
+
+
+# ---- value formats and energy limits (seed "How to request products") ---------------------
+# Times: a number (Swift MET, or seconds since T0; negative before T0) or a calendar date
+# with an optional time of day. A start-stop value joins two times with "-"; the regex
+# backtracks over the hyphens inside dates.
+_NUMBER: Final = r"-?(?:\d+(?:\.\d*)?|\.\d+)"
+_DATE: Final = r"\d{4}-\d{2}-\d{2}(?:[T ]\d{2}:\d{2}(?::\d{2}(?:\.\d*)?)?)?"
+_TIME: Final = rf"(?:{_DATE}|{_NUMBER})"
+_INTERVAL: Final = rf"\s*{_TIME}\s*-\s*{_TIME}\s*"
+_OBSIDS: Final = re.compile(r"\s*\d{11}\s*(?:,\s*\d{11}\s*)*")
+_INTERVALS: Final = re.compile(rf"{_INTERVAL}(?:,{_INTERVAL})*")
+_BAND: Final = re.compile(r"\s*(\d+(?:\.\d*)?|\.\d+)\s*-\s*(\d+(?:\.\d*)?|\.\d+)\s*")
+XRT_BAND_KEV: Final = (0.3, 10.0)  # the XRT's band: the limits of minEnergy/maxEnergy
+
+USE_OBS_FORMAT: Final = "a list of Swift obsIDs, or a comma-separated list of start-stop values"
+GTI_FORMAT: Final = "a comma-separated list of start-stop values"
+ENERGIES_FORMAT: Final = "a comma-separated list of energy bands, each lo-hi in keV within 0.3-10"
+
+
+def is_use_obs(text: str) -> bool:
+    """``useObs``: 11-digit obsIDs, or start-stop times, each list comma-separated."""
+    return bool(_OBSIDS.fullmatch(text) or _INTERVALS.fullmatch(text))
+
+
+def is_gti(text: str) -> bool:
+    """A GTI expression: one or more start-stop times, comma-separated."""
+    return bool(_INTERVALS.fullmatch(text))
+
+
+def is_energies(text: str) -> bool:
+    """Image bands (``"0.3-10,0.3-1.5,1.51-10"``): each lo < hi inside the XRT band."""
+    low, high = XRT_BAND_KEV
+    for band in text.split(","):
+        match = _BAND.fullmatch(band)
+        if match is None:
+            return False
+        lo, hi = float(match.group(1)), float(match.group(2))
+        if not low <= lo < hi <= high:
+            return False
+    return True
+
+
+FORMATS: Final = {
+    "useObs": (is_use_obs, USE_OBS_FORMAT),
+    "useposobs": (is_use_obs, USE_OBS_FORMAT),
+    **{f"gti{i}": (is_gti, GTI_FORMAT) for i in range(1, 5)},
+    "energies": (is_energies, ENERGIES_FORMAT),
+}
+# (band edge, limit, relation): softLo/hardLo >= minEnergy, softHi/hardHi <= maxEnergy.
+ENERGY_LIMITS: Final = (
+    ("softLo", "minEnergy", ">="),
+    ("softHi", "maxEnergy", "<="),
+    ("hardLo", "minEnergy", ">="),
+    ("hardHi", "maxEnergy", "<="),
+)

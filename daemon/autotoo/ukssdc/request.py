@@ -1,9 +1,9 @@
 """The XRT product request builder: parameters, triggers, validity check and the submit JSON.
 
 It does what swifttools' ``XRTProductRequest`` does before anything touches the network, with
-the same parameter names, automatic settings and messages (seed "How to request products",
-spec §2-§3, §6), so that a request built here and one built with swifttools produce the same
-submit body. It is pure and synchronous; :mod:`autotoo.ukssdc.client` does the I/O.
+the same parameter names, automatic settings and messages (seed "How to request products"),
+so that a request built here and one built with swifttools produce the same submit body. It is
+pure and synchronous; :mod:`autotoo.ukssdc.client` does the I/O.
 """
 
 from __future__ import annotations
@@ -20,6 +20,8 @@ from autotoo.ukssdc.params import (
     API_NAME,
     API_VERSION,
     DELETE,
+    ENERGY_LIMITS,
+    FORMATS,
     GLOBAL_BY_JSON,
     GLOBAL_BY_NAME,
     GLOBAL_DEPS,
@@ -284,7 +286,7 @@ class XrtRequest:
             out[product(short).long] = self.get_product_pars(short, show_unset=show_unset)
         return out
 
-    # ---- validity (spec §3) ----------------------------------------------------------------
+    # ---- validity -----------------------------------------------------------------------
     def _global_is_set(self, name: str, assumed: frozenset[str]) -> str:
         alt = ALT_GLOBALS.get(name)
         have = self._globals
@@ -303,10 +305,14 @@ class XrtRequest:
             if key in mine:
                 needed.extend(by_value.get(str(mine[key]), ()))
                 needed.extend(by_value.get(ANY, ()))
-        return report + "".join(
+        report += "".join(
             f"* The {prod.description} parameter `{p}` is not set.\n"
             for p in needed
             if p not in mine
+        )
+        return report + "".join(
+            f"* The {prod.description} parameter `{problem}.\n"
+            for problem in _value_problems(prod, mine)
         )
 
     def is_valid(
@@ -332,6 +338,12 @@ class XrtRequest:
                 if key in self._globals:
                     needs = by_value.get(str(self._globals[key]), ())
                     report += "".join(self._global_is_set(g, assumed) for g in needs)
+            used = self._globals.get("useposobs")
+            if isinstance(used, str) and not FORMATS["useposobs"][0](used):
+                report += (
+                    f"* Global parameter `useposobs` is {used}, "
+                    f"but must be {FORMATS['useposobs'][1]}.\n"
+                )
         else:
             names = list(what)
         for name in names:
@@ -346,7 +358,7 @@ class XrtRequest:
             return False, "The following problems were found:\n" + report
         return True, ""
 
-    # ---- JSON (spec §2.1, §6) --------------------------------------------------------------
+    # ---- JSON --------------------------------------------------------------------------
     def to_json(self) -> dict[str, Any]:
         """The submit body: api fields, UserID, set globals, then each product's flag + pars."""
         body: dict[str, Any] = {
@@ -370,7 +382,7 @@ class XrtRequest:
     def from_json(
         cls, user_id: str, data: Mapping[str, Any], *, from_server: bool = False
     ) -> XrtRequest:
-        """A new request from a submit body or a server's ``jobPars`` (spec §6)."""
+        """A new request from a submit body or a server's ``jobPars``."""
         req = cls(user_id)
         for flag, prod in PRODUCT_BY_FLAG.items():
             value = data.get(flag)
@@ -438,6 +450,28 @@ class XrtRequest:
         for short in names:
             source = other._have(short, "You have not added a {} to this request!")
             self._products[source.short] = copy.deepcopy(other._products[source.short])
+
+
+def _value_problems(prod: Product, mine: Mapping[str, Any]) -> list[str]:
+    """Values the server would refuse: malformed ``useObs``/``gti``/``energies`` strings, and
+    band edges outside ``minEnergy``/``maxEnergy`` (the server's defaults when unset). Each
+    reads ``name` is value, but must be ...`` after the report's usual prefix."""
+    out = []
+    for name, value in mine.items():
+        check = FORMATS.get(name)
+        if check is not None and isinstance(value, str) and not check[0](value):
+            out.append(f"{name}` is {value}, but must be {check[1]}")
+    if prod.short == "lc":
+        by_name = _PARS_BY_NAME["lc"]
+        for edge, limit, relation in ENERGY_LIMITS:
+            if edge not in mine:
+                continue
+            bound = float(mine.get(limit, by_name[limit].default))
+            value = float(mine[edge])
+            if value < bound if relation == ">=" else value > bound:
+                sign = "≥" if relation == ">=" else "≤"
+                out.append(f"{edge}` is {mine[edge]}, but must be {sign}{limit} ({bound:g})")
+    return out
 
 
 def _wire(value: Any) -> Any:

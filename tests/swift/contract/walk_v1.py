@@ -1,9 +1,10 @@
 """The seed walkthrough with the real swifttools 3.0.24 ``Swift_TOO`` (API v1 "1.2").
 
 Runs in ``.venv-swifttools3`` (see tests/swift/test_contract.py) as a subprocess; the endpoint
-is redirected by the module global ``api_common.API_URL`` (spec §11), given as argv[1]. Prints
-one JSON object. ``walk_v1.py URL seed`` walks the seed; ``walk_v1.py URL track TOO_ID`` reads
-the listing and calendar.
+is redirected by the module global ``api_common.API_URL``, given as argv[1]. Prints one JSON
+object. ``walk_v1.py URL seed`` walks the seed; ``walk_v1.py URL resubmit`` its resubmission
+story; ``walk_v1.py URL track TOO_ID`` reads the listing and calendar; ``walk_v1.py URL
+resolve NAME...`` resolves names.
 """
 
 import io
@@ -98,18 +99,98 @@ def seed():
     out["submit_urgency4"] = [too.submit(), status(too)]
     out["token_urgency4"] = too.jwt
     out["status_truthy"] = bool(too.status)  # the seed's "if too.status:"
-    out["complete"] = too.complete  # asks the service again (re-sends the token)
+    out["complete"] = too.complete  # answered locally: an accepted job is never re-sent
     out["table_has_requester"] = USER in str(too)
     job = Swift_TOO_Status(username=USER, shared_secret=SECRET, jobnumber=too.status.jobnumber)
     out["job_status"] = {"status": job.status, "too_id": job.too_id}
-    too.exp_time_just = "1ks to measure flux and period, again"
-    too.status.clear()
+    too.status.clear()  # the identical request (so the identical token) again: a repeat
     out["submit_repeat"] = [too.submit(), status(too)]
-    too.exp_time_just = "1ks to measure flux and period"
     too.debug = True
     too.status.clear()
     out["submit_debug"] = [too.submit(), status(too)]
     out["token_debug"] = too.jwt
+    return out
+
+
+def seed_too():
+    """The seed's TOO as it stands at its submission cell (debug mode, urgency 2)."""
+    too = TOO()
+    too.username = USER
+    too.shared_secret = SECRET
+    too.debug = True
+    too.source_name = "SMC X-3"
+    too.ra, too.dec = 13.0234, -72.4345
+    too.source_type = "Be/X-ray Binary"
+    too.exp_time_per_visit = 1000
+    too.monitoring_freq = "2 days"
+    too.num_of_visits = 7
+    too.exp_time_just = "1ks to measure flux and period"
+    too.immediate_objective = (
+        "Track the X-ray evolution and pulsar period in this new outburst of SMC X-3"
+    )
+    too.urgency = 2
+    too.obs_type = too.obs_types[1]
+    too.instrument = "XRT"
+    too.xrt_countrate = 20
+    too.xrt_mode = 6
+    too.uvot_mode = "I think I want all UV filters for this, whatever the UVOT team recommends."
+    too.science_just = SCIENCE_JUST
+    return too
+
+
+def resubmit():
+    """The seed's resubmission story: the notebook run a second time (a new object, the same
+    content, so the same signed token) finds its earlier TOO, changes urgency, clears the
+    status, and is accepted."""
+    out = {}
+    earlier = seed_too()
+    out["earlier_run"] = [earlier.submit(), status(earlier)]
+    too = seed_too()
+    out["submit"] = [too.submit(), status(too)]
+    out["same_token"] = too.jwt == earlier.jwt  # as sent (submit fills in the total exposure)
+    if not too.status:
+        too.urgency = 4
+        too.status.clear()
+        out["resubmit"] = [too.submit(), status(too)]
+    too.status.clear()
+    out["repeat"] = [too.submit(), status(too)]
+    return out
+
+
+def public(too_id):
+    """What anyone sees: swifttools' defaults (username "anonymous", secret "anonymous")."""
+    reqs = Swift_TOO_Requests(too_id=too_id, detail=True)
+    return {
+        "status": reqs.status.status,
+        "errors": list(reqs.status.errors),
+        "entries": [
+            {
+                "too_id": e.too_id,
+                "decision": e.decision,
+                "target_id": e.target_id,
+                "target_name": e.source_name,
+                "science_just": e.science_just,
+            }
+            for e in reqs.entries
+        ],
+    }
+
+
+def resolve(names):
+    """Each name through swifttools' own ``Resolve``, and through a TOO's auto-resolve."""
+    out = {}
+    for name in names:
+        res = Resolve(name=name)
+        too = TOO()
+        too.source_name = name
+        out[name] = {
+            "ra": res.ra,
+            "dec": res.dec,
+            "status": res.status.status,
+            "errors": list(res.status.errors),
+            "too": [too.ra, too.dec],
+            "too_errors": list(too.status.errors),
+        }
     return out
 
 
@@ -134,6 +215,13 @@ if __name__ == "__main__":
     # swifttools 3 prints from property setters; keep stdout for our one JSON line.
     noise = io.StringIO()
     with redirect_stdout(noise):
-        result = seed() if sys.argv[2] == "seed" else track(int(sys.argv[3]))
+        if sys.argv[2] == "track":
+            result = track(int(sys.argv[3]))
+        elif sys.argv[2] == "public":
+            result = public(int(sys.argv[3]))
+        elif sys.argv[2] == "resolve":
+            result = resolve(sys.argv[3:])
+        else:
+            result = {"seed": seed, "resubmit": resubmit}[sys.argv[2]]()
     result["stdout"] = noise.getvalue()
     print(json.dumps(result, default=str))

@@ -10,7 +10,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from autotoo.emulators.sky import Sky
-from autotoo.emulators.swift import v1, v2
+from autotoo.emulators.swift import queries, v1, v2
 from autotoo.emulators.swift.rules import SwiftRules
 from autotoo.emulators.swift.service import SwiftService
 from autotoo.emulators.swift.v2 import SERVICE
@@ -24,6 +24,7 @@ def setup_routes(
 ) -> None:
     app[SERVICE] = SwiftService(sky, users, rules)
     v2.add_routes(app)
+    queries.add_routes(app, v2.PREFIX)
     v1.add_routes(app)
 
 

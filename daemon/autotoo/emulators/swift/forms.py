@@ -111,6 +111,24 @@ class TooFormV1(BaseModel):
     def per_visit(self) -> float:
         return self.exp_time_per_visit or self.total_exposure / self.num_of_visits
 
+    def content(self) -> tuple[tuple[str, Any], ...]:
+        """What makes two submissions the same request, apart from the position.
+
+        Everything the requester wrote counts, so any change (a new urgency, an edited
+        justification) makes a new request. Left out: the processing flags (``debug`` is
+        compared on its own, ``quiet`` and ``validate_only`` do not change the request), the
+        position (compared within a radius, since a client may re-derive it), and how the
+        exposure was spelled (a total or per-visit figure with the same outcome is the same).
+        """
+        data = self.model_dump(
+            mode="json",
+            exclude={"debug", "quiet", "validate_only", "ra", "dec", "exposure"}
+            | {"exp_time_per_visit"},
+        )
+        data["total_exposure"] = self.total_exposure
+        data["per_visit"] = self.per_visit
+        return tuple(sorted(data.items()))
+
     def problems(self) -> list[str]:
         """Content rules the service applies after parsing (messages as its clients show them)."""
         errors: list[str] = []

@@ -80,6 +80,7 @@ class _Recent:
     dec: float
     too_id: int
     debug: bool
+    content: tuple[tuple[str, Any], ...]
 
 
 class SwiftService:
@@ -91,7 +92,10 @@ class SwiftService:
         self.toos: dict[int, TooEntry] = {}
         # The most recent requests, for tests and debugging (bounded: `autotoo emulate` runs long).
         self.received: deque[Received] = deque(maxlen=RECEIVED_KEPT)
-        self.v1_jobs: dict[str, Any] = {}  # raw token -> job (the v1 routes own its shape)
+        # v1 jobs (the v1 routes own their shape): every job by number, and the jobs whose
+        # final status has not been given yet by the raw token their client polls with.
+        self.v1_jobs: dict[int, Any] = {}
+        self.v1_polled: dict[str, Any] = {}
         self._recent: list[_Recent] = []
         self._next_too = self.rules.first_too_id
         self._next_job = self.rules.first_jobnumber
@@ -164,12 +168,18 @@ class SwiftService:
             return Decision("Rejected", errors=[f"TOO already recently submitted. TOO ID: {dup}"])
         too_id = self._next_too
         self._next_too += 1
-        self._recent.append(_Recent(now, username, form.ra, form.dec, too_id, form.debug))
+        self._recent.append(
+            _Recent(now, username, form.ra, form.dec, too_id, form.debug, form.content())
+        )
         if not form.debug:  # debug: acts like a submission, but no TOO exists afterwards
             self._accept(too_id, form, username, now, until)
         return Decision("Accepted", too_id=too_id)
 
     def _duplicate(self, form: TooFormV1, username: str, now: datetime) -> int | None:
+        """The TOO this submission repeats: same user, same debug flag, same content, within
+        the radius and the window. A changed request (the seed's urgency 2 -> 4 after a
+        refusal) is a new request, not a repeat."""
+        content = form.content()
         radius = self.rules.duplicate_radius_arcmin / 60.0
         window = self.rules.duplicate_window
         self._recent = [r for r in self._recent if now - r.at <= window]  # forget the old
@@ -177,6 +187,7 @@ class SwiftService:
             if (
                 r.username == username
                 and r.debug == form.debug
+                and r.content == content
                 and angular_separation_deg(r.ra, r.dec, form.ra, form.dec) <= radius
             ):
                 return r.too_id

@@ -1,11 +1,16 @@
 """API v1 ("1.2") at ``/toop/submit_json.php``: HS256 JWT in form field ``jwt`` (POST) or the
 ``?jwt=`` query (GET), dispatched on ``api_name``.
 
-TOO requests are jobs keyed by the raw token: the first sight decides and answers ``Queued``;
-repeats of the identical token (the client's polling) answer ``Processing`` for
-``rules.v1_pending_replies - 1`` more times, then the final status, forever after. So a
-re-sent token can never create a second TOO. A token whose signature does not verify gets
-HTTP 200 with a non-JSON body, which is what the real service appears to do (spec §4.1).
+TOO requests are jobs keyed by the raw token while they are being polled: the first sight
+decides and answers ``Queued``; repeats of the identical token (the client's polling) answer
+``Processing`` for ``rules.v1_pending_replies - 1`` more times, then the final status. Once the
+final status has been given, the token's job is finished: the client stops polling when it has
+read a final status, so the same token arriving later is a new submission with the same content
+(swifttools signs no time claim, so a new object with equal fields signs the identical token).
+It is decided afresh and, within the repeat window, answered ``TOO already recently submitted``,
+as the seed's re-run was. Polling can never create a second TOO either way. A token whose
+signature does not verify gets HTTP 200 with a non-JSON body, which is what the real service
+appears to do.
 """
 
 from __future__ import annotations
@@ -62,7 +67,7 @@ def _decode(service: SwiftService, token: str) -> dict[str, Any] | None:
     if secret is None:
         return None
     with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # PyJWT's short-HMAC-key warning (spec §4.1)
+        warnings.simplefilter("ignore")  # PyJWT's short-HMAC-key warning
         try:
             payload: dict[str, Any] = jwt.decode(token, secret, algorithms=["HS256"])
         except jwt.PyJWTError:
@@ -98,8 +103,8 @@ async def handle(request: web.Request) -> web.StreamResponse:
 def _too_request(
     service: SwiftService, token: str, data: dict[str, Any], username: str
 ) -> web.Response:
-    jobs: dict[str, Job] = service.v1_jobs
-    job = jobs.get(token)
+    polled: dict[str, Job] = service.v1_polled
+    job = polled.get(token)
     if job is None:
         try:
             form = TooFormV1.model_validate(data)
@@ -108,17 +113,22 @@ def _too_request(
         else:
             decision = service.submit(form, username=username)
         job = Job(service.next_jobnumber(), username, decision, 0, v1_time(service.now))
-        jobs[token] = job
-    return envelope("Swift_TOO_Status", _job_data(job, service.rules.v1_pending_replies))
+        service.v1_jobs[job.jobnumber] = job
+        polled[token] = job
+    reply = _job_data(job, service.rules.v1_pending_replies)
+    if job.replies > service.rules.v1_pending_replies:  # the final status has been given
+        del polled[token]
+    return envelope("Swift_TOO_Status", reply)
 
 
 def _job_data(job: Job, pending: int, *, advance: bool = True) -> dict[str, Any]:
     """The job's state as this reply reports it (each TOO-request reply advances it)."""
     base = {"username": job.username, "jobnumber": job.jobnumber, "timestamp": job.timestamp}
-    if job.replies < pending:
-        state = "Queued" if job.replies == 0 else "Processing"
-        if advance:
-            job.replies += 1
+    seen = job.replies
+    if advance:
+        job.replies += 1
+    if seen < pending:
+        state = "Queued" if seen == 0 else "Processing"
         return {**base, "status": state, "errors": [], "warnings": []}
     d = job.decision
     result = {**base, "status": d.status, "errors": d.errors, "warnings": d.warnings}
@@ -130,16 +140,16 @@ def _job_data(job: Job, pending: int, *, advance: bool = True) -> dict[str, Any]
 def _job_status(service: SwiftService, data: dict[str, Any]) -> web.Response:
     """``Swift_TOO_Status`` by job number: the current state, without advancing it."""
     wanted = data.get("jobnumber")
-    for job in service.v1_jobs.values():
-        if job.jobnumber == wanted and job.username == data.get("username"):
-            reply = _job_data(job, service.rules.v1_pending_replies, advance=False)
-            return envelope("Swift_TOO_Status", reply)
+    job = service.v1_jobs.get(wanted) if isinstance(wanted, int) else None
+    if job is not None and job.username == data.get("username"):
+        reply = _job_data(job, service.rules.v1_pending_replies, advance=False)
+        return envelope("Swift_TOO_Status", reply)
     return envelope("Swift_TOO_Status", _status("Rejected", [f"Job {wanted} not found."]))
 
 
 def _resolve(service: SwiftService, data: dict[str, Any]) -> web.Response:
     name = str(data.get("name", ""))
-    target = service.sky.resolve(name)
+    target = service.sky.locate(name)
     reply: dict[str, Any]
     if target is None:
         reply = {"name": name, "status": _nested("Rejected", ["Could not resolve name."])}

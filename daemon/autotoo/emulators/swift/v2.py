@@ -5,12 +5,13 @@ from __future__ import annotations
 
 import json
 from collections.abc import Awaitable, Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from aiohttp import web
 from pydantic import ValidationError
 
+from autotoo.emulators.sky import angular_separation_deg
 from autotoo.emulators.swift.catalog import UVOT_MODES, filters_of, uvot_entries
 from autotoo.emulators.swift.forms import TooFormV2, fastapi_detail
 from autotoo.emulators.swift.service import Received, SwiftService
@@ -107,13 +108,19 @@ async def get_too(request: web.Request) -> web.Response:
     if viewer is None:
         return _unauthorized()
     q = request.query
+    # ``username`` narrows the listing to that requester's TOOs, except the anonymous user's
+    # name: it is what swifttools sends for everyone who has not logged in (its default), and
+    # the anonymous user owns no TOOs, so it asks for the public listing.
+    owner = q.get("username") or None
+    if owner == "anonymous":
+        owner = None
     try:
         begin = q.get("begin")
         coords = _floats(q, "ra", "dec", "radius", "length")
         entries = service.listing(
             viewer=viewer,
             too_id=int(q["too_id"]) if q.get("too_id") else None,
-            owner=q.get("username") or None,
+            owner=owner,
             begin=_aware(datetime.fromisoformat(begin)) if begin else None,
             length_days=coords["length"],
             year=int(q["year"]) if q.get("year") else None,
@@ -137,22 +144,56 @@ def _aware(value: datetime) -> datetime:
 
 
 async def get_calendar(request: web.Request) -> web.Response:
+    """Calendar windows of approved TOOs: by ``too_id``, or by position (``ra``/``dec`` within
+    ``radius``, default 0.2 deg), time span (``begin``/``end``/``length`` days, overlap), and
+    ``target_id``/``targetid``; ``limit`` caps the entries. Windows are public."""
     service = _service(request)
     viewer = _viewer(request)
     if viewer is None:
         return _unauthorized()
+    q = request.query
     try:
-        too_id = int(request.query["too_id"])
-    except (KeyError, ValueError):
-        return web.json_response({"too_id": None, "entries": [], "status": ACCEPTED})
-    entry = service.toos.get(too_id)
-    entries = calendar(service, entry, v1=False) if entry is not None else []
-    return web.json_response({"too_id": too_id, "entries": entries, "status": ACCEPTED})
+        too_id = int(q["too_id"]) if q.get("too_id") else None
+        target = q.get("target_id") or q.get("targetid")
+        target_id = int(target) if target else None
+        coords = _floats(q, "ra", "dec", "radius", "length")
+        begin = _aware(datetime.fromisoformat(q["begin"])) if q.get("begin") else None
+        end = _aware(datetime.fromisoformat(q["end"])) if q.get("end") else None
+        limit = int(q["limit"]) if q.get("limit") else None
+    except ValueError as exc:
+        return web.json_response({"detail": str(exc)}, status=422)
+    if begin is not None and end is None and coords["length"] is not None:
+        end = begin + timedelta(days=coords["length"])
+    entries: list[dict[str, Any]] = []
+    for too in sorted(service.toos.values(), key=lambda e: e.too_id):
+        if too_id is not None and too.too_id != too_id:
+            continue
+        if target_id is not None and too.target_id != target_id:
+            continue
+        ra, dec = coords["ra"], coords["dec"]
+        radius = coords["radius"] if coords["radius"] is not None else 0.2
+        if (
+            ra is not None
+            and dec is not None
+            and (angular_separation_deg(ra, dec, too.form.ra, too.form.dec) > radius)
+        ):
+            continue
+        for item in calendar(service, too, v1=False):
+            starts, ends = (
+                _aware(datetime.fromisoformat(item["begin"])),
+                _aware(datetime.fromisoformat(item["end"])),
+            )
+            if (begin is not None and ends < begin) or (end is not None and starts > end):
+                continue
+            entries.append(item | {"too_id": too.too_id})
+    return web.json_response(
+        {"too_id": too_id, "entries": entries[:limit] if limit else entries, "status": ACCEPTED}
+    )
 
 
 async def resolve(request: web.Request) -> web.Response:
     name = request.query.get("name", "")
-    target = _service(request).sky.resolve(name)
+    target = _service(request).sky.locate(name)
     if target is None:
         status = {
             "status": "Rejected",

@@ -8,6 +8,7 @@ from typing import Any, Final
 
 from aiohttp import web
 
+from autotoo.emulators.ukssdc import rebin
 from autotoo.emulators.ukssdc.service import ServiceError, XrtService
 from autotoo.ukssdc.params import API_VERSION
 
@@ -22,7 +23,7 @@ Handler = Callable[[dict[str, Any], web.Request], dict[str, Any]]
 
 
 def _reply(body: dict[str, Any]) -> web.Response:
-    # The real server labels its JSON text/html (spec §1); clients must not rely on the type.
+    # The real server labels its JSON text/html; clients must not rely on the type.
     payload = {"OK": 1, **body, "APIVersion": API_VERSION}
     return web.Response(text=json.dumps(payload), content_type="text/html", charset="UTF-8")
 
@@ -89,4 +90,5 @@ def setup_routes(app: web.Application, service: XrtService) -> None:
         return _not_found()
 
     app.router.add_get(PREFIX + r"/tprods/USERPROD_{job:\d+}/{name:.+}", download)
+    rebin.setup_routes(app, service, files_prefix=PREFIX)  # /API/main.php and REBIN_<id> files
     app.router.add_route("*", PREFIX + "/{tail:.*}", unknown)

@@ -95,7 +95,7 @@ class XrtService:
         name = str(body["name"])
         ra, dec = body.get("RA"), body.get("Dec")
         if truthy(body.get("getCoords")):
-            hit = self.sky.resolve(name)
+            hit = self.sky.locate(name)
             if hit is None:
                 raise ServiceError(f"Could not resolve the name `{name}`.")
             ra, dec = hit.ra, hit.dec
@@ -198,7 +198,7 @@ class XrtService:
             raise ServiceError(f"The {desc} for job {job.job_id} is not complete yet.")
         return code == 4
 
-    def _inputs(self, job: Job, short: str) -> tuple[Target, list[Observation]]:
+    def inputs(self, job: Job, short: str) -> tuple[Target, list[Observation]]:
         until = job.submitted + timedelta(seconds=self.jobs.finished_after(short))
         observations = self.jobs.data(job, short, until=until)
         targets = self.jobs.job_targets(job)
@@ -212,7 +212,7 @@ class XrtService:
         return {"GotPos": 0} if fix is None else {"GotPos": 1, **fix}
 
     def position_of(self, job: Job, short: str) -> dict[str, Any] | None:
-        target, observations = self._inputs(job, short)
+        target, observations = self.inputs(job, short)
         fix = synth.position(job, short, target, observations)
         out: dict[str, Any] = {
             "RA": f"{fix.ra:.5f}",
@@ -234,18 +234,18 @@ class XrtService:
         if nosys not in ("yes", "no", "both") or incbad not in ("yes", "no", "both"):
             raise ServiceError("nosys and incbad must each be one of: yes, no, both")
         self._built_or_fail(job, "lc")
-        target, observations = self._inputs(job, "lc")
+        target, observations = self.inputs(job, "lc")
         return synth.light_curve(job, target, observations, nosys=nosys, incbad=incbad)
 
     def spectrum(self, body: Mapping[str, Any]) -> dict[str, Any]:
         job = self.job(body)
         self._built_or_fail(job, "spec")
-        return synth.spectrum(job, *self._inputs(job, "spec"))
+        return synth.spectrum(job, *self.inputs(job, "spec"))
 
     def source_list(self, body: Mapping[str, Any]) -> dict[str, Any]:
         job = self.job(body)
         self._built_or_fail(job, "sourceDet")
-        _, observations = self._inputs(job, "sourceDet")
+        _, observations = self.inputs(job, "sourceDet")
         return synth.source_list(job, self.jobs.job_targets(job), observations)
 
     def _built_or_fail(self, job: Job, short: str) -> None:
@@ -259,7 +259,7 @@ class XrtService:
         """A finished product's files; a failed or cancelled one has none."""
         if short not in job.products or self.jobs.status(job, short) != 4:
             return {}
-        target, observations = self._inputs(job, short)
+        target, observations = self.inputs(job, short)
         if short == "lc":
             lc = synth.light_curve(job, target, observations, nosys="no", incbad="no")
             return archives.light_curve_files(lc)

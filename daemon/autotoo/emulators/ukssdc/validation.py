@@ -1,4 +1,4 @@
-"""Server-side checks of a submission and the ``jobPars`` echo (spec §4).
+"""Server-side checks of a submission and the ``jobPars`` echo.
 
 The messages are the real service's where they are known ("The following parameters are
 needed, but were not supplied:", "poserr is 0.01, but must be between 1 and 6"); the others
@@ -18,7 +18,7 @@ PROBLEMS: Final = "There were problems with the parameters you supplied."
 NEEDED_LABEL: Final = "The following parameters are needed, but were not supplied:"
 INVALID_LABEL: Final = "The following parameters have invalid values:"
 
-# Keys the reference client may send under a spelling the server does not use (spec §2.3).
+# Keys the reference client may send under a spelling the server does not use.
 SERVER_ALIASES: Final = {"pcmaxGap": "pcmaxgap", "wtmaxGap": "wtmaxgap", "sinceT0": "SinceT0"}
 _RANGES: Final = {
     "poserr": (1, 6),
@@ -26,15 +26,29 @@ _RANGES: Final = {
     "Dec": (-90, 90),
     "minen": (0.3, 10),
     "maxen": (0.3, 10),
-    "soft1": (0.3, 10),
-    "soft2": (0.3, 10),
-    "hard1": (0.3, 10),
-    "hard2": (0.3, 10),
     "zval": (0, 20),
     "posRadius": (1, 600),
     "maxCentTries": (1, 100),
 }
 _MODELS: Final = ("powerlaw", "apec", "blackbody")
+# Formats, written here rather than imported from the client so that the emulator can catch a
+# client that builds malformed values. Times are numbers (MET or seconds since T0) or dates.
+_NUM: Final = r"-?(?:\d+(?:\.\d*)?|\.\d+)"
+_TIME: Final = rf"(?:\d{{4}}-\d\d-\d\d(?:[T ]\d\d:\d\d(?::\d\d(?:\.\d*)?)?)?|{_NUM})"
+_SPAN: Final = rf"\s*{_TIME}\s*-\s*{_TIME}\s*"
+_SPANS: Final = re.compile(rf"{_SPAN}(?:,{_SPAN})*")
+_OBSIDS: Final = re.compile(r"\s*\d{11}\s*(?:,\s*\d{11}\s*)*")
+_BAND: Final = re.compile(r"\s*(\d*\.?\d+)\s*-\s*(\d*\.?\d+)\s*")
+_USE_OBS: Final = "a list of Swift obsIDs, or a comma-separated list of start-stop values"
+_FORMAT_KEYS: Final = {
+    **dict.fromkeys(("uselcobs", "usespecobs", "useimobs", "usedetobs", "useposobs"), "obs"),
+    **{f"gti{i}": "gti" for i in range(1, 5)},
+    "imen": "energies",
+}
+# Band edges and the limit each must respect: soft1/hard1 >= minen, soft2/hard2 <= maxen.
+_EDGES: Final = (("soft1", "minen", 1), ("soft2", "maxen", -1), ("hard1", "minen", 1),
+                 ("hard2", "maxen", -1))  # fmt: skip
+_ENERGY_DEFAULTS: Final = {"minen": 0.3, "maxen": 10.0}
 _KNOWN: Final = {p.json: p for p in GLOBALS} | {p.json: p for prod in PRODUCTS for p in prod.pars}
 
 
@@ -83,12 +97,34 @@ def _positive_int(value: Any) -> bool:
         return False
 
 
+def _bands_ok(text: str) -> bool:
+    for band in text.split(","):
+        match = _BAND.fullmatch(band)
+        if match is None or not 0.3 <= float(match.group(1)) < float(match.group(2)) <= 10:
+            return False
+    return True
+
+
+def _format_problem(key: str, value: Any) -> str | None:
+    kind = _FORMAT_KEYS[key]
+    text = str(value)
+    if kind == "obs" and not (_OBSIDS.fullmatch(text) or _SPANS.fullmatch(text)):
+        return f"{key} is {value}, but must be {_USE_OBS}"
+    if kind == "gti" and not _SPANS.fullmatch(text):
+        return f"{key} is {value}, but must be a comma-separated list of start-stop values"
+    if kind == "energies" and not _bands_ok(text):
+        return f"{key} is {value}, but must be a comma-separated list of energy bands"
+    return None
+
+
 def _value_problem(key: str, value: Any, body: Mapping[str, Any]) -> str | None:
     par = _KNOWN.get(key)
     if par is None:
         return None
     problem: str | None = None
-    if key in _RANGES:
+    if key in _FORMAT_KEYS:
+        problem = _format_problem(key, value)
+    elif key in _RANGES:
         if key != "poserr" or truthy(body.get("cent")):
             problem = _range_problem(key, value)
     elif par.allowed and str(value).lower() not in par.allowed:
@@ -118,6 +154,24 @@ def _check_values(body: Mapping[str, Any], problems: Problems) -> None:
                 problems.invalid.append(f"{lo} is {body[lo]}, but must be less than {hi}")
         except (TypeError, ValueError):
             continue  # already reported as not a number
+    # The band edges need no range of their own: minen/maxen have one (0.3-10 keV).
+    for edge, limit, sign in _EDGES:
+        if edge not in body:
+            continue
+        try:
+            value = float(body[edge])
+        except (TypeError, ValueError):
+            problems.invalid.append(f"{edge} is {body[edge]}, but must be a number")
+            continue
+        try:
+            bound = float(body.get(limit, _ENERGY_DEFAULTS[limit]))
+        except (TypeError, ValueError):
+            continue  # already reported as not a number
+        if (value - bound) * sign < 0:
+            relation = "≥" if sign > 0 else "≤"
+            problems.invalid.append(
+                f"{edge} is {body[edge]}, but must be {relation}{limit} ({bound:g})"
+            )
 
 
 _ALWAYS_NEEDED: Final = {"lc": ("binMeth",), "spec": ("specz",), "sourceDet": ("detobs",)}
