@@ -31,7 +31,18 @@ def test_demo_shows_the_whole_loop_and_exits_0(tmp_path: Path) -> None:
     points = re.search(r"light curve\s+(\d+) points \(PC\)", text)
     assert points, text
     assert int(points.group(1)) >= 2
-    assert re.search(r"dashboard\s+http://127\.0\.0\.1:\d+/", text), text
+    # the light curve is a table: time since trigger, bin, rate and its error, per point
+    assert re.search(r"t - T0 \(s\)\s+bin \(s\)\s+rate \(count/s\)\s+error", text), text
+    rows = re.findall(
+        r"^\s+([\d.]+)\s+([\d.]+) to ([\d.]+)\s+([\d.]+)\s+± ([\d.]+)\s+PC$", text, re.MULTILINE
+    )
+    assert len(rows) == int(points.group(1)), text
+    for t, start, end, rate, err in rows:
+        assert float(start) <= float(t) <= float(end)
+        assert 0 < float(err) < float(rate)
+    # the daemon is stopped when the summary is read: no dashboard address that would not answer
+    assert "dashboard     http" not in text, text
+    assert "--keep-running` keeps the daemon and its dashboard up" in text, text
     # the store agrees: exactly one TOO was sent for the EP event, the redelivery was ignored
     with sqlite3.connect(tmp_path / "state.db") as db:
         sent = db.execute(
