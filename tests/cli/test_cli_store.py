@@ -117,7 +117,7 @@ async def _fill(path: Path, rules_file: Path) -> dict[str, SubmissionRow]:
             svom.id,
             expect=[S.PLANNED],
             to=S.NEEDS_HUMAN,
-            reason="rule budget exhausted: 2 of 2 TOOs in 1 day, 0:00:00",
+            reason="rule budget exhausted: 2 of 2 TOOs in 1 day",
             next_at=None,
         )
         # GRM A: sent, accepted, observed.
@@ -153,6 +153,22 @@ async def _fill(path: Path, rules_file: Path) -> dict[str, SubmissionRow]:
         await repo.put_result(
             xrt.id, "position_enhanced", {"ra": 268.87, "dec": -20.31, "err90_arcsec": 2.1}
         )
+        await repo.put_result(  # the shape the UKSSDC client stores (two PC bins, one HR)
+            xrt.id,
+            "lightcurve",
+            {
+                "datasets": {
+                    "PC": {
+                        "columns": ["Time", "TimePos", "TimeNeg", "Rate", "RatePos", "RateNeg"],
+                        "rows": [
+                            [533.3333330154419, 533.33333, -533.33333, 0.4900635, 0.0271, -0.0271],
+                            [5400.0, 600.0, -600.0, 0.1234, 0.02, -0.015],
+                        ],
+                    },
+                    "PCHR": {"columns": ["Time", "HR"], "rows": [[533.3, 0.8]]},
+                }
+            },
+        )  # fmt: skip
         await repo.set_meta("heartbeat", ts(utcnow()) or "")  # as the supervisor writes it
         await repo.set_meta("mode", "live")
         return rows
@@ -264,7 +280,7 @@ def test_jobs_list_filters(store: Store, capsys: pytest.CaptureFixture[str]) -> 
     ]
     assert len(lines) == 3
     parked = next(line for line in lines if "needs_human" in line)
-    assert parked.rstrip().endswith("rule budget exhausted: 2 of 2 TOOs in 1 day, 0:00:00")
+    assert parked.rstrip().endswith("rule budget exhausted: 2 of 2 TOOs in 1 day")
 
 
 def test_jobs_show_by_key_and_by_id(store: Store, capsys: pytest.CaptureFixture[str]) -> None:
@@ -284,7 +300,13 @@ def test_jobs_show_by_key_and_by_id(store: Store, capsys: pytest.CaptureFixture[
     assert main(["jobs", "show", "--db", str(store.path), str(xrt.id)]) == EXIT_OK
     out = capsys.readouterr().out
     assert f"url          {XRT_URL}" in out
-    assert "result       position_enhanced (" in out
+    assert "result       position_enhanced: RA 268.87000 Dec -20.31000 error 2.1 arcsec" in out
+    # the light curve is a table a person reads: time since trigger, bin, rate, error
+    table = out[out.index("result       light curve: 2 points") :].splitlines()[1:4]
+    assert table[0].startswith("t - T0 (s)  bin (s)")
+    assert table[0].split()[-5:] == ["(count/s)", "error", "(1", "sigma)", "mode"]
+    assert table[1].split() == ["533.3", "0", "to", "1067", "0.490", "±", "0.027", "PC"]
+    assert table[2].split() == ["5400", "4800", "to", "6000", "0.123", "+0.020", "-0.015", "PC"]
     assert main(["jobs", "show", "--db", str(store.path), "atoo-nope"]) == EXIT_FAILURE
     assert "no submission 'atoo-nope'" in capsys.readouterr().err
 

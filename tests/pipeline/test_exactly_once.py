@@ -180,6 +180,9 @@ async def test_rule_budget_parks_the_excess(make_emulator, make_pipeline) -> Non
         ["needs_human", "tracking"],
     )
     assert len(emulator.swift.toos) == 1
+    [parked] = [r for r in await p.rows() if r.state == S.NEEDS_HUMAN]
+    # the reason is a sentence for the person on duty, not str(timedelta) ("1 day, 0:00:00")
+    assert parked.reason == "rule budget exhausted: 1 of 1 TOOs in 1 day"
 
 
 async def test_dry_run_decides_and_sends_nothing(make_emulator, make_pipeline) -> None:
