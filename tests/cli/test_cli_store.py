@@ -303,7 +303,7 @@ def test_jobs_show_by_key_and_by_id(store: Store, capsys: pytest.CaptureFixture[
     assert "result       position_enhanced: RA 268.87000 Dec -20.31000 error 2.1 arcsec" in out
     # the light curve is a table a person reads: time since trigger, bin, rate, error
     table = out[out.index("result       light curve: 2 points") :].splitlines()[1:4]
-    assert table[0].startswith("t - T0 (s)  bin (s)")
+    assert table[0].strip().startswith("t - T0 (s)  bin (s)")
     assert table[0].split()[-5:] == ["(count/s)", "error", "(1", "sigma)", "mode"]
     assert table[1].split() == ["533.3", "0", "to", "1067", "0.490", "±", "0.027", "PC"]
     assert table[2].split() == ["5400", "4800", "to", "6000", "0.123", "+0.020", "-0.015", "PC"]
