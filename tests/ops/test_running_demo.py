@@ -140,6 +140,19 @@ def test_dashboard_shows_what_the_person_on_duty_looks_for(
     points = re.search(r'<svg[^>]*class="lightcurve"[^>]*data-points="(\d+)"', dom)
     assert points, "no light curve"
     assert int(points.group(1)) >= 2
+    # ... that a person can read: labelled log axes with values, error bars on every point
+    curve = re.search(r'<svg[^>]*class="lightcurve".*?</svg>', dom, re.DOTALL)
+    assert curve
+    lc = curve.group(0)
+    assert 'data-xscale="log"' in lc
+    assert 'data-yscale="log"' in lc
+    assert "time since trigger (s), log scale" in lc
+    assert "count rate (count/s), log" in lc
+    for axis in ("xtick", "ytick"):
+        ticks = re.findall(rf'class="tick {axis}"[^>]*>([^<]+)<', lc)
+        assert len(ticks) >= 2, (axis, lc)
+        assert all(re.fullmatch(r"[\d.]+(e-?\d+)?", t) for t in ticks), ticks
+    assert lc.count('class="yerr"') == lc.count('class="xerr"') == int(points.group(1))
     enhanced = re.search(r"XRT enhanced ([\d.]+) (-[\d.]+) ([\d.]+)″", text)
     assert enhanced, text
     assert abs(float(enhanced.group(1)) - 178.334) < 0.05
