@@ -37,6 +37,11 @@ SOURCES_READY_TIMEOUT = 30.0
 HEARTBEAT_WRITE_TIMEOUT = 60.0
 
 
+class StartupError(Exception):
+    """A component cannot start at all (the message is the one line a person reads): the
+    daemon stops with it instead of a traceback, and systemd's restart policy applies."""
+
+
 class Component(Protocol):
     name: str
     intake: bool
