@@ -232,7 +232,7 @@ def test_status_reports_the_store(store: Store, capsys: pytest.CaptureFixture[st
         f"NEEDS HUMAN  #{human['id']} swift_too svom-eclairs-grb svom:sb26051001: rule budget"
     )
     assert "mode         debug" in lines
-    assert any(line.startswith("daemon       running: last heartbeat") for line in lines)
+    assert any(line.startswith("daemon       running; last heartbeat") for line in lines)
     assert "inbox        processed 4, unparsed 1" in lines
 
 
