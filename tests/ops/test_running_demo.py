@@ -121,8 +121,12 @@ def test_dashboard_shows_what_the_person_on_duty_looks_for(
     assert "Swift TOO" in human
     assert "svom:sb26050402" in human
     assert "global budget exhausted: 1 of 1 TOOs in 24 h" in human
-    # the mode is unmistakable
+    # the mode is unmistakable, and health is not confused with it
     assert "LIVE: submissions are sent" in text
+    assert status["mode"] == "live"
+    assert status["healthy"] is True
+    assert "live" not in status  # once the liveness flag, read as the mode
+    assert "healthy" in text.split("Needs a human")[0]
     # the TOO row: its remote id, the service's decision, what Swift observed
     row = re.search(rf'<tr[^>]*data-id="{too["id"]}"[^>]*>(.*?)</tr>', dom, re.DOTALL)
     assert row, dom[:2000]

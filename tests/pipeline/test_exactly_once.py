@@ -193,6 +193,9 @@ async def test_dry_run_decides_and_sends_nothing(make_emulator, make_pipeline) -
     [row] = await p.rows()
     assert (row.state, row.reason) == (S.DONE, "dry-run: not sent")
     assert list(emulator.swift.received) == []
+    # the status messages agree with the store, and say that nothing was sent
+    last = [n for n in await p.notices() if n["_topic"].startswith("autotoo/actions/")][-1]
+    assert (last["state"], last["reason"], last["dry_run"]) == ("done", "dry-run: not sent", True)
 
 
 async def test_debug_mode_is_acknowledged_and_creates_no_too(make_emulator, make_pipeline) -> None:

@@ -135,7 +135,8 @@ class Submitter(RemoteWorker):
                 to=S.DONE,
                 reason="dry-run: not sent",
                 next_at=None,
-                notices=self._notices(row, "planned", "dry-run: not sent"),
+                # the same state as the store's, and a notice that says nothing was sent
+                notices=self._notices(row, "done", "dry-run: not sent"),
             )
             return False
         if row.api == TOO:
