@@ -213,7 +213,7 @@ def test_xrt_body_and_topic_option_for_a_file_without_a_topic_in_its_name(
     assert xrt["request"]["problems"] == []
 
 
-def test_directories_are_replayed_in_name_order_and_failures_exit_1(
+def test_directories_are_replayed_in_issue_order_and_failures_exit_1(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     folder = tmp_path / "alerts"
@@ -227,11 +227,11 @@ def test_directories_are_replayed_in_name_order_and_failures_exit_1(
     reports = _replay(capsys, config, folder, code=EXIT_FAILURE)
     assert [Path(r["file"]).name for r in reports] == [
         SVOM_WAKEUP,
+        "999_copy.xml",  # issued with the wake-up (the same alert): ties go by name
         SVOM_SLEWING,
-        "999_copy.xml",
-        "zz_broken.json",
+        "zz_broken.json",  # no issue time to go by: after the others
     ]
-    wakeup, slewing, copy, broken = reports
+    wakeup, copy, slewing, broken = reports
     assert broken["parsed"] is False
     assert broken["error"].startswith("JSON is not well formed")
     (too,) = _rule(wakeup, "svom-eclairs-grb")["actions"]
@@ -279,3 +279,21 @@ def test_a_rendering_failure_is_shown_as_no_match_with_its_reason(
     assert (rule["matched"], rule["stage"], rule["actions"]) == (False, "matched", [])
     assert rule["reason"].startswith("matched, but rendering failed:")
     assert "the alert has no position" in rule["reason"]
+
+
+def test_a_directory_replays_a_retraction_after_the_notice_it_retracts(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Names that sort the other way round (a retraction saved first): the issue times decide,
+    so the retraction withholds the request its trigger planned, as in the daemon."""
+    folder = tmp_path / "alerts"
+    folder.mkdir()
+    topic = "gcn_notices_svom_voevent_grm"
+    shutil.copy(KAFKA / GRM_RETRACTION, folder / f"000000000001_1_{topic}.xml")
+    shutil.copy(KAFKA / GRM_TRIGGER, folder / f"000000000002_2_{topic}.xml")
+    config = _config(tmp_path, rules=GRM_RULE)
+    trigger, retraction = _replay(capsys, config, folder)
+    assert Path(trigger["file"]).name == f"000000000002_2_{topic}.xml"
+    assert trigger["kind"] == "initial"
+    assert retraction["kind"] == "retraction"
+    assert retraction["notes"][0] == "retraction: 2 unsent request(s) of this event withheld"
