@@ -3,7 +3,7 @@
 What it does, in order:
 
 1. writes a work directory: config (``mode: live`` against the emulators), the example rules
-   plus one demo rule, the emulator's Swift credential (the seed documents' ``myuser`` /
+   plus one demo rule, the emulator's Swift credential (swifttools' example account ``myuser`` /
    ``my_shared_secret``) as a credential file, and a drop folder;
 2. serves both emulators in this process on a free loopback port, with a simulated clock
    running ``speed`` times faster than the wall clock (20000: a day in 4.3 s), started at the
@@ -51,7 +51,7 @@ from autotoo.emulators.sky import Sky
 from autotoo.samples import SAMPLES, Sample
 from autotoo.wiring import example_rules_dir
 
-SWIFT_USER, SWIFT_SECRET = "myuser", "my_shared_secret"  # the emulator's seed account
+SWIFT_USER, SWIFT_SECRET = "myuser", "my_shared_secret"  # the emulator's built-in account
 UKSSDC_USER = "astronomer@example.org"
 DEMO_RULE_NAME = "demo-ep-wxt"
 LEAD = "ep_wxt_alert.json"

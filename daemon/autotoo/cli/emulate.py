@@ -26,7 +26,7 @@ def register(subparsers: Any) -> None:
         "--users",
         type=Path,
         metavar="FILE",
-        help="YAML file of Swift users and UKSSDC e-mails (default: the seed's placeholders)",
+        help="YAML file of Swift users and UKSSDC e-mails (default: the example accounts)",
     )
     parser.add_argument(
         "--clock-speed",

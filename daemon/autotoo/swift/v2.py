@@ -254,7 +254,9 @@ class SwiftV2Client(SwiftClient):
         self, mode: int | str, *, ra: float | None = None, dec: float | None = None
     ) -> UvotModeResult:
         code = mode_code(mode)
-        params = {"uvot_mode": str(code)}  # decimal on the wire (0x30ED -> 12525), spec §3.1
+        params = {
+            "uvot_mode": str(code)
+        }  # decimal on the wire (0x30ED -> 12525), as swifttools 4 sends it
         if ra is not None and dec is not None:
             params |= {"ra": str(ra), "dec": str(dec)}
         payload = await self._json("/swift/uvot_mode", params)

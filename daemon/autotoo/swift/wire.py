@@ -1,10 +1,10 @@
 """Wire encodings of a :class:`TooRequest`, field for field as the official clients send them.
 
-v2 (swifttools 4.x, spec §5.1): form fields in the client's order, ``None`` omitted, booleans
+v2 (swifttools 4.x): form fields in the client's order, ``None`` omitted, booleans
 ``true``/``false``, ``xrt_mode`` as its integer code, integer UVOT modes as ``0x%04X``,
 ``exp_time_per_visit`` as a float, ``exposure`` as an int, times ISO-8601 naive UTC.
 
-v1 (swifttools 3.0.24, spec §5.2): the JSON ``api_data`` of the JWT, keys in the client's order,
+v1 (swifttools 3.0.24): the JSON ``api_data`` of the JWT, keys in the client's order,
 ``source_name``/``source_type``, ``xrt_mode`` by name, UVOT modes as ``0x%04x``, ``exposure`` as a
 float, ``obs_n`` derived, times ``YYYY-MM-DD HH:MM:SS``. Values keep their Python types, so the
 signed token is byte-identical to the one swifttools produces for the same TOO.

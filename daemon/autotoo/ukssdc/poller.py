@@ -1,7 +1,7 @@
 """Polite polling of XRT jobs: per-job minimum interval, a global rate limit, an active-job cap.
 
 The service asks for at most one status query per job per minute and about five active jobs
-per user (spec §5.1). These three limits are independent and all in one place, so that the
+per user. These three limits are independent and all in one place, so that the
 pipeline cannot exceed them by running many jobs concurrently.
 """
 

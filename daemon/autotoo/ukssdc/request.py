@@ -1,8 +1,8 @@
 """The XRT product request builder: parameters, triggers, validity check and the submit JSON.
 
 It does what swifttools' ``XRTProductRequest`` does before anything touches the network, with
-the same parameter names, automatic settings and messages (seed "How to request products",
-spec §2-§3, §6), so that a request built here and one built with swifttools produce the same
+the same parameter names, automatic settings and messages (the UKSSDC's "How to request
+products"), so that a request built here and one built with swifttools produce the same
 submit body. It is pure and synchronous; :mod:`autotoo.ukssdc.client` does the I/O.
 """
 
@@ -284,7 +284,7 @@ class XrtRequest:
             out[product(short).long] = self.get_product_pars(short, show_unset=show_unset)
         return out
 
-    # ---- validity (spec §3) ----------------------------------------------------------------
+    # ---- validity -------------------------------------------------------------------------
     def _global_is_set(self, name: str, assumed: frozenset[str]) -> str:
         alt = ALT_GLOBALS.get(name)
         have = self._globals
@@ -346,7 +346,7 @@ class XrtRequest:
             return False, "The following problems were found:\n" + report
         return True, ""
 
-    # ---- JSON (spec §2.1, §6) --------------------------------------------------------------
+    # ---- JSON -------------------------------------------------------------------------------
     def to_json(self) -> dict[str, Any]:
         """The submit body: api fields, UserID, set globals, then each product's flag + pars."""
         body: dict[str, Any] = {
@@ -370,7 +370,7 @@ class XrtRequest:
     def from_json(
         cls, user_id: str, data: Mapping[str, Any], *, from_server: bool = False
     ) -> XrtRequest:
-        """A new request from a submit body or a server's ``jobPars`` (spec §6)."""
+        """A new request from a submit body or a server's ``jobPars``."""
         req = cls(user_id)
         for flag, prod in PRODUCT_BY_FLAG.items():
             value = data.get(flag)

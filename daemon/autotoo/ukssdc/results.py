@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-# Per-product status codes (spec §5.1). "Terminal" is what the reference client calls
+# Per-product status codes. "Terminal" is what the reference client calls
 # complete; it is not success: only DONE is.
 CANCELLED, NO_PRODUCT, QUEUE_ERROR, REQUEST_ERROR = -4, -3, -2, -1
 REQUESTED, QUEUED, RUNNING, DONE, WAITING_FOR_PSF = 1, 2, 3, 4, 5

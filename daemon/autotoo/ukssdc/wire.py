@@ -1,4 +1,4 @@
-"""Pydantic models of the UKSSDC replies (spec §1.1, §4-§5).
+"""Pydantic models of the UKSSDC replies.
 
 Replies are lenient where the real server is inconsistent (``JobID`` as string or int,
 positions as numeric strings, ``APIVersion`` as string or number) and strict where the client

@@ -5,7 +5,7 @@ TOO requests are jobs keyed by the raw token: the first sight decides and answer
 repeats of the identical token (the client's polling) answer ``Processing`` for
 ``rules.v1_pending_replies - 1`` more times, then the final status, forever after. So a
 re-sent token can never create a second TOO. A token whose signature does not verify gets
-HTTP 200 with a non-JSON body, which is what the real service appears to do (spec §4.1).
+HTTP 200 with a non-JSON body, which is what the real service appears to do.
 """
 
 from __future__ import annotations
@@ -62,7 +62,9 @@ def _decode(service: SwiftService, token: str) -> dict[str, Any] | None:
     if secret is None:
         return None
     with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # PyJWT's short-HMAC-key warning (spec §4.1)
+        warnings.simplefilter(
+            "ignore"
+        )  # PyJWT's short-HMAC-key warning (the service's keys are short)
         try:
             payload: dict[str, Any] = jwt.decode(token, secret, algorithms=["HS256"])
         except jwt.PyJWTError:

@@ -1,4 +1,4 @@
-"""Product files and downloadable archives laid out like the real service's (spec §5.7).
+"""Product files and downloadable archives laid out like the real service's.
 
 Every archive has a top-level ``USERPROD_<id>/`` directory with one subdirectory per product:
 lc ``curve.qdp``, ``PCCURVE.qdp``...; spec one ``<rname>.tar.gz`` per slice plus ``scripts/``;

@@ -22,7 +22,7 @@ Handler = Callable[[dict[str, Any], web.Request], dict[str, Any]]
 
 
 def _reply(body: dict[str, Any]) -> web.Response:
-    # The real server labels its JSON text/html (spec §1); clients must not rely on the type.
+    # The real server labels its JSON text/html; clients must not rely on the type.
     payload = {"OK": 1, **body, "APIVersion": API_VERSION}
     return web.Response(text=json.dumps(payload), content_type="text/html", charset="UTF-8")
 

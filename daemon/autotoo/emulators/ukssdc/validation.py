@@ -1,4 +1,4 @@
-"""Server-side checks of a submission and the ``jobPars`` echo (spec §4).
+"""Server-side checks of a submission and the ``jobPars`` echo.
 
 The messages are the real service's where they are known ("The following parameters are
 needed, but were not supplied:", "poserr is 0.01, but must be between 1 and 6"); the others
@@ -18,7 +18,7 @@ PROBLEMS: Final = "There were problems with the parameters you supplied."
 NEEDED_LABEL: Final = "The following parameters are needed, but were not supplied:"
 INVALID_LABEL: Final = "The following parameters have invalid values:"
 
-# Keys the reference client may send under a spelling the server does not use (spec §2.3).
+# Keys the reference client may send under a spelling the server does not use.
 SERVER_ALIASES: Final = {"pcmaxGap": "pcmaxgap", "wtmaxGap": "wtmaxgap", "sinceT0": "SinceT0"}
 _RANGES: Final = {
     "poserr": (1, 6),
