@@ -48,6 +48,7 @@ from autotoo import lightcurve
 from autotoo.emulators.app import create_app
 from autotoo.emulators.clock import SimClock
 from autotoo.emulators.sky import Sky
+from autotoo.formatting import count
 from autotoo.samples import SAMPLES, Sample
 from autotoo.wiring import example_rules_dir
 
@@ -300,7 +301,7 @@ def summary(
     curve = lightcurve.points(xrt["results"]["lightcurve"])
     datasets = sorted({p.dataset for p in curve})
     lines.append(
-        f"  light curve   {lightcurve.count(len(curve), 'point')}"
+        f"  light curve   {count(len(curve), 'point')}"
         f" ({', '.join(datasets) or 'no rate dataset'}):"
     )
     lines += [f"    {line}" for line in lightcurve.table(curve)]

@@ -16,6 +16,8 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
+from autotoo.formatting import count, number
+
 RATE_DATASETS = ("PC", "WT", "PC_incbad", "WT_incbad")
 
 
@@ -69,22 +71,6 @@ def points(result: Any) -> list[Point]:
                 out.append(point)
     out.sort(key=lambda p: (p.t, p.dataset))
     return out
-
-
-def number(value: float, digits: int = 3) -> str:
-    """``value`` to about ``digits`` significant figures, without float noise
-    (``3.0579623999999996`` reads ``3.06``) and without an exponent in the usual range."""
-    if value == 0 or not math.isfinite(value):
-        return f"{value:g}"
-    magnitude = math.floor(math.log10(abs(value)))
-    if magnitude >= 6 or magnitude < -3:
-        return f"{value:.{digits - 1}e}"
-    return f"{value:.{max(0, digits - 1 - magnitude)}f}"
-
-
-def count(n: int, noun: str, plural: str | None = None) -> str:
-    """``1 point``, ``3 points``: a count with its noun in the right number."""
-    return f"{n} {noun if n == 1 else (plural or noun + 's')}"
 
 
 def _error(pos: float, neg: float) -> str:

@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from autotoo.config.load import LoadedConfig
+from autotoo.formatting import count
 from autotoo.logs import get_logger
 from autotoo.store.db import Database
 from autotoo.store.repository import Repository
@@ -282,7 +283,8 @@ class Supervisor:
 
     def _status_line(self) -> str:
         mode = self.runtime.loaded.config.mode.value
-        return f"{mode}; {_rule_count(self.runtime.rules)} rules; {len(self.components)} components"
+        rules, components = _rule_count(self.runtime.rules), len(self.components)
+        return f"{mode}; {count(rules, 'rule')}; {count(components, 'component')}"
 
 
 def _rule_count(rules: Any) -> int:

@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 from autotoo.cli import EXIT_CONFIG, EXIT_FAILURE, EXIT_OK, main
+from autotoo.demo import DEMO_RULE
 from autotoo.pipeline.keys import submission_key
 from tests.alerts.alert_corpus import CORPUS, REPO_ROOT
 
@@ -297,3 +298,17 @@ def test_a_directory_replays_a_retraction_after_the_notice_it_retracts(
     assert trigger["kind"] == "initial"
     assert retraction["kind"] == "retraction"
     assert retraction["notes"][0] == "retraction: 2 unsent request(s) of this event withheld"
+
+
+def test_the_error_radius_is_sent_without_float_noise(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """0.05096604 deg is 3.0579624 arcmin; multiplied in binary floating point it reads
+    3.0579623999999996, which would be sent to Swift and printed as such."""
+    config = _config(tmp_path, rules=DEMO_RULE)  # the EP rule without Sun or Moon conditions
+    ep = Path(__file__).resolve().parents[2] / "daemon/autotoo/samples/ep_wxt_alert.json"
+    topic = "gcn.notices.einstein_probe.wxt.alert"
+    assert main(["replay", "-c", str(config), "--topic", topic, str(ep)]) == EXIT_OK
+    out = capsys.readouterr().out
+    assert "poserr=3.0579624\n" in out, out
+    assert "(mode dry-run, 1 rule, Swift API v2)" in out  # not "1 rules"

@@ -136,9 +136,11 @@ def test_dashboard_shows_what_the_person_on_duty_looks_for(
     assert "done" in cells
     target = too["observations"][0]["target_id"]
     assert f"target {target}" in cells
-    # why the example rule's requests wait: its 5-minute settle window, then the observation
-    assert "for a better position" in text
-    assert "waits for Swift to observe the TOO" in text
+    # why a planned request waits: the BAT burst's XRT job retries while the UKSSDC has no data
+    assert re.search(r"next try at [\d-]+ [\d:]+Z; no data at the UKSSDC yet", text), text
+    # the example EP rule's decision is the alert's own: the Moon was too close when it was
+    # issued (the same on every day the demo runs); the demo's rule does not ask
+    assert "✘ ep-wxt-bright: condition is false [moon_distance(alert) > 23.0]" in text
     # results: XRT positions on the sky plot and in the table, a plotted light curve
     assert re.search(r'<svg[^>]*class="skyplot"[^>]*data-positions="3"', dom), "no sky plot"
     points = re.search(r'<svg[^>]*class="lightcurve"[^>]*data-points="(\d+)"', dom)

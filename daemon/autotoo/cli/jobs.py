@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 from autotoo import lightcurve
 from autotoo.cli import EXIT_FAILURE, EXIT_OK
 from autotoo.cli.status import add_store_arguments, age, iso, run_with_store
-from autotoo.lightcurve import number
+from autotoo.formatting import count, number
 
 if TYPE_CHECKING:
     from autotoo.store.repository import Repository
@@ -197,7 +197,7 @@ def _print_result(result: dict[str, Any]) -> None:
         return
     if kind == "lightcurve":
         curve = lightcurve.points(data)
-        print(f"result       light curve{where}: {lightcurve.count(len(curve), 'point')}")
+        print(f"result       light curve{where}: {count(len(curve), 'point')}")
         for line in lightcurve.table(curve, limit=40):
             print(f"  {line}")
         return

@@ -101,6 +101,7 @@ async def _replay(args: argparse.Namespace, loaded: Any, rules: Any) -> int:
     import aiohttp  # noqa: PLC0415
 
     from autotoo.adapters.ukssdc import UkssdcXrtAdapter  # noqa: PLC0415
+    from autotoo.formatting import count  # noqa: PLC0415
     from autotoo.replay import Replay, WireRenderer  # noqa: PLC0415
     from autotoo.swift import make_client  # noqa: PLC0415
     from autotoo.ukssdc.client import UkssdcClient  # noqa: PLC0415
@@ -124,8 +125,8 @@ async def _replay(args: argparse.Namespace, loaded: Any, rules: Any) -> int:
         replay = Replay(rules, pipeline_settings(loaded), wire)
         if not args.json:
             print(
-                f"replay of {args.config} (mode {cfg.mode.value}, {len(rules)} rules, Swift API "
-                f"{cfg.swift.protocol}); nothing is sent"
+                f"replay of {args.config} (mode {cfg.mode.value}, {count(len(rules), 'rule')}, "
+                f"Swift API {cfg.swift.protocol}); nothing is sent"
             )
         status = EXIT_OK
         for path in alert_files(args.paths, args.topic):
