@@ -6,6 +6,8 @@ import re
 import sqlite3
 from pathlib import Path
 
+import pytest
+
 from tests.fixtures.demo import human_lines, start_demo
 
 
@@ -53,3 +55,38 @@ def test_demo_shows_the_whole_loop_and_exits_0(tmp_path: Path) -> None:
         ).fetchone()[0]
     assert sent == 1
     assert seen == 2
+
+
+def _sub(api: str, state: str, attempt: int = 0, **extra: object) -> dict[str, object]:
+    """A submission as /api/status serves it (the fields the demo reads)."""
+    return {
+        "rule": "demo-ep-wxt",
+        "api": api,
+        "action": "too" if api == "swift_too" else "xrt_products",
+        "event": "einstein_probe:01709261081",
+        "attempt": attempt,
+        "state": state,
+        "reason": f"{state} reason",
+        "observations": [],
+        "results": {},
+        "sent_at": None,
+        **extra,
+    }
+
+
+def test_demo_judges_the_latest_attempt_not_a_retried_one() -> None:
+    """A rejected or failed XRT attempt that the daemon already retried is history: the demo
+    waits for the retry instead of reporting the loop as 'rejected'."""
+    from autotoo.demo import DemoError, _done  # noqa: PLC0415
+
+    too = _sub("swift_too", "done", observations=[{"target_id": "1", "obsid": "1001"}])
+    retried = {
+        "submissions": [too, _sub("ukssdc_xrt", "rejected"), _sub("ukssdc_xrt", "planned", 1)]
+    }
+    assert _done(retried) is None  # still waiting for attempt 2
+    finished = _sub("ukssdc_xrt", "done", 1, results={"lightcurve": {}})
+    loop = _done({"submissions": [too, _sub("ukssdc_xrt", "rejected"), finished]})
+    assert loop is not None
+    assert loop["xrt"]["attempt"] == 1
+    with pytest.raises(DemoError, match="ukssdc_xrt request is rejected"):
+        _done({"submissions": [too, _sub("ukssdc_xrt", "rejected")]})  # nothing retries it
