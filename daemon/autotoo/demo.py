@@ -13,11 +13,13 @@ What it does, in order:
 4. drops real alerts from :mod:`autotoo.samples` into the folder: the Einstein Probe alert
    first, then (once its TOO is sent) a handful of others and the same EP alert again;
 5. follows the daemon's ``/api/status`` until the TOO was accepted and observed and the XRT
-   products are complete, then prints a summary (TOO id, target ID, obsids, positions, light
-   curve, dashboard address).
+   products are complete (judging the latest attempt of each request: a retried one is not
+   the outcome), then prints a summary (TOO id, target ID, obsids, positions, the light curve
+   as a table).
 
 By default it then stops the daemon (SIGTERM, as systemd does) and exits 0, so it can be
-tested; ``--keep-running`` leaves everything up, for the dashboard, until Ctrl-C.
+tested; ``--keep-running`` leaves everything up, for the dashboard (its address is printed
+only then), until Ctrl-C. A temporary work directory is removed at exit; ``--dir`` keeps one.
 
 The daemon runs in a child process, not in this event loop, so the emulators here keep
 answering however busy the daemon is, and the daemon is the very program systemd runs.
