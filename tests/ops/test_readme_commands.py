@@ -20,6 +20,7 @@ Slow (a demo, a kept demo, a daemon and an emulator run, three test collections)
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import shlex
@@ -70,9 +71,16 @@ def _shell_blocks(text: str) -> list[tuple[int, str]]:
 
 
 def _inline_spans(text: str) -> list[tuple[int, str]]:
+    """Inline code outside fenced blocks (a block of program output is not a command)."""
+    prose = re.sub(
+        r"^```.*?^```",
+        lambda m: "\n" * m.group(0).count("\n"),
+        text,
+        flags=re.DOTALL | re.MULTILINE,
+    )
     return [
-        (text[: m.start()].count("\n") + 1, m.group(1).strip())
-        for m in re.finditer(r"(?<!`)`([^`\n]+)`(?!`)", text)
+        (prose[: m.start()].count("\n") + 1, m.group(1).strip())
+        for m in re.finditer(r"(?<!`)`([^`\n]+)`(?!`)", prose)
     ]
 
 
@@ -96,10 +104,30 @@ def _argv(command: str) -> list[str]:
 
 
 def _run(argv: list[str], cwd: Path, timeout: float = 240) -> subprocess.CompletedProcess[str]:
+    """Run to the end; on a timeout the whole process group goes (a demo's daemon child
+    must not outlive the test holding the admin port)."""
     env = {k: v for k, v in os.environ.items() if k not in {"NOTIFY_SOCKET", "WATCHDOG_USEC"}}
-    return subprocess.run(
-        argv, cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout, check=False
+    proc = subprocess.Popen(
+        argv,
+        cwd=cwd,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
     )
+    try:
+        out, err = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        _kill_group(proc)
+        raise
+    return subprocess.CompletedProcess(argv, proc.returncode, out, err)
+
+
+def _kill_group(proc: subprocess.Popen[str]) -> None:
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait(10)
 
 
 def _until(proc: subprocess.Popen[str], marker: str, timeout: float) -> str:
@@ -126,6 +154,7 @@ def _start_and_stop(
         stderr=subprocess.STDOUT,
         text=True,
         env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        start_new_session=True,
     )
     try:
         out = _until(proc, marker, 120)
@@ -134,8 +163,7 @@ def _start_and_stop(
         rest, _ = proc.communicate(timeout=60)
     finally:
         if proc.poll() is None:
-            proc.kill()
-            proc.wait(10)
+            _kill_group(proc)
     return proc.returncode, out + rest
 
 

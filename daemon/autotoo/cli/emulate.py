@@ -73,17 +73,20 @@ async def _serve(host: str, port: int, users: Any, clock_speed: float, faults: A
 
     from autotoo.emulators.app import base_urls, create_app  # noqa: PLC0415 -- as above
 
-    runner = web.AppRunner(create_app(users=users, clock_speed=clock_speed, faults=faults))
-    await runner.setup()
-    site = web.TCPSite(runner, host, port)
-    await site.start()
-    root = f"http://{host}:{port}"
-    for what, url in base_urls(root).items():
-        print(f"{what}: {url}", flush=True)
+    # Ctrl-C is handled from the start: a person (or a script) who stops it as soon as the
+    # URLs appear gets a clean exit, not a KeyboardInterrupt traceback
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
+    runner = web.AppRunner(create_app(users=users, clock_speed=clock_speed, faults=faults))
+    await runner.setup()
+    site = web.TCPSite(runner, host, port)
+    await site.start()
+    sockets = getattr(site._server, "sockets", None) or []  # noqa: SLF001 the bound port
+    root = f"http://{host}:{sockets[0].getsockname()[1] if sockets else port}"  # --port 0
+    for what, url in base_urls(root).items():
+        print(f"{what}: {url}", flush=True)
     try:
         await stop.wait()  # no timeout: serving until told to stop is the command's job
     finally:
