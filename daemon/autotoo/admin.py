@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -26,6 +27,7 @@ from autotoo import dashboard
 from autotoo.logs import get_logger
 from autotoo.metrics import Metrics
 from autotoo.sources.base import SourceHealth
+from autotoo.supervisor import StartupError
 
 if TYPE_CHECKING:
     from autotoo.store.repository import Repository
@@ -78,7 +80,13 @@ class AdminServer:
         await runner.setup()
         try:
             site = web.TCPSite(runner, self.host, self.port)
-            await site.start()
+            try:
+                await site.start()
+            except OSError as exc:  # taken port, unknown address: nothing to retry
+                reason = os.strerror(exc.errno) if exc.errno else str(exc)
+                raise StartupError(
+                    f"cannot listen on {self.host}:{self.port} (admin.listen): {reason}"
+                ) from exc
             sockets = getattr(site._server, "sockets", None) or []  # noqa: SLF001 the bound port
             self.bound_port = sockets[0].getsockname()[1] if sockets else self.port
             log.info("admin server listening", host=self.host, port=self.bound_port)

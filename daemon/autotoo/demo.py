@@ -3,7 +3,7 @@
 What it does, in order:
 
 1. writes a work directory: config (``mode: live`` against the emulators), the example rules
-   plus one demo rule, the emulator's Swift credential (the seed documents' ``myuser`` /
+   plus one demo rule, the emulator's Swift credential (swifttools' example account ``myuser`` /
    ``my_shared_secret``) as a credential file, and a drop folder;
 2. serves both emulators in this process on a free loopback port, with a simulated clock
    running ``speed`` times faster than the wall clock (20000: a day in 4.3 s), started at the
@@ -13,11 +13,13 @@ What it does, in order:
 4. drops real alerts from :mod:`autotoo.samples` into the folder: the Einstein Probe alert
    first, then (once its TOO is sent) a handful of others and the same EP alert again;
 5. follows the daemon's ``/api/status`` until the TOO was accepted and observed and the XRT
-   products are complete, then prints a summary (TOO id, target ID, obsids, positions, light
-   curve, dashboard address).
+   products are complete (judging the latest attempt of each request: a retried one is not
+   the outcome), then prints a summary (TOO id, target ID, obsids, positions, the light curve
+   as a table).
 
 By default it then stops the daemon (SIGTERM, as systemd does) and exits 0, so it can be
-tested; ``--keep-running`` leaves everything up, for the dashboard, until Ctrl-C.
+tested; ``--keep-running`` leaves everything up, for the dashboard (its address is printed
+only then), until Ctrl-C. A temporary work directory is removed at exit; ``--dir`` keeps one.
 
 The daemon runs in a child process, not in this event loop, so the emulators here keep
 answering however busy the daemon is, and the daemon is the very program systemd runs.
@@ -29,6 +31,7 @@ import asyncio
 import contextlib
 import json
 import os
+import shutil
 import signal
 import socket
 import sys
@@ -43,13 +46,15 @@ from typing import Any
 import aiohttp
 from aiohttp import web
 
+from autotoo import lightcurve
 from autotoo.emulators.app import create_app
 from autotoo.emulators.clock import SimClock
 from autotoo.emulators.sky import Sky
+from autotoo.formatting import count
 from autotoo.samples import SAMPLES, Sample
 from autotoo.wiring import example_rules_dir
 
-SWIFT_USER, SWIFT_SECRET = "myuser", "my_shared_secret"  # the emulator's seed account
+SWIFT_USER, SWIFT_SECRET = "myuser", "my_shared_secret"  # the emulator's built-in account
 UKSSDC_USER = "astronomer@example.org"
 DEMO_RULE_NAME = "demo-ep-wxt"
 LEAD = "ep_wxt_alert.json"
@@ -232,9 +237,23 @@ class NotifyListener:
         self.path.unlink(missing_ok=True)
 
 
+def _latest(status: dict[str, Any]) -> list[dict[str, Any]]:
+    """The demo rule's requests, only the latest attempt of each action: a rejected or failed
+    attempt that the daemon already retried (a row with a higher attempt) is history, not the
+    outcome."""
+    latest: dict[tuple[str, str, str], dict[str, Any]] = {}
+    for s in status.get("submissions", []):
+        if s["rule"] != DEMO_RULE_NAME:
+            continue
+        key = (s["api"], s["action"], s["event"])
+        if key not in latest or s["attempt"] > latest[key]["attempt"]:
+            latest[key] = s
+    return list(latest.values())
+
+
 def _done(status: dict[str, Any]) -> dict[str, Any] | None:
     """The demo rule's TOO and XRT job once the whole loop is complete, else None."""
-    subs = [s for s in status.get("submissions", []) if s["rule"] == DEMO_RULE_NAME]
+    subs = _latest(status)
     for s in subs:
         if s["state"] in {"rejected", "needs_human", "cancelled"}:
             raise DemoError(f"the demo rule's {s['api']} request is {s['state']}: {s['reason']}")
@@ -253,11 +272,15 @@ def _done(status: dict[str, Any]) -> dict[str, Any] | None:
 
 
 def _progress(status: dict[str, Any]) -> str:
-    subs = [s for s in status.get("submissions", []) if s["rule"] == DEMO_RULE_NAME]
+    subs = _latest(status)
     return ", ".join(f"{s['api']} {s['state']}" for s in subs) or "no submission yet"
 
 
-def summary(loop: dict[str, Any], *, elapsed: float, dashboard: str, workdir: Path) -> str:
+def summary(
+    loop: dict[str, Any], *, elapsed: float, dashboard: str | None, workdir: Path | None
+) -> str:
+    """What the loop produced, for a person. ``dashboard`` only while it is still served;
+    ``workdir`` only when it is kept (a temporary one is removed at exit)."""
     too, xrt = loop["too"], loop["xrt"]
     targets = sorted({o["target_id"] for o in too["observations"]})
     obsids = [o["obsid"] for o in too["observations"]]
@@ -277,14 +300,17 @@ def summary(loop: dict[str, Any], *, elapsed: float, dashboard: str, workdir: Pa
                 f"  XRT position  {kind.removeprefix('position_')}: RA {pos['ra']:.5f} "
                 f"Dec {pos['dec']:.5f} error {pos['err90_arcsec']:.1f} arcsec (90%)"
             )
-    datasets = xrt["results"]["lightcurve"].get("datasets", {})
-    rates = {n: d for n, d in datasets.items() if n in ("PC", "WT", "PC_incbad", "WT_incbad")}
-    points = sum(len(d.get("rows", [])) for d in rates.values())
-    lines += [
-        f"  light curve   {points} points ({', '.join(sorted(rates)) or 'no rate dataset'})",
-        f"  dashboard     {dashboard}",
-        f"  work dir      {workdir} (config, rules, state.db)",
-    ]
+    curve = lightcurve.points(xrt["results"]["lightcurve"])
+    datasets = sorted({p.dataset for p in curve})
+    lines.append(
+        f"  light curve   {count(len(curve), 'point')}"
+        f" ({', '.join(datasets) or 'no rate dataset'}):"
+    )
+    lines += [f"    {line}" for line in lightcurve.table(curve)]
+    if dashboard:
+        lines.append(f"  dashboard     {dashboard}")
+    if workdir:
+        lines.append(f"  work dir      {workdir} (config, rules, state.db)")
     return "\n".join(lines)
 
 
@@ -354,16 +380,20 @@ async def _feed_and_follow(
 
 
 async def run(options: DemoOptions, out: Callable[[str], None]) -> int:
+    temporary = options.workdir is None
     workdir = (options.workdir or Path(tempfile.mkdtemp(prefix="autotoo-demo-"))).resolve()
     workdir.mkdir(parents=True, exist_ok=True)
     async with contextlib.AsyncExitStack() as stack:  # undone in reverse: daemon first
+        if temporary:  # ours, so removed at exit, after the daemon stopped; --dir keeps one
+            stack.callback(shutil.rmtree, workdir, ignore_errors=True)
         root = await _serve_emulators(stack, options.speed)
         admin_port = free_port(options.admin_port)
         config = write_workdir(
             workdir, root=root, admin_port=admin_port, too_per_day=options.too_per_day
         )
         dashboard = f"http://127.0.0.1:{admin_port}/"
-        out(f"autotoo demo: emulators at {root} (clock x{options.speed:g}); work dir {workdir}")
+        kept = "" if temporary else f"; work dir {workdir}"
+        out(f"autotoo demo: emulators at {root} (clock x{options.speed:g}){kept}")
         notify = NotifyListener(workdir / "notify.sock")
         stack.callback(notify.close)
         env = {
@@ -394,10 +424,22 @@ async def run(options: DemoOptions, out: Callable[[str], None]) -> int:
             out(f"autotoo demo: failed: {exc}")
             return 1
         elapsed = time.monotonic() - started
-        out(summary(loop, elapsed=elapsed, dashboard=dashboard, workdir=workdir))
+        out(
+            summary(
+                loop,
+                elapsed=elapsed,
+                dashboard=dashboard if options.keep_running else None,
+                workdir=None if temporary else workdir,
+            )
+        )
         if options.keep_running:
             out("autotoo demo: still running for the dashboard; Ctrl-C stops it")
             await _until_signal()
+        else:
+            out(
+                "autotoo demo: stopped; `autotoo demo --keep-running` keeps the daemon and "
+                "its dashboard up, `--dir DIR` keeps the work directory"
+            )
         return 0
 
 

@@ -73,3 +73,14 @@ def format_duration(td: timedelta) -> str:
         if seconds >= size and seconds % size == 0:
             return f"{int(seconds // size)}{unit}"
     return f"{seconds:g}s"
+
+
+def human_duration(td: timedelta) -> str:
+    """A duration for a sentence a person reads: ``1 day``, ``36 h``, ``5 min``, ``90 s``
+    (``str(timedelta)`` would say ``1 day, 0:00:00``)."""
+    seconds = td.total_seconds()
+    for singular, plural, size in (("day", "days", 86400), ("h", "h", 3600), ("min", "min", 60)):
+        if seconds >= size and seconds % size == 0:
+            n = int(seconds // size)
+            return f"{n} {singular if n == 1 else plural}"
+    return f"{seconds:g} s"

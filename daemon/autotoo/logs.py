@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
+import re
 import sys
 from collections.abc import Mapping
 from typing import Any, TextIO
@@ -78,6 +79,39 @@ class JournalJSONRenderer:
         return f"<{priority}>{text}"
 
 
+_LIBRDKAFKA_LINE = re.compile(
+    r"^(?P<facility>[A-Z0-9_]+) \[(?P<client>[^\]]*)\] (?P<message>.*)$", re.DOTALL
+)
+# librdkafka repeats in a FAIL line what it also hands to the error callback (logged as
+# ``kafka.error``): the copy is kept, at debug, so a warning is not written twice.
+_DEMOTED_FACILITIES = frozenset({"FAIL"})
+
+
+class StdlibBridge(logging.Handler):
+    """Writes stdlib ``logging`` records of the ``autotoo`` hierarchy through structlog.
+
+    librdkafka (via confluent-kafka's ``logger`` setting) logs to a stdlib logger of ours
+    from its own threads; without a handler Python's last-resort handler printed its lines
+    raw (``OIDC [...] ...``, ``FAIL [...] ...``) into a stream that must be JSON lines. Here
+    each becomes one event, ``librdkafka``, with ``facility``, ``client`` and ``message``.
+    """
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            text = record.getMessage()
+            logger = structlog.get_logger(record.name)
+            match = _LIBRDKAFKA_LINE.match(text) if "librdkafka" in record.name else None
+            if match is None:
+                logger.log(record.levelno, text)
+                return
+            level = record.levelno
+            if match["facility"] in _DEMOTED_FACILITIES:
+                level = min(level, logging.DEBUG)
+            logger.log(level, "librdkafka", **match.groupdict())
+        except Exception:  # noqa: BLE001 logging must never raise into librdkafka's thread
+            self.handleError(record)
+
+
 def configure(level: str = "info", fmt: str = "auto", stream: TextIO | None = None) -> None:
     """Configure structlog for the process. ``fmt``: auto (console on a TTY), json, console."""
     out = stream or sys.stdout
@@ -102,6 +136,10 @@ def configure(level: str = "info", fmt: str = "auto", stream: TextIO | None = No
         logger_factory=structlog.PrintLoggerFactory(file=out),
         cache_logger_on_first_use=False,
     )
+    bridge = logging.getLogger("autotoo")
+    bridge.handlers[:] = [StdlibBridge()]
+    bridge.propagate = False  # never also to the root logger's (or last-resort) handler
+    bridge.setLevel(logging.getLevelNamesMapping()[level.upper()])
 
 
 def get_logger(name: str | None = None, **initial: Any) -> structlog.stdlib.BoundLogger:

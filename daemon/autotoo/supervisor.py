@@ -16,14 +16,17 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import gc
+import json
 import os
 import signal
+import socket
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
 from autotoo.config.load import LoadedConfig
+from autotoo.formatting import count
 from autotoo.logs import get_logger
 from autotoo.store.db import Database
 from autotoo.store.repository import Repository
@@ -35,6 +38,23 @@ log = get_logger("autotoo.supervisor")
 HEARTBEAT_SECONDS = 10.0
 SOURCES_READY_TIMEOUT = 30.0
 HEARTBEAT_WRITE_TIMEOUT = 60.0
+
+
+def process_identity() -> dict[str, Any]:
+    """The running daemon's process, as stored for `autotoo status`: a pid means something
+    only on its own host (and boot, which /proc/sys/kernel/random/boot_id names)."""
+    boot = Path("/proc/sys/kernel/random/boot_id")
+    return {
+        "pid": os.getpid(),
+        "host": socket.gethostname(),
+        "boot_id": boot.read_text().strip() if boot.exists() else None,
+        "started_at": ts(utcnow()),
+    }
+
+
+class StartupError(Exception):
+    """A component cannot start at all (the message is the one line a person reads): the
+    daemon stops with it instead of a traceback, and systemd's restart policy applies."""
 
 
 class Component(Protocol):
@@ -122,6 +142,10 @@ class Supervisor:
                 ]
                 await self._sources_up()
                 await self.runtime.repo.set_meta("mode", self.runtime.loaded.config.mode.value)
+                # who writes the heartbeat: `autotoo status` sees a killed process at once
+                # instead of waiting for the heartbeat to go stale
+                await self.runtime.repo.set_meta("process", json.dumps(process_identity()))
+                await self.runtime.repo.set_meta("sources", json.dumps(self._source_health()))
                 # What exists now (modules, config, compiled rules, clients) lives as long as
                 # the process: out of the collector's sight, a collection no longer walks it
                 # (a 60-alert trace: gen-1 collections took 1.5 ms each, in the alert's path).
@@ -136,6 +160,8 @@ class Supervisor:
                 await self._shutdown(tasks)
                 for helper in helpers:
                     helper.cancel()
+                with contextlib.suppress(Exception):  # a stop must not fail on a status note
+                    await self.runtime.repo.set_meta("stopped_at", ts(utcnow()) or "")
         finally:
             for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
                 loop.remove_signal_handler(sig)
@@ -195,6 +221,7 @@ class Supervisor:
             async with asyncio.timeout(HEARTBEAT_WRITE_TIMEOUT):
                 # wall-clock UTC, so `autotoo status` can judge it from any process or host
                 await self.runtime.repo.set_meta("heartbeat", ts(utcnow()) or "")
+                await self.runtime.repo.set_meta("sources", json.dumps(self._source_health()))
             self.runtime.stored_at = loop.time()
             problems = self.liveness()
             if problems != self.runtime.live_problems and problems:
@@ -209,6 +236,22 @@ class Supervisor:
                     "; ".join(problems) if problems else await self._live_status_line()
                 )
             await asyncio.sleep(interval)
+
+    def _source_health(self) -> list[dict[str, Any]]:
+        """Each source's health as of this heartbeat, for `autotoo status` (another process)."""
+        return [
+            {
+                "name": h.name,
+                "kind": h.kind,
+                "connected": h.connected,
+                "since": ts(h.since),
+                "last_message_at": ts(h.last_message_at),
+                "messages": h.messages,
+                "last_error": h.last_error,
+            }
+            for c in self.components
+            if (h := getattr(c, "health", None)) is not None
+        ]
 
     async def _live_status_line(self) -> str:
         counts = await self.runtime.repo.counts()
@@ -240,7 +283,8 @@ class Supervisor:
 
     def _status_line(self) -> str:
         mode = self.runtime.loaded.config.mode.value
-        return f"{mode}; {_rule_count(self.runtime.rules)} rules; {len(self.components)} components"
+        rules, components = _rule_count(self.runtime.rules), len(self.components)
+        return f"{mode}; {count(rules, 'rule')}; {count(components, 'component')}"
 
 
 def _rule_count(rules: Any) -> int:

@@ -11,6 +11,8 @@ import os
 import socket
 from collections.abc import Mapping
 
+from autotoo.formatting import count
+
 
 class Notifier:
     def __init__(self, environ: Mapping[str, str] | None = None) -> None:
@@ -78,10 +80,10 @@ def status_line(
         state = key.rpartition(":")[2]
         by_state[state] = by_state.get(state, 0) + n
     in_flight = sum(by_state.get(s, 0) for s in ("submitting", "submitted", "tracking", "unknown"))
-    parts = [mode, f"{connected}/{sources} sources connected", f"{rules} rules"]
+    parts = [mode, f"{connected}/{count(sources, 'source')} connected", count(rules, "rule")]
     if waiting := counts.get("inbox", {}).get("new", 0):
-        parts.append(f"{waiting} alerts waiting")
+        parts.append(f"{count(waiting, 'alert')} waiting")
     parts.append(f"{in_flight} in flight")
-    if by_state.get("needs_human"):
-        parts.append(f"{by_state['needs_human']} need a human")
+    if human := by_state.get("needs_human"):
+        parts.append(f"{human} {'needs' if human == 1 else 'need'} a human")
     return "; ".join(parts)

@@ -28,7 +28,13 @@ from autotoo.pipeline.settings import PipelineSettings
 from autotoo.store.db import Database
 from autotoo.store.errors import StoreError
 from autotoo.store.repository import Repository
-from autotoo.supervisor import Component, Runtime, Supervisor, resolve_state_path
+from autotoo.supervisor import (
+    Component,
+    Runtime,
+    StartupError,
+    Supervisor,
+    resolve_state_path,
+)
 from autotoo.systemd import Notifier
 
 log = get_logger("autotoo")
@@ -447,6 +453,7 @@ async def _main(path: Path | None, loaded: LoadedConfig, rules: Any) -> int:
     except StoreError as exc:
         log.error("cannot open the state store", error=str(exc), path=str(state_path))
         return EXIT_FAILURE
+    cannot_start: list[str] = []
     try:
         make_drop_folders(loaded.config)
     except OSError as exc:
@@ -463,9 +470,16 @@ async def _main(path: Path | None, loaded: LoadedConfig, rules: Any) -> int:
             supervisor = Supervisor(
                 runtime, components, reloader=lambda: _reload(path, runtime), notifier=Notifier()
             )
-            await supervisor.run()
+            try:
+                await supervisor.run()
+            except* StartupError as group:  # one line each, not the TaskGroup's traceback
+                cannot_start += [str(exc) for exc in group.exceptions]
     finally:
         await db.close()
+    if cannot_start:
+        for reason in cannot_start:
+            log.error("cannot start", reason=reason)
+        return EXIT_FAILURE
     log.info("stopped")
     return EXIT_OK
 

@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 from autotoo.cli import EXIT_CONFIG, EXIT_FAILURE, EXIT_OK, main
+from autotoo.demo import DEMO_RULE
 from autotoo.pipeline.keys import submission_key
 from tests.alerts.alert_corpus import CORPUS, REPO_ROOT
 
@@ -221,7 +222,7 @@ def test_xrt_body_and_topic_option_for_a_file_without_a_topic_in_its_name(
     assert xrt["request"]["problems"] == []
 
 
-def test_directories_are_replayed_in_name_order_and_failures_exit_1(
+def test_directories_are_replayed_in_issue_order_and_failures_exit_1(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     folder = tmp_path / "alerts"
@@ -235,11 +236,11 @@ def test_directories_are_replayed_in_name_order_and_failures_exit_1(
     reports = _replay(capsys, config, folder, code=EXIT_FAILURE)
     assert [Path(r["file"]).name for r in reports] == [
         SVOM_WAKEUP,
+        "999_copy.xml",  # issued with the wake-up (the same alert): ties go by name
         SVOM_SLEWING,
-        "999_copy.xml",
-        "zz_broken.json",
+        "zz_broken.json",  # no issue time to go by: after the others
     ]
-    wakeup, slewing, copy, broken = reports
+    wakeup, copy, slewing, broken = reports
     assert broken["parsed"] is False
     assert broken["error"].startswith("JSON is not well formed")
     (too,) = _rule(wakeup, "svom-eclairs-grb")["actions"]
@@ -310,3 +311,35 @@ def test_a_truncated_copy_first_does_not_hide_the_notice_and_copies_are_one_aler
     assert _rule(complete, "svom-eclairs-grb")["actions"][0]["status"] == "new request"
     assert copy["duplicate_of"] == str(folder / f"001_{SVOM_WAKEUP}")
     assert dated["error"].startswith("refused: its trigger time 3026-")
+
+
+def test_a_directory_replays_a_retraction_after_the_notice_it_retracts(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Names that sort the other way round (a retraction saved first): the issue times decide,
+    so the retraction withholds the request its trigger planned, as in the daemon."""
+    folder = tmp_path / "alerts"
+    folder.mkdir()
+    topic = "gcn_notices_svom_voevent_grm"
+    shutil.copy(KAFKA / GRM_RETRACTION, folder / f"000000000001_1_{topic}.xml")
+    shutil.copy(KAFKA / GRM_TRIGGER, folder / f"000000000002_2_{topic}.xml")
+    config = _config(tmp_path, rules=GRM_RULE)
+    trigger, retraction = _replay(capsys, config, folder)
+    assert Path(trigger["file"]).name == f"000000000002_2_{topic}.xml"
+    assert trigger["kind"] == "initial"
+    assert retraction["kind"] == "retraction"
+    assert retraction["notes"][0] == "retraction: 2 unsent request(s) of this event withheld"
+
+
+def test_the_error_radius_is_sent_without_float_noise(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """0.05096604 deg is 3.0579624 arcmin; multiplied in binary floating point it reads
+    3.0579623999999996, which would be sent to Swift and printed as such."""
+    config = _config(tmp_path, rules=DEMO_RULE)  # the EP rule without Sun or Moon conditions
+    ep = Path(__file__).resolve().parents[2] / "daemon/autotoo/samples/ep_wxt_alert.json"
+    topic = "gcn.notices.einstein_probe.wxt.alert"
+    assert main(["replay", "-c", str(config), "--topic", topic, str(ep)]) == EXIT_OK
+    out = capsys.readouterr().out
+    assert "poserr=3.0579624\n" in out, out
+    assert "(mode dry-run, 1 rule, Swift API v2)" in out  # not "1 rules"

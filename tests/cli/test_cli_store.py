@@ -117,7 +117,7 @@ async def _fill(path: Path, rules_file: Path) -> dict[str, SubmissionRow]:
             svom.id,
             expect=[S.PLANNED],
             to=S.NEEDS_HUMAN,
-            reason="rule budget exhausted: 2 of 2 TOOs in 1 day, 0:00:00",
+            reason="rule budget exhausted: 2 of 2 TOOs in 1 day",
             next_at=None,
         )
         # GRM A: sent, accepted, observed.
@@ -153,6 +153,22 @@ async def _fill(path: Path, rules_file: Path) -> dict[str, SubmissionRow]:
         await repo.put_result(
             xrt.id, "position_enhanced", {"ra": 268.87, "dec": -20.31, "err90_arcsec": 2.1}
         )
+        await repo.put_result(  # the shape the UKSSDC client stores (two PC bins, one HR)
+            xrt.id,
+            "lightcurve",
+            {
+                "datasets": {
+                    "PC": {
+                        "columns": ["Time", "TimePos", "TimeNeg", "Rate", "RatePos", "RateNeg"],
+                        "rows": [
+                            [533.3333330154419, 533.33333, -533.33333, 0.4900635, 0.0271, -0.0271],
+                            [5400.0, 600.0, -600.0, 0.1234, 0.02, -0.015],
+                        ],
+                    },
+                    "PCHR": {"columns": ["Time", "HR"], "rows": [[533.3, 0.8]]},
+                }
+            },
+        )  # fmt: skip
         await repo.set_meta("heartbeat", ts(utcnow()) or "")  # as the supervisor writes it
         await repo.set_meta("mode", "live")
         return rows
@@ -216,7 +232,7 @@ def test_status_reports_the_store(store: Store, capsys: pytest.CaptureFixture[st
         f"NEEDS HUMAN  #{human['id']} swift_too svom-eclairs-grb svom:sb26051001: rule budget"
     )
     assert "mode         debug" in lines
-    assert any(line.startswith("daemon       running: last heartbeat") for line in lines)
+    assert any(line.startswith("daemon       running; last heartbeat") for line in lines)
     assert "inbox        processed 4, unparsed 1" in lines
 
 
@@ -264,7 +280,7 @@ def test_jobs_list_filters(store: Store, capsys: pytest.CaptureFixture[str]) -> 
     ]
     assert len(lines) == 3
     parked = next(line for line in lines if "needs_human" in line)
-    assert parked.rstrip().endswith("rule budget exhausted: 2 of 2 TOOs in 1 day, 0:00:00")
+    assert parked.rstrip().endswith("rule budget exhausted: 2 of 2 TOOs in 1 day")
 
 
 def test_jobs_show_by_key_and_by_id(store: Store, capsys: pytest.CaptureFixture[str]) -> None:
@@ -284,7 +300,13 @@ def test_jobs_show_by_key_and_by_id(store: Store, capsys: pytest.CaptureFixture[
     assert main(["jobs", "show", "--db", str(store.path), str(xrt.id)]) == EXIT_OK
     out = capsys.readouterr().out
     assert f"url          {XRT_URL}" in out
-    assert "result       position_enhanced (" in out
+    assert "result       position_enhanced: RA 268.87000 Dec -20.31000 error 2.1 arcsec" in out
+    # the light curve is a table a person reads: time since trigger, bin, rate, error
+    table = out[out.index("result       light curve: 2 points") :].splitlines()[1:4]
+    assert table[0].strip().startswith("t - T0 (s)  bin (s)")
+    assert table[0].split()[-5:] == ["(count/s)", "error", "(1", "sigma)", "mode"]
+    assert table[1].split() == ["533.3", "0", "to", "1067", "0.490", "±", "0.027", "PC"]
+    assert table[2].split() == ["5400", "4800", "to", "6000", "0.123", "+0.020", "-0.015", "PC"]
     assert main(["jobs", "show", "--db", str(store.path), "atoo-nope"]) == EXIT_FAILURE
     assert "no submission 'atoo-nope'" in capsys.readouterr().err
 
@@ -366,7 +388,7 @@ def test_alerts_export_then_replay(
     assert capsys.readouterr().out == f"wrote 5 alert(s) and index.jsonl to {out}\n"
     index = [json.loads(line) for line in (out / "index.jsonl").read_text().splitlines()]
     names = [entry["file"] for entry in index]
-    assert names == sorted(names)  # oldest first, and replay's name order is the same
+    assert names == sorted(names)  # in the order they were received
     assert names[0] == "00000001_gcn_notices_svom_voevent_eclairs.xml"
     assert (out / names[0]).read_bytes() == (KAFKA / SVOM_WAKEUP).read_bytes()
     # replay validates its config as 'run' does (credential files included): a config of its own
@@ -377,8 +399,12 @@ def test_alerts_export_then_replay(
     reports_code = main(["replay", "-c", str(config), "--json", str(out)])
     reports = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
     assert reports_code == EXIT_FAILURE  # the unparsed payload is still unparseable
-    assert [r["topic"] for r in reports] == [e["topic"] for e in index]
-    assert [r["group_key"] for r in reports] == [e["event"] for e in index]
+    # replay takes a directory in the order the alerts were issued (the fixture stored a 2022
+    # BAT notice after 2026 ones); each file keeps its topic and event
+    by_file = {Path(r["file"]).name: r for r in reports}
+    assert sorted(by_file) == names
+    assert [by_file[e["file"]]["topic"] for e in index] == [e["topic"] for e in index]
+    assert [by_file[e["file"]]["group_key"] for e in index] == [e["event"] for e in index]
     assert [r["topic_source"] for r in reports] == ["file name"] * 5
     grm = next(r for r in reports if r["group_key"] == "svom:sb26043009")
     (too, xrt) = next(r for r in grm["rules"] if r["rule"] == "grm-test")["actions"]

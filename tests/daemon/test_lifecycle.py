@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -108,3 +109,33 @@ def test_unusable_state_directory_exits_non_zero(tmp_path: Path) -> None:
     )
     assert proc.returncode == 1
     assert "cannot open the state store" in proc.stdout
+
+
+def test_a_taken_admin_port_is_one_clear_line_and_exit_1(tmp_path: Path) -> None:
+    """A second daemon on the same admin port (or anything else holding it): one log line that
+    names the address and the reason, exit status 1, no TaskGroup traceback."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        config = tmp_path / "autotoo.yaml"
+        config.write_text(
+            f"state: sqlite:///{tmp_path / 'state.db'}\nrules: []\n"
+            f'admin: {{listen: "127.0.0.1:{port}"}}\nlog: {{format: json}}\n'
+            f"sources: [{{kind: directory, name: drop, path: {tmp_path / 'spool'}}}]\n"
+        )
+        (tmp_path / "spool").mkdir()
+        proc = subprocess.run(
+            [sys.executable, "-m", "autotoo", "run", "-c", str(config)],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    assert "Traceback" not in proc.stdout + proc.stderr
+    assert proc.stderr == ""
+    errors = [e for e in _json_lines(proc.stdout) if e["level"] == "error"]
+    assert [e["reason"] for e in errors] == [
+        f"cannot listen on 127.0.0.1:{port} (admin.listen): Address already in use"
+    ]

@@ -6,6 +6,8 @@ import re
 import sqlite3
 from pathlib import Path
 
+import pytest
+
 from tests.fixtures.demo import human_lines, start_demo
 
 
@@ -31,7 +33,18 @@ def test_demo_shows_the_whole_loop_and_exits_0(tmp_path: Path) -> None:
     points = re.search(r"light curve\s+(\d+) points \(PC\)", text)
     assert points, text
     assert int(points.group(1)) >= 2
-    assert re.search(r"dashboard\s+http://127\.0\.0\.1:\d+/", text), text
+    # the light curve is a table: time since trigger, bin, rate and its error, per point
+    assert re.search(r"t - T0 \(s\)\s+bin \(s\)\s+rate \(count/s\)\s+error", text), text
+    rows = re.findall(
+        r"^\s+([\d.]+)\s+([\d.]+) to ([\d.]+)\s+([\d.]+)\s+± ([\d.]+)\s+PC$", text, re.MULTILINE
+    )
+    assert len(rows) == int(points.group(1)), text
+    for t, start, end, rate, err in rows:
+        assert float(start) <= float(t) <= float(end)
+        assert 0 < float(err) < float(rate)
+    # the daemon is stopped when the summary is read: no dashboard address that would not answer
+    assert "dashboard     http" not in text, text
+    assert "--keep-running` keeps the daemon and its dashboard up" in text, text
     # the store agrees: exactly one TOO was sent for the EP event, the redelivery was ignored
     with sqlite3.connect(tmp_path / "state.db") as db:
         sent = db.execute(
@@ -42,3 +55,38 @@ def test_demo_shows_the_whole_loop_and_exits_0(tmp_path: Path) -> None:
         ).fetchone()[0]
     assert sent == 1
     assert seen == 2
+
+
+def _sub(api: str, state: str, attempt: int = 0, **extra: object) -> dict[str, object]:
+    """A submission as /api/status serves it (the fields the demo reads)."""
+    return {
+        "rule": "demo-ep-wxt",
+        "api": api,
+        "action": "too" if api == "swift_too" else "xrt_products",
+        "event": "einstein_probe:01709261081",
+        "attempt": attempt,
+        "state": state,
+        "reason": f"{state} reason",
+        "observations": [],
+        "results": {},
+        "sent_at": None,
+        **extra,
+    }
+
+
+def test_demo_judges_the_latest_attempt_not_a_retried_one() -> None:
+    """A rejected or failed XRT attempt that the daemon already retried is history: the demo
+    waits for the retry instead of reporting the loop as 'rejected'."""
+    from autotoo.demo import DemoError, _done  # noqa: PLC0415
+
+    too = _sub("swift_too", "done", observations=[{"target_id": "1", "obsid": "1001"}])
+    retried = {
+        "submissions": [too, _sub("ukssdc_xrt", "rejected"), _sub("ukssdc_xrt", "planned", 1)]
+    }
+    assert _done(retried) is None  # still waiting for attempt 2
+    finished = _sub("ukssdc_xrt", "done", 1, results={"lightcurve": {}})
+    loop = _done({"submissions": [too, _sub("ukssdc_xrt", "rejected"), finished]})
+    assert loop is not None
+    assert loop["xrt"]["attempt"] == 1
+    with pytest.raises(DemoError, match="ukssdc_xrt request is rejected"):
+        _done({"submissions": [too, _sub("ukssdc_xrt", "rejected")]})  # nothing retries it

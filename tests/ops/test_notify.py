@@ -112,7 +112,14 @@ def test_status_line_reads_like_a_sentence() -> None:
     }
     line = status_line(mode="live", rules=6, connected=1, sources=2, counts=counts)
     assert line == (
-        "live; 1/2 sources connected; 6 rules; 2 alerts waiting; 2 in flight; 1 need a human"
+        "live; 1/2 sources connected; 6 rules; 2 alerts waiting; 2 in flight; 1 needs a human"
+    )
+    # one of each is singular ("1 sources" was printed before)
+    counts["inbox"]["new"] = 1
+    counts["submissions"]["ukssdc_xrt:needs_human"] = 1
+    line = status_line(mode="live", rules=1, connected=1, sources=1, counts=counts)
+    assert line == (
+        "live; 1/1 source connected; 1 rule; 1 alert waiting; 2 in flight; 2 need a human"
     )
 
 
@@ -235,7 +242,7 @@ def test_daemon_pings_the_watchdog_and_says_what_it_does(
         statuses = [
             line for m in notify_socket.messages for line in m.splitlines() if "STATUS=" in line
         ]
-        assert "STATUS=dry-run; 1/1 sources connected; 0 rules; 0 in flight" in statuses
+        assert "STATUS=dry-run; 1/1 source connected; 0 rules; 0 in flight" in statuses
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(30) == 0
     finally:

@@ -121,8 +121,12 @@ def test_dashboard_shows_what_the_person_on_duty_looks_for(
     assert "Swift TOO" in human
     assert "svom:sb26050402" in human
     assert "global budget exhausted: 1 of 1 TOOs in 24 h" in human
-    # the mode is unmistakable
+    # the mode is unmistakable, and health is not confused with it
     assert "LIVE: submissions are sent" in text
+    assert status["mode"] == "live"
+    assert status["healthy"] is True
+    assert "live" not in status  # once the liveness flag, read as the mode
+    assert "healthy" in text.split("Needs a human")[0]
     # the TOO row: its remote id, the service's decision, what Swift observed
     row = re.search(rf'<tr[^>]*data-id="{too["id"]}"[^>]*>(.*?)</tr>', dom, re.DOTALL)
     assert row, dom[:2000]
@@ -132,14 +136,29 @@ def test_dashboard_shows_what_the_person_on_duty_looks_for(
     assert "done" in cells
     target = too["observations"][0]["target_id"]
     assert f"target {target}" in cells
-    # why the example rule's requests wait: its 5-minute settle window, then the observation
-    assert "for a better position" in text
-    assert "waits for Swift to observe the TOO" in text
+    # why a planned request waits: the BAT burst's XRT job retries while the UKSSDC has no data
+    assert re.search(r"next try at [\d-]+ [\d:]+Z; no data at the UKSSDC yet", text), text
+    # the example EP rule's decision is the alert's own: the Moon was too close when it was
+    # issued (the same on every day the demo runs); the demo's rule does not ask
+    assert "✘ ep-wxt-bright: condition is false [moon_distance(alert) > 23.0]" in text
     # results: XRT positions on the sky plot and in the table, a plotted light curve
     assert re.search(r'<svg[^>]*class="skyplot"[^>]*data-positions="3"', dom), "no sky plot"
     points = re.search(r'<svg[^>]*class="lightcurve"[^>]*data-points="(\d+)"', dom)
     assert points, "no light curve"
     assert int(points.group(1)) >= 2
+    # ... that a person can read: labelled log axes with values, error bars on every point
+    curve = re.search(r'<svg[^>]*class="lightcurve".*?</svg>', dom, re.DOTALL)
+    assert curve
+    lc = curve.group(0)
+    assert 'data-xscale="log"' in lc
+    assert 'data-yscale="log"' in lc
+    assert "time since trigger (s), log scale" in lc
+    assert "count rate (count/s), log" in lc
+    for axis in ("xtick", "ytick"):
+        ticks = re.findall(rf'class="tick {axis}"[^>]*>([^<]+)<', lc)
+        assert len(ticks) >= 2, (axis, lc)
+        assert all(re.fullmatch(r"[\d.]+(e-?\d+)?", t) for t in ticks), ticks
+    assert lc.count('class="yerr"') == lc.count('class="xerr"') == int(points.group(1))
     enhanced = re.search(r"XRT enhanced ([\d.]+) (-[\d.]+) ([\d.]+)″", text)
     assert enhanced, text
     assert abs(float(enhanced.group(1)) - 178.334) < 0.05

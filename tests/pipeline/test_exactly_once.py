@@ -180,6 +180,9 @@ async def test_rule_budget_parks_the_excess(make_emulator, make_pipeline) -> Non
         ["needs_human", "tracking"],
     )
     assert len(emulator.swift.toos) == 1
+    [parked] = [r for r in await p.rows() if r.state == S.NEEDS_HUMAN]
+    # the reason is a sentence for the person on duty, not str(timedelta) ("1 day, 0:00:00")
+    assert parked.reason == "rule budget exhausted: 1 of 1 TOOs in 1 day"
 
 
 async def test_dry_run_decides_and_sends_nothing(make_emulator, make_pipeline) -> None:
@@ -190,6 +193,9 @@ async def test_dry_run_decides_and_sends_nothing(make_emulator, make_pipeline) -
     [row] = await p.rows()
     assert (row.state, row.reason) == (S.DONE, "dry-run: not sent")
     assert list(emulator.swift.received) == []
+    # the status messages agree with the store, and say that nothing was sent
+    last = [n for n in await p.notices() if n["_topic"].startswith("autotoo/actions/")][-1]
+    assert (last["state"], last["reason"], last["dry_run"]) == ("done", "dry-run: not sent", True)
 
 
 async def test_debug_mode_is_acknowledged_and_creates_no_too(make_emulator, make_pipeline) -> None:

@@ -6,6 +6,7 @@ comments, Sun/Moon/Galactic geometry straight from astropy.
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import datetime, timedelta
 
 import pytest
@@ -182,9 +183,14 @@ def test_icecube_gold_variant_matches_when_observable() -> None:
     at_trigger = decide("icecube-gold-track", gold)
     assert not observable(gold, gold.trigger_time, moon=False)
     assert at_trigger.clause == "sun_distance(alert) > 46.0"
-    # Evaluated half a year later (``now`` drives the Sun helpers), the same alert matches.
+    # The Sun is where it was when the alert was issued, whenever it is evaluated: the same
+    # alert evaluated half a year later (a replay, the demo) is decided the same way ...
     later = gold.trigger_time + timedelta(days=180)
     assert observable(gold, later, moon=False)
+    late = decide("icecube-gold-track", gold, now=later)
+    assert (bool(late.matched), late.clause) == (False, "sun_distance(alert) > 46.0")
+    # ... and an alert at the same position issued half a year later matches.
+    gold = dataclasses.replace(gold, trigger_time=later, issued_time=later)
     assert decide("icecube-gold-track", gold, now=later).matched
     planned = render_actions(rule("icecube-gold-track"), context(gold, later))
     assert planned.too is not None

@@ -86,3 +86,27 @@ async def test_emulate_rejects_a_bad_names_file(tmp_path: Path) -> None:
     assert proc.returncode == 78
     assert b"cannot read names file" in out
     assert b"row 1" in out
+
+
+async def test_emulate_on_port_0_prints_the_bound_port_and_stops_on_an_early_ctrl_c() -> None:
+    """`--port 0` lets the kernel pick: the printed URLs carry the port really bound (they
+    said ``:0``), and SIGINT right after they appear is a clean stop, not a traceback."""
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-c", "from autotoo.cli import run_main; run_main()",
+        "emulate", "--port", "0",
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+    assert proc.stdout is not None
+    assert proc.stderr is not None
+    try:
+        async with asyncio.timeout(30):
+            first = (await proc.stdout.readline()).decode()
+    finally:
+        proc.send_signal(signal.SIGINT)
+        async with asyncio.timeout(30):
+            code = await proc.wait()
+            err = (await proc.stderr.read()).decode()
+    port = int(first.strip().rsplit(":", 1)[1].split("/")[0])
+    assert port > 0, first
+    assert code == 0, err
+    assert "Traceback" not in err

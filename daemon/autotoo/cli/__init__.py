@@ -8,6 +8,7 @@ Each command module exposes ``register(subparsers)``, which adds its parser and 
 from __future__ import annotations
 
 import argparse
+import os
 import pkgutil
 import sys
 from collections.abc import Sequence
@@ -72,5 +73,29 @@ def main(argv: Sequence[str] | None = None) -> int:
     return code
 
 
-def run_main() -> None:  # console-script entry point
-    sys.exit(main())
+EXIT_BROKEN_PIPE = 128 + 13  # what a shell reports for a program that SIGPIPE ended
+
+
+def run_main() -> None:
+    """The console-script entry point (and ``python -m autotoo``).
+
+    A reader that stops early (``autotoo schema | head``, ``jobs list | less`` quit before the
+    end) closes the pipe: the rest of the output is not wanted, so the command ends quietly
+    with the status a SIGPIPE would give, instead of a BrokenPipeError traceback. SIGPIPE
+    itself stays ignored (Python's default): the daemon writes to sockets, and a peer that
+    went away must be an error it handles, not a signal that kills it.
+    """
+    code: int | str | None
+    try:
+        try:
+            code = main()
+        except SystemExit as exc:  # argparse's --help, --version and usage errors print too
+            code = exc.code
+        sys.stdout.flush()  # inside the try: the last buffered write is where a pipe breaks
+    except BrokenPipeError:
+        # stdout is unusable; point it at /dev/null so the interpreter's own flush at exit
+        # does not raise (and print) the same error again.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        sys.exit(EXIT_BROKEN_PIPE)
+    sys.exit(code)

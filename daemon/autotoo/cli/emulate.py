@@ -26,7 +26,7 @@ def register(subparsers: Any) -> None:
         "--users",
         type=Path,
         metavar="FILE",
-        help="YAML file of Swift users and UKSSDC e-mails (default: the seed's placeholders)",
+        help="YAML file of Swift users and UKSSDC e-mails (default: the example accounts)",
     )
     parser.add_argument(
         "--clock-speed",
@@ -93,18 +93,21 @@ async def _serve(
 
     from autotoo.emulators.app import base_urls, create_app  # noqa: PLC0415 -- as above
 
+    # Ctrl-C is handled from the start: a person (or a script) who stops it as soon as the
+    # URLs appear gets a clean exit, not a KeyboardInterrupt traceback
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
     app = create_app(users=users, clock_speed=clock_speed, faults=faults, names=names)
     runner = web.AppRunner(app)
     await runner.setup()
     site = web.TCPSite(runner, host, port)
     await site.start()
-    root = f"http://{host}:{port}"
+    sockets = getattr(site._server, "sockets", None) or []  # noqa: SLF001 the bound port
+    root = f"http://{host}:{sockets[0].getsockname()[1] if sockets else port}"  # --port 0
     for what, url in base_urls(root).items():
         print(f"{what}: {url}", flush=True)
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
     try:
         await stop.wait()  # no timeout: serving until told to stop is the command's job
     finally:

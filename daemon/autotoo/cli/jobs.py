@@ -13,8 +13,10 @@ import sys
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
+from autotoo import lightcurve
 from autotoo.cli import EXIT_FAILURE, EXIT_OK
 from autotoo.cli.status import add_store_arguments, age, iso, run_with_store
+from autotoo.formatting import count, number
 
 if TYPE_CHECKING:
     from autotoo.store.repository import Repository
@@ -180,10 +182,27 @@ async def _show(args: argparse.Namespace, repo: Repository) -> int:
             f"{obs['start_time'] or '?'} .. {obs['end_time'] or '?'} ({obs['exposure_s']} s)"
         )
     for result in detail["results"]:
-        size = len(json.dumps(result["data"], default=str))
-        where = f" at {result['path']}" if result["path"] else ""
-        print(f"result       {result['kind']}{where} ({size} bytes of JSON; --json shows it)")
+        _print_result(result)
     return EXIT_OK
+
+
+def _print_result(result: dict[str, Any]) -> None:
+    """A position in a line, a light curve as a table; anything else by kind and size."""
+    data, kind = result["data"], result["kind"]
+    where = f" at {result['path']}" if result["path"] else ""
+    if isinstance(data, dict) and isinstance(data.get("ra"), int | float):
+        err = data.get("err90_arcsec")
+        error = f" error {number(float(err), 2)} arcsec (90%)" if err is not None else ""
+        print(f"result       {kind}: RA {data['ra']:.5f} Dec {data['dec']:.5f}{error}{where}")
+        return
+    if kind == "lightcurve":
+        curve = lightcurve.points(data)
+        print(f"result       light curve{where}: {count(len(curve), 'point')}")
+        for line in lightcurve.table(curve, limit=40):
+            print(f"  {line}")
+        return
+    size = len(json.dumps(data, default=str))
+    print(f"result       {kind}{where} ({size} bytes of JSON; --json shows it)")
 
 
 def _not_cancellable(row: SubmissionRow, remote: dict[str, Any] | None) -> str:

@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import json
 import sys
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -42,23 +43,41 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         metavar="PATH",
         nargs="+",
         type=Path,
-        help="alert files, or directories (their *.xml and *.json files, sorted by name)",
+        help="alert files, or directories (their *.xml and *.json files, in issue order)",
     )
     parser.set_defaults(func=run_replay)
 
 
-def alert_files(paths: list[Path]) -> list[Path]:
-    """Files as given; a directory contributes its alert files sorted by name."""
+def alert_files(paths: list[Path], topic: str | None = None) -> list[Path]:
+    """Files as given; a directory contributes its alert files in the order the alerts were
+    issued (ties, and files without a time or that do not parse, by name, after the others).
+
+    The daemon evaluates alerts as they arrive, which is the order they were issued; file
+    names need not follow it (a retraction saved as ``a.xml`` must still come after the
+    notice it retracts, or it retracts nothing)."""
     out: list[Path] = []
     for path in paths:
         if path.is_dir():
-            out += sorted(
-                (p for p in path.iterdir() if p.is_file() and p.suffix in ALERT_SUFFIXES),
-                key=lambda p: p.name,
-            )
+            files = [p for p in path.iterdir() if p.is_file() and p.suffix in ALERT_SUFFIXES]
+            out += sorted(files, key=lambda p: _issue_order(p, topic))
         else:
             out.append(path)
     return out
+
+
+def _issue_order(path: Path, topic: str | None) -> tuple[bool, datetime, str]:
+    from autotoo.alerts import AlertParseError, parse_alert  # noqa: PLC0415
+    from autotoo.replay import topic_from_filename  # noqa: PLC0415
+
+    when = None
+    try:
+        alert = parse_alert(path.read_bytes(), topic_from_filename(path.name) or topic)
+        when = alert.issued_time or alert.trigger_time
+    except (OSError, AlertParseError):
+        pass  # reported when its turn comes
+    if when is None:
+        return (True, datetime.min.replace(tzinfo=UTC), path.name)
+    return (False, when.astimezone(UTC), path.name)
 
 
 def run_replay(args: argparse.Namespace) -> int:
@@ -84,6 +103,7 @@ async def _replay(args: argparse.Namespace, loaded: Any, rules: Any) -> int:
     import aiohttp  # noqa: PLC0415
 
     from autotoo.adapters.ukssdc import UkssdcXrtAdapter  # noqa: PLC0415
+    from autotoo.formatting import count  # noqa: PLC0415
     from autotoo.replay import Replay, WireRenderer  # noqa: PLC0415
     from autotoo.swift import make_client  # noqa: PLC0415
     from autotoo.ukssdc.client import UkssdcClient  # noqa: PLC0415
@@ -107,11 +127,11 @@ async def _replay(args: argparse.Namespace, loaded: Any, rules: Any) -> int:
         replay = Replay(rules, pipeline_settings(loaded), wire)
         if not args.json:
             print(
-                f"replay of {args.config} (mode {cfg.mode.value}, {len(rules)} rules, Swift API "
-                f"{cfg.swift.protocol}); nothing is sent"
+                f"replay of {args.config} (mode {cfg.mode.value}, {count(len(rules), 'rule')}, "
+                f"Swift API {cfg.swift.protocol}); nothing is sent"
             )
         status = EXIT_OK
-        for path in alert_files(args.paths):
+        for path in alert_files(args.paths, args.topic):
             report = _feed(replay, path, args.topic)
             if not report.parsed:
                 status = EXIT_FAILURE

@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import sys
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
@@ -139,12 +140,74 @@ def heartbeat_age(meta: dict[str, str], now: datetime) -> float | None:
     return max(0.0, (now - beat).total_seconds())
 
 
+def _process_alive(pid: int) -> bool:
+    """Whether ``pid`` is a live autotoo process on this host: a process that exists, is not
+    a zombie, and (when /proc says) runs autotoo, so a reused pid is not taken for ours."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        pass  # exists, owned by the service's user (DynamicUser=)
+    proc = Path(f"/proc/{pid}")
+    try:
+        stat = (proc / "stat").read_text()
+        cmdline = (proc / "cmdline").read_bytes()
+    except OSError:
+        return True  # no /proc to ask: existence is all we know
+    state = stat.rsplit(")", 1)[-1].split()[0] if ")" in stat else ""
+    return state != "Z" and b"autotoo" in cmdline
+
+
+def daemon_state(meta: dict[str, str], beat: float | None) -> tuple[bool, str]:
+    """(running, one line for a person). The recorded process decides when it ran on this
+    host and boot: a pid that is gone means the daemon is gone, at once (kill -9, crash),
+    not ``STALE_HEARTBEAT_S`` later. Elsewhere, or for an older store, the heartbeat's age."""
+    from autotoo.supervisor import process_identity  # noqa: PLC0415
+
+    if beat is None:
+        return False, "no heartbeat recorded (never started, or an older store)"
+    last = f"last heartbeat {beat:.0f} s ago"
+    stopped = parse_ts(meta["stopped_at"]) if meta.get("stopped_at") else None
+    beat_at = parse_ts(meta["heartbeat"])
+    if stopped is not None and beat_at is not None and stopped >= beat_at:
+        return False, f"stopped (cleanly, at {iso(stopped)}); {last}"
+    try:
+        process = json.loads(meta.get("process") or "null") or {}
+    except ValueError:
+        process = {}
+    here = process_identity()
+    if process.get("pid") and (process.get("host"), process.get("boot_id")) == (
+        here["host"],
+        here["boot_id"],
+    ):
+        pid = int(process["pid"])
+        if not _process_alive(pid):
+            return False, f"NOT RUNNING: process {pid} is gone (killed or crashed); {last}"
+        if beat > STALE_HEARTBEAT_S:
+            return False, f"NOT RESPONDING: process {pid} runs but its heartbeat is stale; {last}"
+        return True, f"running (pid {pid}); {last}"
+    if beat > STALE_HEARTBEAT_S:
+        return False, f"NOT RUNNING (heartbeat is stale); {last}"
+    return True, f"running; {last}"
+
+
+def sources_of(meta: dict[str, str]) -> list[dict[str, Any]]:
+    """Each source's health as the daemon recorded it at its last heartbeat."""
+    try:
+        sources = json.loads(meta.get("sources") or "[]")
+    except ValueError:
+        return []
+    return [s for s in sources if isinstance(s, dict)] if isinstance(sources, list) else []
+
+
 async def collect_status(repo: Repository, now: datetime) -> dict[str, Any]:
     from autotoo.store.rows import SubmissionState as S  # noqa: PLC0415
 
     counts = await repo.counts()
     meta = await repo.cli_meta()
     beat = heartbeat_age(meta, now)
+    running, daemon_line = daemon_state(meta, beat)
     human = await repo.cli_submissions(state=S.NEEDS_HUMAN.value, limit=1000)
     pending = await repo.cli_oldest_submission([S.PLANNED, S.SUBMITTING, S.UNKNOWN])
     activity = await repo.cli_last_activity()
@@ -155,7 +218,9 @@ async def collect_status(repo: Repository, now: datetime) -> dict[str, Any]:
         "admin_url": meta.get("admin_url") or None,
         "heartbeat_age_s": None if beat is None else round(beat, 1),
         "recorded_mode": meta.get("mode"),
-        "daemon_running": beat is not None and beat <= STALE_HEARTBEAT_S,
+        "daemon_running": running,
+        "daemon": daemon_line,
+        "sources": sources_of(meta),
         "last_activity": {k: iso(v) for k, v in activity.items()},
         "needs_human": [
             {
@@ -186,6 +251,17 @@ async def collect_status(repo: Repository, now: datetime) -> dict[str, Any]:
     }
 
 
+def _source_line(src: dict[str, Any], now: datetime) -> str:
+    name = f"{src.get('name')} ({src.get('kind')})"
+    last = parse_ts(src["last_message_at"]) if src.get("last_message_at") else None
+    messages = f"{src.get('messages', 0)} message{'' if src.get('messages') == 1 else 's'}"
+    received = f", last {age(last, now)} ago" if last else ""
+    if src.get("connected"):
+        return f"{name}: connected; {messages}{received}"
+    error = f": {src['last_error']}" if src.get("last_error") else ""
+    return f"{name}: DISCONNECTED{error}; {messages}{received}"
+
+
 def _pairs(counts: dict[str, int]) -> str:
     return ", ".join(f"{k} {v}" for k, v in sorted(counts.items())) or "none"
 
@@ -210,12 +286,10 @@ async def _status(args: argparse.Namespace, repo: Repository) -> int:
     if report["admin_url"]:
         print(f"admin        {report['admin_url']} (dashboard, /metrics, /healthz)")
     print(f"mode         {report['mode'] or 'unknown (give -c CONFIG to show it)'}")
-    beat = report["heartbeat_age_s"]
-    if beat is None:
-        print("daemon       no heartbeat recorded (never started, or an older store)")
-    else:
-        running = "running" if report["daemon_running"] else "NOT RUNNING (heartbeat is stale)"
-        print(f"daemon       {running}: last heartbeat {beat:.0f} s ago")
+    print(f"daemon       {report['daemon']}")
+    when = "" if report["daemon_running"] else " (as of the last heartbeat)"
+    for src in report["sources"]:
+        print(f"source       {_source_line(src, now)}{when}")
     last = report["last_activity"]
     print(
         f"activity     last received {last['received'] or '-'}, last evaluated "

@@ -163,7 +163,8 @@ async def status(
     return {
         "generated_at": _iso(datetime.now(UTC)),
         "mode": mode,
-        "live": not problems,
+        # the liveness check (/healthz) passes; not the mode (that is "mode": "live")
+        "healthy": not problems,
         "problems": list(problems),
         "sources": [
             {

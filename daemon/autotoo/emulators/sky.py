@@ -72,7 +72,7 @@ def angular_separation_deg(ra1: float, dec1: float, ra2: float, dec2: float) -> 
 
 
 # (target ID, name, aliases, ra, dec, count rate, decay index): real names and positions; the
-# target IDs of SMC X-3 and the GRB are the seed documentation's own examples.
+# target IDs of SMC X-3 and the GRB are the examples of swifttools' documentation.
 _ARCHIVE: tuple[tuple[int, str, tuple[str, ...], float, float, float, float], ...] = (
     (945521, "SMC X-3", ("SMCX-3",), 13.02343792, -72.43450778, 2.5, 0.0),
     (13267, "GRB 200416A", (), 335.6928, -2.9097, 1.2, 1.2),

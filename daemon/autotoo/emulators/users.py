@@ -6,10 +6,11 @@ addresses registered with the UKSSDC. ``autotoo emulate --users FILE`` loads a Y
     ukssdc:
       - astronomer@example.org
 
-Without a file the emulators know exactly the seed documents' accounts: the Swift user
-``myuser`` with secret ``my_shared_secret`` (plus ``anonymous``, which may use everything but
-TOO submission) and the UKSSDC address ``astronomer@example.org``. ``YOUR_EMAIL_HERE``, the
-seed's placeholder, stays unregistered on purpose, as on the real service.
+Without a file the emulators know exactly the example accounts of swifttools' documentation:
+the Swift user ``myuser`` with secret ``my_shared_secret`` (plus ``anonymous``, which may use
+everything but TOO submission) and the UKSSDC address ``astronomer@example.org``.
+``YOUR_EMAIL_HERE``, the documentation's placeholder, stays unregistered on purpose, as on the
+real service.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Status messages (docs/interface: "Published status messages").
+"""Status messages (docs/architecture.md, "Published status messages").
 
 Two MQTT topics per step: ``<prefix>/events/<event>`` (retained: the event's latest state)
 and ``<prefix>/actions/<rule>/<event>`` (every step). The webhook channel gets the same JSON

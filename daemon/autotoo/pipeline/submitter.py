@@ -24,6 +24,7 @@ import copy
 from datetime import timedelta
 from typing import Any
 
+from autotoo.durations import human_duration
 from autotoo.logs import bind, get_logger, unbind
 from autotoo.pipeline.keys import submission_key
 from autotoo.pipeline.ports import (
@@ -117,7 +118,8 @@ class Submitter(RemoteWorker):
             per = timedelta(seconds=float(budget["per_s"]))
             used = await self.repo.count_sent(api=TOO, since=now - per, rule=row.rule)
             if used >= int(budget["max"]):
-                return f"rule budget exhausted: {used} of {budget['max']} TOOs in {per}"
+                window = human_duration(per)
+                return f"rule budget exhausted: {used} of {budget['max']} TOOs in {window}"
         used = await self.repo.count_sent(api=TOO, since=now - timedelta(days=1))
         if used >= s.too_per_day:
             return f"global budget exhausted: {used} of {s.too_per_day} TOOs in 24 h"
@@ -134,7 +136,8 @@ class Submitter(RemoteWorker):
                 to=S.DONE,
                 reason="dry-run: not sent",
                 next_at=None,
-                notices=self._notices(row, "planned", "dry-run: not sent"),
+                # the same state as the store's, and a notice that says nothing was sent
+                notices=self._notices(row, "done", "dry-run: not sent"),
                 children=self._child_notices,
             )
             return False

@@ -139,8 +139,12 @@ def row_notices(
     reason: str | None = None,
     **fields: Any,
 ) -> list[Notice]:
-    """The status notices of one step of a submission (its id field filled when known)."""
+    """The status notices of one step of a submission (its id field filled when known).
+    In dry-run mode each carries ``dry_run: true``: a subscriber must never take a decision
+    that was not sent for a request that was."""
     fields.setdefault("too_id" if row.api == TOO else "job_id", row.remote_id)
+    if settings.dry_run:
+        fields.setdefault("dry_run", True)
     return status_notices(
         prefix=settings.topic_prefix,
         channels=settings.channels(row.request.get("notify")),

@@ -119,8 +119,17 @@ def _trigger_time(arg: Any) -> datetime:
     return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
-def make_helpers(now: datetime) -> dict[str, Callable[..., Any]]:
-    """Helper functions for conditions and templates, bound to the evaluation time."""
+def make_helpers(now: datetime, sky_time: datetime | None = None) -> dict[str, Callable[..., Any]]:
+    """Helper functions for conditions and templates, bound to the evaluation time ``now``
+    and, for the Sun and Moon, to ``sky_time`` (the alert's time; ``now`` if not given).
+
+    Why the alert's time for the Sun and Moon: it makes a decision a property of the alert.
+    The daemon, ``autotoo replay`` and the demo then decide the same alert the same way on
+    any day they run; for a live alert the difference from the wall clock is seconds (the
+    Moon moves about 0.5 degree an hour, the Sun 1 degree a day), and alerts older than
+    ``max_alert_age`` are not acted on at all. Swift checks the constraints itself when it
+    receives the TOO (a rejection goes through the rule's ``on_reject``)."""
+    sky_at = sky_time or now
 
     def galactic_latitude(*args: Any) -> float:
         return sky.galactic(*_position_of(args, "galactic_latitude"))[1]
@@ -130,11 +139,11 @@ def make_helpers(now: datetime) -> dict[str, Callable[..., Any]]:
 
     def sun_distance(*args: Any) -> float:
         ra, dec = _position_of(args, "sun_distance")
-        return sky.angular_separation(ra, dec, *sky.sun_position(now))
+        return sky.angular_separation(ra, dec, *sky.sun_position(sky_at))
 
     def moon_distance(*args: Any) -> float:
         ra, dec = _position_of(args, "moon_distance")
-        return sky.angular_separation(ra, dec, *sky.moon_position(now))
+        return sky.angular_separation(ra, dec, *sky.moon_position(sky_at))
 
     def separation(*args: Any) -> float:
         if len(args) == 2:
@@ -171,6 +180,14 @@ def make_helpers(now: datetime) -> dict[str, Callable[..., Any]]:
     }
 
 
+def alert_time(alert: NormalizedAlert) -> datetime | None:
+    """When the alert was issued (else its trigger time): the time its Sun and Moon are at."""
+    when = alert.issued_time or alert.trigger_time
+    if when is None:
+        return None
+    return when if when.tzinfo else when.replace(tzinfo=UTC)
+
+
 HELPER_NAMES = frozenset(make_helpers(datetime(2000, 1, 1, tzinfo=UTC)))  # names only
 
 
@@ -187,7 +204,7 @@ class AlertContext:
 
     @cached_property
     def helpers(self) -> dict[str, Callable[..., Any]]:
-        return make_helpers(self.now)
+        return make_helpers(self.now, alert_time(self.alert))
 
     @cached_property
     def alert_view(self) -> dict[str, Any]:

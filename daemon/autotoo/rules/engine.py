@@ -201,7 +201,9 @@ class _Renderer:
         if source is None or source.ra is None or source.dec is None:
             self.problems["too.position"] = "the alert has no position"
             return None
-        return source.ra, source.dec, (source.error_deg or 0.0) * 60.0
+        # degrees to arcmin in binary floating point adds noise (0.05096604 deg becomes
+        # 3.0579623999999996'); ten significant digits send what the alert said (3.0579624)
+        return source.ra, source.dec, float(f"{(source.error_deg or 0.0) * 60.0:.10g}")
 
     def too(self) -> tuple[dict[str, Any], dict[str, Any]]:
         spec = self.rule.spec.too

@@ -1,6 +1,6 @@
 """GCN Kafka source: a confluent-kafka consumer in its own thread, committing only on ack.
 
-Why a thread (alert-formats-and-peers.md §1.6): confluent-kafka's consumer blocks, and
+Why a thread: confluent-kafka's consumer blocks, and
 aiokafka does not re-authenticate GCN's expiring OIDC tokens. The consumer object is touched
 by that one thread only (its methods are not safe to call concurrently), so the event loop
 never calls it: acknowledgements travel to the thread as commit requests on a queue, and the

@@ -1,6 +1,6 @@
 """MQTT 5 source on aiomqtt 2.5 with a persistent session and manual acknowledgement.
 
-Why each setting (verified against mosquitto, ecosystem.md §1.4): a fixed client identifier,
+Why each setting (verified against mosquitto): a fixed client identifier,
 ``clean_start=False`` *and* a SessionExpiryInterval make the broker keep our subscriptions and
 every unacknowledged QoS 1 message while the daemon is down; without any one of the three a
 restart silently loses messages. aiomqtt 2.x lets paho send PUBACK as soon as a message is

@@ -51,7 +51,7 @@ def _require(condition: bool, message: str) -> None:
 
 @dataclass(frozen=True, slots=True)
 class MqttSettings:
-    """An MQTT 5 subscription that survives restarts (ecosystem.md §1.4).
+    """An MQTT 5 subscription that survives restarts.
 
     ``client_id`` must be fixed and unique per instance: the broker keeps the session (the
     subscriptions and every unacknowledged QoS 1 message) under it for ``session_expiry``

@@ -88,7 +88,7 @@ class SwiftRejectedError(SwiftError):
 
     @property
     def constrained(self) -> bool:
-        """The target is currently unobservable (the seed's cue to resubmit at urgency 3-4)."""
+        """The target is unobservable now (resubmitting at urgency 3-4 is the usual remedy)."""
         return any("currently constrained" in e for e in self.errors)
 
     @property

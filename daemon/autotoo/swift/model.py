@@ -1,10 +1,10 @@
-"""The TOO request: every field of the seed walkthrough and both clients, protocol-neutral.
+"""The TOO request: every field either API generation accepts, protocol-neutral.
 
-Field names follow API v2 (``target_name``/``target_type``); the seed's v1 names
+Field names follow API v2 (``target_name``/``target_type``); the v1 names
 ``source_name``/``source_type`` are accepted on input. The model is deliberately lenient about
 *content* (a missing justification is not an exception) so that :func:`validate_request` can list
-every problem at once, as the seed's ``validate()`` reports them; only values that can never be
-right (an unknown XRT mode, a malformed angle) raise at once, as the seed's setters do.
+every problem at once, as swifttools' ``validate()`` reports them; only values that can never be
+right (an unknown XRT mode, a malformed angle) raise at once, as swifttools' setters do.
 """
 
 from __future__ import annotations
@@ -73,7 +73,7 @@ def _utc(value: Any) -> Any:
 
 
 def _cadence(value: Any) -> Any:
-    """A cadence as "<number> <unit>"; quantities/timedeltas as the seed's clients spell them."""
+    """A cadence as "<number> <unit>"; quantities/timedeltas as swifttools spells them."""
     if value is None or isinstance(value, str):
         return value.strip() if isinstance(value, str) and value.strip() else None
     if isinstance(value, timedelta):
@@ -88,7 +88,7 @@ def _cadence(value: Any) -> Any:
 
 
 class TooRequest(BaseModel):
-    """One Swift TOO request. ``validate_assignment`` makes the seed's bad-mode errors immediate."""
+    """One Swift TOO request. ``validate_assignment``: a bad mode is an error at once."""
 
     model_config = ConfigDict(
         validate_assignment=True,
@@ -182,7 +182,7 @@ class TooRequest(BaseModel):
     def _monitoring_freq(cls, value: Any) -> Any:
         return _cadence(value)
 
-    # ---- conveniences the seed shows -------------------------------------------------------
+    # ---- conveniences swifttools has --------------------------------------------------------
     @property
     def source_name(self) -> str | None:
         return self.target_name
@@ -197,7 +197,7 @@ class TooRequest(BaseModel):
 
     @property
     def uvot_mode_text(self) -> str:
-        """``0x01ab`` for codes (lower-case, as the seed prints it), free text unchanged."""
+        """``0x01ab`` for codes (lower-case, as swifttools prints it), free text unchanged."""
         return uvot_mode_text(self.uvot_mode)
 
     @property

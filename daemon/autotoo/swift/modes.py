@@ -1,4 +1,4 @@
-"""Instrument mode vocabularies shared by both protocol generations."""
+"""XRT and UVOT mode vocabularies shared by both protocol generations."""
 
 from __future__ import annotations
 
@@ -34,7 +34,7 @@ _HEX = re.compile(r"^0x([0-9a-fA-F]+)$")
 
 
 def xrt_mode_code(mode: int | str) -> int:
-    """Name or number to the code; the messages are the seed's, verbatim."""
+    """Name or number to the code; the messages are swifttools', verbatim."""
     if isinstance(mode, str):
         if mode in MODES_XRT:
             return MODES_XRT[mode]
@@ -73,5 +73,5 @@ def mode_code(mode: int | str) -> int:
 
 
 def uvot_mode_text(mode: int | str) -> str:
-    """How the seed shows a mode: lower-case hex for codes, free text as is."""
+    """How swifttools shows a mode: lower-case hex for codes, free text as is."""
     return f"0x{mode:04x}" if isinstance(mode, int) else mode

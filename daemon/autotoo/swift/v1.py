@@ -124,8 +124,8 @@ class SwiftV1Client(SwiftClient):
         try:
             envelope = json.loads(body)
         except json.JSONDecodeError as exc:
-            # What the v1 service answers to a bad signature; a bad signature cannot
-            # have created anything.
+            # What the v1 service answers to a bad signature (observed behaviour); a bad
+            # signature cannot have created anything.
             raise SwiftAuthError(
                 "Failed to decode JSON. Please check that your shared secret is correct."
             ) from exc

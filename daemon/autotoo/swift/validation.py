@@ -1,8 +1,8 @@
-"""Client-side validation: the seed's v1 rules and the v2 client's rules, every problem at once.
+"""Client-side validation: the v1 client's rules and the v2 client's rules, every problem at once.
 
 The messages are the clients' own, so a user who knows swifttools recognises them. The
-one correction the seed shows (total exposure recomputed from per-visit x visits) is applied to
-the returned copy and reported as a warning with the seed's wording.
+one correction swifttools makes (total exposure recomputed from per-visit x visits) is applied to
+the returned copy and reported as a warning with swifttools' wording.
 """
 
 from __future__ import annotations
@@ -137,7 +137,7 @@ def _v2_uvot(req: TooRequest) -> str:
 
 
 def _exposure(req: TooRequest, warnings: list[str], errors: list[str]) -> dict[str, object]:
-    """The seed's exposure bookkeeping; returns the corrections to apply."""
+    """swifttools' exposure bookkeeping; returns the corrections to apply."""
     per, visits, total = req.exp_time_per_visit, req.num_of_visits, req.exposure
     if not per and not total:
         errors.append("Must specify exposure time per visit if number of visits is specified.")
@@ -164,7 +164,7 @@ def validate_request(request: TooRequest, protocol: Protocol = "v2") -> Validate
     if protocol == "v2":
         errors += _v2_rules(request)
         if request.monitoring_freq is None and request.num_of_visits == 1:
-            # The v2 service's form demands a cadence even for one visit.
+            # The v2 service's form demands a cadence even for one visit (we send 1 day).
             update["monitoring_freq"] = SINGLE_VISIT_CADENCE
     fixed = request.model_copy(update=update) if update else request
     return Validated(request=fixed, errors=errors, warnings=warnings)

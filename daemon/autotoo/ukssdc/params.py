@@ -1,4 +1,4 @@
-"""The XRT product generator's parameters, as one table (seed "How to request products").
+"""The XRT product generator's parameters, as one table (the UKSSDC's "How to request products").
 
 Everything the request builder, the rule-file validator and the emulator know about parameters
 comes from here: Python name, JSON (wire) name, accepted Python types, allowed values, the
@@ -178,8 +178,9 @@ LIGHT_CURVE: Final = Product(
         _p("wtBinTime", NUM, "wtbin", default="0.5"),
         _p("minCounts", (int,), "mincmin", default="15"),
         _p("minSNR", NUM, "minsnr", default="2.4"),
-        # The seed's spelling; swifttools only accepts pcmaxGap/wtmaxGap and sends those
-        # verbatim. We send the server's own key (docs/xrt-products.md).
+        # The UKSSDC documentation's spelling; swifttools only accepts pcmaxGap/wtmaxGap and
+        # sends those verbatim. We send the server's own key (docs/xrt-products.md, "Max-gap
+        # parameters").
         _p("pcMaxGap", NUM, "pcmaxgap", default="100000000"),
         _p("wtMaxGap", NUM, "wtmaxgap", default="100000000"),
         _p("matchHR", NUM, "hrbin", default="1"),

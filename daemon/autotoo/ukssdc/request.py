@@ -1,9 +1,9 @@
 """The XRT product request builder: parameters, triggers, validity check and the submit JSON.
 
 It does what swifttools' ``XRTProductRequest`` does before anything touches the network, with
-the same parameter names, automatic settings and messages (seed "How to request products"),
-so that a request built here and one built with swifttools produce the same submit body. It is
-pure and synchronous; :mod:`autotoo.ukssdc.client` does the I/O.
+the same parameter names, automatic settings and messages (the UKSSDC's "How to request
+products"), so that a request built here and one built with swifttools produce the same
+submit body. It is pure and synchronous; :mod:`autotoo.ukssdc.client` does the I/O.
 """
 
 from __future__ import annotations

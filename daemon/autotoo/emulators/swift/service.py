@@ -177,7 +177,7 @@ class SwiftService:
 
     def _duplicate(self, form: TooFormV1, username: str, now: datetime) -> int | None:
         """The TOO this submission repeats: same user, same debug flag, same content, within
-        the radius and the window. A changed request (the seed's urgency 2 -> 4 after a
+        the radius and the window. A changed request (the walkthrough's urgency 2 -> 4 after a
         refusal) is a new request, not a repeat."""
         content = form.content()
         radius = self.rules.duplicate_radius_arcmin / 60.0

@@ -8,7 +8,7 @@ final status has been given, the token's job is finished: the client stops polli
 read a final status, so the same token arriving later is a new submission with the same content
 (swifttools signs no time claim, so a new object with equal fields signs the identical token).
 It is decided afresh and, within the repeat window, answered ``TOO already recently submitted``,
-as the seed's re-run was. Polling can never create a second TOO either way. A token whose
+as the walkthrough's re-run was. Polling can never create a second TOO either way. A token whose
 signature does not verify gets HTTP 200 with a non-JSON body, which is what the real service
 appears to do.
 """
