@@ -304,7 +304,8 @@ def test_a_truncated_copy_first_does_not_hide_the_notice_and_copies_are_one_aler
     start = raw.index(b"<ISOTime>") + len(b"<ISOTime>")
     future = raw[:start] + b"3026" + raw[start + 4 :]
     (folder / f"003_{SVOM_WAKEUP}").write_bytes(future.replace(b'ivorn="', b'ivorn="x', 1))
-    reports = _replay(capsys, _config(tmp_path), folder, code=EXIT_FAILURE)
+    # Named one by one, in this order: a directory would put the unparsable copy last.
+    reports = _replay(capsys, _config(tmp_path), *sorted(folder.iterdir()), code=EXIT_FAILURE)
     truncated, complete, copy, dated = reports
     assert truncated["parsed"] is False
     assert complete["duplicate_of"] is None
