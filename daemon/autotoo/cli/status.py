@@ -64,8 +64,11 @@ def state_path(args: argparse.Namespace) -> Path:
     return resolve_state_path(config.state if config else None)
 
 
-def run_with_store(args: argparse.Namespace, command: StoreCommand) -> int:
-    """Open the existing store (never create one), run ``command``, close it."""
+def run_with_store(
+    args: argparse.Namespace, command: StoreCommand, *, write_check: bool = True
+) -> int:
+    """Open the existing store (never create one), run ``command``, close it.
+    ``write_check=False``: only read (``status`` must work on a full disk, to say so)."""
     from autotoo.config.problems import ConfigError  # noqa: PLC0415
     from autotoo.wiring import report_problems  # noqa: PLC0415
 
@@ -77,16 +80,18 @@ def run_with_store(args: argparse.Namespace, command: StoreCommand) -> int:
     if not path.is_file():
         sys.stderr.write(f"autotoo: no state store at {path} (use --db PATH or -c CONFIG)\n")
         return EXIT_FAILURE
-    return asyncio.run(_with_store(path, args, command))
+    return asyncio.run(_with_store(path, args, command, write_check=write_check))
 
 
-async def _with_store(path: Path, args: argparse.Namespace, command: StoreCommand) -> int:
+async def _with_store(
+    path: Path, args: argparse.Namespace, command: StoreCommand, *, write_check: bool
+) -> int:
     from autotoo.store.db import Database  # noqa: PLC0415
     from autotoo.store.errors import StoreError  # noqa: PLC0415
     from autotoo.store.repository import Repository  # noqa: PLC0415
 
     try:
-        db = await Database.open(path)
+        db = await Database.open(path, write_check=write_check)
     except StoreError as exc:
         sys.stderr.write(f"autotoo: {exc}\n")
         return EXIT_FAILURE
@@ -124,7 +129,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         ),
     )
     add_store_arguments(parser)
-    parser.set_defaults(func=lambda args: run_with_store(args, _status))
+    parser.set_defaults(func=lambda args: run_with_store(args, _status, write_check=False))
 
 
 def heartbeat_age(meta: dict[str, str], now: datetime) -> float | None:
@@ -141,6 +146,7 @@ def heartbeat_age(meta: dict[str, str], now: datetime) -> float | None:
 
 async def collect_status(repo: Repository, now: datetime) -> dict[str, Any]:
     from autotoo.store.rows import SubmissionState as S  # noqa: PLC0415
+    from autotoo.store.storage import free_bytes, storage_reserve  # noqa: PLC0415
 
     counts = await repo.counts()
     meta = await repo.cli_meta()
@@ -148,8 +154,15 @@ async def collect_status(repo: Repository, now: datetime) -> dict[str, Any]:
     human = await repo.cli_submissions(state=S.NEEDS_HUMAN.value, limit=1000)
     pending = await repo.cli_oldest_submission([S.PLANNED, S.SUBMITTING, S.UNKNOWN])
     activity = await repo.cli_last_activity()
+    free, size = free_bytes(repo.db.path.parent)
     return {
         "state": str(repo.db.path),
+        "storage": {
+            "free_bytes": free,
+            "size_bytes": size,
+            # The daemon's own test (store/storage.py): below this it pauses intake.
+            "full": bool(size) and free < storage_reserve(size),
+        },
         "heartbeat_age_s": None if beat is None else round(beat, 1),
         "recorded_mode": meta.get("mode"),
         "daemon_running": beat is not None and beat <= STALE_HEARTBEAT_S,
@@ -203,11 +216,19 @@ async def _status(args: argparse.Namespace, repo: Repository) -> int:
         )
     print(f"state        {report['state']}")
     print(f"mode         {report['mode'] or 'unknown (give -c CONFIG to show it)'}")
+    disk = report["storage"]
+    if disk["full"]:
+        print(
+            f"STORAGE FULL {disk['free_bytes'] // 1024} KiB free of {disk['size_bytes'] // 1024} "
+            "KiB: a running daemon has paused intake and waits for space (free some there)"
+        )
     beat = report["heartbeat_age_s"]
     if beat is None:
         print("daemon       no heartbeat recorded (never started, or an older store)")
     else:
         running = "running" if report["daemon_running"] else "NOT RUNNING (heartbeat is stale)"
+        if not report["daemon_running"] and disk["full"]:
+            running = "heartbeat stale: the disk is full, so it cannot be written (see /readyz)"
         print(f"daemon       {running}: last heartbeat {beat:.0f} s ago")
     last = report["last_activity"]
     print(

@@ -156,6 +156,12 @@ class Tracker(RemoteWorker):
         if progress.decided and not progress.approved:
             await self._too_rejected(row, progress)
             return
+        targets = sorted({o.target_id for o in progress.observations})
+        obsids = sorted(o.obsid for o in progress.observations)
+        # The 'observed' notice is stored with the observations, and the follow-ups are
+        # released on every poll that shows observations (released ones are skipped): with a
+        # later write refused (disk full) or a crash between them, the retried poll finds
+        # nothing new, and "only when something was added" left the XRT jobs waiting forever.
         added = await self.repo.add_observations(
             row.id,
             [
@@ -168,14 +174,11 @@ class Tracker(RemoteWorker):
                 }
                 for o in progress.observations
             ],
+            notices=self._notices(row, "observed", target_id=",".join(targets), obsids=obsids),
         )
         if added:
-            targets = sorted({o.target_id for o in progress.observations})
-            obsids = sorted(o.obsid for o in progress.observations)
             log.info("observed", target_ids=targets, obsids=obsids)
-            await self.repo.enqueue(
-                self._notices(row, "observed", target_id=",".join(targets), obsids=obsids)
-            )
+        if targets:
             await self._release_children(row, targets)
         if progress.complete:
             await self.repo.transition(
@@ -202,6 +205,7 @@ class Tracker(RemoteWorker):
         await cancel_waiting(self.repo, row, "the TOO was not approved")
 
     async def _release_children(self, row: SubmissionRow, targets: list[str]) -> None:
+        released = False
         for child in await self.repo.submissions(parent_id=row.id, states=[S.PLANNED]):
             if child.next_at is not None:
                 continue  # already released
@@ -216,7 +220,9 @@ class Tracker(RemoteWorker):
                 detail=f"released: the TOO was observed ({targets})",
             )
             log.info("XRT products released", child=child.key, targ=targets)
-        self.on_release()
+            released = True
+        if released:
+            self.on_release()
 
     # ---- UKSSDC XRT jobs -----------------------------------------------------------------
     async def _track_xrt(self, row: SubmissionRow) -> None:

@@ -436,8 +436,15 @@ class Repository:
             row = await cur.fetchone()
             return dict(row) if row else None
 
-    async def add_observations(self, sub_id: int, observations: Iterable[dict[str, Any]]) -> int:
-        """Insert observations not yet known; return how many were new."""
+    async def add_observations(
+        self,
+        sub_id: int,
+        observations: Iterable[dict[str, Any]],
+        *,
+        notices: Sequence[Notice] = (),
+    ) -> int:
+        """Insert observations not yet known; return how many were new. ``notices`` are
+        queued in the same transaction when any was new (never lost between the two)."""
         added = 0
         async with self.db.transaction() as tx:
             for obs in observations:
@@ -455,6 +462,16 @@ class Repository:
                     ),
                 )
                 added += (await cur.fetchone()) is not None
+            if added and notices:
+                now = ts(utcnow())
+                await tx.executemany(
+                    "INSERT INTO notices (channel, topic, payload, retain, created_at, next_at) "
+                    "VALUES (?, ?, ?, ?, ?, ?)",
+                    [
+                        (n.channel, n.topic, writes.to_json(n.payload), int(n.retain), now, now)
+                        for n in notices
+                    ],
+                )
         return added
 
     async def observations(self, sub_id: int) -> list[dict[str, Any]]:

@@ -53,6 +53,11 @@ def free_bytes(directory: Path) -> tuple[int, int]:
     return fs.f_bavail * fs.f_frsize, fs.f_blocks * fs.f_frsize
 
 
+def storage_reserve(size: int) -> int:
+    """Free bytes wanted before writing again after the disk was full: min(1 MiB, 1/16)."""
+    return min(_RESERVE_MAX, size // 16)
+
+
 def space_note(directory: Path) -> str:
     """What the filesystem says, for a reason an operator reads."""
     free, size = free_bytes(directory)
@@ -119,7 +124,7 @@ class StorageHealth:
             await asyncio.sleep(self._delay)
             self._delay = min(self._delay * 2, RETRY_MAX_S)
             free, size = free_bytes(self.directory)
-            if size and free < min(_RESERVE_MAX, size // 16):
+            if size and free < storage_reserve(size):
                 continue  # room for a probe may exist, but not for the work that waits
             try:
                 await self._probe()
