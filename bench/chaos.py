@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
-REPEATED = ("test_sigkill.py", "test_faults.py", "test_broker.py")
+REPEATED = ("test_sigkill.py", "test_faults.py", "test_broker.py", "test_disk_full.py")
 ONCE = (
     "test_budget.py",
     "test_secrets.py",
@@ -43,6 +43,7 @@ BENCH_SIZES = {
     "AUTOTOO_CHAOS_FAULT_EVENTS": "4",
     "AUTOTOO_CHAOS_POLL_FAULT_PERCENT": "25",
     "AUTOTOO_CHAOS_BROKER_RESTARTS": "4",
+    "AUTOTOO_CHAOS_DISK_EPISODES": "3",
     "AUTOTOO_CHAOS_FLOOD": "1000",
     "AUTOTOO_CHAOS_FUZZ_ALERTS": "100000",
     "AUTOTOO_CHAOS_FUZZ_PIPELINE": "5000",
@@ -103,6 +104,12 @@ WHAT = {
     "until the daemon has been refused three times; then the emulator starts there.",
     "mosquitto stopped and restarted mid-stream": "mosquitto (persistence on) is stopped and "
     "restarted at seeded moments while alerts arrive and status messages leave.",
+    "state filesystem full while running": "The state on a 3 MiB tmpfs; a filler takes every "
+    "free block for 3-5 s, several times, while alerts arrive over MQTT and HTTP (a client that "
+    "sends again after 503 + Retry-After); /readyz, `autotoo status` and the daemon's "
+    "needs_human notice checked in each episode.",
+    "restart after the full state filesystem was freed": "Stopped (SIGTERM) while the 3 MiB "
+    "state tmpfs is full, the filler removed, started again on the same state.",
     "flood of matching alerts against the budget": "1,000 distinct matching events published "
     "as fast as one MQTT connection can; global budget 5 TOOs per 24 h.",
     "secrets never leak": "Distinct values for the Swift secret, the MQTT password, the ingest "

@@ -6,7 +6,8 @@ left the service failed while the disk was full. A restart cannot make space, so
 now stays up: :class:`StorageHealth` turns such a failure into
 :class:`~autotoo.store.errors.StorageUnavailableError` and an "unavailable" state with its
 reason, refuses new intake meanwhile (:meth:`StorageHealth.refuse`), and probes the store
-with capped exponential backoff until a durable write succeeds again with some room to spare;
+(free space every 0.5 s, a probe write when there is some, backing off exponentially while
+the probe fails) until a durable write succeeds again with some room to spare;
 then everything that waits (:meth:`StorageHealth.wait`) carries on.
 """
 
@@ -24,6 +25,7 @@ from autotoo.store.errors import StorageUnavailableError
 
 log = get_logger("autotoo.store")
 
+SPACE_POLL_S = 0.5
 RETRY_INITIAL_S = 0.5
 RETRY_MAX_S = 15.0
 _RESERVE_MAX = 1 << 20  # free bytes wanted before writing again (capped at 1/16 of the disk)
@@ -121,14 +123,17 @@ class StorageHealth:
         loop = asyncio.get_running_loop()
         started = loop.time()
         while True:
-            await asyncio.sleep(self._delay)
-            self._delay = min(self._delay * 2, RETRY_MAX_S)
+            # Free space is looked at often (a statvfs costs nothing), so the daemon resumes
+            # within a second of space returning; the probe writes back off.
+            await asyncio.sleep(SPACE_POLL_S)
             free, size = free_bytes(self.directory)
             if size and free < storage_reserve(size):
                 continue  # room for a probe may exist, but not for the work that waits
             try:
                 await self._probe()
             except StorageUnavailableError:
+                await asyncio.sleep(self._delay)
+                self._delay = min(self._delay * 2, RETRY_MAX_S)
                 continue
             break
         self.problem = None
