@@ -392,7 +392,7 @@ def _remote_ports(loaded: LoadedConfig, session: aiohttp.ClientSession) -> tuple
 async def _main(path: Path | None, loaded: LoadedConfig, rules: Any) -> int:
     state_path = resolve_state_path(loaded.config.state)
     try:
-        db = await Database.open(state_path)
+        db = await Database.open(state_path, compact=True)
     except StoreError as exc:
         log.error("cannot open the state store", error=str(exc), path=str(state_path))
         return EXIT_FAILURE

@@ -11,6 +11,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import sqlite3
+import subprocess
+import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -67,7 +69,7 @@ async def test_restart_after_the_disk_filled_and_was_freed_twice(tmp_path: Path)
         for cycle, filler_size in enumerate((1 << 20, 512 << 10, 256 << 10)):
             filler = state_dir / "filler"
             filler.write_bytes(b"\0" * filler_size)
-            db = await Database.open(state)  # a restart: raised StoreOpenError before
+            db = await Database.open(state, compact=True)  # a restart, as the daemon's
             try:
                 got = await store_until_refused(db, first=cycle * 100_000)
             finally:
@@ -117,3 +119,32 @@ async def test_a_refused_write_pauses_the_store_until_space_returns(tmp_path: Pa
             assert (await repo.inbox_get(1)) is not None
         finally:
             await db.close()
+
+
+def leave_a_large_wal(state: Path, megabytes: int) -> None:
+    """What an older autotoo (or a kill -9) leaves: a WAL of ``megabytes`` never copied into
+    the database file (the writing process dies with its connection open, so SQLite's
+    checkpoint on close never runs)."""
+    script = (
+        "import os, sqlite3, sys\n"
+        "conn = sqlite3.connect(sys.argv[1], isolation_level=None)\n"
+        "conn.execute('PRAGMA wal_autocheckpoint = 0')\n"
+        "for i in range(int(sys.argv[2]) * 16):\n"
+        "    conn.execute('INSERT INTO meta VALUES (?, ?)', (f'old{i}', 'x' * 60000))\n"
+        "os._exit(0)\n"
+    )
+    subprocess.run([sys.executable, "-c", script, str(state), str(megabytes)], check=True)
+
+
+async def test_the_daemons_start_copies_a_large_wal_left_behind(tmp_path: Path) -> None:
+    state = tmp_path / "state.db"
+    db = await Database.open(state)
+    await db.close()
+    await asyncio.to_thread(leave_a_large_wal, state, 2)
+    assert wal_bytes(state) > 2_000_000
+    db = await Database.open(state, compact=True)
+    try:
+        assert wal_bytes(state) < 100_000  # copied into state.db; the WAL starts again
+        assert await Repository(db).get_meta("old31") == "x" * 60000
+    finally:
+        await db.close()

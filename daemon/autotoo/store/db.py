@@ -135,9 +135,12 @@ class Database:
         *,
         fsync: Callable[[int], None] = os.fdatasync,
         write_check: bool = True,
+        compact: bool = False,
     ) -> Database:
         """Open (create) and migrate the store. ``write_check``: prove at once that it can
-        write (the daemon); ``autotoo status`` skips it, to report on a full disk."""
+        write (``autotoo status`` skips it, to report on a full disk). ``compact``: copy a
+        WAL left behind into the database file first (the daemon's start; not the CLI's
+        commands, whose TRUNCATE checkpoint would hold a running daemon's writers)."""
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
             conn = await aiosqlite.connect(path, isolation_level=None)
@@ -146,7 +149,7 @@ class Database:
         conn.row_factory = sqlite3.Row
         db = cls(conn, path, fsync=fsync)
         try:
-            await db._prepare(write_check=write_check)
+            await db._prepare(write_check=write_check, compact=compact)
         except (sqlite3.Error, StorageUnavailableError) as exc:
             await conn.close()
             raise StoreOpenError(f"cannot use state database {path}: {exc}{_why(path)}") from None
@@ -166,7 +169,7 @@ class Database:
         db.storage.armed = True  # from now on a refused write pauses instead of failing
         return db
 
-    async def _prepare(self, *, write_check: bool = True) -> None:
+    async def _prepare(self, *, write_check: bool = True, compact: bool = False) -> None:
         conn = self._conn
         await conn.execute("PRAGMA busy_timeout = 5000")
         mode = await (await conn.execute("PRAGMA journal_mode = WAL")).fetchone()
@@ -175,7 +178,7 @@ class Database:
         await conn.execute("PRAGMA foreign_keys = ON")
         await conn.execute("PRAGMA wal_autocheckpoint = 0")  # see _maybe_checkpoint
         await conn.execute(f"PRAGMA journal_size_limit = {self._wal_limit_bytes()}")
-        if write_check:
+        if compact:
             # A WAL left large (by a version that checkpointed by a fixed size, or a disk
             # that refused the checkpoints) is copied into the database file and emptied
             # first, while nothing else is open: otherwise it may hold the whole filesystem,
