@@ -139,6 +139,14 @@ FINDINGS = [
         "database file' or 'disk I/O error'. `store/db.py` now adds the cause (read-only "
         "filesystem, not writable, no space left), asserted by `tests/chaos/test_state_dir.py`."
     ),
+    (
+        "State filesystem full while running (issue 16): the first refused write ended the "
+        "daemon. Now intake pauses and everything resumes (`store/storage.py`). The scenario "
+        "then found that the tracker released a TOO's XRT jobs only on the poll that added its "
+        "observations, so a refused write between the two left them waiting for ever (fixed in "
+        "`pipeline/tracker.py`), and that retried MQTT messages could be stored out of order "
+        "(fixed in `sources/mqtt.py`)."
+    ),
 ]
 
 
