@@ -108,8 +108,10 @@ WHAT = {
     "free block for 3-5 s, several times, while alerts arrive over MQTT and HTTP (a client that "
     "sends again after 503 + Retry-After); /readyz, `autotoo status` and the daemon's "
     "needs_human notice checked in each episode.",
-    "restart after the full state filesystem was freed": "Stopped (SIGTERM) while the 3 MiB "
-    "state tmpfs is full, the filler removed, started again on the same state.",
+    "restart after the full state filesystem was freed (sigterm)": "Stopped (SIGTERM) while "
+    "the 3 MiB state tmpfs is full, the filler removed, started again on the same state.",
+    "restart after the full state filesystem was freed (sigkill)": "Killed (SIGKILL) while "
+    "the 3 MiB state tmpfs is full, the filler removed, started again on the same state.",
     "flood of matching alerts against the budget": "1,000 distinct matching events published "
     "as fast as one MQTT connection can; global budget 5 TOOs per 24 h.",
     "secrets never leak": "Distinct values for the Swift secret, the MQTT password, the ingest "

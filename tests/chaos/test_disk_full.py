@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
+import pytest
 import yaml
 
 from tests.chaos.conftest import Record, scale
@@ -48,6 +49,7 @@ class Episode:
         self.readyz: dict[str, Any] = {}
         self.readyz_status = 0
         self.status: subprocess.CompletedProcess[str] | None = None
+        self.notified: list[str] = []  # what reached NOTIFY_SOCKET during the episode
 
 
 def setup(daemon: DaemonHarness, port: int) -> None:
@@ -120,6 +122,7 @@ async def full_episode(
 ) -> None:
     """Take every free block for ``seconds``; look at the daemon meanwhile."""
     filler = daemon.state.parent / "filler"
+    drain_notify(daemon)
     await asyncio.to_thread(fill, filler)
     deadline = asyncio.get_running_loop().time() + seconds
     probe = 0
@@ -149,7 +152,23 @@ async def full_episode(
         timeout=60,
         check=False,
     )
+    episode.notified = drain_notify(daemon)
     await asyncio.to_thread(filler.unlink)
+
+
+def drain_notify(daemon: DaemonHarness) -> list[str]:
+    """Every datagram the daemon sent to its NOTIFY_SOCKET since the last drain."""
+    assert daemon.notify is not None
+    sock, lines = daemon.notify.sock, []
+    sock.setblocking(False)
+    try:
+        while True:
+            try:
+                lines.append(sock.recv(65536).decode())
+            except BlockingIOError:
+                return lines
+    finally:
+        sock.settimeout(0.2)
 
 
 def evaluated_once(state: Path) -> list[str]:
@@ -184,9 +203,12 @@ async def test_disk_full_while_alerts_flow(
     daemon_factory: Any,
     chaos_seed: int,
     chaos_record: Record,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     rng = random.Random(chaos_seed)
     episodes = scale("disk_episodes", 1)
+    # As under systemd's WatchdogSec=2: a ping every second while the liveness check passes.
+    monkeypatch.setenv("WATCHDOG_USEC", "2000000")
     emulator = await make_emulator(speed=20_000)
     broker = mosquitto_factory()
     daemon: DaemonHarness = daemon_factory(broker_port=broker.port, emulator_root=emulator.root)
@@ -242,13 +264,20 @@ async def test_disk_full_while_alerts_flow(
         assert episode.status is not None
         assert episode.status.returncode == 0, episode.status.stderr
         assert "STORAGE FULL" in episode.status.stdout, episode.status.stdout
+        # systemd would not restart it: the pings go on, and STATUS= says why.
+        pings = sum("WATCHDOG=1" in m.splitlines() for m in episode.notified)
+        assert pings >= 2, episode.notified
+        paused = "STATUS=intake paused, the state store cannot write"
+        assert any(paused in m for m in episode.notified), episode.notified
     # One needs_human per outage the daemon saw, each followed by 'resumed' (episodes close
     # together may be one outage to the daemon: it resumes once space stays free).
     states = [m["state"] for m in daemon_notices]
     assert states and states == ["needs_human", "resumed"] * (len(states) // 2), states
 
 
+@pytest.mark.parametrize("stop", ["sigterm", "sigkill"])
 async def test_restart_after_the_full_disk_was_freed(
+    stop: str,
     tmp_path: Path,
     make_emulator: Any,
     mosquitto_factory: Any,
@@ -256,9 +285,9 @@ async def test_restart_after_the_full_disk_was_freed(
     chaos_seed: int,
     chaos_record: Record,
 ) -> None:
-    """Stopped (SIGTERM) while the disk is full, started again once it was freed: it reaches
-    READY on the same state and works through everything, the MQTT alerts the broker held
-    and the HTTP alerts a client sends again after its 503s."""
+    """Stopped (SIGTERM, or SIGKILL) while the disk is full, started again once it was freed:
+    it reaches READY on the same state and works through everything, the MQTT alerts the
+    broker held and the HTTP alerts a client sends again after its 503s."""
     rng = random.Random(chaos_seed)
     emulator = await make_emulator(speed=20_000)
     broker = mosquitto_factory()
@@ -279,7 +308,11 @@ async def test_restart_after_the_full_disk_was_freed(
             filler = daemon.state.parent / "filler"
             await asyncio.to_thread(fill, filler)
             await asyncio.sleep(2.0)
-            stopped = await daemon.stop()
+            if stop == "sigterm":
+                stopped = await daemon.stop()
+            else:
+                await daemon.kill()
+                stopped = 0
             await asyncio.to_thread(filler.unlink)
             await daemon.start()  # READY=1 within 60 s, or this raises
             await asyncio.wait_for(asyncio.gather(mqtt, http), 120)
@@ -289,7 +322,7 @@ async def test_restart_after_the_full_disk_was_freed(
         lost_http = wanted - inbox_digests(daemon.state)
         violations = only_ours(violations) + unfinished + evaluated_once(daemon.state)
     chaos_record(
-        "restart after the full state filesystem was freed",
+        f"restart after the full state filesystem was freed ({stop})",
         exits=int(stopped != 0),
         lost_alerts=len(lost_http),
         violations=violations,
