@@ -50,6 +50,7 @@ class Episode:
         self.readyz_status = 0
         self.status: subprocess.CompletedProcess[str] | None = None
         self.notified: list[str] = []  # what reached NOTIFY_SOCKET during the episode
+        self.metrics = ""
 
 
 def setup(daemon: DaemonHarness, port: int) -> None:
@@ -142,6 +143,8 @@ async def full_episode(
         status, body = await readyz(session, port)
         if status == 503 and body.get("storage", "ok") != "ok":
             episode.readyz_status, episode.readyz = status, body
+            async with session.get(f"http://127.0.0.1:{port}/metrics") as reply:
+                episode.metrics = await reply.text()
         await asyncio.sleep(0.2)
     # `autotoo status` reads the store on the full disk, and says what is wrong.
     episode.status = await asyncio.to_thread(
@@ -261,6 +264,7 @@ async def test_disk_full_while_alerts_flow(
         assert episode.readyz_status == 503
         assert "database or disk is full" in episode.readyz["storage"]
         assert episode.readyz["store_writable"] is False
+        assert "\nautotoo_store_writable 0.0\n" in episode.metrics
         assert episode.status is not None
         assert episode.status.returncode == 0, episode.status.stderr
         assert "STORAGE FULL" in episode.status.stdout, episode.status.stdout
