@@ -13,6 +13,8 @@ import contextlib
 import sqlite3
 import subprocess
 import sys
+import threading
+import time
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -148,3 +150,41 @@ async def test_the_daemons_start_copies_a_large_wal_left_behind(tmp_path: Path) 
         assert await Repository(db).get_meta("old31") == "x" * 60000
     finally:
         await db.close()
+
+
+def hold_write_lock(state: Path, seconds: float, taken: threading.Event) -> None:
+    """Another process's writer (an `autotoo jobs cancel`, a backup) holding the lock."""
+    with contextlib.closing(sqlite3.connect(state, isolation_level=None)) as other:
+        other.execute("BEGIN IMMEDIATE")
+        taken.set()
+        time.sleep(seconds)
+        other.execute("ROLLBACK")
+
+
+async def test_recovery_outlasts_a_probe_that_fails_for_another_reason(tmp_path: Path) -> None:
+    """A probe that meets 'database is locked' (busy for longer than busy_timeout) once
+    ended the recovery loop before this test: the store stayed unavailable for ever."""
+    state_dir = tmp_path / "state"
+    with tmpfs(state_dir, "3m"):
+        state = state_dir / "state.db"
+        db = await Database.open(state)
+        try:
+            repo = Repository(db)
+            filler = state_dir / "filler"
+            fill(filler)
+            for number in range(2000):
+                try:
+                    await Inbox(repo)(_message(number))
+                except StorageUnavailableError:
+                    break
+            assert db.storage.problem is not None
+            taken = threading.Event()
+            holder = threading.Thread(target=hold_write_lock, args=(state, 7.0, taken))
+            holder.start()
+            taken.wait(5)
+            filler.unlink()  # space is back, but the next probe finds the lock taken
+            await asyncio.wait_for(db.storage.wait(), 40)
+            await asyncio.to_thread(holder.join)
+            assert db.storage.problem is None
+        finally:
+            await db.close()

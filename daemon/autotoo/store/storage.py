@@ -131,7 +131,9 @@ class StorageHealth:
                 continue  # room for a probe may exist, but not for the work that waits
             try:
                 await self._probe()
-            except StorageUnavailableError:
+            except Exception as exc:  # noqa: BLE001 anything: this loop must not end before the store writes
+                if not isinstance(exc, StorageUnavailableError):
+                    log.warning("storage probe failed; will retry", error=_one_line(exc))
                 await asyncio.sleep(self._delay)
                 self._delay = min(self._delay * 2, RETRY_MAX_S)
                 continue
