@@ -28,7 +28,13 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
-REPEATED = ("test_sigkill.py", "test_faults.py", "test_broker.py", "test_followups.py")
+REPEATED = (
+    "test_sigkill.py",
+    "test_faults.py",
+    "test_broker.py",
+    "test_followups.py",
+    "test_disk_full.py",
+)
 ONCE = (
     "test_budget.py",
     "test_secrets.py",
@@ -45,6 +51,7 @@ BENCH_SIZES = {
     "AUTOTOO_CHAOS_FAULT_EVENTS": "4",
     "AUTOTOO_CHAOS_POLL_FAULT_PERCENT": "25",
     "AUTOTOO_CHAOS_BROKER_RESTARTS": "4",
+    "AUTOTOO_CHAOS_DISK_EPISODES": "3",
     "AUTOTOO_CHAOS_FLOOD": "1000",
     "AUTOTOO_CHAOS_FUZZ_ALERTS": "100000",
     "AUTOTOO_CHAOS_FUZZ_PIPELINE": "5000",
@@ -111,6 +118,14 @@ WHAT = {
     "until the daemon has been refused three times; then the emulator starts there.",
     "mosquitto stopped and restarted mid-stream": "mosquitto (persistence on) is stopped and "
     "restarted at seeded moments while alerts arrive and status messages leave.",
+    "state filesystem full while running": "The state on a 3 MiB tmpfs; a filler takes every "
+    "free block for 3-5 s, several times, while alerts arrive over MQTT and HTTP (a client that "
+    "sends again after 503 + Retry-After); /readyz, `autotoo status` and the daemon's "
+    "needs_human notice checked in each episode.",
+    "restart after the full state filesystem was freed (sigterm)": "Stopped (SIGTERM) while "
+    "the 3 MiB state tmpfs is full, the filler removed, started again on the same state.",
+    "restart after the full state filesystem was freed (sigkill)": "Killed (SIGKILL) while "
+    "the 3 MiB state tmpfs is full, the filler removed, started again on the same state.",
     "flood of matching alerts against the budget": "1,000 distinct matching events published "
     "as fast as one MQTT connection can; global budget 5 TOOs per 24 h.",
     "secrets never leak": "Distinct values for the Swift secret, the MQTT password, the ingest "
@@ -142,6 +157,14 @@ FINDINGS = [
         "Read-only or full state filesystem: the daemon exited 1, but said only 'unable to open "
         "database file' or 'disk I/O error'. `store/db.py` now adds the cause (read-only "
         "filesystem, not writable, no space left), asserted by `tests/chaos/test_state_dir.py`."
+    ),
+    (
+        "State filesystem full while running (issue 16): the first refused write ended the "
+        "daemon. Now intake pauses and everything resumes (`store/storage.py`). The scenario "
+        "then found that the tracker released a TOO's XRT jobs only on the poll that added its "
+        "observations, so a refused write between the two left them waiting for ever (fixed in "
+        "`pipeline/tracker.py`), and that retried MQTT messages could be stored out of order "
+        "(fixed in `sources/mqtt.py`)."
     ),
 ]
 

@@ -4,8 +4,11 @@ and alert ingest (``POST /alerts``, mounted by the wiring when an http source is
 ``/healthz`` is liveness, the same check that gates systemd's WATCHDOG=1: the event loop
 answers, the supervisor's heartbeat reached the store recently, and no component's task has
 stopped. ``/readyz`` is readiness: config loaded, store writable (the heartbeat writes to it),
-heartbeat recent, every source connected. Both answer JSON; the mode is always stated, so a
-probe or a person can see at a glance whether this daemon would submit anything.
+heartbeat recent, every source connected; while the store cannot write (disk full) it is not
+ready (intake refuses then) and ``storage`` says why, but the daemon is alive (``/healthz``
+200: it waits for space by itself, and a restart would not make any). Both answer JSON; the
+mode is always stated, so a probe or a person can see at a glance whether this daemon would
+submit anything.
 ``/metrics`` is Prometheus text; ``/`` the dashboard and ``/api/status`` its JSON.
 
 There is no authentication: the server listens on loopback unless configured otherwise, and
@@ -52,6 +55,7 @@ class AdminServer:
         sources: Callable[[], Sequence[SourceHealth]],
         problems: Callable[[], Sequence[str]] = tuple,
         stored_age: Callable[[], float] | None = None,
+        storage: Callable[[], str | None] = lambda: None,
         metrics: Metrics | None = None,
         repo: Repository | None = None,
     ) -> None:
@@ -62,6 +66,7 @@ class AdminServer:
         self._sources = sources
         self._problems = problems
         self._stored_age = stored_age or heartbeat_age
+        self._storage = storage
         self._metrics = metrics
         self._repo = repo
         self.app.router.add_get("/healthz", self.healthz)
@@ -115,15 +120,18 @@ class AdminServer:
             {"name": h.name, "kind": h.kind, "connected": h.connected, "last_error": h.last_error}
             for h in self._sources()
         ]
-        ready = live and all(s["connected"] for s in sources)
-        # "store writable": the heartbeat is a store write, so a recent one proves it.
-        writable = self._stored_age() < HEARTBEAT_STALE_S
+        # "store writable": the heartbeat is a store write, so a recent one proves it; a
+        # write the disk refused says so at once, with the reason.
+        storage = self._storage()
+        writable = storage is None and self._stored_age() < HEARTBEAT_STALE_S
+        ready = live and writable and all(s["connected"] for s in sources)
         return web.json_response(
             {
                 "status": "ready" if ready else "not ready",
                 "mode": self._mode(),
                 "config_loaded": True,
                 "store_writable": writable,
+                "storage": "ok" if storage is None else f"intake paused: {storage}",
                 "sources": sources,
                 **body,
             },
@@ -180,6 +188,7 @@ def build_admin(
         mode=lambda: runtime.loaded.config.mode.value,
         heartbeat_age=lambda: loop.time() - runtime.heartbeat_at,
         stored_age=lambda: loop.time() - runtime.stored_at,
+        storage=lambda: runtime.db.storage.problem,
         sources=health,
         problems=problems,
         metrics=Metrics(runtime.repo, inbox=inbox, processor=processor, sources=health),

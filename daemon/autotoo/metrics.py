@@ -102,6 +102,23 @@ class Metrics(Collector):
         yield from self._process_counters()
         yield from self._source_gauges()
         yield from self._store_metrics()
+        yield from self._storage_metrics()
+
+    def _storage_metrics(self) -> Iterator[Metric]:
+        """Whether the store can write (0 while the disk is full: intake paused), and how
+        often it could not since start."""
+        storage = self.repo.db.storage
+        writable = GaugeMetricFamily(
+            "autotoo_store_writable", "1 while the state store can write; 0: intake paused"
+        )
+        writable.add_metric([], 0.0 if storage.problem is not None else 1.0)
+        yield writable
+        episodes = CounterMetricFamily(
+            "autotoo_store_unavailable_episodes",
+            "Times the state store became unable to write (disk full, I/O errors)",
+        )
+        episodes.add_metric([], float(storage.episodes))
+        yield episodes
 
     def _process_counters(self) -> Iterator[Metric]:
         inbox = self.inbox.counters if self.inbox is not None else None

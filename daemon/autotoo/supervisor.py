@@ -29,6 +29,7 @@ from autotoo.config.load import LoadedConfig
 from autotoo.formatting import count
 from autotoo.logs import get_logger
 from autotoo.store.db import Database
+from autotoo.store.errors import StorageUnavailableError
 from autotoo.store.repository import Repository
 from autotoo.store.rows import ts, utcnow
 from autotoo.systemd import Notifier, status_line
@@ -141,11 +142,8 @@ class Supervisor:
                     tg.create_task(self._reload_loop(), name="reload"),
                 ]
                 await self._sources_up()
-                await self.runtime.repo.set_meta("mode", self.runtime.loaded.config.mode.value)
-                # who writes the heartbeat: `autotoo status` sees a killed process at once
-                # instead of waiting for the heartbeat to go stale
-                await self.runtime.repo.set_meta("process", json.dumps(process_identity()))
-                await self.runtime.repo.set_meta("sources", json.dumps(self._source_health()))
+                await self._record_mode()
+                await self._record_process()
                 # What exists now (modules, config, compiled rules, clients) lives as long as
                 # the process: out of the collector's sight, a collection no longer walks it
                 # (a 60-alert trace: gen-1 collections took 1.5 ms each, in the alert's path).
@@ -165,6 +163,22 @@ class Supervisor:
         finally:
             for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
                 loop.remove_signal_handler(sig)
+
+    async def _record_mode(self) -> None:
+        """The mode, for ``autotoo status``; a full disk leaves the previous one recorded."""
+        try:
+            await self.runtime.repo.set_meta("mode", self.runtime.loaded.config.mode.value)
+        except StorageUnavailableError as exc:
+            log.warning("mode not recorded: the state store cannot write", reason=exc.reason)
+
+    async def _record_process(self) -> None:
+        """Who writes the heartbeat, so `autotoo status` sees a killed process at once instead
+        of waiting for the heartbeat to go stale; and the sources' health as of now."""
+        try:
+            await self.runtime.repo.set_meta("process", json.dumps(process_identity()))
+            await self.runtime.repo.set_meta("sources", json.dumps(self._source_health()))
+        except StorageUnavailableError as exc:
+            log.warning("process not recorded: the state store cannot write", reason=exc.reason)
 
     async def _sources_up(self) -> None:
         """READY=1 means "alerts are being received": wait (bounded) until every source is
@@ -212,17 +226,29 @@ class Supervisor:
         """The liveness check behind WATCHDOG=1 and /healthz: the heartbeat reached the store
         (a stuck disk blocks it here, so the pings stop and systemd restarts us) and every
         component's task is alive. A failing check withholds the ping (no timer pings blindly)
-        and says why in STATUS=; systemd then kills and restarts the service."""
+        and says why in STATUS=; systemd then kills and restarts the service.
+
+        A disk that refuses the write (full: StorageUnavailableError) is not a stuck daemon:
+        the store retries by itself and intake waits, so the pings go on (a restart cannot
+        make space, and systemd's start limit would leave the service failed); /readyz and
+        STATUS= say that the store cannot write."""
         loop = asyncio.get_running_loop()
         interval = min(self.notifier.watchdog_interval or HEARTBEAT_SECONDS, HEARTBEAT_SECONDS)
+        storage = self.runtime.db.storage
         while True:
-            # Bounded: under systemd a stuck write stops the pings long before this fires;
-            # without it, TimeoutError ends the TaskGroup and the process exits non-zero.
-            async with asyncio.timeout(HEARTBEAT_WRITE_TIMEOUT):
-                # wall-clock UTC, so `autotoo status` can judge it from any process or host
-                await self.runtime.repo.set_meta("heartbeat", ts(utcnow()) or "")
-                await self.runtime.repo.set_meta("sources", json.dumps(self._source_health()))
-            self.runtime.stored_at = loop.time()
+            if storage.problem is None:  # else the store's own probe is retrying
+                try:
+                    # Bounded: under systemd a stuck write stops the pings long before this
+                    # fires; without it, TimeoutError ends the TaskGroup and the process
+                    # exits non-zero.
+                    async with asyncio.timeout(HEARTBEAT_WRITE_TIMEOUT):
+                        # wall-clock UTC, so `autotoo status` can judge it from any process
+                        await self.runtime.repo.set_meta("heartbeat", ts(utcnow()) or "")
+                        sources = json.dumps(self._source_health())
+                        await self.runtime.repo.set_meta("sources", sources)
+                    self.runtime.stored_at = loop.time()
+                except StorageUnavailableError:
+                    pass  # recorded by the store; said below and by /readyz
             problems = self.liveness()
             if problems != self.runtime.live_problems and problems:
                 log.error("liveness check failed; watchdog pings withheld", problems=problems)
@@ -232,9 +258,10 @@ class Supervisor:
                 if self.notifier.watchdog_interval:
                     self.notifier.watchdog()
             if self._ready:
-                self.notifier.status(
-                    "; ".join(problems) if problems else await self._live_status_line()
-                )
+                line = "; ".join(problems) if problems else await self._live_status_line()
+                if storage.problem is not None:
+                    line = f"intake paused, {storage.problem}; {line}"
+                self.notifier.status(line)
             await asyncio.sleep(interval)
 
     def _source_health(self) -> list[dict[str, Any]]:
@@ -277,7 +304,7 @@ class Supervisor:
                     reload = getattr(component, "reload", None)
                     if reload is not None:
                         reload(self.runtime)
-                await self.runtime.repo.set_meta("mode", loaded.config.mode.value)
+                await self._record_mode()
                 log.info("reloaded", rules=_rule_count(rules))
             self.notifier.ready(self._status_line())
 

@@ -349,6 +349,7 @@ async def build_components(runtime: Runtime, stack: contextlib.AsyncExitStack) -
     if webhook is not None:
         ports["webhook"] = WebhookPublisher(session, webhook)
     publisher = Publisher(repo, ports, wake=publisher_wake)
+    runtime.db.storage.listen(lambda why: publisher.announce(storage_notices(settings(), why)))
     sources = build_sources(loaded)
     components += [SourceRunner(s, inbox) for s in sources]
     if cfg.admin.enabled:
@@ -383,6 +384,24 @@ async def build_components(runtime: Runtime, stack: contextlib.AsyncExitStack) -
         sources=sources,
     )
     return components
+
+
+def storage_notices(settings: PipelineSettings, reason: str | None) -> list[Any]:
+    """What the daemon says about its own store on every channel: ``needs_human`` when the
+    disk refuses writes (intake paused; free space on it), ``resumed`` when it writes again.
+    Event ``daemon``, rule ``storage``, action ``daemon``, so the usual topics carry it
+    (``<prefix>/events/daemon`` retained)."""
+    from autotoo.pipeline.notices import status_notices  # noqa: PLC0415
+
+    return status_notices(
+        prefix=settings.topic_prefix,
+        channels=settings.channels(["mqtt", "webhook"]),
+        event="daemon",
+        rule="storage",
+        action="daemon",
+        state="needs_human" if reason is not None else "resumed",
+        reason=f"intake paused: {reason}; free space there" if reason else "the store writes again",
+    )
 
 
 def _mount_http_ingest(admin: Any, loaded: LoadedConfig, inbox: Any) -> None:
@@ -449,7 +468,7 @@ def where_things_are(config: Config) -> dict[str, Any]:
 async def _main(path: Path | None, loaded: LoadedConfig, rules: Any) -> int:
     state_path = resolve_state_path(loaded.config.state)
     try:
-        db = await Database.open(state_path)
+        db = await Database.open(state_path, compact=True)
     except StoreError as exc:
         log.error("cannot open the state store", error=str(exc), path=str(state_path))
         return EXIT_FAILURE

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-import shutil
 import sqlite3
 import subprocess
 import sys
@@ -21,13 +20,13 @@ from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
-import pytest
-
 from autotoo.pipeline.intake import Inbox
 from autotoo.sources.base import Received
 from autotoo.store.db import Database
 from autotoo.store.repository import Repository
 from tests.chaos.conftest import Record
+from tests.chaos.state_fs import fill, tmpfs
+from tests.chaos.state_fs import mount as _mount
 from tests.chaos.streams import EP_TOPIC, ep_alert
 
 CONFIG = """\
@@ -38,23 +37,6 @@ sources: [{{kind: directory, name: spool, path: {spool}}}]
 admin: {{enabled: false}}
 log: {{format: json, level: info}}
 """
-
-
-def _mount(*args: str) -> bool:
-    if shutil.which("mount") is None:
-        return False
-    return subprocess.run(["mount", *args], capture_output=True, check=False).returncode == 0
-
-
-@contextlib.contextmanager
-def tmpfs(path: Path, size: str) -> Iterator[None]:
-    path.mkdir(parents=True, exist_ok=True)
-    if not _mount("-t", "tmpfs", "-o", f"size={size},mode=0755", "tmpfs", str(path)):
-        pytest.skip("cannot mount a tmpfs here (needs CAP_SYS_ADMIN): no full filesystem")
-    try:
-        yield
-    finally:
-        subprocess.run(["umount", str(path)], check=True)
 
 
 def run_daemon(workdir: Path, state: Path, timeout: float = 60) -> subprocess.CompletedProcess[str]:
@@ -200,9 +182,7 @@ async def test_full_filesystem_under_the_state(tmp_path: Path, chaos_record: Rec
     with tmpfs(state_dir, "1m"):
         await make_state(state, alerts=20)
         filler = state_dir / "filler"
-        with filler.open("wb", buffering=0) as out, contextlib.suppress(OSError):
-            while True:  # until ENOSPC: not one free block left
-                out.write(b"\0" * 4096)
+        fill(filler)  # until ENOSPC: not one free block left
         before = fingerprint(state_dir)
         cause = "no space left"
         result, after = check_refused(

@@ -106,8 +106,10 @@ async def repo(tmp_path: Path) -> AsyncIterator[Repository]:
 async def make_pipeline(tmp_path: Path) -> AsyncIterator[MakePipeline]:
     closers: list[Any] = []
 
-    async def make(emulator: Any, rules: str, **settings: Any) -> Pipeline:
-        db = await Database.open(tmp_path / f"state-{len(closers)}.db")
+    async def make(
+        emulator: Any, rules: str, *, state_dir: Path | None = None, **settings: Any
+    ) -> Pipeline:
+        db = await Database.open((state_dir or tmp_path) / f"state-{len(closers)}.db")
         session = aiohttp.ClientSession()
         closers.extend([db.close, session.close])
         repo = Repository(db)

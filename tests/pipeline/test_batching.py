@@ -23,6 +23,7 @@ from autotoo.pipeline.settings import PipelineSettings
 from autotoo.rules import load_documents
 from autotoo.sources.base import Received
 from autotoo.store.db import Database
+from autotoo.store.errors import StorageUnavailableError
 from autotoo.store.repository import Repository
 from tests.store.fsyncs import HeldFsync, failing_fsync
 from tests.store.sql_trace import trace_statements, write_transactions
@@ -113,7 +114,9 @@ async def test_a_failed_fsync_leaves_the_message_unacknowledged(tmp_path: Path) 
     db = await Database.open(tmp_path / "state.db", fsync=failing_fsync)
     try:
         inbox = Inbox(Repository(db))
-        with pytest.raises(OSError, match="Input/output"):
+        # EIO: the disk is failing, reported as the store being unavailable ("not now" to
+        # the source, which keeps the message unacknowledged and offers it again).
+        with pytest.raises(StorageUnavailableError, match="Input/output"):
             await inbox(received(ep_alert("E1"), "e:1"))
     finally:
         await db.close()

@@ -13,7 +13,12 @@ from pathlib import Path
 import pytest
 
 from autotoo.store.db import SCHEMA_VERSION, Database
-from autotoo.store.errors import ConflictError, MigrationError, StoreOpenError
+from autotoo.store.errors import (
+    ConflictError,
+    MigrationError,
+    StorageUnavailableError,
+    StoreOpenError,
+)
 from autotoo.store.repository import Repository
 from autotoo.store.rows import (
     AlertOutcome,
@@ -330,7 +335,9 @@ async def test_a_failed_fsync_is_raised_to_every_waiter(tmp_path: Path) -> None:
     try:
         await repo.set_meta("k", "1")
         results = await asyncio.gather(repo.sync(), repo.sync(), return_exceptions=True)
-        assert [type(r) for r in results] == [OSError, OSError]
+        # EIO: the disk is failing, which the store reports as such (and then retries).
+        assert [type(r) for r in results] == [StorageUnavailableError] * 2
+        assert all(isinstance(r.__cause__, OSError) for r in results)
     finally:
         await db.close()
 

@@ -65,8 +65,11 @@ def state_path(args: argparse.Namespace) -> Path:
     return resolve_state_path(config.state if config else None)
 
 
-def run_with_store(args: argparse.Namespace, command: StoreCommand) -> int:
-    """Open the existing store (never create one), run ``command``, close it."""
+def run_with_store(
+    args: argparse.Namespace, command: StoreCommand, *, write_check: bool = True
+) -> int:
+    """Open the existing store (never create one), run ``command``, close it.
+    ``write_check=False``: only read (``status`` must work on a full disk, to say so)."""
     from autotoo.config.problems import ConfigError  # noqa: PLC0415
     from autotoo.wiring import report_problems  # noqa: PLC0415
 
@@ -78,16 +81,18 @@ def run_with_store(args: argparse.Namespace, command: StoreCommand) -> int:
     if not path.is_file():
         sys.stderr.write(f"autotoo: no state store at {path} (use --db PATH or -c CONFIG)\n")
         return EXIT_FAILURE
-    return asyncio.run(_with_store(path, args, command))
+    return asyncio.run(_with_store(path, args, command, write_check=write_check))
 
 
-async def _with_store(path: Path, args: argparse.Namespace, command: StoreCommand) -> int:
+async def _with_store(
+    path: Path, args: argparse.Namespace, command: StoreCommand, *, write_check: bool
+) -> int:
     from autotoo.store.db import Database  # noqa: PLC0415
     from autotoo.store.errors import StoreError  # noqa: PLC0415
     from autotoo.store.repository import Repository  # noqa: PLC0415
 
     try:
-        db = await Database.open(path)
+        db = await Database.open(path, write_check=write_check)
     except StoreError as exc:
         sys.stderr.write(f"autotoo: {exc}\n")
         return EXIT_FAILURE
@@ -125,7 +130,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         ),
     )
     add_store_arguments(parser)
-    parser.set_defaults(func=lambda args: run_with_store(args, _status))
+    parser.set_defaults(func=lambda args: run_with_store(args, _status, write_check=False))
 
 
 def heartbeat_age(meta: dict[str, str], now: datetime) -> float | None:
@@ -203,6 +208,7 @@ def sources_of(meta: dict[str, str]) -> list[dict[str, Any]]:
 
 async def collect_status(repo: Repository, now: datetime) -> dict[str, Any]:
     from autotoo.store.rows import SubmissionState as S  # noqa: PLC0415
+    from autotoo.store.storage import free_bytes, storage_reserve  # noqa: PLC0415
 
     counts = await repo.counts()
     meta = await repo.cli_meta()
@@ -212,10 +218,17 @@ async def collect_status(repo: Repository, now: datetime) -> dict[str, Any]:
     pending = await repo.cli_oldest_submission([S.PLANNED, S.SUBMITTING, S.UNKNOWN])
     activity = await repo.cli_last_activity()
     folders = json.loads(meta.get("drop_folders") or "{}")
+    free, size = free_bytes(repo.db.path.parent)
     return {
         "state": str(repo.db.path.absolute()),
         "drop_folders": folders,
         "admin_url": meta.get("admin_url") or None,
+        "storage": {
+            "free_bytes": free,
+            "size_bytes": size,
+            # The daemon's own test (store/storage.py): below this it pauses intake.
+            "full": bool(size) and free < storage_reserve(size),
+        },
         "heartbeat_age_s": None if beat is None else round(beat, 1),
         "recorded_mode": meta.get("mode"),
         "daemon_running": running,
@@ -286,6 +299,12 @@ async def _status(args: argparse.Namespace, repo: Repository) -> int:
     if report["admin_url"]:
         print(f"admin        {report['admin_url']} (dashboard, /metrics, /healthz)")
     print(f"mode         {report['mode'] or 'unknown (give -c CONFIG to show it)'}")
+    disk = report["storage"]
+    if disk["full"]:
+        print(
+            f"STORAGE FULL {disk['free_bytes'] // 1024} KiB free of {disk['size_bytes'] // 1024} "
+            "KiB: a running daemon has paused intake and waits for space (free some there)"
+        )
     print(f"daemon       {report['daemon']}")
     when = "" if report["daemon_running"] else " (as of the last heartbeat)"
     for src in report["sources"]:

@@ -52,6 +52,10 @@ class Inbox:
         return bool(self._queued) or self._writing.locked()
 
     async def __call__(self, message: Message) -> None:
+        # While the store cannot write (disk full), refuse at once: the source keeps the
+        # message unacknowledged and offers it again (StorageUnavailableError is its "not
+        # now"); the store's own probe, not a flood of inserts, finds out when space is back.
+        self.repo.db.storage.refuse()
         key, digest = inbox_key(message.raw, message.topic)
         item = InboxItem(
             dedup_key=key,
@@ -75,6 +79,9 @@ class Inbox:
     async def _write(self) -> None:
         batch, self._queued = self._queued, []
         try:
+            # Again here: a write refused while this batch waited must refuse it too, or a
+            # later message could be stored before an earlier one its source offers again.
+            self.repo.db.storage.refuse()
             puts, mark = await self.repo.inbox_put_many([q.item for q in batch])
         except BaseException as exc:
             # Each caller raises on its own (the sources then leave it unacknowledged).

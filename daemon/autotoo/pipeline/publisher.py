@@ -3,6 +3,12 @@
 A notice is deleted only after its channel accepted it, so a crash or a broker outage delays
 status messages but never loses them; on failure the channel is skipped for this round (to
 keep the order of the retained event states) and retried with capped backoff.
+
+While the state store cannot write (disk full) stored notices wait: one published now could
+not be marked done and would go out again every round. Notices about the store itself
+(:meth:`Publisher.announce`) are not stored at all: publishing needs no disk, so "the
+daemon needs a human" reaches MQTT and the webhook during the outage, at most once per
+channel (kept in memory until a channel accepts it; lost if the process dies first).
 """
 
 from __future__ import annotations
@@ -14,7 +20,10 @@ from datetime import timedelta
 from autotoo.logs import get_logger
 from autotoo.pipeline.ports import PublishPort
 from autotoo.pipeline.settings import Clock, system_clock
+from autotoo.store.errors import StorageUnavailableError
 from autotoo.store.repository import Repository
+from autotoo.store.rows import Notice
+from autotoo.store.writes import to_json
 
 log = get_logger("autotoo.publisher")
 
@@ -40,10 +49,19 @@ class Publisher:
         self.wake = wake or asyncio.Event()
         self.idle = idle
         self.published = 0
+        self._announcements: list[Notice] = []
+
+    def announce(self, notices: list[Notice]) -> None:
+        """Publish these as soon as a channel takes them, without storing them."""
+        self._announcements.extend(notices)
+        self.wake.set()
 
     async def run(self) -> None:
         while True:
-            await self.step()
+            try:
+                await self.step()
+            except StorageUnavailableError as exc:
+                log.warning("stored notices wait for the state store", reason=exc.reason)
             self.wake.clear()
             try:
                 async with asyncio.timeout(self.idle):
@@ -56,12 +74,32 @@ class Publisher:
         try:
             async with asyncio.timeout(5):
                 await self.step()
-        except TimeoutError:
+        except (TimeoutError, StorageUnavailableError):  # a full disk: they stay stored
             log.warning("notices left for the next start")
+
+    async def _announce(self) -> int:
+        left, sent = [], 0
+        for notice in self._announcements:
+            port = self.ports.get(notice.channel)
+            if port is None:
+                continue
+            try:
+                await port.publish(
+                    notice.channel, notice.topic, to_json(notice.payload), retain=notice.retain
+                )
+            except Exception as exc:  # noqa: BLE001 any failure: keep it, try next round
+                log.warning("announcement not sent yet", channel=notice.channel, error=str(exc))
+                left.append(notice)
+            else:
+                sent += 1
+        self._announcements = left
+        return sent
 
     async def step(self) -> int:
         failed: set[str] = set()
-        sent = 0
+        sent = await self._announce()
+        if self.repo.db.storage.problem is not None:
+            return sent
         for notice in await self.repo.due_notices(self.clock()):
             if notice.channel in failed:
                 continue

@@ -49,6 +49,7 @@ from autotoo.store.rows import (
 log = get_logger("autotoo.submitter")
 
 S = SubmissionState
+_Reply = tuple[str, dict[str, Any], str | None]  # remote id, detail, results URL
 
 
 class Submitter(RemoteWorker):
@@ -183,7 +184,6 @@ class Submitter(RemoteWorker):
     async def _submit(self, row: SubmissionRow) -> None:
         if not await self._preflight(row):
             return
-        s = self.settings()
         request = row.request
         if row.api == TOO:
             body = await self._checked_body(row)
@@ -211,7 +211,18 @@ class Submitter(RemoteWorker):
                 notices=self._notices(row, "submitting"),
             )
         try:
-            remote_id, detail, url = await self._send(row)
+            reply: _Reply | Exception = await self._send(row)
+        except Exception as exc:  # noqa: BLE001 every failure is classified when recorded
+            reply = exc
+        # The reply exists only here until it is stored: a disk that refuses the write
+        # pauses this until it can be written, rather than losing what the service said.
+        await self.until_stored(lambda: self._record_reply(row, reply))
+
+    async def _record_reply(self, row: SubmissionRow, reply: _Reply | Exception) -> None:
+        """The POST's outcome decides the row's next state (module docstring, step 3)."""
+        s = self.settings()
+        try:
+            remote_id, detail, url = _unwrap(reply)
         except RemoteNotSentError as exc:
             log.warning("not sent; will retry", error=str(exc))
             await self.repo.transition(
@@ -264,7 +275,7 @@ class Submitter(RemoteWorker):
                 ),
             )
 
-    async def _send(self, row: SubmissionRow) -> tuple[str, dict[str, Any], str | None]:
+    async def _send(self, row: SubmissionRow) -> _Reply:
         """The one POST: (remote id, detail, results URL)."""
         if row.api == TOO:
             debug = self.settings().mode == "debug" or bool(row.request.get("debug"))
@@ -437,3 +448,10 @@ class Submitter(RemoteWorker):
             next_at=self.clock() + s.reconcile_delay,
             detail="reconcile: not (yet) listed",
         )
+
+
+def _unwrap(reply: _Reply | Exception) -> _Reply:
+    """The POST's result, or its exception raised again (for the ladder that records it)."""
+    if isinstance(reply, Exception):
+        raise reply
+    return reply

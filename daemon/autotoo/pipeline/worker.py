@@ -4,23 +4,35 @@ from __future__ import annotations
 
 import abc
 import asyncio
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
 
+from autotoo.logs import get_logger
 from autotoo.pipeline.notices import status_notices
 from autotoo.pipeline.ports import TOO, NotConfiguredError, TooPort, XrtPort
 from autotoo.pipeline.settings import Clock, PipelineSettings, system_clock
+from autotoo.store.errors import ConflictError, StorageUnavailableError
 from autotoo.store.repository import Repository
 from autotoo.store.rows import Notice, SubmissionRow
+
+log = get_logger("autotoo.worker")
+
+T = TypeVar("T")
 
 
 class Worker(abc.ABC):
     """Rounds of :meth:`step` until drained. A round that did work is followed at once by
     another; otherwise the loop sleeps until woken (new work) or ``idle_seconds`` pass (work
     that became due by the clock). ``drain`` lets the round in hand finish and takes no other:
-    each row reaches a durable state before the process stops."""
+    each row reaches a durable state before the process stops.
+
+    A round the disk refused (StorageUnavailableError: nothing of its failed write is
+    stored) pauses the worker until the store can write again, then it carries on from the
+    store as after a restart; it never ends the process."""
 
     intake = False
+    name: str
+    repo: Repository
 
     def __init__(self, wake: asyncio.Event | None = None) -> None:
         self.wake = wake or asyncio.Event()
@@ -48,13 +60,27 @@ class Worker(abc.ABC):
         work (more may have become due meanwhile). A wake-up during the round always does."""
         return worked > 0
 
+    async def _paused(self, exc: StorageUnavailableError) -> None:
+        log.warning("paused until the state store can write", worker=self.name, reason=exc.reason)
+        await self.repo.db.storage.wait()
+        log.info("resumed", worker=self.name)
+
     async def run(self) -> None:
-        await self.start()
+        while True:
+            try:
+                await self.start()
+                break
+            except StorageUnavailableError as exc:
+                await self._paused(exc)
         while not self.stopping:
             self._idle.clear()
             self.wake.clear()  # before the round: a wake-up during it is not lost
             try:
                 worked = await self.step()
+            except StorageUnavailableError as exc:
+                self._idle.set()
+                await self._paused(exc)
+                continue
             finally:
                 self._idle.set()
             if (self.wake.is_set() or self.again(worked)) and not self.stopping:
@@ -120,6 +146,23 @@ class RemoteWorker(Worker):
         if self.xrt is None:
             raise NotConfiguredError("no UKSSDC client is configured")
         return self.xrt
+
+    async def until_stored(self, write: Callable[[], Awaitable[T]]) -> T | None:
+        """A write that records what already happened remotely (a POST's reply): the
+        outcome exists only in memory until it is stored, so it is retried while the disk
+        refuses it, not dropped. A retry that finds the row moved on (ConflictError) means an
+        earlier attempt's first write did land: nothing is left to record (None)."""
+        attempts = 0
+        while True:
+            try:
+                return await write()
+            except StorageUnavailableError as exc:
+                attempts += 1
+                await self._paused(exc)
+            except ConflictError:
+                if not attempts:
+                    raise
+                return None
 
     def _notices(
         self, row: SubmissionRow, state: str, reason: str | None = None, **fields: Any

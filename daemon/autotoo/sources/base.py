@@ -11,6 +11,13 @@ and still acknowledges in arrival order, each only after its own call returned. 
 sink is the backpressure: a slow inbox slows the source, and the brokers hold the rest (MQTT
 stops at the receive maximum, Kafka at the prefetch bound).
 
+One exception is not a failure: :class:`~autotoo.store.errors.StorageUnavailableError`
+means "not now" (the state store cannot write: disk full). Sources that hold the message
+anyway (MQTT, Kafka, the drop folder) offer it again until it is stored
+(:meth:`HealthReporter._store`), so MQTT withholds its PUBACK, Kafka its commit, and the file
+stays in the folder; HTTP answers 503 with ``Retry-After``. Nothing is acknowledged meanwhile,
+and the daemon does not stop (a restart cannot make space).
+
 The sink may call ``ack()`` itself (for instance right after its commit); acknowledging is
 idempotent, so the source's own call afterwards does nothing.
 
@@ -22,6 +29,7 @@ computes its own content key (IVORN, or topic + digest) from ``raw`` and ``topic
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import random
 from collections.abc import Awaitable, Callable
@@ -29,7 +37,16 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Protocol
 
+import structlog
+
 from autotoo.sources.settings import Backoff
+from autotoo.store.errors import StorageUnavailableError
+
+log = structlog.get_logger(__name__)
+
+PAUSED_RETRY_S = 1.0
+"""How often a paused source offers its message again (the inbox refuses at once while the
+store is unavailable, so this only bounds how soon intake resumes)."""
 
 AckCallback = Callable[[], Awaitable[None]]
 Clock = Callable[[], datetime]
@@ -228,8 +245,26 @@ class HealthReporter:
     ) -> None:
         """The contract in one place: store via the sink, acknowledge only once it returned."""
         received = self._received(raw=raw, identity=identity, topic=topic, ack=ack)
-        await sink(received)
+        await self._store(sink, received)
         await received.ack()
+
+    async def _store(self, sink: Sink, received: Received) -> None:
+        """``sink(received)``, offered again while the store is unavailable (disk full):
+        the message stays unacknowledged in our hands, never lost and never dropped."""
+        paused = False
+        while True:
+            try:
+                await sink(received)
+            except StorageUnavailableError as exc:
+                if not paused:
+                    paused = True
+                    self._health.mark_error(f"intake paused: {exc.reason}")
+                    log.warning("source.paused", source=self.name, reason=exc.reason)
+                await asyncio.sleep(min(exc.retry_after, PAUSED_RETRY_S))
+                continue
+            if paused:
+                log.info("source.resumed", source=self.name)
+            return
 
 
 class Source(Protocol):

@@ -6,12 +6,14 @@ other status means "not stored, send again". Clients that may resend should give
 payload digest. The topic comes from ``X-Alert-Topic`` or ``?topic=``.
 
 Replies: 202 stored, 400 no topic / empty body / bad id, 401 bad or missing bearer token,
-413 body over ``max_bytes``, 503 the sink failed (nothing stored).
+413 body over ``max_bytes``, 503 the sink failed (nothing stored); 503 with ``Retry-After``
+(seconds) while the state store cannot write (disk full): send again then.
 """
 
 from __future__ import annotations
 
 import hmac
+import math
 from typing import TYPE_CHECKING
 
 import structlog
@@ -27,6 +29,7 @@ from autotoo.sources.base import (
     utc_now,
 )
 from autotoo.sources.settings import HttpSettings
+from autotoo.store.errors import StorageUnavailableError
 
 if TYPE_CHECKING:
     from autotoo.sources.base import Sink
@@ -63,6 +66,7 @@ class HttpIngest(HealthReporter):
         self._settings = settings
         self._sink = sink
         self._expected = settings.token.get_secret_value().encode()
+        self._paused = False  # answering 503 because the store cannot write
 
     def _authorized(self, request: web.Request) -> bool:
         """``Authorization: Bearer <token>``; the scheme in any case and followed by one or
@@ -120,10 +124,23 @@ class HttpIngest(HealthReporter):
             )
         try:
             await self._sink(received)
+        except StorageUnavailableError as exc:
+            if not self._paused:  # once per episode, not once per refused request
+                self._paused = True
+                self._health.mark_error(f"intake paused: {exc.reason}")
+                log.warning("http.paused", source=self.name, reason=exc.reason)
+            return web.json_response(
+                {"error": f"not stored, send again later: {exc.reason}"},
+                status=503,
+                headers={"Retry-After": str(max(1, math.ceil(exc.retry_after)))},
+            )
         except Exception as exc:
             self._health.mark_error(describe(exc))
             log.exception("http.sink_failed", source=self.name, identity=received.identity)
             return web.json_response({"error": "not stored; send again"}, status=503)
+        if self._paused:
+            self._paused = False
+            log.info("http.resumed", source=self.name)
         await received.ack()
         return web.json_response({"status": "stored", "identity": received.identity}, status=202)
 

@@ -34,6 +34,7 @@ from autotoo.sources.base import (
     utc_now,
 )
 from autotoo.sources.errors import SourceConfigError
+from autotoo.store.errors import StorageUnavailableError
 
 if TYPE_CHECKING:
     import random
@@ -108,6 +109,9 @@ class MqttSource(HealthReporter):
         self._rng = rng
         # The paho client of the live connection; an ack for any other one is stale.
         self._current: paho.Client | None = None
+        # While the store refuses writes (disk full) new messages go to the acknowledger,
+        # which stores them one by one behind the refused ones: the inbox keeps their order.
+        self._held = False
 
     async def run(self, sink: Sink) -> None:
         """Connect, subscribe and deliver until cancelled; reconnect forever on MQTT errors.
@@ -211,10 +215,10 @@ class MqttSource(HealthReporter):
         """
         loop = asyncio.get_running_loop()
         messages = client.messages
-        handed: asyncio.Queue[tuple[asyncio.Future[None], Received]] = asyncio.Queue(
+        handed: asyncio.Queue[tuple[asyncio.Future[None] | None, Received]] = asyncio.Queue(
             self._settings.max_inflight
         )
-        acker = asyncio.ensure_future(_acknowledge_in_order(handed))
+        acker = asyncio.ensure_future(self._acknowledge_in_order(handed, sink))
         receiving: asyncio.Future[aiomqtt.Message] | None = None
         try:
             while True:
@@ -237,14 +241,16 @@ class MqttSource(HealthReporter):
                     topic=topic,
                     ack=self._acknowledge_later(client._client, message, loop),  # noqa: SLF001 - as above
                 )
-                await handed.put((asyncio.ensure_future(sink(received)), received))
+                stored = None if self._held else asyncio.ensure_future(sink(received))
+                await handed.put((stored, received))
         finally:
             # Whatever is still in hand is not acknowledged: the broker redelivers it.
             left: list[asyncio.Future[Any]] = [acker]
             if receiving is not None:
                 left.append(receiving)
             while not handed.empty():
-                left.append(handed.get_nowait()[0])
+                if (pending := handed.get_nowait()[0]) is not None:
+                    left.append(pending)
             for future in left:
                 future.cancel()
             await asyncio.gather(*left, return_exceptions=True)
@@ -280,16 +286,31 @@ class MqttSource(HealthReporter):
 
         return ack
 
+    async def _acknowledge_in_order(
+        self, handed: asyncio.Queue[tuple[asyncio.Future[None] | None, Received]], sink: Sink
+    ) -> None:
+        """Await each sink call in arrival order, then acknowledge it; a failure ends the
+        loop with the sink's exception, leaving that message and every later one
+        unacknowledged.
 
-async def _acknowledge_in_order(
-    handed: asyncio.Queue[tuple[asyncio.Future[None], Received]],
-) -> None:
-    """Await each sink call in arrival order, then acknowledge it; a failure ends the loop
-    with the sink's exception, leaving that message and every later one unacknowledged."""
-    while True:
-        stored, received = await handed.get()
-        await stored
-        await received.ack()
+        "Not now" from the store (StorageUnavailableError) is no failure: the message is
+        offered again here until stored, without its PUBACK meanwhile (the broker stops at
+        the receive maximum), and every later one is stored here after it, in order (a
+        message stored first would be evaluated first: a retraction before its alert).
+        """
+        while True:
+            stored, received = await handed.get()
+            if stored is None:  # arrived while held: stored here, behind the earlier ones
+                await self._store(sink, received)
+            else:
+                try:
+                    await stored
+                except StorageUnavailableError:
+                    self._held = True
+                    await self._store(sink, received)
+            if self._held and handed.empty():
+                self._held = False  # every message so far is stored: back to overlapping
+            await received.ack()
 
 
 def _code_value(code: object) -> int:

@@ -29,7 +29,12 @@ Why these settings:
   durable ones included, run on the loop's thread on a second connection. The two never
   write at once: every write holds the same asyncio lock.
 * Checkpoints run beside the writers, on a third connection and thread (see
-  :meth:`Database._maybe_checkpoint`), never inside a commit.
+  :meth:`Database._maybe_checkpoint`), never inside a commit, and often enough that the WAL
+  stays a small part of the filesystem (see :func:`_checkpoint_pages_for`).
+* A write the disk refuses (full, I/O error) raises StorageUnavailableError and makes the
+  store "unavailable" until a probe write succeeds again (:mod:`autotoo.store.storage`); a
+  failed COMMIT is rolled back, so a connection never stays inside a half-failed
+  transaction (SQLite leaves it open after SQLITE_FULL on COMMIT).
 """
 
 from __future__ import annotations
@@ -50,7 +55,8 @@ from typing import TypeVar
 import aiosqlite
 
 from autotoo.logs import get_logger
-from autotoo.store.errors import MigrationError, StoreOpenError
+from autotoo.store.errors import MigrationError, StorageUnavailableError, StoreOpenError
+from autotoo.store.storage import StorageHealth, free_bytes, is_storage_failure
 
 log = get_logger("autotoo.store")
 
@@ -119,9 +125,22 @@ class Database:
         self._checkpointing: asyncio.Future[None] | None = None
         self._checkpointed_at = (0, 0)  # (rows changed, commits) when the last one began
         self._wal_frames = 0  # the WAL's length at the last one (small after a restart)
+        self._checkpoint_pages = _checkpoint_pages_for(path.parent)
+        self.storage = StorageHealth(path.parent, self._probe)
 
     @classmethod
-    async def open(cls, path: Path, *, fsync: Callable[[int], None] = os.fdatasync) -> Database:
+    async def open(
+        cls,
+        path: Path,
+        *,
+        fsync: Callable[[int], None] = os.fdatasync,
+        write_check: bool = True,
+        compact: bool = False,
+    ) -> Database:
+        """Open (create) and migrate the store. ``write_check``: prove at once that it can
+        write (``autotoo status`` skips it, to report on a full disk). ``compact``: copy a
+        WAL left behind into the database file first (the daemon's start; not the CLI's
+        commands, whose TRUNCATE checkpoint would hold a running daemon's writers)."""
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
             conn = await aiosqlite.connect(path, isolation_level=None)
@@ -130,8 +149,8 @@ class Database:
         conn.row_factory = sqlite3.Row
         db = cls(conn, path, fsync=fsync)
         try:
-            await db._prepare()
-        except sqlite3.Error as exc:
+            await db._prepare(write_check=write_check, compact=compact)
+        except (sqlite3.Error, StorageUnavailableError) as exc:
             await conn.close()
             raise StoreOpenError(f"cannot use state database {path}: {exc}{_why(path)}") from None
         except BaseException:
@@ -147,9 +166,10 @@ class Database:
         except (OSError, sqlite3.Error) as exc:
             await db.close()
             raise StoreOpenError(f"cannot read state database {path}: {exc}") from None
+        db.storage.armed = True  # from now on a refused write pauses instead of failing
         return db
 
-    async def _prepare(self) -> None:
+    async def _prepare(self, *, write_check: bool = True, compact: bool = False) -> None:
         conn = self._conn
         await conn.execute("PRAGMA busy_timeout = 5000")
         mode = await (await conn.execute("PRAGMA journal_mode = WAL")).fetchone()
@@ -157,7 +177,18 @@ class Database:
             raise StoreOpenError(f"{self.path}: cannot switch to WAL mode (got {mode})")
         await conn.execute("PRAGMA foreign_keys = ON")
         await conn.execute("PRAGMA wal_autocheckpoint = 0")  # see _maybe_checkpoint
+        await conn.execute(f"PRAGMA journal_size_limit = {self._wal_limit_bytes()}")
+        if compact:
+            # A WAL left large (by a version that checkpointed by a fixed size, or a disk
+            # that refused the checkpoints) is copied into the database file and emptied
+            # first, while nothing else is open: otherwise it may hold the whole filesystem,
+            # and no write, not even this start's, finds room (issue 16). If there is no
+            # room for the copy either, the write below says so.
+            with contextlib.suppress(sqlite3.Error):
+                await conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
         await self.migrate()
+        if not write_check:
+            return
         # A write that cannot happen (read-only file or directory, full disk) must fail here,
         # at start, with a clear message, and not at the first alert.
         async with self.transaction(durable=True) as tx:
@@ -167,6 +198,7 @@ class Database:
             )
 
     async def close(self) -> None:
+        await self.storage.close()
         if self._syncing is not None:
             with contextlib.suppress(OSError):
                 await asyncio.shield(self._syncing[0])
@@ -219,14 +251,21 @@ class Database:
         cancellation). ``durable=True`` commits with ``synchronous=FULL``."""
         async with self._lock:
             before = self._committed
-            await self._synchronous_for(durable=durable)
-            await self._conn.execute("BEGIN IMMEDIATE")
             try:
-                yield self._conn
-            except BaseException:
-                await self._conn.execute("ROLLBACK")
+                await self._synchronous_for(durable=durable)
+                await self._conn.execute("BEGIN IMMEDIATE")
+                try:
+                    yield self._conn
+                    await self._conn.execute("COMMIT")
+                except BaseException:
+                    if self._conn.in_transaction:  # also after a failed COMMIT (SQLITE_FULL)
+                        with contextlib.suppress(sqlite3.Error):
+                            await self._conn.execute("ROLLBACK")
+                    raise
+            except (sqlite3.Error, OSError) as exc:
+                if is_storage_failure(exc):
+                    raise self.storage.failed(exc) from exc
                 raise
-            await self._conn.execute("COMMIT")
             self._counted(before, durable=durable)
 
     async def run(
@@ -255,17 +294,46 @@ class Database:
         """
         async with self._lock:
             before = self._committed  # every commit so far: a FULL one makes them durable too
-            if large:
-                await self._synchronous_for(durable=durable)
-                raw = self._threads_connection()
-                assert raw is not None
-                # aiosqlite's own hand-over (a private method, pinned by uv.lock): the
-                # function runs on the connection's thread like its statements do.
-                result: T = await self._conn._execute(_transaction(work), raw)  # type: ignore[no-untyped-call]  # noqa: SLF001
-            else:
-                result = _transaction(work, durable=durable)(self._connection())
+            try:
+                if large:
+                    await self._synchronous_for(durable=durable)
+                    raw = self._threads_connection()
+                    assert raw is not None
+                    # aiosqlite's own hand-over (a private method, pinned by uv.lock): the
+                    # function runs on the connection's thread like its statements do.
+                    result: T = await self._conn._execute(_transaction(work), raw)  # type: ignore[no-untyped-call]  # noqa: SLF001
+                else:
+                    result = _transaction(work, durable=durable)(self._connection())
+            except (sqlite3.Error, OSError) as exc:
+                if is_storage_failure(exc):
+                    raise self.storage.failed(exc) from exc
+                raise
             self._counted(before, durable=durable)
             return result
+
+    async def _probe(self) -> None:
+        """The storage health's test write: a checkpoint first (a WAL that can restart needs
+        no new space), then one small durable write."""
+        if self._checkpointer is not None and not (
+            self._checkpointing is not None and not self._checkpointing.done()
+        ):
+            with contextlib.suppress(sqlite3.Error):
+                self._wal_frames = await asyncio.get_running_loop().run_in_executor(
+                    self._checkpoint_thread, _checkpoint, self._checkpointer
+                )
+
+        def probe(conn: sqlite3.Connection) -> None:
+            conn.execute(
+                "INSERT INTO meta (key, value) VALUES ('storage_probe', datetime('now')) "
+                "ON CONFLICT (key) DO UPDATE SET value = excluded.value"
+            )
+
+        await self.run(probe, durable=True)
+
+    def _wal_limit_bytes(self) -> int:
+        """journal_size_limit: a WAL that grew past its checkpoint size is cut back to it
+        when it restarts, returning the space to the filesystem."""
+        return 4 * self._checkpoint_pages * 4096
 
     def _counted(self, before: int, *, durable: bool) -> None:
         self._committed = before + 1
@@ -293,10 +361,10 @@ class Database:
         raw = self._threads_connection()
         now = (self._direct.total_changes + (raw.total_changes if raw else 0), self._committed)
         since = (now[0] - self._checkpointed_at[0], now[1] - self._checkpointed_at[1])
-        if _wal_pages(*since) < _CHECKPOINT_PAGES:
+        if _wal_pages(*since) < self._checkpoint_pages:
             return
         self._checkpointed_at = now
-        exclusive = self._wal_frames >= 4 * _CHECKPOINT_PAGES
+        exclusive = self._wal_frames >= 4 * self._checkpoint_pages
         self._checkpointing = asyncio.ensure_future(self._checkpoint(exclusive=exclusive))
 
     async def _checkpoint(self, *, exclusive: bool) -> None:
@@ -351,7 +419,12 @@ class Database:
                 return
             syncing, covered = in_flight or self._start_fsync()
             # Shielded: one caller's cancellation must not cancel the others' fsync.
-            await asyncio.shield(syncing)
+            try:
+                await asyncio.shield(syncing)
+            except OSError as exc:
+                if is_storage_failure(exc):
+                    raise self.storage.failed(exc) from exc
+                raise
             self._synced = max(self._synced, covered)
 
     def _in_flight(self) -> tuple[asyncio.Future[None], int] | None:
@@ -421,6 +494,21 @@ class Database:
 _CHECKPOINT_PAGES = 1000
 
 
+def _checkpoint_pages_for(directory: Path) -> int:
+    """The checkpoint threshold: SQLite's 1000 pages, but at most 1/32 of the filesystem.
+
+    On a small filesystem (3 MiB) 1000 pages are never reached: every commit stayed in the
+    WAL, the database file stayed at 4 KiB, and once the WAL filled the filesystem no
+    checkpoint could ever copy it (that needs as much room again in the database file) and
+    no write found room, not even after a restart with space freed (issue 16). The estimate
+    of :func:`_wal_pages` runs up to ~2.5 times low for large alerts, hence the margin.
+    """
+    _free, size = free_bytes(directory)
+    if size == 0:
+        return _CHECKPOINT_PAGES
+    return max(8, min(_CHECKPOINT_PAGES, size // 4096 // 32))
+
+
 def _wal_pages(rows: int, commits: int) -> float:
     """Pages written to the WAL, estimated: every commit writes its table and index pages
     (~3 for a single-row state change), and a batch adds about one page per 5 rows (an
@@ -442,6 +530,7 @@ def _open_direct(path: Path) -> sqlite3.Connection:
     direct.execute("PRAGMA foreign_keys = ON")
     direct.execute("PRAGMA synchronous = NORMAL")  # FULL only around a durable transaction
     direct.execute("PRAGMA wal_autocheckpoint = 0")  # see Database._maybe_checkpoint
+    direct.execute(f"PRAGMA journal_size_limit = {4 * _checkpoint_pages_for(path.parent) * 4096}")
     return direct
 
 
@@ -450,6 +539,7 @@ def _open_checkpointer(path: Path) -> sqlite3.Connection:
     conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
     conn.execute("PRAGMA busy_timeout = 5000")
     conn.execute("PRAGMA wal_autocheckpoint = 0")
+    conn.execute(f"PRAGMA journal_size_limit = {4 * _checkpoint_pages_for(path.parent) * 4096}")
     # NORMAL: the WAL is synced before its pages are copied and the file after them.
     conn.execute("PRAGMA synchronous = NORMAL")
     return conn
@@ -468,10 +558,14 @@ def _transaction(
             conn.execute("BEGIN IMMEDIATE")
             try:
                 result = work(conn)
+                conn.execute("COMMIT")
             except BaseException:
-                conn.execute("ROLLBACK")
+                # Also after a failed COMMIT: SQLite keeps the transaction open after
+                # SQLITE_FULL there, and the next BEGIN would fail on this connection.
+                if conn.in_transaction:
+                    with contextlib.suppress(sqlite3.Error):
+                        conn.execute("ROLLBACK")
                 raise
-            conn.execute("COMMIT")
             return result
         finally:
             if durable:

@@ -5,6 +5,9 @@ StoreError               root: the store cannot do what was asked
 │                        not a database): the daemon exits with a clear message
 ├── MigrationError       the schema cannot be brought to this version (e.g. the file was
 │                        written by a newer autotoo)
+├── StorageUnavailableError  a write failed for lack of space or an I/O error (SQLITE_FULL,
+│                        SQLITE_IOERR, ENOSPC, EIO): nothing of it was stored; the store
+│                        retries by itself and the daemon waits (intake refuses meanwhile)
 └── ConflictError        a state transition lost a race (the row was not in the expected
                          state): the caller re-reads instead of overwriting
 """
@@ -24,3 +27,18 @@ class MigrationError(StoreError):
 
 class ConflictError(StoreError):
     """A conditional update found the row in another state than expected."""
+
+
+class StorageUnavailableError(StoreError):
+    """A write failed because the disk is full or failing; nothing of it is stored.
+
+    The daemon does not stop for it (a restart cannot make space, and systemd's start limit
+    would leave the service failed): the store retries with backoff and says when it can
+    write again. ``retry_after`` is the store's current retry delay in seconds, what a
+    transport that can say "not now" (HTTP 503 ``Retry-After``) tells its client.
+    """
+
+    def __init__(self, reason: str, retry_after: float = 1.0) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.retry_after = retry_after

@@ -1,0 +1,58 @@
+"""Exactly-once when the disk refuses the durable 'submitting' commit (issue 16, item 3).
+
+The real pipeline against the emulators, its store on a real 3 MiB tmpfs filled to the last
+block: the 'planned -> submitting' commit fails, so the POST must not be sent; once space
+returns the same row is sent exactly once, on the same connections.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from autotoo.store.errors import StorageUnavailableError, StoreError
+from autotoo.store.repository import Repository
+from autotoo.store.rows import SubmissionState as S
+from tests.chaos.state_fs import fill, tmpfs
+from tests.pipeline.test_exactly_once import EP_TOPIC, ep_alert, rule
+
+
+async def exhaust(repo: Repository) -> None:
+    """After the filler took every free block, the WAL file may still have room for a few
+    small commits: use it up with writes as small as a state change."""
+    for number in range(10_000):
+        try:
+            await repo.set_meta(f"exhaust-{number}", "x" * 3000)
+        except (StoreError, sqlite3.Error):
+            return
+    raise AssertionError("the full disk kept accepting writes")
+
+
+async def test_a_refused_submitting_commit_sends_nothing_then_sends_once(
+    tmp_path: Path, make_emulator, make_pipeline
+) -> None:
+    state_fs = tmp_path / "fs"
+    with tmpfs(state_fs, "3m"):
+        emulator = await make_emulator(speed=1.0)
+        p = await make_pipeline(emulator, rule(), state_dir=state_fs)
+        await p.feed(ep_alert(0), EP_TOPIC)
+        [row] = await p.rows()
+        assert row.state is S.PLANNED
+        filler = state_fs / "filler"
+        await asyncio.to_thread(fill, filler)
+        await exhaust(p.repo)
+        with pytest.raises(StorageUnavailableError):
+            await p.submitter.step()
+        assert list(emulator.swift.received) == []  # no POST after the refused commit
+        assert (await p.rows())[0].state is S.PLANNED
+        await asyncio.to_thread(filler.unlink)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(p.repo.db.storage.wait(), 30)
+        await p.run(rounds=2)
+        [row] = await p.rows()
+        assert row.state in {S.SUBMITTED, S.TRACKING, S.DONE}
+        assert len(emulator.swift.toos) == 1
