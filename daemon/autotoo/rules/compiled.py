@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
@@ -18,6 +19,7 @@ from autotoo.alerts.topics import normalize_topic, topic_matches
 from autotoo.rules.conditions import Condition
 from autotoo.rules.models import Rule
 from autotoo.rules.needs import NOTHING, Needs
+from autotoo.rules.regions import REGION_HELPERS
 from autotoo.rules.sky import ASTROPY_HELPERS
 from autotoo.rules.templates import Value
 
@@ -122,8 +124,18 @@ class CompiledRule:
 
     @property
     def uses_astropy(self) -> bool:
+        return self._calls(ASTROPY_HELPERS)
+
+    @property
+    def uses_skymaps(self) -> bool:
+        """Whether the condition or a template may call a region function (numpy)."""
+        return self._calls(REGION_HELPERS)
+
+    def _calls(self, names: frozenset[str]) -> bool:
         texts = [self.spec.when or "", *(v.literal for v in self._values() if v.template)]
-        return any(name in str(text) for text in texts for name in ASTROPY_HELPERS)
+        return any(
+            re.search(rf"(?<![\w.]){name}\s*\(", str(text)) for text in texts for name in names
+        )
 
     def _values(self) -> list[Value]:
         nested = [v for params in self.xrt_products.values() for v in params.values()]
@@ -182,6 +194,12 @@ class RuleSet:
         """Whether any condition or template may call an astropy-backed helper (then the
         daemon should call :func:`autotoo.rules.warm_up` at start, off the event loop)."""
         return any(rule.uses_astropy for rule in self.rules)
+
+    @property
+    def uses_skymaps(self) -> bool:
+        """Whether any condition or template may call a region function (then the daemon
+        should call :func:`autotoo.rules.warm_up_skymaps` at start, off the event loop)."""
+        return any(rule.uses_skymaps for rule in self.rules)
 
     @property
     def digest(self) -> str:

@@ -18,8 +18,11 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-#: The alert fields our helpers read when given ``alert`` (or any other alert map).
-HELPER_FIELDS = frozenset({"ra", "dec", "error_deg", "trigger_time"})
+#: The alert fields our helpers read when given ``alert`` (or any other alert map): the
+#: position helpers' and the region functions' (``rules/regions.py``: ``REGION_FIELDS``).
+HELPER_FIELDS = frozenset(
+    {"ra", "dec", "error_deg", "trigger_time", "error_confidence", "ellipse", "skymap"}
+)
 
 _ROOT = re.compile(r"(?<![\w.])(alert|raw|event)\b")
 _MEMBER = re.compile(r"\s*\.\s*([A-Za-z_]\w*)")
