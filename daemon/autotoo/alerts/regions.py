@@ -19,7 +19,7 @@ from datetime import datetime
 
 import numpy as np
 
-from autotoo.alerts.skymap import SQDEG_PER_SR, SkyMap, gmst_deg
+from autotoo.alerts.skymap import SQDEG_PER_SR, SkyMap, zenith
 from autotoo.alerts.values import separation_deg
 
 WHOLE_SKY_DEG2 = 4.0 * math.pi * SQDEG_PER_SR
@@ -206,8 +206,7 @@ def prob_above_horizon(
         raise ValueError("latitude must be in [-90, 90] and the elevation limit in [-90, 90)")
     if isinstance(region, SkyMapRegion):
         return region.skymap.prob_above_horizon(lat_deg, lon_deg, min_alt_deg, when)
-    zenith_ra = (gmst_deg(when) + lon_deg) % 360.0
-    return prob_in_fov(region, zenith_ra, lat_deg, 90.0 - min_alt_deg)
+    return prob_in_fov(region, *zenith(lat_deg, lon_deg, when), 90.0 - min_alt_deg)
 
 
 def distance(region: Region) -> tuple[float, float] | None:

@@ -163,15 +163,9 @@ class SkyMap:
     def prob_above_horizon(
         self, lat_deg: float, lon_deg: float, min_alt_deg: float, when: datetime
     ) -> float:
-        """Probability above ``min_alt_deg`` of elevation at a site, at ``when``.
-
-        The zenith is at (local sidereal time, latitude); points above the limit are those
-        within 90 - limit degrees of it. The sidereal time is GMST (IAU 1982, good to 0.1 s)
-        and the zenith is taken in the frame of date as if it were ICRS: precession since
-        J2000 moves it by about 0.4 deg, well inside any horizon limit's meaning.
-        """
-        lst = (gmst_deg(when) + lon_deg) % 360.0
-        return self.prob_in_cone(lst, lat_deg, 90.0 - min_alt_deg)
+        """Probability above ``min_alt_deg`` of elevation at a site, at ``when``."""
+        ra, dec = zenith(lat_deg, lon_deg, when)
+        return self.prob_in_cone(ra, dec, 90.0 - min_alt_deg)
 
 
 def _unit(ra: Floats, dec: Floats) -> Floats:
@@ -185,12 +179,39 @@ def _distance(centre: Floats, order: Ints, ipix: Ints) -> Floats:
     return np.arccos(np.clip(dot, -1.0, 1.0))
 
 
-def gmst_deg(when: datetime) -> float:
-    """Greenwich mean sidereal time, degrees (IAU 1982 expression in UT, UT1 ~ UTC)."""
+def zenith(lat_deg: float, lon_deg: float, when: datetime) -> tuple[float, float]:
+    """ICRS (J2000) direction of a site's zenith (east longitude) at ``when``, degrees.
+
+    Points above an elevation limit are those within 90 - limit degrees of it. The zenith
+    is (local mean sidereal time, latitude) in the mean equator of date, taken back to
+    J2000 with the IAU 1976 precession angles (Meeus, Astronomical Algorithms, 21.2-21.4).
+    Nutation (< 20"), aberration and polar motion are left out: a few arcseconds, far
+    inside what an elevation limit means.
+    """
+    lst = math.radians((gmst_deg(when) + lon_deg) % 360.0)
+    lat = math.radians(lat_deg)
+    t = _centuries(when)
+    arcsec = math.pi / (180.0 * 3600.0)
+    zeta = (2306.2181 * t + 0.30188 * t**2 + 0.017998 * t**3) * arcsec
+    z = (2306.2181 * t + 1.09468 * t**2 + 0.018203 * t**3) * arcsec
+    theta = (2004.3109 * t - 0.42665 * t**2 - 0.041833 * t**3) * arcsec
+    a = math.cos(lat) * math.sin(lst - z)
+    b = math.cos(theta) * math.cos(lat) * math.cos(lst - z) + math.sin(theta) * math.sin(lat)
+    c = -math.sin(theta) * math.cos(lat) * math.cos(lst - z) + math.cos(theta) * math.sin(lat)
+    ra = math.degrees(math.atan2(a, b) - zeta) % 360.0
+    return ra, math.degrees(math.asin(max(-1.0, min(1.0, c))))
+
+
+def _centuries(when: datetime) -> float:
     if when.tzinfo is None:
         when = when.replace(tzinfo=UTC)
-    days = (when - datetime(2000, 1, 1, 12, tzinfo=UTC)).total_seconds() / 86400.0
-    centuries = days / 36525.0
+    return (when - datetime(2000, 1, 1, 12, tzinfo=UTC)).total_seconds() / (86400.0 * 36525.0)
+
+
+def gmst_deg(when: datetime) -> float:
+    """Greenwich mean sidereal time, degrees (IAU 1982 expression in UT, UT1 ~ UTC)."""
+    centuries = _centuries(when)
+    days = centuries * 36525.0
     gmst = (
         280.46061837
         + 360.98564736629 * days
