@@ -71,6 +71,7 @@ class Loaded:
     skymap: SkyMap | None
     error: str | None
     source: str  # "embedded" or the URL
+    stamp: tuple[bool, int | None] | None = None  # the cache files' state when read (URLs)
 
 
 class SkyMaps:
@@ -95,10 +96,19 @@ class SkyMaps:
         if url is None:
             return None
         found = self._remember(url, url, lambda: self._from_cache(url))
-        if found.skymap is None and self.path_for(url).exists():
-            self._forget(url)  # fetched since the failure was remembered: read it now
+        if found.skymap is None and found.stamp != self._stamp(url):
+            self._forget(url)  # fetched (or failed again) since: read what is there now
             found = self._remember(url, url, lambda: self._from_cache(url))
         return found
+
+    def _stamp(self, url: str) -> tuple[bool, int | None]:
+        """What the cache holds for ``url`` now: a map, and when its failure was written."""
+        path = self.path_for(url)
+        try:
+            written: int | None = path.with_suffix(".error").stat().st_mtime_ns
+        except OSError:
+            written = None
+        return path.exists(), written
 
     def _remember(
         self, key: str, source: str, decode: Callable[[], tuple[SkyMap | None, str | None]]
@@ -108,8 +118,9 @@ class SkyMaps:
             if found is not None:
                 self._decoded.move_to_end(key)
                 return found
+        stamp = self._stamp(key) if source == key else None  # URL maps: what was read
         skymap, error = decode()
-        loaded = Loaded(skymap, error, source)
+        loaded = Loaded(skymap, error, source, stamp)
         with self._lock:
             self._decoded[key] = loaded
             while len(self._decoded) > self._keep:
