@@ -80,3 +80,18 @@ def test_parse_needs_a_file(capsys: pytest.CaptureFixture[str]) -> None:
         main(["alerts", "parse"])
     assert info.value.code == 2
     assert "FILE" in capsys.readouterr().err
+
+
+def test_parse_prints_the_region_of_a_sky_map_alert(capsys: pytest.CaptureFixture[str]) -> None:
+    files = [_corpus("igwn/MS181101ab-update.json"), _corpus("igwn/MS181101ab-retraction.json")]
+    assert main(["alerts", "parse", *map(str, files)]) == EXIT_OK
+    update, retraction = (json.loads(line) for line in capsys.readouterr().out.splitlines())
+    assert update["region"] == {
+        "kind": "skymap",
+        "skymap_error": None,
+        "area50_deg2": 8.9006,  # ligo.skymap's crossmatch: 8.900583, 30.979860
+        "area90_deg2": 30.9799,
+        "distance_mpc": {"mean": 39.76999609489013, "std": 8.308435058808886},
+        "max_prob": {"ra": 194.30419921875, "dec": -17.856895095545468},
+    }
+    assert "region" not in retraction

@@ -18,7 +18,7 @@ from autotoo.alerts.model import NormalizedAlert
 from autotoo.alerts.topics import normalize_topic, topic_matches
 from autotoo.rules.conditions import Condition
 from autotoo.rules.models import Rule
-from autotoo.rules.needs import NOTHING, Needs
+from autotoo.rules.needs import NOTHING, Needs, blank_strings
 from autotoo.rules.regions import REGION_HELPERS
 from autotoo.rules.sky import ASTROPY_HELPERS
 from autotoo.rules.templates import Value
@@ -132,7 +132,10 @@ class CompiledRule:
         return self._calls(REGION_HELPERS)
 
     def _calls(self, names: frozenset[str]) -> bool:
-        texts = [self.spec.when or "", *(v.literal for v in self._values() if v.template)]
+        """Whether a name is called (``name(``) outside the condition's string literals or in
+        any template (conservative: a false positive only warms a module up for nothing)."""
+        when = blank_strings(self.spec.when or "")
+        texts = [when, *(v.literal for v in self._values() if v.template)]
         return any(
             re.search(rf"(?<![\w.]){name}\s*\(", str(text)) for text in texts for name in names
         )

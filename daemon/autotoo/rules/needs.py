@@ -57,7 +57,7 @@ NOTHING = Needs()
 EVERYTHING = Needs(fields=None, raw_keys=None, alert_raw=True, top_raw=True, event=True)
 
 
-def _blank_strings(source: str) -> str:
+def blank_strings(source: str) -> str:
     """The source with every string literal's content replaced by spaces (offsets kept)."""
     out = list(source)
     i = 0
@@ -88,7 +88,7 @@ def _member(text: str, at: int) -> tuple[str | None, int]:
 
 
 def condition_needs(source: str, helpers: frozenset[str]) -> Needs:
-    text = _blank_strings(source)
+    text = blank_strings(source)
     fields: set[str] | None = set()
     raw_keys: set[str] | None = set()
     alert_raw = top_raw = event = False
