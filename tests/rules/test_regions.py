@@ -154,3 +154,57 @@ print("numpy" in sys.modules)
 def test_the_area_the_rules_see_is_ligo_skymaps() -> None:
     context = AlertContext(lvk("earlywarning"), (), NOW)
     assert context.helpers["area"](context.alert_view, 0.9) == pytest.approx(LVK_AREA_90)
+
+
+DOCUMENTED = [
+    # (expression as docs/rules.md shows it, its value on the LVK update, the value as shown)
+    ("area(alert, 0.5)", 8.900583, "8.90"),
+    ("area(alert, 0.9)", 30.97986, "30.98"),
+    ("prob_in_fov(alert, 194.30, -17.86, 0.2)", 0.0096, "0.0096"),
+    ("prob_in_fov(alert, 194.30, -17.86, 1.0)", 0.163, "0.163"),
+    ("prob_in_fov(alert, 194.30, -17.86, 5.0)", 0.750, "0.750"),
+    ("contains(alert, 194.30, -16.86, 0.5)", True, "true"),
+    ("contains(alert, 195.30, -17.86, 0.5)", False, "false"),
+    ("contains(alert, 195.30, -17.86, 0.9)", True, "true"),
+    (
+        "prob_above_horizon(alert, -29.26, -70.73, 20.0, timestamp('2018-11-02T12:00:00Z'))",
+        1.000,
+        "1.000",
+    ),
+    (
+        "prob_above_horizon(alert, -29.26, -70.73, 20.0, timestamp('2018-11-02T20:10:00Z'))",
+        0.386,
+        "0.386",
+    ),
+    (
+        "prob_above_horizon(alert, -29.26, -70.73, 20.0, timestamp('2018-11-01T22:22:00Z'))",
+        0.0012,
+        "0.0012",
+    ),
+    ("distance(alert).mean", 39.77, "39.77"),
+    ("distance(alert).std", 8.31, "8.31"),
+    ("max_prob_position(alert).ra", 194.304, "194.304"),
+    ("max_prob_position(alert).dec", -17.857, "-17.857"),
+]
+
+
+@pytest.mark.parametrize(("expression", "value", "shown"), DOCUMENTED)
+def test_the_numbers_in_rules_md_are_what_the_functions_give(
+    expression: str, value: object, shown: str
+) -> None:
+    from autotoo.rules.conditions import cel  # noqa: PLC0415
+    from autotoo.rules.needs import EVERYTHING  # noqa: PLC0415
+
+    doc = (REPO / "docs" / "rules.md").read_text(encoding="utf-8")
+    section = doc[doc.index("#### Region functions") : doc.index("#### CEL cheat-sheet")]
+    head = expression.split(", timestamp(", maxsplit=1)[0].split(").", maxsplit=1)[0]
+    assert head in section, expression
+    assert shown in section, shown
+    context = AlertContext(lvk("update"), (), NOW)
+    got = cel.compile(expression).execute(context.activation(EVERYTHING))
+    if isinstance(value, bool):
+        assert got is value
+    else:
+        assert isinstance(value, float)
+        digits = len(shown.split(".")[1])
+        assert round(got, digits) == pytest.approx(value, abs=10**-digits / 2)

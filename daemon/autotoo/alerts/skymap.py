@@ -72,10 +72,17 @@ class SkyMap:
         return self.density * healpix.pixel_area_sr(self.order)
 
     @cached_property
-    def _ranked(self) -> tuple[Ints, Floats]:
-        """Tiles by decreasing density, and the cumulative probability down that list."""
+    def _ranked(self) -> tuple[Ints, Floats, Floats]:
+        """Tiles by decreasing density, and the cumulative probability and area (deg²) down
+        that list: computed once per map, then every area question is an interpolation."""
         rank = np.argsort(-self.density, kind="stable")
-        return rank, np.cumsum(self.prob[rank])
+        area = np.cumsum(healpix.pixel_area_sr(self.order[rank])) * SQDEG_PER_SR
+        return rank, np.cumsum(self.prob[rank]), area
+
+    @cached_property
+    def _centres(self) -> Floats:
+        """Unit vectors (3 x tiles) of the tiles' centres, for cone questions."""
+        return _unit(*healpix.pix2ang_nest(self.order, self.ipix))
 
     @property
     def total(self) -> float:
@@ -87,8 +94,7 @@ class SkyMap:
         Interpolated within the tile that crosses the level, as ligo.skymap's ``crossmatch``
         does, so the area grows smoothly with the level instead of by whole tiles.
         """
-        rank, cumulative = self._ranked
-        area = np.cumsum(healpix.pixel_area_sr(self.order[rank])) * SQDEG_PER_SR
+        _, cumulative, area = self._ranked
         return float(
             np.interp(level * self.total, np.pad(cumulative, (1, 0)), np.pad(area, (1, 0)))
         )
@@ -109,7 +115,7 @@ class SkyMap:
     @cached_property
     def _levels(self) -> Floats:
         """Credible level of each tile: the probability of every tile at least as dense."""
-        rank, cumulative = self._ranked
+        rank, cumulative, _ = self._ranked
         levels = np.empty_like(cumulative)
         levels[rank] = cumulative / max(self.total, 1e-300)
         return levels
@@ -138,9 +144,13 @@ class SkyMap:
             return 1.0
         centre = _unit(np.radians([ra_deg]), np.radians([dec_deg]))[:, 0]
         order, ipix, prob = self.order, self.ipix, self.prob
+        vectors: Floats | None = self._centres
         total = 0.0
         while len(order):
-            distance = _distance(centre, order, ipix)
+            if vectors is None:
+                vectors = _unit(*healpix.pix2ang_nest(order, ipix))
+            distance = np.arccos(np.clip(centre @ vectors, -1.0, 1.0))
+            vectors = None  # the children's centres are computed in the next round
             reach = healpix.pixel_radius_rad(order)
             total += float(prob[distance + reach <= radius].sum())
             edge = (distance - reach < radius) & (distance + reach > radius)
@@ -171,12 +181,6 @@ class SkyMap:
 def _unit(ra: Floats, dec: Floats) -> Floats:
     cos_dec = np.cos(dec)
     return np.array([cos_dec * np.cos(ra), cos_dec * np.sin(ra), np.sin(dec)])
-
-
-def _distance(centre: Floats, order: Ints, ipix: Ints) -> Floats:
-    ra, dec = healpix.pix2ang_nest(order, ipix)
-    dot = centre @ _unit(ra, dec)
-    return np.arccos(np.clip(dot, -1.0, 1.0))
 
 
 def zenith(lat_deg: float, lon_deg: float, when: datetime) -> tuple[float, float]:
