@@ -208,3 +208,21 @@ def test_the_numbers_in_rules_md_are_what_the_functions_give(
         assert isinstance(value, float)
         digits = len(shown.split(".")[1])
         assert round(got, digits) == pytest.approx(value, abs=10**-digits / 2)
+
+
+def test_conditions_without_region_functions_do_not_bind_them() -> None:
+    """Binding the seven region functions costs ~2 us per alert: only when a rule calls one."""
+    plain = condition_needs("alert.raw.area > 1.0 && s.contains('area(')", HELPER_NAMES)
+    assert not plain.regions
+    regional = condition_needs(
+        "region(event.best).kind == 'skymap'", HELPER_NAMES, frozenset({"region"})
+    )
+    assert regional.regions
+    assert (plain | regional).regions
+    rules = ruleset(
+        "rules:\n  - name: p\n    match: {missions: [lvk]}\n    accept_test: true\n"
+        "    when: alert.far < 1.0\n    notify: [mqtt]\n"
+    )
+    [rule] = rules
+    assert not rule.needs.regions
+    assert ruleset(RULES).all_needs.regions

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
@@ -18,7 +17,7 @@ from autotoo.alerts.model import NormalizedAlert
 from autotoo.alerts.topics import normalize_topic, topic_matches
 from autotoo.rules.conditions import Condition
 from autotoo.rules.models import Rule
-from autotoo.rules.needs import NOTHING, Needs, blank_strings
+from autotoo.rules.needs import NOTHING, Needs, blank_strings, calls_any
 from autotoo.rules.regions import REGION_HELPERS
 from autotoo.rules.sky import ASTROPY_HELPERS
 from autotoo.rules.templates import Value
@@ -135,10 +134,8 @@ class CompiledRule:
         """Whether a name is called (``name(``) outside the condition's string literals or in
         any template (conservative: a false positive only warms a module up for nothing)."""
         when = blank_strings(self.spec.when or "")
-        texts = [when, *(v.literal for v in self._values() if v.template)]
-        return any(
-            re.search(rf"(?<![\w.]){name}\s*\(", str(text)) for text in texts for name in names
-        )
+        texts = [when, *(str(v.literal) for v in self._values() if v.template)]
+        return any(calls_any(text, names) for text in texts)
 
     def _values(self) -> list[Value]:
         nested = [v for params in self.xrt_products.values() for v in params.values()]

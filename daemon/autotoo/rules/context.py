@@ -190,9 +190,14 @@ class AlertContext:
         self._activations: dict[Needs, Any] = {}
 
     @cached_property
+    def position_helpers(self) -> dict[str, Callable[..., Any]]:
+        return make_helpers(self.now)
+
+    @cached_property
     def helpers(self) -> dict[str, Callable[..., Any]]:
+        """Every helper: templates get these, conditions only what they call (``needs``)."""
         regions = make_region_helpers(self.now, (*self.earlier, self.alert))
-        return make_helpers(self.now) | regions
+        return self.position_helpers | regions
 
     @cached_property
     def alert_view(self) -> dict[str, Any]:
@@ -254,5 +259,6 @@ class AlertContext:
                 variables["event"] = self.event_view
             # plain_value: whatever a parser left in a field, CEL must be able to hold it.
             variables["alert"] = plain_value(view)
-            found = self._activations[needs] = make_activation(variables, self.helpers)
+            functions = self.helpers if needs.regions else self.position_helpers
+            found = self._activations[needs] = make_activation(variables, functions)
         return found
