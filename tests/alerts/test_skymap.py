@@ -15,7 +15,14 @@ from astropy.io import fits
 
 from autotoo.alerts import healpix
 from autotoo.alerts.fitstable import read_first_table
-from autotoo.alerts.skymap import SQDEG_PER_SR, SkyMap, SkyMapError, read_skymap
+from autotoo.alerts.skymap import (
+    SQDEG_PER_SR,
+    SkyMap,
+    SkyMapError,
+    dump,
+    load_dump,
+    read_skymap,
+)
 from tests.alerts.skymap_files import (
     LVK_AREA_50,
     LVK_AREA_90,
@@ -179,3 +186,29 @@ def test_a_gzip_bomb_is_refused_before_it_is_inflated() -> None:
     bomb = gzip.compress(b"\0" * (4 * 2**20))
     with pytest.raises(SkyMapError, match="larger than 1048576 bytes"):
         read_skymap(bomb, limit=2**20)
+
+
+def test_a_flat_nside_1024_map_becomes_a_few_thousand_tiles() -> None:
+    """IceCube publishes nside-1024 maps: 12.6 million pixels, 600 MB as tiles unmerged."""
+    sigma = 0.5
+    prob = gaussian_probabilities(10, 75.9, 10.0, sigma, ring=True)
+    skymap = read_skymap(flat_map_bytes(prob))
+    assert len(skymap) < 20_000
+    assert healpix.pixel_area_sr(skymap.order).sum() == pytest.approx(4 * math.pi)
+    assert skymap.total == pytest.approx(1.0, abs=1e-6)
+    radius_90 = sigma * math.sqrt(-2 * math.log(0.1))
+    assert skymap.area_deg2(0.9) == pytest.approx(math.pi * radius_90**2, rel=0.01)
+    assert skymap.prob_in_cone(75.9, 10.0, radius_90) == pytest.approx(0.9, abs=0.003)
+    # The merged tiles keep the densest pixel's value where the map is not flat.
+    assert skymap.density.max() == pytest.approx(
+        prob.max() / healpix.pixel_area_sr(np.array([10]))[0], rel=1e-6
+    )
+
+
+def test_the_decoded_copy_loads_back_the_same_map(lvk: SkyMap) -> None:
+    again = load_dump(dump(lvk))
+    assert np.array_equal(again.order, lvk.order)
+    assert np.array_equal(again.density, lvk.density)
+    assert (again.distmean, again.diststd) == (lvk.distmean, lvk.diststd)
+    with pytest.raises(SkyMapError, match="cached sky map is unreadable"):
+        load_dump(b"PK not a zip")

@@ -80,6 +80,7 @@ async def test_a_gbm_alert_map_is_fetched_once_and_used(
     assert result.error is None
     assert result.path is not None
     assert result.path.read_bytes() == MAP
+    assert result.path.with_suffix(".npz").exists()  # the decoded map, what rules read
     assert again is not None
     assert again.cached
     assert maps_server.requests == ["map.fit"]

@@ -160,8 +160,56 @@ def _isqrt(v: Ints) -> Ints:
 
 
 def ring_to_nest(order: int, ipix: Ints) -> Ints:
-    """NESTED index of each RING pixel (through its centre, which no edge can blur)."""
-    return ang2pix_nest(order, *pix2ang_ring(order, ipix))
+    """NESTED index of each RING pixel, in integers only (HEALPix ``ring2xyf``/``xyf2nest``).
+
+    Flat maps come in RING order with up to 12.6 million pixels (nside 1024): going through
+    the pixel centres' angles took 7 s for those, this ~1 s.
+    """
+    nside = 1 << order
+    nl2, nl4 = 2 * nside, 4 * nside
+    npix = 12 * nside * nside
+    ncap = 2 * nside * (nside - 1)
+    p = ipix.astype(np.int64)
+    north, south = p < ncap, p >= npix - ncap
+    equator = ~(north | south)
+
+    iring = np.empty_like(p)
+    iphi = np.empty_like(p)
+    kshift = np.zeros_like(p)
+    nr = np.full_like(p, nside)
+    face = np.empty_like(p)
+
+    pn = p[north]
+    ring_n = (1 + _isqrt(1 + 2 * pn)) >> 1
+    iring[north] = ring_n
+    iphi[north] = (pn + 1) - 2 * ring_n * (ring_n - 1)
+    nr[north] = ring_n
+    face[north] = (iphi[north] - 1) // ring_n
+
+    ip = p[equator] - ncap
+    tmp = ip >> (order + 2)
+    ring_e = tmp + nside
+    phi_e = ip - tmp * nl4 + 1
+    iring[equator], iphi[equator] = ring_e, phi_e
+    kshift[equator] = (ring_e + nside) & 1
+    ire = tmp + 1
+    irm = nl2 + 2 - ire
+    ifm = (phi_e - ire // 2 + nside - 1) >> order
+    ifp = (phi_e - irm // 2 + nside - 1) >> order
+    face[equator] = np.where(ifp == ifm, ifp | 4, np.where(ifp < ifm, ifp, ifm + 8))
+
+    ips = npix - p[south]
+    ring_s = (1 + _isqrt(2 * ips - 1)) >> 1
+    phi_s = 4 * ring_s + 1 - (ips - 2 * ring_s * (ring_s - 1))
+    iring[south], iphi[south], nr[south] = 2 * nl2 - ring_s, phi_s, ring_s
+    face[south] = (phi_s - 1) // ring_s + 8
+
+    irt = iring - _JRLL[face] * nside + 1
+    ipt = 2 * iphi - _JPLL[face] * nr - kshift - 1
+    ipt = np.where(ipt >= nl2, ipt - 8 * nside, ipt)
+    ix, iy = (ipt - irt) >> 1, (-ipt - irt) >> 1
+    result: Ints = (face << (2 * order)) + _spread_bits(ix) + (_spread_bits(iy) << 1)
+    return result
 
 
 def uniq_to_order_ipix(uniq: Ints) -> tuple[Ints, Ints]:

@@ -6,7 +6,7 @@ already; a flat map (Fermi GBM, IceCube: ``PROB`` per pixel, RING or NESTED) bec
 one order, its empty pixels left out. The algorithms are the standard ones: a credible region
 takes tiles by decreasing density until the probability reaches the level; a position's
 value is the tile that holds it, found by binary search over the tiles' index ranges at
-order 29.
+order 29. Flat maps are merged into multi-order tiles where they hold (almost) nothing.
 
 numpy is imported with this module, so nothing on the daemon's start-up path imports it:
 :mod:`autotoo.rules.regions` imports it when a sky map is first needed (or at start, off the
@@ -15,6 +15,7 @@ event loop, when a loaded rule uses a region function).
 
 from __future__ import annotations
 
+import io
 import math
 from datetime import UTC, datetime
 from functools import cached_property
@@ -287,15 +288,75 @@ def _flat(table: FitsTable, ordering: str) -> tuple[Ints, Ints, Floats]:
     order = nside.bit_length() - 1
     values = np.where(values < -1e30, 0.0, values)  # healpy's UNSEEN marks empty pixels
     values = _checked(values)
-    keep = np.flatnonzero(values > 0)
-    ipix = keep.astype(np.int64)
-    if ordering == "RING":
-        ipix = healpix.ring_to_nest(order, ipix)
-    orders = np.full(len(ipix), order, dtype=np.int64)
-    # PROB is per pixel; PROBDENSITY (a flat LVK map) already per steradian.
-    per_sr = "PROBDENSITY" not in table.columns
-    density = values[keep] / healpix.pixel_area_sr(orders) if per_sr else values[keep]
-    return orders, ipix, density
+    if "PROBDENSITY" in table.columns:  # a flat LVK map: per steradian, not per pixel
+        values = values * healpix.pixel_area_sr(np.array([order]))[0]
+    # Pixels below NEGLIGIBLE count as empty: converting 12.6 million RING indices costs
+    # seconds (each pass over 100 MB), and they would be merged away below anyway.
+    keep = np.flatnonzero(values > NEGLIGIBLE)
+    nested = np.zeros_like(values)
+    where = healpix.ring_to_nest(order, keep) if ordering == "RING" else keep
+    nested[where] = values[keep]
+    orders, ipix, prob = merge_flat_tiles(order, nested)
+    return orders, ipix, prob / healpix.pixel_area_sr(orders)
+
+
+#: A flat map's pixel holding less than this is empty (at most 1.3e-7 in all at nside 1024).
+NEGLIGIBLE = 1e-14
+#: Four sibling pixels become their parent when together they hold less than this
+#: probability, or when their values differ by less than this fraction of the largest.
+MERGE_BELOW = 1e-10
+MERGE_FLAT = 1e-3
+
+
+def merge_flat_tiles(order: int, prob: Floats) -> tuple[Ints, Ints, Floats]:
+    """Turn a flat NESTED map (probability per pixel) into multi-order tiles.
+
+    A flat nside-1024 map (IceCube) is 12.6 million pixels, 600 MB as tiles, most of them
+    holding nothing; merging the siblings that hold (almost) nothing, or the same value,
+    leaves a map of the LVK kind's size. The merged probability only moves within its
+    group (at most ``MERGE_BELOW`` per group, or ``MERGE_FLAT`` of a value).
+    """
+    orders: list[Ints] = []
+    indices: list[Ints] = []
+    probs: list[Floats] = []
+    present = np.ones(len(prob), dtype=bool)
+    current = prob
+    while order > 0:
+        groups, here = current.reshape(-1, 4), present.reshape(-1, 4)
+        total = groups.sum(axis=1)
+        high, low = groups.max(axis=1), groups.min(axis=1)
+        merge = here.all(axis=1) & ((total < MERGE_BELOW) | (high - low <= MERGE_FLAT * high))
+        kept = np.flatnonzero((here & ~merge[:, None]).ravel())
+        orders.append(np.full(len(kept), order, dtype=np.int64))
+        indices.append(kept.astype(np.int64))
+        probs.append(current[kept])
+        current, present, order = np.where(merge, total, 0.0), merge, order - 1
+    kept = np.flatnonzero(present)
+    orders.append(np.zeros(len(kept), dtype=np.int64))
+    indices.append(kept.astype(np.int64))
+    probs.append(current[kept])
+    return np.concatenate(orders), np.concatenate(indices), np.concatenate(probs)
+
+
+def dump(skymap: SkyMap) -> bytes:
+    """The decoded map as numpy's ``.npz`` (what the URL cache keeps beside the FITS file):
+    loading it takes no decoding, no sort and no merge, so it can happen on the event loop."""
+    out = io.BytesIO()
+    meta = np.array([skymap.distmean or math.nan, skymap.diststd or math.nan])
+    np.savez(out, order=skymap.order, ipix=skymap.ipix, density=skymap.density, meta=meta)
+    return out.getvalue()
+
+
+def load_dump(data: bytes) -> SkyMap:
+    """The map :func:`dump` wrote; :class:`SkyMapError` if it is not one."""
+    try:
+        with np.load(io.BytesIO(data), allow_pickle=False) as stored:
+            order, ipix = stored["order"], stored["ipix"]
+            density, meta = stored["density"], stored["meta"]
+    except (OSError, ValueError, KeyError, EOFError) as exc:
+        raise SkyMapError(f"cached sky map is unreadable: {exc}") from None
+    distmean, diststd = (float(v) if math.isfinite(v) else None for v in meta)
+    return SkyMap(order, ipix, _checked(density), distmean=distmean, diststd=diststd)
 
 
 def _checked(density: Floats) -> Floats:

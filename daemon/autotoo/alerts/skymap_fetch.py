@@ -45,7 +45,7 @@ async def fetch_skymap(
     """Download ``url`` into the cache unless it is there already."""
     maps = maps or SKYMAPS
     path = maps.path_for(url)
-    if path.exists():
+    if path.with_suffix(".npz").exists():
         return FetchResult(url, path, None, cached=True)
     try:
         data = await _download(session, url, timeout_s, max_bytes)
@@ -103,20 +103,26 @@ async def _download(
 
 
 def _store(data: bytes, path: Path) -> str | None:
-    """Decode (so only a readable map is kept), then write atomically; the reason if not."""
-    from autotoo.alerts.skymap import SkyMapError, read_skymap  # noqa: PLC0415 numpy: lazily
+    """Decode (so only a readable map is kept; a flat nside-1024 map takes ~1 s, here in a
+    thread rather than in a rule), then write the file and the decoded map atomically."""
+    from autotoo.alerts.skymap import SkyMapError, dump, read_skymap  # noqa: PLC0415 numpy
 
     try:
-        read_skymap(data)
+        decoded = dump(read_skymap(data))
     except SkyMapError as exc:
         return f"sky map unreadable: {exc}"
     path.parent.mkdir(parents=True, exist_ok=True)
-    partial = path.with_name(f".{path.name}.{os.getpid()}.part")
-    partial.write_bytes(data)
-    partial.replace(path)
+    _write(path, data)
+    _write(path.with_suffix(".npz"), decoded)  # last: its presence means "ready"
     with contextlib.suppress(FileNotFoundError):
         path.with_suffix(".error").unlink()
     return None
+
+
+def _write(path: Path, data: bytes) -> None:
+    partial = path.with_name(f".{path.name}.{os.getpid()}.part")
+    partial.write_bytes(data)
+    partial.replace(path)
 
 
 def _store_error(path: Path, error: str) -> None:

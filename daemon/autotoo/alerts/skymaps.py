@@ -3,9 +3,10 @@
 A map comes embedded (IGWN ``event.skymap``, gcn-schema ``healpix_file``: base64 in
 ``skymap_b64``) or published at a URL (gcn-schema ``healpix_url``; VOEvent ``HealPix_URL``,
 and GBM's ``LocationMap_URL`` when it names a FITS file). A URL map is fetched ahead of
-evaluation by :mod:`autotoo.alerts.skymap_fetch` into the on-disk cache; conditions are
-synchronous and never wait for the network, so here a URL map is read from that cache or
-not at all.
+evaluation by :mod:`autotoo.alerts.skymap_fetch` into the on-disk cache (the FITS file, and
+beside it the decoded map as ``.npz``, which loads in a millisecond whatever the map's size);
+conditions are synchronous and never wait for the network, so here a URL map is read from
+that cache or not at all.
 
 Decoded maps are kept in a small per-process LRU keyed by the base64 text itself (Python
 caches a string's hash, so a repeated look-up of a 1 MB text costs nothing) or by the URL:
@@ -108,7 +109,7 @@ class SkyMaps:
             written: int | None = path.with_suffix(".error").stat().st_mtime_ns
         except OSError:
             written = None
-        return path.exists(), written
+        return path.exists() or path.with_suffix(".npz").exists(), written
 
     def _remember(
         self, key: str, source: str, decode: Callable[[], tuple[SkyMap | None, str | None]]
@@ -132,7 +133,14 @@ class SkyMaps:
             self._decoded.pop(key, None)
 
     def _from_cache(self, url: str) -> tuple[SkyMap | None, str | None]:
+        """The decoded copy (``.npz``) the fetcher wrote, else the FITS file, else why not."""
         path = self.path_for(url)
+        try:
+            return _load_dump(path.with_suffix(".npz").read_bytes())
+        except FileNotFoundError:
+            pass
+        except OSError as exc:
+            return None, f"sky map at {url}: cannot read the cached copy: {exc.strerror}"
         try:
             data = path.read_bytes()
         except FileNotFoundError:
@@ -153,6 +161,15 @@ def _embedded(alert: NormalizedAlert) -> tuple[SkyMap | None, str | None]:
         return None, exc.reason
     assert data is not None
     return _decode(data)
+
+
+def _load_dump(data: bytes) -> tuple[SkyMap | None, str | None]:
+    from autotoo.alerts.skymap import SkyMapError, load_dump  # noqa: PLC0415 numpy: lazily
+
+    try:
+        return load_dump(data), None
+    except SkyMapError as exc:
+        return None, str(exc)
 
 
 def _decode(data: bytes) -> tuple[SkyMap | None, str | None]:
