@@ -79,10 +79,15 @@ class SkyMaps:
     """Decoded maps by key, and the on-disk cache of maps fetched from URLs."""
 
     def __init__(self, cache_dir: Path | None = None, *, keep: int = 8) -> None:
-        self.cache_dir = cache_dir if cache_dir is not None else default_cache_dir()
+        self._cache_dir = cache_dir
         self._keep = keep
         self._decoded: OrderedDict[str, Loaded] = OrderedDict()
         self._lock = threading.Lock()
+
+    @property
+    def cache_dir(self) -> Path:
+        """The directory given, else :func:`default_cache_dir` as the environment says now."""
+        return self._cache_dir if self._cache_dir is not None else default_cache_dir()
 
     def path_for(self, url: str) -> Path:
         """Where the map fetched from ``url`` is kept (``.error`` beside it: why not)."""

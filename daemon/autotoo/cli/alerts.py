@@ -7,6 +7,7 @@ subparsers, so the store owner adds ``list``/``export`` without touching ``parse
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
 import sys
 from pathlib import Path
@@ -47,6 +48,14 @@ def _register_parse(group: argparse._SubParsersAction[argparse.ArgumentParser]) 
         "--topic",
         help="topic the payloads arrived on (Kafka or MQTT spelling); inferred if omitted",
     )
+    parser.add_argument(
+        "--fetch",
+        action="store_true",
+        help=(
+            "first fetch the sky maps alerts publish by URL (GBM, IceCube) into the sky-map "
+            "cache ($AUTOTOO_SKYMAP_CACHE, else ~/.cache/autotoo/skymaps)"
+        ),
+    )
     parser.add_argument("files", metavar="FILE", nargs="+", type=Path)
     parser.set_defaults(func=run_parse)
 
@@ -57,6 +66,7 @@ def run_parse(args: argparse.Namespace) -> int:
     from autotoo.alerts import AlertParseError, parse_alert  # noqa: PLC0415
 
     status = EXIT_OK
+    parsed: list[tuple[Path, NormalizedAlert]] = []
     for path in args.files:
         try:
             raw = path.read_bytes()
@@ -65,17 +75,36 @@ def run_parse(args: argparse.Namespace) -> int:
             status = EXIT_FAILURE
             continue
         try:
-            alert = parse_alert(raw, args.topic)
+            parsed.append((path, parse_alert(raw, args.topic)))
         except AlertParseError as exc:
             sys.stderr.write(f"{path}: {exc.reason}\n")
             status = EXIT_FAILURE
-            continue
+    if args.fetch:
+        asyncio.run(_fetch_maps([alert for _, alert in parsed]))
+    for path, alert in parsed:
         out = {"file": str(path), **alert.to_json_dict()}
         summary = region_summary(alert)
         if summary is not None:
             out["region"] = summary
         sys.stdout.write(json.dumps(out) + "\n")
     return status
+
+
+async def _fetch_maps(alerts: list[NormalizedAlert]) -> None:
+    """Fetch every URL map the alerts name, a few at a time (the failures are kept, with
+    their reasons, in the cache: the summaries then say why)."""
+    import aiohttp  # noqa: PLC0415 only for --fetch
+
+    from autotoo.alerts.skymap_fetch import fetch_for_alert  # noqa: PLC0415 see run_parse
+
+    limit = asyncio.Semaphore(4)
+
+    async def one(session: aiohttp.ClientSession, alert: NormalizedAlert) -> None:
+        async with limit:
+            await fetch_for_alert(session, alert)
+
+    async with aiohttp.ClientSession() as session:
+        await asyncio.gather(*(one(session, alert) for alert in alerts))
 
 
 def region_summary(alert: NormalizedAlert) -> dict[str, Any] | None:
