@@ -15,6 +15,7 @@ from autotoo.config.problems import ConfigError
 from autotoo.rules import AlertContext, evaluate, render_actions
 from autotoo.rules.context import HELPER_NAMES
 from autotoo.rules.needs import condition_needs
+from tests.alerts.alert_corpus import CORPUS
 from tests.alerts.skymap_files import LVK_ALERTS, LVK_AREA_90, LVK_PRELIMINARY
 from tests.rules.factory import REPO, make_alert, ruleset
 
@@ -23,6 +24,10 @@ NOW = datetime(2018, 11, 1, 22, 30, tzinfo=UTC)
 
 def lvk(stage: str) -> NormalizedAlert:
     return parse_alert(LVK_ALERTS[stage].read_bytes(), "igwn.gwalert")
+
+
+def lvk_retraction() -> NormalizedAlert:
+    return parse_alert((CORPUS / "igwn/MS181101ab-retraction.json").read_bytes(), "igwn.gwalert")
 
 
 RULES = """\
@@ -95,6 +100,20 @@ def test_a_map_that_cannot_be_read_fails_the_rule_with_the_reason() -> None:
     context = AlertContext(broken, (), NOW)
     described = context.helpers["region"](context.alert_view)
     assert (described["kind"], described["skymap_error"]) == (None, reason)
+
+
+def test_a_retraction_has_no_region() -> None:
+    retraction = lvk_retraction()
+    context = AlertContext(retraction, (lvk("preliminary"),), NOW)
+    assert context.helpers["region"](context.alert_view) == {"kind": None, "skymap_error": None}
+    rules = ruleset(
+        "rules:\n  - name: r\n    accept_test: true\n    when: area(alert, 0.9) < 1e9\n"
+        "    notify: [mqtt]\n"
+    )
+    [decision] = evaluate(rules, retraction, now=NOW, explain=True)
+    assert decision.stage == "error"
+    assert decision.error is not None
+    assert decision.error.endswith("ValueError: the region has no position and no sky map")
 
 
 def test_an_alert_with_a_circle_answers_too() -> None:

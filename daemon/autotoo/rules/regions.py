@@ -114,6 +114,9 @@ class _Functions:
         return found
 
     def region(self, arg: Any) -> dict[str, Any]:
+        """What the region is (``kind`` null when the alert states no place at all)."""
+        if isinstance(arg, dict) and arg.get("skymap") is None and arg.get("ra") is None:
+            return _described(None, arg.get("skymap_error"))
         found, error = self.resolve(arg)
         described = _described(found, error)
         if isinstance(arg, dict) and isinstance(arg.get("skymap"), dict):
