@@ -85,15 +85,22 @@ def _header(data: bytes, start: int) -> tuple[dict[str, Any], int]:
                 cards[key] = _value(card[10:])
 
 
+def _int(cards: dict[str, Any], key: str, default: int) -> int:
+    value = cards.get(key, default)
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value < 2**48:
+        raise FitsError(f"FITS card {key} is {value!r}, not a count")
+    return value
+
+
 def _data_size(cards: dict[str, Any]) -> int:
-    naxis = int(cards.get("NAXIS", 0))
+    naxis = _int(cards, "NAXIS", 0)
     if naxis == 0:
         return 0
-    size = abs(int(cards.get("BITPIX", 8))) // 8
+    size = abs(cards.get("BITPIX", 8)) // 8 if isinstance(cards.get("BITPIX", 8), int) else 1
     count = 1
-    for n in range(1, naxis + 1):
-        count *= int(cards.get(f"NAXIS{n}", 0))
-    return size * int(cards.get("GCOUNT", 1)) * (int(cards.get("PCOUNT", 0)) + count)
+    for n in range(1, min(naxis, 999) + 1):
+        count *= _int(cards, f"NAXIS{n}", 0)
+    return size * _int(cards, "GCOUNT", 1) * (_int(cards, "PCOUNT", 0) + count)
 
 
 def _padded(size: int) -> int:
@@ -133,7 +140,16 @@ def read_first_table(data: bytes, *, limit: int = 256 * 2**20) -> FitsTable:
 
 
 def _table(data: bytes, cards: dict[str, Any], at: int) -> FitsTable:
-    width, rows = int(cards.get("NAXIS1", 0)), int(cards.get("NAXIS2", 0))
+    try:
+        return _columns(data, cards, at)
+    except (ValueError, TypeError, OverflowError) as exc:  # numpy's dtype checks, last
+        if isinstance(exc, FitsError):
+            raise
+        raise FitsError(f"binary table is malformed: {exc}") from None
+
+
+def _columns(data: bytes, cards: dict[str, Any], at: int) -> FitsTable:
+    width, rows = _int(cards, "NAXIS1", 0), _int(cards, "NAXIS2", 0)
     if width <= 0 or rows < 0 or at + width * rows > len(data):
         raise FitsError(f"binary table of {rows} rows x {width} bytes does not fit the file")
     names: list[str] = []
@@ -141,7 +157,7 @@ def _table(data: bytes, cards: dict[str, Any], at: int) -> FitsTable:
     offsets: list[int] = []
     units: dict[str, str] = {}
     offset = 0
-    for n in range(1, int(cards.get("TFIELDS", 0)) + 1):
+    for n in range(1, min(_int(cards, "TFIELDS", 0), 999) + 1):
         form = _TFORM.match(str(cards.get(f"TFORM{n}", "")))
         if form is None:
             raise FitsError(f"column {n} has an unreadable TFORM {cards.get(f'TFORM{n}')!r}")

@@ -29,12 +29,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+import structlog
+
 from autotoo.alerts.errors import AlertParseError
 from autotoo.alerts.model import NormalizedAlert
 
 if TYPE_CHECKING:
     from autotoo.alerts.regions import Region
     from autotoo.alerts.skymap import SkyMap
+
+logger = structlog.get_logger(__name__)
 
 #: Where a URL may be named, in the order tried: gcn-schema, then VOEvent Params.
 URL_KEYS = ("healpix_url", "HealPix_URL", "LocationMap_URL")
@@ -184,6 +188,9 @@ def _decode(data: bytes) -> tuple[SkyMap | None, str | None]:
         return read_skymap(data), None
     except SkyMapError as exc:
         return None, f"sky map unreadable: {exc}"
+    except Exception as exc:  # a bug in the reader: the alert goes on without its map
+        logger.exception("sky map reader failed", error=repr(exc))
+        return None, f"sky map unreadable: internal error: {type(exc).__name__}: {exc}"
 
 
 #: The process's maps (the daemon, the CLI and replays share it).
