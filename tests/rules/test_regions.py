@@ -245,3 +245,21 @@ def test_conditions_without_region_functions_do_not_bind_them() -> None:
     [rule] = rules
     assert not rule.needs.regions
     assert ruleset(RULES).all_needs.regions
+
+
+def test_the_rule_in_rules_md_loads_and_decides() -> None:
+    doc = (REPO / "docs" / "rules.md").read_text(encoding="utf-8")
+    section = doc[doc.index("#### Region functions") : doc.index("#### CEL cheat-sheet")]
+    block = section.split("```yaml\n", 1)[1].split("```", 1)[0]
+    rules = ruleset("rules:\n" + block)
+    assert rules.uses_skymaps
+    when = datetime(2018, 11, 2, 12, 0, tzinfo=UTC)  # the map is high above La Silla
+    [decision] = evaluate(rules, lvk("update"), (lvk("preliminary"),), now=when, explain=True)
+    assert decision.stage == "test_alert"  # MS... is a mock superevent: the rule says no
+    [decision] = evaluate(
+        ruleset("rules:\n" + block.replace("    notify:", "    accept_test: true\n    notify:")),
+        lvk("update"),
+        now=when,
+        explain=True,
+    )
+    assert decision.stage == "matched", decision
