@@ -13,7 +13,7 @@ import ssl
 import sys
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 import aiohttp
@@ -36,6 +36,9 @@ from autotoo.supervisor import (
     resolve_state_path,
 )
 from autotoo.systemd import Notifier
+
+if TYPE_CHECKING:
+    from autotoo.pipeline.pruner import PrunerSettings
 
 log = get_logger("autotoo")
 
@@ -145,6 +148,17 @@ def pipeline_settings(loaded: LoadedConfig) -> PipelineSettings:
         max_clock_skew=cfg.max_clock_skew,
         retry_not_sent=cfg.pipeline.retry_not_sent,
         reconcile_delay=cfg.pipeline.reconcile_delay,
+    )
+
+
+def pruner_settings(config: Config) -> PrunerSettings:
+    """The retention policy and prune interval of ``store.retention``."""
+    from autotoo.pipeline.pruner import PrunerSettings  # noqa: PLC0415
+    from autotoo.store.retention import RetentionPolicy  # noqa: PLC0415
+
+    retention = config.store.retention
+    return PrunerSettings(
+        RetentionPolicy.of(retention.default, retention.topics.items()), retention.prune_every
     )
 
 
@@ -295,6 +309,7 @@ async def build_components(runtime: Runtime, stack: contextlib.AsyncExitStack) -
     from autotoo.collector import QuietCollector  # noqa: PLC0415
     from autotoo.pipeline.intake import Inbox  # noqa: PLC0415
     from autotoo.pipeline.processor import Processor  # noqa: PLC0415
+    from autotoo.pipeline.pruner import Pruner  # noqa: PLC0415
     from autotoo.pipeline.publisher import Publisher  # noqa: PLC0415
     from autotoo.pipeline.submitter import Submitter  # noqa: PLC0415
     from autotoo.pipeline.sweep import Sweep, log_settled  # noqa: PLC0415
@@ -372,6 +387,7 @@ async def build_components(runtime: Runtime, stack: contextlib.AsyncExitStack) -
         repo, settings=settings, on_release=submitter.wake.set, on_notices=publisher_wake.set
     )
     components += [processor, submitter, tracker, publisher, sweep]
+    components.append(Pruner(repo, settings=lambda: pruner_settings(runtime.loaded.config)))
     components.append(
         QuietCollector(quiet=lambda: not (inbox.busy or processor.busy or submitter.busy))
     )
