@@ -140,3 +140,21 @@ async def test_a_state_file_from_before_the_encoding_reads_as_it_was(tmp_path: P
         assert stored[new_id][0] == "zlib"
     finally:
         await db.close()
+
+
+async def test_the_dashboard_lists_unparsed_alerts_without_their_payloads(
+    repo: Repository,
+) -> None:
+    """It refreshes every few seconds: it must not load and decompress sky maps."""
+    sky = SKY_MAPS[0].read_bytes()
+    inbox_id = await _put(repo, sky, IGWN)
+    await repo.commit_alerts([], unparsed=[(inbox_id, "not parsed")])
+    (full,) = await repo.inbox_list(status="unparsed")
+    (light,) = await repo.inbox_list(status="unparsed", payloads=False)
+    assert full.raw == sky and light.raw == b""
+    assert (light.id, light.size, light.reason, light.topic) == (
+        full.id,
+        len(sky),
+        "not parsed",
+        IGWN,
+    )

@@ -168,9 +168,22 @@ class Repository:
             return _inbox(row) if row else None
 
     async def inbox_list(
-        self, *, limit: int = 50, status: str | None = None, before_id: int | None = None
+        self,
+        *,
+        limit: int = 50,
+        status: str | None = None,
+        before_id: int | None = None,
+        payloads: bool = True,
     ) -> list[InboxRow]:
+        """Newest first. ``payloads=False``: ``raw`` left empty (the dashboard, refreshed
+        every few seconds, must not load and decompress megabytes of sky maps)."""
         query = "SELECT * FROM inbox WHERE 1 = 1"
+        if not payloads:
+            query = (
+                "SELECT id, source, topic, X'' AS raw, 'identity' AS encoding, received_at, "
+                "status, reason, dedup_key, seen_count, duplicate_of, pruned_at, "
+                "COALESCE(raw_size, length(raw)) AS raw_size FROM inbox WHERE 1 = 1"
+            )
         params: list[Any] = []
         if status:
             query += " AND status = ?"
