@@ -6,13 +6,18 @@ corpus in tests/data/alerts: compression ratio and ms per payload, sky maps and 
 ``insert``: the loop-side cost of storing one message, the inbox's hot path
 (``Repository.inbox_put_many`` of one item, fsync stubbed out so the disk's noise does not
 drown a few microseconds), for a small EP notice and for a 1 MB sky map, in a fresh store.
-Run it in two trees, alternating, to compare (PYTHONPATH picks the tree)::
+Run it in two trees, alternating, to compare (PYTHONPATH picks the tree); separate processes
+on a shared machine differ by +-10 us, so ``ab`` compares in one process instead: this tree's
+``inbox_put_many`` against the one of an older checkout's ``store/writes.py`` (the same
+``Database``, a store of this schema), in alternating blocks of 200 inserts::
 
     uv run python -m bench.payloads codecs
     for i in 1 2 3; do
       PYTHONPATH=/tmp/old-main/daemon uv run python bench/payloads.py insert
       uv run python bench/payloads.py insert
     done
+    git worktree add /tmp/old-main main
+    uv run python bench/payloads.py ab /tmp/old-main
 """
 
 from __future__ import annotations
@@ -27,6 +32,7 @@ import time
 import zlib
 from collections.abc import Callable
 from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -105,5 +111,58 @@ def insert() -> None:
         )
 
 
+async def _ab(old_tree: Path) -> None:
+    import importlib.util  # noqa: PLC0415
+
+    from autotoo.store.db import Database  # noqa: PLC0415
+    from autotoo.store.repository import Repository  # noqa: PLC0415
+    from autotoo.store.rows import InboxItem  # noqa: PLC0415
+
+    spec = importlib.util.spec_from_file_location(
+        "old_writes", old_tree / "daemon" / "autotoo" / "store" / "writes.py"
+    )
+    assert spec is not None
+    assert spec.loader is not None
+    old_writes = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(old_writes)
+    raw = NOTICE.read_bytes()
+    with tempfile.TemporaryDirectory() as tmp:
+        new_db = await Database.open(Path(tmp) / "new.db", fsync=lambda _fd: None)
+        old_db = await Database.open(Path(tmp) / "old.db", fsync=lambda _fd: None)
+        new_repo = Repository(new_db)
+
+        async def old_put(items: list[InboxItem]) -> None:  # the old inbox_put_many
+            await old_db.run(partial(old_writes.put_inbox, items=items), large=len(items) > 2)
+            old_db.begin_sync()
+
+        async def new_put(items: list[InboxItem]) -> None:
+            await new_repo.inbox_put_many(items)
+
+        times: dict[str, list[float]] = {"this tree": [], "old": []}
+        now, i = datetime.now(UTC), 0
+        try:
+            for block in range(40):
+                pair = [("this tree", new_put), ("old", old_put)]
+                for name, put in pair if block % 2 else pair[::-1]:
+                    for _ in range(200):
+                        i += 1
+                        item = InboxItem(f"k{i}", "bench", None, "t", f"d{i}", raw, now)
+                        t0 = time.perf_counter()
+                        await put([item])
+                        times[name].append(time.perf_counter() - t0)
+        finally:
+            await new_db.close()
+            await old_db.close()
+    print(
+        "notice insert, one process, alternating: "
+        + ", ".join(f"{n} {1e6 * statistics.median(t[400:]):.1f} us" for n, t in times.items())
+        + f" (medians of {len(times['old']) - 400})"
+    )
+
+
 if __name__ == "__main__":
-    {"codecs": codecs, "insert": insert}[sys.argv[1] if len(sys.argv) > 1 else "codecs"]()
+    mode = sys.argv[1] if len(sys.argv) > 1 else "codecs"
+    if mode == "ab":
+        asyncio.run(_ab(Path(sys.argv[2])))
+    else:
+        {"codecs": codecs, "insert": insert}[mode]()

@@ -88,8 +88,8 @@ def put_inbox(
     """Store each message once (by transport identity, then by content key), in order.
     ``stored``: each item's (encoding, bytes to store) from :func:`payloads.encode` (default:
     as received)."""
-    if stored is None:
-        stored = [("identity", item.raw) for item in items]
+    if stored is None:  # the usual case (notices): no list of pairs to build
+        return [_put_one(conn, item, "identity", item.raw) for item in items]
     return [_put_one(conn, item, *how) for item, how in zip(items, stored, strict=True)]
 
 
