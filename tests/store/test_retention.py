@@ -257,3 +257,40 @@ async def test_store_prune_command(repo: Repository, tmp_path: Path) -> None:
     code, text = await _cli(["store", "prune", "-c", str(config)])
     assert code == EXIT_OK
     assert "keeps every raw payload for ever" in text
+
+
+async def test_a_request_planned_after_the_scan_keeps_its_payload(repo: Repository) -> None:
+    """The protections are checked again inside the transaction that prunes: a request the
+    processor commits between the pruner's read and its batch keeps its event's payloads."""
+    from autotoo.store import retention  # noqa: PLC0415
+
+    then = utcnow() - timedelta(days=40)
+    first = await _put(repo, "f", GRM, b"<grm>F1</grm>", then)
+    await repo.commit_alert(_alert(first, "svom:sbF", request=False))
+    now = utcnow() + timedelta(days=40)
+    report = retention.PruneReport()
+    rows = repo.db.read(
+        lambda conn: retention._scan(conn, "processed", 0, retention.ts(now) or "", 100)
+    )
+    (candidate,) = [c for r in rows if (c := retention._judge(r, POLICY, now, report))]
+    # meanwhile a later alert of the same event plans a TOO
+    second = await _put(repo, "g", GRM, b"<grm>F2</grm>", utcnow())
+    await repo.commit_alert(_alert(second, "svom:sbF", request=True))
+    await retention._apply(repo, [candidate], now, report, 0)
+    assert report.payloads == 0
+    row = await repo.inbox_get(first)
+    assert row is not None and row.pruned_at is None and row.raw == b"<grm>F1</grm>"
+
+
+def test_retention_periods_must_be_positive() -> None:
+    from pydantic import ValidationError  # noqa: PLC0415
+
+    from autotoo.config.models import Config  # noqa: PLC0415
+
+    store = Config.model_validate(
+        {"store": {"retention": {"default": "30d", "topics": {"igwn.*": "7d", "x": None}}}}
+    ).store
+    assert store.retention.topics == {"igwn.*": timedelta(days=7), "x": None}
+    for bad in ({"default": "0s"}, {"topics": {"igwn.*": 0}}, {"prune_every": "0s"}):
+        with pytest.raises(ValidationError, match="longer than 0 seconds"):
+            Config.model_validate({"store": {"retention": bad}})
