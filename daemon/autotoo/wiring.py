@@ -481,8 +481,36 @@ def where_things_are(config: Config) -> dict[str, Any]:
     return {"state": str(state), "drop_folders": folders, "admin_url": admin}
 
 
+def announce_upgrade(state_path: Path, notifier: Notifier) -> None:
+    """Before opening a state file of an older schema: its upgrade may read the whole file
+    (migration 4 rebuilds the inbox's index; ~11 s per GB), longer than systemd waits for
+    READY=1 (TimeoutStartSec=90). A start that timed out would roll the upgrade back and
+    begin again at every restart, so systemd is asked to wait (EXTEND_TIMEOUT_USEC) and the
+    log says why the start is slow."""
+    from autotoo.store.db import SCHEMA_VERSION, schema_version_of, upgrade_seconds  # noqa: PLC0415
+
+    version = schema_version_of(state_path)
+    if version is None or version >= SCHEMA_VERSION:
+        return
+    size = state_path.stat().st_size
+    seconds = upgrade_seconds(size)
+    log.warning(
+        "upgrading the state file; the start waits for it",
+        path=str(state_path),
+        schema=f"{version} -> {SCHEMA_VERSION}",
+        size_mb=round(size / 1e6, 1),
+        up_to_s=round(seconds),
+    )
+    notifier.notify(
+        f"EXTEND_TIMEOUT_USEC={int(seconds * 1e6)}",
+        f"STATUS=upgrading the state file to schema {SCHEMA_VERSION} "
+        f"({size / 1e6:.0f} MB, up to {seconds:.0f} s)",
+    )
+
+
 async def _main(path: Path | None, loaded: LoadedConfig, rules: Any) -> int:
     state_path = resolve_state_path(loaded.config.state)
+    announce_upgrade(state_path, Notifier())
     try:
         db = await Database.open(state_path, compact=True)
     except StoreError as exc:

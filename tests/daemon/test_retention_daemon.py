@@ -18,6 +18,7 @@ from autotoo.cli import EXIT_OK, main
 from autotoo.demo import free_port
 from tests.alerts.alert_corpus import CORPUS
 from tests.daemon.test_drop_folder import _logs, _until
+from tests.fixtures.notify import NotifySocket
 
 SKY_MAP = CORPUS / "igwn" / "MS181101ab-preliminary.json"
 
@@ -86,3 +87,49 @@ def test_the_daemon_prunes_an_old_sky_map_by_itself(
     finally:
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(timeout=30) == 0, log.read_text()[-2000:]
+
+
+def test_an_older_state_file_makes_systemd_wait_for_its_upgrade(
+    tmp_path: Path, notify_socket: NotifySocket
+) -> None:
+    """Migration 4 rebuilds the inbox's index, reading the whole file (~11 s per GB): the
+    daemon asks systemd to extend its start timeout before the upgrade, and says why."""
+    import sqlite3  # noqa: PLC0415
+
+    from autotoo.store.db import SCHEMA_VERSION, migrations  # noqa: PLC0415
+
+    state = tmp_path / "old" / "state.db"
+    state.parent.mkdir()
+    with sqlite3.connect(state) as conn:
+        for version, _name, sql in migrations()[:3]:
+            conn.executescript(f"BEGIN;\n{sql}\nPRAGMA user_version = {version};\nCOMMIT;")
+    port = free_port()
+    config = tmp_path / "autotoo.yaml"
+    config.write_text(
+        f"state: sqlite:///{state}\nadmin: {{listen: '127.0.0.1:{port}'}}\nlog: {{format: json}}\n"
+    )
+    log = tmp_path / "daemon.log"
+    env = {k: v for k, v in os.environ.items() if k != "STATE_DIRECTORY"}
+    env["NOTIFY_SOCKET"] = str(notify_socket.path)
+    with log.open("wb") as out:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "autotoo", "run", "-c", str(config)],
+            cwd=tmp_path,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            env=env,
+        )
+    try:
+        messages = notify_socket.wait_for("READY=1")
+        extend = [i for i, m in enumerate(messages) if m.startswith("EXTEND_TIMEOUT_USEC=")]
+        ready = [i for i, m in enumerate(messages) if "READY=1" in m.splitlines()]
+        assert extend and extend[0] < ready[0], messages
+        usec = int(messages[extend[0]].splitlines()[0].partition("=")[2])
+        assert usec >= 30_000_000
+        (line,) = [e for e in _logs(log) if e.get("event", "").startswith("upgrading the state")]
+        assert line["schema"] == f"3 -> {SCHEMA_VERSION}"
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=30) == 0, log.read_text()[-2000:]
+    with sqlite3.connect(state) as conn:
+        assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
