@@ -92,6 +92,11 @@ async def _prune(args: argparse.Namespace, repo: Repository) -> int:
 
 
 def _mib(n: int) -> str:
+    """A size an operator reads at a glance (the name is the common case: MiB)."""
+    if n < 1024:
+        return f"{n} B"
+    if n < 1048576:
+        return f"{n / 1024:.1f} KiB"
     return f"{n / 1048576:.1f} MiB"
 
 
