@@ -158,3 +158,38 @@ async def test_the_dashboard_lists_unparsed_alerts_without_their_payloads(
         "not parsed",
         IGWN,
     )
+
+
+async def test_payloads_stored_before_compression_are_compressed_later(tmp_path: Path) -> None:
+    """An upgraded store keeps its old sky maps as received until the pruner's round
+    compresses them, a batch at a time; they read the same before and after."""
+    from autotoo.store.retention import compress_old, storage_stats  # noqa: PLC0415
+
+    path = tmp_path / "state.db"
+    skies = [p.read_bytes() for p in SKY_MAPS[:3]]
+    notice = NOTICE.read_bytes()
+    with sqlite3.connect(path) as conn:
+        for version, _name, sql in migrations()[:3]:
+            conn.executescript(f"BEGIN;\n{sql}\nPRAGMA user_version = {version};\nCOMMIT;")
+        for i, raw in enumerate([*skies, notice]):
+            conn.execute(
+                "INSERT INTO inbox (dedup_key, source, topic, digest, raw, received_at, status) "
+                "VALUES (?, 'kafka', 't', ?, ?, '2026-01-01T00:00:00.000000Z', 'processed')",
+                (f"old{i}", hashlib.sha256(raw).hexdigest(), raw),
+            )
+    db = await Database.open(path)
+    try:
+        repo = Repository(db)
+        before = await storage_stats(repo)
+        assert before.stored_bytes == before.original_bytes == sum(map(len, [*skies, notice]))
+        report = await compress_old(repo, batch_bytes=1, pause_s=0)  # one row per batch
+        assert report.payloads == 3 and report.after_bytes < report.before_bytes / 1.4
+        stored = _stored(path)
+        assert [stored[i + 1][0] for i in range(4)] == ["zlib", "zlib", "zlib", "identity"]
+        assert [(await repo.inbox_get(i + 1)).raw for i in range(4)] == [*skies, notice]  # type: ignore[union-attr]
+        after = await storage_stats(repo)
+        assert after.original_bytes == before.original_bytes
+        assert after.stored_bytes == before.stored_bytes - report.before_bytes + report.after_bytes
+        assert (await compress_old(repo)).payloads == 0  # nothing left to do
+    finally:
+        await db.close()

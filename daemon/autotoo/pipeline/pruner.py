@@ -1,5 +1,7 @@
 """The daemon's retention pruner: drops old raw payloads by the policy, hourly, off the hot
-path (the rules and the batching are in :mod:`autotoo.store.retention`)."""
+path (the rules and the batching are in :mod:`autotoo.store.retention`). Each round first
+compresses the large payloads a state file from before compression still holds as received,
+a few at a time, so an upgraded store shrinks too."""
 
 from __future__ import annotations
 
@@ -13,7 +15,7 @@ from autotoo.logs import get_logger
 from autotoo.pipeline.settings import Clock, system_clock
 from autotoo.store.errors import StorageUnavailableError, StoreError
 from autotoo.store.repository import Repository
-from autotoo.store.retention import PruneReport, RetentionPolicy, prune
+from autotoo.store.retention import PruneReport, RetentionPolicy, compress_old, prune
 
 log = get_logger("autotoo.retention")
 
@@ -57,6 +59,14 @@ class Pruner:
         """One prune; never raises for the store's sake (the next round tries again)."""
         settings = self.settings()
         try:
+            compressed = await compress_old(self.repo)
+            if compressed.payloads:
+                log.info(
+                    "raw payloads stored before compression compressed",
+                    payloads=compressed.payloads,
+                    before_bytes=compressed.before_bytes,
+                    after_bytes=compressed.after_bytes,
+                )
             report = await prune(self.repo, settings.policy, now=self.clock())
         except StorageUnavailableError as exc:
             # The disk refuses writes; what a batch pruned is freed for SQLite's own reuse

@@ -41,6 +41,7 @@ from functools import partial
 from pathlib import Path
 
 from autotoo.alerts.topics import normalize_topic
+from autotoo.store import payloads
 from autotoo.store.repository import Repository
 from autotoo.store.rows import parse_ts, ts
 
@@ -246,6 +247,98 @@ async def _apply(
     for candidate, pruned in zip(batch, done, strict=True):
         if pruned:
             report.add(candidate)
+    await asyncio.sleep(pause_s)
+
+
+# Payloads stored before schema 4 (raw_size NULL: older rows only) large enough to compress,
+# from the index alone.
+_UNCOMPRESSED_SQL = (
+    "SELECT id FROM inbox INDEXED BY inbox_status WHERE id > ? AND pruned_at IS NULL "
+    "AND raw_size IS NULL AND length(raw) >= ? ORDER BY id LIMIT ?"
+)
+
+
+def _uncompressed(conn: sqlite3.Connection, after: int) -> list[int]:
+    rows = conn.execute(_UNCOMPRESSED_SQL, (after, payloads.COMPRESS_AT, _SCAN)).fetchall()
+    return [int(r[0]) for r in rows]
+
+
+def _payload(conn: sqlite3.Connection, inbox_id: int) -> bytes | None:
+    row = conn.execute(
+        "SELECT raw FROM inbox WHERE id = ? AND raw_size IS NULL AND pruned_at IS NULL",
+        (inbox_id,),
+    ).fetchone()
+    return None if row is None else bytes(row[0])
+
+
+@dataclass(slots=True)
+class CompressReport:
+    payloads: int = 0
+    before_bytes: int = 0
+    after_bytes: int = 0
+
+
+async def compress_old(
+    repo: Repository, *, batch_bytes: int = BATCH_BYTES, pause_s: float = _PAUSE_S
+) -> CompressReport:
+    """Compress the large payloads stored before compression existed (schema 3 and older
+    wrote every payload as received; an upgraded store keeps them so until this runs).
+
+    A few rows at a time: each is read, compressed on a thread (no lock held), and written
+    back in a short transaction only if it is still the same uncompressed payload. Readers
+    see the old or the new form, both decoding to the same bytes; the digest is unchanged.
+    """
+    report = CompressReport()
+    after = 0
+    while True:
+        ids = repo.db.read(partial(_uncompressed, after=after))
+        if not ids:
+            return report
+        after = ids[-1]
+        batch: list[tuple[int, bytes, bytes]] = []
+        size = 0
+        for inbox_id in ids:
+            raw = repo.db.read(partial(_payload, inbox_id=inbox_id))
+            if raw is None:
+                continue
+            encoding, packed = await asyncio.to_thread(payloads.encode, raw)
+            if encoding == "identity":  # it does not shrink: stays as it is
+                continue
+            batch.append((inbox_id, raw, packed))
+            size += len(raw)
+            if size >= batch_bytes:
+                await _rewrite(repo, batch, report, pause_s)
+                batch, size = [], 0
+        if batch:
+            await _rewrite(repo, batch, report, pause_s)
+
+
+async def _rewrite(
+    repo: Repository,
+    batch: list[tuple[int, bytes, bytes]],
+    report: CompressReport,
+    pause_s: float,
+) -> None:
+    def work(conn: sqlite3.Connection) -> list[bool]:
+        return [
+            conn.execute(
+                # raw_size IS NULL: still the payload as received (nothing else
+                # rewrites one); pruned_at IS NULL: not pruned meanwhile.
+                "UPDATE inbox SET raw = ?, encoding = 'zlib', raw_size = ? "
+                "WHERE id = ? AND raw_size IS NULL AND pruned_at IS NULL",
+                (packed, len(raw), inbox_id),
+            ).rowcount
+            == 1
+            for inbox_id, raw, packed in batch
+        ]
+
+    for (_id, raw, packed), rewritten in zip(
+        batch, await repo.db.run(work, large=True), strict=True
+    ):
+        if rewritten:
+            report.payloads += 1
+            report.before_bytes += len(raw)
+            report.after_bytes += len(packed)
     await asyncio.sleep(pause_s)
 
 
