@@ -193,3 +193,18 @@ async def test_payloads_stored_before_compression_are_compressed_later(tmp_path:
         assert (await compress_old(repo)).payloads == 0  # nothing left to do
     finally:
         await db.close()
+
+
+def test_the_schema_of_a_state_file_is_read_by_a_relative_path_too(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The daemon asks before opening (wiring.announce_upgrade); its default state path,
+    ./autotoo-state/state.db, is relative."""
+    from autotoo.store.db import schema_version_of  # noqa: PLC0415
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "autotoo-state").mkdir()
+    with sqlite3.connect(tmp_path / "autotoo-state" / "state.db") as conn:
+        conn.execute("PRAGMA user_version = 3")
+    assert schema_version_of(Path("autotoo-state/state.db")) == 3
+    assert schema_version_of(Path("nowhere/state.db")) is None

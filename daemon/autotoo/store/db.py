@@ -89,7 +89,7 @@ def schema_version_of(path: Path) -> int | None:
     if not path.is_file():
         return None
     try:
-        conn = sqlite3.connect(f"{path.as_uri()}?mode=ro", uri=True)
+        conn = sqlite3.connect(f"{path.absolute().as_uri()}?mode=ro", uri=True)
         try:
             return int(conn.execute("PRAGMA user_version").fetchone()[0])
         finally:
