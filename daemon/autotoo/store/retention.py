@@ -18,6 +18,11 @@ What is never pruned, whatever the policy says:
   after that is evaluated with the payloads that are left; the processor leaves the pruned
   ones out.)
 
+A copy the processor marked as a duplicate (the IVORN of an alert already stored) has no
+alert of its own and goes by its own age; the first copy stays with its event. An unparsed
+payload has no event either: it goes by its age too (reprocess it before then if a parser
+fix should see it).
+
 Each of those conditions is checked again inside the write transaction that prunes, so a
 request planned meanwhile keeps its payloads. Pruning runs in batches of at most
 :data:`BATCH_ROWS` rows and :data:`BATCH_BYTES` bytes, each its own short transaction on the
