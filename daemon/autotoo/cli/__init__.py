@@ -24,7 +24,17 @@ EXIT_CONFIG = 78  # EX_CONFIG: systemd's RestartPreventExitStatus=78 stops a res
 
 # Command modules import their heavy dependencies (astropy, aiohttp) inside their functions,
 # so that ``autotoo --version`` and ``--help`` stay fast.
-_PREFERRED_ORDER = ("run", "config_cmds", "alerts", "replay", "status", "jobs", "emulate", "demo")
+_PREFERRED_ORDER = (
+    "run",
+    "config_cmds",
+    "alerts",
+    "replay",
+    "status",
+    "jobs",
+    "store",
+    "emulate",
+    "demo",
+)
 
 
 def command_modules() -> list[str]:
