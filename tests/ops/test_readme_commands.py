@@ -270,7 +270,7 @@ EXCEPTIONS: dict[str, Check] = {
     "uv run python -m bench.tracking": benchmark,
     "uv run python -m bench.peers": benchmark,
     "uv run python -m bench.soak": benchmark,
-    "uv run python bench/chaos.py --runs 12 --seed 3000 --out /tmp/reliability-long.md": benchmark,
+    "uv run python bench/chaos.py --runs 3 --seed 4000 --out /tmp/reliability.md": benchmark,
     "sudo /opt/autotoo/bin/pip install /path/to/autotoo-checkout": installed_package,
     "/opt/autotoo/bin/autotoo --version": installed_package,
     SERVER_CHECK: server_path,
