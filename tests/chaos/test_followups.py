@@ -32,6 +32,7 @@ from tests.chaos.streams import (
     tune,
 )
 from tests.fixtures.daemon import DaemonHarness, StatusCollector, publish
+from tests.fixtures.mosquitto import free_port
 
 # ep-fast only: a TOO at once, then XRT products of the observed target.
 FAST_RULE = RULES.split("  - name: ep-settled")[0]
@@ -150,12 +151,15 @@ async def test_the_start_up_sweep_repairs_the_state_an_earlier_version_left(
     emulator = await make_emulator(speed=20_000)
     broker = mosquitto_factory()
     daemon: DaemonHarness = daemon_factory(broker_port=broker.port, emulator_root=emulator.root)
-    daemon.configure(FAST_RULE, too_per_day=1000)
+    # A closed port as the UKSSDC until the kill: on a loaded machine the kill can land
+    # after the released job was already being sent, and this test needs it unsent.
+    daemon.configure(FAST_RULE, too_per_day=1000, ukssdc_url=f"http://127.0.0.1:{free_port()}")
     async with StatusCollector(broker.port) as status:
         await daemon.start(kill_on=OBSERVED)
         await publish(broker.port, EP_TOPIC, ep_alert(4242))
         assert await _until_killed(daemon, status, {event_key(4242)}, timeout=30)
         await daemon.kill()
+        daemon.configure(FAST_RULE, too_per_day=1000)
         with contextlib.closing(sqlite3.connect(daemon.state)) as db, db:
             db.execute(
                 "UPDATE submissions SET next_at = NULL, "

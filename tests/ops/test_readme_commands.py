@@ -270,6 +270,7 @@ EXCEPTIONS: dict[str, Check] = {
     "uv run python -m bench.tracking": benchmark,
     "uv run python -m bench.peers": benchmark,
     "uv run python -m bench.soak": benchmark,
+    "uv run python bench/payloads.py ab /tmp/old-storage": benchmark,  # needs an old checkout
     "uv run python bench/chaos.py --runs 3 --seed 4000 --out /tmp/reliability.md": benchmark,
     "sudo /opt/autotoo/bin/pip install /path/to/autotoo-checkout": installed_package,
     "/opt/autotoo/bin/autotoo --version": installed_package,
