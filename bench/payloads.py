@@ -160,9 +160,15 @@ async def _ab(old_tree: Path) -> None:
     )
 
 
-if __name__ == "__main__":
-    mode = sys.argv[1] if len(sys.argv) > 1 else "codecs"
+def main(argv: list[str] | None = None) -> None:
+    """``codecs`` (default), ``insert``, or ``ab OLD_CHECKOUT``."""
+    args = sys.argv[1:] if argv is None else argv
+    mode = args[0] if args else "codecs"
     if mode == "ab":
-        asyncio.run(_ab(Path(sys.argv[2])))
+        asyncio.run(_ab(Path(args[1])))
     else:
         {"codecs": codecs, "insert": insert}[mode]()
+
+
+if __name__ == "__main__":
+    main()
