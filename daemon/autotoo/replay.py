@@ -5,7 +5,7 @@ the same code the daemon runs -- :func:`~autotoo.pipeline.processor.decide_rules
 :func:`~autotoo.pipeline.planner.plan_alert` -- against an in-memory event grouping instead of
 the store, so updates of one event see the earlier alerts and ``once_per: event`` plans once.
 The request bodies are built by the real clients' encoders (the Swift client's local
-validation and wire form, :class:`~autotoo.ukssdc.request.XrtRequest`), never sent.
+validation and wire form, :class:`~autotoo.xrtrequest.request.XrtRequest`), never sent.
 
 Time: each alert is evaluated at its own issue time (else its trigger time), the moment the
 daemon would have seen it live; Sun and Moon distances and ``settle`` windows depend on it.
@@ -38,8 +38,8 @@ from autotoo.swift import SwiftClient, TooRequest
 from autotoo.swift.base import ANONYMOUS
 from autotoo.swift.v1 import API_VERSION as SWIFT_V1_API_VERSION
 from autotoo.swift.wire import v1_api_data, v2_form
-from autotoo.ukssdc.errors import RequestError
-from autotoo.ukssdc.request import XrtRequest
+from autotoo.xrtrequest.errors import RequestError
+from autotoo.xrtrequest.request import XrtRequest
 
 S = SubmissionState
 

@@ -13,9 +13,9 @@ from autotoo.pipeline.ports import (
     XrtProgress,
 )
 from autotoo.ukssdc.client import UkssdcClient
-from autotoo.ukssdc.errors import AmbiguousError, NotSentError, RequestError, UkssdcError
-from autotoo.ukssdc.params import product
-from autotoo.ukssdc.request import XrtRequest
+from autotoo.xrtrequest.errors import AmbiguousError, NotSentError, RequestError, UkssdcError
+from autotoo.xrtrequest.params import product
+from autotoo.xrtrequest.request import XrtRequest
 
 log = get_logger("autotoo.adapters.ukssdc")
 
