@@ -52,6 +52,7 @@ from autotoo.emulators.clock import SimClock
 from autotoo.emulators.sky import Sky
 from autotoo.formatting import count
 from autotoo.samples import SAMPLES, Sample
+from autotoo.store.rows import Api
 from autotoo.wiring import example_rules_dir
 
 SWIFT_USER, SWIFT_SECRET = "myuser", "my_shared_secret"  # the emulator's built-in account
@@ -257,12 +258,12 @@ def _done(status: dict[str, Any]) -> dict[str, Any] | None:
     for s in subs:
         if s["state"] in {"rejected", "needs_human", "cancelled"}:
             raise DemoError(f"the demo rule's {s['api']} request is {s['state']}: {s['reason']}")
-    too = next((s for s in subs if s["api"] == "swift_too" and s["observations"]), None)
+    too = next((s for s in subs if s["api"] == Api.TOO and s["observations"]), None)
     xrt = next(
         (
             s
             for s in subs
-            if s["api"] == "ukssdc_xrt" and s["state"] == "done" and "lightcurve" in s["results"]
+            if s["api"] == Api.XRT and s["state"] == "done" and "lightcurve" in s["results"]
         ),
         None,
     )

@@ -29,11 +29,10 @@ from autotoo.alerts import AlertParseError, NormalizedAlert, parse_alert
 from autotoo.alerts.streams import topic_of_payload
 from autotoo.pipeline.keys import alert_identity, content_key, inbox_key
 from autotoo.pipeline.planner import Plan, plan_alert
-from autotoo.pipeline.ports import TOO
 from autotoo.pipeline.processor import RuleOutcome, decide_rules, impossible
 from autotoo.pipeline.settings import PipelineSettings
 from autotoo.rules import Decision, RuleSet
-from autotoo.store.rows import Notice, PlannedSubmission, SubmissionRow, SubmissionState
+from autotoo.store.rows import Api, Notice, PlannedSubmission, SubmissionRow, SubmissionState
 from autotoo.swift import SwiftClient, TooRequest
 from autotoo.swift.base import ANONYMOUS
 from autotoo.swift.v1 import API_VERSION as SWIFT_V1_API_VERSION
@@ -429,7 +428,7 @@ class Replay:
         return f"{head}, {how} at {sent}, before this alert: no second request"
 
     def _action(self, row: SubmissionRow, status: str) -> ActionReport:
-        if row.api == TOO:
+        if row.api == Api.TOO:
             wire = self.wire.too(row.request)
         else:
             wire = self.wire.xrt(row.request, waiting=row.next_at is None)

@@ -24,10 +24,9 @@ from typing import Any
 from autotoo.alerts.model import NormalizedAlert
 from autotoo.pipeline.keys import submission_key
 from autotoo.pipeline.notices import status_notices
-from autotoo.pipeline.ports import TOO, XRT
 from autotoo.pipeline.settings import PipelineSettings
 from autotoo.rules import PlannedActions
-from autotoo.store.rows import Notice, PlannedSubmission, SubmissionRow, SubmissionState
+from autotoo.store.rows import Api, Notice, PlannedSubmission, SubmissionRow, SubmissionState
 
 
 @dataclass(slots=True)
@@ -100,7 +99,7 @@ def plan_alert(
             if (row.rule, row.action) in seen or row.state.terminal:
                 continue
             seen.add((row.rule, row.action))
-            if row.api == TOO and row.state is not SubmissionState.PLANNED:
+            if row.api == Api.TOO and row.state is not SubmissionState.PLANNED:
                 # No API withdraws a TOO: say so, and leave the tracking running.
                 plan.notices += notices(
                     row.rule,
@@ -123,7 +122,7 @@ def plan_alert(
     )
     if better and earlier:
         for row in existing:
-            if row.api == TOO and row.state not in {
+            if row.api == Api.TOO and row.state not in {
                 SubmissionState.PLANNED,
                 SubmissionState.CANCELLED,
             }:
@@ -173,7 +172,7 @@ def _plan_rule(
             plan.plans.append(
                 PlannedSubmission(
                     key=too_key,
-                    api=TOO,
+                    api=Api.TOO,
                     rule=rule.name,
                     action="too",
                     request=request,
@@ -207,7 +206,7 @@ def _plan_rule(
             plan.plans.append(
                 PlannedSubmission(
                     key=xrt_key,
-                    api=XRT,
+                    api=Api.XRT,
                     rule=rule.name,
                     action="xrt_products",
                     request=xrt_request,

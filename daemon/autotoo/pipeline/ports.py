@@ -20,9 +20,6 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
 
-TOO = "swift_too"  # the submission's ``api``: the Swift TOO API
-XRT = "ukssdc_xrt"  # the UKSSDC XRT product generator
-
 
 class RemoteError(Exception):
     def __init__(self, message: str, *, detail: dict[str, Any] | None = None) -> None:

@@ -28,8 +28,6 @@ from autotoo.durations import human_duration
 from autotoo.logs import bind, get_logger, unbind
 from autotoo.pipeline.keys import submission_key
 from autotoo.pipeline.ports import (
-    TOO,
-    XRT,
     RemoteAmbiguousError,
     RemoteAuthError,
     RemoteError,
@@ -39,6 +37,7 @@ from autotoo.pipeline.ports import (
 from autotoo.pipeline.worker import RemoteWorker
 from autotoo.store.errors import ConflictError
 from autotoo.store.rows import (
+    Api,
     PlannedSubmission,
     SubmissionRow,
     SubmissionState,
@@ -117,11 +116,11 @@ class Submitter(RemoteWorker):
         budget = row.request.get("budget")
         if budget:
             per = timedelta(seconds=float(budget["per_s"]))
-            used = await self.repo.count_sent(api=TOO, since=now - per, rule=row.rule)
+            used = await self.repo.count_sent(api=Api.TOO, since=now - per, rule=row.rule)
             if used >= int(budget["max"]):
                 window = human_duration(per)
                 return f"rule budget exhausted: {used} of {budget['max']} TOOs in {window}"
-        used = await self.repo.count_sent(api=TOO, since=now - timedelta(days=1))
+        used = await self.repo.count_sent(api=Api.TOO, since=now - timedelta(days=1))
         if used >= s.too_per_day:
             return f"global budget exhausted: {used} of {s.too_per_day} TOOs in 24 h"
         return None
@@ -142,7 +141,7 @@ class Submitter(RemoteWorker):
                 children=self._child_notices,
             )
             return False
-        if row.api == TOO:
+        if row.api == Api.TOO:
             reason = await self._over_budget(row)
             if reason is None and self.too is None:
                 reason = "no Swift TOO client is configured"
@@ -185,7 +184,7 @@ class Submitter(RemoteWorker):
         if not await self._preflight(row):
             return
         request = row.request
-        if row.api == TOO:
+        if row.api == Api.TOO:
             body = await self._checked_body(row)
             if body is None:
                 return
@@ -255,7 +254,7 @@ class Submitter(RemoteWorker):
                 await self._debug_done(row, remote_id)
                 return
             log.info("submitted", remote_id=remote_id, api=row.api)
-            poll = s.swift_poll if row.api == TOO else s.xrt_poll
+            poll = s.swift_poll if row.api == Api.TOO else s.xrt_poll
             await self.repo.transition(
                 row.id,
                 expect=[S.SUBMITTING],
@@ -267,9 +266,9 @@ class Submitter(RemoteWorker):
                 detail=f"accepted as {remote_id}",
                 notices=self._notices(
                     row,
-                    "accepted" if row.api == TOO else "submitted",
-                    too_id=remote_id if row.api == TOO else None,
-                    job_id=remote_id if row.api == XRT else None,
+                    "accepted" if row.api == Api.TOO else "submitted",
+                    too_id=remote_id if row.api == Api.TOO else None,
+                    job_id=remote_id if row.api == Api.XRT else None,
                     url=url,
                     warnings=detail.get("warnings") or None,
                 ),
@@ -277,7 +276,7 @@ class Submitter(RemoteWorker):
 
     async def _send(self, row: SubmissionRow) -> _Reply:
         """The one POST: (remote id, detail, results URL)."""
-        if row.api == TOO:
+        if row.api == Api.TOO:
             debug = self.settings().mode == "debug" or bool(row.request.get("debug"))
             remote_id, detail = await self._too_port().submit(
                 row.request["body"], marker=row.request["marker"], debug=debug
@@ -306,7 +305,7 @@ class Submitter(RemoteWorker):
 
     async def _xrt_active(self) -> int:
         return await self.repo.count_in_states(
-            api=XRT, states=[S.SUBMITTING, S.SUBMITTED, S.TRACKING, S.UNKNOWN]
+            api=Api.XRT, states=[S.SUBMITTING, S.SUBMITTED, S.TRACKING, S.UNKNOWN]
         )
 
     async def _rejected(self, row: SubmissionRow, exc: RemoteRejectedError) -> None:
@@ -315,7 +314,7 @@ class Submitter(RemoteWorker):
         current = [row.state]
         reason = f"{exc.kind}: {exc}"
         log.info("rejected", kind=exc.kind, reason=str(exc))
-        if row.api == XRT and exc.kind == "no_data":
+        if row.api == Api.XRT and exc.kind == "no_data":
             first = row.request.get("first_try_at") or ts(row.sent_at or self.clock())
             retry_for = float(row.request.get("retry_for_s", 86400))
             started = parse_ts(first) or self.clock()
@@ -334,7 +333,7 @@ class Submitter(RemoteWorker):
                 )
                 return
         policy = (row.request.get("policy") or {}).get(exc.kind)
-        if row.api == TOO and policy:
+        if row.api == Api.TOO and policy:
             urgencies = list(policy.get("urgency", []))
             if row.attempt < len(urgencies):
                 await self._resubmit(row, current, reason, urgency=int(urgencies[row.attempt]))
@@ -348,7 +347,7 @@ class Submitter(RemoteWorker):
             to=S.REJECTED,
             reason=reason,
             next_at=None,
-            notices=self._notices(row, "rejected" if row.api == TOO else "failed", reason),
+            notices=self._notices(row, "rejected" if row.api == Api.TOO else "failed", reason),
             children=self._child_notices,
         )
 
@@ -393,7 +392,7 @@ class Submitter(RemoteWorker):
         s = self.settings()
         state = dict(row.request.get("_reconcile") or {"missing": 0, "errors": 0})
         try:
-            if row.api == TOO:
+            if row.api == Api.TOO:
                 found = await self._too_port().find(row.request["marker"], row.request["body"])
             else:
                 found = await self._xrt_port().find(row.request["name"])
@@ -422,7 +421,7 @@ class Submitter(RemoteWorker):
                 detail=f"reconciled: found {found} in the listing",
                 notices=self._notices(
                     row,
-                    "accepted" if row.api == TOO else "submitted",
+                    "accepted" if row.api == Api.TOO else "submitted",
                     "reconciled with the remote listing",
                 ),
             )

@@ -23,12 +23,13 @@ from typing import Any
 
 from autotoo.logs import bind, get_logger, unbind
 from autotoo.pipeline.keys import submission_key
-from autotoo.pipeline.ports import TOO, XRT, RemoteError, TooPort, TooProgress, XrtPort, XrtProgress
+from autotoo.pipeline.ports import RemoteError, TooPort, TooProgress, XrtPort, XrtProgress
 from autotoo.pipeline.settings import Clock, PipelineSettings, system_clock
 from autotoo.pipeline.worker import RemoteWorker
 from autotoo.store.errors import ConflictError
 from autotoo.store.repository import Repository
 from autotoo.store.rows import (
+    Api,
     Notice,
     PlannedSubmission,
     SubmissionRow,
@@ -75,7 +76,7 @@ class Tracker(RemoteWorker):
         )
         self.on_release = on_release or (lambda: None)
         self._xrt_polls: collections.deque[float] = collections.deque()
-        self.polls = {TOO: 0, XRT: 0}
+        self.polls = {Api.TOO: 0, Api.XRT: 0}
 
     async def step(self) -> int:
         """Poll every due TOO, and as many due XRT jobs as the global rate limit allows.
@@ -86,21 +87,21 @@ class Tracker(RemoteWorker):
         """
         now = self.clock()
         active = [S.SUBMITTED, S.TRACKING]
-        rows = await self.repo.submissions(states=active, due_before=now, api=TOO, limit=500)
+        rows = await self.repo.submissions(states=active, due_before=now, api=Api.TOO, limit=500)
         xrt_room = self._xrt_room()
         if xrt_room:
             rows += await self.repo.submissions(
-                states=active, due_before=now, api=XRT, limit=min(xrt_room, 500)
+                states=active, due_before=now, api=Api.XRT, limit=min(xrt_room, 500)
             )
         handled = 0
         for row in rows:
             if self.stopping:
                 break
-            if row.api == XRT and not self._xrt_poll_allowed():
+            if row.api == Api.XRT and not self._xrt_poll_allowed():
                 continue  # the global rate limit: the row stays due for the next step
             bind(submission_key=row.key, rule=row.rule, event=row.group_key)
             try:
-                if row.api == TOO:
+                if row.api == Api.TOO:
                     await self._track_too(row)
                 else:
                     await self._track_xrt(row)
@@ -141,7 +142,7 @@ class Tracker(RemoteWorker):
     async def _track_too(self, row: SubmissionRow) -> None:
         s = self.settings()
         assert row.remote_id is not None
-        self.polls[TOO] += 1
+        self.polls[Api.TOO] += 1
         try:
             progress = await self._too_port().progress(row.remote_id)
         except RemoteError as exc:
@@ -149,7 +150,7 @@ class Tracker(RemoteWorker):
             return
         await self.repo.record_remote(
             row.id,
-            api=TOO,
+            api=Api.TOO,
             remote_id=row.remote_id,
             status=progress.status,
             detail={**progress.detail, "observations": len(progress.observations)},
@@ -218,7 +219,7 @@ class Tracker(RemoteWorker):
         if event is not None and event.retracted:
             await self._cancel_xrt(row)
             return
-        self.polls[XRT] += 1
+        self.polls[Api.XRT] += 1
         try:
             progress = await self._xrt_port().progress(job_id, _products(row))
         except RemoteError as exc:
@@ -226,7 +227,7 @@ class Tracker(RemoteWorker):
             return
         await self.repo.record_remote(
             row.id,
-            api=XRT,
+            api=Api.XRT,
             remote_id=row.remote_id,
             status="complete" if progress.terminal else "running",
             detail={"codes": progress.codes},
@@ -333,7 +334,7 @@ def xrt_retry(row: SubmissionRow, now: datetime) -> PlannedSubmission:
     request["name"] = _with_attempt(request["name"], row.key, key)
     return PlannedSubmission(
         key=key,
-        api=XRT,
+        api=Api.XRT,
         rule=row.rule,
         action=row.action,
         request=request,

@@ -9,11 +9,11 @@ from typing import Any, TypeVar
 
 from autotoo.logs import get_logger
 from autotoo.pipeline.notices import status_notices
-from autotoo.pipeline.ports import TOO, NotConfiguredError, TooPort, XrtPort
+from autotoo.pipeline.ports import NotConfiguredError, TooPort, XrtPort
 from autotoo.pipeline.settings import Clock, PipelineSettings, system_clock
 from autotoo.store.errors import ConflictError, StorageUnavailableError
 from autotoo.store.repository import Repository
-from autotoo.store.rows import Notice, SubmissionRow
+from autotoo.store.rows import Api, Notice, SubmissionRow
 
 log = get_logger("autotoo.worker")
 
@@ -185,7 +185,7 @@ def row_notices(
     """The status notices of one step of a submission (its id field filled when known).
     In dry-run mode each carries ``dry_run: true``: a subscriber must never take a decision
     that was not sent for a request that was."""
-    fields.setdefault("too_id" if row.api == TOO else "job_id", row.remote_id)
+    fields.setdefault("too_id" if row.api == Api.TOO else "job_id", row.remote_id)
     if settings.dry_run:
         fields.setdefault("dry_run", True)
     return status_notices(

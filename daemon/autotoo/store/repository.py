@@ -20,6 +20,7 @@ from autotoo.store import writes
 from autotoo.store.db import Database
 from autotoo.store.rows import (
     AlertOutcome,
+    Api,
     Duplicate,
     EventHistory,
     EventRow,
@@ -376,7 +377,7 @@ class Repository:
         )
 
     async def ended_without_successor(
-        self, *, api: str, state: SubmissionState, reason: str | None = None
+        self, *, api: Api, state: SubmissionState, reason: str | None = None
     ) -> list[SubmissionRow]:
         """Rows of ``api`` in ``state`` (with exactly ``reason``, if given) for which no next
         attempt (same event, rule and action, attempt + 1) exists: where a follow-up the
@@ -411,7 +412,7 @@ class Repository:
         due_before: datetime | None = None,
         event_id: int | None = None,
         parent_id: int | None = None,
-        api: str | None = None,
+        api: Api | None = None,
         limit: int = 200,
     ) -> list[SubmissionRow]:
         where: list[str] = ["1 = 1"]
@@ -443,7 +444,7 @@ class Repository:
             )
             return [dict(r) for r in await cur.fetchall()]
 
-    async def count_in_states(self, *, api: str, states: Sequence[SubmissionState]) -> int:
+    async def count_in_states(self, *, api: Api, states: Sequence[SubmissionState]) -> int:
         """How many submissions of ``api`` are in ``states`` (e.g. XRT jobs in flight)."""
         placeholders = ", ".join("?" for _ in states)
         query = f"SELECT COUNT(*) FROM submissions WHERE api = ? AND state IN ({placeholders})"  # noqa: S608
@@ -452,7 +453,7 @@ class Repository:
         )
         return int(row[0]) if row else 0
 
-    async def count_sent(self, *, api: str, since: datetime, rule: str | None = None) -> int:
+    async def count_sent(self, *, api: Api, since: datetime, rule: str | None = None) -> int:
         """Submissions that were (or may have been) sent since ``since``: budgets count these."""
         query = (
             "SELECT COUNT(*) FROM submissions "
@@ -477,7 +478,7 @@ class Repository:
         self,
         sub_id: int,
         *,
-        api: str,
+        api: Api,
         remote_id: str,
         status: str,
         detail: dict[str, Any] | None = None,
@@ -664,7 +665,7 @@ class Repository:
         self,
         *,
         state: str | None = None,
-        api: str | None = None,
+        api: Api | None = None,
         rule: str | None = None,
         limit: int = 50,
     ) -> list[SubmissionRow]:

@@ -8,6 +8,13 @@ from datetime import UTC, datetime
 from typing import Any
 
 
+class Api(enum.StrEnum):
+    """The remote API a submission goes to (the ``api`` column)."""
+
+    TOO = "swift_too"  # the Swift TOO API
+    XRT = "ukssdc_xrt"  # the UKSSDC XRT product generator
+
+
 class SubmissionState(enum.StrEnum):
     PLANNED = "planned"
     SUBMITTING = "submitting"  # committed durably *before* the POST is sent
@@ -134,7 +141,7 @@ class DecisionRecord:
 @dataclass(frozen=True, slots=True)
 class PlannedSubmission:
     key: str
-    api: str  # 'swift_too' | 'ukssdc_xrt'
+    api: Api
     rule: str
     action: str
     request: dict[str, Any]
@@ -156,7 +163,7 @@ class Notice:
 class SubmissionRow:
     id: int
     key: str
-    api: str
+    api: Api
     rule: str
     event_id: int
     action: str

@@ -19,6 +19,7 @@ from typing import Any
 from autotoo.store.errors import ConflictError
 from autotoo.store.rows import (
     AlertOutcome,
+    Api,
     Duplicate,
     InboxItem,
     InboxPut,
@@ -51,7 +52,7 @@ def submission_row(row: sqlite3.Row | tuple[Any, ...]) -> SubmissionRow:
     return SubmissionRow(
         id=row[0],
         key=row[1],
-        api=row[2],
+        api=Api(row[2]),
         rule=row[3],
         event_id=row[4],
         action=row[5],
