@@ -49,6 +49,7 @@ import dataclasses
 from collections.abc import Callable, Sequence
 
 from autotoo.logs import get_logger
+from autotoo.pipeline.remotes import too_spec
 from autotoo.pipeline.settings import Clock, PipelineSettings, system_clock
 from autotoo.pipeline.tracker import NO_DATA_RETRY, xrt_retry
 from autotoo.pipeline.worker import row_notices
@@ -160,8 +161,7 @@ class Sweep:
         repaired = 0
         for row in await self.repo.ended_without_successor(api=Api.TOO, state=S.REJECTED):
             kind = (row.reason or "").split(":", 1)[0]
-            policy = (row.request.get("policy") or {}).get(kind) or {}
-            urgencies = list(policy.get("urgency", []))
+            urgencies = too_spec(row).on_reject.get(kind) or ()
             if row.attempt >= len(urgencies):
                 continue  # rejected for good: nothing was lost
             why = (
