@@ -84,12 +84,8 @@ class TooRemote(Remote[TooPort]):
     async def send(self, row: SubmissionRow, settings: PipelineSettings) -> Reply:
         spec = too_spec(row)
         debug = settings.mode == "debug" or spec.debug
-        remote_id, detail = await self.port().submit(spec.body, marker=spec.marker, debug=debug)
-        return Reply(
-            remote_id,
-            warnings=tuple(detail.get("warnings") or ()),
-            debug=bool(detail.get("debug")),
-        )
+        receipt = await self.port().submit(spec.body, marker=spec.marker, debug=debug)
+        return Reply(receipt.too_id, warnings=receipt.warnings, debug=receipt.debug)
 
     async def find(self, row: SubmissionRow) -> str | None:
         spec = too_spec(row)

@@ -28,6 +28,7 @@ from autotoo.durations import human_duration
 from autotoo.logs import bind, get_logger, unbind
 from autotoo.pipeline.keys import submission_key
 from autotoo.pipeline.ports import (
+    RejectionKind,
     RemoteAmbiguousError,
     RemoteAuthError,
     RemoteError,
@@ -270,7 +271,11 @@ class Submitter(RemoteWorker):
         reason = f"{exc.kind}: {exc}"
         log.info("rejected", kind=exc.kind, reason=str(exc))
         spec = row.spec
-        if isinstance(spec, XrtSpec) and exc.kind == "no_data" and spec.retry is not None:
+        if (
+            isinstance(spec, XrtSpec)
+            and exc.kind is RejectionKind.NO_DATA
+            and spec.retry is not None
+        ):
             first = row.first_try_at or row.sent_at or self.clock()
             if self.clock() - first < spec.retry.for_:
                 await self._again(

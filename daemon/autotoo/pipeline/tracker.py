@@ -157,7 +157,11 @@ class Tracker(RemoteWorker):
             api=Api.TOO,
             remote_id=row.remote_id,
             status=progress.status,
-            detail={**progress.detail, "observations": len(progress.observations)},
+            detail={
+                "target_id": progress.target_id,
+                "urgency": progress.urgency,
+                "observations": len(progress.observations),
+            },
         )
         if row.state is S.SUBMITTED:
             row = await self.repo.transition(row.id, expect=[S.SUBMITTED], to=S.TRACKING)
