@@ -125,18 +125,30 @@ class Tracker(RemoteWorker):
         self._xrt_polls.append(asyncio.get_running_loop().time())
         return True
 
-    async def _poll_failed(self, row: SubmissionRow, exc: RemoteError) -> None:
-        log.warning("poll failed; will retry", error=str(exc))
+    async def _record(
+        self, row: SubmissionRow, status: str, detail: dict[str, Any], **extra: Any
+    ) -> None:
+        """What the service said at this poll (for ``autotoo jobs show`` and the dashboard)."""
         assert row.remote_id is not None
         await self.repo.record_remote(
-            row.id,
-            api=row.api,
-            remote_id=row.remote_id,
-            status="poll failed",
-            detail={"error": str(exc)},
-            failed_poll=True,
+            row.id, api=row.api, remote_id=row.remote_id, status=status, detail=detail, **extra
         )
+
+    async def _poll_failed(self, row: SubmissionRow, exc: RemoteError) -> None:
+        log.warning("poll failed; will retry", error=str(exc))
+        await self._record(row, "poll failed", {"error": str(exc)}, failed_poll=True)
         await self._next_poll(row)
+
+    async def _complete(self, row: SubmissionRow, what: str, notices: list[Notice]) -> None:
+        """Nothing more will come of it: 'done'."""
+        await self.repo.transition(
+            row.id,
+            expect=[S.TRACKING],
+            to=S.DONE,
+            next_at=None,
+            detail=f"complete: {what}",
+            notices=notices,
+        )
 
     async def _next_poll(self, row: SubmissionRow) -> None:
         await self.repo.set_next(
@@ -152,17 +164,9 @@ class Tracker(RemoteWorker):
         except RemoteError as exc:
             await self._poll_failed(row, exc)
             return
-        await self.repo.record_remote(
-            row.id,
-            api=Api.TOO,
-            remote_id=row.remote_id,
-            status=progress.status,
-            detail={
-                "target_id": progress.target_id,
-                "urgency": progress.urgency,
-                "observations": len(progress.observations),
-            },
-        )
+        observations = len(progress.observations)
+        detail = {"target_id": progress.target_id, "urgency": progress.urgency}
+        await self._record(row, progress.status, {**detail, "observations": observations})
         if row.state is S.SUBMITTED:
             row = await self.repo.transition(row.id, expect=[S.SUBMITTED], to=S.TRACKING)
         if progress.decided and not progress.approved:
@@ -195,14 +199,8 @@ class Tracker(RemoteWorker):
         if released:
             self.on_release()
         if progress.complete:
-            await self.repo.transition(
-                row.id,
-                expect=[S.TRACKING],
-                to=S.DONE,
-                next_at=None,
-                detail=f"complete: {progress.status}",
-                notices=self._notices(row, "complete", progress.status),
-            )
+            notices = self._notices(row, "complete", progress.status)
+            await self._complete(row, progress.status, notices)
         else:
             await self._next_poll(row)
 
@@ -224,14 +222,8 @@ class Tracker(RemoteWorker):
         except RemoteError as exc:
             await self._poll_failed(row, exc)
             return
-        await self.repo.record_remote(
-            row.id,
-            api=Api.XRT,
-            remote_id=row.remote_id,
-            status="complete" if progress.terminal else "running",
-            detail={"codes": progress.codes},
-            url=progress.url,
-        )
+        status = "complete" if progress.terminal else "running"
+        await self._record(row, status, {"codes": progress.codes}, url=progress.url)
         if row.state is S.SUBMITTED:
             row = await self.repo.transition(
                 row.id,
@@ -254,14 +246,9 @@ class Tracker(RemoteWorker):
             await self.repo.put_result(
                 row.id, kind, data, notices=self._result_notices(row, kind, data)
             )
-        await self.repo.transition(
-            row.id,
-            expect=[S.TRACKING],
-            to=S.DONE,
-            next_at=None,
-            detail=f"complete: {sorted(results)}",
-            notices=self._notices(row, "complete", url=progress.url, products=sorted(results)),
-        )
+        products = sorted(results)
+        notices = self._notices(row, "complete", url=progress.url, products=products)
+        await self._complete(row, str(products), notices)
 
     def _result_notices(self, row: SubmissionRow, kind: str, data: Any) -> list[Notice]:
         source = _POSITION_SOURCES.get(kind)
