@@ -198,15 +198,15 @@ def _print_result(result: dict[str, Any]) -> None:
 
 
 def _not_cancellable(row: SubmissionRow, remote: dict[str, Any] | None) -> str:
-    state = row.state.value
-    if state == "submitting":
+    state = row.state
+    if state is S.SUBMITTING:
         return "its request is being sent right now; wait for the outcome and look again"
-    if state in ("submitted", "tracking") and row.api is Api.TOO:
+    if state in (S.SUBMITTED, S.TRACKING) and row.api is Api.TOO:
         return (
             f"TOO {row.remote_id} was accepted by Swift; a TOO cannot be withdrawn through the "
             "API: contact the Swift observatory team with the TOO id"
         )
-    if state in ("submitted", "tracking"):
+    if state in (S.SUBMITTED, S.TRACKING):
         url = f" ({remote['url']})" if remote and remote.get("url") else ""
         return (
             f"XRT job {row.remote_id}{url} is running at the UKSSDC; autotoo cancels running "
