@@ -241,7 +241,9 @@ def main() -> int:
         print(f"run {run + 1}/{args.runs}, seed {seed}", flush=True)
         seeded = {**env, "AUTOTOO_CHAOS_SEED": str(seed)}
         run_pytest(REPEATED, seeded, timeout=600, work=work / f"seed-{seed}")
-    print("once: budget, secrets, state directory, fuzz, bad files", flush=True)
+    print(
+        "once: " + ", ".join(f.removeprefix("test_").removesuffix(".py") for f in ONCE), flush=True
+    )
     once_env = {**env, "AUTOTOO_CHAOS_SEED": str(first)}
     run_pytest(ONCE, once_env, timeout=1800, work=work / "once")
     entries = [json.loads(line) for line in report.read_text().splitlines() if line]

@@ -8,7 +8,8 @@ Two kinds of numbers, read only when Prometheus scrapes:
   Prometheus and nothing is counted twice. They restart at zero with the process, as
   Prometheus counters may.
 * facts of the store (submissions by API and state, poll failures, the age of the oldest
-  pending submission, alert-to-submission latency): the store is the truth and survives
+  pending submission, alert-to-submission latency, its size on disk and of the raw payloads
+  held and pruned): the store is the truth and survives
   restarts, so these are computed from it at scrape time. The latency histogram is rebuilt
   from every sent submission on each scrape: it only grows, as a histogram must, and a
   restart loses nothing. TOOs are rare (a handful a day), so this stays cheap.
@@ -36,6 +37,7 @@ from prometheus_client.registry import Collector
 
 from autotoo.sources.base import SourceHealth
 from autotoo.store.repository import Repository
+from autotoo.store.retention import StorageStats, storage_stats
 from autotoo.store.rows import Api, SubmissionState
 
 APIS = tuple(Api)
@@ -55,6 +57,7 @@ class _Snapshot:
     poll_failures: dict[str, int] = field(default_factory=dict)
     oldest_pending_s: dict[str, float] = field(default_factory=dict)
     latencies: dict[str, list[float]] = field(default_factory=dict)
+    storage: StorageStats | None = None
 
 
 class Metrics(Collector):
@@ -92,6 +95,7 @@ class Metrics(Collector):
             snap.oldest_pending_s[api] = max(age, snap.oldest_pending_s.get(api, 0.0))
         for api, seconds in await self.repo.sent_latencies():
             snap.latencies.setdefault(api, []).append(seconds)
+        snap.storage = await storage_stats(self.repo)  # index-only reads and two stat()s
         self._snapshot = snap
 
     async def render(self) -> bytes:
@@ -119,6 +123,37 @@ class Metrics(Collector):
         )
         episodes.add_metric([], float(storage.episodes))
         yield episodes
+        stats = self._snapshot.storage
+        if stats is None:
+            return
+        for name, doc, value in (
+            ("autotoo_store_file_bytes", "Size of the state file (state.db)", stats.file_bytes),
+            ("autotoo_store_wal_bytes", "Size of its write-ahead log (-wal)", stats.wal_bytes),
+            ("autotoo_store_raw_payloads", "Raw alert payloads held", stats.payloads),
+        ):
+            gauge = GaugeMetricFamily(name, doc)
+            gauge.add_metric([], float(value))
+            yield gauge
+        raw = GaugeMetricFamily(
+            "autotoo_store_raw_payload_bytes",
+            "Bytes of the raw payloads held: as stored (compressed) and as received (original)",
+            labels=["form"],
+        )
+        raw.add_metric(["stored"], float(stats.stored_bytes))
+        raw.add_metric(["original"], float(stats.original_bytes))
+        yield raw
+        pruned = CounterMetricFamily(
+            "autotoo_store_raw_payloads_pruned",
+            "Raw payloads the retention policy dropped (their rows and alerts stay)",
+        )
+        pruned.add_metric([], float(stats.pruned))
+        yield pruned
+        pruned_bytes = CounterMetricFamily(
+            "autotoo_store_raw_payload_pruned_bytes",
+            "Bytes (as received) of the raw payloads the retention policy dropped",
+        )
+        pruned_bytes.add_metric([], float(stats.pruned_bytes))
+        yield pruned_bytes
 
     def _process_counters(self) -> Iterator[Metric]:
         inbox = self.inbox.counters if self.inbox is not None else None

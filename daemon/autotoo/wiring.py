@@ -13,7 +13,7 @@ import ssl
 import sys
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 import aiohttp
@@ -36,6 +36,9 @@ from autotoo.supervisor import (
     resolve_state_path,
 )
 from autotoo.systemd import Notifier
+
+if TYPE_CHECKING:
+    from autotoo.pipeline.pruner import PrunerSettings
 
 log = get_logger("autotoo")
 
@@ -145,6 +148,17 @@ def pipeline_settings(loaded: LoadedConfig) -> PipelineSettings:
         max_clock_skew=cfg.max_clock_skew,
         retry_not_sent=cfg.pipeline.retry_not_sent,
         reconcile_delay=cfg.pipeline.reconcile_delay,
+    )
+
+
+def pruner_settings(config: Config) -> PrunerSettings:
+    """The retention policy and prune interval of ``store.retention``."""
+    from autotoo.pipeline.pruner import PrunerSettings  # noqa: PLC0415
+    from autotoo.store.retention import RetentionPolicy  # noqa: PLC0415
+
+    retention = config.store.retention
+    return PrunerSettings(
+        RetentionPolicy.of(retention.default, retention.topics.items()), retention.prune_every
     )
 
 
@@ -287,6 +301,7 @@ async def build_components(runtime: Runtime, stack: contextlib.AsyncExitStack) -
     from autotoo.collector import QuietCollector  # noqa: PLC0415
     from autotoo.pipeline.intake import Inbox  # noqa: PLC0415
     from autotoo.pipeline.processor import Processor  # noqa: PLC0415
+    from autotoo.pipeline.pruner import Pruner  # noqa: PLC0415
     from autotoo.pipeline.publisher import Publisher  # noqa: PLC0415
     from autotoo.pipeline.submitter import Submitter  # noqa: PLC0415
     from autotoo.pipeline.sweep import Sweep, log_settled  # noqa: PLC0415
@@ -363,6 +378,7 @@ async def build_components(runtime: Runtime, stack: contextlib.AsyncExitStack) -
         repo, settings=settings, on_release=submitter.wake.set, on_notices=publisher_wake.set
     )
     components += [processor, submitter, tracker, publisher, sweep]
+    components.append(Pruner(repo, settings=lambda: pruner_settings(runtime.loaded.config)))
     components.append(
         QuietCollector(quiet=lambda: not (inbox.busy or processor.busy or submitter.busy))
     )
@@ -448,8 +464,36 @@ def where_things_are(config: Config) -> dict[str, Any]:
     return {"state": str(state), "drop_folders": folders, "admin_url": admin}
 
 
+def announce_upgrade(state_path: Path, notifier: Notifier) -> None:
+    """Before opening a state file of an older schema: its upgrade may read the whole file
+    (migration 4 rebuilds the inbox's index; ~11 s per GB), longer than systemd waits for
+    READY=1 (TimeoutStartSec=90). A start that timed out would roll the upgrade back and
+    begin again at every restart, so systemd is asked to wait (EXTEND_TIMEOUT_USEC) and the
+    log says why the start is slow."""
+    from autotoo.store.db import SCHEMA_VERSION, schema_version_of, upgrade_seconds  # noqa: PLC0415
+
+    version = schema_version_of(state_path)
+    if version is None or version >= SCHEMA_VERSION:
+        return
+    size = state_path.stat().st_size
+    seconds = upgrade_seconds(size)
+    log.warning(
+        "upgrading the state file; the start waits for it",
+        path=str(state_path),
+        schema=f"{version} -> {SCHEMA_VERSION}",
+        size_mb=round(size / 1e6, 1),
+        up_to_s=round(seconds),
+    )
+    notifier.notify(
+        f"EXTEND_TIMEOUT_USEC={int(seconds * 1e6)}",
+        f"STATUS=upgrading the state file to schema {SCHEMA_VERSION} "
+        f"({size / 1e6:.0f} MB, up to {seconds:.0f} s)",
+    )
+
+
 async def _main(path: Path | None, loaded: LoadedConfig, rules: Any) -> int:
     state_path = resolve_state_path(loaded.config.state)
+    announce_upgrade(state_path, Notifier())
     try:
         db = await Database.open(state_path, compact=True)
     except StoreError as exc:

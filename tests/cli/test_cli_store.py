@@ -415,5 +415,5 @@ def test_alerts_export_then_replay(
         capsys, "alerts", "export", "--db", str(store.path), "--out", str(tmp_path / "none"),
         "--since", "2999-01-01T00:00:00", "--json",
     )  # fmt: skip
-    assert later == {"out": str(tmp_path / "none"), "files": 0}
+    assert later == {"out": str(tmp_path / "none"), "files": 0, "pruned": 0}
     assert (tmp_path / "none" / "index.jsonl").read_text() == ""

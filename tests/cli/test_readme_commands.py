@@ -75,7 +75,7 @@ def test_check_config_files_only_reads_no_credential(
     assert main(["check-config", "--no-credentials", "-c", EXAMPLE]) == EXIT_OK
     out = capsys.readouterr()
     assert "credential" not in out.err
-    assert "credentials not read; 0 warning(s)" in out.out
+    assert "credentials not read; 0 warnings)" in out.out
 
 
 def test_check_config_credentials_dir_checks_the_files_the_unit_would_load(
@@ -92,7 +92,7 @@ def test_check_config_credentials_dir_checks_the_files_the_unit_would_load(
         (tmp_path / name).write_text(f"value of {name}\n")
     assert main(["check-config", "--credentials-dir", str(tmp_path), "-c", EXAMPLE]) == EXIT_OK
     out = capsys.readouterr()
-    assert "0 warning(s)" in out.out
+    assert "0 warnings)" in out.out
     assert "value of" not in out.out + out.err
 
 

@@ -1,7 +1,8 @@
 """What `autotoo run` imports before READY=1 (bench/startup.py measures the time).
 
-Heavy packages only the v1 protocol (PyJWT, which pulls in cryptography) or the sky helpers
-(astropy) need must not be imported by the modules every daemon start loads. Nor may the
+Heavy packages only the v1 protocol (PyJWT, which pulls in cryptography), the sky helpers
+(astropy) or the sky-map region functions (numpy) need must not be imported by the modules
+every daemon start loads. Nor may the
 packages the daemon never uses at start: the ``cel`` package's command-line tool (typer,
 Rich, prompt_toolkit: CEL is loaded from its compiled module), Rich through structlog, the
 admin server (aiohttp.web, prometheus_client) when it is disabled, and the look-up of
@@ -32,7 +33,15 @@ START_MODULES = (
     "autotoo.swift",
     "autotoo.sources.mqtt",
 )
-NOT_AT_START = ("jwt", "cryptography", "astropy", "cel.cli", "typer", "prompt_toolkit")
+NOT_AT_START = (
+    "jwt",
+    "cryptography",
+    "astropy",
+    "numpy",
+    "cel.cli",
+    "typer",
+    "prompt_toolkit",
+)
 # Not loaded by the time the daemon says READY=1 (config below: live, admin disabled).
 NOT_BEFORE_READY = (
     *NOT_AT_START,

@@ -26,7 +26,17 @@ from autotoo.exits import EXIT_USAGE as EXIT_USAGE
 
 # Command modules import their heavy dependencies (astropy, aiohttp) inside their functions,
 # so that ``autotoo --version`` and ``--help`` stay fast.
-_PREFERRED_ORDER = ("run", "config_cmds", "alerts", "replay", "status", "jobs", "emulate", "demo")
+_PREFERRED_ORDER = (
+    "run",
+    "config_cmds",
+    "alerts",
+    "replay",
+    "status",
+    "jobs",
+    "store",
+    "emulate",
+    "demo",
+)
 
 
 def command_modules() -> list[str]:

@@ -1,6 +1,7 @@
 """``autotoo alerts list|export|reprocess``: the raw payloads the daemon stored (issue 3).
 
-Every received message stays in the store with its raw bytes, parsed or not. ``export``
+Every received message stays in the store with its raw bytes, parsed or not, until the
+retention policy prunes them (store/retention.py): the row stays, with ``pruned_at``. ``export``
 writes them as files named ``<id>_<topic with dots as underscores>.<xml|json>`` (the shared
 corpus's convention, so ``autotoo replay`` infers the topic again) plus ``index.jsonl`` with
 one line of metadata per file.
@@ -93,8 +94,13 @@ def _entry(row: InboxRow, group_key: str | None) -> dict[str, Any]:
         "event": group_key,
         "seen": row.seen_count,
         "duplicate_of": row.duplicate_of,
-        "bytes": len(row.raw),
+        "bytes": row.size,  # as received, also once pruned
+        "pruned_at": iso(row.pruned_at),
     }
+
+
+def _pruned(row: InboxRow) -> str:
+    return f"payload pruned on {iso(row.pruned_at)}"
 
 
 async def _list(args: argparse.Namespace, repo: Repository) -> int:
@@ -103,9 +109,11 @@ async def _list(args: argparse.Namespace, repo: Repository) -> int:
     if args.json:
         print(json.dumps(entries, indent=2))
         return EXIT_OK
-    for e in entries:
+    for e, (row, _key) in zip(entries, rows, strict=True):
         reason = e["reason"] or ""
         tail = e["event"] or (f"unparsed: {reason}" if e["status"] == "unparsed" else reason)
+        if e["pruned_at"]:
+            tail = f"{tail} ({_pruned(row)})" if tail else _pruned(row)
         print(
             f"{e['id']:>6}  {e['received']}  {e['source']:<10}  {e['topic'] or '-':<40}  "
             f"{e['status']:<9}  {tail}"
@@ -118,10 +126,22 @@ async def _list(args: argparse.Namespace, repo: Repository) -> int:
 async def _export(args: argparse.Namespace, repo: Repository) -> int:
     rows = await repo.cli_inbox(status=args.status, since=args.since, newest_first=False)
     count = await asyncio.to_thread(write_export, args.out, rows)  # file writes off the loop
+    pruned = [row for row, _key in rows if row.pruned_at is not None]
     if args.json:
-        print(json.dumps({"out": str(args.out), "files": count}))
-    else:
-        print(f"wrote {count} alert(s) and index.jsonl to {args.out}")
+        print(json.dumps({"out": str(args.out), "files": count, "pruned": len(pruned)}))
+        return EXIT_OK
+    print(f"wrote {count} alert(s) and index.jsonl to {args.out}")
+    if pruned:
+        # Their rows stay in index.jsonl (with pruned_at); their payloads no longer exist.
+        days = sorted({row.pruned_at.strftime("%Y-%m-%d") for row in pruned if row.pruned_at})
+        print(
+            f"{len(pruned)} more not written: payload pruned on {', '.join(days)} by the "
+            "retention policy (listed in index.jsonl with pruned_at)"
+        )
+        for row in pruned[:20]:
+            print(f"  #{row.id} {row.topic or '-'}: {_pruned(row)}")
+        if len(pruned) > 20:
+            print(f"  ... and {len(pruned) - 20} more")
     return EXIT_OK
 
 
@@ -150,9 +170,14 @@ def write_export(out: Path, rows: list[tuple[InboxRow, str | None]]) -> int:
 
     out.mkdir(parents=True, exist_ok=True)
     lines = []
+    written = 0
     for row, key in rows:
+        if row.pruned_at is not None:  # listed, with no file: its payload no longer exists
+            lines.append(json.dumps({"file": None, **_entry(row, key)}))
+            continue
         name = export_filename(row.id, row.topic, row.raw)
         (out / name).write_bytes(row.raw)
         lines.append(json.dumps({"file": name, **_entry(row, key)}))
+        written += 1
     (out / "index.jsonl").write_text("".join(f"{line}\n" for line in lines), encoding="utf-8")
-    return len(lines)
+    return written

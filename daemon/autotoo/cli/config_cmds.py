@@ -9,6 +9,7 @@ from pathlib import Path
 
 from autotoo.cli import EXIT_CONFIG, EXIT_OK
 from autotoo.config.problems import ConfigError
+from autotoo.formatting import count
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -63,8 +64,9 @@ def check_config(args: argparse.Namespace) -> int:
         print(warning, file=sys.stderr)
     checked = "not read" if args.no_credentials else "checked where found"
     print(
-        f"{args.config}: ok (mode {loaded.config.mode.value}, {len(loaded.config.sources)} "
-        f"sources, {len(rules)} rules; credentials {checked}; {len(loaded.warnings)} warning(s))"
+        f"{args.config}: ok (mode {loaded.config.mode.value}, "
+        f"{count(len(loaded.config.sources), 'source')}, {count(len(rules), 'rule')}; "
+        f"credentials {checked}; {count(len(loaded.warnings), 'warning')})"
     )
     return EXIT_OK
 

@@ -183,6 +183,46 @@ class PipelineTuning(Strict):
     )
 
 
+class RetentionSettings(Strict):
+    """How long raw payloads are kept (docs/operations.md, "Raw payloads: retention")."""
+
+    default: Duration | None = Field(
+        default=None,
+        description="how long a raw payload is kept when no pattern of `topics` matches its "
+        "topic; null (the default): for ever",
+    )
+    topics: dict[str, Duration | None] = Field(
+        default_factory=dict,
+        description="topic glob pattern (`igwn.*`, `gcn.classic.voevent.*`) to how long its "
+        "raw payloads are kept, null for ever; the first matching pattern in file order wins. "
+        "The payloads of an event with a request, of an alert not yet evaluated and of an "
+        "event that had an alert within the period are never pruned",
+    )
+    prune_every: Duration = Field(
+        default=timedelta(hours=1),
+        description="how often the daemon prunes, in small batches beside the pipeline",
+    )
+
+    @field_validator("default", "prune_every")
+    @classmethod
+    def _positive(cls, value: timedelta | None) -> timedelta | None:
+        if value is not None and value <= timedelta(0):
+            raise ValueError("must be longer than 0 seconds")
+        return value
+
+    @field_validator("topics")
+    @classmethod
+    def _positive_topics(cls, value: dict[str, timedelta | None]) -> dict[str, timedelta | None]:
+        for pattern, keep in value.items():
+            if keep is not None and keep <= timedelta(0):
+                raise ValueError(f"{pattern}: must be longer than 0 seconds")
+        return value
+
+
+class StoreSettings(Strict):
+    retention: RetentionSettings = RetentionSettings()
+
+
 class LogSettings(Strict):
     level: Literal["debug", "info", "warning", "error"] = "info"
     format: Literal["auto", "json", "console"] = "auto"
@@ -205,6 +245,7 @@ class Config(Strict):
     budgets: Budgets = Budgets()
     log: LogSettings = LogSettings()
     pipeline: PipelineTuning = PipelineTuning()
+    store: StoreSettings = StoreSettings()
     max_alert_age: Duration = Field(
         default=timedelta(days=1),
         description="alerts whose trigger (or issue) time is older are recorded and evaluated, "

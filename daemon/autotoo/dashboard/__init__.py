@@ -158,7 +158,7 @@ async def status(
         for r in rows
     ]
     subs.sort(key=lambda s: (_ORDER.get(S(s["state"]), 5), -s["id"]))
-    unparsed = await repo.inbox_list(limit=20, status="unparsed")
+    unparsed = await repo.inbox_list(limit=20, status="unparsed", payloads=False)
     return {
         "generated_at": _iso(datetime.now(UTC)),
         "mode": mode,

@@ -5,6 +5,8 @@ Public API for the pipeline::
     ruleset = load_rules(config.rules)                       # ConfigError on any problem
     if ruleset.uses_astropy:                                 # at start, off the event loop
         await asyncio.to_thread(warm_up, now)
+    if ruleset.uses_skymaps:                                 # likewise numpy, for sky maps
+        await asyncio.to_thread(warm_up_skymaps)
     ctx = AlertContext(alert, earlier, now)                  # once per alert
     for decision in evaluate(ruleset, alert, earlier, now=now, context=ctx):
         if decision.matched:
@@ -18,6 +20,7 @@ from autotoo.rules.engine import Decision, PlannedActions, evaluate, render_acti
 from autotoo.rules.errors import RenderError, RulesError
 from autotoo.rules.loader import load_documents, load_rules
 from autotoo.rules.models import Rule, RuleFile
+from autotoo.rules.regions import warm_up_skymaps
 from autotoo.rules.sky import warm_up
 
 
@@ -44,4 +47,5 @@ __all__ = [
     "render_actions",
     "rules_json_schema",
     "warm_up",
+    "warm_up_skymaps",
 ]

@@ -17,7 +17,8 @@ from autotoo.alerts.model import NormalizedAlert
 from autotoo.alerts.topics import normalize_topic, topic_matches
 from autotoo.rules.conditions import Condition
 from autotoo.rules.models import Rule
-from autotoo.rules.needs import NOTHING, Needs
+from autotoo.rules.needs import NOTHING, Needs, blank_strings, calls_any
+from autotoo.rules.regions import REGION_HELPERS
 from autotoo.rules.sky import ASTROPY_HELPERS
 from autotoo.rules.templates import Value
 
@@ -124,8 +125,19 @@ class CompiledRule:
 
     @property
     def uses_astropy(self) -> bool:
-        texts = [self.spec.when or "", *(v.literal for v in self._values() if v.template)]
-        return any(name in str(text) for text in texts for name in ASTROPY_HELPERS)
+        return self._calls(ASTROPY_HELPERS)
+
+    @property
+    def uses_skymaps(self) -> bool:
+        """Whether the condition or a template may call a region function (numpy)."""
+        return self._calls(REGION_HELPERS)
+
+    def _calls(self, names: frozenset[str]) -> bool:
+        """Whether a name is called (``name(``) outside the condition's string literals or in
+        any template (conservative: a false positive only warms a module up for nothing)."""
+        when = blank_strings(self.spec.when or "")
+        texts = [when, *(str(v.literal) for v in self._values() if v.template)]
+        return any(calls_any(text, names) for text in texts)
 
     def _values(self) -> list[Value]:
         nested = [v for params in self.xrt_products.values() for v in params.values()]
@@ -184,6 +196,12 @@ class RuleSet:
         """Whether any condition or template may call an astropy-backed helper (then the
         daemon should call :func:`autotoo.rules.warm_up` at start, off the event loop)."""
         return any(rule.uses_astropy for rule in self.rules)
+
+    @property
+    def uses_skymaps(self) -> bool:
+        """Whether any condition or template may call a region function (then the daemon
+        should call :func:`autotoo.rules.warm_up_skymaps` at start, off the event loop)."""
+        return any(rule.uses_skymaps for rule in self.rules)
 
     @property
     def digest(self) -> str:

@@ -9,7 +9,8 @@ maps, ``flags``, ``classification``, ``properties``) plus ``group_key``, ``has_p
 ``raw``. ``event`` covers every alert of the same event *including this one*: ``key``,
 ``count``, ``alerts`` (oldest first, without ``raw``), ``first``, ``latest`` (this alert),
 ``previous`` (the one before, or null), ``best`` (smallest error radius among those with a
-position, or null) and ``has_retraction``.
+position, or null) and ``has_retraction``. ``alert.skymap`` refers to the alert's sky map
+for the region functions (:mod:`.regions`), which decode it on first use.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from autotoo.alerts.model import NormalizedAlert
 from autotoo.rules import sky
 from autotoo.rules.conditions import make_activation
 from autotoo.rules.needs import Needs
+from autotoo.rules.regions import REGION_HELPERS, make_region_helpers, skymap_field
 
 _INT64 = (-(2**63), 2**63 - 1)
 _PLAIN_FIELDS = tuple(
@@ -66,6 +68,7 @@ _DERIVED: dict[str, Callable[[NormalizedAlert], Any]] = {
     "references": lambda a: [{"target": r.target, "cite": r.cite} for r in a.references],
     "group_key": lambda a: a.group_key,
     "has_position": lambda a: a.has_position,
+    "skymap": skymap_field,  # a reference, never decoded here (see .regions)
 }
 VIEW_FIELDS = frozenset(_PLAIN_FIELDS) | _DERIVED.keys()
 
@@ -188,7 +191,8 @@ def alert_time(alert: NormalizedAlert) -> datetime | None:
     return when if when.tzinfo else when.replace(tzinfo=UTC)
 
 
-HELPER_NAMES = frozenset(make_helpers(datetime(2000, 1, 1, tzinfo=UTC)))  # names only
+#: Every function a condition or template may call (names only).
+HELPER_NAMES = frozenset(make_helpers(datetime(2000, 1, 1, tzinfo=UTC))) | REGION_HELPERS
 
 
 class AlertContext:
@@ -203,8 +207,14 @@ class AlertContext:
         self._activations: dict[Needs, Any] = {}
 
     @cached_property
-    def helpers(self) -> dict[str, Callable[..., Any]]:
+    def position_helpers(self) -> dict[str, Callable[..., Any]]:
         return make_helpers(self.now, alert_time(self.alert))
+
+    @cached_property
+    def helpers(self) -> dict[str, Callable[..., Any]]:
+        """Every helper: templates get these, conditions only what they call (``needs``)."""
+        regions = make_region_helpers(self.now, (*self.earlier, self.alert))
+        return self.position_helpers | regions
 
     @cached_property
     def alert_view(self) -> dict[str, Any]:
@@ -266,5 +276,6 @@ class AlertContext:
                 variables["event"] = self.event_view
             # plain_value: whatever a parser left in a field, CEL must be able to hold it.
             variables["alert"] = plain_value(view)
-            found = self._activations[needs] = make_activation(variables, self.helpers)
+            functions = self.helpers if needs.regions else self.position_helpers
+            found = self._activations[needs] = make_activation(variables, functions)
         return found

@@ -40,6 +40,7 @@ from autotoo.rules.fields import (
 from autotoo.rules.models import ExplicitPosition, Rule, RuleFile, too_fields
 from autotoo.rules.needs import NOTHING, condition_needs
 from autotoo.rules.references import condition_unknown_fields
+from autotoo.rules.regions import REGION_HELPERS
 from autotoo.rules.suggest import with_suggestions
 from autotoo.rules.templates import Value, compile_value
 from autotoo.xrtrequest.check import validate as check_xrt_request
@@ -193,7 +194,11 @@ class _FileCompiler:
             xrt_globals=xrt_globals,
             xrt_products=xrt_products,
             notify_texts=texts,
-            needs=condition_needs(rule.when, HELPER_NAMES) if rule.when is not None else NOTHING,
+            needs=(
+                condition_needs(rule.when, HELPER_NAMES, REGION_HELPERS)
+                if rule.when is not None
+                else NOTHING
+            ),
             topics_at=tuple(
                 (topic, *self.doc.position(where), dotted(where))
                 for i, topic in enumerate(rule.match.topics)

@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from autotoo.store import writes
+from autotoo.store import payloads, writes
 from autotoo.store.db import Database
 from autotoo.store.rows import (
     Api,
@@ -30,17 +30,21 @@ _submission = writes.submission_row
 
 
 def inbox_row(row: sqlite3.Row) -> InboxRow:
+    pruned_at = parse_ts(row["pruned_at"])
+    raw = b"" if pruned_at is not None else payloads.decode(row["encoding"], bytes(row["raw"]))
     return InboxRow(
         id=row["id"],
         source=row["source"],
         topic=row["topic"],
-        raw=bytes(row["raw"]),
+        raw=raw,
         received_at=parse_ts(row["received_at"]) or utcnow(),
         status=row["status"],
         reason=row["reason"],
         dedup_key=row["dedup_key"],
         seen_count=row["seen_count"],
         duplicate_of=row["duplicate_of"],
+        pruned_at=pruned_at,
+        size=row["raw_size"] if row["raw_size"] is not None else len(raw),
     )
 
 

@@ -32,7 +32,7 @@ _CATCH_ALL = "directory"
 
 
 class ReprocessError(Exception):
-    """The row does not exist or is not evaluated yet."""
+    """The row does not exist, is not evaluated yet, or its payload was pruned."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,6 +64,12 @@ async def reprocess(
     if row.status not in {"unparsed", "processed"}:
         raise ReprocessError(
             f"alert #{inbox_id} is {row.status}: not evaluated yet, the daemon will evaluate it"
+        )
+    if row.pruned_at is not None:
+        raise ReprocessError(
+            f"alert #{inbox_id}: its payload was pruned on "
+            f"{row.pruned_at.strftime('%Y-%m-%d %H:%M:%S')} UTC by the retention policy "
+            "(store.retention); there is nothing to evaluate again"
         )
     chosen = topic_for_reprocess(row.topic, topic, row.raw)
     if row.status == "unparsed":

@@ -100,6 +100,10 @@ class InboxRow:
     dedup_key: str
     seen_count: int
     duplicate_of: int | None = None  # a copy of the alert parsed from this inbox row
+    # When the retention policy dropped the payload (``raw`` is then empty); the row, its
+    # digest and its normalized alert stay (store/retention.py).
+    pruned_at: datetime | None = None
+    size: int = 0  # length of the payload as received (also after pruning)
 
 
 @dataclass(frozen=True, slots=True)

@@ -86,12 +86,20 @@ def submission_by_id(conn: sqlite3.Connection, sub_id: int) -> SubmissionRow | N
 
 
 # ---- inbox -------------------------------------------------------------------------------
-def put_inbox(conn: sqlite3.Connection, items: Sequence[InboxItem]) -> list[InboxPut]:
-    """Store each message once (by transport identity, then by content key), in order."""
-    return [_put_one(conn, item) for item in items]
+def put_inbox(
+    conn: sqlite3.Connection,
+    items: Sequence[InboxItem],
+    stored: Sequence[tuple[str, bytes]] | None = None,
+) -> list[InboxPut]:
+    """Store each message once (by transport identity, then by content key), in order.
+    ``stored``: each item's (encoding, bytes to store) from :func:`payloads.encode` (default:
+    as received)."""
+    if stored is None:  # the usual case (notices): no list of pairs to build
+        return [_put_one(conn, item, "identity", item.raw) for item in items]
+    return [_put_one(conn, item, *how) for item, how in zip(items, stored, strict=True)]
 
 
-def _put_one(conn: sqlite3.Connection, item: InboxItem) -> InboxPut:
+def _put_one(conn: sqlite3.Connection, item: InboxItem, encoding: str, blob: bytes) -> InboxPut:
     if item.identity is not None:
         known = conn.execute(
             "SELECT inbox_id FROM inbox_identity WHERE identity = ?", (item.identity,)
@@ -99,11 +107,20 @@ def _put_one(conn: sqlite3.Connection, item: InboxItem) -> InboxPut:
         if known is not None:  # exact redelivery (same Kafka offset, same file)
             return InboxPut(int(known[0]), new=False)
     row = conn.execute(
-        "INSERT INTO inbox (dedup_key, source, topic, digest, raw, received_at) "
-        "VALUES (?, ?, ?, ?, ?, ?) "
+        "INSERT INTO inbox (dedup_key, source, topic, digest, raw, encoding, raw_size, "
+        "received_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?) "
         "ON CONFLICT (dedup_key) DO UPDATE SET seen_count = inbox.seen_count + 1 "
         "RETURNING id, seen_count",
-        (item.dedup_key, item.source, item.topic, item.digest, item.raw, ts(item.received_at)),
+        (
+            item.dedup_key,
+            item.source,
+            item.topic,
+            item.digest,
+            blob,
+            encoding,
+            len(item.raw),
+            ts(item.received_at),
+        ),
     ).fetchone()
     assert row is not None
     inbox_id, seen = int(row[0]), int(row[1])

@@ -1,6 +1,6 @@
--- autotoo state, schema 4: a submission's bookkeeping in columns of its own.
+-- autotoo state, schema 5: a submission's bookkeeping in columns of its own.
 --
--- Up to schema 3 the request column also held what the daemon noted while handling the row
+-- Up to schema 4 the request column also held what the daemon noted while handling the row
 -- (`_reconcile`: listings that did not show it / that failed; `first_try_at`: the first try
 -- of an XRT job retried while the UKSSDC had no data), so "did the request change?" compared
 -- bookkeeping too, and a re-rendered request dropped the retry window's start. The request
