@@ -36,7 +36,7 @@ import aiohttp
 from autotoo.emulators.users import Users
 from autotoo.swift import SwiftV2Client, TooRequest
 from autotoo.ukssdc.client import UkssdcClient
-from autotoo.ukssdc.request import XrtRequest
+from autotoo.xrtrequest.request import XrtRequest
 from bench._common import TOO_FIELDS, Requests, Row, emit, emulator, position, quick_flag
 
 SECRET = "my_shared_secret"

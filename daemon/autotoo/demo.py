@@ -52,6 +52,8 @@ from autotoo.emulators.clock import SimClock
 from autotoo.emulators.sky import Sky
 from autotoo.formatting import count
 from autotoo.samples import SAMPLES, Sample
+from autotoo.store.rows import Api
+from autotoo.store.rows import SubmissionState as S
 from autotoo.wiring import example_rules_dir
 
 SWIFT_USER, SWIFT_SECRET = "myuser", "my_shared_secret"  # the emulator's built-in account
@@ -255,14 +257,14 @@ def _done(status: dict[str, Any]) -> dict[str, Any] | None:
     """The demo rule's TOO and XRT job once the whole loop is complete, else None."""
     subs = _latest(status)
     for s in subs:
-        if s["state"] in {"rejected", "needs_human", "cancelled"}:
+        if s["state"] in {S.REJECTED, S.NEEDS_HUMAN, S.CANCELLED}:
             raise DemoError(f"the demo rule's {s['api']} request is {s['state']}: {s['reason']}")
-    too = next((s for s in subs if s["api"] == "swift_too" and s["observations"]), None)
+    too = next((s for s in subs if s["api"] == Api.TOO and s["observations"]), None)
     xrt = next(
         (
             s
             for s in subs
-            if s["api"] == "ukssdc_xrt" and s["state"] == "done" and "lightcurve" in s["results"]
+            if s["api"] == Api.XRT and s["state"] == S.DONE and "lightcurve" in s["results"]
         ),
         None,
     )

@@ -38,9 +38,9 @@ from prometheus_client.registry import Collector
 from autotoo.sources.base import SourceHealth
 from autotoo.store.repository import Repository
 from autotoo.store.retention import StorageStats, storage_stats
-from autotoo.store.rows import SubmissionState
+from autotoo.store.rows import Api, SubmissionState
 
-APIS = ("swift_too", "ukssdc_xrt")
+APIS = tuple(Api)
 # Alert to POST: seconds for a rule without a settle window, minutes with one, hours for XRT
 # products that wait for Swift to observe.
 LATENCY_BUCKETS = (1, 2, 5, 10, 30, 60, 120, 300, 600, 1800, 3600, 7200, 21600, 86400)

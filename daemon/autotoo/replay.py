@@ -5,7 +5,7 @@ the same code the daemon runs -- :func:`~autotoo.pipeline.processor.decide_rules
 :func:`~autotoo.pipeline.planner.plan_alert` -- against an in-memory event grouping instead of
 the store, so updates of one event see the earlier alerts and ``once_per: event`` plans once.
 The request bodies are built by the real clients' encoders (the Swift client's local
-validation and wire form, :class:`~autotoo.ukssdc.request.XrtRequest`), never sent.
+validation and wire form, :class:`~autotoo.xrtrequest.request.XrtRequest`), never sent.
 
 Time: each alert is evaluated at its own issue time (else its trigger time), the moment the
 daemon would have seen it live; Sun and Moon distances and ``settle`` windows depend on it.
@@ -29,17 +29,17 @@ from autotoo.alerts import AlertParseError, NormalizedAlert, parse_alert
 from autotoo.alerts.streams import topic_of_payload
 from autotoo.pipeline.keys import alert_identity, content_key, inbox_key
 from autotoo.pipeline.planner import Plan, plan_alert
-from autotoo.pipeline.ports import TOO
 from autotoo.pipeline.processor import RuleOutcome, decide_rules, impossible
 from autotoo.pipeline.settings import PipelineSettings
 from autotoo.rules import Decision, RuleSet
 from autotoo.store.rows import Notice, PlannedSubmission, SubmissionRow, SubmissionState
+from autotoo.store.specs import TooSpec, XrtSpec
 from autotoo.swift import SwiftClient, TooRequest
 from autotoo.swift.base import ANONYMOUS
 from autotoo.swift.v1 import API_VERSION as SWIFT_V1_API_VERSION
 from autotoo.swift.wire import v1_api_data, v2_form
-from autotoo.ukssdc.errors import RequestError
-from autotoo.ukssdc.request import XrtRequest
+from autotoo.xrtrequest.errors import RequestError
+from autotoo.xrtrequest.request import XrtRequest
 
 S = SubmissionState
 
@@ -144,13 +144,11 @@ class WireRenderer:
         self.debug_mode = debug_mode
         self.xrt_problem = xrt_problem
 
-    def too(self, request: dict[str, Any]) -> WireBody:
+    def too(self, spec: TooSpec) -> WireBody:
         form = f"swift {self.swift.protocol} {'form' if self.swift.protocol == 'v2' else 'json'}"
-        debug = self.debug_mode or bool(request.get("debug"))  # as the submitter decides
+        debug = self.debug_mode or spec.debug  # as the submitter decides
         try:
-            req = TooRequest.model_validate(
-                {**request["body"], "marker": request["marker"], "debug": debug}
-            )
+            req = TooRequest.model_validate({**spec.body, "marker": spec.marker, "debug": debug})
         except (ValidationError, ValueError) as exc:
             return WireBody(form, None, problems=[f"invalid TOO request: {exc}"])
         checked = self.swift.check(req)
@@ -169,11 +167,11 @@ class WireRenderer:
             }
         return WireBody(form, body, list(checked.warnings), problems)
 
-    def xrt(self, request: dict[str, Any], *, waiting: bool = False) -> WireBody:
+    def xrt(self, spec: XrtSpec, *, waiting: bool = False) -> WireBody:
         """``waiting``: released after the TOO is observed, when the tracker sets ``targ``."""
         problems = [self.xrt_problem] if self.xrt_problem else []
         try:
-            xrt = self.build_xrt(request["request"], request["name"])
+            xrt = self.build_xrt({"globals": spec.globals, "products": spec.products}, spec.name)
         except (RequestError, ValueError, TypeError) as exc:
             return WireBody(
                 "ukssdc json", None, problems=[*problems, f"invalid XRT request: {exc}"]
@@ -353,7 +351,7 @@ class Replay:
                 event.rows.append(self._row(event, p, now))
         for row in event.rows:
             if row.key in plan.replans and row.state is S.PLANNED:
-                row.request = plan.replans[row.key]
+                row.spec = plan.replans[row.key]
         if plan.cancel_planned:
             withheld = [row for row in event.rows if row.state is S.PLANNED]
             for row in withheld:
@@ -378,7 +376,7 @@ class Replay:
             attempt=plan.attempt,
             parent_id=None,
             state=S.PLANNED,
-            request=plan.request,
+            spec=plan.spec,
             remote_id=None,
             sent_at=None,
             not_before=plan.not_before,
@@ -429,10 +427,10 @@ class Replay:
         return f"{head}, {how} at {sent}, before this alert: no second request"
 
     def _action(self, row: SubmissionRow, status: str) -> ActionReport:
-        if row.api == TOO:
-            wire = self.wire.too(row.request)
+        if isinstance(row.spec, TooSpec):
+            wire = self.wire.too(row.spec)
         else:
-            wire = self.wire.xrt(row.request, waiting=row.next_at is None)
+            wire = self.wire.xrt(row.spec, waiting=row.next_at is None)
         return ActionReport(row.action, status, row.key, wire)
 
 

@@ -77,7 +77,6 @@ class Runtime:
     heartbeat_at: float = 0.0  # loop time of the last heartbeat that passed the liveness check
     stored_at: float = 0.0  # loop time of the last heartbeat written to the store
     live_problems: list[str] = field(default_factory=list)  # why the last check failed
-    health: dict[str, Any] = field(default_factory=dict)
 
 
 def resolve_state_path(state: str | None, environ: dict[str, str] | None = None) -> Path:

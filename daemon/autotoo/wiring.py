@@ -18,11 +18,11 @@ from urllib.parse import urlsplit
 
 import aiohttp
 
-from autotoo.cli import EXIT_CONFIG, EXIT_FAILURE, EXIT_OK
 from autotoo.config.load import Credentials, LoadedConfig, load_config
 from autotoo.config.models import Config, DirectorySource, HttpSource, KafkaSource, MqttSource
 from autotoo.config.problems import ConfigError, ConfigProblem
 from autotoo.config.yamlfile import load_yaml_file
+from autotoo.exits import EXIT_CONFIG, EXIT_FAILURE, EXIT_OK
 from autotoo.logs import configure, get_logger
 from autotoo.pipeline.settings import PipelineSettings
 from autotoo.store.db import Database
@@ -182,67 +182,59 @@ def make_drop_folders(config: Config) -> None:
 
 
 def build_sources(loaded: LoadedConfig) -> list[Any]:
-    """Kafka, MQTT and directory sources (HTTP ingest is mounted on the admin server)."""
-    from autotoo.sources.directory import DirectorySource as DirSrc  # noqa: PLC0415
+    """Kafka, MQTT and directory sources (HTTP ingest is mounted on the admin server): the
+    config's sections as the sources' settings, each built by ``sources.create_source``
+    (which imports a transport only when one is configured)."""
+    from autotoo.sources import SourceSettings, create_source  # noqa: PLC0415
     from autotoo.sources.settings import (  # noqa: PLC0415
         DirectorySettings,
         KafkaSettings,
         MqttSettings,
     )
 
-    out: list[Any] = []
+    settings: list[SourceSettings] = []
     for index, src in enumerate(loaded.config.sources):
         name = src.name or f"{src.kind}-{index}"
         if isinstance(src, MqttSource):
-            from autotoo.sources.mqtt import MqttSource as MqttSrc  # noqa: PLC0415
-
             url = urlsplit(src.url)
             tls = url.scheme == "mqtts"
-            out.append(
-                MqttSrc(
-                    MqttSettings(
-                        name=name,
-                        host=url.hostname or "localhost",
-                        port=url.port or (8883 if tls else 1883),
-                        client_id=src.client_id,
-                        topics=tuple(src.topics),
-                        username=src.username,
-                        password=loaded.secret(f"sources.{index}.password_file"),
-                        tls=tls,
-                        ca_file=Path(src.ca_file) if src.ca_file else None,
-                        session_expiry=int(src.session_expiry.total_seconds()),
-                        keepalive=int(src.keepalive.total_seconds()),
-                    )
+            settings.append(
+                MqttSettings(
+                    name=name,
+                    host=url.hostname or "localhost",
+                    port=url.port or (8883 if tls else 1883),
+                    client_id=src.client_id,
+                    topics=tuple(src.topics),
+                    username=src.username,
+                    password=loaded.secret(f"sources.{index}.password_file"),
+                    tls=tls,
+                    ca_file=Path(src.ca_file) if src.ca_file else None,
+                    session_expiry=int(src.session_expiry.total_seconds()),
+                    keepalive=int(src.keepalive.total_seconds()),
                 )
             )
         elif isinstance(src, KafkaSource):
-            from autotoo.sources.kafka import KafkaSource as KafkaSrc  # noqa: PLC0415
-
-            out.append(
-                KafkaSrc(
-                    KafkaSettings(
-                        name=name,
-                        group_id=src.group_id,
-                        topics=tuple(src.topics),
-                        domain=src.domain,
-                        client_id=loaded.secret(f"sources.{index}.client_id_file"),
-                        client_secret=loaded.secret(f"sources.{index}.client_secret_file"),
-                        extra_config=dict(src.extra),
-                    )
+            settings.append(
+                KafkaSettings(
+                    name=name,
+                    group_id=src.group_id,
+                    topics=tuple(src.topics),
+                    domain=src.domain,
+                    client_id=loaded.secret(f"sources.{index}.client_id_file"),
+                    client_secret=loaded.secret(f"sources.{index}.client_secret_file"),
+                    extra_config=dict(src.extra),
                 )
             )
         elif isinstance(src, DirectorySource):
-            out.append(
-                DirSrc(
-                    DirectorySettings(
-                        name=name,
-                        path=drop_folder(loaded.config, src),
-                        topic=src.topic,
-                        poll_interval=src.poll_interval.total_seconds(),
-                    )
+            settings.append(
+                DirectorySettings(
+                    name=name,
+                    path=drop_folder(loaded.config, src),
+                    topic=src.topic,
+                    poll_interval=src.poll_interval.total_seconds(),
                 )
             )
-    return out
+    return [create_source(one) for one in settings]
 
 
 class SourceRunner:
@@ -380,7 +372,6 @@ async def build_components(runtime: Runtime, stack: contextlib.AsyncExitStack) -
         )
         _mount_http_ingest(admin, loaded, inbox)
         components.append(admin)
-        runtime.health["admin"] = admin
     # The sweep repairs rows a crash left waiting for what has happened (at start, then
     # every few minutes); what it releases goes to the submitter, its notices out.
     sweep = Sweep(
@@ -390,14 +381,6 @@ async def build_components(runtime: Runtime, stack: contextlib.AsyncExitStack) -
     components.append(Pruner(repo, settings=lambda: pruner_settings(runtime.loaded.config)))
     components.append(
         QuietCollector(quiet=lambda: not (inbox.busy or processor.busy or submitter.busy))
-    )
-    runtime.health.update(
-        processor=processor,
-        submitter=submitter,
-        tracker=tracker,
-        publisher=publisher,
-        inbox=inbox,
-        sources=sources,
     )
     return components
 

@@ -16,6 +16,7 @@ from autotoo.sources.base import Received, SourceHealth
 from autotoo.store.db import Database
 from autotoo.store.repository import Repository
 from autotoo.store.rows import AlertOutcome, PlannedSubmission, SubmissionState
+from autotoo.store.specs import TooSpec, XrtSpec
 
 S = SubmissionState
 
@@ -46,9 +47,12 @@ async def test_store_facts_follow_the_submissions(repo: Repository) -> None:
     await inbox(message)  # redelivered
     (row,) = await repo.inbox_pending()
     plans = [
-        PlannedSubmission(key="too-1", api="swift_too", rule="r", action="too", request={}),
         PlannedSubmission(
-            key="xrt-1", api="ukssdc_xrt", rule="r", action="xrt_products", request={},
+            key="too-1", rule="r", action="too", spec=TooSpec(body={}, marker="too-1")
+        ),
+        PlannedSubmission(
+            key="xrt-1", rule="r", action="xrt_products",
+            spec=XrtSpec(globals={}, products={}, name="xrt-1"),
             parent_key="too-1", waiting=True,
         ),
     ]  # fmt: skip

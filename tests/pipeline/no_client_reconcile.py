@@ -16,6 +16,7 @@ from autotoo.sources.base import Received
 from autotoo.store.db import Database
 from autotoo.store.repository import Repository
 from autotoo.store.rows import AlertOutcome, PlannedSubmission, SubmissionState
+from autotoo.store.specs import TooSpec
 
 S = SubmissionState
 
@@ -30,7 +31,7 @@ async def main(path: Path) -> None:
         )
         (row,) = await repo.inbox_pending()
         plan = PlannedSubmission(
-            key="too-1", api="swift_too", rule="r", action="too", request={"marker": "m"}
+            key="too-1", rule="r", action="too", spec=TooSpec(body={}, marker="m")
         )
         outcome = AlertOutcome(
             inbox_id=row.id, normalized={}, group_key="m:e", mission="m", event_key="e",
@@ -51,7 +52,10 @@ async def main(path: Path) -> None:
                 {
                     "handled": handled,
                     "state": after.state.value,
-                    "reconcile": after.request.get("_reconcile"),
+                    "reconcile": {
+                        "missing": after.reconcile_missing,
+                        "errors": after.reconcile_errors,
+                    },
                 }
             )
         )

@@ -16,6 +16,7 @@ from autotoo.pipeline.tracker import Tracker
 from autotoo.sources.base import Received
 from autotoo.store.repository import Repository
 from autotoo.store.rows import AlertOutcome, PlannedSubmission, SubmissionState
+from autotoo.store.specs import TooSpec
 
 S = SubmissionState
 
@@ -46,9 +47,7 @@ async def test_tracking_without_a_client_is_a_failed_poll_not_a_crash(repo: Repo
         Received.create(raw=b"{}", identity="x", topic="t", received_at=now, source="t")
     )
     (row,) = await repo.inbox_pending()
-    plan = PlannedSubmission(
-        key="too-1", api="swift_too", rule="r", action="too", request={"marker": "m"}
-    )
+    plan = PlannedSubmission(key="too-1", rule="r", action="too", spec=TooSpec(body={}, marker="m"))
     outcome = AlertOutcome(
         inbox_id=row.id, normalized={}, group_key="m:e", mission="m", event_key="e",
         kind="initial", is_test=False, error_deg=0.1, plans=[plan],

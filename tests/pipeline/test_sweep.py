@@ -85,10 +85,9 @@ async def test_sweep_points_a_job_at_the_resubmission_of_its_rejected_too(
     await sql(p, "UPDATE submissions SET state = 'rejected', next_at = NULL WHERE id = ?", too.id)
     plan = PlannedSubmission(
         key=submission_key(too.rule, too.group_key, "too", 1),
-        api=too.api,
         rule=too.rule,
         action="too",
-        request=too.request,
+        spec=too.spec,
         attempt=1,
     )
     again = await p.repo.add_submission(too.event_id, plan, parent_id=too.id, detail="attempt 1")

@@ -17,8 +17,8 @@ from autotoo.rules import AlertContext, load_rules, render_actions
 from autotoo.rules.fields import TOO_FIELDS, XRT_GLOBALS, XRT_PRODUCT_PARAMS
 from autotoo.swift.model import TooRequest
 from autotoo.swift.validation import validate_request
-from autotoo.ukssdc.params import GLOBAL_BY_NAME, product
-from autotoo.ukssdc.request import XrtRequest
+from autotoo.xrtrequest.params import GLOBAL_BY_NAME, product
+from autotoo.xrtrequest.request import XrtRequest
 from tests.rules.factory import REPO, parse_file, real_alerts
 
 RULES = load_rules([REPO / "rules" / "*.yaml"])

@@ -19,6 +19,7 @@ from autotoo.store.db import Database
 from autotoo.store.repository import Repository
 from autotoo.store.retention import RetentionPolicy, prune, storage_stats
 from autotoo.store.rows import AlertOutcome, PlannedSubmission, utcnow
+from autotoo.store.specs import TooSpec
 from tests.alerts.alert_corpus import REPO_ROOT
 
 DATA = REPO_ROOT / "tests" / "data" / "alerts"
@@ -50,7 +51,8 @@ async def _put(repo: Repository, name: str, topic: str, raw: bytes, when: dateti
 
 def _alert(inbox_id: int, group_key: str, *, request: bool) -> AlertOutcome:
     mission, _, key = group_key.partition(":")
-    plans = [PlannedSubmission(f"key-{group_key}", "swift_too", "r1", "too", {"urgency": 2})]
+    key = f"key-{group_key}"
+    plans = [PlannedSubmission(key, "r1", "too", TooSpec(body={"urgency": 2}, marker=key))]
     return AlertOutcome(
         inbox_id=inbox_id,
         normalized={"notice_type": "X", "event_key": key},

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import json
 import os
 import sqlite3
 from collections.abc import Callable
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -29,6 +30,7 @@ from autotoo.store.rows import (
     SubmissionState,
     utcnow,
 )
+from autotoo.store.specs import RuleBudget, TooSpec, XrtRetry, XrtSpec
 from tests.store.fsyncs import HeldFsync, failing_fsync
 from tests.store.sql_trace import commit_modes, trace_statements
 
@@ -163,7 +165,7 @@ def _outcome(
         decisions=[DecisionRecord("r1", "h", matched=True, reason="matched")],
         plans=[
             PlannedSubmission(
-                key=key, api="swift_too", rule="r1", action="too", request={"urgency": 2}
+                key=key, rule="r1", action="too", spec=TooSpec(body={"urgency": 2}, marker=key)
             )
         ]
         if plans
@@ -205,8 +207,9 @@ async def test_replan_touches_only_planned_and_retraction_withholds(repo: Reposi
     _, event_id = await repo.commit_alert(_outcome(await _inbox(repo, "a1")))
     sub = (await repo.submissions(event_id=event_id))[0]
     outcome = _outcome(await _inbox(repo, "a2"), plans=False)
-    await repo.commit_alert(dataclasses.replace(outcome, replans={"k1": {"urgency": 3}}))
-    assert (await repo.submission(sub.id)).request == {"urgency": 3}  # type: ignore[union-attr]
+    replanned = TooSpec(body={"urgency": 3}, marker="k1")
+    await repo.commit_alert(dataclasses.replace(outcome, replans={"k1": replanned}))
+    assert (await repo.submission(sub.id)).spec == replanned  # type: ignore[union-attr]
     await repo.commit_alert(_retraction(await _inbox(repo, "a3")))
     after = await repo.submission(sub.id)
     assert after is not None and after.state is SubmissionState.CANCELLED
@@ -393,3 +396,46 @@ async def test_an_older_state_file_is_upgraded_in_place(tmp_path: Path) -> None:
         assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION > 1
         indexes = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='index'")}
     assert "submissions_sent" in indexes
+
+
+async def test_a_schema3_state_file_loads_typed_with_its_bookkeeping(tmp_path: Path) -> None:
+    """A file the previous release wrote (tests/data/state-schema3.db; how: its maker
+    tests/data/state_schema3.py): the request column held bookkeeping (`_reconcile`,
+    `first_try_at`) beside what is sent. After the migration each row loads as its typed spec,
+    the bookkeeping in columns of its own, and the stored request says only what is sent."""
+    path = tmp_path / "state.db"
+    path.write_bytes((Path(__file__).parents[1] / "data" / "state-schema3.db").read_bytes())
+    db = await Database.open(path)
+    repo = Repository(db)
+    too = await repo.submission_by_key("too-key")
+    xrt = await repo.submission_by_key("xrt-key")
+    await db.close()
+    assert too is not None and xrt is not None
+    assert too.spec == TooSpec(
+        body={"source_name": "GRB 260101A", "ra": 10.5, "dec": -20.25, "poserr": 3.0, "urgency": 2},
+        marker="too-key",
+        on_reject={"constrained": (3, 4)},
+        budget=RuleBudget(max=2, per=timedelta(days=1)),
+        notify=("mqtt", "webhook"),
+        server_validate=True,
+        check_uvot_mode=True,
+        uvot_fallback="0x9999",
+    )
+    assert (too.reconcile_missing, too.reconcile_errors, too.first_try_at) == (1, 1, None)
+    assert xrt.spec == XrtSpec(
+        globals={"RA": 10.5, "Dec": -20.25, "getTargs": True},
+        products={"LightCurve": {"binMeth": "obsid"}},
+        name="autotoo r1 swift:1 xrt-key",
+        retry=XrtRetry(every=timedelta(minutes=10), for_=timedelta(hours=24)),
+        submit="immediately",
+    )
+    assert xrt.first_try_at == datetime(2025, 12, 31, 23, tzinfo=UTC)
+    assert (xrt.reconcile_missing, xrt.reconcile_errors) == (0, 0)
+    with sqlite3.connect(path) as conn:
+        stored = [
+            json.loads(r[0]) for r in conn.execute("SELECT request FROM submissions ORDER BY id")
+        ]
+    assert not any("_reconcile" in r or "first_try_at" in r for r in stored)
+    # the JSON keeps its shape: what the previous release stored, less the bookkeeping
+    assert stored[0]["policy"] == {"constrained": {"urgency": [3, 4]}}
+    assert stored[1]["retry_every_s"] == 600.0

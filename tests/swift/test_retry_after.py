@@ -28,7 +28,7 @@ from autotoo.swift import (
 )
 from autotoo.ukssdc.client import UkssdcClient
 from autotoo.ukssdc.rebin import RebinClient
-from autotoo.ukssdc.request import XrtRequest
+from autotoo.xrtrequest.request import XrtRequest
 from tests.swift.conftest import seed_request
 
 CREDS = {"username": "myuser", "shared_secret": "my_shared_secret"}

@@ -19,8 +19,8 @@ from aiohttp import web
 from aiohttp.test_utils import TestServer
 
 from autotoo.ukssdc.client import UkssdcClient, format_rejection
-from autotoo.ukssdc.errors import AmbiguousError, ErrorList, ProductError, RejectedError
-from autotoo.ukssdc.request import XrtRequest
+from autotoo.xrtrequest.errors import AmbiguousError, ErrorList, ProductError, RejectedError
+from autotoo.xrtrequest.request import XrtRequest
 from tests.fixtures.ukssdc_emulator import RunningUkssdc
 from tests.ukssdc.test_request import SEED_GLOBALS_REPORT, SEED_PRODUCTS_REPORT, seed_state
 

@@ -17,7 +17,7 @@ from autotoo.emulators.sky import Sky
 from autotoo.emulators.ukssdc import PREFIX, Timings, create_app
 from autotoo.emulators.users import Users
 from autotoo.ukssdc.client import UkssdcClient
-from autotoo.ukssdc.request import XrtRequest
+from autotoo.xrtrequest.request import XrtRequest
 
 USER = "astronomer@example.org"
 API = {"api_name": "xrt_prods", "api_version": "1.12", "UserID": USER}

@@ -13,7 +13,7 @@ import pytest
 
 from autotoo.ukssdc.client import UkssdcClient
 from autotoo.ukssdc.poller import ActiveJobCap, JobPoller, RateLimiter
-from autotoo.ukssdc.request import XrtRequest
+from autotoo.xrtrequest.request import XrtRequest
 from tests.fixtures.ukssdc_emulator import RunningUkssdc
 
 USER = "astronomer@example.org"

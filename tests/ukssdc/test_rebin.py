@@ -21,9 +21,9 @@ from swifttools.ukssdc.data import download as uk_download
 from swifttools.ukssdc.xrt_prods import prod_request
 
 from autotoo.ukssdc.client import UkssdcClient
-from autotoo.ukssdc.errors import ParameterError, RejectedError
 from autotoo.ukssdc.rebin import RebinClient
-from autotoo.ukssdc.request import XrtRequest
+from autotoo.xrtrequest.errors import ParameterError, RejectedError
+from autotoo.xrtrequest.request import XrtRequest
 from tests.fixtures.ukssdc_emulator import RunningUkssdc
 
 USER = "astronomer@example.org"

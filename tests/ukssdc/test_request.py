@@ -13,10 +13,10 @@ from typing import Any
 import pytest
 import swifttools.ukssdc.xrt_prods as ux
 
-from autotoo.ukssdc.check import validate
-from autotoo.ukssdc.errors import ParameterError, ParameterTypeError, ProductError
-from autotoo.ukssdc.params import GLOBALS, PRODUCTS
-from autotoo.ukssdc.request import SubmittedJob, XrtRequest
+from autotoo.xrtrequest.check import validate
+from autotoo.xrtrequest.errors import ParameterError, ParameterTypeError, ProductError
+from autotoo.xrtrequest.params import GLOBALS, PRODUCTS
+from autotoo.xrtrequest.request import SubmittedJob, XrtRequest
 
 SEED_GLOBALS_REPORT = """The following problems were found:
 * Global parameter `centroid` is not set.

@@ -20,7 +20,7 @@ from aiohttp import web
 from aiohttp.test_utils import TestServer
 
 from autotoo.ukssdc.client import UkssdcClient
-from autotoo.ukssdc.errors import (
+from autotoo.xrtrequest.errors import (
     AmbiguousError,
     BadReplyError,
     NotSentError,
@@ -28,7 +28,7 @@ from autotoo.ukssdc.errors import (
     TransportError,
     UkssdcError,
 )
-from autotoo.ukssdc.request import XrtRequest
+from autotoo.xrtrequest.request import XrtRequest
 
 USER = "astronomer@example.org"
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from pydantic import ValidationError
@@ -9,11 +11,15 @@ from pydantic import ValidationError
 from autotoo.logs import get_logger
 from autotoo.pipeline.ports import (
     Observed,
+    Refusal,
+    RejectionKind,
     RemoteAmbiguousError,
     RemoteAuthError,
+    RemoteError,
     RemoteNotSentError,
     RemoteRejectedError,
     TooProgress,
+    TooReceipt,
 )
 from autotoo.swift import (
     SwiftAmbiguousError,
@@ -29,65 +35,94 @@ from autotoo.swift.errors import SwiftError
 log = get_logger("autotoo.adapters.swift")
 
 
-def _rejection_kind(exc: SwiftRejectedError) -> str:
-    if exc.constrained:
-        return "constrained"
-    if exc.duplicate:
-        return "duplicate"
-    return "other"
+Translate = Callable[[Any, str], RemoteError]
 
 
-def _translated(exc: SwiftError, what: str) -> Exception:
-    """The port error for a client error (the caller raises it ``from`` the original)."""
-    if isinstance(exc, SwiftValidationError):
-        return RemoteRejectedError(f"invalid TOO request: {exc}", kind="invalid")
-    if isinstance(exc, SwiftNotSentError):
-        return RemoteNotSentError(f"{what}: {exc}")
-    if isinstance(exc, SwiftRejectedError):
-        return RemoteRejectedError(
-            str(exc),
-            kind=_rejection_kind(exc),
-            detail={"errors": exc.errors, "warnings": exc.warnings},
-        )
-    if isinstance(exc, SwiftAuthError):
-        return RemoteAuthError(f"{what}: {exc}")
-    if isinstance(exc, SwiftAmbiguousError):
-        log.warning(
-            "ambiguous reply from the Swift TOO API", what=what, error=str(exc), request=exc.request
-        )
-        return RemoteAmbiguousError(f"{what}: {exc}")
+def _refused(exc: SwiftRejectedError, what: str) -> RemoteError:  # noqa: ARG001 the table's shape
+    kind = (
+        RejectionKind.CONSTRAINED
+        if exc.constrained
+        else RejectionKind.DUPLICATE
+        if exc.duplicate
+        else RejectionKind.OTHER
+    )
+    return RemoteRejectedError(
+        str(exc), kind=kind, refusal=Refusal(tuple(exc.errors), tuple(exc.warnings))
+    )
+
+
+def _ambiguous(exc: SwiftAmbiguousError, what: str) -> RemoteError:
+    # What it answered to goes in the log (the wire body, never the shared secret).
+    log.warning(
+        "ambiguous reply from the Swift TOO API", what=what, error=str(exc), request=exc.request
+    )
     return RemoteAmbiguousError(f"{what}: {exc}")
+
+
+# The client's errors as the port's, for a call that may create a TOO; the first class that
+# matches decides (most specific first).
+ERRORS: tuple[tuple[type[SwiftError], Translate], ...] = (
+    (
+        SwiftValidationError,
+        lambda exc, _: RemoteRejectedError(
+            f"invalid TOO request: {exc}", kind=RejectionKind.INVALID
+        ),
+    ),
+    (SwiftNotSentError, lambda exc, what: RemoteNotSentError(f"{what}: {exc}")),
+    (SwiftRejectedError, _refused),
+    (SwiftAuthError, lambda exc, what: RemoteAuthError(f"{what}: {exc}")),
+    (SwiftAmbiguousError, _ambiguous),
+    (SwiftError, lambda exc, what: RemoteAmbiguousError(f"{what}: {exc}")),
+)
+
+
+@contextlib.contextmanager
+def translated(
+    what: str,
+    *,
+    only: tuple[type[SwiftError], ...] = (SwiftError,),
+    otherwise: type[RemoteError] = RemoteAmbiguousError,
+) -> Iterator[None]:
+    """The client's errors raised inside as the port's (``from`` the original), by
+    :data:`ERRORS`. ``only``: the errors the table translates; any other becomes
+    ``otherwise(what: error)``. A call that creates nothing passes a refusal on and makes the
+    rest "not sent" (a check: ask again later), or makes every failure a failed read."""
+    try:
+        yield
+    except SwiftError as exc:
+        if not isinstance(exc, only):
+            raise otherwise(f"{what}: {exc}") from exc
+        translate = next(fn for cls, fn in ERRORS if isinstance(exc, cls))
+        raise translate(exc, what) from exc
 
 
 class SwiftTooAdapter:
     def __init__(self, client: SwiftClient) -> None:
         self.client = client
 
-    async def submit(
-        self, body: dict[str, Any], *, marker: str, debug: bool
-    ) -> tuple[str, dict[str, Any]]:
+    async def submit(self, body: dict[str, Any], *, marker: str, debug: bool) -> TooReceipt:
         request = self._request(body, marker=marker, debug=debug)
-        try:
+        with translated("submit"):
             result = await self.client.submit(request)
-        except SwiftError as exc:
-            raise _translated(exc, "submit") from exc
-        detail = {
-            "status": result.status,
-            "warnings": list(result.warnings),
-            "debug": result.debug,
-            "jobnumber": result.jobnumber,
-        }
-        if result.too_id is None:
-            if result.debug:
-                return f"debug-{result.jobnumber or 0}", detail
+        if result.too_id is None and not result.debug:
             raise RemoteAmbiguousError(f"accepted without a TOO id: {result.status}")
-        return str(result.too_id), detail
+        return TooReceipt(
+            too_id=str(result.too_id)
+            if result.too_id is not None
+            else f"debug-{result.jobnumber or 0}",
+            status=result.status,
+            warnings=tuple(result.warnings),
+            debug=result.debug,
+            jobnumber=result.jobnumber,
+        )
 
     def _request(self, body: dict[str, Any], **extra: Any) -> TooRequest:
         try:
             return TooRequest.model_validate({**body, **extra})
         except (ValidationError, ValueError) as exc:
-            raise RemoteRejectedError(f"invalid TOO request: {exc}", kind="invalid") from exc
+            raise RemoteRejectedError(
+                f"invalid TOO request: {exc}", kind=RejectionKind.INVALID
+            ) from exc
 
     async def prepare(
         self,
@@ -100,41 +135,35 @@ class SwiftTooAdapter:
         body, notes = dict(body), []
         mode = body.get("uvot_mode")
         if check_uvot_mode and mode is not None and mode != uvot_fallback:
-            try:
-                await self.client.uvot_mode(mode, ra=body.get("ra"), dec=body.get("dec"))
-            except SwiftRejectedError as exc:
-                notes.append(f"UVOT mode {mode} refused ({exc}); using {uvot_fallback}")
-                body["uvot_mode"] = uvot_fallback
-            except SwiftError as exc:  # a lookup creates nothing: safe to ask again later
-                raise RemoteNotSentError(f"UVOT mode check: {exc}") from exc
+            # a lookup creates nothing: any failure but a refusal is safe to ask again later
+            with translated("UVOT mode check", only=(), otherwise=RemoteNotSentError):
+                try:
+                    await self.client.uvot_mode(mode, ra=body.get("ra"), dec=body.get("dec"))
+                except SwiftRejectedError as exc:
+                    notes.append(f"UVOT mode {mode} refused ({exc}); using {uvot_fallback}")
+                    body["uvot_mode"] = uvot_fallback
         if server_validate:
-            try:
-                await self.client.validate(self._request(body))
-            except (SwiftRejectedError, SwiftValidationError) as exc:
-                raise _translated(exc, "server validation") from exc
-            except SwiftError as exc:  # validate_only creates nothing either
-                raise RemoteNotSentError(f"server validation: {exc}") from exc
+            request = self._request(body)
+            checks = (SwiftRejectedError, SwiftValidationError)  # validate_only creates nothing
+            with translated("server validation", only=checks, otherwise=RemoteNotSentError):
+                await self.client.validate(request)
             notes.append("validated by the service")
         return body, notes
 
     async def find(self, marker: str, body: dict[str, Any]) -> str | None:
-        try:
+        with translated("listing", only=()):
             record = await self.client.find_submission(
                 marker,
                 target_name=body.get("source_name") or body.get("target_name"),
                 ra=body.get("ra"),
                 dec=body.get("dec"),
             )
-        except SwiftError as exc:
-            raise RemoteAmbiguousError(f"listing: {exc}") from exc
         return str(record.too_id) if record is not None else None
 
     async def progress(self, too_id: str) -> TooProgress:
-        try:
+        with translated(f"status of TOO {too_id}", only=()):
             record = await self.client.get_too(int(too_id))
             entries = await self.client.calendar(too_id=int(too_id))
-        except SwiftError as exc:
-            raise RemoteAmbiguousError(f"status of TOO {too_id}: {exc}") from exc
         if record is None:
             raise RemoteAmbiguousError(f"TOO {too_id} is not in the listing")
         decision = (record.decision or "").lower()
@@ -155,5 +184,6 @@ class SwiftTooAdapter:
             approved=decision == "approved",
             observations=observed,
             complete=record.done,
-            detail={"target_id": record.target_id, "urgency": record.urgency},
+            target_id=record.target_id,
+            urgency=record.urgency,
         )

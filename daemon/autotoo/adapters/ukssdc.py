@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from autotoo.logs import get_logger
 from autotoo.pipeline.ports import (
+    RejectionKind,
     RemoteAmbiguousError,
     RemoteError,
     RemoteNotSentError,
@@ -13,9 +16,9 @@ from autotoo.pipeline.ports import (
     XrtProgress,
 )
 from autotoo.ukssdc.client import UkssdcClient
-from autotoo.ukssdc.errors import AmbiguousError, NotSentError, RequestError, UkssdcError
-from autotoo.ukssdc.params import product
-from autotoo.ukssdc.request import XrtRequest
+from autotoo.xrtrequest.errors import NotSentError, RequestError, UkssdcError
+from autotoo.xrtrequest.params import product
+from autotoo.xrtrequest.request import XrtRequest
 
 log = get_logger("autotoo.adapters.ukssdc")
 
@@ -34,9 +37,43 @@ _NO_DATA_WORDS = (
 )
 
 
-def _read_error(exc: UkssdcError, what: str) -> RemoteError:
-    """Reads are always safe to repeat: any failure is just a failed poll."""
+Translate = Callable[[Any, str], RemoteError]
+
+
+def _ambiguous(exc: UkssdcError, what: str) -> RemoteError:
     return RemoteAmbiguousError(f"{what}: {exc}")
+
+
+# The client's errors as the port's; the first class that matches decides (most specific
+# first). A request the builder refuses was never sent: the rule's request is invalid.
+ERRORS: tuple[tuple[type[UkssdcError], Translate], ...] = (
+    (
+        RequestError,
+        lambda exc, _: RemoteRejectedError(
+            f"invalid XRT request: {exc}", kind=RejectionKind.INVALID
+        ),
+    ),
+    (NotSentError, lambda exc, what: RemoteNotSentError(f"{what}: {exc}")),
+    (UkssdcError, _ambiguous),
+)
+
+
+@contextlib.contextmanager
+def translated(what: str, *, sending: Callable[[], dict[str, Any]] | None = None) -> Iterator[None]:
+    """The client's errors raised inside as the port's (``from`` the original), by
+    :data:`ERRORS`. ``sending``: the call may create a job, and this gives the request for
+    the log when its outcome is unknown. Without it the call only reads, which is always
+    safe to repeat: any failure is a failed read (ambiguous)."""
+    try:
+        yield
+    except UkssdcError as exc:
+        if sending is None:
+            raise _ambiguous(exc, what) from exc
+        error = next(fn for cls, fn in ERRORS if isinstance(exc, cls))(exc, what)
+        if isinstance(error, RemoteAmbiguousError):
+            # The request it answered goes in the log (the user id is an e-mail, not a secret).
+            log.warning("ambiguous reply from the UKSSDC", error=str(exc), **sending())
+        raise error from exc
 
 
 class UkssdcXrtAdapter:
@@ -44,47 +81,42 @@ class UkssdcXrtAdapter:
         self.client = client
 
     def build(self, request: dict[str, Any], *, name: str) -> XrtRequest:
+        """The client's request for a job; ``RequestError`` (nothing sent) if it is not one."""
         xrt = XrtRequest(self.client.user_id)
-        xrt.set_globals(**{**request.get("globals", {}), "name": name})
-        for what, pars in request.get("products", {}).items():
-            xrt.add_product(what, **pars)
+        try:
+            xrt.set_globals(**{**request.get("globals", {}), "name": name})
+            for what, pars in request.get("products", {}).items():
+                xrt.add_product(what, **pars)
+        except RequestError:
+            raise
+        except (ValueError, TypeError) as exc:  # e.g. a value the builder could not convert
+            raise RequestError(str(exc)) from exc
         return xrt
 
     async def submit(self, request: dict[str, Any], *, name: str) -> tuple[str, str | None]:
-        try:
-            xrt = self.build(request, name=name)
-        except (RequestError, ValueError, TypeError) as exc:
-            raise RemoteRejectedError(f"invalid XRT request: {exc}", kind="invalid") from exc
-        try:
+        built: list[XrtRequest] = []
+        with translated("submit", sending=lambda: {"name": name, "request": built[0].to_json()}):
+            built.append(self.build(request, name=name))
             # update_pars=False: the request object is dropped after this call, so copying the
             # server's jobPars back into it would be wasted work.
-            result = await self.client.submit(xrt, update_pars=False)
-        except NotSentError as exc:
-            raise RemoteNotSentError(f"submit: {exc}") from exc
-        except (AmbiguousError, UkssdcError) as exc:
-            # The request it answered goes in the log (the user id is an e-mail, not a secret).
-            log.warning(
-                "ambiguous reply from the UKSSDC", error=str(exc), name=name, request=xrt.to_json()
-            )
-            raise RemoteAmbiguousError(f"submit: {exc}") from exc
+            result = await self.client.submit(built[0], update_pars=False)
         if not result.ok or result.job_id is None:
             text = result.submit_error or "rejected"
-            kind = "no_data" if any(w in text.lower() for w in _NO_DATA_WORDS) else "invalid"
-            raise RemoteRejectedError(text, kind=kind)
+            words = text.lower()
+            no_data = any(w in words for w in _NO_DATA_WORDS)
+            raise RemoteRejectedError(
+                text, kind=RejectionKind.NO_DATA if no_data else RejectionKind.INVALID
+            )
         return str(result.job_id), result.url
 
     async def find(self, name: str) -> str | None:
-        try:
+        with translated("listOldJobs"):
             jobs = await self.client.find_jobs(name)
-        except UkssdcError as exc:
-            raise _read_error(exc, "listOldJobs") from exc
         return str(jobs[0].job_id) if jobs else None
 
     async def progress(self, job_id: str, products: tuple[str, ...]) -> XrtProgress:
-        try:
+        with translated(f"status of job {job_id}"):
             status = await self.client.status(int(job_id), products)
-        except UkssdcError as exc:
-            raise _read_error(exc, f"status of job {job_id}") from exc
         return XrtProgress(
             codes={name: p.code for name, p in status.products.items()},
             terminal=status.complete,
@@ -95,7 +127,7 @@ class UkssdcXrtAdapter:
     async def retrieve(self, job_id: str, products: tuple[str, ...]) -> dict[str, Any]:
         job = int(job_id)
         out: dict[str, Any] = {}
-        try:
+        with translated(f"results of job {job_id}"):
             for what in products:
                 short = product(what).short
                 if short in _POSITIONS:
@@ -128,18 +160,12 @@ class UkssdcXrtAdapter:
                     out["spectrum"] = (await self.client.spectral_fits(job)).raw
                 elif short == "sourceDet":
                     out["sourcelist"] = await self.client.source_list(job)
-        except UkssdcError as exc:
-            raise _read_error(exc, f"results of job {job_id}") from exc
         return out
 
     async def cancel(self, job_id: str, products: tuple[str, ...]) -> None:
-        try:
+        with translated(f"cancel job {job_id}"):
             await self.client.cancel(int(job_id), products)
-        except UkssdcError as exc:
-            raise _read_error(exc, f"cancel job {job_id}") from exc
 
     async def active_jobs(self) -> int:
-        try:
+        with translated("getNumJobs"):
             return await self.client.count_active_jobs()
-        except UkssdcError as exc:
-            raise _read_error(exc, "getNumJobs") from exc

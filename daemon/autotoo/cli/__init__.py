@@ -17,10 +17,12 @@ from typing import Any
 
 import autotoo
 
-EXIT_OK = 0
-EXIT_FAILURE = 1
-EXIT_USAGE = 2
-EXIT_CONFIG = 78  # EX_CONFIG: systemd's RestartPreventExitStatus=78 stops a restart loop
+# The command modules (and callers of ``main``) take the exit codes from here.
+from autotoo.exits import EXIT_BROKEN_PIPE as EXIT_BROKEN_PIPE
+from autotoo.exits import EXIT_CONFIG as EXIT_CONFIG
+from autotoo.exits import EXIT_FAILURE as EXIT_FAILURE
+from autotoo.exits import EXIT_OK as EXIT_OK
+from autotoo.exits import EXIT_USAGE as EXIT_USAGE
 
 # Command modules import their heavy dependencies (astropy, aiohttp) inside their functions,
 # so that ``autotoo --version`` and ``--help`` stay fast.
@@ -81,9 +83,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     code: int = args.func(args)
     return code
-
-
-EXIT_BROKEN_PIPE = 128 + 13  # what a shell reports for a program that SIGPIPE ended
 
 
 def run_main() -> None:

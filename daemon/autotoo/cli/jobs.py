@@ -17,24 +17,16 @@ from autotoo import lightcurve
 from autotoo.cli import EXIT_FAILURE, EXIT_OK
 from autotoo.cli.status import add_store_arguments, age, iso, run_with_store
 from autotoo.formatting import count, number
+from autotoo.store.rows import Api, SubmissionState
 
 if TYPE_CHECKING:
     from autotoo.store.repository import Repository
     from autotoo.store.rows import SubmissionRow
 
-STATES = (
-    "planned",
-    "submitting",
-    "submitted",
-    "tracking",
-    "done",
-    "rejected",
-    "failed",
-    "cancelled",
-    "unknown",
-    "needs_human",
-)
-CANCELLABLE = ("planned", "unknown", "needs_human")
+# The store's own words (rows.py is a stdlib-only leaf: cheap for a fast --help).
+S = SubmissionState
+STATES = tuple(state.value for state in S)
+CANCELLABLE = (S.PLANNED.value, S.UNKNOWN.value, S.NEEDS_HUMAN.value)
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -50,7 +42,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     listing.add_argument(
         "--state", dest="job_state", choices=STATES, metavar="STATE", help="only this state"
     )
-    listing.add_argument("--api", choices=("swift_too", "ukssdc_xrt"))
+    listing.add_argument("--api", choices=[api.value for api in Api])
     listing.add_argument("--rule", help="only this rule's submissions")
     listing.add_argument("--limit", type=int, default=50, help="at most N rows (default 50)")
     listing.set_defaults(func=lambda args: run_with_store(args, _list))
@@ -206,15 +198,15 @@ def _print_result(result: dict[str, Any]) -> None:
 
 
 def _not_cancellable(row: SubmissionRow, remote: dict[str, Any] | None) -> str:
-    state = row.state.value
-    if state == "submitting":
+    state = row.state
+    if state is S.SUBMITTING:
         return "its request is being sent right now; wait for the outcome and look again"
-    if state in ("submitted", "tracking") and row.api == "swift_too":
+    if state in (S.SUBMITTED, S.TRACKING) and row.api is Api.TOO:
         return (
             f"TOO {row.remote_id} was accepted by Swift; a TOO cannot be withdrawn through the "
             "API: contact the Swift observatory team with the TOO id"
         )
-    if state in ("submitted", "tracking"):
+    if state in (S.SUBMITTED, S.TRACKING):
         url = f" ({remote['url']})" if remote and remote.get("url") else ""
         return (
             f"XRT job {row.remote_id}{url} is running at the UKSSDC; autotoo cancels running "
@@ -226,7 +218,6 @@ def _not_cancellable(row: SubmissionRow, remote: dict[str, Any] | None) -> str:
 
 async def _cancel(args: argparse.Namespace, repo: Repository) -> int:
     from autotoo.store.errors import ConflictError  # noqa: PLC0415
-    from autotoo.store.rows import SubmissionState as S  # noqa: PLC0415
 
     row = await _find(repo, args.job)
     if row is None:

@@ -24,6 +24,7 @@ from typing import Any
 from autotoo.sources.base import SourceHealth
 from autotoo.store.repository import Repository
 from autotoo.store.rows import SubmissionRow, SubmissionState, ts
+from autotoo.store.specs import TooSpec
 from autotoo.ukssdc import results as R  # noqa: N812 the module's constants, namespaced
 
 S = SubmissionState
@@ -70,13 +71,11 @@ def _submission(
     results: dict[str, Any],
     positions: dict[int, dict[str, Any]],
 ) -> dict[str, Any]:
-    body = row.request.get("body") or {}  # a TOO request form
-    products = row.request.get("request") or {}  # an XRT product request
-    target = (
-        body.get("source_name")
-        or body.get("target_name")
-        or (products.get("globals") or {}).get("name")
-    )
+    spec = row.spec
+    if isinstance(spec, TooSpec):  # a TOO request form
+        target = spec.body.get("source_name") or spec.body.get("target_name")
+    else:  # an XRT product request
+        target = spec.globals.get("name")
     return {
         "id": row.id,
         "api": row.api,

@@ -24,10 +24,10 @@ from typing import Any
 from autotoo.alerts.model import NormalizedAlert
 from autotoo.pipeline.keys import submission_key
 from autotoo.pipeline.notices import status_notices
-from autotoo.pipeline.ports import TOO, XRT
 from autotoo.pipeline.settings import PipelineSettings
 from autotoo.rules import PlannedActions
-from autotoo.store.rows import Notice, PlannedSubmission, SubmissionRow, SubmissionState
+from autotoo.store.rows import Api, Notice, PlannedSubmission, SubmissionRow, SubmissionState
+from autotoo.store.specs import RuleBudget, Spec, TooSpec, XrtRetry, XrtSpec
 
 
 @dataclass(slots=True)
@@ -36,16 +36,17 @@ class MatchedRule:
 
     name: str
     actions: PlannedActions
-    settle_s: float | None
+    settle: timedelta | None
     once_per: str  # 'event' | 'alert'
-    budget: dict[str, float] | None
+    budget: RuleBudget | None
     channels: list[str] | None  # None: the default (MQTT status messages)
+    xrt_retry: XrtRetry | None = None  # the rule's xrt_products.retry (its model's defaults)
 
 
 @dataclass(slots=True)
 class Plan:
     plans: list[PlannedSubmission] = field(default_factory=list)
-    replans: dict[str, dict[str, Any]] = field(default_factory=dict)
+    replans: dict[str, Spec] = field(default_factory=dict)
     notices: list[Notice] = field(default_factory=list)
     cancel_planned: bool = False
 
@@ -76,7 +77,7 @@ def plan_alert(
 
     def notices(
         rule: str,
-        channels: list[str] | None,
+        channels: Sequence[str] | None,
         action: str,
         state: str,
         reason: str | None = None,
@@ -100,11 +101,11 @@ def plan_alert(
             if (row.rule, row.action) in seen or row.state.terminal:
                 continue
             seen.add((row.rule, row.action))
-            if row.api == TOO and row.state is not SubmissionState.PLANNED:
+            if row.api == Api.TOO and row.state is not SubmissionState.PLANNED:
                 # No API withdraws a TOO: say so, and leave the tracking running.
                 plan.notices += notices(
                     row.rule,
-                    row.request.get("notify"),
+                    row.spec.notify,
                     row.action,
                     "needs_human",
                     "event retracted after the TOO was submitted: ask the Swift team to "
@@ -113,7 +114,7 @@ def plan_alert(
                 )
                 continue
             plan.notices += notices(
-                row.rule, row.request.get("notify"), row.action, "cancelled", "event retracted"
+                row.rule, row.spec.notify, row.action, "cancelled", "event retracted"
             )
         return plan
 
@@ -123,13 +124,13 @@ def plan_alert(
     )
     if better and earlier:
         for row in existing:
-            if row.api == TOO and row.state not in {
+            if row.api == Api.TOO and row.state not in {
                 SubmissionState.PLANNED,
                 SubmissionState.CANCELLED,
             }:
                 plan.notices += notices(
                     row.rule,
-                    row.request.get("notify"),
+                    row.spec.notify,
                     "too",
                     row.state.value,
                     "a better position arrived after submission (no new TOO is sent)",
@@ -153,31 +154,30 @@ def _plan_rule(
 ) -> None:
     actions = rule.actions
     event = _event_part(rule, alert, inbox_key)
-    not_before = now + timedelta(seconds=rule.settle_s or 0)  # due now, or after settling
+    not_before = now + (rule.settle or timedelta(0))  # due now, or after settling
     too_key = submission_key(rule.name, event, "too")
+    notify = tuple(rule.channels) if rule.channels is not None else None
     if actions.too is not None:
         policy = actions.too_policy or {}
-        request = {
-            "body": actions.too,
-            "marker": too_key,
-            "policy": policy.get("on_reject") or {},
-            "budget": rule.budget,
-            "notify": rule.channels,
-            "debug": bool(policy.get("debug")),
-            "server_validate": bool(policy.get("server_validate")),
-            "check_uvot_mode": bool(policy.get("check_uvot_mode")),
-            "uvot_fallback": policy.get("uvot_fallback"),
-        }
+        too = TooSpec(
+            body=actions.too,
+            marker=too_key,
+            on_reject={
+                kind: tuple(int(u) for u in resubmit["urgency"])
+                for kind, resubmit in (policy.get("on_reject") or {}).items()
+            },
+            budget=rule.budget,
+            notify=notify,
+            debug=bool(policy.get("debug")),
+            server_validate=bool(policy.get("server_validate")),
+            check_uvot_mode=bool(policy.get("check_uvot_mode")),
+            uvot_fallback=policy.get("uvot_fallback"),
+        )
         existing = by_key.get(too_key)
         if existing is None:
             plan.plans.append(
                 PlannedSubmission(
-                    key=too_key,
-                    api=TOO,
-                    rule=rule.name,
-                    action="too",
-                    request=request,
-                    not_before=not_before,
+                    key=too_key, rule=rule.name, action="too", spec=too, not_before=not_before
                 )
             )
             plan.notices += notices(
@@ -185,32 +185,31 @@ def _plan_rule(
                 rule.channels,
                 "too",
                 "planned",
-                f"settling until {not_before:%H:%M:%S}Z" if rule.settle_s else None,
+                f"settling until {not_before:%H:%M:%S}Z" if rule.settle else None,
                 position=_position(alert),
             )
         elif existing.state is SubmissionState.PLANNED:
-            plan.replans[too_key] = request  # updates supersede while still unsent
+            plan.replans[too_key] = too  # updates supersede while still unsent
     if actions.xrt is not None:
         xrt_key = submission_key(rule.name, event, "xrt_products")
-        xrt = actions.xrt
-        after = xrt["submit"] == "after_observation" and actions.too is not None
-        xrt_request: dict[str, Any] = {
-            "request": {"globals": xrt["globals"], "products": xrt["products"]},
-            "name": f"autotoo {rule.name} {alert.group_key} {xrt_key}",
-            "notify": rule.channels,
-            "retry_every_s": xrt["retry"]["every"],
-            "retry_for_s": xrt["retry"]["for"],
-            "submit": xrt["submit"],
-        }
+        rendered = actions.xrt
+        after = rendered["submit"] == "after_observation" and actions.too is not None
+        xrt = XrtSpec(
+            globals=rendered["globals"],
+            products=rendered["products"],
+            name=f"autotoo {rule.name} {alert.group_key} {xrt_key}",
+            retry=rule.xrt_retry,
+            submit=rendered["submit"],
+            notify=notify,
+        )
         existing = by_key.get(xrt_key)
         if existing is None:
             plan.plans.append(
                 PlannedSubmission(
                     key=xrt_key,
-                    api=XRT,
                     rule=rule.name,
                     action="xrt_products",
-                    request=xrt_request,
+                    spec=xrt,
                     parent_key=too_key if after else None,
                     waiting=after,
                     not_before=None if after else not_before,
@@ -230,11 +229,11 @@ def _plan_rule(
             # observation keeps the observed target ID the tracker set (no rule renders it).
             # Race-free: the tracker releases a row once, and a row still waiting is not
             # replanned at all.
-            targ = existing.request.get("request", {}).get("globals", {}).get("targ")
+            assert isinstance(existing.spec, XrtSpec)
+            targ = existing.spec.globals.get("targ")
             if existing.parent_id is not None and targ is not None:
-                globals_ = {**xrt_request["request"]["globals"], "targ": targ}
-                xrt_request["request"] = {**xrt_request["request"], "globals": globals_}
-            plan.replans[xrt_key] = xrt_request
+                xrt = xrt.with_globals(targ=targ)
+            plan.replans[xrt_key] = xrt
     if actions.too is None and actions.xrt is None:
         texts = [str(n["text"]) for n in actions.notify if n.get("text")]
         plan.notices += notices(

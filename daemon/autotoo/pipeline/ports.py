@@ -9,25 +9,39 @@ decides retries from one small, explicit taxonomy:
     │                         login that failed before the POST): safe to send again later
     ├── RemoteAmbiguousError       may or may not have been acted on (timeout after sending, 5xx,
     │                         a reply we cannot read): never resent before reconciliation
-    ├── RemoteRejectedError        the service said no; ``kind`` classifies why ('constrained',
-    │                         'duplicate', 'no_data', 'invalid', 'other') for rule policies
+    ├── RemoteRejectedError        the service said no; ``kind`` (a RejectionKind) classifies
+    │                         why for the rules' policies, ``refusal`` holds its words
     └── RemoteAuthError            our credentials were refused: a human must fix them
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import enum
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
 
-TOO = "swift_too"  # the submission's ``api``: the Swift TOO API
-XRT = "ukssdc_xrt"  # the UKSSDC XRT product generator
+
+class RejectionKind(enum.StrEnum):
+    """Why a service said no, as the rules' ``on_reject`` policies name it."""
+
+    CONSTRAINED = "constrained"  # the target is not observable in time
+    DUPLICATE = "duplicate"  # the service already has this request
+    NO_DATA = "no_data"  # no data for the target (yet): the UKSSDC before an observation
+    INVALID = "invalid"  # the request itself is wrong
+    OTHER = "other"
+
+
+@dataclass(frozen=True, slots=True)
+class Refusal:
+    """What the service said when it refused a request, verbatim."""
+
+    errors: tuple[str, ...] = ()
+    warnings: tuple[str, ...] = ()
 
 
 class RemoteError(Exception):
-    def __init__(self, message: str, *, detail: dict[str, Any] | None = None) -> None:
-        super().__init__(message)
-        self.detail = detail or {}
+    pass
 
 
 class RemoteNotSentError(RemoteError):
@@ -45,10 +59,15 @@ class RemoteAmbiguousError(RemoteError):
 
 class RemoteRejectedError(RemoteError):
     def __init__(
-        self, message: str, *, kind: str = "other", detail: dict[str, Any] | None = None
+        self,
+        message: str,
+        *,
+        kind: RejectionKind = RejectionKind.OTHER,
+        refusal: Refusal | None = None,
     ) -> None:
-        super().__init__(message, detail=detail)
+        super().__init__(message)
         self.kind = kind
+        self.refusal = refusal or Refusal()
 
 
 class RemoteAuthError(RemoteError):
@@ -88,15 +107,24 @@ class TooProgress:
     approved: bool = False
     observations: tuple[Observed, ...] = ()
     complete: bool = False  # nothing more will be observed for it
-    detail: dict[str, Any] = field(default_factory=dict)
+    target_id: int | None = None  # the target ID Swift gave it, once known
+    urgency: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class TooReceipt:
+    """The service's answer to a TOO it accepted."""
+
+    too_id: str
+    status: str | None = None
+    warnings: tuple[str, ...] = ()
+    debug: bool = False  # a debug submission: acknowledged, and no TOO was created
+    jobnumber: int | None = None
 
 
 class TooPort(Protocol):
-    async def submit(
-        self, body: dict[str, Any], *, marker: str, debug: bool
-    ) -> tuple[str, dict[str, Any]]:
-        """Submit one TOO carrying ``marker``; return (too_id, detail). ``detail["debug"]``
-        true: the service acknowledged a debug submission and created no TOO."""
+    async def submit(self, body: dict[str, Any], *, marker: str, debug: bool) -> TooReceipt:
+        """Submit one TOO carrying ``marker``."""
         ...
 
     async def find(self, marker: str, body: dict[str, Any]) -> str | None:

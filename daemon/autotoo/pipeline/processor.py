@@ -39,6 +39,7 @@ from autotoo.store.rows import (
     EventHistory,
     InboxRow,
 )
+from autotoo.store.specs import RuleBudget, XrtRetry
 
 log = get_logger("autotoo.processor")
 
@@ -97,10 +98,11 @@ def decide_rules(
                 matched = MatchedRule(
                     name=spec.name,
                     actions=actions,
-                    settle_s=spec.settle.total_seconds() if spec.settle else None,
+                    settle=spec.settle,
                     once_per=spec.once_per,
-                    budget={"max": spec.budget.max, "per_s": spec.budget.per.total_seconds()}
-                    if spec.budget
+                    budget=RuleBudget(spec.budget.max, spec.budget.per) if spec.budget else None,
+                    xrt_retry=XrtRetry(spec.xrt_products.retry.every, spec.xrt_products.retry.for_)
+                    if spec.xrt_products
                     else None,
                     channels=[c["channel"] for c in actions.notify] or None,
                 )

@@ -3,7 +3,7 @@ on reload), so the core never reads YAML models directly."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -39,7 +39,7 @@ class PipelineSettings:
     def dry_run(self) -> bool:
         return self.mode == "dry-run"
 
-    def channels(self, wanted: list[str] | None) -> list[str]:
+    def channels(self, wanted: Sequence[str] | None) -> list[str]:
         """The notify channels a rule asked for that are configured."""
         available = {"mqtt"} if self.topic_prefix is not None else set()
         if self.webhook:

@@ -20,7 +20,7 @@ because nobody can tell whether their POST left the machine.
 
 from __future__ import annotations
 
-import copy
+import dataclasses
 from datetime import timedelta
 from typing import Any
 
@@ -28,28 +28,22 @@ from autotoo.durations import human_duration
 from autotoo.logs import bind, get_logger, unbind
 from autotoo.pipeline.keys import submission_key
 from autotoo.pipeline.ports import (
-    TOO,
-    XRT,
+    RejectionKind,
     RemoteAmbiguousError,
     RemoteAuthError,
     RemoteError,
     RemoteNotSentError,
     RemoteRejectedError,
 )
+from autotoo.pipeline.remotes import Reply, too_spec
 from autotoo.pipeline.worker import RemoteWorker
 from autotoo.store.errors import ConflictError
-from autotoo.store.rows import (
-    PlannedSubmission,
-    SubmissionRow,
-    SubmissionState,
-    parse_ts,
-    ts,
-)
+from autotoo.store.rows import Api, PlannedSubmission, SubmissionRow, SubmissionState
+from autotoo.store.specs import Spec, TooSpec, XrtSpec
 
 log = get_logger("autotoo.submitter")
 
 S = SubmissionState
-_Reply = tuple[str, dict[str, Any], str | None]  # remote id, detail, results URL
 
 
 class Submitter(RemoteWorker):
@@ -100,75 +94,67 @@ class Submitter(RemoteWorker):
     # ---- helpers -------------------------------------------------------------------------
     async def _park(self, row: SubmissionRow, reason: str) -> None:
         log.warning("parked for a human", reason=reason)
+        await self._end(row, S.NEEDS_HUMAN, reason, word="needs_human", detail=reason)
+
+    async def _again(
+        self, row: SubmissionRow, after: timedelta, detail: str, **fields: Any
+    ) -> None:
+        """Back to 'planned' (nothing of it is at the service), due ``after`` from now."""
         await self.repo.transition(
             row.id,
             expect=[row.state],
-            to=S.NEEDS_HUMAN,
-            reason=reason,
-            next_at=None,
-            detail=reason,
-            notices=self._notices(row, "needs_human", reason),
-            children=self._child_notices,
+            to=S.PLANNED,
+            sent_at=None,
+            next_at=self.clock() + after,
+            detail=detail,
+            **fields,
         )
 
-    async def _over_budget(self, row: SubmissionRow) -> str | None:
+    async def _over_budget(self, spec: TooSpec, row: SubmissionRow) -> str | None:
+        """Why a TOO may not be sent now: the rule's budget or the global daily cap."""
         s = self.settings()
         now = self.clock()
-        budget = row.request.get("budget")
-        if budget:
-            per = timedelta(seconds=float(budget["per_s"]))
-            used = await self.repo.count_sent(api=TOO, since=now - per, rule=row.rule)
-            if used >= int(budget["max"]):
+        if spec.budget:
+            per = spec.budget.per
+            used = await self.repo.count_sent(api=Api.TOO, since=now - per, rule=row.rule)
+            if used >= spec.budget.max:
                 window = human_duration(per)
-                return f"rule budget exhausted: {used} of {budget['max']} TOOs in {window}"
-        used = await self.repo.count_sent(api=TOO, since=now - timedelta(days=1))
+                return f"rule budget exhausted: {used} of {spec.budget.max} TOOs in {window}"
+        used = await self.repo.count_sent(api=Api.TOO, since=now - timedelta(days=1))
         if used >= s.too_per_day:
             return f"global budget exhausted: {used} of {s.too_per_day} TOOs in 24 h"
         return None
 
     # ---- submission ----------------------------------------------------------------------
     async def _preflight(self, row: SubmissionRow) -> bool:
-        """Everything checked before a row may be sent; False: it was handled otherwise."""
+        """Everything checked before a row may be sent; False: it was handled otherwise.
+        The policies are the API's own: a TOO has budgets, XRT jobs a cap on those active."""
         s = self.settings()
         if s.dry_run:
-            await self.repo.transition(
-                row.id,
-                expect=[S.PLANNED],
-                to=S.DONE,
-                reason="dry-run: not sent",
-                next_at=None,
-                # the same state as the store's, and a notice that says nothing was sent
-                notices=self._notices(row, "done", "dry-run: not sent"),
-                children=self._child_notices,
-            )
+            # the same state as the store's, and a notice that says nothing was sent
+            await self._end(row, S.DONE, "dry-run: not sent", word="done")
             return False
-        if row.api == TOO:
-            reason = await self._over_budget(row)
-            if reason is None and self.too is None:
-                reason = "no Swift TOO client is configured"
-            if reason is not None:
-                await self._park(row, reason)
-                return False
-            return True
-        if self.xrt is None:
-            await self._park(row, "no UKSSDC client is configured")
+        reason = None
+        if isinstance(row.spec, TooSpec):
+            reason = await self._over_budget(row.spec, row)
+        if reason is None and not self.remotes[row.api].configured:
+            reason = self.remotes[row.api].missing
+        if reason is not None:
+            await self._park(row, reason)
             return False
-        if await self._xrt_active() >= s.xrt_max_active:
+        if isinstance(row.spec, XrtSpec) and await self._xrt_active() >= s.xrt_max_active:
             await self.repo.set_next(row.id, self.clock() + s.xrt_poll)  # the cap: wait a turn
             return False
         return True
 
-    async def _checked_body(self, row: SubmissionRow) -> dict[str, Any] | None:
-        """The TOO body after the rule's optional checks (None: the row was handled)."""
-        request = row.request
-        if not (request.get("check_uvot_mode") or request.get("server_validate")):
-            return dict(request["body"])
+    async def _checked(self, row: SubmissionRow, spec: TooSpec) -> Spec | None:
+        """The TOO after the rule's optional checks (None: the row was handled)."""
         try:
             body, notes = await self._too_port().prepare(
-                request["body"],
-                check_uvot_mode=bool(request.get("check_uvot_mode")),
-                uvot_fallback=request.get("uvot_fallback"),
-                server_validate=bool(request.get("server_validate")),
+                spec.body,
+                check_uvot_mode=spec.check_uvot_mode,
+                uvot_fallback=spec.uvot_fallback,
+                server_validate=spec.server_validate,
             )
         except RemoteNotSentError as exc:
             log.warning("pre-submission check failed; will retry", error=str(exc))
@@ -179,24 +165,23 @@ class Submitter(RemoteWorker):
             return None
         for note in notes:
             log.info("pre-submission check", note=note)
-        return body
+        return dataclasses.replace(spec, body=body)
 
     async def _submit(self, row: SubmissionRow) -> None:
         if not await self._preflight(row):
             return
-        request = row.request
-        if row.api == TOO:
-            body = await self._checked_body(row)
-            if body is None:
+        spec: Spec | None = row.spec
+        if isinstance(row.spec, TooSpec) and row.spec.checked:
+            spec = await self._checked(row, row.spec)
+            if spec is None:
                 return
-            request = {**row.request, "body": body}
         # The planning lock: the processor holds it from reading an event's rows to committing
         # its plan. Holding it here (only here, never during the POST) means a replan or a
         # retraction is either fully before this point (seen in the re-read below) or fully
         # after it (and then sees the row as 'submitting').
         async with self.planning_lock:
             fresh = await self.repo.submission(row.id)
-            if fresh is None or fresh.state is not S.PLANNED or fresh.request != row.request:
+            if fresh is None or fresh.state is not S.PLANNED or fresh.spec != row.spec:
                 return  # replanned or withdrawn meanwhile: the next round takes it as it is now
             row = await self.repo.transition(
                 row.id,
@@ -204,35 +189,28 @@ class Submitter(RemoteWorker):
                 to=S.SUBMITTING,
                 durable=True,
                 sent_at=self.clock(),
-                request=request,
-                detail="pre-submission check changed the request"
-                if request != row.request
-                else None,
+                spec=spec,
+                detail="pre-submission check changed the request" if spec != row.spec else None,
                 notices=self._notices(row, "submitting"),
             )
         try:
-            reply: _Reply | Exception = await self._send(row)
+            reply: Reply | Exception = await self.remotes[row.api].send(row, self.settings())
         except Exception as exc:  # noqa: BLE001 every failure is classified when recorded
             reply = exc
         # The reply exists only here until it is stored: a disk that refuses the write
         # pauses this until it can be written, rather than losing what the service said.
         await self.until_stored(lambda: self._record_reply(row, reply))
 
-    async def _record_reply(self, row: SubmissionRow, reply: _Reply | Exception) -> None:
+    async def _record_reply(self, row: SubmissionRow, reply: Reply | Exception) -> None:
         """The POST's outcome decides the row's next state (module docstring, step 3)."""
         s = self.settings()
+        remote = self.remotes[row.api]
         try:
-            remote_id, detail, url = _unwrap(reply)
+            done = _unwrap(reply)
         except RemoteNotSentError as exc:
             log.warning("not sent; will retry", error=str(exc))
-            await self.repo.transition(
-                row.id,
-                expect=[S.SUBMITTING],
-                to=S.PLANNED,
-                sent_at=None,
-                next_at=self.clock() + s.retry_not_sent,
-                reason=f"not sent: {exc}; will retry",
-                detail=f"not sent: {exc}",
+            await self._again(
+                row, s.retry_not_sent, f"not sent: {exc}", reason=f"not sent: {exc}; will retry"
             )
         except RemoteRejectedError as exc:
             await self._rejected(row, exc)
@@ -251,131 +229,91 @@ class Submitter(RemoteWorker):
                 notices=self._notices(row, "submitting", "outcome unknown; reconciling"),
             )
         else:
-            if detail.get("debug"):
-                await self._debug_done(row, remote_id)
+            if done.debug:
+                # A debug submission was validated and acknowledged; no TOO exists to track.
+                log.info("debug submission acknowledged", remote_id=done.remote_id)
+                reason = "debug: acknowledged by the service; no TOO was created"
+                await self._end(
+                    row, S.DONE, reason, word="accepted", durable=True, remote_id=done.remote_id
+                )
                 return
-            log.info("submitted", remote_id=remote_id, api=row.api)
-            poll = s.swift_poll if row.api == TOO else s.xrt_poll
-            await self.repo.transition(
-                row.id,
-                expect=[S.SUBMITTING],
-                to=S.SUBMITTED,
+            log.info("submitted", remote_id=done.remote_id, api=row.api)
+            await self._accepted(
+                row,
+                done.remote_id,
+                detail=f"accepted as {done.remote_id}",
                 durable=True,
-                remote_id=remote_id,
-                next_at=self.clock() + poll,
                 reason=None,  # an earlier retry's reason no longer applies
-                detail=f"accepted as {remote_id}",
+                next_at=self.clock() + remote.poll_every(s),
                 notices=self._notices(
                     row,
-                    "accepted" if row.api == TOO else "submitted",
-                    too_id=remote_id if row.api == TOO else None,
-                    job_id=remote_id if row.api == XRT else None,
-                    url=url,
-                    warnings=detail.get("warnings") or None,
+                    remote.accepted,
+                    url=done.url,
+                    warnings=list(done.warnings) or None,
+                    **{remote.id_field: done.remote_id},
                 ),
             )
 
-    async def _send(self, row: SubmissionRow) -> _Reply:
-        """The one POST: (remote id, detail, results URL)."""
-        if row.api == TOO:
-            debug = self.settings().mode == "debug" or bool(row.request.get("debug"))
-            remote_id, detail = await self._too_port().submit(
-                row.request["body"], marker=row.request["marker"], debug=debug
-            )
-            return remote_id, detail, None
-        remote_id, url = await self._xrt_port().submit(
-            row.request["request"], name=row.request["name"]
-        )
-        return remote_id, {}, url
-
-    async def _debug_done(self, row: SubmissionRow, remote_id: str) -> None:
-        """A debug submission was validated and acknowledged; no TOO exists to track."""
-        reason = "debug: acknowledged by the service; no TOO was created"
-        log.info("debug submission acknowledged", remote_id=remote_id)
+    async def _accepted(self, row: SubmissionRow, remote_id: str, **fields: Any) -> None:
+        """The service has the request (its reply, or the listing): 'submitted'."""
         await self.repo.transition(
-            row.id,
-            expect=[S.SUBMITTING],
-            to=S.DONE,
-            durable=True,
-            remote_id=remote_id,
-            reason=reason,
-            next_at=None,
-            notices=self._notices(row, "accepted", reason),
-            children=self._child_notices,  # nothing will be observed
+            row.id, expect=[row.state], to=S.SUBMITTED, remote_id=remote_id, **fields
         )
 
     async def _xrt_active(self) -> int:
         return await self.repo.count_in_states(
-            api=XRT, states=[S.SUBMITTING, S.SUBMITTED, S.TRACKING, S.UNKNOWN]
+            api=Api.XRT, states=[S.SUBMITTING, S.SUBMITTED, S.TRACKING, S.UNKNOWN]
         )
 
     async def _rejected(self, row: SubmissionRow, exc: RemoteRejectedError) -> None:
         """A refusal, after the POST or by a pre-submission check (then the row is still
         'planned'); either way the same policy applies."""
-        current = [row.state]
         reason = f"{exc.kind}: {exc}"
         log.info("rejected", kind=exc.kind, reason=str(exc))
-        if row.api == XRT and exc.kind == "no_data":
-            first = row.request.get("first_try_at") or ts(row.sent_at or self.clock())
-            retry_for = float(row.request.get("retry_for_s", 86400))
-            started = parse_ts(first) or self.clock()
-            if (self.clock() - started).total_seconds() < retry_for:
-                request = {**row.request, "first_try_at": first}
-                await self.repo.transition(
-                    row.id,
-                    expect=current,
-                    to=S.PLANNED,
-                    sent_at=None,
-                    request=request,
-                    next_at=self.clock()
-                    + timedelta(seconds=float(row.request.get("retry_every_s", 600))),
+        spec = row.spec
+        if (
+            isinstance(spec, XrtSpec)
+            and exc.kind is RejectionKind.NO_DATA
+            and spec.retry is not None
+        ):
+            first = row.first_try_at or row.sent_at or self.clock()
+            if self.clock() - first < spec.retry.for_:
+                await self._again(
+                    row,
+                    spec.retry.every,
+                    f"no data yet: {exc}",
+                    first_try_at=first,
                     reason=f"no data at the UKSSDC yet: {exc}".strip(),
-                    detail=f"no data yet: {exc}",
                 )
                 return
-        policy = (row.request.get("policy") or {}).get(exc.kind)
-        if row.api == TOO and policy:
-            urgencies = list(policy.get("urgency", []))
+        urgencies = spec.on_reject.get(exc.kind) if isinstance(spec, TooSpec) else None
+        if urgencies is not None:
             if row.attempt < len(urgencies):
-                await self._resubmit(row, current, reason, urgency=int(urgencies[row.attempt]))
+                await self._resubmit(row, reason, urgency=urgencies[row.attempt])
                 return
-            reason = f"{reason}; policy exhausted after {row.attempt + 1} attempts"
-            await self._park(row, reason)
+            await self._park(row, f"{reason}; policy exhausted after {row.attempt + 1} attempts")
             return
-        await self.repo.transition(
-            row.id,
-            expect=current,
-            to=S.REJECTED,
-            reason=reason,
-            next_at=None,
-            notices=self._notices(row, "rejected" if row.api == TOO else "failed", reason),
-            children=self._child_notices,
-        )
+        await self._end(row, S.REJECTED, reason, word=self.remotes[row.api].refused)
 
-    async def _resubmit(
-        self, row: SubmissionRow, current: list[SubmissionState], reason: str, *, urgency: int
-    ) -> None:
+    async def _resubmit(self, row: SubmissionRow, reason: str, *, urgency: int) -> None:
         """An explicit new attempt asked for by the rule's policy: a new row, a new key.
 
         The rejection, the new attempt and the XRT jobs waiting for the TOO (they now wait
         for the new attempt) are one transaction: apart, a crash after the rejection lost
         the attempt and left the jobs waiting for a TOO that had ended.
         """
-        request = copy.deepcopy(row.request)
-        request["body"]["urgency"] = urgency
         attempt = row.attempt + 1
         plan = PlannedSubmission(
             key=submission_key(row.rule, row.group_key, row.action, attempt),
-            api=row.api,
             rule=row.rule,
             action=row.action,
-            request=request,
+            spec=too_spec(row).with_body(urgency=urgency),
             attempt=attempt,
             not_before=self.clock(),
         )
         new = await self.repo.transition_and_add(
             row.id,
-            expect=current,
+            expect=[row.state],
             to=S.REJECTED,
             reason=reason,
             next_at=None,
@@ -391,66 +329,52 @@ class Submitter(RemoteWorker):
     # ---- reconciliation ------------------------------------------------------------------
     async def _reconcile(self, row: SubmissionRow) -> None:
         s = self.settings()
-        state = dict(row.request.get("_reconcile") or {"missing": 0, "errors": 0})
+        remote = self.remotes[row.api]
         try:
-            if row.api == TOO:
-                found = await self._too_port().find(row.request["marker"], row.request["body"])
-            else:
-                found = await self._xrt_port().find(row.request["name"])
+            found = await remote.find(row)
         except RemoteError as exc:  # NotConfiguredError included: the listing cannot be read
-            state["errors"] = int(state["errors"]) + 1
-            if state["errors"] >= s.reconcile_max_errors:
+            errors = row.reconcile_errors + 1
+            if errors >= s.reconcile_max_errors:
                 await self._park(row, f"cannot reconcile: the remote listing failed: {exc}")
                 return
-            await self.repo.transition(
-                row.id,
-                expect=[S.UNKNOWN],
-                to=S.UNKNOWN,
-                request={**row.request, "_reconcile": state},
-                next_at=self.clock() + s.reconcile_delay,
-                detail=f"reconcile: listing failed ({exc})",
-            )
+            await self._unknown(row, f"reconcile: listing failed ({exc})", reconcile_errors=errors)
             return
         if found is not None:
             log.info("reconciled: the request exists remotely", remote_id=found)
-            await self.repo.transition(
-                row.id,
-                expect=[S.UNKNOWN],
-                to=S.SUBMITTED,
-                remote_id=found,
+            await self._accepted(
+                row,
+                found,
                 next_at=self.clock(),
                 detail=f"reconciled: found {found} in the listing",
-                notices=self._notices(
-                    row,
-                    "accepted" if row.api == TOO else "submitted",
-                    "reconciled with the remote listing",
-                ),
+                notices=self._notices(row, remote.accepted, "reconciled with the remote listing"),
             )
             return
-        state["missing"] = int(state["missing"]) + 1
-        if state["missing"] >= s.reconcile_checks:
+        missing = row.reconcile_missing + 1
+        if missing >= s.reconcile_checks:
             log.warning("reconciled: not in the remote listing; sending again")
-            await self.repo.transition(
-                row.id,
-                expect=[S.UNKNOWN],
-                to=S.PLANNED,
-                sent_at=None,
-                next_at=self.clock(),
-                request={**row.request, "_reconcile": {"missing": 0, "errors": 0}},
-                detail=f"reconciled: absent from {state['missing']} listings; resending",
+            await self._again(
+                row,
+                timedelta(0),
+                f"reconciled: absent from {missing} listings; resending",
+                reconcile_missing=0,
+                reconcile_errors=0,
             )
             return
+        await self._unknown(row, "reconcile: not (yet) listed", reconcile_missing=missing)
+
+    async def _unknown(self, row: SubmissionRow, detail: str, **counts: Any) -> None:
+        """Still 'unknown': the listing is asked again after ``reconcile_delay``."""
         await self.repo.transition(
             row.id,
             expect=[S.UNKNOWN],
             to=S.UNKNOWN,
-            request={**row.request, "_reconcile": state},
-            next_at=self.clock() + s.reconcile_delay,
-            detail="reconcile: not (yet) listed",
+            next_at=self.clock() + self.settings().reconcile_delay,
+            detail=detail,
+            **counts,
         )
 
 
-def _unwrap(reply: _Reply | Exception) -> _Reply:
+def _unwrap(reply: Reply | Exception) -> Reply:
     """The POST's result, or its exception raised again (for the ladder that records it)."""
     if isinstance(reply, Exception):
         raise reply

@@ -49,13 +49,13 @@ import dataclasses
 from collections.abc import Callable, Sequence
 
 from autotoo.logs import get_logger
-from autotoo.pipeline.ports import TOO, XRT
+from autotoo.pipeline.remotes import too_spec
 from autotoo.pipeline.settings import Clock, PipelineSettings, system_clock
 from autotoo.pipeline.tracker import NO_DATA_RETRY, xrt_retry
 from autotoo.pipeline.worker import row_notices
 from autotoo.store.errors import ConflictError
 from autotoo.store.repository import Repository
-from autotoo.store.rows import Notice, Settled, SubmissionRow, SubmissionState
+from autotoo.store.rows import Api, Notice, Settled, SubmissionRow, SubmissionState
 
 log = get_logger("autotoo.sweep")
 
@@ -135,7 +135,7 @@ class Sweep:
         """State 5: an XRT job without data whose planned retry does not exist."""
         repaired = 0
         rows = await self.repo.ended_without_successor(
-            api=XRT, state=S.FAILED, reason=NO_DATA_RETRY
+            api=Api.XRT, state=S.FAILED, reason=NO_DATA_RETRY
         )
         for row in rows:
             plan = dataclasses.replace(xrt_retry(row, self.clock()), not_before=self.clock())
@@ -159,10 +159,9 @@ class Sweep:
     async def _lost_resubmissions(self) -> int:
         """State 6: a rejected TOO whose policy asked for an attempt that does not exist."""
         repaired = 0
-        for row in await self.repo.ended_without_successor(api=TOO, state=S.REJECTED):
+        for row in await self.repo.ended_without_successor(api=Api.TOO, state=S.REJECTED):
             kind = (row.reason or "").split(":", 1)[0]
-            policy = (row.request.get("policy") or {}).get(kind) or {}
-            urgencies = list(policy.get("urgency", []))
+            urgencies = too_spec(row).on_reject.get(kind) or ()
             if row.attempt >= len(urgencies):
                 continue  # rejected for good: nothing was lost
             why = (

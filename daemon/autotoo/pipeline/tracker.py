@@ -16,25 +16,24 @@ from __future__ import annotations
 
 import asyncio
 import collections
-import copy
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
 from typing import Any
 
 from autotoo.logs import bind, get_logger, unbind
 from autotoo.pipeline.keys import submission_key
-from autotoo.pipeline.ports import TOO, XRT, RemoteError, TooPort, TooProgress, XrtPort, XrtProgress
+from autotoo.pipeline.ports import RemoteError, TooPort, TooProgress, XrtPort, XrtProgress
+from autotoo.pipeline.remotes import xrt_spec
 from autotoo.pipeline.settings import Clock, PipelineSettings, system_clock
 from autotoo.pipeline.worker import RemoteWorker
 from autotoo.store.errors import ConflictError
 from autotoo.store.repository import Repository
 from autotoo.store.rows import (
+    Api,
     Notice,
     PlannedSubmission,
     SubmissionRow,
     SubmissionState,
-    parse_ts,
-    ts,
 )
 
 log = get_logger("autotoo.tracker")
@@ -75,7 +74,12 @@ class Tracker(RemoteWorker):
         )
         self.on_release = on_release or (lambda: None)
         self._xrt_polls: collections.deque[float] = collections.deque()
-        self.polls = {TOO: 0, XRT: 0}
+        self.polls = {Api.TOO: 0, Api.XRT: 0}
+        # What a poll is, per API: a TOO is followed to its observations, a job to its products.
+        self._track: dict[Api, Callable[[SubmissionRow], Awaitable[None]]] = {
+            Api.TOO: self._track_too,
+            Api.XRT: self._track_xrt,
+        }
 
     async def step(self) -> int:
         """Poll every due TOO, and as many due XRT jobs as the global rate limit allows.
@@ -86,24 +90,21 @@ class Tracker(RemoteWorker):
         """
         now = self.clock()
         active = [S.SUBMITTED, S.TRACKING]
-        rows = await self.repo.submissions(states=active, due_before=now, api=TOO, limit=500)
+        rows = await self.repo.submissions(states=active, due_before=now, api=Api.TOO, limit=500)
         xrt_room = self._xrt_room()
         if xrt_room:
             rows += await self.repo.submissions(
-                states=active, due_before=now, api=XRT, limit=min(xrt_room, 500)
+                states=active, due_before=now, api=Api.XRT, limit=min(xrt_room, 500)
             )
         handled = 0
         for row in rows:
             if self.stopping:
                 break
-            if row.api == XRT and not self._xrt_poll_allowed():
+            if row.api is Api.XRT and not self._xrt_poll_allowed():
                 continue  # the global rate limit: the row stays due for the next step
             bind(submission_key=row.key, rule=row.rule, event=row.group_key)
             try:
-                if row.api == TOO:
-                    await self._track_too(row)
-                else:
-                    await self._track_xrt(row)
+                await self._track[row.api](row)
                 handled += 1
             except ConflictError:
                 log.info("row changed under us; skipped")
@@ -124,36 +125,48 @@ class Tracker(RemoteWorker):
         self._xrt_polls.append(asyncio.get_running_loop().time())
         return True
 
-    async def _poll_failed(self, row: SubmissionRow, exc: RemoteError, interval: timedelta) -> None:
-        log.warning("poll failed; will retry", error=str(exc))
+    async def _record(
+        self, row: SubmissionRow, status: str, detail: dict[str, Any], **extra: Any
+    ) -> None:
+        """What the service said at this poll (for ``autotoo jobs show`` and the dashboard)."""
         assert row.remote_id is not None
         await self.repo.record_remote(
-            row.id,
-            api=row.api,
-            remote_id=row.remote_id,
-            status="poll failed",
-            detail={"error": str(exc)},
-            failed_poll=True,
+            row.id, api=row.api, remote_id=row.remote_id, status=status, detail=detail, **extra
         )
-        await self.repo.set_next(row.id, self.clock() + interval)
+
+    async def _poll_failed(self, row: SubmissionRow, exc: RemoteError) -> None:
+        log.warning("poll failed; will retry", error=str(exc))
+        await self._record(row, "poll failed", {"error": str(exc)}, failed_poll=True)
+        await self._next_poll(row)
+
+    async def _complete(self, row: SubmissionRow, what: str, notices: list[Notice]) -> None:
+        """Nothing more will come of it: 'done'."""
+        await self.repo.transition(
+            row.id,
+            expect=[S.TRACKING],
+            to=S.DONE,
+            next_at=None,
+            detail=f"complete: {what}",
+            notices=notices,
+        )
+
+    async def _next_poll(self, row: SubmissionRow) -> None:
+        await self.repo.set_next(
+            row.id, self.clock() + self.remotes[row.api].poll_every(self.settings())
+        )
 
     # ---- Swift TOOs ----------------------------------------------------------------------
     async def _track_too(self, row: SubmissionRow) -> None:
-        s = self.settings()
         assert row.remote_id is not None
-        self.polls[TOO] += 1
+        self.polls[Api.TOO] += 1
         try:
             progress = await self._too_port().progress(row.remote_id)
         except RemoteError as exc:
-            await self._poll_failed(row, exc, s.swift_poll)
+            await self._poll_failed(row, exc)
             return
-        await self.repo.record_remote(
-            row.id,
-            api=TOO,
-            remote_id=row.remote_id,
-            status=progress.status,
-            detail={**progress.detail, "observations": len(progress.observations)},
-        )
+        observations = len(progress.observations)
+        detail = {"target_id": progress.target_id, "urgency": progress.urgency}
+        await self._record(row, progress.status, {**detail, "observations": observations})
         if row.state is S.SUBMITTED:
             row = await self.repo.transition(row.id, expect=[S.SUBMITTED], to=S.TRACKING)
         if progress.decided and not progress.approved:
@@ -186,52 +199,31 @@ class Tracker(RemoteWorker):
         if released:
             self.on_release()
         if progress.complete:
-            await self.repo.transition(
-                row.id,
-                expect=[S.TRACKING],
-                to=S.DONE,
-                next_at=None,
-                detail=f"complete: {progress.status}",
-                notices=self._notices(row, "complete", progress.status),
-            )
+            notices = self._notices(row, "complete", progress.status)
+            await self._complete(row, progress.status, notices)
         else:
-            await self.repo.set_next(row.id, self.clock() + s.swift_poll)
+            await self._next_poll(row)
 
     async def _too_rejected(self, row: SubmissionRow, progress: TooProgress) -> None:
-        reason = f"not approved: {progress.status}"
-        await self.repo.transition(
-            row.id,
-            expect=[S.TRACKING],
-            to=S.REJECTED,
-            reason=reason,
-            next_at=None,
-            notices=self._notices(row, "rejected", reason),
-            children=self._child_notices,  # its XRT jobs are withdrawn with it
-        )
+        # its XRT jobs are withdrawn with it
+        await self._end(row, S.REJECTED, f"not approved: {progress.status}", word="rejected")
 
     # ---- UKSSDC XRT jobs -----------------------------------------------------------------
     async def _track_xrt(self, row: SubmissionRow) -> None:
-        s = self.settings()
         assert row.remote_id is not None
         job_id = row.remote_id
         event = await self.repo.event_by_id(row.event_id)
         if event is not None and event.retracted:
             await self._cancel_xrt(row)
             return
-        self.polls[XRT] += 1
+        self.polls[Api.XRT] += 1
         try:
             progress = await self._xrt_port().progress(job_id, _products(row))
         except RemoteError as exc:
-            await self._poll_failed(row, exc, s.xrt_poll)
+            await self._poll_failed(row, exc)
             return
-        await self.repo.record_remote(
-            row.id,
-            api=XRT,
-            remote_id=row.remote_id,
-            status="complete" if progress.terminal else "running",
-            detail={"codes": progress.codes},
-            url=progress.url,
-        )
+        status = "complete" if progress.terminal else "running"
+        await self._record(row, status, {"codes": progress.codes}, url=progress.url)
         if row.state is S.SUBMITTED:
             row = await self.repo.transition(
                 row.id,
@@ -240,7 +232,7 @@ class Tracker(RemoteWorker):
                 notices=self._notices(row, "running", url=progress.url),
             )
         if not progress.terminal:
-            await self.repo.set_next(row.id, self.clock() + s.xrt_poll)
+            await self._next_poll(row)
             return
         if not progress.succeeded:
             await self._xrt_without_products(row, progress)
@@ -248,20 +240,15 @@ class Tracker(RemoteWorker):
         try:
             results = await self._xrt_port().retrieve(job_id, progress.succeeded)
         except RemoteError as exc:
-            await self._poll_failed(row, exc, s.xrt_poll)
+            await self._poll_failed(row, exc)
             return
         for kind, data in results.items():
             await self.repo.put_result(
                 row.id, kind, data, notices=self._result_notices(row, kind, data)
             )
-        await self.repo.transition(
-            row.id,
-            expect=[S.TRACKING],
-            to=S.DONE,
-            next_at=None,
-            detail=f"complete: {sorted(results)}",
-            notices=self._notices(row, "complete", url=progress.url, products=sorted(results)),
-        )
+        products = sorted(results)
+        notices = self._notices(row, "complete", url=progress.url, products=products)
+        await self._complete(row, str(products), notices)
 
     def _result_notices(self, row: SubmissionRow, kind: str, data: Any) -> list[Notice]:
         source = _POSITION_SOURCES.get(kind)
@@ -276,10 +263,9 @@ class Tracker(RemoteWorker):
         return self._notices(row, "complete", f"{kind} retrieved", position=position)
 
     async def _xrt_without_products(self, row: SubmissionRow, progress: XrtProgress) -> None:
-        retry_for = float(row.request.get("retry_for_s", 86400))
-        first = row.request.get("first_try_at") or ts(row.sent_at or self.clock())
-        started = parse_ts(first) or self.clock()
-        if progress.no_data and (self.clock() - started).total_seconds() < retry_for:
+        retry = xrt_spec(row).retry
+        first = row.first_try_at or row.sent_at or self.clock()
+        if progress.no_data and retry is not None and self.clock() - first < retry.for_:
             # One transaction: this job failed and its successor is planned (apart, a crash
             # between them lost the retry).
             await self.repo.transition_and_add(
@@ -309,41 +295,32 @@ class Tracker(RemoteWorker):
         try:
             await self._xrt_port().cancel(row.remote_id, _products(row))
         except RemoteError as exc:
-            await self._poll_failed(row, exc, self.settings().xrt_poll)
+            await self._poll_failed(row, exc)
             return
-        await self.repo.transition(
-            row.id,
-            expect=[row.state],
-            to=S.CANCELLED,
-            reason="event retracted",
-            next_at=None,
-            notices=self._notices(row, "cancelled", "event retracted"),
-        )
+        await self._end(row, S.CANCELLED, "event retracted", word="cancelled")
 
 
 def xrt_retry(row: SubmissionRow, now: datetime) -> PlannedSubmission:
     """The new job that follows an XRT job which found no data yet: the same request under
-    the next attempt's key, due after ``retry_every_s``, keeping the first try's time (the
-    retry window counts from it). Also what the consistency sweep plans for a lost one."""
-    retry_every = timedelta(seconds=float(row.request.get("retry_every_s", 600)))
-    first = row.request.get("first_try_at") or ts(row.sent_at or now)
+    the next attempt's key, due after the rule's retry interval, keeping the first try's
+    time (the retry window counts from it). Also what the consistency sweep plans for a lost
+    one."""
+    spec = xrt_spec(row)
     attempt = row.attempt + 1
     key = submission_key(row.rule, row.group_key, row.action, attempt)
-    request = {**copy.deepcopy(row.request), "first_try_at": first}
-    request["name"] = _with_attempt(request["name"], row.key, key)
     return PlannedSubmission(
         key=key,
-        api=XRT,
         rule=row.rule,
         action=row.action,
-        request=request,
+        spec=spec.named(_with_attempt(spec.name, row.key, key)),
         attempt=attempt,
-        not_before=now + retry_every,
+        not_before=now + (spec.retry.every if spec.retry else timedelta(0)),
+        first_try_at=row.first_try_at or row.sent_at or now,
     )
 
 
 def _products(row: SubmissionRow) -> tuple[str, ...]:
-    return tuple(row.request["request"]["products"])
+    return xrt_spec(row).product_names
 
 
 def _with_attempt(name: str, old_key: str, new_key: str) -> str:

@@ -9,11 +9,12 @@ from typing import Any, TypeVar
 
 from autotoo.logs import get_logger
 from autotoo.pipeline.notices import status_notices
-from autotoo.pipeline.ports import TOO, NotConfiguredError, TooPort, XrtPort
+from autotoo.pipeline.ports import TooPort, XrtPort
+from autotoo.pipeline.remotes import KINDS, Remote, TooRemote, XrtRemote
 from autotoo.pipeline.settings import Clock, PipelineSettings, system_clock
 from autotoo.store.errors import ConflictError, StorageUnavailableError
 from autotoo.store.repository import Repository
-from autotoo.store.rows import Notice, SubmissionRow
+from autotoo.store.rows import Api, Notice, SubmissionRow, SubmissionState
 
 log = get_logger("autotoo.worker")
 
@@ -130,22 +131,46 @@ class RemoteWorker(Worker):
         self.too = too
         self.xrt = xrt
         self.clock = clock
+        # One object per remote API (its ports looked up at each call: a test or a reload
+        # may set ``too``/``xrt``).
+        self.too_remote = TooRemote(lambda: self.too)
+        self.xrt_remote = XrtRemote(lambda: self.xrt)
+        self.remotes: dict[Api, Remote[Any]] = {Api.TOO: self.too_remote, Api.XRT: self.xrt_remote}
 
     def idle_seconds(self) -> float:
         return self.settings().idle.total_seconds()
 
     def _too_port(self) -> TooPort:
-        """The Swift client, or :class:`NotConfiguredError` (a typed error, not an assert:
-        ``python -O`` removes asserts, and callers handle this as a remote failure)."""
-        if self.too is None:
-            raise NotConfiguredError("no Swift TOO client is configured")
-        return self.too
+        """The Swift client, or :class:`NotConfiguredError` (see ``remotes``)."""
+        return self.too_remote.port()
 
     def _xrt_port(self) -> XrtPort:
         """The UKSSDC client, or :class:`NotConfiguredError`."""
-        if self.xrt is None:
-            raise NotConfiguredError("no UKSSDC client is configured")
-        return self.xrt
+        return self.xrt_remote.port()
+
+    async def _end(
+        self,
+        row: SubmissionRow,
+        to: SubmissionState,
+        reason: str,
+        *,
+        word: str,
+        durable: bool = False,
+        **fields: Any,
+    ) -> SubmissionRow:
+        """A row ends (``to`` is terminal) for ``reason``: no next time, the notice ``word``
+        with the reason, and the rows waiting for its observation withdrawn with theirs."""
+        return await self.repo.transition(
+            row.id,
+            expect=[row.state],
+            to=to,
+            durable=durable,
+            reason=reason,
+            next_at=None,
+            notices=self._notices(row, word, reason),
+            children=self._child_notices,
+            **fields,
+        )
 
     async def until_stored(self, write: Callable[[], Awaitable[T]]) -> T | None:
         """A write that records what already happened remotely (a POST's reply): the
@@ -185,12 +210,12 @@ def row_notices(
     """The status notices of one step of a submission (its id field filled when known).
     In dry-run mode each carries ``dry_run: true``: a subscriber must never take a decision
     that was not sent for a request that was."""
-    fields.setdefault("too_id" if row.api == TOO else "job_id", row.remote_id)
+    fields.setdefault(KINDS[row.api].id_field, row.remote_id)
     if settings.dry_run:
         fields.setdefault("dry_run", True)
     return status_notices(
         prefix=settings.topic_prefix,
-        channels=settings.channels(row.request.get("notify")),
+        channels=settings.channels(row.spec.notify),
         event=row.group_key,
         rule=row.rule,
         action=row.action,

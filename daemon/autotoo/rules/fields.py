@@ -18,7 +18,7 @@ import math
 from dataclasses import dataclass
 from enum import Enum
 
-from autotoo.ukssdc.params import GLOBALS, PRODUCTS, Par, Product
+from autotoo.xrtrequest.params import GLOBALS, PRODUCTS, Par, Product
 
 
 class FieldType(Enum):
@@ -120,7 +120,7 @@ def _xrt_product_params(prod: Product) -> dict[str, FieldSpec]:
 
 
 #: XRT globals and product parameters come from the UKSSDC client's own table
-#: (``autotoo.ukssdc.params``), so rules, request builder and emulator agree on names.
+#: (``autotoo.xrtrequest.params``), so rules, request builder and emulator agree on names.
 #: Product strings with allowed values are compared case-insensitively, as that client does.
 XRT_GLOBALS: dict[str, FieldSpec] = {p.name: _xrt_spec(p, fold_case=False) for p in GLOBALS}
 XRT_PRODUCTS: dict[str, str] = {prod.long: prod.short for prod in PRODUCTS}

@@ -43,7 +43,7 @@ from autotoo.rules.references import condition_unknown_fields
 from autotoo.rules.regions import REGION_HELPERS
 from autotoo.rules.suggest import with_suggestions
 from autotoo.rules.templates import Value, compile_value
-from autotoo.ukssdc.check import validate as check_xrt_request
+from autotoo.xrtrequest.check import validate as check_xrt_request
 
 
 def expand_paths(patterns: Iterable[str | Path]) -> tuple[list[Path], list[ConfigProblem]]:

@@ -7,6 +7,9 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from autotoo.store.specs import Api as Api  # noqa: PLC0414 re-exported beside SubmissionState
+from autotoo.store.specs import Spec, api_of, spec_to_json
+
 
 class SubmissionState(enum.StrEnum):
     PLANNED = "planned"
@@ -138,14 +141,18 @@ class DecisionRecord:
 @dataclass(frozen=True, slots=True)
 class PlannedSubmission:
     key: str
-    api: str  # 'swift_too' | 'ukssdc_xrt'
     rule: str
     action: str
-    request: dict[str, Any]
+    spec: Spec
     attempt: int = 0
     parent_key: str | None = None
     not_before: datetime | None = None
     waiting: bool = False  # True: released later (e.g. XRT products after the TOO is observed)
+    first_try_at: datetime | None = None  # a retried XRT job: the first try's (its window)
+
+    @property
+    def api(self) -> Api:
+        return api_of(self.spec)
 
 
 @dataclass(frozen=True, slots=True)
@@ -160,14 +167,14 @@ class Notice:
 class SubmissionRow:
     id: int
     key: str
-    api: str
+    api: Api
     rule: str
     event_id: int
     action: str
     attempt: int
     parent_id: int | None
     state: SubmissionState
-    request: dict[str, Any]
+    spec: Spec
     remote_id: str | None
     sent_at: datetime | None
     not_before: datetime | None
@@ -177,6 +184,15 @@ class SubmissionRow:
     updated_at: datetime
     group_key: str = ""
     event_key: str = ""
+    # Bookkeeping of the row's handling, apart from what is sent (columns of their own):
+    reconcile_missing: int = 0  # consecutive listings that did not show it ('unknown')
+    reconcile_errors: int = 0  # consecutive listings that could not be read ('unknown')
+    first_try_at: datetime | None = None  # an XRT job retried for "no data yet": its first try
+
+    @property
+    def request(self) -> dict[str, Any]:
+        """The request as the store keeps it (JSON), for display: code reads ``spec``."""
+        return spec_to_json(self.spec)
 
 
 @dataclass(frozen=True, slots=True)
@@ -219,6 +235,6 @@ class AlertOutcome:
     identity: str | None = None  # the alert's own unique name (IVORN): one alert per name
     decisions: list[DecisionRecord] = field(default_factory=list)
     plans: list[PlannedSubmission] = field(default_factory=list)
-    replans: dict[str, dict[str, Any]] = field(default_factory=dict)  # key -> new request
+    replans: dict[str, Spec] = field(default_factory=dict)  # key -> re-rendered request
     cancel_planned: bool = False  # retraction: withhold every unsent submission of the event
     notices: list[Notice] = field(default_factory=list)

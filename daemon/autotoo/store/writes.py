@@ -9,16 +9,17 @@ their own module because they are synchronous and must never touch the event loo
 
 from __future__ import annotations
 
-import copy
 import json
 import sqlite3
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
+from autotoo.store import specs
 from autotoo.store.errors import ConflictError
 from autotoo.store.rows import (
     AlertOutcome,
+    Api,
     Duplicate,
     InboxItem,
     InboxPut,
@@ -31,6 +32,7 @@ from autotoo.store.rows import (
     ts,
     utcnow,
 )
+from autotoo.store.specs import XrtSpec
 
 # The status notices of a waiting row that is withdrawn: (row, new state, reason).
 NoticesFor = Callable[[SubmissionRow, str, str], Sequence[Notice]]
@@ -38,7 +40,8 @@ NoticesFor = Callable[[SubmissionRow, str, str], Sequence[Notice]]
 SUBMISSION_COLUMNS = (
     "s.id, s.key, s.api, s.rule, s.event_id, s.action, s.attempt, s.parent_id, s.state, "
     "s.request, s.remote_id, s.sent_at, s.not_before, s.next_at, s.reason, s.created_at, "
-    "s.updated_at, e.group_key, e.event_key"
+    "s.updated_at, e.group_key, e.event_key, s.reconcile_missing, s.reconcile_errors, "
+    "s.first_try_at"
 )
 SUBMISSION_FROM = "submissions s JOIN events e ON e.id = s.event_id"
 
@@ -51,14 +54,14 @@ def submission_row(row: sqlite3.Row | tuple[Any, ...]) -> SubmissionRow:
     return SubmissionRow(
         id=row[0],
         key=row[1],
-        api=row[2],
+        api=(api := Api(row[2])),
         rule=row[3],
         event_id=row[4],
         action=row[5],
         attempt=row[6],
         parent_id=row[7],
         state=SubmissionState(row[8]),
-        request=json.loads(row[9]),
+        spec=specs.loads(api, row[9]),
         remote_id=row[10],
         sent_at=parse_ts(row[11]),
         not_before=parse_ts(row[12]),
@@ -68,6 +71,9 @@ def submission_row(row: sqlite3.Row | tuple[Any, ...]) -> SubmissionRow:
         updated_at=parse_ts(row[16]) or utcnow(),
         group_key=row[17],
         event_key=row[18],
+        reconcile_missing=row[19],
+        reconcile_errors=row[20],
+        first_try_at=parse_ts(row[21]),
     )
 
 
@@ -254,7 +260,7 @@ def _plan(conn: sqlite3.Connection, event_id: int, outcome: AlertOutcome, now: s
         conn.execute(
             "UPDATE submissions SET request = ?, updated_at = ? "
             "WHERE key = ? AND state = 'planned'",
-            (to_json(request), now, key),
+            (specs.dumps(request), now, key),
         )
     if outcome.cancel_planned:
         cancelled = conn.execute(
@@ -289,8 +295,8 @@ def insert_submission(
     A row waiting for its parent's observation has no next time until it is released."""
     row = conn.execute(
         "INSERT INTO submissions (key, api, rule, event_id, action, attempt, parent_id, "
-        "state, request, not_before, next_at, created_at, updated_at) "
-        "VALUES (?, ?, ?, ?, ?, ?, ?, 'planned', ?, ?, ?, ?, ?) "
+        "state, request, not_before, next_at, created_at, updated_at, first_try_at) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?, 'planned', ?, ?, ?, ?, ?, ?) "
         "ON CONFLICT (key) DO NOTHING RETURNING id",
         (
             plan.key,
@@ -300,11 +306,12 @@ def insert_submission(
             plan.action,
             plan.attempt,
             parent_id,
-            to_json(plan.request),
+            specs.dumps(plan.spec),
             ts(plan.not_before),
             None if plan.waiting else ts(plan.not_before) or now,
             now,
             now,
+            ts(plan.first_try_at),
         ),
     ).fetchone()
     return int(row[0]) if row is not None else None
@@ -318,7 +325,19 @@ def enqueue(conn: sqlite3.Connection, notices: Sequence[Notice], now: str | None
     )
 
 
-_MOVABLE = frozenset({"remote_id", "sent_at", "next_at", "not_before", "reason", "request"})
+_MOVABLE = frozenset(
+    {
+        "remote_id",
+        "sent_at",
+        "next_at",
+        "not_before",
+        "reason",
+        "spec",
+        "reconcile_missing",
+        "reconcile_errors",
+        "first_try_at",
+    }
+)
 
 
 def move(
@@ -339,11 +358,12 @@ def move(
     sets = ["state = ?", "updated_at = ?"]
     params: list[Any] = [to.value, ts(now)]
     for name, value in fields.items():
+        if name == "spec":
+            sets.append("request = ?")
+            params.append(specs.dumps(value))
+            continue
         sets.append(f"{name} = ?")
-        if isinstance(value, datetime):
-            params.append(ts(value))
-        else:
-            params.append(to_json(value) if name == "request" else value)
+        params.append(ts(value) if isinstance(value, datetime) else value)
     placeholders = ", ".join("?" for _ in expect)
     moved = conn.execute(
         f"UPDATE submissions SET {', '.join(sets)} "  # noqa: S608 column names are ours
@@ -449,12 +469,12 @@ def _settle(
             )
         ]
         if targets:
-            request = copy.deepcopy(child.request)
-            request["request"].setdefault("globals", {})["targ"] = ",".join(targets)
+            assert isinstance(child.spec, XrtSpec)  # only XRT jobs wait for a TOO
+            request = child.spec.with_globals(targ=",".join(targets))
             why = f"released: the TOO was observed ({targets})"
             conn.execute(
                 "UPDATE submissions SET request = ?, next_at = ?, updated_at = ? WHERE id = ?",
-                (to_json(request), now, now, child.id),
+                (specs.dumps(request), now, now, child.id),
             )
             log_state(conn, child.id, "planned", "planned", why)
             return [*done, Settled(child.id, child.key, parent.id, "released", why)]

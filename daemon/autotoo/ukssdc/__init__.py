@@ -5,9 +5,12 @@ Build a request with :class:`XrtRequest` (pure, synchronous), send it with
 :class:`JobPoller` and :class:`ActiveJobCap`. Decisions: docs/xrt-products.md.
 """
 
-from autotoo.ukssdc.check import validate
 from autotoo.ukssdc.client import UkssdcClient
-from autotoo.ukssdc.errors import (
+from autotoo.ukssdc.poller import ActiveJobCap, JobPoller
+from autotoo.ukssdc.rebin import RebinClient, RebinStatus
+from autotoo.ukssdc.results import JobStatus, Position, SubmitResult
+from autotoo.xrtrequest.check import validate
+from autotoo.xrtrequest.errors import (
     AmbiguousError,
     BadReplyError,
     NotSentError,
@@ -15,10 +18,7 @@ from autotoo.ukssdc.errors import (
     TransportError,
     UkssdcError,
 )
-from autotoo.ukssdc.poller import ActiveJobCap, JobPoller
-from autotoo.ukssdc.rebin import RebinClient, RebinStatus
-from autotoo.ukssdc.request import XrtRequest
-from autotoo.ukssdc.results import JobStatus, Position, SubmitResult
+from autotoo.xrtrequest.request import XrtRequest
 
 __all__ = [
     "ActiveJobCap",

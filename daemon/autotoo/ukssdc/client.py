@@ -20,17 +20,6 @@ from pydantic import BaseModel, ValidationError
 
 from autotoo.retry_after import wait_before_retry
 from autotoo.ukssdc import wire
-from autotoo.ukssdc.errors import (
-    AmbiguousError,
-    BadReplyError,
-    ErrorList,
-    NotSentError,
-    ProductError,
-    RejectedError,
-    TransportError,
-)
-from autotoo.ukssdc.params import API_NAME, API_VERSION, GLOBALS, product
-from autotoo.ukssdc.request import SubmittedJob, XrtRequest
 from autotoo.ukssdc.results import (
     NOT_REPORTED,
     CancelOutcome,
@@ -46,6 +35,17 @@ from autotoo.ukssdc.results import (
     SpectralFits,
     SubmitResult,
 )
+from autotoo.xrtrequest.errors import (
+    AmbiguousError,
+    BadReplyError,
+    ErrorList,
+    NotSentError,
+    ProductError,
+    RejectedError,
+    TransportError,
+)
+from autotoo.xrtrequest.params import API_NAME, API_VERSION, GLOBALS, product
+from autotoo.xrtrequest.request import SubmittedJob, XrtRequest
 
 DEFAULT_BASE_URL: Final = "https://www.swift.ac.uk/user_objects"
 BAD_STRUCTURE: Final = (

@@ -26,7 +26,8 @@ from pydantic import ValidationError
 from autotoo.retry_after import wait_before_retry
 from autotoo.ukssdc import wire
 from autotoo.ukssdc.client import DEFAULT_BASE_URL, light_curve_from
-from autotoo.ukssdc.errors import (
+from autotoo.ukssdc.results import LightCurve
+from autotoo.xrtrequest.errors import (
     AmbiguousError,
     BadReplyError,
     NotSentError,
@@ -34,8 +35,7 @@ from autotoo.ukssdc.errors import (
     RejectedError,
     TransportError,
 )
-from autotoo.ukssdc.params import LIGHT_CURVE
-from autotoo.ukssdc.results import LightCurve
+from autotoo.xrtrequest.params import LIGHT_CURVE
 
 API_VERSION: Final = "1.0.5"  # swifttools 4.0.5's ukssdc API component
 BIN_METHODS: Final = ("counts", "time", "snapshot", "obsid")

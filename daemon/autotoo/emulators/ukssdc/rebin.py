@@ -35,7 +35,7 @@ from autotoo.emulators.ukssdc import archives, synth
 from autotoo.emulators.ukssdc.jobs import CANCELLED, DONE, STATUS_TEXT, Job
 from autotoo.emulators.ukssdc.service import ServiceError, XrtService
 from autotoo.emulators.ukssdc.validation import check_submission
-from autotoo.ukssdc.params import LIGHT_CURVE
+from autotoo.xrtrequest.params import LIGHT_CURVE
 
 PATH: Final = "/API/main.php"
 API_VERSION: Final = "1.0.5"  # what swifttools 4.0.5's ukssdc module sends and expects

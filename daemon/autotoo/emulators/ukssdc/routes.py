@@ -10,7 +10,7 @@ from aiohttp import web
 
 from autotoo.emulators.ukssdc import rebin
 from autotoo.emulators.ukssdc.service import ServiceError, XrtService
-from autotoo.ukssdc.params import API_VERSION
+from autotoo.xrtrequest.params import API_VERSION
 
 PREFIX: Final = "/user_objects"
 SERVICE_KEY: Final = web.AppKey("ukssdc_service", XrtService)

@@ -23,7 +23,7 @@ from autotoo.emulators.ukssdc.validation import (
     truthy,
 )
 from autotoo.emulators.users import Users
-from autotoo.ukssdc.params import PRODUCTS, product
+from autotoo.xrtrequest.params import PRODUCTS, product
 
 CANCEL_TEXT: Final = {
     0: "Job cancelled OK",

@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Final
 
-from autotoo.ukssdc.params import GLOBALS, PRODUCT_BY_FLAG, PRODUCTS, Par, Product
+from autotoo.xrtrequest.params import GLOBALS, PRODUCT_BY_FLAG, PRODUCTS, Par, Product
 
 PROBLEMS: Final = "There were problems with the parameters you supplied."
 NEEDED_LABEL: Final = "The following parameters are needed, but were not supplied:"

@@ -10,8 +10,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from autotoo.ukssdc.errors import ParameterError, ParameterTypeError, ProductError
-from autotoo.ukssdc.request import XrtRequest
+from autotoo.xrtrequest.errors import ParameterError, ParameterTypeError, ProductError
+from autotoo.xrtrequest.request import XrtRequest
 
 
 def validate(

@@ -13,8 +13,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Final
 
-from autotoo.ukssdc.errors import ParameterError, ParameterTypeError, ProductError
-from autotoo.ukssdc.params import (
+from autotoo.xrtrequest.errors import ParameterError, ParameterTypeError, ProductError
+from autotoo.xrtrequest.params import (
     ALT_GLOBALS,
     ANY,
     API_NAME,

@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Final
 
-from autotoo.ukssdc.errors import ParameterError
+from autotoo.xrtrequest.errors import ParameterError
 
 API_NAME: Final = "xrt_prods"
 API_VERSION: Final = "1.12"

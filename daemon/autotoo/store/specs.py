@@ -1,0 +1,187 @@
+"""What each remote API is asked for, typed: a submission's request and its handling policy.
+
+A row's ``spec`` is either a :class:`TooSpec` (the Swift TOO API) or an :class:`XrtSpec` (the
+UKSSDC XRT product generator): what would be sent, plus the rule's policies for it (budget,
+rejection, pre-submission checks, retries, notification channels). Planning builds them from
+the rule; the submitter and tracker read their fields; nothing reads a request by key.
+
+The bookkeeping of a row's handling (reconciliation counts, the first try of a retried XRT
+job) is not part of what is sent: it lives in columns of its own (``SubmissionRow``), so that
+"did the request change?" compares only the spec.
+
+:func:`spec_to_json` and :func:`spec_from_json` are the one serialization of a spec, used only
+by the store (the ``request`` column). Its JSON keeps the shape the column has always had
+(durations in seconds there, ``timedelta`` everywhere else), so rows written by earlier
+versions load unchanged; keys a row lacks read as "not set", never as a policy default (the
+defaults live once, in the rule model).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+import json
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any
+
+
+class Api(enum.StrEnum):
+    """The remote API a submission goes to (the ``api`` column)."""
+
+    TOO = "swift_too"  # the Swift TOO API
+    XRT = "ukssdc_xrt"  # the UKSSDC XRT product generator
+
+
+@dataclass(frozen=True, slots=True)
+class RuleBudget:
+    """At most ``max`` TOOs of one rule in any sliding window of ``per``."""
+
+    max: int
+    per: timedelta
+
+
+@dataclass(frozen=True, slots=True)
+class TooSpec:
+    """A Swift TOO: the form fields sent (``body``, with ``marker`` the idempotency key that
+    reconciliation looks for in the listing) and how the submission is handled."""
+
+    body: dict[str, Any]
+    marker: str
+    # rejection kind -> the urgencies of the explicit new attempts, in turn (rule on_reject)
+    on_reject: dict[str, tuple[int, ...]] = field(default_factory=dict)
+    budget: RuleBudget | None = None
+    notify: tuple[str, ...] | None = None  # None: the default channels
+    debug: bool = False  # send with the Swift API's debug flag
+    server_validate: bool = False  # ask the service to validate before the submission
+    check_uvot_mode: bool = False  # check the UVOT mode first, falling back if refused
+    uvot_fallback: str | None = None  # the UVOT mode used when the check refuses the rule's
+
+    def with_body(self, **fields: Any) -> TooSpec:
+        """The same spec sending ``body`` with ``fields`` replaced (e.g. a new urgency)."""
+        return dataclasses.replace(self, body={**self.body, **fields})
+
+    @property
+    def checked(self) -> bool:
+        """Whether anything is checked with the service before the submission."""
+        return self.check_uvot_mode or self.server_validate
+
+
+@dataclass(frozen=True, slots=True)
+class XrtRetry:
+    """While the UKSSDC has no data yet: a new job ``every`` this long, for ``for_`` after
+    the first try."""
+
+    every: timedelta
+    for_: timedelta
+
+
+@dataclass(frozen=True, slots=True)
+class XrtSpec:
+    """A UKSSDC XRT product job: the globals and products sent, under the job ``name`` (which
+    carries the idempotency key that reconciliation looks for), and how it is handled."""
+
+    globals: dict[str, Any]
+    products: dict[str, dict[str, Any]]
+    name: str
+    retry: XrtRetry | None = None  # None: not retried (a row that stated no retry)
+    submit: str | None = None  # 'immediately' | 'after_observation' (None: not stated)
+    notify: tuple[str, ...] | None = None  # None: the default channels
+
+    @property
+    def product_names(self) -> tuple[str, ...]:
+        return tuple(self.products)
+
+    def with_globals(self, **values: Any) -> XrtSpec:
+        """The same job with ``values`` set among its globals (e.g. the observed ``targ``)."""
+        return dataclasses.replace(self, globals={**self.globals, **values})
+
+    def named(self, name: str) -> XrtSpec:
+        return dataclasses.replace(self, name=name)
+
+
+Spec = TooSpec | XrtSpec
+
+
+def api_of(spec: Spec) -> Api:
+    return Api.TOO if isinstance(spec, TooSpec) else Api.XRT
+
+
+# ---- the one serialization (the store's ``request`` column) --------------------------------
+
+
+def _seconds(value: timedelta) -> float:
+    return value.total_seconds()
+
+
+def spec_to_json(spec: Spec) -> dict[str, Any]:
+    """A spec as JSON: the ``request`` column, also what ``jobs show`` prints."""
+    if isinstance(spec, TooSpec):
+        return {
+            "body": dict(spec.body),
+            "marker": spec.marker,
+            "policy": {kind: {"urgency": list(u)} for kind, u in spec.on_reject.items()},
+            "budget": {"max": spec.budget.max, "per_s": _seconds(spec.budget.per)}
+            if spec.budget
+            else None,
+            "notify": list(spec.notify) if spec.notify is not None else None,
+            "debug": spec.debug,
+            "server_validate": spec.server_validate,
+            "check_uvot_mode": spec.check_uvot_mode,
+            "uvot_fallback": spec.uvot_fallback,
+        }
+    out: dict[str, Any] = {
+        "request": {"globals": dict(spec.globals), "products": dict(spec.products)},
+        "name": spec.name,
+        "notify": list(spec.notify) if spec.notify is not None else None,
+        "submit": spec.submit,
+    }
+    if spec.retry is not None:
+        out["retry_every_s"] = _seconds(spec.retry.every)
+        out["retry_for_s"] = _seconds(spec.retry.for_)
+    return out
+
+
+def spec_from_json(api: Api, data: dict[str, Any]) -> Spec:
+    """The spec of a stored ``request`` (rows of every earlier version included)."""
+    notify = data.get("notify")
+    channels = tuple(notify) if notify is not None else None
+    if api is Api.TOO:
+        budget, fallback = data.get("budget"), data.get("uvot_fallback")
+        return TooSpec(
+            body=dict(data.get("body") or {}),
+            marker=str(data.get("marker", "")),
+            on_reject={
+                str(kind): tuple(int(u) for u in (policy or {}).get("urgency", ()))
+                for kind, policy in (data.get("policy") or {}).items()
+            },
+            budget=RuleBudget(int(budget["max"]), timedelta(seconds=float(budget["per_s"])))
+            if budget
+            else None,
+            notify=channels,
+            debug=bool(data.get("debug")),
+            server_validate=bool(data.get("server_validate")),
+            check_uvot_mode=bool(data.get("check_uvot_mode")),
+            uvot_fallback=None if fallback is None else str(fallback),
+        )
+    request = data.get("request") or {}
+    every, for_ = data.get("retry_every_s"), data.get("retry_for_s")
+    return XrtSpec(
+        globals=dict(request.get("globals") or {}),
+        products={str(k): dict(v or {}) for k, v in (request.get("products") or {}).items()},
+        name=str(data.get("name", "")),
+        retry=XrtRetry(timedelta(seconds=float(every)), timedelta(seconds=float(for_)))
+        if every is not None and for_ is not None
+        else None,
+        submit=data.get("submit"),
+        notify=channels,
+    )
+
+
+def dumps(spec: Spec) -> str:
+    """The column text: sorted keys, compact (the form every write of the store uses)."""
+    return json.dumps(spec_to_json(spec), sort_keys=True, separators=(",", ":"), default=str)
+
+
+def loads(api: Api, text: str) -> Spec:
+    return spec_from_json(api, json.loads(text))
