@@ -263,3 +263,38 @@ def test_the_rule_in_rules_md_loads_and_decides() -> None:
         explain=True,
     )
     assert decision.stage == "matched", decision
+
+
+def test_the_processor_imports_numpy_at_start_when_a_rule_uses_regions() -> None:
+    """Off the event loop and before the first alert (a thread in Processor.start), not on
+    the loop at the first region call; and not at all for rules that use no region."""
+    script = f"""
+import asyncio, sys, tempfile
+from pathlib import Path
+from autotoo.config.yamlfile import load_yaml_text
+from autotoo.pipeline.processor import Processor
+from autotoo.pipeline.settings import PipelineSettings
+from autotoo.rules import load_documents
+from autotoo.store.db import Database
+from autotoo.store.repository import Repository
+
+async def started(text):
+    rules = load_documents([load_yaml_text(text, "r.yaml")])
+    with tempfile.TemporaryDirectory() as tmp:
+        db = await Database.open(Path(tmp) / "state.db")
+        try:
+            processor = Processor(
+                Repository(db), rules=lambda: rules, settings=lambda: PipelineSettings()
+            )
+            await processor.start()
+        finally:
+            await db.close()
+    return "numpy" in sys.modules
+
+plain = "rules:\\n  - name: p\\n    when: alert.far < 1.0\\n    notify: [mqtt]\\n"
+print(asyncio.run(started(plain)), asyncio.run(started('''{RULES}''')))
+"""
+    done = subprocess.run(
+        [sys.executable, "-c", script], check=False, capture_output=True, text=True, timeout=120
+    )
+    assert done.stdout.strip() == "False True", done.stderr[-3000:]

@@ -29,6 +29,7 @@ from autotoo.rules import (
     evaluate,
     render_actions,
     warm_up,
+    warm_up_skymaps,
 )
 from autotoo.store.repository import Repository
 from autotoo.store.rows import (
@@ -179,11 +180,14 @@ class Processor(Worker):
         return worked >= _ROUND
 
     async def start(self) -> None:
-        """Import astropy and fill the Sun/Moon caches in a thread before the first alert,
-        when a rule needs them: a second of imports must not stall the event loop (and it
-        happens after READY=1, so start-up stays fast)."""
-        if self.rules().uses_astropy:
+        """Import astropy and fill the Sun/Moon caches, and import numpy for sky maps, in a
+        thread before the first alert, when a rule needs them: a second of imports must not
+        stall the event loop (and it happens after READY=1, so start-up stays fast)."""
+        rules = self.rules()
+        if rules.uses_astropy:
             await asyncio.to_thread(warm_up, self.clock())
+        if rules.uses_skymaps:
+            await asyncio.to_thread(warm_up_skymaps)
 
     async def step(self, limit: int = _ROUND) -> int:
         """Evaluate the waiting inbox rows, in arrival order, a batch per durable commit.
