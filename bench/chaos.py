@@ -31,6 +31,7 @@ ROOT = Path(__file__).resolve().parents[1]
 REPEATED = (
     "test_sigkill.py",
     "test_faults.py",
+    "test_rate_limits.py",
     "test_broker.py",
     "test_followups.py",
     "test_disk_full.py",
@@ -50,6 +51,7 @@ BENCH_SIZES = {
     "AUTOTOO_CHAOS_RETRACTED": "3",
     "AUTOTOO_CHAOS_FAULT_EVENTS": "4",
     "AUTOTOO_CHAOS_POLL_FAULT_PERCENT": "25",
+    "AUTOTOO_CHAOS_RATE_LIMITED_EVENTS": "8",
     "AUTOTOO_CHAOS_BROKER_RESTARTS": "4",
     "AUTOTOO_CHAOS_DISK_EPISODES": "3",
     "AUTOTOO_CHAOS_FLOOD": "1000",
@@ -114,6 +116,13 @@ WHAT = {
     "503, timeout before acting, timeout after acting, malformed JSON, an expired session and "
     "a slow reply; the first login answers 503; the UKSSDC submission times out after acting "
     "and answers 503; polls and listings fail at random (seeded kind, 15-25 %).",
+    "rate limits at the services": "The first TOO POST meets 429 with Retry-After, its resend "
+    "503 with Retry-After, the next POST 429 without it; the fourth TOO POST is acted on, then "
+    "answered 503 without Retry-After (ambiguous: reconciled, never sent again); the first XRT "
+    "submissions meet 429 and 503 with Retry-After; then, seeded, 20 % of TOO POSTs meet 429 and "
+    "of XRT submissions 503 (Retry-After 1 s), and 10 % each of TOO listings and polls meet 429 "
+    "(Retry-After 0 s, 1 s or none, drawn per path) and 503 (Retry-After 1 s). Resends counted "
+    "at the emulators; none may come before its Retry-After.",
     "connection refused, then the service starts": "Nothing listens on the configured port "
     "until the daemon has been refused three times; then the emulator starts there.",
     "mosquitto stopped and restarted mid-stream": "mosquitto (persistence on) is stopped and "
