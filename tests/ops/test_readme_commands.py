@@ -167,12 +167,17 @@ def _start_and_stop(
     return proc.returncode, out + rest
 
 
+# Commands that read the store `autotoo run` writes in the current directory: run in a fresh
+# checkout, there is none (a run that found one had it from an earlier run in the checkout).
+FOLLOW_UPS = ("autotoo status", "autotoo jobs list --state needs_human", "autotoo alerts list")
+
+
 def daemon_on_embedded_defaults(command: str, tmp: Path) -> None:
     """`autotoo run` (and `uv run autotoo run`) serve until stopped: start it in an empty
     directory (its drop folder and store are created there), wait for `ready`, then check
     `autotoo status` and `autotoo jobs list --state needs_human` against what it wrote, and
     stop it with SIGTERM as systemd does."""
-    if command in {"autotoo status", "autotoo jobs list --state needs_human"}:  # checked below
+    if command in FOLLOW_UPS:  # checked below, against the store the daemon wrote
         command = "autotoo run"
     argv = _argv(command)
     if command.startswith("uv run"):
@@ -181,7 +186,7 @@ def daemon_on_embedded_defaults(command: str, tmp: Path) -> None:
     # one line ("cannot listen on 127.0.0.1:8470"), which the assertion below shows
     code, out = _start_and_stop(argv, tmp, '"event": "ready"', signal.SIGTERM)
     assert code == 0, out[-3000:]
-    for follow in ("autotoo status", "autotoo jobs list --state needs_human"):
+    for follow in FOLLOW_UPS:
         done = _run(_argv(follow), tmp)
         assert done.returncode == 0, (follow, done.stdout, done.stderr)
 
@@ -257,6 +262,7 @@ EXCEPTIONS: dict[str, Check] = {
     "autotoo run --log-level debug": daemon_on_embedded_defaults,
     "autotoo status": daemon_on_embedded_defaults,  # needs a store: run after the daemon
     "autotoo jobs list --state needs_human": daemon_on_embedded_defaults,  # likewise
+    "autotoo alerts list": daemon_on_embedded_defaults,  # likewise
     "uv run autotoo demo --keep-running": kept_demo,
     "autotoo emulate": emulator,
     "uv run pytest": whole_suite,
