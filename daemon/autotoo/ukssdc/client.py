@@ -11,7 +11,8 @@ from __future__ import annotations
 import asyncio
 import json
 import re
-from collections.abc import Iterable
+from collections.abc import Awaitable, Callable, Iterable
+from functools import partial
 from pathlib import Path
 from typing import Any, Final, TypeVar
 
@@ -83,6 +84,33 @@ def format_rejection(error: str, list_err: Iterable[ErrorList], products: Iterab
     return text
 
 
+Reply = tuple[int, str | None, str, dict[str, str]]  # status, reason, body text, headers
+
+
+async def answered(
+    post_once: Callable[[], Awaitable[Reply]], *, budget_s: float, idempotent: bool
+) -> str:
+    """The body text of a 200 reply, sending again only after a 429/503 that names when to
+    come back (retry_after.py); any other status raises by the taxonomy in errors.py: a 5xx
+    to a request that is not idempotent may have acted (ambiguous), anything else was not
+    acted on. Shared by the products API and the rebinning API, which differ only in the
+    request they send."""
+    sends = 0
+    while True:
+        status, reason, text, retry = await post_once()
+        sends += 1
+        wait = wait_before_retry(status, retry, attempt=sends, budget_s=budget_s)
+        if wait is None:
+            break
+        await asyncio.sleep(wait)
+    if status != 200:
+        message = f"An HTTP error occured - HTTP return code {status}: {reason}"
+        if status >= 500 and not idempotent:
+            raise AmbiguousError(message)
+        raise (TransportError if idempotent else NotSentError)(message)
+    return text
+
+
 class UkssdcClient:
     """One registered user's view of the service. Reuse one instance (and session) per daemon."""
 
@@ -109,19 +137,11 @@ class UkssdcClient:
         """POST and decode; raise by the taxonomy in errors.py. Returns the decoded dict."""
         body = {"UserID": self.user_id, **fields, "api_name": API_NAME, "api_version": API_VERSION}
         url = f"{self.base_url}/{path}"
-        sends = 0
-        while True:  # resent only after a 429/503 naming when to come back (retry_after.py)
-            status, reason, text, retry = await self._post_once(url, body, idempotent=idempotent)
-            sends += 1
-            wait = wait_before_retry(status, retry, attempt=sends, budget_s=self._timeout)
-            if wait is None:
-                break
-            await asyncio.sleep(wait)
-        if status != 200:
-            message = f"An HTTP error occured - HTTP return code {status}: {reason}"
-            if status >= 500 and not idempotent:
-                raise AmbiguousError(message)
-            raise (TransportError if idempotent else NotSentError)(message)
+        text = await answered(
+            partial(self._post_once, url, body, idempotent=idempotent),
+            budget_s=self._timeout,
+            idempotent=idempotent,
+        )
         return _decode(text)
 
     async def _post_once(

@@ -17,15 +17,15 @@ from __future__ import annotations
 import asyncio
 import json
 from dataclasses import dataclass
+from functools import partial
 from typing import Any, Final
 from urllib.parse import urlsplit
 
 import aiohttp
 from pydantic import ValidationError
 
-from autotoo.retry_after import wait_before_retry
 from autotoo.ukssdc import wire
-from autotoo.ukssdc.client import DEFAULT_BASE_URL, light_curve_from
+from autotoo.ukssdc.client import DEFAULT_BASE_URL, answered, light_curve_from
 from autotoo.ukssdc.results import LightCurve
 from autotoo.xrtrequest.errors import (
     AmbiguousError,
@@ -127,19 +127,11 @@ class RebinClient:
         self, func: str, fields: dict[str, Any], *, idempotent: bool = True
     ) -> dict[str, Any]:
         body = {**fields, "APIFunc": func, "APIVersion": API_VERSION}
-        sends = 0
-        while True:  # resent only after a 429/503 naming when to come back (retry_after.py)
-            status, reason, text, retry = await self._post_once(func, body, idempotent=idempotent)
-            sends += 1
-            wait = wait_before_retry(status, retry, attempt=sends, budget_s=self._timeout)
-            if wait is None:
-                break
-            await asyncio.sleep(wait)
-        if status != 200:
-            message = f"An HTTP error occured - HTTP return code {status}: {reason}"
-            if status >= 500 and not idempotent:
-                raise AmbiguousError(message)
-            raise (TransportError if idempotent else NotSentError)(message)
+        text = await answered(
+            partial(self._post_once, func, body, idempotent=idempotent),
+            budget_s=self._timeout,
+            idempotent=idempotent,
+        )
         try:
             data = json.loads(text)
         except json.JSONDecodeError as exc:
