@@ -73,6 +73,86 @@ async def test_migrations_are_idempotent(tmp_path: Path) -> None:
     } <= set(before)
 
 
+def _schema5_with_requests(path: Path) -> None:
+    """A schema-5 store as an earlier version left it: an event, a TOO and the XRT job that
+    waits on it (parent_id), their state logs and a remote job row."""
+    from autotoo.store.db import migrations  # noqa: PLC0415
+
+    t = "2026-12-01T00:00:00.000000Z"
+    with sqlite3.connect(path) as conn:
+        for version, _name, sql in migrations()[:5]:
+            conn.executescript(f"BEGIN;\n{sql}\nPRAGMA user_version = {version};\nCOMMIT;")
+        conn.execute(
+            "INSERT INTO events (id, group_key, mission, event_key, first_seen, last_seen)"
+            " VALUES (1, 'swift:1', 'swift', '1', ?, ?)",
+            (t, t),
+        )
+        for sid, key, api, parent, state in (
+            (1, "k-too", "swift_too", None, "tracking"),
+            (2, "k-xrt", "ukssdc_xrt", 1, "planned"),
+        ):
+            conn.execute(
+                "INSERT INTO submissions (id, key, api, rule, event_id, action, parent_id, state,"
+                " request, created_at, updated_at, reconcile_missing)"
+                " VALUES (?, ?, ?, 'r', 1, 'too', ?, ?, '{}', ?, ?, 2)",
+                (sid, key, api, parent, state, t, t),
+            )
+            conn.execute(
+                "INSERT INTO submission_log (submission_id, to_state, at) VALUES (?, ?, ?)",
+                (sid, state, t),
+            )
+        conn.execute(
+            "INSERT INTO remote_jobs (submission_id, api, remote_id, status, updated_at)"
+            " VALUES (1, 'swift_too', '22000', 'Approved', ?)",
+            (t,),
+        )
+
+
+async def test_schema_6_rebuilds_submissions_keeping_every_row_and_link(tmp_path: Path) -> None:
+    """Schema 6 rebuilds the outbox table (a new state in its CHECK) with the foreign keys
+    off: every row, its log, its parent and its remote job survive, and the keys hold."""
+    path = tmp_path / "state.db"
+    _schema5_with_requests(path)
+    db = await Database.open(path)
+    await db.close()
+    with sqlite3.connect(path) as conn:
+        conn.execute("PRAGMA foreign_keys = ON")
+        assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
+        rows = conn.execute(
+            "SELECT id, key, parent_id, state, reconcile_missing, transient_id FROM submissions"
+        ).fetchall()
+        assert rows == [
+            (1, "k-too", None, "tracking", 2, None),
+            (2, "k-xrt", 1, "planned", 2, None),
+        ]
+        assert conn.execute("SELECT count(*) FROM submission_log").fetchone() == (2,)
+        assert conn.execute("PRAGMA foreign_key_check").fetchall() == []
+        assert conn.execute("PRAGMA foreign_keys").fetchone() == (1,)
+        conn.execute("UPDATE submissions SET state = 'needs_approval' WHERE id = 2")
+        with pytest.raises(sqlite3.IntegrityError):
+            conn.execute("UPDATE submissions SET state = 'bogus' WHERE id = 2")
+        with pytest.raises(sqlite3.IntegrityError):  # the self-reference is still a key
+            conn.execute("UPDATE submissions SET parent_id = 99 WHERE id = 2")
+        names = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='index'")}
+        assert {"submissions_state", "submissions_event", "submissions_sent"} <= names
+
+
+async def test_a_rebuild_that_would_break_a_foreign_key_is_refused(tmp_path: Path) -> None:
+    """The runner checks every foreign key before committing a rebuild: a schema-5 file
+    holding a dangling reference (written with the keys off) is refused, left as it was."""
+    path = tmp_path / "state.db"
+    _schema5_with_requests(path)
+    with sqlite3.connect(path) as conn:
+        conn.execute("PRAGMA foreign_keys = OFF")
+        conn.execute("UPDATE submissions SET event_id = 42 WHERE id = 2")
+        conn.commit()
+    with pytest.raises(MigrationError, match="0006"):
+        await Database.open(path)
+    with sqlite3.connect(path) as conn:
+        assert conn.execute("PRAGMA user_version").fetchone()[0] == 5
+        assert conn.execute("SELECT count(*) FROM submissions").fetchone() == (2,)
+
+
 async def test_a_newer_schema_is_refused(tmp_path: Path) -> None:
     path = tmp_path / "state.db"
     with sqlite3.connect(path) as conn:

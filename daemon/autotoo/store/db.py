@@ -63,6 +63,8 @@ log = get_logger("autotoo.store")
 T = TypeVar("T")
 
 _MIGRATION_NAME = re.compile(r"^(\d{4})_[a-z0-9_]+\.sql$")
+# The first line of a migration that rebuilds a table (see Database.migrate).
+_FOREIGN_KEYS_OFF = "-- autotoo: foreign keys off"
 
 
 def migrations() -> list[tuple[int, str, str]]:
@@ -80,6 +82,11 @@ def migrations() -> list[tuple[int, str, str]]:
 
 
 SCHEMA_VERSION = len(migrations())
+
+
+def _fk_violation() -> None:
+    """Called for the first row of ``pragma_foreign_key_check`` after a table rebuild."""
+    raise sqlite3.IntegrityError("a foreign key refers to a row the rebuild lost")
 
 
 def schema_version_of(path: Path) -> int | None:
@@ -260,13 +267,25 @@ class Database:
                 continue
             # user_version is set inside the same transaction as the DDL, so a crash leaves
             # either the old schema and version or the new ones, never a mix.
-            script = f"BEGIN IMMEDIATE;\n{sql}\nPRAGMA user_version = {version};\nCOMMIT;"
+            rebuilds = sql.startswith(_FOREIGN_KEYS_OFF)
+            check = ""
+            if rebuilds:
+                # A table rebuild (SQLite's documented procedure for changing a constraint):
+                # the pragma is a no-op inside a transaction, so it is set before BEGIN, and
+                # every foreign key is checked before the COMMIT instead.
+                await self._conn.execute("PRAGMA foreign_keys = OFF")
+                await self._conn.create_function("_autotoo_fk_violation", 0, _fk_violation)
+                check = "SELECT _autotoo_fk_violation() FROM pragma_foreign_key_check LIMIT 1;\n"
+            script = f"BEGIN IMMEDIATE;\n{sql}\n{check}PRAGMA user_version = {version};\nCOMMIT;"
             try:
                 await self._conn.executescript(script)
             except sqlite3.Error as exc:
                 if self._conn.in_transaction:
                     await self._conn.execute("ROLLBACK")
                 raise MigrationError(f"migration {name} failed: {exc}") from None
+            finally:
+                if rebuilds:
+                    await self._conn.execute("PRAGMA foreign_keys = ON")
         return SCHEMA_VERSION
 
     @asynccontextmanager

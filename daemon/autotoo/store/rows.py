@@ -22,6 +22,7 @@ class SubmissionState(enum.StrEnum):
     CANCELLED = "cancelled"
     UNKNOWN = "unknown"  # the POST's outcome is not known: reconcile before anything else
     NEEDS_HUMAN = "needs_human"
+    NEEDS_APPROVAL = "needs_approval"  # a rule's `approve: human`: waits for approve / deny
 
     @property
     def terminal(self) -> bool:
