@@ -56,7 +56,9 @@ CREATE TABLE submissions_new (
     reconcile_errors  INTEGER NOT NULL DEFAULT 0,
     first_try_at      TEXT,
     transient_id      INTEGER REFERENCES transients (id),
-    approval_deadline TEXT                 -- needs_approval: lapses after this time
+    approval_deadline TEXT,                -- needs_approval: lapses after this time
+    approved_by       TEXT,                -- who approved it (`autotoo jobs approve`)
+    approved_at       TEXT
 ) STRICT;
 INSERT INTO submissions_new (
     id, key, api, rule, event_id, action, attempt, parent_id, state, request, remote_id,
