@@ -61,7 +61,8 @@ def aligned(
     error_deg: float | None = None,
 ) -> bytes:
     """The sample ``name`` triggering at ``trigger``, at ``position`` (None: where it is),
-    renamed to event ``key`` when given (EP ``id``, IGWN ``superevent_id``), with the error
+    renamed to event ``key`` when given (EP ``id``, IGWN ``superevent_id``, a VOEvent's
+    trigger id wherever it appears), with the error
     ``error_deg`` when given (JSON notices)."""
     raw = sample(name)
     before = parse_alert(raw, topic).trigger_time
@@ -83,6 +84,9 @@ def aligned(
                 data["ra_dec_error"] = error_deg
         return json.dumps(data).encode()
     out = _shift_times(raw, trigger - before)
+    if key is not None:  # the trigger id, wherever it appears (params, IVORN)
+        old = parse_alert(raw, topic).event_key
+        out = out.replace(old.encode(), key.encode())
     if position is not None:
         out = re.sub(rb"<C1>[^<]*</C1>", f"<C1>{position[0]}</C1>".encode(), out)
         out = re.sub(rb"<C2>[^<]*</C2>", f"<C2>{position[1]}</C2>".encode(), out)
