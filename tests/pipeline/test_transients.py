@@ -210,3 +210,35 @@ async def test_with_association_off_the_burst_is_one_request_per_mission(
     await _feed_burst(p, p.clock() - timedelta(minutes=20))
     await p.run(rounds=3)
     assert len([r for r in await p.rows() if r.action == "too"]) == 4
+
+
+async def test_a_rule_can_condition_on_the_transients_missions(
+    make_emulator, make_pipeline
+) -> None:
+    """``event.transient``: a GBM rule that stands aside when Swift triggered on the burst
+    itself (Swift slews to its own BAT triggers)."""
+    emulator = await make_emulator()
+    rules = "rules:\n" + rule(
+        "gbm-unless-swift",
+        "fermi",
+        extra='when: alert.ra != null && !("swift" in event.transient.missions)',
+    ).replace(
+        "    when: alert.ra != null && alert.error_deg != null && alert.error_deg < 10.0\n", ""
+    )
+    p = await make_pipeline(emulator, rules)
+    t0 = p.clock() - timedelta(minutes=20)
+    await p.feed(aligned(*BAT, trigger=t0 + timedelta(seconds=2), position=GBM_FIN), BAT[1])
+    name, topic = GBM[3]
+    await p.feed(aligned(name, topic, trigger=t0), topic)
+    await p.run(rounds=2)
+    assert emulator.swift.toos == {}
+    with _store(p) as conn:
+        (reason,) = conn.execute(
+            "SELECT reason FROM decisions WHERE rule = 'gbm-unless-swift'"
+        ).fetchone()
+    assert "false" in reason, reason
+    # Without the Swift trigger, the same GBM notice is acted on.
+    p2 = await make_pipeline(emulator, rules)
+    await p2.feed(aligned(name, topic, trigger=t0 - timedelta(hours=3)), topic)
+    await p2.run(rounds=2)
+    assert len(emulator.swift.toos) == 1

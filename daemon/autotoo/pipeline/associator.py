@@ -18,6 +18,7 @@ from autotoo.alerts import AlertParseError, NormalizedAlert, parse_alert
 from autotoo.alerts.skymaps import region_of
 from autotoo.alerts.values import parse_utc
 from autotoo.pipeline.transients import (
+    MISSION_CLASSES,
     AssociationSettings,
     Member,
     Transient,
@@ -47,10 +48,10 @@ class Associator:
         out: dict[int, AssociationRecord] = {}
         for inbox_id, alert in alerts:
             member = member_of(alert)
-            key = known.get(alert.group_key)
-            first = key is None
-            if key is not None:
-                joined, reason = False, ""
+            stored = known.get(alert.group_key)
+            first = stored is None
+            if stored is not None:
+                key, joined, reason = stored
             elif alert.kind == "retraction":
                 key, joined = transient_key(alert.group_key), False
                 reason = "new transient: its first notice is a retraction"
@@ -64,7 +65,7 @@ class Associator:
                     region_of_member=self._region,
                 )
                 key, joined, reason = found.key, found.joined, found.reason
-            known[alert.group_key] = key
+            known[alert.group_key] = (key, joined, reason)
             transient = transients.get(key)
             if transient is None:
                 transient = transients[key] = Transient(key, [], None, None)
@@ -81,26 +82,34 @@ class Associator:
                 ra=alert.ra,
                 dec=alert.dec,
                 error_deg=alert.error_deg,
+                members=tuple((m.group_key, m.mission) for m in transient.members),
             )
         return out
 
     def _candidates(
         self,
         alerts: Sequence[NormalizedAlert],
-        known: dict[str, str],
+        known: dict[str, tuple[str, bool, str]],
         settings: AssociationSettings,
     ) -> dict[str, Transient]:
-        """The stored transients any new event of the round could join (one read)."""
-        times = [
-            t
-            for a in alerts
-            if a.group_key not in known and (t := a.trigger_time or a.issued_time) is not None
-        ]
-        if not settings.enabled or not times:
-            return {}
-        widest = settings.widest
+        """The stored transients of the round's known events, and those any new event of
+        the round could join (two reads)."""
+        new = [a for a in alerts if a.group_key not in known]
+        times = [t for a in new if (t := a.trigger_time or a.issued_time) is not None]
+        keys = sorted({key for key, _, _ in known.values()})
+        stored_members = self.repo.transient_members(keys=keys) if keys else []
+        partners = _partners(new, settings)
+        if settings.enabled and times and partners:
+            widest = settings.widest
+            stored_members += self.repo.transient_members(
+                min(times) - widest, max(times) + widest, missions=partners
+            )
         found: dict[str, Transient] = {}
-        for stored in self.repo.transient_members(min(times) - widest, max(times) + widest):
+        seen: set[str] = set()
+        for stored in stored_members:
+            if stored.group_key in seen:
+                continue
+            seen.add(stored.group_key)
             transient = found.get(stored.transient_key)
             if transient is None:
                 transient = found[stored.transient_key] = Transient(
@@ -121,6 +130,22 @@ class Associator:
             except AlertParseError:
                 return None
         return region_of(alert)[0] if alert is not None else None
+
+
+def _partners(alerts: Sequence[NormalizedAlert], settings: AssociationSettings) -> list[str]:
+    """The missions any of these alerts could be associated with (never its own)."""
+    found: set[str] = set()
+    for alert in alerts:
+        mine = mission_class(alert.mission, alert.raw, alert.classification)
+        if mine is None:
+            continue
+        for mission, theirs in MISSION_CLASSES.items():
+            if mission == alert.mission:
+                continue
+            classes = (theirs, "gw_burst") if theirs == "gw" else (theirs,)
+            if any(settings.window(c, mine) is not None for c in classes):
+                found.add(mission)
+    return sorted(found)
 
 
 def _reaches(transient: Transient, member: Member, settings: AssociationSettings) -> bool:

@@ -12,8 +12,9 @@ import asyncio
 import collections
 import dataclasses
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime, timedelta
+from typing import Any
 
 from autotoo.alerts import AlertParseError, NormalizedAlert, parse_alert
 from autotoo.logs import bind, get_logger, info_soon, unbind
@@ -78,13 +79,14 @@ def decide_rules(
     now: datetime,
     *,
     explain: bool = False,
+    transient: Mapping[str, Any] | None = None,
 ) -> list[RuleOutcome]:
     """Evaluate every rule and render the actions of the matched ones (pure).
 
     Shared by the processor and ``autotoo replay`` (``explain=True``: a decision for every
     rule), so that a replay shows exactly what the daemon would plan.
     """
-    ctx = AlertContext(alert, earlier, now)
+    ctx = AlertContext(alert, earlier, now, transient)
     outcomes = []
     for decision in evaluate(ruleset, alert, earlier, now=now, context=ctx, explain=explain):
         reason = decision.reason + (f" [{decision.clause}]" if decision.clause else "")
@@ -115,6 +117,18 @@ def decide_rules(
         record = DecisionRecord(decision.rule, decision.digest, matched_ok, reason, decision.error)
         outcomes.append(RuleOutcome(decision, record, matched, problem))
     return outcomes
+
+
+def transient_view(association: AssociationRecord) -> dict[str, Any]:
+    """``event.transient`` in conditions and templates."""
+    members = association.members
+    return {
+        "key": association.transient_key,
+        "events": [group_key for group_key, _ in members],
+        "missions": sorted({mission for _, mission in members}),
+        "joined": association.joined,
+        "reason": association.reason,
+    }
 
 
 def impossible(alert: NormalizedAlert, now: datetime, max_clock_skew: timedelta) -> str | None:
@@ -372,7 +386,9 @@ class Processor(Worker):
         bind(inbox_id=row.id, event=alert.group_key)
         try:
             earlier = self._earlier(history, parsed_now)
-            outcomes = decide_rules(ruleset, alert, earlier, now)
+            outcomes = decide_rules(
+                ruleset, alert, earlier, now, transient=transient_view(association)
+            )
         finally:
             unbind("inbox_id", "event")
         too_old = self._too_old(alert, now)

@@ -222,15 +222,27 @@ class Repository(ReadModels):
 
         return self.db.read(read)
 
-    def event_transients(self, group_keys: Sequence[str]) -> dict[str, str]:
-        """The transient key of each of these events already associated (an index read)."""
+    def event_transients(self, group_keys: Sequence[str]) -> dict[str, tuple[str, bool, str]]:
+        """(transient key, joined, reason) of each of these events already associated."""
         if not group_keys:
             return {}
         return self.db.read(partial(writes.event_transients, group_keys=group_keys))
 
-    def transient_members(self, since: datetime, until: datetime) -> list[StoredMember]:
-        """The events of the transients whose triggers reach into [since, until]."""
-        return self.db.read(partial(writes.transient_members, since=since, until=until))
+    def transient_members(
+        self,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        *,
+        keys: Sequence[str] = (),
+        missions: Sequence[str] = (),
+    ) -> list[StoredMember]:
+        """The events of the transients whose triggers reach into [since, until] that have
+        an event of one of ``missions``, or of the transients ``keys``."""
+        return self.db.read(
+            partial(
+                writes.transient_members, since=since, until=until, keys=keys, missions=missions
+            )
+        )
 
     def transient_history(self, keys: Sequence[str]) -> dict[str, TransientHistory]:
         """Each stored transient's id and requests (absent: not stored yet)."""

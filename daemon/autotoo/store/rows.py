@@ -155,6 +155,8 @@ class AssociationRecord:
     ra: float | None
     dec: float | None
     error_deg: float | None
+    # Not stored: the transient's events so far, (group key, mission), for the rules' view.
+    members: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

@@ -604,34 +604,64 @@ def _withdraw(
 
 
 # ---- transients (reads for association and planning) ---------------------------------------
-def event_transients(conn: sqlite3.Connection, group_keys: Sequence[str]) -> dict[str, str]:
-    """The transient key of each of these events that has one."""
-    found: dict[str, str] = {}
+def event_transients(
+    conn: sqlite3.Connection, group_keys: Sequence[str]
+) -> dict[str, tuple[str, bool, str]]:
+    """(transient key, joined, reason) of each of these events that has one."""
+    found: dict[str, tuple[str, bool, str]] = {}
     for key in group_keys:
         row = conn.execute(
-            "SELECT t.key FROM events e JOIN associations a ON a.event_id = e.id "
+            "SELECT t.key, a.joined, a.reason FROM events e "
+            "JOIN associations a ON a.event_id = e.id "
             "JOIN transients t ON t.id = a.transient_id WHERE e.group_key = ?",
             (key,),
         ).fetchone()
         if row is not None:
-            found[key] = str(row[0])
+            found[key] = (str(row[0]), bool(row[1]), str(row[2]))
     return found
 
 
+_MEMBERS = (
+    "SELECT t.id, t.key, e.group_key, e.mission, e.best_alert_id, "
+    "(SELECT max(id) FROM alerts WHERE event_id = e.id) "
+    "FROM transients t JOIN associations a ON a.transient_id = t.id "
+    "JOIN events e ON e.id = a.event_id "
+)
+
+
 def transient_members(
-    conn: sqlite3.Connection, since: datetime, until: datetime
+    conn: sqlite3.Connection,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    keys: Sequence[str] = (),
+    missions: Sequence[str] = (),
 ) -> list[StoredMember]:
-    """Every event of the transients whose triggers span reaches into [since, until], each
-    with the alert that locates it best (else its latest), in transient order."""
+    """Every event of the transients whose triggers span reaches into [since, until] and
+    that have an event of one of ``missions`` (or of the transients ``keys``), each with
+    the alert that locates it best (else its latest), in transient order.
+
+    ``missions``: those a new event could be associated with. A stream of one mission's
+    events (a benchmark's, a busy Fermi night) then reads no transient at all, instead of
+    every one of that mission within the window at every round.
+    """
+    if keys:
+        rows = [
+            r
+            for key in keys
+            for r in conn.execute(_MEMBERS + "WHERE t.key = ? ORDER BY e.id", (key,)).fetchall()
+        ]
+    elif missions:
+        marks = ", ".join("?" * len(missions))  # placeholders only: the values are bound
+        query = (
+            f"{_MEMBERS} WHERE t.last_trigger >= ? AND t.trigger_time <= ? AND EXISTS ("  # noqa: S608
+            "SELECT 1 FROM associations a2 JOIN events e2 ON e2.id = a2.event_id "
+            f"WHERE a2.transient_id = t.id AND e2.mission IN ({marks})) ORDER BY t.id, e.id"
+        )
+        rows = conn.execute(query, (ts(since), ts(until), *missions)).fetchall()
+    else:
+        rows = []
     out: list[StoredMember] = []
-    for tid, tkey, group_key, mission, best, latest in conn.execute(
-        "SELECT t.id, t.key, e.group_key, e.mission, e.best_alert_id, "
-        "(SELECT max(id) FROM alerts WHERE event_id = e.id) "
-        "FROM transients t JOIN associations a ON a.transient_id = t.id "
-        "JOIN events e ON e.id = a.event_id "
-        "WHERE t.last_trigger >= ? AND t.trigger_time <= ? ORDER BY t.id, e.id",
-        (ts(since), ts(until)),
-    ).fetchall():
+    for tid, tkey, group_key, mission, best, latest in rows:
         alert_id = best if best is not None else latest
         row = conn.execute("SELECT normalized FROM alerts WHERE id = ?", (alert_id,)).fetchone()
         if row is None:
