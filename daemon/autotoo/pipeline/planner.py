@@ -74,21 +74,25 @@ def _scope(rule: MatchedRule, alert: NormalizedAlert, inbox_key: str, transient:
     return f"{alert.group_key}#{inbox_key}"
 
 
-def _keys(
-    rule: MatchedRule, scope: str, products: Mapping[str, Any] | None
-) -> tuple[str, str | None]:
+def _keys(rule: MatchedRule, scope: str, xrt: Mapping[str, Any] | None) -> tuple[str, str | None]:
     """(TOO key, XRT key): shared by every rule of the transient, else the rule's own. A
-    shared XRT key names the products, so two rules asking for the same products share one
-    job and different products make two."""
+    shared XRT key names the products and when they are submitted, so two rules asking for
+    the same products of the TOO's target share one job, while different products, or
+    products of Swift's own trigger (``immediately``) beside those of the TOO's target
+    (``after_observation``), make two."""
+    products = xrt["products"] if xrt is not None else None
     if rule.once_per != "transient":
         return (
             submission_key(rule.name, scope, "too"),
             submission_key(rule.name, scope, "xrt_products") if products is not None else None,
         )
     names = "+".join(sorted(products or ()))
+    submit = xrt["submit"] if xrt is not None else ""
     return (
         submission_key(SHARED, scope, "too"),
-        submission_key(SHARED, scope, f"xrt_products:{names}") if products is not None else None,
+        submission_key(SHARED, scope, f"xrt_products:{submit}:{names}")
+        if products is not None
+        else None,
     )
 
 
@@ -328,8 +332,7 @@ def _plan_rule(  # noqa: PLR0917 the planner's state, passed down once
     actions = rule.actions
     scope = _scope(rule, alert, inbox_key, transient)
     not_before = now + (rule.settle or timedelta(0))  # due now, or after settling
-    products = actions.xrt["products"] if actions.xrt is not None else None
-    too_key, xrt_key_for = _keys(rule, scope, products)
+    too_key, xrt_key_for = _keys(rule, scope, actions.xrt)
     notify = tuple(rule.channels) if rule.channels is not None else None
     if actions.too is not None:
         policy = actions.too_policy or {}
