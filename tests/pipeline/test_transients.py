@@ -242,3 +242,35 @@ async def test_a_rule_can_condition_on_the_transients_missions(
     await p2.feed(aligned(name, topic, trigger=t0 - timedelta(hours=3)), topic)
     await p2.run(rounds=2)
     assert len(emulator.swift.toos) == 1
+
+
+async def test_a_retracted_event_withdraws_only_what_it_planned(
+    make_emulator, make_pipeline
+) -> None:
+    """SVOM planned the transient's TOO (settling) and GBM's match was covered by it; SVOM
+    then retracts its trigger. The TOO it planned is withheld, and GBM's next notice of the
+    same burst plans it again (a new attempt), so the transient is still followed."""
+    emulator = await make_emulator()
+    rules = "rules:\n" + rule("grb-any", "fermi, svom", extra="settle: 10m")
+    p = await make_pipeline(emulator, rules)
+    t0 = p.clock() - timedelta(minutes=20)
+    await p.feed(aligned(*ECLAIRS, trigger=t0 + timedelta(seconds=1), position=GBM_FIN), ECLAIRS[1])
+    name, topic = GBM[2]
+    await p.feed(aligned(name, topic, trigger=t0), topic)
+    retraction = aligned(
+        "svom_sb26043009_2_retraction.xml",
+        "gcn.notices.svom.voevent.grm",
+        trigger=t0 + timedelta(seconds=1),
+        key="sb26050402",
+    )
+    await p.feed(retraction, "gcn.notices.svom.voevent.grm")
+    rows = [r for r in await p.rows() if r.action == "too"]
+    assert [(r.state, r.reason) for r in rows] == [(S.CANCELLED, "retracted")]
+    name, topic = GBM[3]
+    await p.feed(aligned(name, topic, trigger=t0), topic)
+    p.clock.advance(minutes=11)
+    await p.run(rounds=2)
+    rows = [r for r in await p.rows() if r.action == "too"]
+    assert [r.state for r in rows] == [S.CANCELLED, S.TRACKING]
+    assert rows[1].group_key == "fermi:800400263"
+    assert len(emulator.swift.toos) == 1

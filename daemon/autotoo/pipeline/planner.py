@@ -17,7 +17,7 @@
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -74,26 +74,48 @@ def _scope(rule: MatchedRule, alert: NormalizedAlert, inbox_key: str, transient:
     return f"{alert.group_key}#{inbox_key}"
 
 
-def _keys(rule: MatchedRule, scope: str, xrt: Mapping[str, Any] | None) -> tuple[str, str | None]:
+def _keys(
+    rule: MatchedRule,
+    scope: str,
+    xrt: Mapping[str, Any] | None,
+    by_key: dict[str, SubmissionRow],
+    alert: NormalizedAlert,
+) -> tuple[str, str | None]:
     """(TOO key, XRT key): shared by every rule of the transient, else the rule's own. A
     shared XRT key names the products and when they are submitted, so two rules asking for
     the same products of the TOO's target share one job, while different products, or
     products of Swift's own trigger (``immediately``) beside those of the TOO's target
     (``after_observation``), make two."""
-    products = xrt["products"] if xrt is not None else None
     if rule.once_per != "transient":
         return (
             submission_key(rule.name, scope, "too"),
-            submission_key(rule.name, scope, "xrt_products") if products is not None else None,
+            submission_key(rule.name, scope, "xrt_products") if xrt is not None else None,
         )
-    names = "+".join(sorted(products or ()))
-    submit = xrt["submit"] if xrt is not None else ""
-    return (
-        submission_key(SHARED, scope, "too"),
-        submission_key(SHARED, scope, f"xrt_products:{submit}:{names}")
-        if products is not None
-        else None,
-    )
+    too = _current(lambda n: submission_key(SHARED, scope, "too", n), by_key, alert)
+    if xrt is None:
+        return too, None
+    what = f"xrt_products:{xrt['submit']}:{'+'.join(sorted(xrt['products']))}"
+    return too, _current(lambda n: submission_key(SHARED, scope, what, n), by_key, alert)
+
+
+def _current(
+    key_of: Callable[[int], str], by_key: dict[str, SubmissionRow], alert: NormalizedAlert
+) -> str:
+    """The key a transient's request has now: attempt 0, unless another event's retraction
+    withheld it while unsent; then the next attempt, for this event that still wants it
+    (a retraction withdraws what its own event planned, not the transient's request)."""
+    attempt = 0
+    while True:
+        key = key_of(attempt)
+        row = by_key.get(key)
+        if (
+            row is None
+            or row.state is not S.CANCELLED
+            or row.reason != "retracted"
+            or row.group_key == alert.group_key
+        ):
+            return key
+        attempt += 1
 
 
 def _position(alert: NormalizedAlert) -> dict[str, Any] | None:
@@ -332,7 +354,7 @@ def _plan_rule(  # noqa: PLR0917 the planner's state, passed down once
     actions = rule.actions
     scope = _scope(rule, alert, inbox_key, transient)
     not_before = now + (rule.settle or timedelta(0))  # due now, or after settling
-    too_key, xrt_key_for = _keys(rule, scope, actions.xrt)
+    too_key, xrt_key_for = _keys(rule, scope, actions.xrt, by_key, alert)
     notify = tuple(rule.channels) if rule.channels is not None else None
     if actions.too is not None:
         policy = actions.too_policy or {}
