@@ -1,16 +1,22 @@
 """Planning: from one evaluated alert to the rows and notices to commit (pure, no I/O).
 
-* Keys: ``submission_key(rule, event, action, 0)`` with event = the alert's group key
-  (``once_per: event``) or group key + inbox key (``once_per: alert``). A second alert of the
-  same event maps to the same key, so the UNIQUE constraint makes a second TOO impossible.
+* Keys: ``submission_key(rule, scope, action, attempt)``. The scope is the alert's
+  transient (``once_per: transient``, the default; the rule part is then :data:`SHARED`, so
+  every rule of the transient has the same key and the UNIQUE constraint makes a second
+  request impossible), its event's group key (``once_per: event``) or group key + inbox
+  key (``once_per: alert``). A second alert of the same scope maps to the same key.
+* Arbitration: the first rule to match plans; among rules matching one alert the highest
+  ``priority`` wins; a later rule is *covered* (its decision says by whom), unless its
+  priority is higher and the request unsent: then it takes it over.
 * ``settle``: the first match plans the row with ``not_before = now + settle``; later matches
-  of the same event re-render the still-planned request (updates supersede: a better
-  position replaces the old one before anything is sent).
-* After submission, a better position (smaller error) is recorded with the alert and
-  published as a notice; it never produces a second request.
-* A retraction withholds every unsent row of the event, and (through the tracker) cancels
-  its running XRT jobs; a notice says so for every rule that had work for the event.
-* ``xrt_products`` with ``submit: after_observation`` is planned *waiting* on the rule's TOO;
+  re-render the still-planned request (updates supersede: a better position replaces the
+  old one before anything is sent, whichever of the transient's events brings it).
+* After submission, a better position is published as a notice; one beyond the rule's
+  ``repoint`` distance from the sent pointing plans a new pointing (a new key), with why.
+* A retraction withholds every unsent row its event planned, and (through the tracker)
+  cancels its running XRT jobs; another event of the transient that still wants the request
+  plans the next attempt.
+* ``xrt_products`` with ``submit: after_observation`` is planned *waiting* on the TOO;
   the tracker releases it when Swift has observed the target.
 """
 
