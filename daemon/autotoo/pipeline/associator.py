@@ -11,7 +11,7 @@ that commit leaves no trace and the same alerts are associated the same way agai
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from autotoo.alerts import AlertParseError, NormalizedAlert, parse_alert
@@ -45,6 +45,8 @@ class Associator:
         """The association of each (inbox id, alert), in arrival order."""
         known = self.repo.event_transients(sorted({a.group_key for _, a in alerts}))
         transients = self._candidates([a for _, a in alerts], known, settings)
+        widest = settings.widest
+        partners: dict[str, frozenset[str]] = {}
         out: dict[int, AssociationRecord] = {}
         for inbox_id, alert in alerts:
             member = member_of(alert)
@@ -56,7 +58,16 @@ class Associator:
                 key, joined = transient_key(alert.group_key), False
                 reason = "new transient: its first notice is a retraction"
             else:
-                near = [t for t in transients.values() if _reaches(t, member, settings)]
+                mine = partners.get(alert.mission)
+                if mine is None:
+                    mine = partners[alert.mission] = frozenset(_partners([alert], settings))
+                # Only the transients one of whose missions this one could join, and whose
+                # time span it reaches (a round of one mission's events compares none).
+                near = [
+                    t
+                    for t in transients.values()
+                    if not t.missions.isdisjoint(mine) and _reaches(t, member, widest)
+                ]
                 found = associate(
                     alert,
                     near,
@@ -135,12 +146,12 @@ class Associator:
 def _partners(alerts: Sequence[NormalizedAlert], settings: AssociationSettings) -> list[str]:
     """The missions any of these alerts could be associated with (never its own)."""
     found: set[str] = set()
-    for alert in alerts:
-        mine = mission_class(alert.mission, alert.raw, alert.classification)
+    kinds = {(a.mission, mission_class(a.mission, a.raw, a.classification)) for a in alerts}
+    for own, mine in kinds:
         if mine is None:
             continue
         for mission, theirs in MISSION_CLASSES.items():
-            if mission == alert.mission:
+            if mission == own:
                 continue
             classes = (theirs, "gw_burst") if theirs == "gw" else (theirs,)
             if any(settings.window(c, mine) is not None for c in classes):
@@ -148,10 +159,9 @@ def _partners(alerts: Sequence[NormalizedAlert], settings: AssociationSettings) 
     return sorted(found)
 
 
-def _reaches(transient: Transient, member: Member, settings: AssociationSettings) -> bool:
+def _reaches(transient: Transient, member: Member, widest: timedelta) -> bool:
     if member.time is None or transient.trigger_time is None or transient.last_trigger is None:
         return False
-    widest = settings.widest
     return transient.trigger_time - widest <= member.time <= transient.last_trigger + widest
 
 

@@ -156,9 +156,11 @@ class Transient:
     ra: float | None = None
     dec: float | None = None
     error_deg: float | None = None
+    missions: set[str] = field(default_factory=set)
 
     def add(self, member: Member) -> None:
         self.members.append(member)
+        self.missions.add(member.mission)
         when = member.time
         if when is not None:
             self.trigger_time = min(self.trigger_time or when, when)
