@@ -27,7 +27,7 @@ from autotoo.pipeline.notices import status_notices
 from autotoo.pipeline.settings import PipelineSettings
 from autotoo.rules import PlannedActions
 from autotoo.store.rows import Api, Notice, PlannedSubmission, SubmissionRow, SubmissionState
-from autotoo.store.specs import RuleBudget, Spec, TooSpec, XrtRetry, XrtSpec
+from autotoo.store.specs import ApprovalPolicy, RuleBudget, Spec, TooSpec, XrtRetry, XrtSpec
 
 
 @dataclass(slots=True)
@@ -41,6 +41,7 @@ class MatchedRule:
     budget: RuleBudget | None
     channels: list[str] | None  # None: the default (MQTT status messages)
     xrt_retry: XrtRetry | None = None  # the rule's xrt_products.retry (its model's defaults)
+    approve: ApprovalPolicy | None = None  # the rule's `approve` (pipeline/approval.py)
 
 
 @dataclass(slots=True)
@@ -101,7 +102,7 @@ def plan_alert(
             if (row.rule, row.action) in seen or row.state.terminal:
                 continue
             seen.add((row.rule, row.action))
-            if row.api == Api.TOO and row.state is not SubmissionState.PLANNED:
+            if row.api == Api.TOO and not row.state.unsent:
                 # No API withdraws a TOO: say so, and leave the tracking running.
                 plan.notices += notices(
                     row.rule,
@@ -124,10 +125,9 @@ def plan_alert(
     )
     if better and earlier:
         for row in existing:
-            if row.api == Api.TOO and row.state not in {
-                SubmissionState.PLANNED,
-                SubmissionState.CANCELLED,
-            }:
+            if row.api == Api.TOO and not (
+                row.state.unsent or row.state is SubmissionState.CANCELLED
+            ):
                 plan.notices += notices(
                     row.rule,
                     row.spec.notify,
@@ -172,6 +172,7 @@ def _plan_rule(
             server_validate=bool(policy.get("server_validate")),
             check_uvot_mode=bool(policy.get("check_uvot_mode")),
             uvot_fallback=policy.get("uvot_fallback"),
+            approve=rule.approve,
         )
         existing = by_key.get(too_key)
         if existing is None:
@@ -188,7 +189,7 @@ def _plan_rule(
                 f"settling until {not_before:%H:%M:%S}Z" if rule.settle else None,
                 position=_position(alert),
             )
-        elif existing.state is SubmissionState.PLANNED:
+        elif existing.state.unsent:
             plan.replans[too_key] = too  # updates supersede while still unsent
     if actions.xrt is not None:
         xrt_key = submission_key(rule.name, event, "xrt_products")
@@ -201,6 +202,7 @@ def _plan_rule(
             retry=rule.xrt_retry,
             submit=rendered["submit"],
             notify=notify,
+            approve=rule.approve,
         )
         existing = by_key.get(xrt_key)
         if existing is None:
@@ -222,9 +224,7 @@ def _plan_rule(
                 "planned",
                 "waiting for the Swift observation" if after else None,
             )
-        elif existing.state is SubmissionState.PLANNED and (
-            existing.parent_id is None or existing.next_at is not None
-        ):
+        elif existing.state.unsent and (existing.parent_id is None or existing.next_at is not None):
             # Re-rendered with the better position; a request released by its TOO's
             # observation keeps the observed target ID the tracker set (no rule renders it).
             # Race-free: the tracker releases a row once, and a row still waiting is not

@@ -40,7 +40,7 @@ from autotoo.store.rows import (
     EventHistory,
     InboxRow,
 )
-from autotoo.store.specs import RuleBudget, XrtRetry
+from autotoo.store.specs import ApprovalPolicy, RuleBudget, XrtRetry
 
 log = get_logger("autotoo.processor")
 
@@ -106,6 +106,7 @@ def decide_rules(
                     if spec.xrt_products
                     else None,
                     channels=[c["channel"] for c in actions.notify] or None,
+                    approve=ApprovalPolicy(spec.approve.within) if spec.approve else None,
                 )
         record = DecisionRecord(decision.rule, decision.digest, matched_ok, reason, decision.error)
         outcomes.append(RuleOutcome(decision, record, matched, problem))

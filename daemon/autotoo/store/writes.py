@@ -41,7 +41,7 @@ SUBMISSION_COLUMNS = (
     "s.id, s.key, s.api, s.rule, s.event_id, s.action, s.attempt, s.parent_id, s.state, "
     "s.request, s.remote_id, s.sent_at, s.not_before, s.next_at, s.reason, s.created_at, "
     "s.updated_at, e.group_key, e.event_key, s.reconcile_missing, s.reconcile_errors, "
-    "s.first_try_at"
+    "s.first_try_at, s.approval_deadline, s.approved_by, s.approved_at"
 )
 SUBMISSION_FROM = "submissions s JOIN events e ON e.id = s.event_id"
 
@@ -74,6 +74,9 @@ def submission_row(row: sqlite3.Row | tuple[Any, ...]) -> SubmissionRow:
         reconcile_missing=row[19],
         reconcile_errors=row[20],
         first_try_at=parse_ts(row[21]),
+        approval_deadline=parse_ts(row[22]),
+        approved_by=row[23],
+        approved_at=parse_ts(row[24]),
     )
 
 
@@ -259,17 +262,18 @@ def _plan(conn: sqlite3.Connection, event_id: int, outcome: AlertOutcome, now: s
     for key, request in outcome.replans.items():
         conn.execute(
             "UPDATE submissions SET request = ?, updated_at = ? "
-            "WHERE key = ? AND state = 'planned'",
+            "WHERE key = ? AND state IN ('planned', 'needs_approval')",
             (specs.dumps(request), now, key),
         )
     if outcome.cancel_planned:
-        cancelled = conn.execute(
-            "UPDATE submissions SET state = 'cancelled', reason = 'retracted', "
-            "updated_at = ? WHERE event_id = ? AND state = 'planned' RETURNING id",
-            (now, event_id),
-        ).fetchall()
-        for row in cancelled:
-            log_state(conn, int(row[0]), "planned", "cancelled", "event retracted")
+        for unsent in ("planned", "needs_approval"):  # neither was sent: both are withheld
+            cancelled = conn.execute(
+                "UPDATE submissions SET state = 'cancelled', reason = 'retracted', "
+                "updated_at = ? WHERE event_id = ? AND state = ? RETURNING id",
+                (now, event_id, unsent),
+            ).fetchall()
+            for row in cancelled:
+                log_state(conn, int(row[0]), unsent, "cancelled", "event retracted")
     enqueue(conn, outcome.notices, now)
 
 
@@ -336,6 +340,9 @@ _MOVABLE = frozenset(
         "reconcile_missing",
         "reconcile_errors",
         "first_try_at",
+        "approval_deadline",
+        "approved_by",
+        "approved_at",
     }
 )
 
@@ -414,6 +421,7 @@ _UNDECIDED = frozenset(
         SubmissionState.SUBMITTED,
         SubmissionState.TRACKING,
         SubmissionState.UNKNOWN,
+        SubmissionState.NEEDS_APPROVAL,  # a person may still approve it
     }
 )
 
