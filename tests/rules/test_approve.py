@@ -7,7 +7,6 @@ from datetime import timedelta
 from pathlib import Path
 
 from autotoo.rules import load_rules
-from autotoo.rules.models import APPROVAL_WINDOW
 from tests.rules.test_loader_errors import GOOD_TOO, problems, rule
 
 
@@ -20,8 +19,8 @@ def loaded(tmp_path: Path, approve: str) -> timedelta | None:
 
 def test_shorthand_and_mapping(tmp_path: Path) -> None:
     assert loaded(tmp_path, "human") == timedelta(hours=2)
-    assert loaded(tmp_path, "human") == APPROVAL_WINDOW
-    assert loaded(tmp_path, "{by: human}") == APPROVAL_WINDOW
+    assert loaded(tmp_path, "human") == timedelta(hours=2)
+    assert loaded(tmp_path, "{by: human}") == timedelta(hours=2)
     assert loaded(tmp_path, "{by: human, within: 30m}") == timedelta(minutes=30)
     assert loaded(tmp_path, "null") is None
 
