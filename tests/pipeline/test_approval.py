@@ -57,7 +57,7 @@ async def jobs(p: Pipeline, *argv: str) -> int:
 
 
 async def test_a_rule_that_asks_sends_nothing_and_says_so(
-    make_emulator: Any, make_pipeline: MakePipeline
+    make_emulator: Any, make_pipeline: MakePipeline, capsys: pytest.CaptureFixture[str]
 ) -> None:
     p, emulator, too, xrt = await asked(make_emulator, make_pipeline)
     assert too.state is S.NEEDS_APPROVAL
@@ -73,6 +73,10 @@ async def test_a_rule_that_asks_sends_nothing_and_says_so(
     assert notice_states(notices, "too") == ["planned", "needs_approval"]
     [note] = [n for n in notices if n["state"] == "needs_approval" and "/actions/" in n["_topic"]]
     assert note["submission_id"] == too.id
+    # `autotoo status` names it first, with what to do and until when
+    capsys.readouterr()
+    assert await asyncio.to_thread(main, ["status", "--db", str(p.repo.db.path)]) == EXIT_OK
+    assert f"NEEDS APPROVAL  #{too.id} swift_too ep-fast " in capsys.readouterr().out
     # the consistency sweep's settling must not take a waiting TOO for an ended one
     assert await p.repo.settle_waiting(now=p.clock(), notices_for=None) == []
     p.clock.advance(minutes=30)
@@ -103,6 +107,12 @@ async def test_jobs_approve_sends_exactly_one_too(
     [approved] = [h for h in history if h["from_state"] == "needs_approval"]
     assert approved["detail"].startswith("approved by alice at ")
     assert "(bright)" in approved["detail"]
+    capsys.readouterr()
+    assert await jobs(p, "show", str(too.id), "--json") == EXIT_OK
+    printed = capsys.readouterr().out
+    shown = json.loads(printed[printed.index("{\n") :])
+    assert shown["approved_by"] == "alice"
+    assert shown["approved_at"] is not None
     # approved once: a second approval changes nothing, later rounds send nothing more
     assert await jobs(p, "approve", str(too.id), "--by", "bob") == EXIT_FAILURE
     assert "not waiting for approval" in capsys.readouterr().err
