@@ -10,6 +10,7 @@ and connection to the same file, as a second process would have).
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 from datetime import UTC, datetime
 from typing import Any
@@ -17,7 +18,9 @@ from typing import Any
 import pytest
 
 from autotoo.cli import EXIT_FAILURE, EXIT_OK, main
-from autotoo.store.rows import SubmissionRow
+from autotoo.pipeline.keys import submission_key
+from autotoo.pipeline.remotes import too_spec
+from autotoo.store.rows import PlannedSubmission, SubmissionRow
 from autotoo.store.rows import SubmissionState as S
 from tests.chaos.streams import RULES, ep_alert
 from tests.fixtures.swift_emulator import Emulator
@@ -238,3 +241,42 @@ async def test_a_retraction_withholds_a_request_waiting_for_approval(
     assert "needs_human" not in notice_states(notices, "too")  # nothing to withdraw at Swift
     assert await jobs(p, "approve", str(too.id)) == EXIT_FAILURE
     assert too_posts(emulator) == 0
+
+
+async def test_a_new_attempt_of_an_approved_request_carries_the_approval(
+    make_emulator: Any, make_pipeline: MakePipeline
+) -> None:
+    """The row a rejection policy adds (``Submitter._resubmit``'s plan, stored as the
+    repository stores it) is sent without asking again; one of a request nobody approved
+    is asked."""
+    p, emulator, too, _ = await asked(make_emulator, make_pipeline)
+    assert await jobs(p, "approve", str(too.id), "--by", "alice") == EXIT_OK
+    await p.run(3)
+    assert too_posts(emulator) == 1
+    again = PlannedSubmission(
+        key=submission_key(too.rule, too.group_key, too.action, 1),
+        rule=too.rule,
+        action=too.action,
+        spec=too_spec(too).with_body(urgency=2),
+        attempt=1,
+        not_before=p.clock(),
+    )
+    new = await p.repo.add_submission(too.event_id, again, parent_id=too.id, detail="attempt 1")
+    assert new is not None
+    await p.run(3)
+    sent = await p.repo.submission(new.id)
+    assert sent is not None
+    assert sent.remote_id is not None
+    assert sent.approved_by == "alice"
+    assert too_posts(emulator) == 2
+    history = [h["detail"] for h in await p.repo.submission_log(new.id)]
+    assert f"attempt 2: approved with submission {too.id} by alice" in history
+    # an attempt whose predecessor nobody approved waits like any other
+    third = dataclasses.replace(
+        again, key=submission_key(too.rule, too.group_key, too.action, 5), attempt=5
+    )
+    lone = await p.repo.add_submission(too.event_id, third, parent_id=too.id, detail="attempt 5")
+    assert lone is not None
+    await p.run(2)
+    assert await p.state_of(lone.key) is S.NEEDS_APPROVAL
+    assert too_posts(emulator) == 2

@@ -8,7 +8,8 @@ it is *asked*: ``planned -> needs_approval``, with ``approval_deadline`` (asked 
 * approve: ``needs_approval -> planned``, due now, with ``approved_by`` and ``approved_at``
   set. The submitter then handles it as any due row (dry-run, budgets, the durable
   ``submitting`` before the one POST); it is not asked again, also when a send that
-  provably failed puts it back to ``planned``. A policy's new attempt (a new row) is.
+  provably failed puts it back to ``planned``, nor for a new attempt the rule makes of it
+  (``on_reject``, an XRT job retried for "no data yet"): that carries the approval.
 * deny: ``needs_approval -> cancelled`` ("denied by ..."), nothing sent.
 * nobody, within the window: ``needs_approval -> cancelled`` ("approval not given within
   2 h (asked 20:00Z): lapsed, not sent"), by the submitter's round, or by the command that
@@ -73,6 +74,8 @@ async def ask(
     must not be sent); False when it needs no approval or has it."""
     if not needs_asking(row):
         return False
+    if await _approved_before(repo, row):
+        return False
     assert row.spec.approve is not None
     within = row.spec.approve.within
     deadline = now + within
@@ -91,6 +94,33 @@ async def ask(
         notices=row_notices(settings, row, "needs_approval", reason, submission_id=row.id),
     )
     log.info("waiting for approval", submission=row.id, deadline=deadline.isoformat())
+    return True
+
+
+async def _approved_before(repo: Repository, row: SubmissionRow) -> bool:
+    """A new attempt of a request a person approved (a rule's ``on_reject`` policy, a new
+    XRT job after "no data yet") carries that approval: the person decided on the request,
+    and the rule said beforehand how it is retried. Recorded on the new row, so its
+    history says whose approval it runs on."""
+    if row.attempt == 0:
+        return False
+    earlier = [
+        r
+        for r in await repo.submissions(event_id=row.event_id, api=row.api, limit=1000)
+        if r.rule == row.rule and r.action == row.action and r.attempt == row.attempt - 1
+    ]
+    if not earlier or earlier[0].approved_by is None or earlier[0].approved_at is None:
+        return False
+    first = earlier[0]
+    await repo.transition(
+        row.id,
+        expect=[S.PLANNED],
+        to=S.PLANNED,
+        approved_by=first.approved_by,
+        approved_at=first.approved_at,
+        detail=f"attempt {row.attempt + 1}: approved with submission {first.id} by "
+        f"{first.approved_by}",
+    )
     return True
 
 
