@@ -280,3 +280,14 @@ async def test_a_new_attempt_of_an_approved_request_carries_the_approval(
     await p.run(2)
     assert await p.state_of(lone.key) is S.NEEDS_APPROVAL
     assert too_posts(emulator) == 2
+
+
+async def test_jobs_cancel_also_withholds_a_waiting_request(
+    make_emulator: Any, make_pipeline: MakePipeline
+) -> None:
+    p, emulator, too, xrt = await asked(make_emulator, make_pipeline)
+    assert await jobs(p, "cancel", str(too.id), "--reason", "duplicate of a manual TOO") == EXIT_OK
+    await p.run(3)
+    assert await p.state_of(too.key) is S.CANCELLED
+    assert await p.state_of(xrt.key) is S.CANCELLED
+    assert too_posts(emulator) == 0

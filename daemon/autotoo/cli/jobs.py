@@ -4,9 +4,10 @@
 in ``needs_approval`` (pipeline/approval.py); the daemon sends an approved one within a
 second, and the person's name and the time are recorded with the row and in its history.
 
-Cancelling is only for rows that have not been (provably) sent: planned, unknown and
-needs_human. A submitted TOO cannot be withdrawn through the Swift API, and a running XRT job
-is the UKSSDC's to cancel; for those the command says what to do instead and changes nothing.
+Cancelling is only for rows that have not been (provably) sent: planned, unknown,
+needs_human and needs_approval (there ``deny`` says the same, in the approval's words). A
+submitted TOO cannot be withdrawn through the Swift API, and a running XRT job is the
+UKSSDC's to cancel; for those the command says what to do instead and changes nothing.
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ if TYPE_CHECKING:
 # The store's own words (rows.py is a stdlib-only leaf: cheap for a fast --help).
 S = SubmissionState
 STATES = tuple(state.value for state in S)
-CANCELLABLE = (S.PLANNED.value, S.UNKNOWN.value, S.NEEDS_HUMAN.value)
+CANCELLABLE = (S.PLANNED.value, S.UNKNOWN.value, S.NEEDS_HUMAN.value, S.NEEDS_APPROVAL.value)
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -61,9 +62,11 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
     cancel = group.add_parser(
         "cancel",
-        help="cancel a submission that has not been sent (planned, unknown, needs_human)",
+        help="cancel a submission that has not been sent (planned, unknown, needs_human, "
+        "needs_approval)",
         description=(
-            "Move a planned, unknown or needs_human submission to cancelled, with your reason, "
+            "Move a planned, unknown, needs_human or needs_approval submission to cancelled, "
+            "with your reason, "
             "and withhold the XRT jobs waiting for it. An 'unknown' row's request may have "
             "reached the service: check the remote listing. Sent requests are not cancelled "
             "here; the command says what to do instead."
