@@ -71,8 +71,8 @@ class Submitter(RemoteWorker):
     async def step(self) -> int:
         """Handle every due row once; return how many were handled."""
         now = self.clock()
-        handled = await approval.lapse_due(self.repo, self.settings(), now)  # approve: human
         due = await self.repo.submissions(states=[S.PLANNED, S.UNKNOWN], due_before=now)
+        handled = 0
         for row in due:
             if self.stopping:
                 break
@@ -88,6 +88,8 @@ class Submitter(RemoteWorker):
             finally:
                 unbind("submission_key", "rule", "event")
             self.on_notices()
+        # approve: human -- after the sends, so that its read is never in an alert's path
+        handled += await approval.lapse_due(self.repo, self.settings(), now)
         if not due:
             self.on_notices()  # the processor's own notices (e.g. 'planned' with a settle)
         return handled
