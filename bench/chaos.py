@@ -35,6 +35,7 @@ REPEATED = (
     "test_broker.py",
     "test_followups.py",
     "test_disk_full.py",
+    "test_transient_kills.py",
 )
 ONCE = (
     "test_budget.py",
@@ -52,6 +53,8 @@ BENCH_SIZES = {
     "AUTOTOO_CHAOS_FAULT_EVENTS": "4",
     "AUTOTOO_CHAOS_POLL_FAULT_PERCENT": "25",
     "AUTOTOO_CHAOS_RATE_LIMITED_EVENTS": "8",
+    "AUTOTOO_CHAOS_TRANSIENT_BURSTS": "8",
+    "AUTOTOO_CHAOS_TRANSIENT_KILLS": "8",
     "AUTOTOO_CHAOS_BROKER_RESTARTS": "4",
     "AUTOTOO_CHAOS_DISK_EPISODES": "3",
     "AUTOTOO_CHAOS_FLOOD": "1000",

@@ -25,6 +25,7 @@ from autotoo.config.yamlfile import load_yaml_file
 from autotoo.exits import EXIT_CONFIG, EXIT_FAILURE, EXIT_OK
 from autotoo.logs import configure, get_logger
 from autotoo.pipeline.settings import PipelineSettings
+from autotoo.pipeline.transients import AssociationSettings
 from autotoo.store.db import Database
 from autotoo.store.errors import StoreError
 from autotoo.store.repository import Repository
@@ -148,6 +149,28 @@ def pipeline_settings(loaded: LoadedConfig) -> PipelineSettings:
         max_clock_skew=cfg.max_clock_skew,
         retry_not_sent=cfg.pipeline.retry_not_sent,
         reconcile_delay=cfg.pipeline.reconcile_delay,
+        association=association_settings(cfg),
+    )
+
+
+def association_settings(cfg: Config) -> AssociationSettings:
+    """The config's transients section over the default windows (null drops a pair)."""
+    from autotoo.pipeline.transients import DEFAULT_WINDOWS  # noqa: PLC0415
+
+    section = cfg.transients
+    windows = dict(DEFAULT_WINDOWS)
+    for pair, window in section.windows.items():
+        first, _, second = pair.partition("-")
+        windows.pop(f"{second}-{first}", None)  # configured the other way round: replaced
+        if window is None:
+            windows.pop(pair, None)
+        else:
+            windows[pair] = window
+    return AssociationSettings(
+        enabled=section.associate,
+        windows=windows,
+        level=section.level,
+        unstated_error_deg=section.unstated_error_deg,
     )
 
 

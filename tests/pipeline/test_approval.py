@@ -291,3 +291,17 @@ async def test_jobs_cancel_also_withholds_a_waiting_request(
     assert await p.state_of(too.key) is S.CANCELLED
     assert await p.state_of(xrt.key) is S.CANCELLED
     assert too_posts(emulator) == 0
+
+
+async def test_a_transients_shared_request_waits_too(
+    make_emulator: Any, make_pipeline: MakePipeline
+) -> None:
+    """``once_per: transient`` (the default): the shared request waits and is sent once."""
+    rules = APPROVED_RULE.replace("    once_per: event\n", "", 1)
+    p, emulator, too, _ = await asked(make_emulator, make_pipeline, rules=rules)
+    assert too.state is S.NEEDS_APPROVAL
+    assert too.transient_id is not None
+    assert too_posts(emulator) == 0
+    assert await jobs(p, "approve", str(too.id), "--by", "alice") == EXIT_OK
+    await p.run(5)
+    assert too_posts(emulator) == 1

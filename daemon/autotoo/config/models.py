@@ -233,6 +233,45 @@ class LogSettings(Strict):
     format: Literal["auto", "json", "console"] = "auto"
 
 
+_CLASSES = ("gw", "gw_burst", "grb", "xray", "neutrino")
+
+
+class TransientSettings(Strict):
+    """How events of different missions are associated into transients (docs/rules.md)."""
+
+    associate: bool = Field(
+        default=True, description="false: every event is a transient of its own"
+    )
+    windows: dict[str, tuple[float, float] | None] = Field(
+        default_factory=dict,
+        description="seconds, t(second) - t(first) for a pair of mission classes "
+        f"'first-second' ({', '.join(_CLASSES)}), e.g. grb-xray: [-1200, 1200]; "
+        "null: never associate the pair; the others keep their defaults",
+    )
+    level: float = Field(
+        default=0.99, gt=0, lt=1, description="containment at which regions are compared"
+    )
+    unstated_error_deg: float = Field(
+        default=1.0, gt=0, description="the radius taken for a position without a stated error"
+    )
+
+    @field_validator("windows")
+    @classmethod
+    def _pairs(
+        cls, value: dict[str, tuple[float, float] | None]
+    ) -> dict[str, tuple[float, float] | None]:
+        for pair, window in value.items():
+            first, _, second = pair.partition("-")
+            if first not in _CLASSES or second not in _CLASSES:
+                raise ValueError(
+                    f"{pair!r}: a pair of mission classes 'first-second', each one of "
+                    f"{', '.join(_CLASSES)}"
+                )
+            if window is not None and not window[0] < window[1]:
+                raise ValueError(f"{pair}: the window's start must come before its end")
+        return value
+
+
 class Config(Strict):
     """The whole daemon configuration (``config/autotoo.yaml``)."""
 
@@ -251,6 +290,7 @@ class Config(Strict):
     log: LogSettings = LogSettings()
     pipeline: PipelineTuning = PipelineTuning()
     store: StoreSettings = StoreSettings()
+    transients: TransientSettings = TransientSettings()
     max_alert_age: Duration = Field(
         default=timedelta(days=1),
         description="alerts whose trigger (or issue) time is older are recorded and evaluated, "

@@ -12,11 +12,13 @@ import asyncio
 import collections
 import dataclasses
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime, timedelta
+from typing import Any
 
 from autotoo.alerts import AlertParseError, NormalizedAlert, parse_alert
 from autotoo.logs import bind, get_logger, info_soon, unbind
+from autotoo.pipeline.associator import Associator
 from autotoo.pipeline.keys import alert_identity, content_key
 from autotoo.pipeline.planner import MatchedRule, plan_alert
 from autotoo.pipeline.settings import Clock, PipelineSettings, system_clock
@@ -35,10 +37,12 @@ from autotoo.store.repository import Repository
 from autotoo.store.rows import (
     REPROCESSED,
     AlertOutcome,
+    AssociationRecord,
     DecisionRecord,
     Duplicate,
     EventHistory,
     InboxRow,
+    TransientHistory,
 )
 from autotoo.store.specs import ApprovalPolicy, RuleBudget, XrtRetry
 
@@ -75,13 +79,14 @@ def decide_rules(
     now: datetime,
     *,
     explain: bool = False,
+    transient: Mapping[str, Any] | None = None,
 ) -> list[RuleOutcome]:
     """Evaluate every rule and render the actions of the matched ones (pure).
 
     Shared by the processor and ``autotoo replay`` (``explain=True``: a decision for every
     rule), so that a replay shows exactly what the daemon would plan.
     """
-    ctx = AlertContext(alert, earlier, now)
+    ctx = AlertContext(alert, earlier, now, transient)
     outcomes = []
     for decision in evaluate(ruleset, alert, earlier, now=now, context=ctx, explain=explain):
         reason = decision.reason + (f" [{decision.clause}]" if decision.clause else "")
@@ -107,10 +112,24 @@ def decide_rules(
                     else None,
                     channels=[c["channel"] for c in actions.notify] or None,
                     approve=ApprovalPolicy(spec.approve.within) if spec.approve else None,
+                    priority=spec.priority,
+                    repoint_beyond_deg=spec.repoint.beyond_arcmin / 60.0 if spec.repoint else None,
                 )
         record = DecisionRecord(decision.rule, decision.digest, matched_ok, reason, decision.error)
         outcomes.append(RuleOutcome(decision, record, matched, problem))
     return outcomes
+
+
+def transient_view(association: AssociationRecord) -> dict[str, Any]:
+    """``event.transient`` in conditions and templates."""
+    members = association.members
+    return {
+        "key": association.transient_key,
+        "events": [group_key for group_key, _ in members],
+        "missions": sorted({mission for _, mission in members}),
+        "joined": association.joined,
+        "reason": association.reason,
+    }
 
 
 def impossible(alert: NormalizedAlert, now: datetime, max_clock_skew: timedelta) -> str | None:
@@ -130,6 +149,14 @@ def impossible(alert: NormalizedAlert, now: datetime, max_clock_skew: timedelta)
                 f"(now {now.isoformat(timespec='seconds')}, max_clock_skew {max_clock_skew})"
             )
     return None
+
+
+def _covered(outcome: RuleOutcome, by: str | None) -> RuleOutcome:
+    """A match whose request another rule's request for the transient already makes."""
+    if by is None or outcome.matched is None:
+        return outcome
+    record = dataclasses.replace(outcome.record, reason=f"{outcome.record.reason}; {by}")
+    return dataclasses.replace(outcome, record=record)
 
 
 def _not_acted_on(outcome: RuleOutcome, why: str) -> RuleOutcome:
@@ -166,6 +193,7 @@ class Processor(Worker):
         self.on_planned = on_planned or (lambda: None)
         self.on_alert = on_alert or (lambda _alert, _latency: None)
         self.counters = ProcessorCounters()
+        self.associator = Associator(repo)
         self._cache: collections.OrderedDict[int, NormalizedAlert] = collections.OrderedDict()
 
     def notify_new(self, _inbox_id: int) -> None:
@@ -204,15 +232,16 @@ class Processor(Worker):
         later message.
         """
         rows = await self.repo.inbox_pending(limit=limit)
-        batch: list[tuple[InboxRow, NormalizedAlert]] = []
+        batch: list[tuple[InboxRow, NormalizedAlert, AssociationRecord]] = []
         unparsed: list[tuple[InboxRow, str]] = []
         duplicates: list[Duplicate] = []
-        events: set[str] = set()
+        transients: set[str] = set()
         now, skew = self.clock(), self.settings().max_clock_skew
         parsed_rows = [(row, self._parse(row, now, skew)) for row in rows]
         seen = self.repo.alerts_by_identity(
             [i for r, a in parsed_rows if not isinstance(a, str) and (i := _identity(r, a))]
         )
+        todo: list[tuple[InboxRow, NormalizedAlert]] = []
         for row, parsed in parsed_rows:
             if self.stopping:
                 break
@@ -227,11 +256,19 @@ class Processor(Worker):
                 continue
             if identity is not None:
                 seen[identity] = row.id
-            if parsed.group_key in events or len(batch) >= _BATCH:
+            todo.append((row, parsed))
+        # Every alert's transient, in arrival order, before any is planned: a batch never
+        # holds two alerts of one transient (each is planned against its stored requests).
+        associations = self.associator.assign(
+            [(row.id, alert) for row, alert in todo], self.settings().association
+        )
+        for row, parsed in todo:
+            association = associations[row.id]
+            if association.transient_key in transients or len(batch) >= _BATCH:
                 await self._commit(batch, unparsed, duplicates)
-                batch, unparsed, duplicates, events = [], [], [], set()
-            batch.append((row, parsed))
-            events.add(parsed.group_key)
+                batch, unparsed, duplicates, transients = [], [], [], set()
+            batch.append((row, parsed, association))
+            transients.add(association.transient_key)
         if batch or unparsed or duplicates:
             await self._commit(batch, unparsed, duplicates)
         return len(rows)
@@ -252,7 +289,7 @@ class Processor(Worker):
 
     async def _commit(
         self,
-        batch: list[tuple[InboxRow, NormalizedAlert]],
+        batch: list[tuple[InboxRow, NormalizedAlert, AssociationRecord]],
         unparsed: list[tuple[InboxRow, str]],
         duplicates: Sequence[Duplicate] = (),
     ) -> None:
@@ -260,17 +297,26 @@ class Processor(Worker):
         # Submitter._submit): the submitter must not send what a retraction here cancels.
         async with self.planning_lock:
             histories = await self.repo.event_history(
-                {alert.group_key for _, alert in batch}, parsed=frozenset(self._cache)
+                {alert.group_key for _, alert, _ in batch}, parsed=frozenset(self._cache)
             )
+            requested = self.repo.transient_history([a.transient_key for _, _, a in batch])
             ruleset, settings, now = self.rules(), self.settings(), self.clock()
             # Earlier alerts parsed for this batch are cached only after it: a cache change
             # in the middle could evict an alert whose payload the read above left out.
             parsed_now: dict[int, NormalizedAlert] = {}
             evaluated = [
                 self._decide(
-                    row, alert, histories.get(alert.group_key), ruleset, settings, now, parsed_now
+                    row,
+                    alert,
+                    association,
+                    histories.get(alert.group_key),
+                    requested.get(association.transient_key),
+                    ruleset,
+                    settings,
+                    now,
+                    parsed_now,
                 )
-                for row, alert in batch
+                for row, alert, association in batch
             ]
             for alert_id, parsed in parsed_now.items():
                 self._remember(alert_id, parsed)
@@ -326,11 +372,13 @@ class Processor(Worker):
             f"the alert is {(now - when).total_seconds() / 3600:.1f} h old (max_alert_age {limit})"
         )
 
-    def _decide(
+    def _decide(  # noqa: PLR0917 one alert's whole context, passed once per alert
         self,
         row: InboxRow,
         alert: NormalizedAlert,
+        association: AssociationRecord,
         history: EventHistory | None,
+        requested: TransientHistory | None,
         ruleset: RuleSet,
         settings: PipelineSettings,
         now: datetime,
@@ -339,22 +387,31 @@ class Processor(Worker):
         bind(inbox_id=row.id, event=alert.group_key)
         try:
             earlier = self._earlier(history, parsed_now)
-            outcomes = decide_rules(ruleset, alert, earlier, now)
+            outcomes = decide_rules(
+                ruleset, alert, earlier, now, transient=transient_view(association)
+            )
         finally:
             unbind("inbox_id", "event")
         too_old = self._too_old(alert, now)
         if too_old is not None:
             outcomes = [_not_acted_on(o, too_old) for o in outcomes]
         matched = [o.matched for o in outcomes if o.matched is not None]
+        existing = {s.id: s for s in (history.submissions if history is not None else [])}
+        for sub in requested.submissions if requested is not None else []:
+            existing.setdefault(sub.id, sub)
         plan = plan_alert(
             alert=alert,
             inbox_key=content_key(alert, row.dedup_key),
+            transient=association.transient_key,
             earlier=earlier,
             matched=matched,
-            existing=history.submissions if history is not None else [],
+            existing=sorted(existing.values(), key=lambda s: s.id),
             settings=settings,
             now=now,
+            priorities=ruleset.priorities,
         )
+        if plan.covered:
+            outcomes = [_covered(o, plan.covered.get(o.record.rule)) for o in outcomes]
         outcome = AlertOutcome(
             inbox_id=row.id,
             normalized=alert.to_json_dict(),
@@ -370,8 +427,12 @@ class Processor(Worker):
             replans=plan.replans,
             cancel_planned=plan.cancel_planned,
             notices=plan.notices,
+            association=association,
+            reowned=plan.reowned,
         )
-        acts = bool(plan.plans or plan.replans or plan.cancel_planned or plan.notices)
+        acts = bool(
+            plan.plans or plan.replans or plan.reowned or plan.cancel_planned or plan.notices
+        )
         return _Evaluated(row, alert, [m.name for m in matched], outcome, acts)
 
     def _evaluated(self, done: _Evaluated, alert_id: int, now: datetime) -> None:

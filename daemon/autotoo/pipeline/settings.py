@@ -4,8 +4,10 @@ on reload), so the core never reads YAML models directly."""
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+
+from autotoo.pipeline.transients import AssociationSettings
 
 Clock = Callable[[], datetime]
 
@@ -34,6 +36,7 @@ class PipelineSettings:
     # The consistency sweep (pipeline/sweep.py) runs at start and then this often; a
     # constant, not configured: it repairs what should not exist, so it need not be quick.
     sweep_every: timedelta = timedelta(minutes=5)
+    association: AssociationSettings = field(default_factory=AssociationSettings)
 
     @property
     def dry_run(self) -> bool:

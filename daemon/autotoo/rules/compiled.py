@@ -8,6 +8,7 @@ of a large rule set is therefore never looked at for a given alert.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 from collections.abc import Iterator
@@ -190,6 +191,11 @@ class RuleSet:
 
     def get(self, name: str) -> CompiledRule | None:
         return self._by_name.get(name)
+
+    @functools.cached_property
+    def priorities(self) -> dict[str, int]:
+        """Each rule's ``priority`` (arbitration between rules of one transient)."""
+        return {rule.name: rule.spec.priority for rule in self.rules}
 
     @property
     def uses_astropy(self) -> bool:

@@ -9,14 +9,16 @@ maps, ``flags``, ``classification``, ``properties``) plus ``group_key``, ``has_p
 ``raw``. ``event`` covers every alert of the same event *including this one*: ``key``,
 ``count``, ``alerts`` (oldest first, without ``raw``), ``first``, ``latest`` (this alert),
 ``previous`` (the one before, or null), ``best`` (smallest error radius among those with a
-position, or null) and ``has_retraction``. ``alert.skymap`` refers to the alert's sky map
+position, or null), ``has_retraction`` and ``transient``: the transient the event belongs to
+(``key``, ``events`` and ``missions`` of all its events so far, ``joined``: this event joined
+an earlier one's transient, ``reason``: why). ``alert.skymap`` refers to the alert's sky map
 for the region functions (:mod:`.regions`), which decode it on first use.
 """
 
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from functools import cached_property
 from typing import Any
@@ -195,15 +197,31 @@ def alert_time(alert: NormalizedAlert) -> datetime | None:
 HELPER_NAMES = frozenset(make_helpers(datetime(2000, 1, 1, tzinfo=UTC))) | REGION_HELPERS
 
 
+def _alone(alert: NormalizedAlert) -> dict[str, Any]:
+    """The transient of an event evaluated without association (e.g. a unit of its own)."""
+    return {
+        "key": f"T:{alert.group_key}",
+        "events": [alert.group_key],
+        "missions": [alert.mission],
+        "joined": False,
+        "reason": "",
+    }
+
+
 class AlertContext:
     """The evaluation context of one alert and the earlier alerts of its event."""
 
     def __init__(
-        self, alert: NormalizedAlert, earlier: Sequence[NormalizedAlert], now: datetime
+        self,
+        alert: NormalizedAlert,
+        earlier: Sequence[NormalizedAlert],
+        now: datetime,
+        transient: Mapping[str, Any] | None = None,
     ) -> None:
         self.alert = alert
         self.earlier = tuple(earlier)
         self.now = now
+        self.transient = transient
         self._activations: dict[Needs, Any] = {}
 
     @cached_property
@@ -242,6 +260,7 @@ class AlertContext:
             "previous": views[-2] if len(views) > 1 else None,
             "best": views[best_index] if best_index is not None else None,
             "has_retraction": any(a.kind == "retraction" for a in everyone),
+            "transient": plain_value(dict(self.transient or _alone(self.alert))),
         }
 
     def variables(self) -> dict[str, Any]:

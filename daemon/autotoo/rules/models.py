@@ -213,6 +213,15 @@ ApproveItem = Annotated[
 ]
 
 
+class Repoint(Strict):
+    beyond_arcmin: float = Field(
+        default=11.8,
+        gt=0,
+        description="a better position this far from the sent TOO's asks for a new pointing "
+        "(default: the XRT field of view's radius)",
+    )
+
+
 class Rule(Strict):
     name: str = Field(
         description="unique across all rule files",
@@ -226,7 +235,21 @@ class Rule(Strict):
     settle: Duration | None = Field(
         default=None, description="wait this long for a better position before submitting"
     )
-    once_per: Literal["event", "alert"] = "event"
+    once_per: Literal["transient", "event", "alert"] = Field(
+        default="transient",
+        description="transient: one request per source on the sky, whatever missions saw it, "
+        "shared with other rules; event: one per mission's event; alert: one per alert",
+    )
+    priority: int = Field(
+        default=0,
+        description="when several rules want a request for one transient, the highest "
+        "priority's is sent (ties: the first to match, then the rule name)",
+    )
+    repoint: Repoint | Literal[False] = Field(
+        default_factory=Repoint,
+        description="after the TOO is sent, a better position outside its field asks for a "
+        "new pointing; false: never",
+    )
     budget: Budget | None = None
     approve: ApproveItem | None = Field(
         default=None,

@@ -21,7 +21,17 @@ from autotoo.rules.needs import ROOTS, blank_strings, member_at
 
 ALERT_FIELDS = VIEW_FIELDS | {"raw"}
 EVENT_FIELDS = frozenset(
-    {"key", "count", "alerts", "first", "latest", "previous", "best", "has_retraction"}
+    {
+        "key",
+        "count",
+        "alerts",
+        "first",
+        "latest",
+        "previous",
+        "best",
+        "has_retraction",
+        "transient",
+    }
 )
 # Alerts inside ``event`` (first, latest, previous, best) are views without ``raw``.
 EVENT_ALERTS = frozenset({"first", "latest", "previous", "best"})

@@ -33,8 +33,10 @@ from autotoo.store.rows import (
     NoticeRow,
     PlannedSubmission,
     Settled,
+    StoredMember,
     SubmissionRow,
     SubmissionState,
+    TransientHistory,
     ts,
     utcnow,
 )
@@ -219,6 +221,37 @@ class Repository(ReadModels):
             return found
 
         return self.db.read(read)
+
+    def event_transients(self, group_keys: Sequence[str]) -> dict[str, tuple[str, bool, str]]:
+        """(transient key, joined, reason) of each of these events already associated."""
+        if not group_keys:
+            return {}
+        return self.db.read(partial(writes.event_transients, group_keys=group_keys))
+
+    def transient_members(
+        self,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        *,
+        keys: Sequence[str] = (),
+        missions: Sequence[str] = (),
+    ) -> list[StoredMember]:
+        """The events of the transients whose triggers reach into [since, until] that have
+        an event of one of ``missions``, or of the transients ``keys``."""
+        return self.db.read(
+            partial(
+                writes.transient_members, since=since, until=until, keys=keys, missions=missions
+            )
+        )
+
+    def transient_history(self, keys: Sequence[str]) -> dict[str, TransientHistory]:
+        """Each stored transient's id and requests (absent: not stored yet)."""
+        if not keys:
+            return {}
+        return self.db.read(partial(writes.transient_history, keys=keys))
+
+    def alert_source(self, alert_id: int) -> tuple[str | None, bytes] | None:
+        return self.db.read(partial(writes.alert_source, alert_id=alert_id))
 
     async def commit_alert(self, outcome: AlertOutcome) -> tuple[int, int]:
         """Record an evaluated alert and everything it decided; return (alert id, event id)."""

@@ -137,6 +137,47 @@ class EventHistory:
 
 
 @dataclass(frozen=True, slots=True)
+class TransientHistory:
+    """What planning needs of a transient: its id and every request made for it."""
+
+    id: int
+    key: str
+    submissions: list[SubmissionRow]
+
+
+@dataclass(frozen=True, slots=True)
+class AssociationRecord:
+    """The transient an evaluated alert's event belongs to, and what the alert changes of it.
+
+    ``first``: the event had no association yet (its first alert since schema 6): the store
+    records it with ``reason``. The transient row is created when it does not exist.
+    """
+
+    transient_key: str
+    first: bool
+    joined: bool
+    reason: str
+    trigger_time: datetime | None
+    ra: float | None
+    dec: float | None
+    error_deg: float | None
+    # Not stored: the transient's events so far, (group key, mission), for the rules' view.
+    members: tuple[tuple[str, str], ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class StoredMember:
+    """One event of a stored transient, from the alert that locates it best (or its latest)."""
+
+    transient_id: int
+    transient_key: str
+    group_key: str
+    alert_id: int
+    mission: str
+    normalized: dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
 class DecisionRecord:
     rule: str
     rule_hash: str
@@ -156,6 +197,7 @@ class PlannedSubmission:
     not_before: datetime | None = None
     waiting: bool = False  # True: released later (e.g. XRT products after the TOO is observed)
     first_try_at: datetime | None = None  # a retried XRT job: the first try's (its window)
+    transient_id: int | None = None  # set by the store: the transient of the alert that plans it
 
     @property
     def api(self) -> Api:
@@ -195,6 +237,7 @@ class SubmissionRow:
     reconcile_missing: int = 0  # consecutive listings that did not show it ('unknown')
     reconcile_errors: int = 0  # consecutive listings that could not be read ('unknown')
     first_try_at: datetime | None = None  # an XRT job retried for "no data yet": its first try
+    transient_id: int | None = None  # once_per: transient (schema 6); None: before, or per event
     # A rule's `approve: human` (pipeline/approval.py): when the asking lapses, who approved
     approval_deadline: datetime | None = None
     approved_by: str | None = None
@@ -249,3 +292,5 @@ class AlertOutcome:
     replans: dict[str, Spec] = field(default_factory=dict)  # key -> re-rendered request
     cancel_planned: bool = False  # retraction: withhold every unsent submission of the event
     notices: list[Notice] = field(default_factory=list)
+    association: AssociationRecord | None = None
+    reowned: dict[str, str] = field(default_factory=dict)  # key -> the rule that takes it over

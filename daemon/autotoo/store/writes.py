@@ -9,25 +9,29 @@ their own module because they are synchronous and must never touch the event loo
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import sqlite3
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from autotoo.store import specs
+from autotoo.store import payloads, specs
 from autotoo.store.errors import ConflictError
 from autotoo.store.rows import (
     AlertOutcome,
     Api,
+    AssociationRecord,
     Duplicate,
     InboxItem,
     InboxPut,
     Notice,
     PlannedSubmission,
     Settled,
+    StoredMember,
     SubmissionRow,
     SubmissionState,
+    TransientHistory,
     parse_ts,
     ts,
     utcnow,
@@ -41,7 +45,7 @@ SUBMISSION_COLUMNS = (
     "s.id, s.key, s.api, s.rule, s.event_id, s.action, s.attempt, s.parent_id, s.state, "
     "s.request, s.remote_id, s.sent_at, s.not_before, s.next_at, s.reason, s.created_at, "
     "s.updated_at, e.group_key, e.event_key, s.reconcile_missing, s.reconcile_errors, "
-    "s.first_try_at, s.approval_deadline, s.approved_by, s.approved_at"
+    "s.first_try_at, s.transient_id, s.approval_deadline, s.approved_by, s.approved_at"
 )
 SUBMISSION_FROM = "submissions s JOIN events e ON e.id = s.event_id"
 
@@ -74,9 +78,10 @@ def submission_row(row: sqlite3.Row | tuple[Any, ...]) -> SubmissionRow:
         reconcile_missing=row[19],
         reconcile_errors=row[20],
         first_try_at=parse_ts(row[21]),
-        approval_deadline=parse_ts(row[22]),
-        approved_by=row[23],
-        approved_at=parse_ts(row[24]),
+        transient_id=row[22],
+        approval_deadline=parse_ts(row[23]),
+        approved_by=row[24],
+        approved_at=parse_ts(row[25]),
     )
 
 
@@ -210,6 +215,11 @@ def _commit_one(
     assert row is not None
     alert_id = int(row[0])
     _update_event(conn, event_id, alert_id, best_id, outcome)
+    transient_id = (
+        _associate(conn, event_id, alert_id, outcome.association, now)
+        if outcome.association is not None
+        else None
+    )
     conn.executemany(
         "INSERT INTO decisions (alert_id, rule, rule_hash, matched, reason, error, "
         "created_at) VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (alert_id, rule) DO NOTHING",
@@ -218,7 +228,7 @@ def _commit_one(
             for d in outcome.decisions
         ],
     )
-    _plan(conn, event_id, outcome, now)
+    _plan(conn, event_id, transient_id, outcome, now)
     conn.execute("UPDATE inbox SET status = 'processed' WHERE id = ?", (outcome.inbox_id,))
     return alert_id, event_id
 
@@ -244,8 +254,57 @@ def _update_event(
     )
 
 
-def _plan(conn: sqlite3.Connection, event_id: int, outcome: AlertOutcome, now: str | None) -> None:
+def _associate(
+    conn: sqlite3.Connection,
+    event_id: int,
+    alert_id: int,
+    assoc: AssociationRecord,
+    now: str | None,
+) -> int:
+    """The transient row (created, or its times and best position updated) and, for an
+    event's first alert, the event's association with the reason; the transient's id."""
+    when = ts(assoc.trigger_time)
+    row = conn.execute(
+        "INSERT INTO transients (key, trigger_time, last_trigger, ra, dec, error_deg, "
+        "created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?) "
+        "ON CONFLICT (key) DO UPDATE SET updated_at = excluded.updated_at, "
+        "trigger_time = CASE WHEN trigger_time IS NULL OR excluded.trigger_time < trigger_time "
+        "THEN coalesce(excluded.trigger_time, trigger_time) ELSE trigger_time END, "
+        "last_trigger = CASE WHEN last_trigger IS NULL OR excluded.last_trigger > last_trigger "
+        "THEN coalesce(excluded.last_trigger, last_trigger) ELSE last_trigger END "
+        "RETURNING id, error_deg",
+        (assoc.transient_key, when, when, assoc.ra, assoc.dec, assoc.error_deg, now, now),
+    ).fetchone()
+    assert row is not None
+    transient_id, best = int(row[0]), row[1]
+    if (
+        assoc.error_deg is not None
+        and assoc.ra is not None
+        and (best is None or assoc.error_deg < best)
+    ):
+        conn.execute(
+            "UPDATE transients SET ra = ?, dec = ?, error_deg = ? WHERE id = ?",
+            (assoc.ra, assoc.dec, assoc.error_deg, transient_id),
+        )
+    if assoc.first:
+        conn.execute(
+            "INSERT INTO associations (event_id, transient_id, alert_id, joined, reason, "
+            "created_at) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (event_id) DO NOTHING",
+            (event_id, transient_id, alert_id, int(assoc.joined), assoc.reason[:2000], now),
+        )
+    return transient_id
+
+
+def _plan(
+    conn: sqlite3.Connection,
+    event_id: int,
+    transient_id: int | None,
+    outcome: AlertOutcome,
+    now: str | None,
+) -> None:
     for plan in outcome.plans:
+        if transient_id is not None:
+            plan = dataclasses.replace(plan, transient_id=transient_id)  # noqa: PLW2901
         parent_id = None
         if plan.parent_key is not None:
             row = conn.execute(
@@ -265,6 +324,14 @@ def _plan(conn: sqlite3.Connection, event_id: int, outcome: AlertOutcome, now: s
             "WHERE key = ? AND state IN ('planned', 'needs_approval')",
             (specs.dumps(request), now, key),
         )
+    for key, rule in outcome.reowned.items():
+        taken = conn.execute(
+            "UPDATE submissions SET rule = ?, updated_at = ? "
+            "WHERE key = ? AND state = 'planned' AND rule != ? RETURNING id",
+            (rule, now, key, rule),
+        ).fetchone()
+        if taken is not None:
+            log_state(conn, int(taken[0]), "planned", "planned", f"taken over by rule {rule}")
     if outcome.cancel_planned:
         for unsent in ("planned", "needs_approval"):  # neither was sent: both are withheld
             cancelled = conn.execute(
@@ -297,10 +364,16 @@ def insert_submission(
 ) -> int | None:
     """Insert a planned row unless its key exists (the duplicate guard); its id, or None.
     A row waiting for its parent's observation has no next time until it is released."""
+    if parent_id is not None and plan.transient_id is None:
+        # A follow-up (a policy attempt, a retried XRT job): of its parent's transient.
+        found = conn.execute(
+            "SELECT transient_id FROM submissions WHERE id = ?", (parent_id,)
+        ).fetchone()
+        plan = dataclasses.replace(plan, transient_id=found[0] if found else None)
     row = conn.execute(
         "INSERT INTO submissions (key, api, rule, event_id, action, attempt, parent_id, "
-        "state, request, not_before, next_at, created_at, updated_at, first_try_at) "
-        "VALUES (?, ?, ?, ?, ?, ?, ?, 'planned', ?, ?, ?, ?, ?, ?) "
+        "state, request, not_before, next_at, created_at, updated_at, first_try_at, "
+        "transient_id) VALUES (?, ?, ?, ?, ?, ?, ?, 'planned', ?, ?, ?, ?, ?, ?, ?) "
         "ON CONFLICT (key) DO NOTHING RETURNING id",
         (
             plan.key,
@@ -316,6 +389,7 @@ def insert_submission(
             now,
             now,
             ts(plan.first_try_at),
+            plan.transient_id,
         ),
     ).fetchone()
     return int(row[0]) if row is not None else None
@@ -535,3 +609,99 @@ def _withdraw(
     if notices_for is not None:
         enqueue(conn, notices_for(child, state, why), now)
     return Settled(child.id, child.key, parent_id, state, why)
+
+
+# ---- transients (reads for association and planning) ---------------------------------------
+def event_transients(
+    conn: sqlite3.Connection, group_keys: Sequence[str]
+) -> dict[str, tuple[str, bool, str]]:
+    """(transient key, joined, reason) of each of these events that has one."""
+    found: dict[str, tuple[str, bool, str]] = {}
+    for key in group_keys:
+        row = conn.execute(
+            "SELECT t.key, a.joined, a.reason FROM events e "
+            "JOIN associations a ON a.event_id = e.id "
+            "JOIN transients t ON t.id = a.transient_id WHERE e.group_key = ?",
+            (key,),
+        ).fetchone()
+        if row is not None:
+            found[key] = (str(row[0]), bool(row[1]), str(row[2]))
+    return found
+
+
+_MEMBERS = (
+    "SELECT t.id, t.key, e.group_key, e.mission, e.best_alert_id, "
+    "(SELECT max(id) FROM alerts WHERE event_id = e.id) "
+    "FROM transients t JOIN associations a ON a.transient_id = t.id "
+    "JOIN events e ON e.id = a.event_id "
+)
+
+
+def transient_members(
+    conn: sqlite3.Connection,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    keys: Sequence[str] = (),
+    missions: Sequence[str] = (),
+) -> list[StoredMember]:
+    """Every event of the transients whose triggers span reaches into [since, until] and
+    that have an event of one of ``missions`` (or of the transients ``keys``), each with
+    the alert that locates it best (else its latest), in transient order.
+
+    ``missions``: those a new event could be associated with. A stream of one mission's
+    events (a benchmark's, a busy Fermi night) then reads no transient at all, instead of
+    every one of that mission within the window at every round.
+    """
+    if keys:
+        rows = [
+            r
+            for key in keys
+            for r in conn.execute(_MEMBERS + "WHERE t.key = ? ORDER BY e.id", (key,)).fetchall()
+        ]
+    elif missions:
+        marks = ", ".join("?" * len(missions))  # placeholders only: the values are bound
+        query = (
+            f"{_MEMBERS} WHERE t.last_trigger >= ? AND t.trigger_time <= ? AND EXISTS ("  # noqa: S608
+            "SELECT 1 FROM associations a2 JOIN events e2 ON e2.id = a2.event_id "
+            f"WHERE a2.transient_id = t.id AND e2.mission IN ({marks})) ORDER BY t.id, e.id"
+        )
+        rows = conn.execute(query, (ts(since), ts(until), *missions)).fetchall()
+    else:
+        rows = []
+    out: list[StoredMember] = []
+    for tid, tkey, group_key, mission, best, latest in rows:
+        alert_id = best if best is not None else latest
+        row = conn.execute("SELECT normalized FROM alerts WHERE id = ?", (alert_id,)).fetchone()
+        if row is None:
+            continue
+        out.append(
+            StoredMember(int(tid), str(tkey), group_key, int(alert_id), mission, json.loads(row[0]))
+        )
+    return out
+
+
+def transient_history(conn: sqlite3.Connection, keys: Sequence[str]) -> dict[str, TransientHistory]:
+    found: dict[str, TransientHistory] = {}
+    for key in keys:
+        row = conn.execute("SELECT id FROM transients WHERE key = ?", (key,)).fetchone()
+        if row is None:
+            continue
+        subs = conn.execute(
+            f"SELECT {SUBMISSION_COLUMNS} FROM {SUBMISSION_FROM} "  # noqa: S608
+            "WHERE s.transient_id = ? ORDER BY s.id DESC LIMIT 1000",
+            (int(row[0]),),
+        ).fetchall()
+        found[key] = TransientHistory(int(row[0]), key, [submission_row(r) for r in subs])
+    return found
+
+
+def alert_source(conn: sqlite3.Connection, alert_id: int) -> tuple[str | None, bytes] | None:
+    """The topic and payload of a stored alert (None: pruned or absent)."""
+    row = conn.execute(
+        "SELECT i.topic, i.raw, i.encoding, i.pruned_at FROM alerts a "
+        "JOIN inbox i ON i.id = a.inbox_id WHERE a.id = ?",
+        (alert_id,),
+    ).fetchone()
+    if row is None or row[3] is not None:
+        return None
+    return row[0], payloads.decode(row[2], bytes(row[1]))

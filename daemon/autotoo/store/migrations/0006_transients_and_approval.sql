@@ -12,13 +12,14 @@ CREATE TABLE transients (
     id            INTEGER PRIMARY KEY,
     key           TEXT    NOT NULL UNIQUE,
     trigger_time  TEXT,                    -- the earliest trigger time of its events
+    last_trigger  TEXT,                    -- the latest (candidates: the two bracket a time)
     ra            REAL,                    -- its best localisation so far
     dec           REAL,
     error_deg     REAL,
     created_at    TEXT    NOT NULL,
     updated_at    TEXT    NOT NULL
 ) STRICT;
-CREATE INDEX transients_time ON transients (trigger_time);
+CREATE INDEX transients_time ON transients (last_trigger, trigger_time);
 
 -- Which transient each event belongs to, and why: an event is associated once, when its
 -- first alert is evaluated, and never moves ("joined because ..." / "new transient: ...").
