@@ -11,16 +11,23 @@ mode is always stated, so a probe or a person can see at a glance whether this d
 submit anything.
 ``/metrics`` is Prometheus text; ``/`` the dashboard and ``/api/status`` its JSON.
 
-There is no authentication: the server listens on loopback unless configured otherwise, and
-everything but ``POST /alerts`` (bearer token) only reads.
+Reading needs no authentication: the server listens on loopback unless configured otherwise.
+What changes something needs a bearer token: ``POST /alerts`` its source's, and the
+dashboard's two decisions on a request waiting for approval (a rule's ``approve: human``),
+``POST /api/submissions/{id}/approve`` and ``.../deny``, the token of ``admin.token_file``.
+Without that file configured they are refused (403, with what to do instead): a person who
+can reach the page is not thereby someone who may send a TOO. A bearer token in a header,
+not a cookie, is never sent by the browser on its own, so another site cannot forge a click.
 """
 
 from __future__ import annotations
 
 import asyncio
+import hmac
 import json
 import os
 from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
@@ -29,10 +36,15 @@ from prometheus_client import CONTENT_TYPE_LATEST
 from autotoo import dashboard
 from autotoo.logs import get_logger
 from autotoo.metrics import Metrics
+from autotoo.pipeline import approval
 from autotoo.sources.base import SourceHealth
+from autotoo.store.errors import ConflictError
 from autotoo.supervisor import StartupError
 
 if TYPE_CHECKING:
+    from pydantic import SecretStr
+
+    from autotoo.pipeline.settings import PipelineSettings
     from autotoo.store.repository import Repository
     from autotoo.supervisor import Runtime
 
@@ -58,6 +70,9 @@ class AdminServer:
         storage: Callable[[], str | None] = lambda: None,
         metrics: Metrics | None = None,
         repo: Repository | None = None,
+        token: Callable[[], SecretStr | None] = lambda: None,
+        settings: Callable[[], PipelineSettings] | None = None,
+        on_approved: Callable[[], None] = lambda: None,
     ) -> None:
         self.host, self.port = host, port
         self.app = web.Application(client_max_size=16 * 1024 * 1024)
@@ -69,6 +84,9 @@ class AdminServer:
         self._storage = storage
         self._metrics = metrics
         self._repo = repo
+        self._token = token  # read at each request: a SIGHUP may have set or changed it
+        self._settings = settings
+        self._on_approved = on_approved  # wakes the submitter: an approved row is due now
         self.app.router.add_get("/healthz", self.healthz)
         self.app.router.add_get("/readyz", self.readyz)
         if metrics is not None:
@@ -77,6 +95,8 @@ class AdminServer:
             self.app.router.add_get("/", self.dashboard)
             self.app.router.add_get("/dashboard", self.dashboard)
             self.app.router.add_get("/api/status", self.status)
+            self.app.router.add_post("/api/submissions/{id}/approve", self.approve)
+            self.app.router.add_post("/api/submissions/{id}/deny", self.deny)
         self.bound_port: int | None = None
         self.listening = asyncio.Event()  # the supervisor sends READY=1 only once this is set
 
@@ -150,7 +170,76 @@ class AdminServer:
             mode=self._mode(),
             problems=self._live()[1]["problems"],
             sources=self._sources(),
+            approvals=self._token() is not None,
         )
+
+    def _refused(self, request: web.Request) -> web.Response | None:
+        """Why a decision may not be taken (None: the right bearer token came with it)."""
+        expected = self._token()
+        if expected is None:
+            return web.json_response(
+                {
+                    "error": "approving and denying from the dashboard is off: no admin "
+                    'token is configured (admin.token_file, docs/operations.md "Human '
+                    "approval\"); use 'autotoo jobs approve ID' or 'autotoo jobs deny ID'"
+                },
+                status=403,
+            )
+        scheme, _, given = request.headers.get("Authorization", "").partition(" ")
+        wanted = expected.get_secret_value().encode()
+        if scheme.lower() != "bearer" or not hmac.compare_digest(given.strip().encode(), wanted):
+            return web.json_response(
+                {"error": "missing or wrong admin token"},
+                status=401,
+                headers={"WWW-Authenticate": 'Bearer realm="autotoo"'},
+            )
+        return None
+
+    async def approve(self, request: web.Request) -> web.Response:
+        return await self._decide(request, approve=True)
+
+    async def deny(self, request: web.Request) -> web.Response:
+        return await self._decide(request, approve=False)
+
+    async def _decide(self, request: web.Request, *, approve: bool) -> web.Response:
+        """A person's decision from the dashboard: the same path as ``autotoo jobs approve``
+        (pipeline/approval.py), recorded as ``<name> (dashboard)``."""
+        assert self._repo is not None
+        if (refused := self._refused(request)) is not None:
+            return refused
+        try:
+            body = await request.json() if request.can_read_body else {}
+        except ValueError:
+            body = None
+        if not isinstance(body, dict):
+            return web.json_response({"error": "expected a JSON object"}, status=400)
+        name = " ".join(str(body.get("by") or "").split())
+        ident = request.match_info["id"]
+        row = await self._repo.submission(int(ident)) if ident.isdigit() else None
+        if row is None:
+            return web.json_response({"error": f"no submission {ident}"}, status=404)
+        try:
+            done = await approval.decide(
+                self._repo,
+                row,
+                approve=approve,
+                by=f"{name} (dashboard)" if name else "someone with the admin token (dashboard)",
+                now=datetime.now(UTC),
+                settings=self._settings() if self._settings is not None else None,
+                note=str(body.get("note") or "") or None,
+            )
+        except approval.NotWaitingError as exc:
+            return web.json_response({"error": str(exc)}, status=409)
+        except ConflictError:
+            return web.json_response(
+                {"error": f"submission {row.id} changed meanwhile; look again"}, status=409
+            )
+        log.info(done.outcome, submission=row.id, by=done.row.approved_by or name or None)
+        if done.outcome == "approved":
+            self._on_approved()
+        status = 409 if done.outcome == "lapsed" else 200
+        reply = {"outcome": done.outcome, "id": done.row.id, "state": done.row.state.value}
+        return web.json_response(reply | {"reason": done.row.reason}, status=status)
 
     async def status(self, _request: web.Request) -> web.Response:
         return web.json_response(await self._status(), dumps=_dumps)
@@ -174,6 +263,8 @@ def build_admin(
     inbox: Any,
     processor: Any,
     problems: Callable[[], Sequence[str]],
+    settings: Callable[[], PipelineSettings] | None = None,
+    on_approved: Callable[[], None] = lambda: None,
 ) -> AdminServer:
     """The admin server of a running daemon, with metrics fed by its components."""
     host, _, port = runtime.loaded.config.admin.listen.rpartition(":")
@@ -193,4 +284,7 @@ def build_admin(
         problems=problems,
         metrics=Metrics(runtime.repo, inbox=inbox, processor=processor, sources=health),
         repo=runtime.repo,
+        token=lambda: runtime.loaded.secret("admin.token_file"),
+        settings=settings,
+        on_approved=on_approved,
     )

@@ -27,6 +27,7 @@ from pydantic import ValidationError
 
 from autotoo.alerts import AlertParseError, NormalizedAlert, parse_alert
 from autotoo.alerts.streams import topic_of_payload
+from autotoo.durations import human_duration
 from autotoo.pipeline.keys import alert_identity, content_key, inbox_key
 from autotoo.pipeline.planner import Plan, plan_alert
 from autotoo.pipeline.processor import RuleOutcome, decide_rules, impossible
@@ -402,6 +403,9 @@ class Replay:
                     status += ", waiting for the Swift observation of the TOO"
                 elif row.not_before is not None and row.not_before > row.created_at:
                     status += f", settling until {row.not_before:%Y-%m-%d %H:%M:%S}Z"
+                if row.spec.approve is not None:  # the replay then takes it as approved
+                    within = human_duration(row.spec.approve.within)
+                    status += f"; then waits for a person's approval (lapses after {within})"
                 report.actions.append(self._action(row, status))
             elif row.key in plan.replans:
                 status = "already planned for this event (would re-render while settling)"

@@ -392,6 +392,8 @@ async def build_components(runtime: Runtime, stack: contextlib.AsyncExitStack) -
             inbox=inbox,
             processor=processor,
             problems=lambda: runtime.live_problems,
+            settings=settings,
+            on_approved=submitter.wake.set,
         )
         _mount_http_ingest(admin, loaded, inbox)
         components.append(admin)

@@ -1,8 +1,13 @@
-"""``autotoo jobs list|show|cancel``: the submissions in the state store.
+"""``autotoo jobs list|show|cancel|approve|deny``: the submissions in the state store.
 
-Cancelling is only for rows that have not been (provably) sent: planned, unknown and
-needs_human. A submitted TOO cannot be withdrawn through the Swift API, and a running XRT job
-is the UKSSDC's to cancel; for those the command says what to do instead and changes nothing.
+``approve`` and ``deny`` decide on a request of a rule with ``approve: human`` that waits
+in ``needs_approval`` (pipeline/approval.py); the daemon sends an approved one within a
+second, and the person's name and the time are recorded with the row and in its history.
+
+Cancelling is only for rows that have not been (provably) sent: planned, unknown,
+needs_human and needs_approval (there ``deny`` says the same, in the approval's words). A
+submitted TOO cannot be withdrawn through the Swift API, and a running XRT job is the
+UKSSDC's to cancel; for those the command says what to do instead and changes nothing.
 """
 
 from __future__ import annotations
@@ -20,13 +25,14 @@ from autotoo.formatting import count, number
 from autotoo.store.rows import Api, SubmissionState
 
 if TYPE_CHECKING:
+    from autotoo.pipeline.settings import PipelineSettings
     from autotoo.store.repository import Repository
     from autotoo.store.rows import SubmissionRow
 
 # The store's own words (rows.py is a stdlib-only leaf: cheap for a fast --help).
 S = SubmissionState
 STATES = tuple(state.value for state in S)
-CANCELLABLE = (S.PLANNED.value, S.UNKNOWN.value, S.NEEDS_HUMAN.value)
+CANCELLABLE = (S.PLANNED.value, S.UNKNOWN.value, S.NEEDS_HUMAN.value, S.NEEDS_APPROVAL.value)
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -56,9 +62,11 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
     cancel = group.add_parser(
         "cancel",
-        help="cancel a submission that has not been sent (planned, unknown, needs_human)",
+        help="cancel a submission that has not been sent (planned, unknown, needs_human, "
+        "needs_approval)",
         description=(
-            "Move a planned, unknown or needs_human submission to cancelled, with your reason, "
+            "Move a planned, unknown, needs_human or needs_approval submission to cancelled, "
+            "with your reason, "
             "and withhold the XRT jobs waiting for it. An 'unknown' row's request may have "
             "reached the service: check the remote listing. Sent requests are not cancelled "
             "here; the command says what to do instead."
@@ -68,6 +76,27 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     cancel.add_argument("job", metavar="ID_OR_KEY")
     cancel.add_argument("--reason", required=True, help="why (recorded with the row)")
     cancel.set_defaults(func=lambda args: run_with_store(args, _cancel))
+
+    for verb, does in (
+        ("approve", "send it: the daemon submits it within a second (budgets still apply)"),
+        ("deny", "do not send it: it is cancelled, with the XRT jobs waiting for it"),
+    ):
+        decide = group.add_parser(
+            verb,
+            help=f"{verb} a request waiting for approval (a rule's approve: human)",
+            description=f"A submission in needs_approval: {does}. Your name (--by, default "
+            "your login name) and the time are recorded. With -c the status notice goes out "
+            "on the config's channels; with --db only, none is written.",
+        )
+        add_store_arguments(decide)
+        decide.add_argument("job", metavar="ID_OR_KEY")
+        decide.add_argument("--by", help="who decides (default: your login name)")
+        decide.add_argument("--note", help="a short note recorded with the decision")
+        decide.set_defaults(
+            func=lambda args, verb=verb: run_with_store(
+                args, lambda a, repo: _decide(a, repo, approve=verb == "approve")
+            )
+        )
 
 
 def summary(row: SubmissionRow) -> dict[str, Any]:
@@ -88,6 +117,9 @@ def summary(row: SubmissionRow) -> dict[str, Any]:
         "next_at": iso(row.next_at),
         "parent_id": row.parent_id,
         "reason": row.reason,
+        "approval_deadline": iso(row.approval_deadline),
+        "approved_by": row.approved_by,
+        "approved_at": iso(row.approved_at),
     }
 
 
@@ -150,7 +182,10 @@ async def _show(args: argparse.Namespace, repo: Repository) -> int:
         return EXIT_OK
     for name in ("id", "key", "api", "rule", "event", "action", "attempt", "state", "remote_id"):
         print(f"{name:<12} {detail[name] if detail[name] is not None else '-'}")
-    for name in ("created", "updated", "sent", "not_before", "next_at", "parent_id", "reason"):
+    for name in (
+        *("created", "updated", "sent", "not_before", "next_at", "parent_id", "reason"),
+        *("approval_deadline", "approved_by", "approved_at"),
+    ):
         if detail[name] is not None:
             print(f"{name:<12} {detail[name]}")
     print("request")
@@ -260,4 +295,74 @@ async def _cancel(args: argparse.Namespace, repo: Repository) -> int:
             f"service. Look for the marker [autotoo:{row.key}] in your TOO listing (or the "
             "job name in the UKSSDC job list)\n"
         )
+    return EXIT_OK
+
+
+def _settings_of(args: argparse.Namespace) -> PipelineSettings | None:
+    """The notices' channels and mode from ``-c`` (no credential is read: only whether a
+    webhook is configured matters here); None with ``--db`` only."""
+    from autotoo.cli.status import config_of  # noqa: PLC0415
+    from autotoo.pipeline.settings import PipelineSettings  # noqa: PLC0415
+
+    config = config_of(args)
+    if config is None:
+        return None
+    mqtt = config.publish.mqtt
+    return PipelineSettings(
+        mode=config.mode.value,
+        topic_prefix=mqtt.topic_prefix if mqtt else None,
+        webhook=config.publish.webhook_url_file is not None,
+    )
+
+
+async def _decide(args: argparse.Namespace, repo: Repository, *, approve: bool) -> int:
+    import getpass  # noqa: PLC0415
+
+    from autotoo.pipeline import approval  # noqa: PLC0415
+    from autotoo.store.errors import ConflictError  # noqa: PLC0415
+
+    row = await _find(repo, args.job)
+    if row is None:
+        return _missing(args.job)
+    try:
+        by = args.by if args.by is not None else getpass.getuser()
+        done = await approval.decide(
+            repo,
+            row,
+            approve=approve,
+            by=by,
+            now=datetime.now(UTC),
+            settings=_settings_of(args),
+            note=args.note,
+        )
+    except (approval.NotWaitingError, ValueError) as exc:
+        sys.stderr.write(f"autotoo: not {'approved' if approve else 'denied'}: {exc}\n")
+        return EXIT_FAILURE
+    except ConflictError:
+        sys.stderr.write(
+            f"autotoo: submission {row.id} changed meanwhile (the daemon moved it); look at "
+            "it again with 'autotoo jobs show'\n"
+        )
+        return EXIT_FAILURE
+    if args.json:
+        print(
+            json.dumps(
+                {
+                    "outcome": done.outcome,
+                    "submission": summary(done.row),
+                    "withdrawn": [summary(c) for c in done.withdrawn],
+                },
+                indent=2,
+            )
+        )
+    else:
+        print(
+            f"{done.outcome} submission {done.row.id} ({done.row.api}, rule {done.row.rule}, "
+            f"{done.row.group_key}): {done.row.reason}"
+        )
+        for child in done.withdrawn:
+            print(f"cancelled submission {child.id} ({child.api}), which was waiting for it")
+    if done.outcome == "lapsed":
+        sys.stderr.write(f"autotoo: too late: {done.row.reason}\n")
+        return EXIT_FAILURE
     return EXIT_OK

@@ -215,6 +215,7 @@ async def collect_status(repo: Repository, now: datetime) -> dict[str, Any]:
     beat = heartbeat_age(meta, now)
     running, daemon_line = daemon_state(meta, beat)
     human = await repo.cli_submissions(state=S.NEEDS_HUMAN.value, limit=1000)
+    asking = await repo.cli_submissions(state=S.NEEDS_APPROVAL.value, limit=1000)
     pending = await repo.cli_oldest_submission([S.PLANNED, S.SUBMITTING, S.UNKNOWN])
     activity = await repo.cli_last_activity()
     folders = json.loads(meta.get("drop_folders") or "{}")
@@ -246,6 +247,17 @@ async def collect_status(repo: Repository, now: datetime) -> dict[str, Any]:
                 "since": iso(r.updated_at),
             }
             for r in human
+        ],
+        "needs_approval": [  # a rule's approve: human; lapses unsent at the deadline
+            {
+                "id": r.id,
+                "key": r.key,
+                "api": r.api,
+                "rule": r.rule,
+                "event": r.group_key,
+                "deadline": iso(r.approval_deadline),
+            }
+            for r in asking
         ],
         "inbox": counts["inbox"],
         "events": counts["events"],
@@ -292,6 +304,11 @@ async def _status(args: argparse.Namespace, repo: Repository) -> int:
         print(
             f"NEEDS HUMAN  #{item['id']} {item['api']} {item['rule']} {item['event']}: "
             f"{item['reason']}"
+        )
+    for item in report["needs_approval"]:
+        print(
+            f"NEEDS APPROVAL  #{item['id']} {item['api']} {item['rule']} {item['event']}: "
+            f"autotoo jobs approve|deny {item['id']} before {item['deadline']}"
         )
     print(f"state        {report['state']}")
     for name, folder in report["drop_folders"].items():

@@ -93,6 +93,7 @@ def _secret_refs(data: Any) -> list[tuple[PathKey, str]]:
         (("publish", "mqtt", "password_file"), _get(data, "publish", "mqtt", "password_file"))
     )
     refs.append((("publish", "webhook_url_file"), _get(data, "publish", "webhook_url_file")))
+    refs.append((("admin", "token_file"), _get(data, "admin", "token_file")))
     return [(path, value) for path, value in refs if isinstance(value, str) and value]
 
 

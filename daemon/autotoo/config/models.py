@@ -156,6 +156,11 @@ class AdminSettings(Strict):
         description="allow a listen address other than loopback: the admin server has no "
         "authentication, so anyone who can reach it can read the state and reload the daemon",
     )
+    token_file: str | None = Field(
+        default=None,
+        description="credential file holding the bearer token the dashboard's approve and "
+        "deny buttons send (a rule's approve: human); unset: those actions are refused",
+    )
 
     @field_validator("listen")
     @classmethod

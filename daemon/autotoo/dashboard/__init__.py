@@ -29,6 +29,7 @@ from autotoo.ukssdc import results as R  # noqa: N812 the module's constants, na
 
 S = SubmissionState
 _ORDER = {
+    S.NEEDS_APPROVAL: 0,
     S.NEEDS_HUMAN: 0,
     S.UNKNOWN: 1,
     S.SUBMITTING: 2,
@@ -94,6 +95,9 @@ def _submission(
         "sent_at": _iso(row.sent_at),
         "not_before": _iso(row.not_before),
         "next_at": _iso(row.next_at),
+        "approval_deadline": _iso(row.approval_deadline),
+        "approved_by": row.approved_by,
+        "approved_at": _iso(row.approved_at),
         "remote": _remote(remote),
         "observations": observations,
         "results": _trim(results),
@@ -137,8 +141,11 @@ async def status(
     problems: Sequence[str] = (),
     sources: Sequence[SourceHealth] = (),
     limit: int = 50,
+    approvals: bool = False,
 ) -> dict[str, Any]:
-    """Everything the page shows, as JSON-ready data (also served as ``/api/status``)."""
+    """Everything the page shows, as JSON-ready data (also served as ``/api/status``).
+    ``approvals``: whether the page's approve and deny buttons can work (an admin token is
+    configured); the server checks the token either way."""
     alerts = await repo.recent_alerts(limit=max(limit, 200))
     decisions = await repo.decisions_for_alerts([a["id"] for a in alerts[:limit]])
     events = await repo.recent_events(limit=limit)
@@ -178,6 +185,8 @@ async def status(
         ],
         "counts": await repo.counts(),
         "needs_human": [s for s in subs if s["state"] == S.NEEDS_HUMAN.value],
+        "needs_approval": [s for s in subs if s["state"] == S.NEEDS_APPROVAL.value],
+        "approvals_enabled": approvals,
         "submissions": subs,
         "alerts": [a | {"decisions": decisions.get(a["id"], [])} for a in alerts[:limit]],
         "events": [

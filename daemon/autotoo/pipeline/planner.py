@@ -35,7 +35,7 @@ from autotoo.pipeline.notices import status_notices
 from autotoo.pipeline.settings import PipelineSettings
 from autotoo.rules import PlannedActions
 from autotoo.store.rows import Api, Notice, PlannedSubmission, SubmissionRow, SubmissionState
-from autotoo.store.specs import RuleBudget, Spec, TooSpec, XrtRetry, XrtSpec
+from autotoo.store.specs import ApprovalPolicy, RuleBudget, Spec, TooSpec, XrtRetry, XrtSpec
 
 S = SubmissionState
 
@@ -56,6 +56,7 @@ class MatchedRule:
     xrt_retry: XrtRetry | None = None  # the rule's xrt_products.retry (its model's defaults)
     priority: int = 0
     repoint_beyond_deg: float | None = XRT_FOV_RADIUS_DEG  # None: never re-point
+    approve: ApprovalPolicy | None = None  # the rule's `approve` (pipeline/approval.py)
 
 
 @dataclass(slots=True)
@@ -177,7 +178,7 @@ def plan_alert(
             if (row.rule, row.action) in seen or row.state.terminal:
                 continue
             seen.add((row.rule, row.action))
-            if row.api == Api.TOO and row.state is not SubmissionState.PLANNED:
+            if row.api == Api.TOO and not row.state.unsent:
                 # No API withdraws a TOO: say so, and leave the tracking running.
                 plan.notices += notices(
                     row.rule,
@@ -229,7 +230,7 @@ def _follow_position(
     for row in toos:
         spec = row.spec
         assert isinstance(spec, TooSpec)
-        if row.state is not S.PLANNED or row.key in plan.replans:
+        if not row.state.unsent or row.key in plan.replans:  # waiting for approval too
             continue
         if _poserr(spec) is not None and err_arcmin < (_poserr(spec) or 0.0):
             plan.replans[row.key] = spec.with_body(
@@ -250,7 +251,7 @@ def _follow_position(
     sent_err = _poserr(spec)
     if sent_err is not None and err_arcmin >= sent_err:
         return  # not better than what was sent
-    if any(r.state is S.PLANNED and r.id > latest.id for r in toos):
+    if any(r.state.unsent and r.id > latest.id for r in toos):
         return  # a newer pointing is waiting already (re-aimed above)
     sep_deg = _separation(spec, alert)
     beyond = _repoint_beyond(latest.rule, matched)
@@ -377,6 +378,7 @@ def _plan_rule(  # noqa: PLR0917 the planner's state, passed down once
             server_validate=bool(policy.get("server_validate")),
             check_uvot_mode=bool(policy.get("check_uvot_mode")),
             uvot_fallback=policy.get("uvot_fallback"),
+            approve=rule.approve,
         )
         existing = by_key.get(too_key)
         verdict = _arbitrate(plan, rule, too_key, "TOO", by_key, priority_of)
@@ -407,7 +409,7 @@ def _plan_rule(  # noqa: PLR0917 the planner's state, passed down once
                 f"settling until {not_before:%H:%M:%S}Z" if rule.settle else None,
                 position=_position(alert),
             )
-        elif existing is not None and existing.state is SubmissionState.PLANNED:
+        elif existing is not None and existing.state.unsent:
             plan.replans[too_key] = too  # updates supersede while still unsent
     if actions.xrt is not None:
         assert xrt_key_for is not None
@@ -421,6 +423,7 @@ def _plan_rule(  # noqa: PLR0917 the planner's state, passed down once
             retry=rule.xrt_retry,
             submit=rendered["submit"],
             notify=notify,
+            approve=rule.approve,
         )
         existing = by_key.get(xrt_key)
         verdict = _arbitrate(plan, rule, xrt_key, "XRT products job", by_key, priority_of)
@@ -451,7 +454,7 @@ def _plan_rule(  # noqa: PLR0917 the planner's state, passed down once
         elif (
             verdict == "own"
             and existing is not None
-            and existing.state is SubmissionState.PLANNED
+            and existing.state.unsent
             and (existing.parent_id is None or existing.next_at is not None)
         ):
             # Re-rendered with the better position; a request released by its TOO's

@@ -44,7 +44,7 @@ from autotoo.store.rows import (
     InboxRow,
     TransientHistory,
 )
-from autotoo.store.specs import RuleBudget, XrtRetry
+from autotoo.store.specs import ApprovalPolicy, RuleBudget, XrtRetry
 
 log = get_logger("autotoo.processor")
 
@@ -111,6 +111,7 @@ def decide_rules(
                     if spec.xrt_products
                     else None,
                     channels=[c["channel"] for c in actions.notify] or None,
+                    approve=ApprovalPolicy(spec.approve.within) if spec.approve else None,
                     priority=spec.priority,
                     repoint_beyond_deg=spec.repoint.beyond_arcmin / 60.0 if spec.repoint else None,
                 )

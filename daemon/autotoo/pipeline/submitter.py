@@ -26,6 +26,7 @@ from typing import Any
 
 from autotoo.durations import human_duration
 from autotoo.logs import bind, get_logger, unbind
+from autotoo.pipeline import approval
 from autotoo.pipeline.keys import submission_key
 from autotoo.pipeline.ports import (
     RejectionKind,
@@ -87,6 +88,8 @@ class Submitter(RemoteWorker):
             finally:
                 unbind("submission_key", "rule", "event")
             self.on_notices()
+        # approve: human -- after the sends, so that its read is never in an alert's path
+        handled += await approval.lapse_due(self.repo, self.settings(), now)
         if not due:
             self.on_notices()  # the processor's own notices (e.g. 'planned' with a settle)
         return handled
@@ -130,6 +133,8 @@ class Submitter(RemoteWorker):
         """Everything checked before a row may be sent; False: it was handled otherwise.
         The policies are the API's own: a TOO has budgets, XRT jobs a cap on those active."""
         s = self.settings()
+        if await approval.ask(self.repo, s, row, self.clock()):
+            return False  # a rule's `approve: human`: waits for a person (also in dry-run)
         if s.dry_run:
             # the same state as the store's, and a notice that says nothing was sent
             await self._end(row, S.DONE, "dry-run: not sent", word="done")

@@ -21,6 +21,7 @@ from pydantic import (
     Field,
     create_model,
     field_validator,
+    model_validator,
 )
 
 from autotoo.durations import Duration
@@ -176,6 +177,42 @@ NotifyItem = Annotated[
 ]
 
 
+APPROVAL_WINDOW = timedelta(hours=2)
+"""The default ``approve.within``: long enough for the person on duty to be reached and to
+look (a page, a phone, a laptop), short enough that a request approved late still serves its
+science (an X-ray afterglow fades about tenfold between one and ten hours) and that a
+forgotten request never goes out hours after anyone last thought about it."""
+
+
+class Approval(Strict):
+    """The rule's requests wait for a person: ``autotoo jobs approve|deny ID`` or the
+    dashboard. Not given within ``within`` of being asked, the request lapses unsent."""
+
+    by: Literal["human"] = Field(default="human", description="who approves: a human")
+    within: Duration = Field(
+        default=APPROVAL_WINDOW,
+        description="the request lapses (cancelled, not sent) when not approved within this",
+    )
+
+    @field_validator("within")
+    @classmethod
+    def _positive(cls, value: timedelta) -> timedelta:
+        if value <= timedelta(0):
+            raise ValueError("an approval window must be longer than zero (e.g. 30m, 2h)")
+        return value
+
+
+def _approval_shorthand(value: object) -> object:
+    """``approve: human`` is short for ``approve: {by: human}`` (the default window)."""
+    return {"by": value} if isinstance(value, str) else value
+
+
+ApproveItem = Annotated[
+    Approval,
+    BeforeValidator(_approval_shorthand, json_schema_input_type=Literal["human"] | Approval),
+]
+
+
 class Repoint(Strict):
     beyond_arcmin: float = Field(
         default=11.8,
@@ -214,6 +251,10 @@ class Rule(Strict):
         "new pointing; false: never",
     )
     budget: Budget | None = None
+    approve: ApproveItem | None = Field(
+        default=None,
+        description="human: the rule's TOO and XRT requests wait for a person's approval",
+    )
     too: TooAction | None = None
     xrt_products: XrtAction | None = None
     notify: list[NotifyItem] = Field(default_factory=list)
@@ -234,6 +275,12 @@ class Rule(Strict):
         if value is not None and not value.strip():
             raise ValueError("an empty condition: leave `when` out to match every alert")
         return value
+
+    @model_validator(mode="after")
+    def _approve_needs_requests(self) -> Rule:
+        if self.approve is not None and self.too is None and self.xrt_products is None:
+            raise ValueError("approve: this rule sends no request (no too, no xrt_products)")
+        return self
 
     def channels(self) -> list[NotifyChannel]:
         return [

@@ -28,6 +28,12 @@ class SubmissionState(enum.StrEnum):
     def terminal(self) -> bool:
         return self in _TERMINAL
 
+    @property
+    def unsent(self) -> bool:
+        """Decided but not sent, and still to be: planned, or waiting for a person's
+        approval (not terminal: its follow-ups keep waiting; not due: never sent as is)."""
+        return self in (SubmissionState.PLANNED, SubmissionState.NEEDS_APPROVAL)
+
 
 _TERMINAL = frozenset(
     {
@@ -232,6 +238,10 @@ class SubmissionRow:
     reconcile_errors: int = 0  # consecutive listings that could not be read ('unknown')
     first_try_at: datetime | None = None  # an XRT job retried for "no data yet": its first try
     transient_id: int | None = None  # once_per: transient (schema 6); None: before, or per event
+    # A rule's `approve: human` (pipeline/approval.py): when the asking lapses, who approved
+    approval_deadline: datetime | None = None
+    approved_by: str | None = None
+    approved_at: datetime | None = None
 
     @property
     def request(self) -> dict[str, Any]:

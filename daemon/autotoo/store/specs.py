@@ -42,6 +42,14 @@ class RuleBudget:
 
 
 @dataclass(frozen=True, slots=True)
+class ApprovalPolicy:
+    """The rule's ``approve``: the request waits for a person (``needs_approval``) and
+    lapses unsent if nobody approves it ``within`` this of being asked."""
+
+    within: timedelta
+
+
+@dataclass(frozen=True, slots=True)
 class TooSpec:
     """A Swift TOO: the form fields sent (``body``, with ``marker`` the idempotency key that
     reconciliation looks for in the listing) and how the submission is handled."""
@@ -56,6 +64,7 @@ class TooSpec:
     server_validate: bool = False  # ask the service to validate before the submission
     check_uvot_mode: bool = False  # check the UVOT mode first, falling back if refused
     uvot_fallback: str | None = None  # the UVOT mode used when the check refuses the rule's
+    approve: ApprovalPolicy | None = None  # None: sent without asking anyone
 
     def with_body(self, **fields: Any) -> TooSpec:
         """The same spec sending ``body`` with ``fields`` replaced (e.g. a new urgency)."""
@@ -87,6 +96,7 @@ class XrtSpec:
     retry: XrtRetry | None = None  # None: not retried (a row that stated no retry)
     submit: str | None = None  # 'immediately' | 'after_observation' (None: not stated)
     notify: tuple[str, ...] | None = None  # None: the default channels
+    approve: ApprovalPolicy | None = None  # None: sent without asking anyone
 
     @property
     def product_names(self) -> tuple[str, ...]:
@@ -115,7 +125,22 @@ def _seconds(value: timedelta) -> float:
 
 
 def spec_to_json(spec: Spec) -> dict[str, Any]:
-    """A spec as JSON: the ``request`` column, also what ``jobs show`` prints."""
+    """A spec as JSON: the ``request`` column, also what ``jobs show`` prints. ``approve``
+    is written only when set, so the rows of rules without it keep their exact text."""
+    out = _spec_json(spec)
+    if spec.approve is not None:
+        out["approve"] = {"by": "human", "within_s": _seconds(spec.approve.within)}
+    return out
+
+
+def _approval(data: dict[str, Any]) -> ApprovalPolicy | None:
+    approve = data.get("approve")
+    if not approve:
+        return None
+    return ApprovalPolicy(timedelta(seconds=float(approve["within_s"])))
+
+
+def _spec_json(spec: Spec) -> dict[str, Any]:
     if isinstance(spec, TooSpec):
         return {
             "body": dict(spec.body),
@@ -163,6 +188,7 @@ def spec_from_json(api: Api, data: dict[str, Any]) -> Spec:
             server_validate=bool(data.get("server_validate")),
             check_uvot_mode=bool(data.get("check_uvot_mode")),
             uvot_fallback=None if fallback is None else str(fallback),
+            approve=_approval(data),
         )
     request = data.get("request") or {}
     every, for_ = data.get("retry_every_s"), data.get("retry_for_s")
@@ -175,6 +201,7 @@ def spec_from_json(api: Api, data: dict[str, Any]) -> Spec:
         else None,
         submit=data.get("submit"),
         notify=channels,
+        approve=_approval(data),
     )
 
 

@@ -45,7 +45,7 @@ SUBMISSION_COLUMNS = (
     "s.id, s.key, s.api, s.rule, s.event_id, s.action, s.attempt, s.parent_id, s.state, "
     "s.request, s.remote_id, s.sent_at, s.not_before, s.next_at, s.reason, s.created_at, "
     "s.updated_at, e.group_key, e.event_key, s.reconcile_missing, s.reconcile_errors, "
-    "s.first_try_at, s.transient_id"
+    "s.first_try_at, s.transient_id, s.approval_deadline, s.approved_by, s.approved_at"
 )
 SUBMISSION_FROM = "submissions s JOIN events e ON e.id = s.event_id"
 
@@ -79,6 +79,9 @@ def submission_row(row: sqlite3.Row | tuple[Any, ...]) -> SubmissionRow:
         reconcile_errors=row[20],
         first_try_at=parse_ts(row[21]),
         transient_id=row[22],
+        approval_deadline=parse_ts(row[23]),
+        approved_by=row[24],
+        approved_at=parse_ts(row[25]),
     )
 
 
@@ -318,7 +321,7 @@ def _plan(
     for key, request in outcome.replans.items():
         conn.execute(
             "UPDATE submissions SET request = ?, updated_at = ? "
-            "WHERE key = ? AND state = 'planned'",
+            "WHERE key = ? AND state IN ('planned', 'needs_approval')",
             (specs.dumps(request), now, key),
         )
     for key, rule in outcome.reowned.items():
@@ -330,13 +333,14 @@ def _plan(
         if taken is not None:
             log_state(conn, int(taken[0]), "planned", "planned", f"taken over by rule {rule}")
     if outcome.cancel_planned:
-        cancelled = conn.execute(
-            "UPDATE submissions SET state = 'cancelled', reason = 'retracted', "
-            "updated_at = ? WHERE event_id = ? AND state = 'planned' RETURNING id",
-            (now, event_id),
-        ).fetchall()
-        for row in cancelled:
-            log_state(conn, int(row[0]), "planned", "cancelled", "event retracted")
+        for unsent in ("planned", "needs_approval"):  # neither was sent: both are withheld
+            cancelled = conn.execute(
+                "UPDATE submissions SET state = 'cancelled', reason = 'retracted', "
+                "updated_at = ? WHERE event_id = ? AND state = ? RETURNING id",
+                (now, event_id, unsent),
+            ).fetchall()
+            for row in cancelled:
+                log_state(conn, int(row[0]), unsent, "cancelled", "event retracted")
     enqueue(conn, outcome.notices, now)
 
 
@@ -410,6 +414,9 @@ _MOVABLE = frozenset(
         "reconcile_missing",
         "reconcile_errors",
         "first_try_at",
+        "approval_deadline",
+        "approved_by",
+        "approved_at",
     }
 )
 
@@ -488,6 +495,7 @@ _UNDECIDED = frozenset(
         SubmissionState.SUBMITTED,
         SubmissionState.TRACKING,
         SubmissionState.UNKNOWN,
+        SubmissionState.NEEDS_APPROVAL,  # a person may still approve it
     }
 )
 
