@@ -27,6 +27,7 @@ from pydantic import ValidationError
 
 from autotoo.alerts import AlertParseError, NormalizedAlert, parse_alert
 from autotoo.alerts.streams import topic_of_payload
+from autotoo.pipeline import presend
 from autotoo.pipeline.keys import alert_identity, content_key, inbox_key
 from autotoo.pipeline.planner import Plan, plan_alert
 from autotoo.pipeline.processor import RuleOutcome, decide_rules, impossible
@@ -429,6 +430,8 @@ class Replay:
     def _action(self, row: SubmissionRow, status: str) -> ActionReport:
         if isinstance(row.spec, TooSpec):
             wire = self.wire.too(row.spec)
+            if asked := presend.describe(row.spec):
+                status += f"; {asked}"
         else:
             wire = self.wire.xrt(row.spec, waiting=row.next_at is None)
         return ActionReport(row.action, status, row.key, wire)

@@ -24,6 +24,7 @@ from typing import Any
 from autotoo.alerts.model import NormalizedAlert
 from autotoo.pipeline.keys import submission_key
 from autotoo.pipeline.notices import status_notices
+from autotoo.pipeline.presend import spec_policies
 from autotoo.pipeline.settings import PipelineSettings
 from autotoo.rules import PlannedActions
 from autotoo.store.rows import Api, Notice, PlannedSubmission, SubmissionRow, SubmissionState
@@ -172,6 +173,7 @@ def _plan_rule(
             server_validate=bool(policy.get("server_validate")),
             check_uvot_mode=bool(policy.get("check_uvot_mode")),
             uvot_fallback=policy.get("uvot_fallback"),
+            **spec_policies(policy),
         )
         existing = by_key.get(too_key)
         if existing is None:
