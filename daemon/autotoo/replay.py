@@ -193,6 +193,7 @@ class ActionReport:
     status: str
     key: str | None = None
     wire: WireBody | None = None
+    asked: str | None = None  # what is asked of Swift before sending (pipeline.presend)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -200,6 +201,7 @@ class ActionReport:
             "status": self.status,
             "key": self.key,
             "request": self.wire.to_json() if self.wire else None,
+            "before_sending": self.asked,
         }
 
 
@@ -428,13 +430,13 @@ class Replay:
         return f"{head}, {how} at {sent}, before this alert: no second request"
 
     def _action(self, row: SubmissionRow, status: str) -> ActionReport:
+        asked = None
         if isinstance(row.spec, TooSpec):
             wire = self.wire.too(row.spec)
-            if asked := presend.describe(row.spec):
-                status += f"; {asked}"
+            asked = presend.describe(row.spec)
         else:
             wire = self.wire.xrt(row.spec, waiting=row.next_at is None)
-        return ActionReport(row.action, status, row.key, wire)
+        return ActionReport(row.action, status, row.key, wire, asked)
 
 
 def publish_notes(notices: Sequence[Notice]) -> list[str]:

@@ -101,7 +101,7 @@ def describe(spec: TooSpec) -> str | None:
             f"when it can next observe the target (VisQuery; not within "
             f"{human_duration(vis.within)}: urgency {vis.urgency})"
         )
-    return "before sending, Swift is asked " + " and ".join(parts) if parts else None
+    return "before sending, Swift will be asked " + " and ".join(parts) if parts else None
 
 
 async def check(port: TooPort, spec: TooSpec, *, now: datetime) -> Verdict:
