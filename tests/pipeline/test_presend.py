@@ -18,13 +18,14 @@ import structlog
 from astropy.coordinates import SkyCoord, get_body, get_sun
 from astropy.time import Time
 
+from autotoo.adapters.swift import SwiftTooAdapter
 from autotoo.emulators.app import create_app
 from autotoo.emulators.clock import SimClock
 from autotoo.emulators.faults import Fault, FaultKind, FaultPlan
 from autotoo.emulators.sky import Sky
 from autotoo.emulators.users import Users
 from autotoo.store.rows import SubmissionState as S
-from autotoo.swift import SwiftV2Client, TooRequest
+from autotoo.swift import SwiftV1Client, SwiftV2Client, TooRequest
 from tests.fixtures.swift_emulator import Emulator
 from tests.pipeline.conftest import KAFKA, Pipeline, notice_states
 from tests.pipeline.test_exactly_once import served
@@ -278,3 +279,55 @@ async def test_visible_in_time_is_unchanged(make_emulator, make_pipeline) -> Non
     assert sent["urgency"] == "1"
     assert "Not visible" not in sent["science_just"]
     assert "skipped" not in notice_states(await p.notices(), "too")
+
+
+async def v1_pipeline(make_pipeline: Any, emulator: Emulator) -> Pipeline:
+    """The same pipeline speaking API v1 (swifttools 3's protocol): a listing, no queries."""
+    p: Pipeline = await make_pipeline(emulator, rule())
+    client = SwiftV1Client(
+        emulator.swift_v1_url,
+        poll_interval=0.01,
+        username="myuser",
+        shared_secret="my_shared_secret",
+    )
+    p.submitter.too = p.tracker.too = SwiftTooAdapter(client)
+    await sync(p, emulator)
+    return p
+
+
+async def test_v1_has_no_queries_so_the_too_is_sent(make_emulator, make_pipeline) -> None:
+    emulator = await emulator_with(make_emulator, speed=1e-9)
+    now = emulator.clock.now()
+    ra, dec = observable(now)
+    await bat_trigger(emulator, ra, dec, now - timedelta(minutes=30))  # only ObsQuery sees it
+    p = await v1_pipeline(make_pipeline, emulator)
+    await p.feed(ep_alert(ra, dec, now - timedelta(minutes=25)), EP_TOPIC)
+    with structlog.testing.capture_logs() as logs:
+        await p.run(rounds=2)
+    await p.submitter.too.client.close()
+
+    assert [r.state for r in await p.rows()] == [S.TRACKING]
+    assert len(emulator.swift.toos) == 1
+    assert "Swift_TOO_Requests" in {r.api for r in emulator.swift.received}  # the listing, asked
+    notes = sorted(e["note"] for e in logs if e["event"].startswith("pre-send check failed"))
+    assert notes == [
+        "not checked: ObsQuery: ObsQuery: the v1 protocol has no such query",
+        "not checked: PlanQuery: PlanQuery: the v1 protocol has no such query",
+    ]
+
+
+async def test_v1_listing_still_finds_someone_elses_request(make_emulator, make_pipeline) -> None:
+    emulator = await emulator_with(make_emulator, speed=1e-9)
+    ra, dec = observable(emulator.clock.now() + timedelta(hours=4))
+    too_id = await someone_elses_too(emulator, ra, dec)
+    emulator.clock.advance(timedelta(hours=4))
+    p = await v1_pipeline(make_pipeline, emulator)
+    await p.feed(ep_alert(ra, dec, emulator.clock.now()), EP_TOPIC)
+    await p.run(rounds=2)
+    await p.submitter.too.client.close()
+
+    (row,) = await p.rows()
+    assert row.state is S.DONE
+    assert row.reason is not None and f"TOO {too_id} (AT2026abc" in row.reason
+    v1_calls = {r.api for r in emulator.swift.received if r.protocol == "v1"}
+    assert v1_calls == {"Swift_TOO_Requests"}  # the listing, no submission
