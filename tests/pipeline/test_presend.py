@@ -24,7 +24,9 @@ from autotoo.emulators.clock import SimClock
 from autotoo.emulators.faults import Fault, FaultKind, FaultPlan
 from autotoo.emulators.sky import Sky
 from autotoo.emulators.users import Users
+from autotoo.pipeline import presend
 from autotoo.store.rows import SubmissionState as S
+from autotoo.store.specs import OnTarget, TooSpec
 from autotoo.swift import SwiftV1Client, SwiftV2Client, TooRequest
 from tests.fixtures.swift_emulator import Emulator
 from tests.pipeline.conftest import KAFKA, Pipeline, notice_states
@@ -33,6 +35,7 @@ from tests.pipeline.test_exactly_once import served
 EP_TOPIC = "gcn.notices.einstein_probe.wxt.alert"
 EP_FILE = min(KAFKA.glob("*einstein_probe_wxt_alert.json"))
 OTHER = {"username": "otheruser", "shared_secret": "other_secret"}
+CREDS = {"username": "myuser", "shared_secret": "my_shared_secret"}
 JUST = "A new X-ray transient; XRT localises it."
 
 RULE = """\
@@ -331,3 +334,27 @@ async def test_v1_listing_still_finds_someone_elses_request(make_emulator, make_
     assert row.reason is not None and f"TOO {too_id} (AT2026abc" in row.reason
     v1_calls = {r.api for r in emulator.swift.received if r.protocol == "v1"}
     assert v1_calls == {"Swift_TOO_Requests"}  # the listing, no submission
+
+
+async def test_our_own_request_is_not_someone_elses(make_emulator) -> None:
+    """A TOO carrying this row's own marker (and its timeline) is the reconcile path's
+    business, not a reason to skip; a request of ours for another row is."""
+    emulator = await emulator_with(make_emulator, speed=1e-9)
+    now = emulator.clock.now()
+    ra, dec = observable(now)
+    body = {
+        "target_name": "EP-ours", "target_type": "X-ray transient", "ra": ra, "dec": dec,
+        "urgency": 1, "exp_time_per_visit": 1000, "num_of_visits": 1, "obs_type": "Light Curve",
+        "xrt_countrate": 1, "immediate_objective": "ours", "science_just": "ours",
+        "exp_time_just": "ours",
+    }  # fmt: skip
+    on = OnTarget("skip", 11.8, now - timedelta(minutes=10))
+    async with SwiftV2Client(emulator.swift_v2_url, **CREDS) as swift:
+        adapter = SwiftTooAdapter(swift)
+        await adapter.submit(body, marker="atoo-ours", debug=False)
+        mine = await presend.check(adapter, TooSpec(body, "atoo-ours", on_target=on), now=now)
+        other = await presend.check(adapter, TooSpec(body, "atoo-other", on_target=on), now=now)
+    assert (mine.skip, mine.notes) == (None, ())
+    assert other.skip is not None
+    assert "Swift plans this position" in other.skip
+    assert "(EP-ours, 0.0 arcmin away) was requested for this position" in other.skip

@@ -106,7 +106,11 @@ def describe(spec: TooSpec) -> str | None:
 
 async def check(port: TooPort, spec: TooSpec, *, now: datetime) -> Verdict:
     """Ask what the spec's policies need (concurrently), and decide."""
-    ra, dec = float(spec.body["ra"]), float(spec.body["dec"])
+    try:
+        ra, dec = float(spec.body["ra"]), float(spec.body["dec"])
+    except (KeyError, TypeError, ValueError):
+        log.warning("pre-send checks skipped: the request has no position")
+        return Verdict(spec, notes=("not checked: the request has no position",))
     on = spec.on_target if spec.on_target is not None and spec.on_target.then == "skip" else None
     vis = spec.visibility
     radius = on.radius_arcmin / 60.0 if on is not None else 0.0
@@ -150,16 +154,14 @@ async def _ask(asks: dict[str, Awaitable[Any]]) -> dict[str, Any]:
             return exc
 
     tasks = {what: asyncio.ensure_future(one(call)) for what, call in asks.items()}
-    if tasks:
-        await asyncio.wait(tasks.values(), timeout=TIMEOUT)
-    out: dict[str, Any] = {}
-    for what, task in tasks.items():
-        if task.done():
-            out[what] = task.result()
-        else:
-            task.cancel()
-            out[what] = TimeoutError(f"no answer within {TIMEOUT:.0f} s")
-    return out
+    if not tasks:
+        return {}
+    _, late = await asyncio.wait(tasks.values(), timeout=TIMEOUT)
+    for task in late:
+        task.cancel()
+    await asyncio.gather(*late, return_exceptions=True)  # let the cancelled ones finish
+    late_error = TimeoutError(f"no answer within {TIMEOUT:.0f} s")
+    return {what: late_error if task in late else task.result() for what, task in tasks.items()}
 
 
 def _hm(when: datetime | None) -> str:
@@ -182,21 +184,28 @@ def _seg(p: Pointing, ra: float, dec: float) -> str:
     return f"(target {target}, obsid {p.obs_id or '?'}{name}{_away(ra, dec, p.ra, p.dec)})"
 
 
+def _name(name: str) -> str:
+    return "".join(name.lower().split())
+
+
 def _on_target(answers: dict[str, Any], ra: float, dec: float, now: datetime) -> str | None:
     """Why Swift is already on the position, or None."""
     listed = answers.get("the TOO listing")
     requests: tuple[ListedToo, ...] = () if isinstance(listed, BaseException) else listed or ()
-    own = {r.target_id for r in requests if r.ours and r.target_id is not None}
+    # Our own request's segments: by its target ID once Swift gave one (on approval), by its
+    # name before (the target is named after the request).
+    own_ids = {r.target_id for r in requests if r.ours and r.target_id is not None}
+    own_names = {_name(r.target_name) for r in requests if r.ours and r.target_name}
     others = [r for r in requests if not r.ours]
+
+    def ours(p: Pointing) -> bool:
+        return p.target_id in own_ids or bool(p.target_name and _name(p.target_name) in own_names)
 
     def segments(what: str) -> list[Pointing]:
         got = answers.get(what)
         if isinstance(got, BaseException) or not got:
             return []
-        return sorted(
-            (p for p in got if p.target_id is None or p.target_id not in own),
-            key=lambda p: p.begin or now,
-        )
+        return sorted((p for p in got if not ours(p)), key=lambda p: p.begin or now)
 
     flown = segments("ObsQuery")
     planned = [p for p in segments("PlanQuery") if p.end is None or p.end >= now]
