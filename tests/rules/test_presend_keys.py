@@ -25,6 +25,12 @@ def test_bad_values_are_located(tmp_path: Path) -> None:
             "or equal to 4"
         ),
     ]
+    zero = GOOD_TOO + "  visibility: {within: 0s, otherwise_urgency: 3}\n"
+    (problem,) = problems(tmp_path, rule(zero))
+    assert problem == (
+        "r.yaml:12:28: rules.0.too.visibility.within: Value error, a time after the submission, "
+        "e.g. 24h"
+    )
 
 
 def test_policies_survive_the_store() -> None:

@@ -236,7 +236,7 @@ def _visibility(
     deadline = now + vis.within
     if any(begin <= deadline and end > now for begin, end in windows):
         return spec, None
-    urgency = int(spec.body.get("urgency", 4))
+    urgency = int(spec.body.get("urgency", 3))  # the TOO form's default
     if urgency >= vis.urgency:  # already as patient (e.g. an earlier attempt changed it)
         return spec, None
     opens = min((b for b, _ in windows if b > deadline), default=None)

@@ -101,6 +101,13 @@ class Visibility(Strict):
         "the science justification)",
     )
 
+    @field_validator("within")
+    @classmethod
+    def _positive(cls, value: timedelta) -> timedelta:
+        if value <= timedelta(0):
+            raise ValueError("a time after the submission, e.g. 24h")
+        return value
+
 
 #: The XRT field of view: 23.6 arcmin across.
 XRT_FOV_RADIUS_ARCMIN = 11.8
