@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import getpass
 import json
+import math
 import os
 import platform
 import resource
@@ -197,16 +198,20 @@ def mosquitto() -> Iterator[int]:
 
 
 # ---- synthetic alerts and rules -----------------------------------------------------------
-def position(i: int) -> tuple[float, float]:
-    """Distinct sky positions away from the poles: no two of the first 12,000 are closer
-    than 6 arcmin (checked once with a grid search; the emulator's radius is 1 arcmin).
+POSITIONS = 12_000
 
-    The Swift emulator refuses a TOO within a few arcmin of a recent one ("TOO already
-    recently submitted"), so every alert that becomes a TOO needs its own place on the sky.
+
+def position(i: int) -> tuple[float, float]:
+    """Distinct sky positions within 60 degrees of the equator: no two of the first 12,000
+    are closer than 1.6 degrees (a Fibonacci lattice, equal areas; checked once pairwise).
+
+    The Swift emulator refuses a repeated TOO within 1 arcmin of a recent one, and the daemon
+    sends none within the XRT field of view (11.8 arcmin) of a recent request or pointing
+    (``too.if_swift_on_target``), so every alert that becomes a TOO needs its own place.
     """
-    ra = (i * 137.508) % 360.0  # golden angle: consecutive alerts land far apart
-    dec = -60.0 + ((i * 0.61803398875) % 1.0) * 120.0
-    return round(ra, 4), round(dec, 4)
+    z = -0.866 + 1.732 * ((i % POSITIONS) + 0.5) / POSITIONS  # sin(dec), equal-area steps
+    ra = (i * 137.50776405) % 360.0  # golden angle: consecutive alerts land far apart
+    return round(ra, 4), round(math.degrees(math.asin(z)), 4)
 
 
 def ep_alert(i: int, *, run: str, when: datetime | None = None) -> bytes:

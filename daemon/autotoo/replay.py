@@ -28,6 +28,7 @@ from pydantic import ValidationError
 from autotoo.alerts import AlertParseError, NormalizedAlert, parse_alert
 from autotoo.alerts.streams import topic_of_payload
 from autotoo.durations import human_duration
+from autotoo.pipeline import presend
 from autotoo.pipeline.keys import alert_identity, content_key, inbox_key
 from autotoo.pipeline.planner import Plan, plan_alert
 from autotoo.pipeline.processor import RuleOutcome, decide_rules, impossible
@@ -193,6 +194,7 @@ class ActionReport:
     status: str
     key: str | None = None
     wire: WireBody | None = None
+    asked: str | None = None  # what is asked of Swift before sending (pipeline.presend)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -200,6 +202,7 @@ class ActionReport:
             "status": self.status,
             "key": self.key,
             "request": self.wire.to_json() if self.wire else None,
+            "before_sending": self.asked,
         }
 
 
@@ -431,11 +434,13 @@ class Replay:
         return f"{head}, {how} at {sent}, before this alert: no second request"
 
     def _action(self, row: SubmissionRow, status: str) -> ActionReport:
+        asked = None
         if isinstance(row.spec, TooSpec):
             wire = self.wire.too(row.spec)
+            asked = presend.describe(row.spec)
         else:
             wire = self.wire.xrt(row.spec, waiting=row.next_at is None)
-        return ActionReport(row.action, status, row.key, wire)
+        return ActionReport(row.action, status, row.key, wire, asked)
 
 
 def publish_notes(notices: Sequence[Notice]) -> list[str]:

@@ -344,3 +344,30 @@ def test_the_error_radius_is_sent_without_float_noise(
     out = capsys.readouterr().out
     assert "poserr=3.0579624\n" in out, out
     assert "(mode dry-run, 1 rule, Swift API v2)" in out  # not "1 rules"
+
+
+def test_replay_says_what_swift_will_be_asked_before_sending(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Replay is offline: the checks before sending (pipeline/presend.py) are announced."""
+    checked = GRM_RULE.replace(
+        "      urgency: 2\n",
+        "      urgency: 2\n      visibility: {within: 24h, otherwise_urgency: 3}\n",
+    )
+    config = _config(tmp_path, rules=checked)
+    (report,) = _replay(capsys, config, KAFKA / GRM_TRIGGER)
+    too = next(a for a in _rule(report, "grm-test")["actions"] if a["action"] == "too")
+    assert too["before_sending"] == (
+        "before sending, Swift will be asked whether it already serves the position (TOO "
+        "listing, PlanQuery, ObsQuery within 11.8 arcmin; if so, nothing is sent) and when it "
+        "can next observe the target (VisQuery; not within 1 day: urgency 3)"
+    )
+    assert main(["replay", "-c", str(config), str(KAFKA / GRM_TRIGGER)]) == EXIT_OK
+    assert "           before sending, Swift will be asked whether" in capsys.readouterr().out
+
+    submitting = GRM_RULE.replace(
+        "      urgency: 2\n", "      urgency: 2\n      if_swift_on_target: submit\n"
+    )
+    (report,) = _replay(capsys, _config(tmp_path, rules=submitting), KAFKA / GRM_TRIGGER)
+    too = next(a for a in _rule(report, "grm-test")["actions"] if a["action"] == "too")
+    assert too["before_sending"] is None

@@ -150,6 +150,10 @@ def test_render_too_with_alert_position() -> None:
         "uvot_fallback": "0x9999",
         "server_validate": False,
         "debug": False,
+        "if_swift_on_target": "skip",  # the defaults of the checks before sending
+        "on_target_radius_arcmin": 11.8,
+        "visibility": None,
+        "trigger_time": "2026-04-30T02:32:48+00:00",
     }
     assert planned.group_key == "einstein_probe:01709261081"
     assert planned.digest == rule.digest

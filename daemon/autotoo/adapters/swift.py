@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from pydantic import ValidationError
 
 from autotoo.logs import get_logger
 from autotoo.pipeline.ports import (
+    ListedToo,
     Observed,
+    Pointing,
     Refusal,
     RejectionKind,
     RemoteAmbiguousError,
@@ -27,10 +30,13 @@ from autotoo.swift import (
     SwiftClient,
     SwiftNotSentError,
     SwiftRejectedError,
+    SwiftV2Client,
     SwiftValidationError,
     TooRequest,
 )
 from autotoo.swift.errors import SwiftError
+from autotoo.swift.queries import SwiftQueries
+from autotoo.swift.wire import marker_text
 
 log = get_logger("autotoo.adapters.swift")
 
@@ -187,3 +193,85 @@ class SwiftTooAdapter:
             target_id=record.target_id,
             urgency=record.urgency,
         )
+
+    # ---- reads before a submission (pipeline.presend) -----------------------------------
+    async def requests_near(
+        self,
+        ra: float,
+        dec: float,
+        *,
+        radius_deg: float,
+        since: datetime,
+        until: datetime,
+        marker: str,
+    ) -> tuple[ListedToo, ...]:
+        tag = marker_text(marker)
+        length = max((until - since) / timedelta(days=1), 0.001)
+        with translated("TOO listing", only=(), otherwise=RemoteNotSentError):
+            records = await self.client.list_toos(
+                detail=True,
+                begin=_naive(since),
+                length_days=round(length, 3),
+                ra=ra,
+                dec=dec,
+                radius_deg=radius_deg,
+                mine=False,
+            )
+        return tuple(
+            ListedToo(
+                too_id=str(r.too_id),
+                target_name=r.target_name,
+                requested_at=r.timestamp,
+                target_id=r.target_id,
+                ours=any(tag in text for text in r.texts()),
+                ra=r.ra,
+                dec=r.dec,
+            )
+            for r in records
+        )
+
+    def _queries(self, what: str) -> SwiftQueries:
+        if not isinstance(self.client, SwiftV2Client):
+            raise RemoteNotSentError(f"{what}: the v1 protocol has no such query")
+        return SwiftQueries(self.client)
+
+    async def pointings_near(
+        self, ra: float, dec: float, *, radius_deg: float, begin: datetime, flown: bool
+    ) -> tuple[Pointing, ...]:
+        what = "ObsQuery" if flown else "PlanQuery"
+        queries = self._queries(what)
+        with translated(what, only=(), otherwise=RemoteNotSentError):
+            ask = queries.flown if flown else queries.planned
+            timeline = await ask(ra=ra, dec=dec, radius=radius_deg, begin=begin)
+        utcf = timedelta(0)
+        if timeline.entries:  # spacecraft time to UTC (some 26 s); without it, spacecraft time
+            try:
+                clock = await queries.clock(utc=[begin])
+                utcf = timedelta(seconds=clock[0].utcf) if clock else utcf
+            except SwiftError as exc:
+                log.info("clock correction not read; timeline times left in Swift time", error=exc)
+
+        def utc(value: datetime | None) -> datetime | None:
+            return None if value is None else _aware(value) + utcf
+
+        return tuple(
+            Pointing(e.target_id, e.obs_id, e.target_name, utc(e.begin), utc(e.end), e.ra, e.dec)
+            for e in timeline.entries
+        )
+
+    async def visibility(
+        self, ra: float, dec: float, *, begin: datetime, end: datetime
+    ) -> tuple[tuple[datetime, datetime], ...]:
+        queries = self._queries("VisQuery")
+        with translated("VisQuery", only=(), otherwise=RemoteNotSentError):
+            windows = await queries.visibility(ra, dec, begin=begin, end=end)
+        return tuple((_aware(w.begin), _aware(w.end)) for w in windows)
+
+
+def _naive(value: datetime) -> datetime:
+    """UTC without a zone, as both protocols' listing filters are written."""
+    return value.astimezone(UTC).replace(tzinfo=None) if value.tzinfo else value
+
+
+def _aware(value: datetime) -> datetime:
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value

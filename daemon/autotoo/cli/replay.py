@@ -191,6 +191,8 @@ def print_report(report: AlertReport, out: Any = None) -> None:
         for action in rule.actions:
             w(f"         {action.action}: {action.status}")
             w(f" (key {action.key})\n" if action.key else "\n")
+            if action.asked:
+                w(f"           {action.asked}\n")
             if action.wire is not None:
                 _print_wire(action.wire, w)
 

@@ -57,7 +57,7 @@ class Target:
         return f"{self.target_id:08d}"
 
     def next_segment(self) -> int:
-        return len(self.observations) + 1
+        return max((int(o.obsid[-3:]) for o in self.observations), default=0) + 1
 
 
 def _norm_name(name: str) -> str:
@@ -139,10 +139,13 @@ class Sky:
         start: datetime,
         exposure_s: float,
         mode: str = "PC",
+        segment: int | None = None,
     ) -> Observation:
+        """``segment``: the obsid's last three digits (default: the next; a BAT trigger's
+        automatic observation is segment 000)."""
         with self._lock:
             target = self._targets[target_id]
-            segment = target.next_segment()
+            segment = target.next_segment() if segment is None else segment
             obs = Observation(
                 obsid=f"{target_id:08d}{segment:03d}",
                 target_id=target_id,

@@ -32,6 +32,7 @@ from autotoo.alerts.model import NormalizedAlert
 from autotoo.alerts.values import separation_deg
 from autotoo.pipeline.keys import submission_key
 from autotoo.pipeline.notices import status_notices
+from autotoo.pipeline.presend import spec_policies
 from autotoo.pipeline.settings import PipelineSettings
 from autotoo.rules import PlannedActions
 from autotoo.store.rows import Api, Notice, PlannedSubmission, SubmissionRow, SubmissionState
@@ -379,6 +380,7 @@ def _plan_rule(  # noqa: PLR0917 the planner's state, passed down once
             check_uvot_mode=bool(policy.get("check_uvot_mode")),
             uvot_fallback=policy.get("uvot_fallback"),
             approve=rule.approve,
+            **spec_policies(policy),
         )
         existing = by_key.get(too_key)
         verdict = _arbitrate(plan, rule, too_key, "TOO", by_key, priority_of)

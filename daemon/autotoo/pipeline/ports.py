@@ -122,6 +122,33 @@ class TooReceipt:
     jobnumber: int | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class ListedToo:
+    """A TOO request in the service's listing near a position."""
+
+    too_id: str
+    target_name: str | None
+    requested_at: datetime | None  # UTC
+    target_id: int | None = None
+    ours: bool = False  # it carries the marker asked about: this row's own request
+    ra: float | None = None
+    dec: float | None = None  # it carries the marker asked about: this row's own request
+
+
+@dataclass(frozen=True, slots=True)
+class Pointing:
+    """One segment of Swift's timeline near a position: planned (PPST) or flown (AFST), its
+    times in UTC (the timelines are in spacecraft time; the adapter converts them)."""
+
+    target_id: int | None
+    obs_id: str | None
+    target_name: str | None
+    begin: datetime | None
+    end: datetime | None
+    ra: float | None = None  # the pointing
+    dec: float | None = None
+
+
 class TooPort(Protocol):
     async def submit(self, body: dict[str, Any], *, marker: str, debug: bool) -> TooReceipt:
         """Submit one TOO carrying ``marker``."""
@@ -146,6 +173,35 @@ class TooPort(Protocol):
         ...
 
     async def progress(self, too_id: str) -> TooProgress: ...
+
+    # Reads before a submission (pipeline.presend); each raises RemoteNotSentError when it
+    # could not be asked (the service failed, or the protocol has no such query).
+    async def requests_near(
+        self,
+        ra: float,
+        dec: float,
+        *,
+        radius_deg: float,
+        since: datetime,
+        until: datetime,
+        marker: str,
+    ) -> tuple[ListedToo, ...]:
+        """TOO requests made between ``since`` and ``until`` within ``radius_deg`` (others'
+        once approved, ours also while pending; ``ours``: carrying ``marker``)."""
+        ...
+
+    async def pointings_near(
+        self, ra: float, dec: float, *, radius_deg: float, begin: datetime, flown: bool
+    ) -> tuple[Pointing, ...]:
+        """Swift's planned (``flown=False``: PlanQuery) or flown (ObsQuery) segments within
+        ``radius_deg`` that end after ``begin``."""
+        ...
+
+    async def visibility(
+        self, ra: float, dec: float, *, begin: datetime, end: datetime
+    ) -> tuple[tuple[datetime, datetime], ...]:
+        """The windows (UTC) in which Swift may observe the position (VisQuery)."""
+        ...
 
 
 @dataclass(frozen=True, slots=True)

@@ -26,7 +26,7 @@ from typing import Any
 
 from autotoo.durations import human_duration
 from autotoo.logs import bind, get_logger, unbind
-from autotoo.pipeline import approval
+from autotoo.pipeline import approval, presend
 from autotoo.pipeline.keys import submission_key
 from autotoo.pipeline.ports import (
     RejectionKind,
@@ -180,6 +180,10 @@ class Submitter(RemoteWorker):
             spec = await self._checked(row, row.spec)
             if spec is None:
                 return
+        skip = None
+        if isinstance(spec, TooSpec) and presend.wanted(spec):  # Swift already on it? visible?
+            verdict = await presend.check(self._too_port(), spec, now=self.clock())
+            spec, skip = verdict.spec, verdict.skip
         # The planning lock: the processor holds it from reading an event's rows to committing
         # its plan. Holding it here (only here, never during the POST) means a replan or a
         # retraction is either fully before this point (seen in the re-read below) or fully
@@ -188,6 +192,10 @@ class Submitter(RemoteWorker):
             fresh = await self.repo.submission(row.id)
             if fresh is None or fresh.state is not S.PLANNED or fresh.spec != row.spec:
                 return  # replanned or withdrawn meanwhile: the next round takes it as it is now
+            if skip is not None:
+                log.info("not sent: Swift is already on the target", reason=skip)
+                await self._end(row, S.DONE, skip, word="skipped")
+                return
             row = await self.repo.transition(
                 row.id,
                 expect=[S.PLANNED],

@@ -223,6 +223,18 @@ class _Renderer:
             ),
             "server_validate": spec.server_validate,
             "debug": spec.debug,
+            "if_swift_on_target": spec.if_swift_on_target,
+            "on_target_radius_arcmin": spec.on_target_radius_arcmin,
+            "visibility": {
+                "within": spec.visibility.within.total_seconds(),
+                "otherwise_urgency": spec.visibility.otherwise_urgency,
+            }
+            if spec.visibility is not None
+            else None,
+            # flown pointings count from shortly before it (pipeline.presend)
+            "trigger_time": trigger.isoformat()
+            if (trigger := self.ctx.alert.trigger_time)
+            else None,
         }
         return request, policy
 

@@ -89,6 +89,31 @@ class OnReject(Strict):
     other: Resubmit | None = Field(default=None, description="rejected for any other reason")
 
 
+class Visibility(Strict):
+    """Swift is asked (VisQuery) when the target is next observable before the TOO is sent."""
+
+    within: Duration = Field(
+        description="the target must become observable within this long of the submission"
+    )
+    otherwise_urgency: int = Field(
+        ge=0,
+        le=4,
+        description="the urgency sent when it does not (the reason is appended to "
+        "the science justification)",
+    )
+
+    @field_validator("within")
+    @classmethod
+    def _positive(cls, value: timedelta) -> timedelta:
+        if value <= timedelta(0):
+            raise ValueError("a time after the submission, e.g. 24h")
+        return value
+
+
+#: The XRT field of view: 23.6 arcmin across.
+XRT_FOV_RADIUS_ARCMIN = 11.8
+
+
 class TooActionBase(Strict):
     """Policy keys of a TOO action; the request fields come from ``fields.TOO_FIELDS``."""
 
@@ -104,6 +129,22 @@ class TooActionBase(Strict):
     uvot_fallback: Value = Field(default=0x9999, description="UVOT mode used when the check fails")
     server_validate: bool = Field(default=False, description="validate on the server first")
     debug: bool = Field(default=False, description="send with the Swift API debug flag")
+    if_swift_on_target: Literal["skip", "submit"] = Field(
+        default="skip",
+        description="before sending, Swift is asked whether it already serves the position (a "
+        "recent TOO request by someone else, its planned or its flown timeline since the "
+        "trigger): skip sends nothing and says why; submit sends anyway",
+    )
+    on_target_radius_arcmin: float = Field(
+        default=XRT_FOV_RADIUS_ARCMIN,
+        gt=0,
+        le=600,
+        description="how near a pointing or request must be to count (default: the XRT field "
+        "of view)",
+    )
+    visibility: Visibility | None = Field(
+        default=None, description="choose the urgency from when Swift can next observe the target"
+    )
 
 
 def _describe(spec: FieldSpec) -> str:

@@ -22,7 +22,7 @@ import dataclasses
 import enum
 import json
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 
@@ -50,6 +50,25 @@ class ApprovalPolicy:
 
 
 @dataclass(frozen=True, slots=True)
+class OnTarget:
+    """Ask Swift, before sending, whether it already serves the position (a recent request
+    in the listing, the planned or the flown timeline) and then ``skip`` or ``submit``.
+    ``since``: flown pointings from then on count (shortly before the trigger)."""
+
+    then: str  # 'skip' | 'submit'
+    radius_arcmin: float
+    since: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class VisibilityPolicy:
+    """Not visible to Swift within ``within`` of the submission: send at ``urgency``."""
+
+    within: timedelta
+    urgency: int
+
+
+@dataclass(frozen=True, slots=True)
 class TooSpec:
     """A Swift TOO: the form fields sent (``body``, with ``marker`` the idempotency key that
     reconciliation looks for in the listing) and how the submission is handled."""
@@ -65,6 +84,8 @@ class TooSpec:
     check_uvot_mode: bool = False  # check the UVOT mode first, falling back if refused
     uvot_fallback: str | None = None  # the UVOT mode used when the check refuses the rule's
     approve: ApprovalPolicy | None = None  # None: sent without asking anyone
+    on_target: OnTarget | None = None  # None: not asked (rows planned before the check)
+    visibility: VisibilityPolicy | None = None  # None: urgency does not depend on it
 
     def with_body(self, **fields: Any) -> TooSpec:
         """The same spec sending ``body`` with ``fields`` replaced (e.g. a new urgency)."""
@@ -154,6 +175,13 @@ def _spec_json(spec: Spec) -> dict[str, Any]:
             "server_validate": spec.server_validate,
             "check_uvot_mode": spec.check_uvot_mode,
             "uvot_fallback": spec.uvot_fallback,
+            "on_target": _on_target_json(spec.on_target),
+            "visibility": {
+                "within_s": _seconds(spec.visibility.within),
+                "urgency": spec.visibility.urgency,
+            }
+            if spec.visibility
+            else None,
         }
     out: dict[str, Any] = {
         "request": {"globals": dict(spec.globals), "products": dict(spec.products)},
@@ -189,6 +217,12 @@ def spec_from_json(api: Api, data: dict[str, Any]) -> Spec:
             check_uvot_mode=bool(data.get("check_uvot_mode")),
             uvot_fallback=None if fallback is None else str(fallback),
             approve=_approval(data),
+            on_target=_on_target(data.get("on_target")),
+            visibility=VisibilityPolicy(
+                timedelta(seconds=float(vis["within_s"])), int(vis["urgency"])
+            )
+            if (vis := data.get("visibility"))
+            else None,
         )
     request = data.get("request") or {}
     every, for_ = data.get("retry_every_s"), data.get("retry_for_s")
@@ -202,6 +236,24 @@ def spec_from_json(api: Api, data: dict[str, Any]) -> Spec:
         submit=data.get("submit"),
         notify=channels,
         approve=_approval(data),
+    )
+
+
+def _on_target_json(policy: OnTarget | None) -> dict[str, Any] | None:
+    if policy is None:
+        return None
+    since = policy.since.isoformat() if policy.since is not None else None
+    return {"then": policy.then, "radius_arcmin": policy.radius_arcmin, "since": since}
+
+
+def _on_target(data: dict[str, Any] | None) -> OnTarget | None:
+    if not data:
+        return None
+    since = data.get("since")
+    return OnTarget(
+        then=str(data["then"]),
+        radius_arcmin=float(data["radius_arcmin"]),
+        since=datetime.fromisoformat(since) if since else None,
     )
 
 

@@ -5,7 +5,8 @@ Run as a subprocess with ``SWIFT_TOO_API_URL`` pointing at the emulator and a th
 ``walk_v2.py seed`` walks the seed; ``walk_v2.py resubmit`` its resubmission story;
 ``walk_v2.py track TOO_ID`` reads the listing and calendar (``public TOO_ID``: anonymously);
 ``walk_v2.py resolve NAME...`` resolves names; ``walk_v2.py queries RA DEC TARGET_ID BEGIN DAYS``
-runs the query classes; ``walk_v2.py calendar RA DEC BEGIN DAYS`` the calendar by position.
+runs the query classes; ``walk_v2.py calendar RA DEC BEGIN DAYS`` the calendar by position;
+``walk_v2.py near RA DEC RADIUS BEGIN`` PlanQuery and ObsQuery by position since BEGIN.
 """
 
 import json
@@ -174,6 +175,17 @@ def _span(items):
     return [[str(w.begin), str(w.end)] for w in items]
 
 
+def near(ra, dec, radius, begin):
+    """What is planned and flown within RADIUS degrees of a position since BEGIN."""
+    plan = PlanQuery(ra=ra, dec=dec, radius=radius, begin=begin)
+    obs = ObsQuery(ra=ra, dec=dec, radius=radius, begin=begin)
+
+    def rows(entries):
+        return [[e.obs_id, e.target_id, str(e.begin), str(e.end), e.ra, e.dec] for e in entries]
+
+    return {"plan": [*_status(plan), rows(plan.entries)], "obs": [*_status(obs), rows(obs.entries)]}
+
+
 def calendar_query(ra, dec, begin, days):
     """Planning-calendar windows near a position within a span (no TOO ID)."""
     cal = Calendar(ra=ra, dec=dec, begin=begin, length=days)
@@ -255,6 +267,9 @@ if __name__ == "__main__":
     elif sys.argv[1] == "calendar":
         ra, dec, begin, days = sys.argv[2:6]
         result = calendar_query(float(ra), float(dec), begin, float(days))
+    elif sys.argv[1] == "near":
+        ra, dec, radius, begin = sys.argv[2:6]
+        result = near(float(ra), float(dec), float(radius), begin)
     elif sys.argv[1] == "resolve":
         result = resolve(sys.argv[2:])
     else:
