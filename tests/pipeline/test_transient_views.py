@@ -13,6 +13,8 @@ from typing import Any
 import pytest
 
 from autotoo.cli import EXIT_FAILURE, EXIT_OK, main
+from autotoo.demo import DEMO_RULE, LEAD, _sample, _trigger_time
+from tests.pipeline.bursts import WXT
 from tests.pipeline.conftest import Pipeline
 from tests.pipeline.test_transients import GRB_RULES, _feed_burst
 
@@ -163,3 +165,33 @@ async def test_an_unknown_transient_says_so(
     argv = ["transients", "show", "T:fermi:1", "--db", _db(burst)]
     assert await asyncio.to_thread(main, argv) == EXIT_FAILURE
     assert "no transient 'T:fermi:1'" in capsys.readouterr().err
+
+
+async def test_observations_and_products_are_on_the_timeline(
+    make_emulator: Any, make_pipeline: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The demo's EP alert, its TOO observed by the emulated Swift (its clock 20000 times
+    faster) and its XRT job's products retrieved: every step is a row of the timeline."""
+    sample = _sample(LEAD)
+    emulator = await make_emulator(speed=20_000, start=_trigger_time(sample))
+    p: Pipeline = await make_pipeline(emulator, DEMO_RULE)
+    await p.feed(sample.read_bytes(), WXT[1])
+    for _ in range(300):
+        await p.run()
+        if any(r.api == "ukssdc_xrt" and r.state.value == "done" for r in await p.rows()):
+            break
+        await asyncio.sleep(0.05)
+    out = await _cli(capsys, "transients", "show", "T:einstein_probe:01709261081", "--db", _db(p))
+    rows = out.partition("\n\n")[2].splitlines()[1:]
+    assert all(re.match(r"[+-]\d", row) for row in rows), rows
+    (observed,) = [r for r in rows if "  observation  " in r]
+    assert "Swift observed target 03200001, obsid 03200001001, 2000 s (#1 Swift TOO" in observed
+    products = [r.split("  product  ")[1].strip() for r in rows if "  product  " in r]
+    assert any(
+        p.startswith("XRT position_enhanced: RA 178.33") and "arcsec (90%)" in p for p in products
+    ), products
+    assert any(re.match(r"XRT light curve: \d+ rate points", p) for p in products), products
+    job = [r.split("(rule demo-ep-wxt): ")[1] for r in rows if "#2 XRT job" in r and "request" in r]
+    assert job[0].startswith("planned for einstein_probe:01709261081")
+    assert any(step.startswith("still planned (released: the TOO was observed") for step in job)
+    assert job[-1].startswith("tracking -> done")

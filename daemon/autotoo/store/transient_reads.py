@@ -20,6 +20,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from autotoo import lightcurve
 from autotoo.store.db import Database
 from autotoo.store.rows import parse_ts
 
@@ -480,4 +481,6 @@ def _product(kind: str, data: Any) -> str:
         return f"XRT {kind}: RA {data['ra']:.5f} Dec {data['dec']:+.5f}{error}"
     if isinstance(data, dict) and data.get("got_pos") is False:
         return f"XRT {kind}: no position ({data.get('reason') or 'no reason given'})"
+    if kind == "lightcurve":
+        return f"XRT light curve: {len(lightcurve.points(data))} rate points"
     return f"XRT {kind} retrieved"
