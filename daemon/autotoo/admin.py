@@ -34,6 +34,7 @@ from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST
 
 from autotoo import dashboard
+from autotoo.dashboard import transients as dashboard_transients
 from autotoo.logs import get_logger
 from autotoo.metrics import Metrics
 from autotoo.pipeline import approval
@@ -97,6 +98,8 @@ class AdminServer:
             self.app.router.add_get("/api/status", self.status)
             self.app.router.add_post("/api/submissions/{id}/approve", self.approve)
             self.app.router.add_post("/api/submissions/{id}/deny", self.deny)
+            self.app.router.add_get("/api/transients", self.transients)
+            self.app.router.add_get("/api/transients/{ident}", self.transient)
         self.bound_port: int | None = None
         self.listening = asyncio.Event()  # the supervisor sends READY=1 only once this is set
 
@@ -243,6 +246,20 @@ class AdminServer:
 
     async def status(self, _request: web.Request) -> web.Response:
         return web.json_response(await self._status(), dumps=_dumps)
+
+    async def transients(self, _request: web.Request) -> web.Response:
+        """The recent transients (the dashboard's transient section)."""
+        assert self._repo is not None
+        return web.json_response(await dashboard_transients.recent(self._repo), dumps=_dumps)
+
+    async def transient(self, request: web.Request) -> web.Response:
+        """One transient's timeline, by key (``T:fermi:800400263``) or number."""
+        assert self._repo is not None
+        ident = request.match_info["ident"]
+        found = await dashboard_transients.timeline(self._repo, ident)
+        if found is None:
+            return web.json_response({"error": f"no transient {ident!r}"}, status=404)
+        return web.json_response(found, dumps=_dumps)
 
     async def dashboard(self, _request: web.Request) -> web.Response:
         return web.Response(

@@ -4,6 +4,10 @@
 the same code the daemon runs -- :func:`~autotoo.pipeline.processor.decide_rules` and
 :func:`~autotoo.pipeline.planner.plan_alert` -- against an in-memory event grouping instead of
 the store, so updates of one event see the earlier alerts and ``once_per: event`` plans once.
+Events are associated into transients as the processor does, in memory
+(:class:`~autotoo.pipeline.associator.MemoryAssociator`), so the rules of one transient share
+its requests, and each alert's report says which transient its event belongs to and why, in
+the words ``autotoo transients show`` uses.
 The request bodies are built by the real clients' encoders (the Swift client's local
 validation and wire form, :class:`~autotoo.xrtrequest.request.XrtRequest`), never sent.
 
@@ -29,13 +33,15 @@ from autotoo.alerts import AlertParseError, NormalizedAlert, parse_alert
 from autotoo.alerts.streams import topic_of_payload
 from autotoo.durations import human_duration
 from autotoo.pipeline import presend
+from autotoo.pipeline.associator import MemoryAssociator
 from autotoo.pipeline.keys import alert_identity, content_key, inbox_key
 from autotoo.pipeline.planner import Plan, plan_alert
-from autotoo.pipeline.processor import RuleOutcome, decide_rules, impossible
+from autotoo.pipeline.processor import RuleOutcome, decide_rules, impossible, transient_view
 from autotoo.pipeline.settings import PipelineSettings
 from autotoo.rules import Decision, RuleSet
 from autotoo.store.rows import Notice, PlannedSubmission, SubmissionRow, SubmissionState
 from autotoo.store.specs import TooSpec, XrtSpec
+from autotoo.store.transient_reads import association_text
 from autotoo.swift import SwiftClient, TooRequest
 from autotoo.swift.base import ANONYMOUS
 from autotoo.swift.v1 import API_VERSION as SWIFT_V1_API_VERSION
@@ -241,8 +247,18 @@ class AlertReport:
     duplicate_of: str | None = None
     alert: NormalizedAlert | None = None
     evaluated_at: datetime | None = None
+    transient: str | None = None  # the transient its event belongs to
+    association: str | None = None  # why (the sentence stored with the association)
     rules: list[RuleReport] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+
+    @property
+    def association_line(self) -> str | None:
+        """``transient T:...: event ...: joined T:... because ...`` (the timeline's words)."""
+        if self.transient is None or self.alert is None:
+            return None
+        why = association_text(self.alert.group_key, self.association or "")
+        return f"transient {self.transient}: {why}"
 
     @property
     def parsed(self) -> bool:
@@ -264,6 +280,8 @@ class AlertReport:
             "kind": a.kind if a else None,
             "is_test": a.is_test if a else None,
             "evaluated_at": self.evaluated_at.isoformat() if self.evaluated_at else None,
+            "transient": self.transient,
+            "association": self.association,
             "rules": [r.to_json() for r in self.rules],
             "notes": self.notes,
         }
@@ -285,6 +303,8 @@ class Replay:
         self.wire = wire
         self._events: dict[str, _Event] = {}
         self._seen: dict[str, str] = {}  # inbox content key or alert identity -> first file
+        self._associator = MemoryAssociator(settings.association)
+        self._rows: dict[str, list[SubmissionRow]] = {}  # transient key -> its requests
         self._ids = itertools.count(1)
 
     def feed(self, name: str, raw: bytes, topic: str | None, topic_source: str) -> AlertReport:
@@ -321,9 +341,21 @@ class Replay:
         report.alert = alert
         now = alert.issued_time or alert.trigger_time or datetime.now(UTC)
         report.evaluated_at = now
-        event = self._events.setdefault(alert.group_key, _Event(next(self._ids)))
+        association = self._associator.assign(alert)
+        report.transient, report.association = association.transient_key, association.reason
+        event = self._events.get(alert.group_key)
+        if event is None:  # its requests are its transient's (once_per: transient shares them)
+            event = self._events[alert.group_key] = _Event(next(self._ids))
+            event.rows = self._rows.setdefault(report.transient, [])
         self._advance(event, now)
-        outcomes = decide_rules(self.ruleset, alert, event.alerts, now, explain=True)
+        outcomes = decide_rules(
+            self.ruleset,
+            alert,
+            event.alerts,
+            now,
+            explain=True,
+            transient=transient_view(association),
+        )
         plan = plan_alert(
             alert=alert,
             inbox_key=content_key(alert, key),
@@ -332,6 +364,8 @@ class Replay:
             existing=event.rows,
             settings=self.settings,
             now=now,
+            transient=report.transient,
+            priorities=self.ruleset.priorities,
         )
         before = {row.key: row.state for row in event.rows}
         self._apply(event, plan, now, report)
@@ -356,12 +390,15 @@ class Replay:
         for row in event.rows:
             if row.key in plan.replans and row.state is S.PLANNED:
                 row.spec = plan.replans[row.key]
-        if plan.cancel_planned:
-            withheld = [row for row in event.rows if row.state is S.PLANNED]
+            if row.key in plan.reowned and row.state is S.PLANNED:  # taken over
+                row.rule = plan.reowned[row.key]
+        if plan.cancel_planned:  # the event's own rows, as the store withholds them
+            own = [row for row in event.rows if row.event_id == event.id]
+            withheld = [row for row in own if row.state is S.PLANNED]
             for row in withheld:
                 row.state, row.reason = S.CANCELLED, "retracted"
-            running = [r for r in event.rows if r.state in {S.SUBMITTED, S.TRACKING}]
-            if not event.rows:
+            running = [r for r in own if r.state in {S.SUBMITTED, S.TRACKING}]
+            if not own:
                 report.notes.append("retraction: nothing was planned for this event")
                 return
             report.notes.append(
@@ -395,6 +432,9 @@ class Replay:
     ) -> RuleReport:
         d = outcome.decision
         reason = outcome.record.reason if outcome.render_error else d.reason
+        covered = plan.covered.get(d.rule) if outcome.matched is not None else None
+        if covered is not None:  # the processor's words (its ``_covered``)
+            reason = f"{reason}; {covered}"
         report = RuleReport(d, outcome.matched is not None, reason)
         if outcome.matched is None:
             return report
@@ -413,8 +453,9 @@ class Replay:
             elif row.key in plan.replans:
                 status = "already planned for this event (would re-render while settling)"
                 report.actions.append(self._action(row, status))
-            elif row.key in before and outcome.matched.once_per == "event":
-                report.actions.append(ActionReport(row.action, self._already(row), row.key))
+            elif row.key in before and outcome.matched.once_per in {"event", "transient"}:
+                scope = outcome.matched.once_per
+                report.actions.append(ActionReport(row.action, self._already(row, scope), row.key))
         actions = outcome.matched.actions
         if actions.too is None and actions.xrt is None:
             texts = [str(n["text"]) for n in actions.notify if n.get("text")]
@@ -423,8 +464,8 @@ class Replay:
             )
         return report
 
-    def _already(self, row: SubmissionRow) -> str:
-        head = "already planned for this event"
+    def _already(self, row: SubmissionRow, scope: str = "event") -> str:
+        head = f"already planned for this {scope}"
         if row.state is S.CANCELLED:
             return f"{head}, then withheld ({row.reason}): no second request"
         if row.state is S.PLANNED:

@@ -12,6 +12,7 @@ import pytest
 from autotoo.cli import EXIT_CONFIG, EXIT_FAILURE, EXIT_OK, main
 from autotoo.demo import DEMO_RULE
 from autotoo.pipeline.keys import submission_key
+from autotoo.pipeline.planner import SHARED
 from tests.alerts.alert_corpus import CORPUS, REPO_ROOT
 
 KAFKA = CORPUS / "gcn-kafka-2026"
@@ -99,7 +100,8 @@ def test_svom_update_of_a_planned_event_sends_no_second_request(
         "condition is true",
     )
     (too,) = rule["actions"]
-    key = submission_key("svom-eclairs-grb", "svom:sb26051001", "too")
+    # once_per: transient (the example rule): the key is the transient's, shared by its rules
+    key = submission_key(SHARED, "T:svom:sb26051001", "too")
     assert (too["action"], too["status"], too["key"]) == ("too", "new request", key)
     assert too["request"]["form"] == "swift v2 form"
     form = _form(too)
@@ -114,7 +116,7 @@ def test_svom_update_of_a_planned_event_sends_no_second_request(
     (again,) = _rule(slewing, "svom-eclairs-grb")["actions"]
     assert again["key"] == key
     assert again["request"] is None
-    assert again["status"].startswith("already planned for this event")
+    assert again["status"].startswith("already planned for this transient")
     assert again["status"].endswith("no second request")
     assert "dry-run" in again["status"]
 

@@ -33,6 +33,7 @@ _PREFERRED_ORDER = (
     "replay",
     "status",
     "jobs",
+    "transients",
     "store",
     "emulate",
     "demo",

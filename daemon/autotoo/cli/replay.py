@@ -183,6 +183,8 @@ def print_report(report: AlertReport, out: Any = None) -> None:
         f"   {a.mission} {a.notice_type}  event {a.group_key}  kind {a.kind}{test}  "
         f"evaluated at {when}\n"
     )
+    if report.association_line is not None:
+        w(f"   {report.association_line}\n")
     for note in report.notes:
         w(f"   {note}\n")
     for rule in report.rules:

@@ -159,6 +159,57 @@ def _partners(alerts: Sequence[NormalizedAlert], settings: AssociationSettings) 
     return sorted(found)
 
 
+class MemoryAssociator:
+    """Association without a store, for ``autotoo replay``: the same judgement
+    (:func:`associate`, the same candidates), each event decided at its first alert and
+    kept, every transient held in memory. Its records are the processor's, so a replayed
+    rule sees the same ``event.transient``."""
+
+    def __init__(self, settings: AssociationSettings) -> None:
+        self.settings = settings
+        self._transients: dict[str, Transient] = {}  # by key, in the order they were made
+        self._known: dict[str, tuple[str, bool, str]] = {}  # group key -> (key, joined, why)
+
+    def assign(self, alert: NormalizedAlert) -> AssociationRecord:
+        """The association of the alert's event (``first``: decided by this alert)."""
+        member = member_of(alert)
+        known = self._known.get(alert.group_key)
+        first = known is None
+        if known is not None:
+            key, joined, why = known
+        elif alert.kind == "retraction":
+            key, joined = transient_key(alert.group_key), False
+            why = "new transient: its first notice is a retraction"
+        else:
+            widest = self.settings.widest
+            near = [t for t in self._transients.values() if _reaches(t, member, widest)]
+            found = associate(
+                alert,
+                near,
+                self.settings,
+                region_of_alert=lambda: region_of(alert)[0],
+                region_of_member=lambda m: region_of(m.alert)[0] if m.alert else None,
+            )
+            key, joined, why = found.key, found.joined, found.reason
+        self._known[alert.group_key] = (key, joined, why)
+        transient = self._transients.setdefault(key, Transient(key, [], None, None))
+        if first:
+            transient.add(member)
+        else:
+            transient.relocate(member)
+        return AssociationRecord(
+            transient_key=key,
+            first=first,
+            joined=joined,
+            reason=why,
+            trigger_time=member.time,
+            ra=alert.ra,
+            dec=alert.dec,
+            error_deg=alert.error_deg,
+            members=tuple((m.group_key, m.mission) for m in transient.members),
+        )
+
+
 def _reaches(transient: Transient, member: Member, widest: timedelta) -> bool:
     if member.time is None or transient.trigger_time is None or transient.last_trigger is None:
         return False

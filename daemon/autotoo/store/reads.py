@@ -23,6 +23,7 @@ from autotoo.store.rows import (
     ts,
     utcnow,
 )
+from autotoo.store.transient_reads import TransientReads
 
 _SUBMISSION_COLUMNS = writes.SUBMISSION_COLUMNS
 _SUBMISSION_FROM = writes.SUBMISSION_FROM
@@ -62,8 +63,9 @@ def event_row(row: sqlite3.Row) -> EventRow:
     )
 
 
-class ReadModels:
-    """Read-only queries for the CLI, the dashboard and the metrics."""
+class ReadModels(TransientReads):
+    """Read-only queries for the CLI, the dashboard and the metrics (transients' in
+    :mod:`autotoo.store.transient_reads`)."""
 
     db: Database
 
