@@ -51,6 +51,7 @@ class SkyMap:
         distmean: float | None = None,
         diststd: float | None = None,
         name: str | None = None,
+        distance: tuple[Floats, Floats, Floats] | None = None,
     ) -> None:
         shift = 2 * (MAX_ORDER - order)
         start = ipix << shift
@@ -63,6 +64,12 @@ class SkyMap:
         self.distmean = distmean
         self.diststd = diststd
         self.name = name
+        # The LVK distance ansatz per tile (DISTMU, DISTSIGMA in Mpc, DISTNORM in Mpc^-2):
+        # p(r | tile) = DISTNORM r^2 N(r; DISTMU, DISTSIGMA). Galaxy ranking reads it.
+        self.distance: tuple[Floats, Floats, Floats] | None = None
+        if distance is not None:
+            mu, sigma, norm = distance
+            self.distance = (mu[sort], sigma[sort], norm[sort])
 
     def __len__(self) -> int:
         return len(self.density)
@@ -112,6 +119,18 @@ class SkyMap:
         tiles = self._tiles_at(ra_deg, dec_deg)
         values = np.where(tiles >= 0, self.density[np.maximum(tiles, 0)], 0.0)
         return values / SQDEG_PER_SR
+
+    def volume_density(self, ra_deg: Floats, dec_deg: Floats, distance_mpc: Floats) -> Floats:
+        """Posterior probability per Mpc^3 at each position and distance (the LVK ansatz:
+        density per sr x DISTNORM x N(r; DISTMU, DISTSIGMA), Singer et al. 2016, eq. 2; what
+        ligo.skymap's ``crossmatch`` calls ``probdensity_vol``). Zeros without the columns."""
+        tiles = self._tiles_at(ra_deg, dec_deg)
+        if self.distance is None:
+            return np.zeros(len(tiles))
+        mu, sigma, norm = (column[np.maximum(tiles, 0)] for column in self.distance)
+        gauss = np.exp(-0.5 * ((distance_mpc - mu) / sigma) ** 2) / (sigma * math.sqrt(2 * math.pi))
+        values = self.density[np.maximum(tiles, 0)] * norm * gauss
+        return np.where(tiles >= 0, values, 0.0)
 
     @cached_property
     def _levels(self) -> Floats:
@@ -245,8 +264,10 @@ def read_skymap(data: bytes, *, limit: int = 256 * 2**20) -> SkyMap:
     if str(header.get("COORDSYS", "C")).strip().upper() not in {"C", "CELESTIAL", "EQUATORIAL"}:
         raise SkyMapError(f"COORDSYS {header.get('COORDSYS')!r} is not celestial (C)")
     ordering = str(header.get("ORDERING", "")).upper()
+    distance = None
     if ordering == "NUNIQ" or "UNIQ" in table.columns:
         order, ipix, density = _multi_order(table)
+        distance = _distance_columns(table)
     elif ordering in {"RING", "NESTED"}:
         order, ipix, density = _flat(table, ordering)
     else:
@@ -259,7 +280,19 @@ def read_skymap(data: bytes, *, limit: int = 256 * 2**20) -> SkyMap:
         distmean=_header_float(header, "DISTMEAN"),
         diststd=_header_float(header, "DISTSTD"),
         name=str(name) if name is not None else None,
+        distance=distance,
     )
+
+
+def _distance_columns(table: FitsTable) -> tuple[Floats, Floats, Floats] | None:
+    """DISTMU, DISTSIGMA, DISTNORM when the map has all three, finite where the tile holds
+    anything (BAYESTAR writes inf/0 where the distance is not constrained); else None."""
+    columns = [table.columns.get(name) for name in ("DISTMU", "DISTSIGMA", "DISTNORM")]
+    if any(c is None for c in columns):
+        return None
+    mu, sigma, norm = (np.asarray(c, dtype=np.float64) for c in columns if c is not None)
+    usable = np.isfinite(mu) & np.isfinite(sigma) & np.isfinite(norm) & (sigma > 0)
+    return np.where(usable, mu, 0.0), np.where(usable, sigma, 1.0), np.where(usable, norm, 0.0)
 
 
 def _multi_order(table: FitsTable) -> tuple[Ints, Ints, Floats]:
