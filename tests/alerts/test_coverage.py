@@ -25,6 +25,7 @@ from autotoo.alerts.coverage import (
 )
 from autotoo.alerts.galaxies import CatalogueError, read_catalogue
 from autotoo.alerts.regions import CircleRegion, Region, SkyMapRegion
+from autotoo.alerts.skymap import dump, load_dump
 from autotoo.alerts.skymaps import region_of
 from tests.alerts.alert_corpus import CORPUS, capture_topic
 
@@ -202,3 +203,12 @@ def test_example_catalogue_reads() -> None:
     assert len(catalogue) == 41
     assert catalogue.proxy_column == "mass"
     assert next(g for g in catalogue.galaxies if g.name == "NGC 4941").proxy is None
+
+
+def test_the_cached_form_keeps_the_distance_columns() -> None:
+    skymap = _lvk().skymap
+    again = load_dump(dump(skymap))
+    assert again.distance is not None
+    assert skymap.distance is not None
+    for ours, theirs in zip(skymap.distance, again.distance, strict=True):
+        assert np.array_equal(ours, theirs)

@@ -376,7 +376,10 @@ def dump(skymap: SkyMap) -> bytes:
     loading it takes no decoding, no sort and no merge, so it can happen on the event loop."""
     out = io.BytesIO()
     meta = np.array([skymap.distmean or math.nan, skymap.diststd or math.nan])
-    np.savez(out, order=skymap.order, ipix=skymap.ipix, density=skymap.density, meta=meta)
+    columns: dict[str, Any] = {"density": skymap.density, "meta": meta}
+    if skymap.distance is not None:
+        columns |= dict(zip(("distmu", "distsigma", "distnorm"), skymap.distance, strict=True))
+    np.savez(out, order=skymap.order, ipix=skymap.ipix, **columns)
     return out.getvalue()
 
 
@@ -386,10 +389,16 @@ def load_dump(data: bytes) -> SkyMap:
         with np.load(io.BytesIO(data), allow_pickle=False) as stored:
             order, ipix = stored["order"], stored["ipix"]
             density, meta = stored["density"], stored["meta"]
+            names = ("distmu", "distsigma", "distnorm")
+            distance = None
+            if "distmu" in stored.files:
+                distance = (stored[names[0]], stored[names[1]], stored[names[2]])
     except (OSError, ValueError, KeyError, EOFError) as exc:
         raise SkyMapError(f"cached sky map is unreadable: {exc}") from None
     distmean, diststd = (float(v) if math.isfinite(v) else None for v in meta)
-    return SkyMap(order, ipix, _checked(density), distmean=distmean, diststd=diststd)
+    return SkyMap(
+        order, ipix, _checked(density), distmean=distmean, diststd=diststd, distance=distance
+    )
 
 
 def _checked(density: Floats) -> Floats:
