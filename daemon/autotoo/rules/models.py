@@ -88,6 +88,13 @@ class OnReject(Strict):
     other: Resubmit | None = Field(default=None, description="rejected for any other reason")
 
 
+TilePattern = Literal[4, 7, 19, 37]
+
+
+def _on_board() -> list[TilePattern]:
+    return [4, 7]
+
+
 class TooActionBase(Strict):
     """Policy keys of a TOO action; the request fields come from ``fields.TOO_FIELDS``."""
 
@@ -103,6 +110,28 @@ class TooActionBase(Strict):
     uvot_fallback: Value = Field(default=0x9999, description="UVOT mode used when the check fails")
     server_validate: bool = Field(default=False, description="validate on the server first")
     debug: bool = Field(default=False, description="send with the Swift API debug flag")
+    cover: Literal["auto"] | None = Field(
+        default=None,
+        description="auto: choose one pointing, a tiling pattern or galaxy targets for the "
+        "alert's region (docs/skymaps.md); absent: point at the position",
+    )
+    tile_patterns: list[TilePattern] = Field(
+        default_factory=_on_board,
+        min_length=1,
+        description="tiling patterns cover may choose (4 and 7 are on board; 19 and 37 are "
+        "planned by hand at Swift)",
+    )
+    galaxies: str | None = Field(
+        default=None,
+        description="galaxy catalogue (CSV: ra, dec, distance_mpc[, name, mass|luminosity]) "
+        "for regions no pattern covers; relative to the rule file",
+    )
+    max_targets: int = Field(
+        default=5, ge=1, le=100, description="at most this many galaxy targets"
+    )
+    weight_by_proxy: bool = Field(
+        default=True, description="weight galaxies by the catalogue's mass or luminosity"
+    )
 
 
 def _describe(spec: FieldSpec) -> str:
