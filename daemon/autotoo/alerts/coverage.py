@@ -17,8 +17,9 @@ The choice, in order (pure: a region and a catalogue in, a :class:`CoveragePlan`
 
 A disc can hold 90% only if its area is at least the 90% region's (the smallest region
 holding 90%), so large maps skip the search. For a sky map the centre is searched among the
-centres of the 90% region's tiles (at most 512, densest first) with the tiles' centres
-counted, then the best candidate's probability is computed exactly (``prob_in_cone``). For a
+centres of the 90% region's tiles in two rounds (coarse, then around the best; the tiles
+counted by their centres), then the best candidate's probability and the densest tile's are
+computed exactly (``prob_in_cone``) and the better one kept. For a
 circle or an ellipse (a unimodal, symmetric Gaussian) the best centre is its own. Each plan
 carries a one-line explanation, kept with the rendered request for replays.
 """
@@ -32,7 +33,7 @@ from typing import Any, Literal
 import numpy as np
 
 from autotoo.alerts.galaxies import Catalogue
-from autotoo.alerts.healpix import Floats
+from autotoo.alerts.healpix import Floats, Ints
 from autotoo.alerts.regions import (
     CircleRegion,
     EllipseRegion,
@@ -53,7 +54,7 @@ PATTERN_RADIUS_DEG: dict[int, float] = {4: 17.0 / 60.0, 7: 24.0 / 60.0, 19: 41.0
 PATTERN_RADIUS_DEG[37] = 59.0 / 60.0
 LEVEL = 0.9
 _TOLERANCE = 1e-6  # a 90% circle of exactly the field's radius fits it
-_CANDIDATES = 512
+_CANDIDATES = 128
 
 Choice = Literal["single", "tiling", "galaxies", "none"]
 
@@ -114,27 +115,40 @@ def best_pointing(region: Region, radius_deg: float) -> tuple[float, float, floa
         ra, dec = max_prob_position(region)
         return ra, dec, prob_in_fov(region, ra, dec, radius_deg)
     skymap = region.skymap
-    ra, dec = _best_centre(skymap, radius_deg)
-    return ra, dec, skymap.prob_in_cone(ra, dec, radius_deg)
+    found = _best_centre(skymap, radius_deg)
+    exact = [(skymap.prob_in_cone(*at, radius_deg), at) for at in (found, skymap.max_position)]
+    caught, (ra, dec) = max(exact)  # the search counts centres: never worse than the peak
+    return ra, dec, caught
 
 
 def _best_centre(skymap: SkyMap, radius_deg: float) -> tuple[float, float]:
     """The candidate centre whose disc holds the most tile centres' probability.
 
-    Candidates: the centres of the densest tiles that make up the 90% region (at most
-    512), plus the densest tile's. Tiles counted are those of the 99.9% region, by centre.
+    Two rounds: 128 candidates spread over the 90% region (every k-th tile by density)
+    against the tiles of the 99.9% region; then up to 256 tiles of the 90% region within
+    the radius of the first round's best, against the tiles within twice the radius.
+    Counting tile centres, not areas, is good to a tile's size; the caller computes the
+    chosen disc's probability exactly.
     """
     rank, cumulative, _ = skymap._ranked  # noqa: SLF001 one module family, one ranking
     total = max(skymap.total, 1e-300)
-    inside = int(np.searchsorted(cumulative, LEVEL * total)) + 1
-    counted = rank[: int(np.searchsorted(cumulative, 0.999 * total)) + 1]
-    region90 = rank[: min(inside, len(rank))]
-    step = max(1, len(region90) // _CANDIDATES)
-    candidates = region90[::step][:_CANDIDATES]
+    region90 = rank[: min(int(np.searchsorted(cumulative, LEVEL * total)) + 1, len(rank))]
+    counted = rank[: min(int(np.searchsorted(cumulative, 0.999 * total)) + 1, len(rank))]
     centres = skymap._centres  # noqa: SLF001
     cosine = math.cos(math.radians(radius_deg))
-    caught = (centres[:, candidates].T @ centres[:, counted] >= cosine) @ skymap.prob[counted]
-    best = int(candidates[int(np.argmax(caught))])
+    weights = skymap.prob
+
+    def best_of(candidates: Ints, tiles: Ints) -> int:
+        inside = centres[:, candidates].T @ centres[:, tiles] >= cosine
+        return int(candidates[int(np.argmax(inside @ weights[tiles]))])
+
+    step = max(1, len(region90) // _CANDIDATES)
+    best = best_of(region90[::step][:_CANDIDATES], counted)
+    near = centres[:, best] @ centres
+    wide = math.cos(min(math.pi, 2.0 * math.radians(radius_deg)))
+    local = region90[near[region90] >= cosine]
+    local = local[:: max(1, len(local) // (2 * _CANDIDATES))]
+    best = best_of(np.union1d(local, [best]), counted[near[counted] >= wide])
     vector = centres[:, best]
     ra = math.degrees(math.atan2(vector[1], vector[0])) % 360.0
     return ra, math.degrees(math.asin(max(-1.0, min(1.0, float(vector[2])))))
