@@ -64,15 +64,24 @@ class SkyMap:
         self.distmean = distmean
         self.diststd = diststd
         self.name = name
-        # The LVK distance ansatz per tile (DISTMU, DISTSIGMA in Mpc, DISTNORM in Mpc^-2):
-        # p(r | tile) = DISTNORM r^2 N(r; DISTMU, DISTSIGMA). Galaxy ranking reads it.
-        self.distance: tuple[Floats, Floats, Floats] | None = None
-        if distance is not None:
-            mu, sigma, norm = distance
-            self.distance = (mu[sort], sigma[sort], norm[sort])
+        self._sort = sort
+        self._distance = distance  # as read; sorted and cleaned when first asked (rarely)
 
     def __len__(self) -> int:
         return len(self.density)
+
+    @cached_property
+    def distance(self) -> tuple[Floats, Floats, Floats] | None:
+        """The LVK distance ansatz per tile (DISTMU, DISTSIGMA in Mpc, DISTNORM in Mpc^-2):
+        p(r | tile) = DISTNORM r^2 N(r; DISTMU, DISTSIGMA); None when the map has none.
+        Where a tile's values are unusable (BAYESTAR writes inf where the distance is not
+        constrained), its norm is 0. Kept unsorted until asked: galaxy ranking reads it,
+        every other question does not, and sorting it costs ~0.2 ms per decode."""
+        if self._distance is None:
+            return None
+        mu, sigma, norm = (np.asarray(c, dtype=np.float64)[self._sort] for c in self._distance)
+        usable = np.isfinite(mu) & np.isfinite(sigma) & np.isfinite(norm) & (sigma > 0)
+        return np.where(usable, mu, 0.0), np.where(usable, sigma, 1.0), np.where(usable, norm, 0.0)
 
     @cached_property
     def prob(self) -> Floats:
@@ -285,14 +294,11 @@ def read_skymap(data: bytes, *, limit: int = 256 * 2**20) -> SkyMap:
 
 
 def _distance_columns(table: FitsTable) -> tuple[Floats, Floats, Floats] | None:
-    """DISTMU, DISTSIGMA, DISTNORM when the map has all three, finite where the tile holds
-    anything (BAYESTAR writes inf/0 where the distance is not constrained); else None."""
-    columns = [table.columns.get(name) for name in ("DISTMU", "DISTSIGMA", "DISTNORM")]
-    if any(c is None for c in columns):
+    """DISTMU, DISTSIGMA, DISTNORM as read, when the map has all three; else None."""
+    mu, sigma, norm = (table.columns.get(name) for name in ("DISTMU", "DISTSIGMA", "DISTNORM"))
+    if mu is None or sigma is None or norm is None:
         return None
-    mu, sigma, norm = (np.asarray(c, dtype=np.float64) for c in columns if c is not None)
-    usable = np.isfinite(mu) & np.isfinite(sigma) & np.isfinite(norm) & (sigma > 0)
-    return np.where(usable, mu, 0.0), np.where(usable, sigma, 1.0), np.where(usable, norm, 0.0)
+    return mu, sigma, norm
 
 
 def _multi_order(table: FitsTable) -> tuple[Ints, Ints, Floats]:
