@@ -220,3 +220,8 @@ def test_the_cached_form_keeps_the_distance_columns() -> None:
     assert skymap.distance is not None
     for ours, theirs in zip(skymap.distance, again.distance, strict=True):
         assert np.array_equal(ours, theirs)
+
+
+def test_an_error_of_zero_is_one_pointing() -> None:
+    plan = plan_coverage(CircleRegion(10.0, 20.0, 0.0), catalogue=read_catalogue(EXAMPLE))
+    assert (plan.choice, plan.ra, plan.dec) == ("single", 10.0, 20.0)

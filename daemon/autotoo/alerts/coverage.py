@@ -260,6 +260,10 @@ def plan_coverage(
     use_proxy: bool = True,
 ) -> CoveragePlan:
     """Choose one pointing, a tiling pattern or galaxy targets for ``region`` (see module)."""
+    if isinstance(region, CircleRegion) and region.radius_deg <= 0.0:
+        region = PointRegion(region.ra, region.dec)  # an error of 0: a Gaussian of no width
+    if isinstance(region, EllipseRegion) and min(region.a_deg, region.b_deg) <= 0.0:
+        region = PointRegion(region.ra, region.dec)
     area90 = area(region, LEVEL) if not isinstance(region, PointRegion) else 0.0
     needed = LEVEL - _TOLERANCE
     largest: tuple[int, float] | None = None

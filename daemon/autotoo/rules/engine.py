@@ -230,7 +230,7 @@ class _Renderer:
             try:
                 self.covered = cover(request, spec, self.rule.galaxies, source)
                 request = self.covered.bodies[0]
-            except ValueError as exc:
+            except (ValueError, ArithmeticError) as exc:  # fail closed, as a template does
                 self.problems["too.cover"] = str(exc)
         else:
             where = self.position()
