@@ -370,6 +370,15 @@ class Replay:
         before = {row.key: row.state for row in event.rows}
         self._apply(event, plan, now, report)
         report.notes += publish_notes(plan.notices)
+        for outcome in outcomes:  # cover: auto says why it chose a pointing, tiles or galaxies
+            chosen = outcome.matched
+            if chosen is not None and chosen.actions.coverage is not None:
+                coverage = chosen.actions.coverage
+                targets = len(chosen.actions.too_targets)
+                report.notes.append(
+                    f"{chosen.name}: cover: {coverage['choice']} ({targets} TOO bodies): "
+                    f"{coverage['explanation']}"
+                )
         report.rules = [self._rule_report(o, plan, event, before) for o in outcomes]
         event.alerts.append(alert)
         return report

@@ -373,3 +373,41 @@ def test_replay_says_what_swift_will_be_asked_before_sending(
     (report,) = _replay(capsys, _config(tmp_path, rules=submitting), KAFKA / GRM_TRIGGER)
     too = next(a for a in _rule(report, "grm-test")["actions"] if a["action"] == "too")
     assert too["before_sending"] is None
+
+
+COVER_RULE = """\
+rules:
+  - name: lvk-galaxies
+    match: {missions: [lvk]}
+    accept_test: true  # MS... superevents are mock alerts
+    too:
+      cover: auto
+      galaxies: %s
+      max_targets: 3
+      exposure_time_per_tile: 500
+      source_name: "{{ alert.event_key }}"
+      source_type: GW counterpart
+      urgency: 1
+      obs_type: Light Curve
+      exp_time_per_visit: 1000
+      num_of_visits: 1
+      monitoring_freq: 1 day
+      other_brightness: unknown
+      immediate_objective: "X-ray counterpart of {{ alert.event_key }}"
+      science_just: A compact binary merger.
+      exp_time_just: 1 ks per galaxy.
+"""
+
+
+def test_replay_notes_say_how_a_sky_map_is_covered(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    catalogue = REPO_ROOT / "config" / "galaxies-example.csv"
+    config = _config(tmp_path, "swift: {username: myuser}\n", COVER_RULE % catalogue)
+    (report,) = _replay(capsys, config, CORPUS / "igwn" / "MS181101ab-preliminary.json")
+    assert _rule(report, "lvk-galaxies")["matched"]
+    (note,) = (n for n in report["notes"] if n.startswith("lvk-galaxies: cover:"))
+    assert note.startswith(
+        "lvk-galaxies: cover: galaxies (3 TOO bodies): 7 tiles would catch 4% of the "
+        "probability (90% region 31 deg2): galaxies instead, top 3 of 41 hold 95%"
+    )

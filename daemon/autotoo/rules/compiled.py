@@ -14,6 +14,7 @@ import json
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
+from autotoo.alerts.galaxies import Catalogue
 from autotoo.alerts.model import NormalizedAlert
 from autotoo.alerts.topics import normalize_topic, topic_matches
 from autotoo.rules.conditions import Condition
@@ -112,6 +113,7 @@ class CompiledRule:
     xrt_globals: dict[str, Value] = field(default_factory=dict)
     xrt_products: dict[str, dict[str, Value]] = field(default_factory=dict)
     notify_texts: tuple[Value | None, ...] = ()
+    galaxies: Catalogue | None = None  # the TOO's galaxy catalogue (cover: auto), read at load
     needs: Needs = NOTHING  # what the condition reads of the alert (see .needs)
     # Where each of match.topics is written: (topic, line, col, dotted path), for warnings.
     topics_at: tuple[tuple[str, int, int, str], ...] = ()
@@ -130,7 +132,10 @@ class CompiledRule:
 
     @property
     def uses_skymaps(self) -> bool:
-        """Whether the condition or a template may call a region function (numpy)."""
+        """Whether the condition or a template may call a region function, or the TOO plans
+        its coverage (numpy either way)."""
+        if self.spec.too is not None and self.spec.too.cover is not None:
+            return True
         return self._calls(REGION_HELPERS)
 
     def _calls(self, names: frozenset[str]) -> bool:
@@ -152,9 +157,12 @@ class CompiledRule:
         ]
 
 
-def rule_digest(rule: Rule) -> str:
-    """SHA-256 of the rule's canonical JSON: the same rule text in any layout, same digest."""
+def rule_digest(rule: Rule, catalogue: Catalogue | None = None) -> str:
+    """SHA-256 of the rule's canonical JSON: the same rule text in any layout, same digest
+    (and the galaxy catalogue's digest with it: new galaxies, a new version of the rule)."""
     canonical = json.dumps(rule.model_dump(mode="json", by_alias=True), sort_keys=True)
+    if catalogue is not None:
+        canonical += catalogue.digest
     return hashlib.sha256(canonical.encode()).hexdigest()[:16]
 
 

@@ -24,6 +24,7 @@ from autotoo.alerts.model import NormalizedAlert
 from autotoo.alerts.topics import normalize_topic
 from autotoo.rules.compiled import CompiledRule, RuleSet
 from autotoo.rules.context import AlertContext
+from autotoo.rules.cover import Covered, cover
 from autotoo.rules.errors import RenderError
 from autotoo.rules.fields import TOO_FIELDS, XRT_GLOBALS, XRT_PRODUCT_PARAMS, format_uvot_mode
 from autotoo.rules.models import ExplicitPosition
@@ -151,6 +152,14 @@ class PlannedActions:
     ``too`` is the request (field -> value, with ``ra``/``dec``/``poserr``), for the Swift
     client's model to validate; ``too_policy`` holds what is not a request field. ``xrt``
     holds ``submit``, ``globals``, ``products`` and ``retry`` (seconds).
+
+    With ``cover: auto`` (:mod:`.cover`): ``too_targets`` lists every TOO body to send, best
+    first (one for a single pointing or a tiling, up to ``max_targets`` galaxies), and
+    ``too`` is its first; ``coverage`` is the plan: ``choice`` (``single`` | ``tiling`` |
+    ``galaxies``), ``explanation`` (one line, for replays and notices), ``area90_deg2``,
+    ``ra``/``dec``/``tiles``/``prob`` of a pointing, and ``targets`` (``name``, ``ra``,
+    ``dec``, ``distance_mpc``, ``score``, ``prob_in_fov``), parallel to ``too_targets``.
+    Without it, ``too_targets`` is ``[too]`` when there is a TOO and ``coverage`` is None.
     """
 
     rule: str
@@ -160,6 +169,8 @@ class PlannedActions:
     too_policy: dict[str, Any] | None = None
     xrt: dict[str, Any] | None = None
     notify: list[dict[str, Any]] = field(default_factory=list)
+    too_targets: list[dict[str, Any]] = field(default_factory=list)
+    coverage: dict[str, Any] | None = None
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -170,6 +181,8 @@ class PlannedActions:
             "too_policy": self.too_policy,
             "xrt": self.xrt,
             "notify": self.notify,
+            "too_targets": self.too_targets,
+            "coverage": self.coverage,
         }
 
 
@@ -178,6 +191,7 @@ class _Renderer:
         self.rule = rule
         self.ctx = ctx
         self.problems: dict[str, str] = {}
+        self.covered: Covered | None = None
         self.vars = {**ctx.helpers, **ctx.variables(), "rule": rule.name}
 
     def one(self, path: str, value: Value, spec: Any) -> Any:
@@ -211,9 +225,17 @@ class _Renderer:
         request = self.many("too", self.rule.too, TOO_FIELDS)
         if isinstance(request.get("uvot_mode"), int | str):
             request["uvot_mode"] = format_uvot_mode(request["uvot_mode"])
-        where = self.position()
-        if where is not None:
-            request["ra"], request["dec"], request["poserr"] = where
+        if spec.cover is not None:
+            source = (self.ctx.best if spec.position == "best" else None) or self.ctx.alert
+            try:
+                self.covered = cover(request, spec, self.rule.galaxies, source)
+                request = self.covered.bodies[0]
+            except (ValueError, ArithmeticError) as exc:  # fail closed, as a template does
+                self.problems["too.cover"] = str(exc)
+        else:
+            where = self.position()
+            if where is not None:
+                request["ra"], request["dec"], request["poserr"] = where
         policy = {
             "position": spec.position if isinstance(spec.position, str) else "explicit",
             "on_reject": spec.on_reject.model_dump(exclude_none=True),
@@ -281,6 +303,7 @@ def render_actions(rule: CompiledRule, context: AlertContext) -> PlannedActions:
     notify = renderer.notify()
     if renderer.problems:
         raise RenderError(rule.name, renderer.problems)
+    covered = renderer.covered
     return PlannedActions(
         rule=rule.name,
         digest=rule.digest,
@@ -289,4 +312,6 @@ def render_actions(rule: CompiledRule, context: AlertContext) -> PlannedActions:
         too_policy=policy,
         xrt=xrt,
         notify=notify,
+        too_targets=covered.bodies if covered is not None else [too] if too is not None else [],
+        coverage=covered.plan if covered is not None else None,
     )

@@ -20,6 +20,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from autotoo.alerts.galaxies import Catalogue, CatalogueError, read_catalogue
 from autotoo.config.problems import ConfigError, ConfigProblem
 from autotoo.config.validate import problems_from_validation
 from autotoo.config.yamlfile import PathKey, YamlDocument, dotted, load_yaml_file
@@ -37,7 +38,7 @@ from autotoo.rules.fields import (
     FieldType,
     coerce,
 )
-from autotoo.rules.models import ExplicitPosition, Rule, RuleFile, too_fields
+from autotoo.rules.models import ExplicitPosition, Rule, RuleFile, TooActionBase, too_fields
 from autotoo.rules.needs import NOTHING, condition_needs
 from autotoo.rules.references import condition_unknown_fields
 from autotoo.rules.regions import REGION_HELPERS
@@ -150,12 +151,40 @@ class _FileCompiler:
                 self.at(where, f"XRT request: {problem}", key=True)
         return globals_, products
 
+    def coverage(
+        self, where: PathKey, too: TooActionBase, given: dict[str, Any]
+    ) -> Catalogue | None:
+        """Check the ``cover`` keys of a TOO and read its galaxy catalogue (once, here)."""
+        if too.cover is None:
+            for key in ("galaxies", "max_targets", "tile_patterns", "weight_by_proxy"):
+                if key in too.model_fields_set:
+                    self.at((*where, key), f"{key} is used only with cover: auto", key=True)
+            return None
+        if isinstance(too.position, ExplicitPosition):
+            self.at((*where, "position"), "cover: auto plans the position itself", key=True)
+        for name in ("tiling", "number_of_tiles"):
+            if name in given:
+                self.at((*where, name), f"cover: auto sets {name} itself", key=True)
+        if "exposure_time_per_tile" not in given:
+            self.at((*where, "cover"), "cover: auto needs exposure_time_per_tile (if it tiles)")
+        if too.galaxies is None:
+            return None
+        path = Path(too.galaxies).expanduser()
+        if not path.is_absolute() and Path(self.doc.file).is_file():
+            path = Path(self.doc.file).parent / path
+        try:
+            return read_catalogue(path)
+        except CatalogueError as exc:
+            self.at((*where, "galaxies"), f"galaxy catalogue: {exc}")
+            return None
+
     def rule(self, index: int, rule: Rule) -> CompiledRule | None:
         before = len(self.problems)
         base: PathKey = ("rules", index)
         condition = self.condition(base, rule)
         compiled_too: dict[str, Value] = {}
         position: dict[str, Value] = {}
+        catalogue: Catalogue | None = None
         if rule.too is not None:
             given = too_fields(rule.too)
             for name in TOO_REQUIRED:
@@ -173,6 +202,7 @@ class _FileCompiler:
             self.value(
                 (*base, "too", "uvot_fallback"), rule.too.uvot_fallback, TOO_FIELDS["uvot_mode"]
             )
+            catalogue = self.coverage((*base, "too"), rule.too, given)
         xrt_globals, xrt_products = self.xrt(base, rule)
         texts = tuple(
             self.value((*base, "notify", i, "text"), c.text, None) if c.text is not None else None
@@ -186,7 +216,7 @@ class _FileCompiler:
             spec=rule,
             file=self.doc.file,
             line=self.doc.position(base)[0],
-            digest=rule_digest(rule),
+            digest=rule_digest(rule, catalogue),
             matcher=Matcher.build(rule),
             condition=condition,
             too=compiled_too,
@@ -194,6 +224,7 @@ class _FileCompiler:
             xrt_globals=xrt_globals,
             xrt_products=xrt_products,
             notify_texts=texts,
+            galaxies=catalogue,
             needs=(
                 condition_needs(rule.when, HELPER_NAMES, REGION_HELPERS)
                 if rule.when is not None

@@ -114,6 +114,13 @@ class Visibility(Strict):
 XRT_FOV_RADIUS_ARCMIN = 11.8
 
 
+TilePattern = Literal[4, 7, 19, 37]
+
+
+def _on_board() -> list[TilePattern]:
+    return [4, 7]
+
+
 class TooActionBase(Strict):
     """Policy keys of a TOO action; the request fields come from ``fields.TOO_FIELDS``."""
 
@@ -144,6 +151,28 @@ class TooActionBase(Strict):
     )
     visibility: Visibility | None = Field(
         default=None, description="choose the urgency from when Swift can next observe the target"
+    )
+    cover: Literal["auto"] | None = Field(
+        default=None,
+        description="auto: choose one pointing, a tiling pattern or galaxy targets for the "
+        "alert's region (docs/skymaps.md); absent: point at the position",
+    )
+    tile_patterns: list[TilePattern] = Field(
+        default_factory=_on_board,
+        min_length=1,
+        description="tiling patterns cover may choose (4 and 7 are on board; 19 and 37 are "
+        "planned by hand at Swift)",
+    )
+    galaxies: str | None = Field(
+        default=None,
+        description="galaxy catalogue (CSV: ra, dec, distance_mpc[, name, mass|luminosity]) "
+        "for regions no pattern covers; relative to the rule file",
+    )
+    max_targets: int = Field(
+        default=5, ge=1, le=100, description="at most this many galaxy targets"
+    )
+    weight_by_proxy: bool = Field(
+        default=True, description="weight galaxies by the catalogue's mass or luminosity"
     )
 
 
