@@ -23,6 +23,7 @@
 from __future__ import annotations
 
 import dataclasses
+import functools
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -364,55 +365,8 @@ def _plan_rule(  # noqa: PLR0917 the planner's state, passed down once
     not_before = now + (rule.settle or timedelta(0))  # due now, or after settling
     too_key, xrt_key_for = _keys(rule, scope, actions.xrt, by_key, alert)
     notify = tuple(rule.channels) if rule.channels is not None else None
-    if actions.too is not None:
-        policy = actions.too_policy or {}
-        too = TooSpec(
-            body=actions.too,
-            marker=too_key,
-            on_reject={
-                kind: tuple(int(u) for u in resubmit["urgency"])
-                for kind, resubmit in (policy.get("on_reject") or {}).items()
-            },
-            budget=rule.budget,
-            notify=notify,
-            debug=bool(policy.get("debug")),
-            server_validate=bool(policy.get("server_validate")),
-            check_uvot_mode=bool(policy.get("check_uvot_mode")),
-            uvot_fallback=policy.get("uvot_fallback"),
-            approve=rule.approve,
-            **spec_policies(policy),
-        )
-        existing = by_key.get(too_key)
-        verdict = _arbitrate(plan, rule, too_key, "TOO", by_key, priority_of)
-        if verdict == "covered":
-            pass
-        elif verdict == "take" and existing is not None:
-            plan.replans[too_key] = too
-            plan.reowned[too_key] = rule.name
-            plan.notices += notices(
-                rule.name,
-                rule.channels,
-                "too",
-                "planned",
-                f"takes over rule {existing.rule}'s TOO (priority {rule.priority})",
-                position=_position(alert),
-            )
-        elif existing is None and _owner(plan, too_key, by_key) is None:
-            plan.plans.append(
-                PlannedSubmission(
-                    key=too_key, rule=rule.name, action="too", spec=too, not_before=not_before
-                )
-            )
-            plan.notices += notices(
-                rule.name,
-                rule.channels,
-                "too",
-                "planned",
-                f"settling until {not_before:%H:%M:%S}Z" if rule.settle else None,
-                position=_position(alert),
-            )
-        elif existing is not None and existing.state.unsent:
-            plan.replans[too_key] = too  # updates supersede while still unsent
+    for key, body, why in _targets(rule, scope, too_key, by_key, alert):
+        _plan_too(plan, rule, alert, key, body, why, by_key, priority_of, not_before, notices)
     if actions.xrt is not None:
         assert xrt_key_for is not None
         xrt_key = xrt_key_for
@@ -478,3 +432,100 @@ def _plan_rule(  # noqa: PLR0917 the planner's state, passed down once
             "; ".join(texts) if texts else "rule matched",
             position=_position(alert),
         )
+
+
+def _targets(
+    rule: MatchedRule,
+    scope: str,
+    too_key: str,
+    by_key: dict[str, SubmissionRow],
+    alert: NormalizedAlert,
+) -> list[tuple[str, dict[str, Any], str | None]]:
+    """(key, body, why) of every TOO the rule asks for: its one request, or with ``cover:
+    auto`` choosing galaxies, one per galaxy, each keyed by the galaxy's name (a later map
+    can reorder them; a key by rank would then point twice at one galaxy)."""
+    actions = rule.actions
+    if actions.too is None:
+        return []
+    coverage = actions.coverage
+    if coverage is None or coverage.get("choice") != "galaxies":
+        return [(too_key, actions.too, coverage.get("explanation") if coverage else None)]
+    out: list[tuple[str, dict[str, Any], str | None]] = []
+    owner = SHARED if rule.once_per == "transient" else rule.name
+    for body, target in zip(actions.too_targets, coverage["targets"], strict=True):
+        what = f"too:galaxy:{target['name']}"
+        key = _current(functools.partial(_galaxy_key, owner, scope, what), by_key, alert)
+        out.append((key, body, f"galaxy {target['name']}: {coverage['explanation']}"))
+    return out
+
+
+def _galaxy_key(owner: str, scope: str, what: str, attempt: int) -> str:
+    return submission_key(owner, scope, what, attempt)
+
+
+def _plan_too(  # noqa: PLR0917 the planner's state, passed down once
+    plan: Plan,
+    rule: MatchedRule,
+    alert: NormalizedAlert,
+    too_key: str,
+    body: dict[str, Any],
+    why: str | None,
+    by_key: dict[str, SubmissionRow],
+    priority_of: dict[str, int],
+    not_before: datetime,
+    notices: Any,
+) -> None:
+    policy = rule.actions.too_policy or {}
+    notify = tuple(rule.channels) if rule.channels is not None else None
+    too = TooSpec(
+        body=body,
+        marker=too_key,
+        on_reject={
+            kind: tuple(int(u) for u in resubmit["urgency"])
+            for kind, resubmit in (policy.get("on_reject") or {}).items()
+        },
+        budget=rule.budget,
+        notify=notify,
+        debug=bool(policy.get("debug")),
+        server_validate=bool(policy.get("server_validate")),
+        check_uvot_mode=bool(policy.get("check_uvot_mode")),
+        uvot_fallback=policy.get("uvot_fallback"),
+        approve=rule.approve,
+        **spec_policies(policy),
+    )
+    existing = by_key.get(too_key)
+    verdict = _arbitrate(plan, rule, too_key, "TOO", by_key, priority_of)
+    if verdict == "covered":
+        pass
+    elif verdict == "take" and existing is not None:
+        plan.replans[too_key] = too
+        plan.reowned[too_key] = rule.name
+        plan.notices += notices(
+            rule.name,
+            rule.channels,
+            "too",
+            "planned",
+            f"takes over rule {existing.rule}'s TOO (priority {rule.priority})",
+            position=_position(alert),
+        )
+    elif existing is None and _owner(plan, too_key, by_key) is None:
+        plan.plans.append(
+            PlannedSubmission(
+                key=too_key, rule=rule.name, action="too", spec=too, not_before=not_before
+            )
+        )
+        plan.notices += notices(
+            rule.name,
+            rule.channels,
+            "too",
+            "planned",
+            "; ".join(
+                w
+                for w in (f"settling until {not_before:%H:%M:%S}Z" if rule.settle else "", why)
+                if w
+            )
+            or None,
+            position=_position(alert),
+        )
+    elif existing is not None and existing.state.unsent:
+        plan.replans[too_key] = too  # updates supersede while still unsent
