@@ -70,6 +70,7 @@ def test_all_examples_load() -> None:
         "ep-wxt-bright",
         "fermi-gbm-small-error",
         "icecube-gold-track",
+        "lvk-bns-nsbh-galaxies",
         "lvk-bns-nsbh-notify",
         "svom-eclairs-grb",
         "swift-bat-grb-xrt",
@@ -234,6 +235,23 @@ def test_lvk_bns_notifies_and_never_submits() -> None:
     assert planned.notify[1]["text"].startswith(
         "LVK PRELIMINARY S181101ab: BNS 0.95, NSBH 0.01, FAR 9.11e-14 Hz."
     )
+
+
+def test_lvk_near_bns_asks_for_galaxies_after_approval() -> None:
+    """The galaxy rule fires on the real-ified candidate (~40 Mpc, 90% area ~31 deg2),
+    never on the mock, and renders one TOO per galaxy of the example catalogue, best first."""
+    for stage in ("preliminary", "initial", "update"):
+        assert decide("lvk-bns-nsbh-galaxies", igwn(stage)).stage == "test_alert"
+        assert decide("lvk-bns-nsbh-galaxies", igwn(stage, real=True)).matched, stage
+    alert = igwn("preliminary", real=True)
+    compiled = rule("lvk-bns-nsbh-galaxies")
+    assert compiled.spec.approve is not None
+    planned = render_actions(compiled, context(alert, alert.issued_time))
+    assert planned.coverage is not None
+    assert planned.coverage["choice"] == "galaxies"
+    assert 1 <= len(planned.too_targets) <= 5
+    assert planned.too_targets[0]["source_name"].startswith("S181101ab NGC ")
+    assert "galaxies instead" in planned.coverage["explanation"]
 
 
 SWIFT = "voevent-classic/gwcelery-swift_grb_gcn.xml"

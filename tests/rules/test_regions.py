@@ -12,7 +12,7 @@ import pytest
 
 from autotoo.alerts import NormalizedAlert, parse_alert
 from autotoo.config.problems import ConfigError
-from autotoo.rules import AlertContext, evaluate, render_actions
+from autotoo.rules import AlertContext, evaluate, load_rules, render_actions
 from autotoo.rules.context import HELPER_NAMES
 from autotoo.rules.needs import condition_needs
 from tests.alerts.alert_corpus import CORPUS
@@ -138,8 +138,10 @@ def test_conditions_read_the_fields_regions_need() -> None:
 
 def test_rule_sets_say_whether_they_use_regions() -> None:
     assert ruleset(RULES).uses_skymaps
-    examples = ruleset((REPO / "rules" / "lvk-bns-nsbh.yaml").read_text())
+    examples = ruleset((REPO / "rules" / "ep-wxt.yaml").read_text())
     assert not examples.uses_skymaps
+    # The LVK example's galaxy rule asks for the map's area and distance.
+    assert load_rules([REPO / "rules" / "lvk-bns-nsbh.yaml"]).uses_skymaps
     # "area" inside a word or a string is not a call.
     assert not ruleset(
         "rules:\n  - name: a\n    when: alert.raw.subarea == 'area('\n    notify: [mqtt]\n"
