@@ -92,7 +92,7 @@ def test_svom_update_of_a_planned_event_sends_no_second_request(
     wakeup, slewing = _replay(capsys, config, KAFKA / SVOM_WAKEUP, KAFKA / SVOM_SLEWING)
     assert wakeup["topic"] == "gcn.notices.svom.voevent.eclairs"
     assert (wakeup["topic_source"], wakeup["group_key"]) == ("file name", "svom:sb26051001")
-    assert len(wakeup["rules"]) == 6  # explain: a decision for every rule, matched or not
+    assert len(wakeup["rules"]) == 7  # explain: a decision for every rule, matched or not
     rule = _rule(wakeup, "svom-eclairs-grb")
     assert (rule["matched"], rule["stage"], rule["reason"]) == (
         True,
@@ -261,7 +261,7 @@ def test_human_output_one_block_per_alert(
     assert main(["replay", "-c", str(config), *map(str, paths)]) == EXIT_FAILURE
     out = capsys.readouterr().out
     blocks = out.split("\n== ")
-    assert blocks[0].startswith(f"replay of {config} (mode dry-run, 6 rules, Swift API v2)")
+    assert blocks[0].startswith(f"replay of {config} (mode dry-run, 7 rules, Swift API v2)")
     fermi, svom, missing = blocks[1:]
     assert "topic gcn.classic.voevent.FERMI_GBM_GND_POS (from the file name)" in fermi
     assert "fermi FERMI_GBM_GND_POS  event fermi:803272919  kind update" in fermi

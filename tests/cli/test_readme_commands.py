@@ -44,7 +44,7 @@ def test_readme_check_config_succeeds_on_the_example(
     assert command == ["check-config", "-c", EXAMPLE]
     assert main(command) == EXIT_OK
     out = capsys.readouterr()
-    assert out.out.startswith(f"{EXAMPLE}: ok (mode dry-run, 4 sources, 6 rules")
+    assert out.out.startswith(f"{EXAMPLE}: ok (mode dry-run, 4 sources, 7 rules")
     # The secrets live with systemd: named as not checked, where they are written, and how.
     for name in CREDENTIAL_NAMES:
         assert re.search(

@@ -10,7 +10,7 @@ that commit leaves no trace and the same alerts are associated the same way agai
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -45,57 +45,8 @@ class Associator:
         """The association of each (inbox id, alert), in arrival order."""
         known = self.repo.event_transients(sorted({a.group_key for _, a in alerts}))
         transients = self._candidates([a for _, a in alerts], known, settings)
-        widest = settings.widest
-        partners: dict[str, frozenset[str]] = {}
-        out: dict[int, AssociationRecord] = {}
-        for inbox_id, alert in alerts:
-            member = member_of(alert)
-            stored = known.get(alert.group_key)
-            first = stored is None
-            if stored is not None:
-                key, joined, reason = stored
-            elif alert.kind == "retraction":
-                key, joined = transient_key(alert.group_key), False
-                reason = "new transient: its first notice is a retraction"
-            else:
-                mine = partners.get(alert.mission)
-                if mine is None:
-                    mine = partners[alert.mission] = frozenset(_partners([alert], settings))
-                # Only the transients one of whose missions this one could join, and whose
-                # time span it reaches (a round of one mission's events compares none).
-                near = [
-                    t
-                    for t in transients.values()
-                    if not t.missions.isdisjoint(mine) and _reaches(t, member, widest)
-                ]
-                found = associate(
-                    alert,
-                    near,
-                    settings,
-                    region_of_alert=lambda a=alert: region_of(a)[0],  # type: ignore[misc]
-                    region_of_member=self._region,
-                )
-                key, joined, reason = found.key, found.joined, found.reason
-            known[alert.group_key] = (key, joined, reason)
-            transient = transients.get(key)
-            if transient is None:
-                transient = transients[key] = Transient(key, [], None, None)
-            if first:
-                transient.add(member)
-            else:
-                transient.relocate(member)
-            out[inbox_id] = AssociationRecord(
-                transient_key=key,
-                first=first,
-                joined=joined,
-                reason=reason,
-                trigger_time=member.time,
-                ra=alert.ra,
-                dec=alert.dec,
-                error_deg=alert.error_deg,
-                members=tuple((m.group_key, m.mission) for m in transient.members),
-            )
-        return out
+        held = _Held(settings, known, transients, self._region)
+        return {inbox_id: held.assign(alert) for inbox_id, alert in alerts}
 
     def _candidates(
         self,
@@ -159,40 +110,55 @@ def _partners(alerts: Sequence[NormalizedAlert], settings: AssociationSettings) 
     return sorted(found)
 
 
-class MemoryAssociator:
-    """Association without a store, for ``autotoo replay``: the same judgement
-    (:func:`associate`, the same candidates), each event decided at its first alert and
-    kept, every transient held in memory. Its records are the processor's, so a replayed
-    rule sees the same ``event.transient``."""
+class _Held:
+    """Transients held in memory while alerts are associated in arrival order: the
+    processor's round (over what the store holds) and a whole replay."""
 
-    def __init__(self, settings: AssociationSettings) -> None:
+    def __init__(
+        self,
+        settings: AssociationSettings,
+        known: dict[str, tuple[str, bool, str]],
+        transients: dict[str, Transient],
+        region_of_member: Callable[[Member], Region | None],
+    ) -> None:
         self.settings = settings
-        self._transients: dict[str, Transient] = {}  # by key, in the order they were made
-        self._known: dict[str, tuple[str, bool, str]] = {}  # group key -> (key, joined, why)
+        self.known = known  # group key -> (transient key, joined, why)
+        self.transients = transients  # by key, in the order they were made
+        self.region_of_member = region_of_member
+        self.widest = settings.widest
+        self._partners: dict[str, frozenset[str]] = {}
 
     def assign(self, alert: NormalizedAlert) -> AssociationRecord:
         """The association of the alert's event (``first``: decided by this alert)."""
         member = member_of(alert)
-        known = self._known.get(alert.group_key)
-        first = known is None
-        if known is not None:
-            key, joined, why = known
+        stored = self.known.get(alert.group_key)
+        first = stored is None
+        if stored is not None:
+            key, joined, why = stored
         elif alert.kind == "retraction":
             key, joined = transient_key(alert.group_key), False
             why = "new transient: its first notice is a retraction"
         else:
-            widest = self.settings.widest
-            near = [t for t in self._transients.values() if _reaches(t, member, widest)]
+            mine = self._partners.get(alert.mission)
+            if mine is None:
+                mine = self._partners[alert.mission] = frozenset(_partners([alert], self.settings))
+            # Only the transients one of whose missions this one could join, and whose
+            # time span it reaches (a round of one mission's events compares none).
+            near = [
+                t
+                for t in self.transients.values()
+                if not t.missions.isdisjoint(mine) and _reaches(t, member, self.widest)
+            ]
             found = associate(
                 alert,
                 near,
                 self.settings,
                 region_of_alert=lambda: region_of(alert)[0],
-                region_of_member=lambda m: region_of(m.alert)[0] if m.alert else None,
+                region_of_member=self.region_of_member,
             )
             key, joined, why = found.key, found.joined, found.reason
-        self._known[alert.group_key] = (key, joined, why)
-        transient = self._transients.setdefault(key, Transient(key, [], None, None))
+        self.known[alert.group_key] = (key, joined, why)
+        transient = self.transients.setdefault(key, Transient(key, [], None, None))
         if first:
             transient.add(member)
         else:
@@ -208,6 +174,20 @@ class MemoryAssociator:
             error_deg=alert.error_deg,
             members=tuple((m.group_key, m.mission) for m in transient.members),
         )
+
+
+class MemoryAssociator:
+    """Association without a store, for ``autotoo replay``: the same judgement
+    (:func:`associate`, the same candidates), each event decided at its first alert and
+    kept, every transient held in memory. Its records are the processor's, so a replayed
+    rule sees the same ``event.transient``."""
+
+    def __init__(self, settings: AssociationSettings) -> None:
+        self._held = _Held(settings, {}, {}, lambda m: region_of(m.alert)[0] if m.alert else None)
+
+    def assign(self, alert: NormalizedAlert) -> AssociationRecord:
+        """The association of the alert's event (``first``: decided by this alert)."""
+        return self._held.assign(alert)
 
 
 def _reaches(transient: Transient, member: Member, widest: timedelta) -> bool:
