@@ -161,8 +161,12 @@ async def test_the_start_up_sweep_repairs_the_state_an_earlier_version_left(
         await daemon.kill()
         daemon.configure(FAST_RULE, too_per_day=1000)
         with contextlib.closing(sqlite3.connect(daemon.state)) as db, db:
+            # The earlier version's state: the job waiting (planned, no next time, no target
+            # ID). On a loaded machine the kill can land after the released job was claimed
+            # for its (refused) POST; that earlier version never got that far, so the row is
+            # put back as it left it.
             db.execute(
-                "UPDATE submissions SET next_at = NULL, "
+                "UPDATE submissions SET state = 'planned', sent_at = NULL, next_at = NULL, "
                 "request = json_remove(request, '$.request.globals.targ') WHERE api = 'ukssdc_xrt'"
             )
             db.execute(

@@ -617,15 +617,16 @@ def event_transients(
 ) -> dict[str, tuple[str, bool, str]]:
     """(transient key, joined, reason) of each of these events that has one."""
     found: dict[str, tuple[str, bool, str]] = {}
-    for key in group_keys:
-        row = conn.execute(
-            "SELECT t.key, a.joined, a.reason FROM events e "
+    for start in range(0, len(group_keys), 500):  # one statement per 500 (SQLite's limits)
+        chunk = group_keys[start : start + 500]
+        marks = ", ".join("?" * len(chunk))  # placeholders only: the values are bound
+        query = (
+            "SELECT e.group_key, t.key, a.joined, a.reason FROM events e "  # noqa: S608
             "JOIN associations a ON a.event_id = e.id "
-            "JOIN transients t ON t.id = a.transient_id WHERE e.group_key = ?",
-            (key,),
-        ).fetchone()
-        if row is not None:
-            found[key] = (str(row[0]), bool(row[1]), str(row[2]))
+            f"JOIN transients t ON t.id = a.transient_id WHERE e.group_key IN ({marks})"
+        )
+        for group_key, key, joined, reason in conn.execute(query, chunk).fetchall():
+            found[group_key] = (str(key), bool(joined), str(reason))
     return found
 
 
