@@ -196,6 +196,38 @@ def drop_folder(config: Config, source: DirectorySource) -> Path:
     return path if path.is_absolute() else resolve_state_path(config.state).parent / path
 
 
+def skymap_cache_dir(config: Config) -> Path:
+    """Where maps fetched from URLs are kept: ``skymaps.cache_dir``, a relative one inside the
+    state file's folder (as drop folders: the one folder the systemd unit lets it write);
+    by default ``skymaps/`` there. It survives restarts, so an alert evaluated again after a
+    crash reads the map it was fetched for."""
+    base = resolve_state_path(config.state).parent
+    configured = config.skymaps.cache_dir
+    path = Path(configured) if configured is not None else Path("skymaps")
+    return path if path.is_absolute() else base / path
+
+
+def use_skymap_cache(config: Config) -> None:
+    """Make the process's sky maps (what the rules read) live in the config's cache."""
+    from autotoo.alerts.skymaps import SKYMAPS  # noqa: PLC0415 off the CLI's --help path
+
+    SKYMAPS.use_cache_dir(skymap_cache_dir(config))
+
+
+def _skymap_port(config: Config, session: aiohttp.ClientSession) -> Any:
+    """The processor's sky-map fetcher; none when ``skymaps.fetch`` is off."""
+    use_skymap_cache(config)
+    if not config.skymaps.fetch:
+        return None
+    from autotoo.adapters.skymaps import SkymapFetcher  # noqa: PLC0415
+
+    return SkymapFetcher(
+        session,
+        timeout_s=config.skymaps.timeout.total_seconds(),
+        max_bytes=config.skymaps.max_bytes,
+    )
+
+
 def make_drop_folders(config: Config) -> None:
     """Create the drop folders that live beside the state file (ours to create); one given
     by absolute path is the operator's, and a missing one is reported by its source."""
@@ -279,7 +311,7 @@ class SourceRunner:
 
 
 # Built once at start; a reload swaps rules, mode, budgets and poll settings, not these.
-RESTART_ONLY = ("state", "sources", "swift", "ukssdc", "publish", "admin", "log")
+RESTART_ONLY = ("state", "sources", "swift", "ukssdc", "publish", "admin", "log", "skymaps")
 _RELOADABLE_IN_RESTART_ONLY = {
     "swift": {"poll_interval"},
     "ukssdc": {"poll_interval", "polls_per_minute", "max_active_jobs"},
@@ -358,6 +390,7 @@ async def build_components(runtime: Runtime, stack: contextlib.AsyncExitStack) -
         settings=settings,
         on_planned=submitter.wake.set,  # the submitter wakes the publisher in its turn
         planning_lock=planning_lock,
+        skymaps=_skymap_port(cfg, session),
     )
     inbox = Inbox(repo, on_new=processor.notify_new)
     ports: dict[str, Any] = {}

@@ -12,9 +12,9 @@ import aiohttp
 import pytest
 from aiohttp import web
 
+from autotoo.adapters.skymaps import fetch_for_alert, fetch_skymap
 from autotoo.alerts import parse_alert, regions
 from autotoo.alerts.regions import CircleRegion, SkyMapRegion
-from autotoo.alerts.skymap_fetch import fetch_for_alert, fetch_skymap
 from autotoo.alerts.skymaps import SkyMaps, region_of
 from tests.alerts.alert_corpus import CORPUS
 from tests.alerts.skymap_files import flat_map_bytes, gaussian_probabilities

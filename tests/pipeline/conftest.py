@@ -107,7 +107,12 @@ async def make_pipeline(tmp_path: Path) -> AsyncIterator[MakePipeline]:
     closers: list[Any] = []
 
     async def make(
-        emulator: Any, rules: str, *, state_dir: Path | None = None, **settings: Any
+        emulator: Any,
+        rules: str,
+        *,
+        state_dir: Path | None = None,
+        skymaps: Any = None,
+        **settings: Any,
     ) -> Pipeline:
         db = await Database.open((state_dir or tmp_path) / f"state-{len(closers)}.db")
         session = aiohttp.ClientSession()
@@ -137,7 +142,9 @@ async def make_pipeline(tmp_path: Path) -> AsyncIterator[MakePipeline]:
             UkssdcClient(session, "astronomer@example.org", base_url=emulator.ukssdc_url)
         )
         ruleset = load_documents([load_yaml_text(rules, "rules.yaml")])
-        processor = Processor(repo, rules=lambda: ruleset, settings=lambda: snapshot, clock=clock)
+        processor = Processor(
+            repo, rules=lambda: ruleset, settings=lambda: snapshot, clock=clock, skymaps=skymaps
+        )
         submitter = Submitter(repo, settings=lambda: snapshot, too=too, xrt=xrt, clock=clock)
         tracker = Tracker(repo, settings=lambda: snapshot, too=too, xrt=xrt, clock=clock)
         return Pipeline(repo, Inbox(repo), processor, submitter, tracker, clock, snapshot)

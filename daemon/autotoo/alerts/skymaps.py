@@ -3,7 +3,7 @@
 A map comes embedded (IGWN ``event.skymap``, gcn-schema ``healpix_file``: base64 in
 ``skymap_b64``) or published at a URL (gcn-schema ``healpix_url``; VOEvent ``HealPix_URL``,
 and GBM's ``LocationMap_URL`` when it names a FITS file). A URL map is fetched ahead of
-evaluation by :mod:`autotoo.alerts.skymap_fetch` into the on-disk cache (the FITS file, and
+evaluation by :mod:`autotoo.adapters.skymaps` into the on-disk cache (the FITS file, and
 beside it the decoded map as ``.npz``, which loads in a millisecond whatever the map's size);
 conditions are synchronous and never wait for the network, so here a URL map is read from
 that cache or not at all.
@@ -92,6 +92,22 @@ class SkyMaps:
     def cache_dir(self) -> Path:
         """The directory given, else :func:`default_cache_dir` as the environment says now."""
         return self._cache_dir if self._cache_dir is not None else default_cache_dir()
+
+    def use_cache_dir(self, cache_dir: Path | None) -> None:
+        """Read (and let the fetcher write) maps in ``cache_dir`` from now on (the daemon's
+        ``skymaps.cache_dir``); ``None``: :func:`default_cache_dir` again."""
+        with self._lock:
+            self._cache_dir = cache_dir
+            self._decoded.clear()
+
+    def peek(self, alert: NormalizedAlert) -> Loaded | None:
+        """What an earlier :meth:`load` gave for the alert's map, without loading anything
+        (``None``: no map, or not asked for yet)."""
+        key = alert.skymap_b64 if alert.skymap_b64 is not None else skymap_url(alert)
+        if key is None:
+            return None
+        with self._lock:
+            return self._decoded.get(key)
 
     def path_for(self, url: str) -> Path:
         """Where the map fetched from ``url`` is kept (``.error`` beside it: why not)."""

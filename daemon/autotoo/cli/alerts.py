@@ -97,7 +97,7 @@ async def _fetch_maps(alerts: list[NormalizedAlert]) -> None:
     their reasons, in the cache: the summaries then say why)."""
     import aiohttp  # noqa: PLC0415 only for --fetch
 
-    from autotoo.alerts.skymap_fetch import fetch_for_alert  # noqa: PLC0415 see run_parse
+    from autotoo.adapters.skymaps import fetch_for_alert  # noqa: PLC0415 see run_parse
 
     limit = asyncio.Semaphore(4)
 

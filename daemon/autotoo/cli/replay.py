@@ -107,9 +107,10 @@ async def _replay(args: argparse.Namespace, loaded: Any, rules: Any) -> int:
     from autotoo.replay import Replay, WireRenderer  # noqa: PLC0415
     from autotoo.swift import make_client  # noqa: PLC0415
     from autotoo.ukssdc.client import UkssdcClient  # noqa: PLC0415
-    from autotoo.wiring import pipeline_settings  # noqa: PLC0415
+    from autotoo.wiring import pipeline_settings, use_skymap_cache  # noqa: PLC0415
 
     cfg = loaded.config
+    use_skymap_cache(cfg)  # maps the daemon fetched by URL; replay itself fetches nothing
     # The clients are the daemon's own, built to encode and check requests; their session is
     # never used (nothing here awaits a request), it exists because the UKSSDC client needs one.
     async with aiohttp.ClientSession() as session:

@@ -224,6 +224,40 @@ class RetentionSettings(Strict):
         return value
 
 
+class SkymapSettings(Strict):
+    """Sky maps published by URL (Fermi GBM, IceCube): fetched before an alert is evaluated,
+    when a rule asks about regions (docs/skymaps.md)."""
+
+    fetch: bool = Field(
+        default=True,
+        description="false: maps published by URL are never fetched; their alerts are "
+        "evaluated with their circle or position, the decision saying why",
+    )
+    cache_dir: str | None = Field(
+        default=None,
+        description="where fetched maps are kept; a relative path is inside the state file's "
+        "folder (default: skymaps/ there)",
+    )
+    timeout: Duration = Field(
+        default=timedelta(seconds=30),
+        description="the longest one fetch (download and decode) may hold up the evaluation "
+        "of the alerts that arrived with it",
+    )
+    max_bytes: int = Field(
+        default=64 * 1_048_576,
+        gt=0,
+        le=1024 * 1_048_576,
+        description="a larger map is refused (checked against Content-Length and while reading)",
+    )
+
+    @field_validator("timeout")
+    @classmethod
+    def _positive_timeout(cls, value: timedelta) -> timedelta:
+        if value <= timedelta(0):
+            raise ValueError("must be longer than 0 seconds")
+        return value
+
+
 class StoreSettings(Strict):
     retention: RetentionSettings = RetentionSettings()
 
@@ -291,6 +325,7 @@ class Config(Strict):
     pipeline: PipelineTuning = PipelineTuning()
     store: StoreSettings = StoreSettings()
     transients: TransientSettings = TransientSettings()
+    skymaps: SkymapSettings = SkymapSettings()
     max_alert_age: Duration = Field(
         default=timedelta(days=1),
         description="alerts whose trigger (or issue) time is older are recorded and evaluated, "

@@ -238,3 +238,17 @@ class PublishPort(Protocol):
     async def publish(self, channel: str, topic: str, payload: str, *, retain: bool) -> None:
         """Deliver one status message; raise on failure (it is retried from the store)."""
         ...
+
+
+class SkymapPort(Protocol):
+    """Sky maps published by URL, fetched into the on-disk cache the rules read
+    (``autotoo.alerts.skymaps``) before the alerts naming them are evaluated."""
+
+    timeout_s: float  # the longest one fetch takes, download and decode together
+
+    async def fetch(self, url: str) -> str | None:
+        """Fetch the map at ``url`` into the cache unless it is there already; return within
+        ``timeout_s``. ``None`` when the map is ready to read, otherwise why it is not (the
+        reason is also kept in the cache, where the rules and replays find it). Never raises
+        for what the remote or the map did wrong."""
+        ...

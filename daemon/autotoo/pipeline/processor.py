@@ -21,7 +21,9 @@ from autotoo.logs import bind, get_logger, info_soon, unbind
 from autotoo.pipeline.associator import Associator
 from autotoo.pipeline.keys import alert_identity, content_key
 from autotoo.pipeline.planner import MatchedRule, plan_alert
+from autotoo.pipeline.ports import SkymapPort
 from autotoo.pipeline.settings import Clock, PipelineSettings, system_clock
+from autotoo.pipeline.skymaps import fetch_skymaps, without_skymap
 from autotoo.pipeline.worker import Worker
 from autotoo.rules import (
     AlertContext,
@@ -115,6 +117,8 @@ def decide_rules(
                     priority=spec.priority,
                     repoint_beyond_deg=spec.repoint.beyond_arcmin / 60.0 if spec.repoint else None,
                 )
+        if rule is not None and rule.uses_skymaps:
+            reason += without_skymap(alert, decision.error)
         record = DecisionRecord(decision.rule, decision.digest, matched_ok, reason, decision.error)
         outcomes.append(RuleOutcome(decision, record, matched, problem))
     return outcomes
@@ -182,8 +186,10 @@ class Processor(Worker):
         on_planned: Callable[[], None] | None = None,
         on_alert: Callable[[NormalizedAlert, float | None], None] | None = None,
         planning_lock: asyncio.Lock | None = None,
+        skymaps: SkymapPort | None = None,
     ) -> None:
         super().__init__()
+        self.skymaps = skymaps  # None: maps published by URL are not fetched
         # Held from reading an event's rows to committing the plan (see Submitter._submit).
         self.planning_lock = planning_lock or asyncio.Lock()
         self.repo = repo
@@ -257,6 +263,8 @@ class Processor(Worker):
             if identity is not None:
                 seen[identity] = row.id
             todo.append((row, parsed))
+        if self.skymaps is not None:
+            await fetch_skymaps(self.skymaps, self.rules(), [alert for _, alert in todo])
         # Every alert's transient, in arrival order, before any is planned: a batch never
         # holds two alerts of one transient (each is planned against its stored requests).
         associations = self.associator.assign(

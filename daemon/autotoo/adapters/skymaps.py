@@ -1,12 +1,15 @@
 """Fetch a sky map published by URL into the on-disk cache, before rules evaluate the alert.
 
 Rules never wait for the network (conditions are synchronous, microseconds each); the
-caller awaits :func:`fetch_skymap` for an alert that names a map URL, then evaluates it. The
-fetch has a total timeout and a size limit (checked against ``Content-Length`` and again
-while reading), and a map is stored only after it decodes, written to a temporary file and
-renamed, so a crash never leaves half a map. A failure writes its reason beside where the
-map would be (``<digest>.error``): rules and replays see why the alert was evaluated
-without its map. A later fetch of the same URL tries again.
+processor awaits the pipeline's ``SkymapPort`` (:class:`SkymapFetcher` here) for the alerts
+that name a map URL, then evaluates them. The fetch has a total timeout, download and decode
+together, and a size limit (checked against ``Content-Length`` and again while reading), and
+a map is stored only after it decodes, written to a temporary file and renamed, so a crash
+never leaves half a map. A failure writes its reason beside where the map would be
+(``<digest>.error``): rules and replays see why the alert was evaluated without its map. A
+later fetch of the same URL tries again.
+
+This lives with the adapters, not in ``alerts``: the core never imports an HTTP client.
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -21,6 +25,9 @@ import aiohttp
 
 from autotoo.alerts.model import NormalizedAlert
 from autotoo.alerts.skymaps import SKYMAPS, SkyMaps, skymap_url
+from autotoo.logs import get_logger
+
+log = get_logger("autotoo.adapters.skymaps")
 
 DEFAULT_TIMEOUT_S = 30.0
 DEFAULT_MAX_BYTES = 64 * 2**20  # a flat nside-1024 float64 map is 100 MB; GBM's are < 1 MB
@@ -48,8 +55,12 @@ async def fetch_skymap(
     if path.with_suffix(".npz").exists():
         return FetchResult(url, path, None, cached=True)
     try:
-        data = await _download(session, url, timeout_s, max_bytes)
-        error = await asyncio.to_thread(_store, data, path)
+        # One deadline for the download and the decode (a flat nside-1024 map takes ~1 s to
+        # decode): that is how long the alerts evaluated with this one may wait. A decode cut
+        # short goes on in its thread and still stores the map for the next alert.
+        async with asyncio.timeout(timeout_s):
+            data = await _download(session, url, timeout_s, max_bytes)
+            error = await asyncio.to_thread(_store, data, path)
     except TimeoutError:
         error = f"fetch timed out after {timeout_s:g} s"
     except _TooLargeError as exc:
@@ -77,6 +88,36 @@ async def fetch_for_alert(
     if url is None or alert.skymap_b64 is not None:
         return None
     return await fetch_skymap(session, url, maps=maps, timeout_s=timeout_s, max_bytes=max_bytes)
+
+
+class SkymapFetcher:
+    """The pipeline's ``SkymapPort``: fetches into the cache ``maps`` reads (the process's
+    :data:`~autotoo.alerts.skymaps.SKYMAPS`, so the rules find what was fetched)."""
+
+    def __init__(
+        self,
+        session: aiohttp.ClientSession,
+        *,
+        maps: SkyMaps | None = None,
+        timeout_s: float = DEFAULT_TIMEOUT_S,
+        max_bytes: int = DEFAULT_MAX_BYTES,
+    ) -> None:
+        self._session = session
+        self._maps = maps or SKYMAPS
+        self.timeout_s = timeout_s
+        self._max_bytes = max_bytes
+
+    async def fetch(self, url: str) -> str | None:
+        """Fetch ``url`` into the cache unless it is there; ``None`` when the map is ready,
+        otherwise why it is not (also written beside it, for the rules and replays)."""
+        result = await fetch_skymap(
+            self._session, url, maps=self._maps, timeout_s=self.timeout_s, max_bytes=self._max_bytes
+        )
+        if result.error is not None:
+            log.warning("sky map not fetched", url=url, reason=result.error)
+        elif not result.cached:
+            log.info("sky map fetched", url=url, path=str(result.path))
+        return result.error
 
 
 class _TooLargeError(Exception):
@@ -120,7 +161,7 @@ def _store(data: bytes, path: Path) -> str | None:
 
 
 def _write(path: Path, data: bytes) -> None:
-    partial = path.with_name(f".{path.name}.{os.getpid()}.part")
+    partial = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.part")
     partial.write_bytes(data)
     partial.replace(path)
 

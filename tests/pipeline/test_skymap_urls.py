@@ -1,0 +1,227 @@
+"""Sky maps published by URL on the processor's path: a GBM notice names its HEALPix map,
+the processor fetches it (a real local HTTP server) before the rules run, and a rule whose
+decision depends on the map's area asks Swift (the emulator) for a TOO. A map that cannot be
+had (404, too slow, too large) leaves the notice evaluated with its 1-degree circle, and the
+decision says why; a map fetched once is read from the cache after a restart."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sqlite3
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import pytest
+from aiohttp import web
+
+from autotoo.adapters.skymaps import SkymapFetcher
+from autotoo.alerts.skymaps import SKYMAPS
+from autotoo.cli import main
+from autotoo.exits import EXIT_OK
+from autotoo.sources.base import Received
+from tests.alerts.alert_corpus import CORPUS
+from tests.alerts.skymap_files import flat_map_bytes, gaussian_probabilities
+
+GBM = CORPUS / "gcn-schema/fermi/gbm/trigger.final.example.json"
+TOPIC = "gcn.notices.fermi.gbm.final_position"
+# GBM's format (a PROBABILITY column, RING, nside 64): a blob of sigma 3 deg, 90% area
+# ~130 deg2, where the notice's own circle (1 deg at 68%) has ~6 deg2.
+MAP = flat_map_bytes(gaussian_probabilities(6, 29.24, -63.62, 3.0, ring=True))
+
+RULES = """\
+rules:
+  - name: gbm-wide
+    match: {missions: [fermi]}
+    accept_test: true
+    when: area(alert, 0.9) > 50.0 && prob_in_fov(alert, alert.ra, alert.dec, 0.2) < 0.01
+    too:
+      source_name: "GBM {{ alert.event_key }}"
+      source_type: X-ray transient
+      position: alert
+      urgency: 2
+      obs_type: Light Curve
+      exp_time_per_visit: 2000
+      num_of_visits: 1
+      xrt_countrate: 0.5
+      immediate_objective: "Localise {{ alert.group_key }}"
+      science_just: "A GBM burst with a wide map."
+      exp_time_just: "2 ks reaches the flux needed."
+"""
+
+Server = Callable[[web.Application], Awaitable[Any]]
+
+
+class MapServer:
+    """/map.fit: the map; /slow.fit: answers after 5 s; anything else: 404. Counts requests."""
+
+    def __init__(self) -> None:
+        self.requests: list[str] = []
+        self.app = web.Application()
+        self.app.router.add_get("/{name}", self.handle)
+
+    async def handle(self, request: web.Request) -> web.StreamResponse:
+        name = request.match_info["name"]
+        self.requests.append(name)
+        if name == "map.fit":
+            return web.Response(body=MAP, content_type="application/fits")
+        if name == "slow.fit":
+            await asyncio.sleep(5)
+            return web.Response(body=MAP)
+        return web.Response(status=404, text="no such map")
+
+
+@pytest.fixture
+async def maps(aiohttp_server: Server, tmp_path: Path) -> AsyncIterator[tuple[MapServer, str]]:
+    """The map server, and the process's sky maps in a cache of this test's own."""
+    server = MapServer()
+    running = await aiohttp_server(server.app)
+    SKYMAPS.use_cache_dir(tmp_path / "skymaps")
+    try:
+        yield server, str(running.make_url("/")).rstrip("/")
+    finally:
+        SKYMAPS.use_cache_dir(None)
+
+
+def gbm_notice(url: str | None, *, trigger: str = "745121685") -> bytes:
+    payload = json.loads(GBM.read_bytes())
+    payload["id"] = [trigger, f"bn{trigger}"]
+    if url is None:
+        payload.pop("healpix_url")
+    else:
+        payload["healpix_url"] = url
+    return json.dumps(payload).encode()
+
+
+def decisions(p: Any) -> list[tuple[str, int, str]]:
+    with sqlite3.connect(p.repo.db.path) as conn:
+        return conn.execute(
+            "SELECT a.event_key, d.matched, d.reason FROM decisions d "
+            "JOIN alerts a ON a.id = d.alert_id ORDER BY d.id"
+        ).fetchall()
+
+
+async def test_a_fetched_gbm_map_decides_and_its_too_is_sent(
+    make_emulator: Any, make_pipeline: Any, maps: tuple[MapServer, str]
+) -> None:
+    server, base = maps
+    emulator = await make_emulator()
+    async with aiohttp.ClientSession() as session:
+        p = await make_pipeline(emulator, RULES, skymaps=SkymapFetcher(session))
+        await p.feed(gbm_notice(f"{base}/map.fit"), TOPIC)
+        await p.run(rounds=2)
+    [(_, matched, reason)] = decisions(p)
+    assert matched, reason
+    assert "without its sky map" not in reason
+    assert server.requests == ["map.fit"]
+    assert len(emulator.swift.toos) == 1
+
+
+async def test_without_the_fetch_the_circle_decides(
+    make_emulator: Any, make_pipeline: Any, maps: tuple[MapServer, str]
+) -> None:
+    """The same notice and rule with fetching off: the 1-degree circle is too small."""
+    server, base = maps
+    emulator = await make_emulator()
+    p = await make_pipeline(emulator, RULES)
+    await p.feed(gbm_notice(f"{base}/map.fit"), TOPIC)
+    await p.run(rounds=2)
+    [(_, matched, reason)] = decisions(p)
+    assert not matched
+    assert reason.endswith(
+        f"evaluated without its sky map: sky map at {base}/map.fit: not fetched (yet)"
+    )
+    assert server.requests == []
+    assert emulator.swift.toos == {}
+
+
+@pytest.mark.parametrize(
+    ("path", "limit", "why"),
+    [
+        ("gone.fit", None, "fetch failed: HTTP 404 Not Found"),
+        ("slow.fit", None, "fetch timed out after 0.3 s"),
+        ("map.fit", 1000, f"sky map is {len(MAP)} bytes, over the 1000-byte limit"),
+    ],
+)
+async def test_a_map_that_cannot_be_had_leaves_the_circle_and_says_why(
+    make_emulator: Any,
+    make_pipeline: Any,
+    maps: tuple[MapServer, str],
+    path: str,
+    limit: int | None,
+    why: str,
+) -> None:
+    """The other alert of the round (no map) waits no longer than the fetch's timeout."""
+    _, base = maps
+    emulator = await make_emulator()
+    async with aiohttp.ClientSession() as session:
+        fetcher = SkymapFetcher(session, timeout_s=0.3, max_bytes=limit or 64 * 2**20)
+        p = await make_pipeline(emulator, RULES, skymaps=fetcher)
+        for seq, raw in enumerate([gbm_notice(f"{base}/{path}"), gbm_notice(None, trigger="7")]):
+            received = Received.create(
+                raw=raw, identity=f"t:{seq}", topic=TOPIC, received_at=p.clock(), source="test"
+            )
+            await p.inbox(received)
+        started = time.monotonic()
+        await p.processor.step()
+        took = time.monotonic() - started
+        await p.run(rounds=2)
+    assert took < 1.5, took
+    rows = decisions(p)
+    assert [(key, bool(m)) for key, m, _ in rows] == [("745121685", False), ("7", False)]
+    assert rows[0][2].endswith(f"evaluated without its sky map: sky map at {base}/{path}: {why}")
+    assert "sky map" not in rows[1][2]
+    assert emulator.swift.toos == {}
+
+
+async def test_after_a_restart_the_cached_map_is_read_and_replay_shows_it(
+    make_emulator: Any,
+    make_pipeline: Any,
+    maps: tuple[MapServer, str],
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """A second process (a fresh store and an empty in-memory LRU, as after kill -9) reads
+    the map the first one fetched, without asking the server again; so does a replay."""
+    server, base = maps
+    emulator = await make_emulator()
+    notice = gbm_notice(f"{base}/map.fit")
+    async with aiohttp.ClientSession() as session:
+        first = await make_pipeline(emulator, RULES, skymaps=SkymapFetcher(session))
+        await first.feed(notice, TOPIC)
+        SKYMAPS.use_cache_dir(tmp_path / "skymaps")  # forgets every decoded map
+        (tmp_path / "again").mkdir()
+        second = await make_pipeline(
+            emulator, RULES, state_dir=tmp_path / "again", skymaps=SkymapFetcher(session)
+        )
+        await second.feed(notice, TOPIC)
+    assert [m for _, m, _ in decisions(second)] == [1]
+    assert server.requests == ["map.fit"]
+
+    (tmp_path / "rules.yaml").write_text(RULES)
+    config = tmp_path / "replay.yaml"
+    config.write_text(
+        f'rules: ["{tmp_path / "rules.yaml"}"]\nskymaps: {{cache_dir: "{tmp_path / "skymaps"}"}}\n'
+    )
+    alert = tmp_path / "gbm.json"
+    alert.write_bytes(notice)
+    argv = ["replay", "-c", str(config), "--json", "--topic", TOPIC, str(alert)]
+    assert await asyncio.to_thread(main, argv) == EXIT_OK
+    out = capsys.readouterr().out
+    [report] = [json.loads(line) for line in out.splitlines() if line.startswith("{")]
+    assert [(r["rule"], r["matched"]) for r in report["rules"]] == [("gbm-wide", True)]
+
+
+def test_the_cache_lives_beside_the_state_file_unless_configured(tmp_path: Path) -> None:
+    from autotoo.config.models import Config  # noqa: PLC0415
+    from autotoo.wiring import skymap_cache_dir  # noqa: PLC0415
+
+    state = f"sqlite:///{tmp_path}/state/state.db"
+    assert skymap_cache_dir(Config(state=state)) == tmp_path / "state" / "skymaps"
+    relative = Config.model_validate({"state": state, "skymaps": {"cache_dir": "maps"}})
+    assert skymap_cache_dir(relative) == tmp_path / "state" / "maps"
+    absolute = Config.model_validate({"skymaps": {"cache_dir": str(tmp_path / "elsewhere")}})
+    assert skymap_cache_dir(absolute) == tmp_path / "elsewhere"
