@@ -6,6 +6,7 @@ but its import costs about half a second and its table machinery several millise
 map, while the format needed here is fixed-width big-endian columns behind 2880-byte header
 blocks (FITS standard 4.0, sections 4 and 7.3). So this module reads exactly that and refuses
 anything else with a reason: variable-length columns are skipped, scaled columns refused.
+Character columns (``A``) come back as numpy byte strings (galaxy names of a catalogue).
 ``tests/alerts/test_skymap.py`` compares it with astropy.io.fits on real maps.
 """
 
@@ -165,7 +166,11 @@ def _columns(data: bytes, cards: dict[str, Any], at: int) -> FitsTable:
         size = (repeat + 7) // 8 if code == "X" else repeat * _BYTES[code]
         name = str(cards.get(f"TTYPE{n}", f"COL{n}")).strip().upper()
         scaled = cards.get(f"TSCAL{n}", 1) != 1 or cards.get(f"TZERO{n}", 0) != 0
-        if code in _DTYPES and repeat > 0 and not scaled:
+        if code == "A" and repeat > 0:
+            names.append(name)
+            formats.append(f"S{repeat}")
+            offsets.append(offset)
+        elif code in _DTYPES and repeat > 0 and not scaled:
             names.append(name)
             formats.append(f"({repeat},){_DTYPES[code]}" if repeat > 1 else _DTYPES[code])
             offsets.append(offset)

@@ -1,10 +1,11 @@
 """A galaxy catalogue the user provides, for covering regions too large to tile.
 
-A CSV file: ``#`` lines are comments, the first other line names the columns
+A FITS binary table (:mod:`autotoo.alerts.galaxies_fits`, the same columns), or a CSV
+file: ``#`` lines are comments, the first other line names the columns
 (case-insensitive, any order): ``ra`` and ``dec`` (degrees, J2000), ``distance_mpc`` (also
 ``dist_mpc`` or ``distance``), optionally ``name`` and one proxy of the stellar mass or
 luminosity (``mass``, ``luminosity`` or ``proxy``; any unit, only ratios matter; a blank
-cell is unknown). It is read at rule load, in plain Python (no numpy: the loader is on the
+cell is unknown). A CSV is read at rule load in plain Python (no numpy: the loader is on the
 daemon's start-up path), and every problem names its line: an unreadable catalogue is a
 load-time error of the rule that names it, never a surprise on the first sky map.
 """
@@ -17,7 +18,8 @@ import math
 from dataclasses import dataclass
 from pathlib import Path
 
-_ALIASES = {
+#: The column names each field is found by, in the order tried (CSV and FITS alike).
+ALIASES = {
     "ra": ("ra",),
     "dec": ("dec",),
     "distance_mpc": ("distance_mpc", "dist_mpc", "distance"),
@@ -54,7 +56,7 @@ class Catalogue:
 def _columns(header: list[str], where: str) -> dict[str, int]:
     names = [h.strip().lower() for h in header]
     found: dict[str, int] = {}
-    for key, aliases in _ALIASES.items():
+    for key, aliases in ALIASES.items():
         for alias in aliases:
             if alias in names:
                 found[key] = names.index(alias)
@@ -99,13 +101,19 @@ def _galaxy(cells: list[str], at: dict[str, int], where: str, row: int) -> Galax
 
 
 def read_catalogue(path: Path) -> Catalogue:
-    """Read a CSV catalogue; :class:`CatalogueError` says where and why not."""
+    """Read a CSV or FITS catalogue; :class:`CatalogueError` says where and why not.
+
+    FITS is recognised by its content (``SIMPLE  =``, or gzip), whatever the file's name."""
     try:
         data = path.read_bytes()
     except OSError as exc:
         raise CatalogueError(f"{path}: cannot read the galaxy catalogue: {exc.strerror}") from None
     if len(data) > MAX_BYTES:
         raise CatalogueError(f"{path}: larger than {MAX_BYTES // 2**20} MiB")
+    if data.startswith((b"SIMPLE  =", b"\x1f\x8b")):
+        from autotoo.alerts.galaxies_fits import read_fits_catalogue  # noqa: PLC0415 numpy
+
+        return read_fits_catalogue(path, data)
     try:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:

@@ -165,8 +165,9 @@ class TooActionBase(Strict):
     )
     galaxies: str | None = Field(
         default=None,
-        description="galaxy catalogue (CSV: ra, dec, distance_mpc[, name, mass|luminosity]) "
-        "for regions no pattern covers; relative to the rule file",
+        description="galaxy catalogue, a CSV file or a FITS binary table (columns ra, dec, "
+        "distance_mpc[, name, mass|luminosity]) for regions no pattern covers; relative to "
+        "the rule file",
     )
     max_targets: int = Field(
         default=5, ge=1, le=100, description="at most this many galaxy targets"
