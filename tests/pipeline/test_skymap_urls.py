@@ -225,3 +225,26 @@ def test_the_cache_lives_beside_the_state_file_unless_configured(tmp_path: Path)
     assert skymap_cache_dir(relative) == tmp_path / "state" / "maps"
     absolute = Config.model_validate({"skymaps": {"cache_dir": str(tmp_path / "elsewhere")}})
     assert skymap_cache_dir(absolute) == tmp_path / "elsewhere"
+
+
+async def test_the_processor_keeps_few_alerts_with_an_embedded_map(
+    make_emulator: Any, make_pipeline: Any
+) -> None:
+    """An LVK alert carries ~1 MB of base64: of the 4096 parsed alerts the processor keeps
+    for their events' later alerts, at most 8 may carry a map (bench/skymap_path.py measured
+    +1 MB of resident memory per LVK alert, for ever, before). An evicted alert's event
+    still finds it: its next alert reads it again from the store."""
+    lvk = json.loads((CORPUS / "igwn" / "MS181101ab-preliminary.json").read_bytes())
+    rules = "rules:\n  - name: lvk-notify\n    match: {missions: [lvk]}\n    accept_test: true\n"
+    rules += "    when: size(event.alerts) >= 1 && area(alert, 0.9) < 100.0\n    notify: [mqtt]\n"
+    p = await make_pipeline(await make_emulator(), rules)
+    for n in range(12):
+        await p.feed(json.dumps(dict(lvk, superevent_id=f"MS{n:04d}")).encode(), "igwn.gwalert")
+    kept = [a for a in p.processor._cache.values() if a.skymap_b64 is not None]
+    assert [a.event_key for a in kept] == [f"MS{n:04d}" for n in range(4, 12)]
+    update = dict(lvk, superevent_id="MS0000", alert_type="UPDATE")
+    await p.feed(json.dumps(update).encode(), "igwn.gwalert")
+    with sqlite3.connect(p.repo.db.path) as conn:
+        (count,) = conn.execute("SELECT count(*) FROM alerts WHERE event_key = 'MS0000'").fetchone()
+    assert count == 2
+    assert all(matched for _, matched, _ in decisions(p)), decisions(p)

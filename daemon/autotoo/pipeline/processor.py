@@ -51,6 +51,11 @@ from autotoo.store.specs import ApprovalPolicy, RuleBudget, XrtRetry
 log = get_logger("autotoo.processor")
 
 _CACHE_SIZE = 4096  # parsed alerts kept for event context (a GBM chain is ~10 alerts)
+# Of which at most this many carry an embedded sky map (an LVK alert holds ~1 MB of base64):
+# unbounded, 4096 of them were gigabytes (bench/skymap_path.py: +1 MB of RSS per LVK alert).
+# As many as the decoded maps kept (alerts/skymaps.py), which share their base64 text. An
+# alert evicted is read again from the store if its event speaks again.
+_CACHE_MAPS = 8
 _ROUND = 200  # inbox rows read per round
 _BATCH = 64  # alerts per durable commit: one fsync for many, without holding the first long
 
@@ -201,6 +206,7 @@ class Processor(Worker):
         self.counters = ProcessorCounters()
         self.associator = Associator(repo)
         self._cache: collections.OrderedDict[int, NormalizedAlert] = collections.OrderedDict()
+        self._cached_maps: collections.OrderedDict[int, None] = collections.OrderedDict()
 
     def notify_new(self, _inbox_id: int) -> None:
         self.wake.set()
@@ -369,6 +375,12 @@ class Processor(Worker):
         self._cache.move_to_end(alert_id)
         while len(self._cache) > _CACHE_SIZE:
             self._cache.popitem(last=False)
+        if alert.skymap_b64 is not None:
+            self._cached_maps[alert_id] = None
+            self._cached_maps.move_to_end(alert_id)
+            while len(self._cached_maps) > _CACHE_MAPS:
+                oldest, _ = self._cached_maps.popitem(last=False)
+                self._cache.pop(oldest, None)
 
     def _too_old(self, alert: NormalizedAlert, now: datetime) -> str | None:
         """Why the alert is too old to act on (None: fresh enough, or no time to judge by)."""
