@@ -20,6 +20,7 @@ from autotoo.rules import load_rules
 from autotoo.store.db import Database, migrations
 from autotoo.store.payloads import COMPRESS_AT
 from autotoo.store.repository import Repository
+from autotoo.store.retention import compress_old
 from autotoo.store.rows import utcnow
 from tests.alerts.alert_corpus import REPO_ROOT
 
@@ -61,11 +62,18 @@ def _stored(path: Path) -> dict[int, tuple[str, int, int | None, str]]:
 async def test_sky_maps_are_stored_compressed_and_every_reader_gets_the_bytes(
     repo: Repository, tmp_path: Path
 ) -> None:
+    """The inbox stores every payload as received (its processor must not wait for a
+    compression); the pruner's round compresses the large ones afterwards."""
     originals = {path: path.read_bytes() for path in [*SKY_MAPS, NOTICE]}
     ids = {
         path: await _put(repo, raw, IGWN if path in SKY_MAPS else "gcn.x")
         for path, raw in originals.items()
     }
+    stored = _stored(repo.db.path)
+    assert {v[0] for v in stored.values()} == {"identity"}
+    assert all(length == size for _e, length, size, _d in stored.values())
+    report = await compress_old(repo, pause_s=0)
+    assert report.payloads == len(SKY_MAPS) - 1  # the retraction (252 bytes) is small
     stored = _stored(repo.db.path)
     for path, raw in originals.items():
         encoding, length, size, digest = stored[ids[path]]
@@ -118,7 +126,7 @@ async def test_the_processor_reads_compressed_payloads_and_their_event_history(
 
 async def test_a_state_file_from_before_the_encoding_reads_as_it_was(tmp_path: Path) -> None:
     """Rows written by schema 3 hold the bytes as received: after the upgrade they read the
-    same ('identity'), sizes included, and new rows beside them are compressed."""
+    same ('identity'), sizes included, and are compressed as new rows beside them are."""
     path = tmp_path / "state.db"
     sky = SKY_MAPS[0].read_bytes()
     with sqlite3.connect(path) as conn:
@@ -137,7 +145,13 @@ async def test_a_state_file_from_before_the_encoding_reads_as_it_was(tmp_path: P
         new_id = await _put(repo, SKY_MAPS[1].read_bytes(), IGWN)
         stored = _stored(path)
         assert stored[old.id][:3] == ("identity", len(sky), None)
-        assert stored[new_id][0] == "zlib"
+        assert stored[new_id][0] == "identity"  # as received, until the pruner's round
+        await compress_old(repo, pause_s=0)
+        stored = _stored(path)
+        assert stored[old.id][0] == stored[new_id][0] == "zlib"
+        for inbox_id, raw in ((old.id, sky), (new_id, SKY_MAPS[1].read_bytes())):
+            row = await repo.inbox_get(inbox_id)
+            assert row is not None and row.raw == raw
     finally:
         await db.close()
 
@@ -163,7 +177,7 @@ async def test_the_dashboard_lists_unparsed_alerts_without_their_payloads(
 async def test_payloads_stored_before_compression_are_compressed_later(tmp_path: Path) -> None:
     """An upgraded store keeps its old sky maps as received until the pruner's round
     compresses them, a batch at a time; they read the same before and after."""
-    from autotoo.store.retention import compress_old, storage_stats  # noqa: PLC0415
+    from autotoo.store.retention import storage_stats  # noqa: PLC0415
 
     path = tmp_path / "state.db"
     skies = [p.read_bytes() for p in SKY_MAPS[:3]]

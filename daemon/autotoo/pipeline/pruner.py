@@ -1,7 +1,8 @@
 """The daemon's retention pruner: drops old raw payloads by the policy, hourly, off the hot
 path (the rules and the batching are in :mod:`autotoo.store.retention`). Each round first
-compresses the large payloads a state file from before compression still holds as received,
-a few at a time, so an upgraded store shrinks too."""
+compresses the large payloads still held as received, a few at a time: the inbox stores
+every payload so (an alert's evaluation must not wait for a compression), and so did state
+files from before compression."""
 
 from __future__ import annotations
 
@@ -62,7 +63,7 @@ class Pruner:
             compressed = await compress_old(self.repo)
             if compressed.payloads:
                 log.info(
-                    "raw payloads stored before compression compressed",
+                    "raw payloads compressed",
                     payloads=compressed.payloads,
                     before_bytes=compressed.before_bytes,
                     after_bytes=compressed.after_bytes,

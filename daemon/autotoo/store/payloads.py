@@ -6,10 +6,12 @@ FITS) shrink 1.48x with zlib level 1 at ~27 ms each, level 6 buys 1.55x for ~45 
 lzma cost 3-15 times more for at most 1.97x (lzma preset 6, 420 ms). Level 1 it is: the
 payloads are base64 of binary data, which no general codec squeezes much.
 
-Small payloads (every GCN notice, VOEvent and JSON alert is under 10 KB) are stored as
-received: compressing one would take ~45 us on the inbox's hot path for a few KB saved, and
-the inbox insert of a notice must not get slower. Only payloads of at least
-:data:`COMPRESS_AT` bytes are compressed, off the event loop (zlib releases the GIL).
+The inbox stores every payload as received: the processor evaluates what the inbox stored,
+so a sky map compressed there (27-60 ms per MB) and decompressed again was on its alert's
+path to a TOO (docs/performance.md, "Sky map on the alert path"). The pruner's round
+(:func:`autotoo.store.retention.compress_old`) compresses payloads of at least
+:data:`COMPRESS_AT` bytes afterwards, off the event loop (zlib releases the GIL). Small ones
+(every GCN notice, VOEvent and JSON alert is under 10 KB) stay as received: a few KB saved.
 
 Readers never see the encoding: :func:`decode` gives back the exact bytes received, and
 the dedup digest is taken over those before anything is encoded.

@@ -8,7 +8,6 @@ keeping every statement in one file is what makes a second backend a reviewable 
 
 from __future__ import annotations
 
-import asyncio
 import json
 import sqlite3
 from collections.abc import Callable, Iterable, Sequence
@@ -103,13 +102,11 @@ class Repository(ReadModels):
         message stored before it). The mark keeps later commits (the processor's, made
         meanwhile) from needing a second fsync before the acknowledgement.
         """
-        # Large payloads (sky maps) are compressed on a thread, beside the loop: ~27 ms for
-        # 1 MB. Small ones (every notice) are stored as received, without that hand-over.
+        # Every payload is stored as received: a large one (a sky map) is compressed later,
+        # by the pruner's round (store/retention.py, compress_old), not here, where the
+        # processor would wait for it (27-60 ms per MB) and then for its decompression
+        # (docs/performance.md, "Sky map on the alert path").
         stored: list[tuple[str, bytes]] | None = None
-        if any(payloads.needs_encoding(item.raw) for item in items):
-            stored = list(
-                await asyncio.to_thread(lambda: [payloads.encode(item.raw) for item in items])
-            )
         # A group of several runs its SQL on the SQLite thread, beside the loop's Python
         # (the processor's, the source's); a lone message's is quicker done in place.
         puts = await self.db.run(

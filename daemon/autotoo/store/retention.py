@@ -255,11 +255,12 @@ async def _apply(
     await asyncio.sleep(pause_s)
 
 
-# Payloads stored before schema 4 (raw_size NULL: older rows only) large enough to compress,
-# from the index alone.
+# Payloads still as received and large enough to compress, from the index alone: stored
+# before schema 4 (raw_size NULL), or by the inbox, which stores every payload as received
+# (raw_size = length(raw); a compressed row's raw_size is larger than what it stores).
 _UNCOMPRESSED_SQL = (
     "SELECT id FROM inbox INDEXED BY inbox_status WHERE id > ? AND pruned_at IS NULL "
-    "AND raw_size IS NULL AND length(raw) >= ? ORDER BY id LIMIT ?"
+    "AND (raw_size IS NULL OR raw_size = length(raw)) AND length(raw) >= ? ORDER BY id LIMIT ?"
 )
 
 
@@ -270,7 +271,7 @@ def _uncompressed(conn: sqlite3.Connection, after: int) -> list[int]:
 
 def _payload(conn: sqlite3.Connection, inbox_id: int) -> bytes | None:
     row = conn.execute(
-        "SELECT raw FROM inbox WHERE id = ? AND raw_size IS NULL AND pruned_at IS NULL",
+        "SELECT raw FROM inbox WHERE id = ? AND encoding = 'identity' AND pruned_at IS NULL",
         (inbox_id,),
     ).fetchone()
     return None if row is None else bytes(row[0])
@@ -286,8 +287,9 @@ class CompressReport:
 async def compress_old(
     repo: Repository, *, batch_bytes: int = BATCH_BYTES, pause_s: float = _PAUSE_S
 ) -> CompressReport:
-    """Compress the large payloads stored before compression existed (schema 3 and older
-    wrote every payload as received; an upgraded store keeps them so until this runs).
+    """Compress the large payloads still stored as received: the inbox stores every payload
+    so (compressing a sky map there would delay its evaluation), and schema 3 and older wrote
+    them so too; they stay so until this runs.
 
     A few rows at a time: each is read, compressed on a thread (no lock held), and written
     back in a short transaction only if it is still the same uncompressed payload. Readers
@@ -327,10 +329,10 @@ async def _rewrite(
     def work(conn: sqlite3.Connection) -> list[bool]:
         return [
             conn.execute(
-                # raw_size IS NULL: still the payload as received (nothing else
-                # rewrites one); pruned_at IS NULL: not pruned meanwhile.
+                # identity: still the payload as received (nothing else rewrites
+                # one); pruned_at IS NULL: not pruned meanwhile.
                 "UPDATE inbox SET raw = ?, encoding = 'zlib', raw_size = ? "
-                "WHERE id = ? AND raw_size IS NULL AND pruned_at IS NULL",
+                "WHERE id = ? AND encoding = 'identity' AND pruned_at IS NULL",
                 (packed, len(raw), inbox_id),
             ).rowcount
             == 1
