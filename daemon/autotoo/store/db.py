@@ -517,6 +517,10 @@ class Database:
         finally:
             conn.execute("COMMIT")  # ends the snapshot (nothing was written)
 
+    def sizes(self) -> tuple[int, int]:
+        """(bytes of the database file, of its WAL) on disk (0: not there)."""
+        return _size(self.path), _size(self.path.with_name(f"{self.path.name}-wal"))
+
     def _threads_connection(self) -> sqlite3.Connection | None:
         """The sqlite3 connection aiosqlite runs on its thread (None once closed)."""
         return self._conn._conn  # noqa: SLF001 - aiosqlite's, pinned by uv.lock
@@ -531,6 +535,13 @@ class Database:
         """Reads share the one connection; the lock keeps them out of a writer's transaction."""
         async with self._lock:
             yield self._conn
+
+
+def _size(path: Path) -> int:
+    try:
+        return path.stat().st_size
+    except OSError:
+        return 0
 
 
 # SQLite's own default: a checkpoint once the WAL holds ~1000 pages (4 MB).

@@ -1,0 +1,97 @@
+"""What only the PostgreSQL store has: its translation of the store's SQL, its migrations,
+its durability settings and its password (the rest runs on both backends: store_db)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import psycopg
+import pytest
+
+from autotoo.store.db import SCHEMA_VERSION, migrations
+from autotoo.store.errors import MigrationError, StoreOpenError
+from autotoo.store.postgres import PgDatabase, open_postgresql, pg_migrations, redacted, translate
+from autotoo.store.repository import Repository
+from tests.fixtures.postgres import PG_PASSWORD, PgCluster
+
+
+def test_sqlite_words_are_translated_outside_literals() -> None:
+    assert translate("SELECT x FROM t WHERE a = ? AND b LIKE '%?%'") == (
+        "SELECT x FROM t WHERE a = %s AND b LIKE '%?%'"
+    )
+    assert translate("SELECT a % 2 FROM t") == "SELECT a %% 2 FROM t"
+    assert translate("BEGIN IMMEDIATE") == "BEGIN"
+    assert translate("SELECT X'' AS raw FROM inbox INDEXED BY inbox_status") == (
+        "SELECT '\\x'::bytea AS raw FROM inbox"
+    )
+    assert "now() AT TIME ZONE 'UTC'" in translate("VALUES (datetime('now'))")
+
+
+def test_both_migration_sets_end_at_the_same_version() -> None:
+    assert pg_migrations()[-1][0] == SCHEMA_VERSION == migrations()[-1][0]
+
+
+def test_a_password_never_shows_in_the_url_we_print() -> None:
+    assert redacted("postgresql://u:secret@h:5433/db") == "postgresql://u@h:5433/db"
+    assert redacted("postgresql://u@h/db") == "postgresql://u@h/db"
+
+
+async def test_migrations_are_idempotent_and_recorded(postgres_url: str) -> None:
+    db = await PgDatabase.open_url(postgres_url, password=PG_PASSWORD)
+    try:
+        assert await db.migrate() == SCHEMA_VERSION
+        assert await db.schema_version() == SCHEMA_VERSION
+    finally:
+        await db.close()
+    db = await PgDatabase.open_url(postgres_url, password=PG_PASSWORD)  # nothing new
+    await db.close()
+    with psycopg.connect(postgres_url, password=PG_PASSWORD) as conn:
+        versions = conn.execute("SELECT version FROM schema_version").fetchall()
+    assert versions == [(SCHEMA_VERSION,)]
+
+
+async def test_a_newer_schema_is_refused(postgres_url: str) -> None:
+    db = await PgDatabase.open_url(postgres_url, password=PG_PASSWORD)
+    await db.close()
+    with psycopg.connect(postgres_url, password=PG_PASSWORD, autocommit=True) as conn:
+        conn.execute("INSERT INTO schema_version VALUES (%s, 'later')", (SCHEMA_VERSION + 1,))
+    with pytest.raises(MigrationError, match="newer than this autotoo"):
+        await PgDatabase.open_url(postgres_url, password=PG_PASSWORD)
+
+
+async def test_durable_commits_wait_for_the_servers_wal_and_the_rest_do_not(
+    postgres_url: str,
+) -> None:
+    db = await PgDatabase.open_url(postgres_url, password=PG_PASSWORD)
+    try:
+        for durable, expected in ((True, "on"), (False, "off")):
+            async with db.transaction(durable=durable) as tx:
+                row = await (await tx.execute("SHOW synchronous_commit")).fetchone()
+            assert row is not None and row[0] == expected
+            seen = await db.run(
+                lambda conn: conn.execute("SHOW synchronous_commit").fetchone()[0],
+                durable=durable,
+            )
+            assert seen == expected
+        # outside a transaction, the server's default (on) is untouched
+        async with db.reading() as conn:
+            row = await (await conn.execute("SHOW synchronous_commit")).fetchone()
+        assert row is not None and row[0] == "on"
+    finally:
+        await db.close()
+
+
+async def test_the_password_comes_from_its_file_and_never_shows(
+    postgres_cluster: PgCluster, postgres_url: str, tmp_path: Path
+) -> None:
+    db = await open_postgresql(postgres_url, str(postgres_cluster.password_file))
+    await Repository(db).set_meta("k", "v")
+    await db.close()
+    wrong = tmp_path / "wrong"
+    wrong.write_text("not-the-password\n")
+    with pytest.raises(StoreOpenError) as refused:
+        await open_postgresql(postgres_url, str(wrong))
+    assert "password authentication failed" in str(refused.value)
+    assert "not-the-password" not in str(refused.value)
+    with pytest.raises(StoreOpenError, match=r"store\.password_file"):
+        await open_postgresql(postgres_url, str(tmp_path / "missing"))
