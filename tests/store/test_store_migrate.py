@@ -72,6 +72,17 @@ async def test_a_schema3_file_is_upgraded_then_copied_row_for_row(
     assert sum(map(len, expected.values())) > 10
     assert _contents_pg(postgres_url, columns) == expected
 
+    # The CLI reaches it through a config, and names it without a password.
+    config = tmp_path / "autotoo.yaml"
+    config.write_text(
+        f"state: {postgres_url}\nstore:\n  password_file: {postgres_cluster.password_file}\n"
+    )
+    code, text = await _cli(["status", "-c", str(config)])
+    assert code == EXIT_OK, text
+    assert text.startswith(f"state        {postgres_url}\n")
+    assert "submissions  swift_too:unknown 1, ukssdc_xrt:planned 1" in text
+    assert PG_PASSWORD not in text
+
     # The daemon goes on from there: the same keys load the same typed requests, and new
     # rows get ids after the copied ones.
     file_db = await Database.open(path)

@@ -250,9 +250,10 @@ async def collect_status(repo: Repository, now: datetime) -> dict[str, Any]:
     pending = await repo.cli_oldest_submission([S.PLANNED, S.SUBMITTING, S.UNKNOWN])
     activity = await repo.cli_last_activity()
     folders = json.loads(meta.get("drop_folders") or "{}")
-    free, size = free_bytes(repo.db.path.parent)
+    directory = repo.db.storage.directory  # None: a server's store (PostgreSQL)
+    free, size = free_bytes(directory) if directory else (0, 0)
     return {
-        "state": str(repo.db.path.absolute()),
+        "state": repo.db.location(),
         "drop_folders": folders,
         "admin_url": meta.get("admin_url") or None,
         "storage": {

@@ -80,7 +80,7 @@ async def _prune(args: argparse.Namespace, repo: Repository) -> int:
             f"{report.kept_unprocessed} not evaluated yet"
         )
     print(
-        f"store: {repo.db.path} {_mib(stats.file_bytes)}, WAL {_mib(stats.wal_bytes)}; "
+        f"store: {repo.db.location()} {_mib(stats.file_bytes)}, WAL {_mib(stats.wal_bytes)}; "
         f"{stats.payloads} raw payload(s) held ({_mib(stats.stored_bytes)} stored, "
         f"{_mib(stats.original_bytes)} received); {stats.pruned} pruned so far"
     )

@@ -517,6 +517,10 @@ class Database:
         finally:
             conn.execute("COMMIT")  # ends the snapshot (nothing was written)
 
+    def location(self) -> str:
+        """Where the state is, for an operator (the file's absolute path)."""
+        return str(self.path.absolute())
+
     def sizes(self) -> tuple[int, int]:
         """(bytes of the database file, of its WAL) on disk (0: not there)."""
         return _size(self.path), _size(self.path.with_name(f"{self.path.name}-wal"))

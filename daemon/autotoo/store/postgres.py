@@ -449,6 +449,10 @@ class PgDatabase(Database):
         finally:
             conn.raw.execute("COMMIT")
 
+    def location(self) -> str:
+        """The database's URL, without a password."""
+        return self.url
+
     def sizes(self) -> tuple[int, int]:
         """(the database's size on the server, 0): its WAL is the server's, not ours."""
         row = self.read(
