@@ -527,7 +527,7 @@ async def _main(path: Path | None, loaded: LoadedConfig, rules: Any) -> int:
             assert loaded.config.state is not None
             state_path = Path(redacted(loaded.config.state))
             db: Database = await open_postgresql(
-                loaded.config.state, loaded.config.store.password_file
+                loaded.config.state, loaded.config.store.password_file, daemon=True
             )
         else:
             announce_upgrade(state_path, Notifier())

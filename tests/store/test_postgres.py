@@ -95,3 +95,17 @@ async def test_the_password_comes_from_its_file_and_never_shows(
     assert "not-the-password" not in str(refused.value)
     with pytest.raises(StoreOpenError, match=r"store\.password_file"):
         await open_postgresql(postgres_url, str(tmp_path / "missing"))
+
+
+async def test_one_daemon_per_database(postgres_cluster: PgCluster, postgres_url: str) -> None:
+    password = str(postgres_cluster.password_file)
+    first = await open_postgresql(postgres_url, password, daemon=True)
+    try:
+        with pytest.raises(StoreOpenError, match="another autotoo daemon is running on"):
+            await open_postgresql(postgres_url, password, daemon=True)
+        cli = await open_postgresql(postgres_url, password)  # the CLI beside it: fine
+        await cli.close()
+    finally:
+        await first.close()
+    again = await open_postgresql(postgres_url, password, daemon=True)  # released with it
+    await again.close()

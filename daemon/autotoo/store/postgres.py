@@ -60,6 +60,9 @@ T = TypeVar("T")
 _MIGRATION_NAME = re.compile(r"^(\d{4})_[a-z0-9_]+\.sql$")
 # Serialises migrations of several instances starting at once (a constant of our own).
 _MIGRATION_LOCK = 0x6175746F746F6F
+# Held by a running daemon for as long as its writer is connected: one daemon per database
+# until several can share the work (issue 22's leases). The CLI does not take it.
+_INSTANCE_LOCK = 0x6175746F746F70
 
 
 def pg_migrations() -> list[tuple[int, str, str]]:
@@ -449,6 +452,22 @@ class PgDatabase(Database):
         finally:
             conn.raw.execute("COMMIT")
 
+    async def claim(self) -> None:
+        """Take the database for this daemon, or raise StoreOpenError if another daemon has
+        it: two would both submit the same due rows (nothing keeps their writers apart
+        yet). A session lock: the server releases it when the connection ends."""
+
+        def take(conn: PgConnection) -> bool:
+            row = conn.raw.execute("SELECT pg_try_advisory_lock(%s)", (_INSTANCE_LOCK,)).fetchone()
+            return bool(row and row[0])
+
+        async with self._lock:
+            if not await self.on_thread(take):
+                raise StoreOpenError(
+                    f"another autotoo daemon is running on {self.url}: one daemon per "
+                    "database (several cannot share the work yet)"
+                )
+
     def location(self) -> str:
         """The database's URL, without a password."""
         return self.url
@@ -519,10 +538,11 @@ def is_postgresql(state: str | None) -> bool:
 
 
 async def open_postgresql(
-    url: str, password_file: str | None, *, write_check: bool = True
+    url: str, password_file: str | None, *, write_check: bool = True, daemon: bool = False
 ) -> PgDatabase:
     """Open the config's PostgreSQL state; the password is read from its credential file
-    (a systemd credential name or an absolute path), never from the config."""
+    (a systemd credential name or an absolute path), never from the config. ``daemon``:
+    also :meth:`PgDatabase.claim` it."""
     from autotoo.credentials import CredentialError, read_credential  # noqa: PLC0415
 
     password = None
@@ -531,4 +551,11 @@ async def open_postgresql(
             password = read_credential(password_file).get_secret_value()
         except CredentialError as exc:
             raise StoreOpenError(f"cannot read store.password_file: {exc}") from None
-    return await PgDatabase.open_url(url, password=password, write_check=write_check)
+    db = await PgDatabase.open_url(url, password=password, write_check=write_check)
+    if daemon:
+        try:
+            await db.claim()
+        except BaseException:
+            await db.close()
+            raise
+    return db
