@@ -14,6 +14,7 @@ import pytest
 
 from autotoo.cli import EXIT_FAILURE, EXIT_OK, main
 from autotoo.metrics import Metrics
+from autotoo.pipeline.pruner import Pruner, PrunerSettings
 from autotoo.store.db import Database
 from autotoo.store.repository import Repository
 from autotoo.store.retention import RetentionPolicy, prune, storage_stats
@@ -300,3 +301,16 @@ def test_retention_periods_must_be_positive() -> None:
     for bad in ({"default": "0s"}, {"topics": {"igwn.*": 0}}, {"prune_every": "0s"}):
         with pytest.raises(ValidationError, match="longer than 0 seconds"):
             Config.model_validate({"store": {"retention": bad}})
+
+
+async def test_a_failed_prune_round_is_logged_and_the_next_one_tries_again(
+    repo: Repository,
+) -> None:
+    """A statement the database refuses (here: a column gone) ends the round, not the
+    daemon: on either backend, whatever its driver's error class."""
+    await _store(repo)
+    pruner = Pruner(repo, settings=lambda: PrunerSettings(POLICY, timedelta(hours=1)))
+    async with repo.db.transaction() as tx:
+        await tx.execute("ALTER TABLE inbox RENAME COLUMN pruned_at TO gone")
+    assert await pruner.step() is None
+    assert pruner.rounds == 0
