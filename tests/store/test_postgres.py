@@ -3,15 +3,17 @@ its durability settings and its password (the rest runs on both backends: store_
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 
 import psycopg
 import pytest
 
 from autotoo.store.db import SCHEMA_VERSION, migrations
-from autotoo.store.errors import MigrationError, StoreOpenError
+from autotoo.store.errors import MigrationError, StorageUnavailableError, StoreOpenError
 from autotoo.store.postgres import PgDatabase, open_postgresql, pg_migrations, redacted, translate
 from autotoo.store.repository import Repository
+from autotoo.store.rows import SubmissionState, utcnow
 from tests.fixtures.postgres import PG_PASSWORD, PgCluster
 
 
@@ -109,3 +111,89 @@ async def test_one_daemon_per_database(postgres_cluster: PgCluster, postgres_url
         await first.close()
     again = await open_postgresql(postgres_url, password, daemon=True)  # released with it
     await again.close()
+
+
+async def test_a_lost_server_pauses_the_store_until_it_is_back(
+    postgres_cluster: PgCluster, postgres_url: str
+) -> None:
+    """The server ends every connection (a restart, a fail-over). Between transactions the
+    next one connects again unseen; while the server refuses connections the store is
+    unavailable (intake refuses, workers wait, as for a full disk) and the storage probe
+    connects again once it is back; the loop's reads and the inbox's flush follow."""
+    db = await open_postgresql(postgres_url, str(postgres_cluster.password_file), daemon=True)
+    repo = Repository(db)
+    name = postgres_url.rsplit("/", 1)[1]
+    drop = (
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+        f"WHERE datname = '{name}' AND pid <> pg_backend_pid()"
+    )
+    try:
+        await repo.set_meta("before", "1")
+        postgres_cluster.admin(drop)
+        await repo.set_meta("between", "1")  # a new connection, unseen
+        assert await repo.count_in_states(api="swift_too", states=[SubmissionState.PLANNED]) == 0
+        await repo.sync()
+        assert db.storage.problem is None
+
+        postgres_cluster.admin(f"ALTER DATABASE {name} ALLOW_CONNECTIONS false")
+        postgres_cluster.admin(drop)
+        with pytest.raises(StorageUnavailableError, match="the state store cannot write"):
+            await repo.set_meta("during", "1")
+        assert db.storage.problem is not None
+        await asyncio.sleep(1.0)
+        assert db.storage.problem is not None  # the probe keeps failing meanwhile
+        postgres_cluster.admin(f"ALTER DATABASE {name} ALLOW_CONNECTIONS true")
+        await asyncio.wait_for(db.storage.wait(), 20)  # the probe connected again
+        await repo.set_meta("after", "1")
+        assert await repo.get_meta("after") == "1"
+        assert await repo.get_meta("during") is None
+        assert await repo.count_in_states(api="swift_too", states=[SubmissionState.PLANNED]) == 0
+        await repo.sync()
+        # the instance lock came back with the writer's new session
+        with pytest.raises(StoreOpenError, match="another autotoo daemon"):
+            await open_postgresql(postgres_url, str(postgres_cluster.password_file), daemon=True)
+    finally:
+        await db.close()
+
+
+def _transactions(trace: str) -> list[list[str]]:
+    """The statements libpq sent, grouped by transaction (BEGIN ... COMMIT)."""
+    groups: list[list[str]] = []
+    for line in trace.splitlines():
+        fields = line.split("\t")
+        if len(fields) >= 5 and fields[1] == "F" and fields[3] == "Query":
+            sql = fields[4].strip().strip('"')
+            if sql.startswith("BEGIN"):
+                groups.append([])
+            if groups:
+                groups[-1].append(sql)
+    return groups
+
+
+async def test_the_inbox_commit_is_durable_itself(postgres_url: str, tmp_path: Path) -> None:
+    """Before the transport is acknowledged the inbox row must survive a crash of the
+    server: its own commit waits for the WAL flush (not a later flush elsewhere, which could
+    not tell whether the server crashed in between). Other routine commits do not wait."""
+    db = await PgDatabase.open_url(postgres_url, password=PG_PASSWORD)
+    repo = Repository(db)
+    trace = tmp_path / "libpq-trace"
+    try:
+        with trace.open("w") as out:
+            await db.on_thread(lambda conn: conn.raw.pgconn.trace(out.fileno()))
+            await repo.inbox_put(
+                dedup_key="k",
+                source="mqtt",
+                identity=None,
+                topic="t",
+                digest="d",
+                raw=b"x",
+                received_at=utcnow(),
+            )
+            await repo.set_meta("routine", "1")
+            await db.on_thread(lambda conn: conn.raw.pgconn.untrace())
+    finally:
+        await db.close()
+    inbox, routine = _transactions(trace.read_text())
+    assert inbox[1] == "SET LOCAL synchronous_commit = on"
+    assert inbox[2].startswith("INSERT INTO inbox") and inbox[-1] == "COMMIT"
+    assert routine[1] == "SET LOCAL synchronous_commit = off"

@@ -133,6 +133,10 @@ def _why(path: Path) -> str:
 class Database:
     """An open, migrated SQLite state file."""
 
+    # The inbox commits without an fsync and :meth:`sync` makes it durable beside the loop
+    # (see the module's docstring); a server's store commits it durably (store/postgres.py).
+    inbox_commits_durable = False
+
     def __init__(
         self, conn: aiosqlite.Connection, path: Path, *, fsync: Callable[[int], None] = os.fdatasync
     ) -> None:

@@ -18,9 +18,11 @@ Why it is built this way (docs/postgresql.md has the measurements):
   callers are synchronous (a short index read; on a local server ~0.1 ms a statement), and
   :meth:`sync`'s, on a thread of its own.
 * Durability as on SQLite: ``synchronous_commit`` on for durable transactions (the outbox's
-  'submitting' before its POST), off for the rest; a flush of the WAL also covers every
-  commit before it, so :meth:`sync` (the inbox's, before the transport is acknowledged)
-  is one empty durable commit shared by every caller waiting.
+  'submitting' before its POST), off for the rest. The inbox's commit is durable itself
+  (:attr:`inbox_commits_durable`): SQLite's way, a commit and then an fsync of the WAL
+  (:meth:`sync`), would here be a flush on another connection, which cannot tell whether
+  the server crashed in between and lost the commit. :meth:`sync` still flushes (one empty
+  durable commit shared by every caller waiting) for a commit that was not durable.
 * Migrations: ``migrations/postgresql/NNNN_*.sql``, numbered like SQLite's; the first is
   the schema at SQLite's version 6 (a new store starts there), and both sets must end at
   the same version. Applied in one transaction each under an advisory lock, recorded in
@@ -36,7 +38,7 @@ from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from decimal import Decimal
-from functools import lru_cache
+from functools import lru_cache, partial
 from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar, cast
@@ -175,8 +177,36 @@ def _row_factory(cursor: Any) -> Callable[[Sequence[Any]], PgRow]:
 class PgConnection:
     """The part of ``sqlite3.Connection`` the store's functions use, over psycopg."""
 
-    def __init__(self, raw: psycopg.Connection[Any]) -> None:
+    def __init__(
+        self,
+        raw: psycopg.Connection[Any],
+        reconnect: Callable[[], psycopg.Connection[Any]] | None = None,
+    ) -> None:
         self.raw = raw
+        self._reconnect = reconnect
+        self.reconnected: Callable[[PgConnection], None] = lambda _conn: None
+
+    def ensure(self) -> None:
+        """Connect again if the server dropped this connection (a restart, a fail-over).
+        Only where no transaction can be open: before BEGIN, or an autocommit statement."""
+        if (self.raw.closed or self.raw.broken) and self._reconnect is not None:
+            self.raw = self._reconnect()
+            self.reconnected(self)
+
+    def begin(self, sql: str = "BEGIN") -> None:
+        """``sql`` (a BEGIN), on a new connection if this one turns out to be dropped: a
+        connection learns that the server ended it only when it is used, and a BEGIN that
+        failed did nothing, so it is safe to send again."""
+        import psycopg  # noqa: PLC0415 - loaded: this store is open
+
+        self.ensure()
+        try:
+            self.raw.execute(sql)
+        except psycopg.OperationalError:
+            if not self.raw.broken:
+                raise
+            self.ensure()
+            self.raw.execute(sql)
 
     def execute(self, sql: str, params: Sequence[Any] = ()) -> psycopg.Cursor[Any]:
         cursor = self.raw.cursor()
@@ -213,11 +243,14 @@ class AsyncPgConnection:
     """The part of ``aiosqlite.Connection`` :meth:`Database.reading` and
     :meth:`Database.transaction` callers use: each statement runs on the writer's thread."""
 
-    def __init__(self, db: PgDatabase) -> None:
+    def __init__(self, db: PgDatabase, *, autocommit: bool) -> None:
         self._db = db
+        self._autocommit = autocommit  # reading(): no transaction to lose by reconnecting
 
     async def execute(self, sql: str, params: Sequence[Any] = ()) -> _AsyncCursor:
         def run(conn: PgConnection) -> _AsyncCursor:
+            if self._autocommit:
+                conn.ensure()
             cursor = conn.execute(sql, params)
             rows = cursor.fetchall() if cursor.description else []
             return _AsyncCursor(rows, cursor.rowcount)
@@ -248,6 +281,7 @@ def _connect(url: str, password: str | None) -> psycopg.Connection[Any]:
         autocommit=True,
         cursor_factory=psycopg.ClientCursor,
         application_name="autotoo",
+        connect_timeout=5,  # read() connects again on the loop's thread
         **extra,
     )
     conn.row_factory = _row_factory
@@ -258,22 +292,30 @@ def _connect(url: str, password: str | None) -> psycopg.Connection[Any]:
 class PgDatabase(Database):
     """A PostgreSQL database behind :class:`Database`'s interface (the module says why)."""
 
+    # Its own flush, not a later one: a flush on another connection cannot tell whether the
+    # server crashed (losing the commit) between the commit and the flush.
+    inbox_commits_durable = True
+
     def __init__(
         self,
         url: str,
         writer: psycopg.Connection[Any],
         loop_conn: psycopg.Connection[Any],
         flusher: psycopg.Connection[Any],
+        password: str | None = None,
     ) -> None:
         # Database.__init__ opens SQLite's machinery; only what the interface uses is set.
         self.url = redacted(url)
         self.path = Path(self.url)
-        self._writer = PgConnection(writer)
-        self._loop_conn = PgConnection(loop_conn)
+        again = partial(_connect, url, password)
+        self._writer = PgConnection(writer, again)
+        self._writer.reconnected = self._reclaim
+        self._loop_conn = PgConnection(loop_conn, again)
+        self._claimed = False
         self._thread = ThreadPoolExecutor(1, thread_name_prefix="autotoo-postgresql")
         # sync()'s: a connection and thread of its own, like SQLite's WAL fsync, so that a
         # flush never waits for the writer's lock nor lands inside its transaction.
-        self._flusher = PgConnection(flusher)
+        self._flusher = PgConnection(flusher, again)
         self._flush_thread = ThreadPoolExecutor(1, thread_name_prefix="autotoo-pg-flush")
         self._lock = asyncio.Lock()
         self._committed = 0
@@ -298,7 +340,7 @@ class PgDatabase(Database):
             flusher = await asyncio.to_thread(_connect, url, password)
         except psycopg.Error as exc:
             raise StoreOpenError(f"cannot connect to {redacted(url)}: {exc}") from None
-        db = cls(url, writer, loop_conn, flusher)
+        db = cls(url, writer, loop_conn, flusher, password)
         try:
             await db.migrate()
             if write_check:
@@ -372,7 +414,7 @@ class PgDatabase(Database):
         """``BEGIN`` ... ``COMMIT`` on the writer (``ROLLBACK`` on any exception)."""
         async with self._lock:
             before = self._committed
-            conn = AsyncPgConnection(self)
+            conn = AsyncPgConnection(self, autocommit=False)
             try:
                 await self.on_thread(partial_begin(durable))
                 try:
@@ -382,7 +424,7 @@ class PgDatabase(Database):
                     await asyncio.shield(self.on_thread(_rollback))
                     raise
             except Exception as exc:
-                if is_storage_failure(exc):
+                if is_storage_failure(exc) or _unreachable(exc):
                     raise self.storage.failed(exc) from exc
                 raise
             self._counted(before, durable=durable)
@@ -411,7 +453,7 @@ class PgDatabase(Database):
             try:
                 result = await self.on_thread(in_transaction)
             except Exception as exc:
-                if is_storage_failure(exc):
+                if is_storage_failure(exc) or _unreachable(exc):
                     raise self.storage.failed(exc) from exc
                 raise
             self._counted(before, durable=durable)
@@ -438,7 +480,7 @@ class PgDatabase(Database):
                     self._flush_thread, _flush, self._flusher
                 )
             except Exception as exc:
-                if is_storage_failure(exc):
+                if is_storage_failure(exc) or _unreachable(exc):
                     raise self.storage.failed(exc) from exc
                 raise
             self._synced = max(self._synced, covered)
@@ -446,27 +488,38 @@ class PgDatabase(Database):
     def read(self, work: Callable[[sqlite3.Connection], T]) -> T:
         """A short read on the loop's thread, in one snapshot (REPEATABLE READ)."""
         conn = self._loop_conn
-        conn.raw.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
         try:
-            return work(cast("sqlite3.Connection", conn))
-        finally:
-            conn.raw.execute("COMMIT")
+            conn.begin("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
+            try:
+                return work(cast("sqlite3.Connection", conn))
+            finally:
+                if not conn.raw.broken:
+                    conn.raw.execute("COMMIT")
+        except Exception as exc:
+            if _unreachable(exc):
+                raise self.storage.failed(exc) from exc
+            raise
 
     async def claim(self) -> None:
         """Take the database for this daemon, or raise StoreOpenError if another daemon has
         it: two would both submit the same due rows (nothing keeps their writers apart
         yet). A session lock: the server releases it when the connection ends."""
 
-        def take(conn: PgConnection) -> bool:
-            row = conn.raw.execute("SELECT pg_try_advisory_lock(%s)", (_INSTANCE_LOCK,)).fetchone()
-            return bool(row and row[0])
-
         async with self._lock:
-            if not await self.on_thread(take):
+            if not await self.on_thread(_take_instance_lock):
                 raise StoreOpenError(
                     f"another autotoo daemon is running on {self.url}: one daemon per "
                     "database (several cannot share the work yet)"
                 )
+            self._claimed = True
+
+    def _reclaim(self, conn: PgConnection) -> None:
+        """The writer connected again: the instance lock went with the old session."""
+        if self._claimed and not _take_instance_lock(conn):
+            conn.raw.close()  # the next attempt connects (and tries) again
+            raise InstanceTakenError(
+                f"another autotoo daemon took {self.url} while this one was disconnected"
+            )
 
     def location(self) -> str:
         """The database's URL, without a password."""
@@ -483,7 +536,7 @@ class PgDatabase(Database):
     async def reading(self) -> AsyncIterator[aiosqlite.Connection]:
         """Statements on the writer's connection, kept out of a writer's transaction."""
         async with self._lock:
-            yield cast("aiosqlite.Connection", AsyncPgConnection(self))
+            yield cast("aiosqlite.Connection", AsyncPgConnection(self, autocommit=True))
 
     async def _probe(self) -> None:
         def probe(conn: sqlite3.Connection) -> None:
@@ -502,7 +555,7 @@ def partial_begin(durable: bool) -> Callable[[PgConnection], None]:
     NORMAL commits)."""
 
     def begin(conn: PgConnection) -> None:
-        conn.raw.execute("BEGIN")
+        conn.begin()
         conn.raw.execute(f"SET LOCAL synchronous_commit = {'on' if durable else 'off'}")
 
     return begin
@@ -522,7 +575,7 @@ def _flush(conn: PgConnection) -> None:
     """An empty durable commit: txid_current() gives the transaction an id, so its COMMIT
     writes a record and waits for the WAL to be flushed through it (and every record
     before it)."""
-    conn.raw.execute("BEGIN")
+    conn.begin()
     try:
         conn.raw.execute("SET LOCAL synchronous_commit = on")
         conn.raw.execute("SELECT txid_current()")
@@ -559,3 +612,21 @@ async def open_postgresql(
             await db.close()
             raise
     return db
+
+
+class InstanceTakenError(Exception):
+    """Connected again, another daemon holds the database: unavailable until it leaves."""
+
+
+def _take_instance_lock(conn: PgConnection) -> bool:
+    row = conn.raw.execute("SELECT pg_try_advisory_lock(%s)", (_INSTANCE_LOCK,)).fetchone()
+    return bool(row and row[0])
+
+
+def _unreachable(exc: BaseException) -> bool:
+    """The server cannot be used now (the connection lost, a restart, a fail-over, a
+    refused connection): the store is unavailable, as a full disk makes SQLite's, and the
+    storage health's probe connects again (store/storage.py)."""
+    import psycopg  # noqa: PLC0415 - loaded: this store is open
+
+    return isinstance(exc, psycopg.OperationalError | InstanceTakenError)
