@@ -4,16 +4,19 @@ its durability settings and its password (the rest runs on both backends: store_
 from __future__ import annotations
 
 import asyncio
+import sqlite3
 from pathlib import Path
 
 import psycopg
 import pytest
 
-from autotoo.store.db import SCHEMA_VERSION, migrations
+from autotoo.store.db import SCHEMA_VERSION, Database, migrations
 from autotoo.store.errors import MigrationError, StorageUnavailableError, StoreOpenError
-from autotoo.store.postgres import PgDatabase, open_postgresql, pg_migrations, redacted, translate
+from autotoo.store.pg_connection import translate
+from autotoo.store.postgres import PgDatabase, open_postgresql, pg_migrations, redacted
 from autotoo.store.repository import Repository
 from autotoo.store.rows import SubmissionState, utcnow
+from autotoo.store.transfer import TABLES
 from tests.fixtures.postgres import PG_PASSWORD, PgCluster
 
 
@@ -197,3 +200,33 @@ async def test_the_inbox_commit_is_durable_itself(postgres_url: str, tmp_path: P
     assert inbox[1] == "SET LOCAL synchronous_commit = on"
     assert inbox[2].startswith("INSERT INTO inbox") and inbox[-1] == "COMMIT"
     assert routine[1] == "SET LOCAL synchronous_commit = off"
+
+
+async def test_both_schemas_have_the_same_tables_and_columns(
+    postgres_url: str, tmp_path: Path
+) -> None:
+    """What keeps the two migration sets together: every table and column, in order (and
+    every table is one `store migrate` copies)."""
+    sqlite_db = await Database.open(tmp_path / "state.db")
+    await sqlite_db.close()
+    with sqlite3.connect(tmp_path / "state.db") as conn:
+        tables = [
+            r[0]
+            for r in conn.execute(
+                "SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name"
+            )
+        ]
+        in_sqlite = {t: [r[1] for r in conn.execute(f"PRAGMA table_info({t})")] for t in tables}
+    pg_db = await PgDatabase.open_url(postgres_url, password=PG_PASSWORD)
+    await pg_db.close()
+    with psycopg.connect(postgres_url, password=PG_PASSWORD) as conn:
+        rows = conn.execute(
+            "SELECT table_name, column_name FROM information_schema.columns "
+            "WHERE table_schema = 'public' AND table_name <> 'schema_version' "
+            "ORDER BY table_name, ordinal_position"
+        ).fetchall()
+    in_pg: dict[str, list[str]] = {}
+    for table, column in rows:
+        in_pg.setdefault(table, []).append(column)
+    assert in_pg == in_sqlite
+    assert sorted(TABLES) == sorted(in_sqlite)

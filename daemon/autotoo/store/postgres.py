@@ -4,12 +4,12 @@ Why it is built this way (docs/postgresql.md has the measurements):
 
 * The store's SQL stays in one place for both backends. Every statement is already the
   portable subset (``ON CONFLICT``, ``RETURNING``); what remains SQLite's own is translated
-  here, once per distinct statement (:func:`translate`): ``?`` placeholders, ``X''``,
-  ``datetime('now')``, ``BEGIN IMMEDIATE``. The hot transactions are plain functions of a
-  connection (:meth:`Database.run`); :class:`PgConnection` gives them the part of
-  ``sqlite3.Connection`` they use, so the very same functions run on both.
+  once per distinct statement (``pg_connection.translate``): ``?`` placeholders, ``X''``,
+  ``datetime('now')``, ``BEGIN IMMEDIATE``, ``INDEXED BY``. The hot transactions are plain
+  functions of a connection (:meth:`Database.run`); ``pg_connection.PgConnection`` gives
+  them the part of ``sqlite3.Connection`` they use, so the very same functions run on both.
 * psycopg 3, not asyncpg: those functions are synchronous, and psycopg has a synchronous
-  API (asyncpg has none); its small transaction was also the quicker one here.
+  API (asyncpg has none); their small transactions took the same time within the noise.
 * Client-side binding (``ClientCursor``): the values are quoted into the statement, as
   SQLite's dynamic typing lets them be compared: an untyped ``? IS NULL`` or a text
   compared with a text column needs no cast. Booleans are stored as integers, as in SQLite.
@@ -23,6 +23,8 @@ Why it is built this way (docs/postgresql.md has the measurements):
   (:meth:`sync`), would here be a flush on another connection, which cannot tell whether
   the server crashed in between and lost the commit. :meth:`sync` still flushes (one empty
   durable commit shared by every caller waiting) for a commit that was not durable.
+* A server that went away makes the store unavailable, as a full disk does SQLite's
+  (:func:`_unreachable`); a BEGIN on a dropped connection is sent again on a new one.
 * Migrations: ``migrations/postgresql/NNNN_*.sql``, numbered like SQLite's; the first is
   the schema at SQLite's version 6 (a new store starts there), and both sets must end at
   the same version. Applied in one transaction each under an advisory lock, recorded in
@@ -34,11 +36,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import re
-from collections.abc import AsyncIterator, Callable, Iterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
-from decimal import Decimal
-from functools import lru_cache, partial
+from functools import partial
 from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar, cast
@@ -47,6 +48,7 @@ from urllib.parse import urlsplit, urlunsplit
 from autotoo.logs import get_logger
 from autotoo.store.db import SCHEMA_VERSION, Database
 from autotoo.store.errors import MigrationError, StorageUnavailableError, StoreOpenError
+from autotoo.store.pg_connection import PgConnection, connect
 from autotoo.store.storage import StorageHealth, is_storage_failure
 
 if TYPE_CHECKING:
@@ -99,132 +101,6 @@ def redacted(url: str) -> str:
     return urlunsplit(parts._replace(netloc=netloc))
 
 
-def _outside_literals(sql: str) -> Iterator[tuple[bool, str]]:
-    """(is code, text) pieces of ``sql``: quoted literals are never rewritten."""
-    for index, piece in enumerate(re.split(r"('(?:[^']|'')*')", sql)):
-        yield index % 2 == 0, piece
-
-
-_REWRITES = (
-    (re.compile(r"\bBEGIN IMMEDIATE\b", re.IGNORECASE), "BEGIN"),
-    # SQLite's planner hint (retention.py's scans); PostgreSQL chooses for itself.
-    (re.compile(r"\s+INDEXED BY \w+", re.IGNORECASE), ""),
-    (re.compile(r"\bX''"), r"'\\x'::bytea"),
-    (
-        re.compile(r"datetime\('now'\)", re.IGNORECASE),
-        "to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS')",
-    ),
-)
-
-
-@lru_cache(maxsize=1024)
-def translate(sql: str) -> str:
-    """A statement of the store in PostgreSQL's words (cached: the store has a few hundred)."""
-    for pattern, replacement in _REWRITES:
-        sql = pattern.sub(replacement, sql)
-    out = []
-    for code, piece in _outside_literals(sql):
-        out.append(piece.replace("%", "%%").replace("?", "%s") if code else piece)
-    return "".join(out)
-
-
-def _value(value: Any) -> Any:
-    """A parameter as SQLite would store it: booleans are integers."""
-    return int(value) if isinstance(value, bool) else value
-
-
-class PgRow:
-    """A result row read like ``sqlite3.Row``: by position, by column name, ``keys()``."""
-
-    __slots__ = ("_names", "_values")
-
-    def __init__(self, values: Sequence[Any], names: dict[str, int]) -> None:
-        self._values = tuple(values)
-        self._names = names
-
-    def __getitem__(self, key: Any) -> Any:
-        if isinstance(key, str):
-            return self._values[self._names[key]]
-        return self._values[key]
-
-    def __iter__(self) -> Iterator[Any]:
-        return iter(self._values)
-
-    def __len__(self) -> int:
-        return len(self._values)
-
-    def __eq__(self, other: object) -> bool:
-        if isinstance(other, PgRow):
-            return self._values == other._values
-        return self._values == other
-
-    def __hash__(self) -> int:
-        return hash(self._values)
-
-    def __repr__(self) -> str:
-        return f"PgRow{self._values!r}"
-
-    def keys(self) -> list[str]:
-        return list(self._names)
-
-
-def _row_factory(cursor: Any) -> Callable[[Sequence[Any]], PgRow]:
-    description = cursor.description or ()
-    names = {column.name: index for index, column in enumerate(description)}
-    return lambda values: PgRow(values, names)
-
-
-class PgConnection:
-    """The part of ``sqlite3.Connection`` the store's functions use, over psycopg."""
-
-    def __init__(
-        self,
-        raw: psycopg.Connection[Any],
-        reconnect: Callable[[], psycopg.Connection[Any]] | None = None,
-    ) -> None:
-        self.raw = raw
-        self._reconnect = reconnect
-        self.reconnected: Callable[[PgConnection], None] = lambda _conn: None
-
-    def ensure(self) -> None:
-        """Connect again if the server dropped this connection (a restart, a fail-over).
-        Only where no transaction can be open: before BEGIN, or an autocommit statement."""
-        if (self.raw.closed or self.raw.broken) and self._reconnect is not None:
-            self.raw = self._reconnect()
-            self.reconnected(self)
-
-    def begin(self, sql: str = "BEGIN") -> None:
-        """``sql`` (a BEGIN), on a new connection if this one turns out to be dropped: a
-        connection learns that the server ended it only when it is used, and a BEGIN that
-        failed did nothing, so it is safe to send again."""
-        import psycopg  # noqa: PLC0415 - loaded: this store is open
-
-        self.ensure()
-        try:
-            self.raw.execute(sql)
-        except psycopg.OperationalError:
-            if not self.raw.broken:
-                raise
-            self.ensure()
-            self.raw.execute(sql)
-
-    def execute(self, sql: str, params: Sequence[Any] = ()) -> psycopg.Cursor[Any]:
-        cursor = self.raw.cursor()
-        cursor.execute(translate(sql), [_value(v) for v in params])
-        return cursor
-
-    def executemany(self, sql: str, seq: Any) -> psycopg.Cursor[Any]:
-        cursor = self.raw.cursor()
-        cursor.executemany(translate(sql), [[_value(v) for v in params] for params in seq])
-        return cursor
-
-    @property
-    def in_transaction(self) -> bool:
-        from psycopg.pq import TransactionStatus  # noqa: PLC0415
-
-        return self.raw.info.transaction_status != TransactionStatus.IDLE
-
-
 class _AsyncCursor:
     """What ``await conn.execute(...)`` of aiosqlite returns, already fetched."""
 
@@ -264,31 +140,6 @@ class AsyncPgConnection:
         return await self._db.on_thread(run)
 
 
-def _connect(url: str, password: str | None) -> psycopg.Connection[Any]:
-    import psycopg  # noqa: PLC0415
-    from psycopg.types.numeric import NumericLoader  # noqa: PLC0415
-
-    class _Numeric(NumericLoader):
-        """SUM() of integers is NUMERIC in PostgreSQL, an integer in SQLite."""
-
-        def load(self, data: Any) -> Any:
-            value: Decimal = super().load(data)
-            return int(value) if value == value.to_integral_value() else float(value)
-
-    extra: dict[str, Any] = {"password": password} if password is not None else {}
-    conn = psycopg.connect(
-        url,
-        autocommit=True,
-        cursor_factory=psycopg.ClientCursor,
-        application_name="autotoo",
-        connect_timeout=5,  # read() connects again on the loop's thread
-        **extra,
-    )
-    conn.row_factory = _row_factory
-    conn.adapters.register_loader("numeric", _Numeric)
-    return conn
-
-
 class PgDatabase(Database):
     """A PostgreSQL database behind :class:`Database`'s interface (the module says why)."""
 
@@ -307,7 +158,7 @@ class PgDatabase(Database):
         # Database.__init__ opens SQLite's machinery; only what the interface uses is set.
         self.url = redacted(url)
         self.path = Path(self.url)
-        again = partial(_connect, url, password)
+        again = partial(connect, url, password)
         self._writer = PgConnection(writer, again)
         self._writer.reconnected = self._reclaim
         self._loop_conn = PgConnection(loop_conn, again)
@@ -335,9 +186,9 @@ class PgDatabase(Database):
                 "a postgresql:// state needs psycopg: install autotoo[postgresql]"
             ) from None
         try:
-            writer = await asyncio.to_thread(_connect, url, password)
-            loop_conn = await asyncio.to_thread(_connect, url, password)
-            flusher = await asyncio.to_thread(_connect, url, password)
+            writer = await asyncio.to_thread(connect, url, password)
+            loop_conn = await asyncio.to_thread(connect, url, password)
+            flusher = await asyncio.to_thread(connect, url, password)
         except psycopg.Error as exc:
             raise StoreOpenError(f"cannot connect to {redacted(url)}: {exc}") from None
         db = cls(url, writer, loop_conn, flusher, password)

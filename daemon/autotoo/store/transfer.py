@@ -21,7 +21,8 @@ from typing import Any, cast
 
 from autotoo.store.db import Database
 from autotoo.store.errors import StoreError
-from autotoo.store.postgres import PgConnection, PgDatabase
+from autotoo.store.pg_connection import PgConnection
+from autotoo.store.postgres import PgDatabase
 
 # Every table of the schema, parents before children (the server checks each foreign key
 # as the row arrives). A column that refers to its own table (a duplicate's first message,
