@@ -80,7 +80,8 @@ class Runtime:
 
 
 def resolve_state_path(state: str | None, environ: dict[str, str] | None = None) -> Path:
-    """Where the SQLite file lives.
+    """Where the SQLite file lives (with a PostgreSQL state, where it would: its folder
+    holds the drop folders).
 
     An explicit ``state: sqlite:///...`` wins (a relative path resolves inside
     ``$STATE_DIRECTORY`` when systemd sets it, as ProtectSystem=strict leaves only that
@@ -88,6 +89,8 @@ def resolve_state_path(state: str | None, environ: dict[str, str] | None = None)
     """
     env = os.environ if environ is None else environ
     state_dir = env.get("STATE_DIRECTORY", "").split(":")[0]  # several dirs: the first is ours
+    if state and state.startswith("postgresql://"):
+        state = None  # a server's store: the state folder (drop folders) is the default one
     if state:
         path = Path(state.removeprefix("sqlite:///"))  # sqlite:////abs -> /abs
         if not path.is_absolute() and state_dir:

@@ -28,6 +28,7 @@ from autotoo.pipeline.settings import PipelineSettings
 from autotoo.pipeline.transients import AssociationSettings
 from autotoo.store.db import Database
 from autotoo.store.errors import StoreError
+from autotoo.store.postgres import is_postgresql, open_postgresql, redacted
 from autotoo.store.repository import Repository
 from autotoo.supervisor import (
     Component,
@@ -512,7 +513,10 @@ def _remote_ports(loaded: LoadedConfig, session: aiohttp.ClientSession) -> tuple
 def where_things_are(config: Config) -> dict[str, Any]:
     """The state file, drop folders and admin URL, absolute: the first log line and
     ``autotoo status`` name them, so whoever started the daemon knows where to look and drop."""
-    state = resolve_state_path(config.state).absolute()
+    state: Any = resolve_state_path(config.state).absolute()
+    if is_postgresql(config.state):
+        assert config.state is not None
+        state = redacted(config.state)
     folders = {
         src.name or f"directory-{index}": str(drop_folder(config, src).absolute())
         for index, src in enumerate(config.sources)
@@ -551,9 +555,16 @@ def announce_upgrade(state_path: Path, notifier: Notifier) -> None:
 
 async def _main(path: Path | None, loaded: LoadedConfig, rules: Any) -> int:
     state_path = resolve_state_path(loaded.config.state)
-    announce_upgrade(state_path, Notifier())
     try:
-        db = await Database.open(state_path, compact=True)
+        if is_postgresql(loaded.config.state):
+            assert loaded.config.state is not None
+            state_path = Path(redacted(loaded.config.state))
+            db: Database = await open_postgresql(
+                loaded.config.state, loaded.config.store.password_file, daemon=True
+            )
+        else:
+            announce_upgrade(state_path, Notifier())
+            db = await Database.open(state_path, compact=True)
     except StoreError as exc:
         log.error("cannot open the state store", error=str(exc), path=str(state_path))
         return EXIT_FAILURE

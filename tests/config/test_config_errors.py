@@ -53,6 +53,21 @@ CASES: list[tuple[str, str, list[str]]] = [
         "swift:\n  shared_secret_file: empty\n",
         ["2:23: swift.shared_secret_file: credential 'empty' at"],
     ),
+    (
+        "a password in the state URL",
+        "state: postgresql://autotoo:hunter2@db.example:5432/autotoo\n",
+        ["1:8: state: Value error, a password does not belong in the config: put it in a "],
+    ),
+    (
+        "state of an unknown kind",
+        "state: mysql://db/autotoo\n",
+        ["1:8: state: Value error, expected sqlite:///path/to/state.db or postgresql://"],
+    ),
+    (
+        "missing state password file",
+        "state: postgresql://autotoo@db.example/autotoo\nstore:\n  password_file: no-pg\n",
+        ["3:18: store.password_file: credential 'no-pg' not found"],
+    ),
     ("bad enum", "mode: liv\n", ["1:7: mode: Input should be 'dry-run', 'debug' or 'live'"]),
     (
         "missing required key",

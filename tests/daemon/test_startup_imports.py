@@ -41,6 +41,7 @@ NOT_AT_START = (
     "cel.cli",
     "typer",
     "prompt_toolkit",
+    "psycopg",  # a SQLite daemon does not load the PostgreSQL driver (docs/postgresql.md)
 )
 # Not loaded by the time the daemon says READY=1 (config below: live, admin disabled).
 NOT_BEFORE_READY = (

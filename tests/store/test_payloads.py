@@ -23,6 +23,7 @@ from autotoo.store.repository import Repository
 from autotoo.store.retention import compress_old
 from autotoo.store.rows import utcnow
 from tests.alerts.alert_corpus import REPO_ROOT
+from tests.fixtures.stores import store_args
 
 DATA = REPO_ROOT / "tests" / "data" / "alerts"
 SKY_MAPS = sorted((DATA / "igwn").glob("MS181101ab-*.json"))
@@ -31,10 +32,8 @@ IGWN = "igwn.gwalert"
 
 
 @pytest.fixture
-async def repo(tmp_path: Path):
-    db = await Database.open(tmp_path / "state.db")
-    yield Repository(db)
-    await db.close()
+async def repo(store_db: Database) -> Repository:
+    return Repository(store_db)  # on SQLite and on PostgreSQL (tests/fixtures/postgres.py)
 
 
 async def _put(repo: Repository, raw: bytes, topic: str) -> int:
@@ -51,7 +50,16 @@ async def _put(repo: Repository, raw: bytes, topic: str) -> int:
     return put.inbox_id
 
 
-def _stored(path: Path) -> dict[int, tuple[str, int, int | None, str]]:
+def _stored(path: Path | Database) -> dict[int, tuple[str, int, int | None, str]]:
+    """Each inbox row's encoding, stored length, original size and digest (a file's, or an
+    open store's on either backend)."""
+    if isinstance(path, Database):
+        rows = path.read(
+            lambda conn: conn.execute(
+                "SELECT id, encoding, length(raw), raw_size, digest FROM inbox"
+            ).fetchall()
+        )
+        return {r[0]: (r[1], r[2], r[3], r[4]) for r in rows}
     with sqlite3.connect(path) as conn:
         return {
             r[0]: (r[1], r[2], r[3], r[4])
@@ -69,12 +77,12 @@ async def test_sky_maps_are_stored_compressed_and_every_reader_gets_the_bytes(
         path: await _put(repo, raw, IGWN if path in SKY_MAPS else "gcn.x")
         for path, raw in originals.items()
     }
-    stored = _stored(repo.db.path)
+    stored = _stored(repo.db)
     assert {v[0] for v in stored.values()} == {"identity"}
     assert all(length == size for _e, length, size, _d in stored.values())
     report = await compress_old(repo, pause_s=0)
     assert report.payloads == len(SKY_MAPS) - 1  # the retraction (252 bytes) is small
-    stored = _stored(repo.db.path)
+    stored = _stored(repo.db)
     for path, raw in originals.items():
         encoding, length, size, digest = stored[ids[path]]
         assert size == len(raw)
@@ -91,7 +99,7 @@ async def test_sky_maps_are_stored_compressed_and_every_reader_gets_the_bytes(
 
     # export writes the bytes as received
     out = tmp_path / "export"
-    export = ["alerts", "export", "--db", str(repo.db.path), "--out", str(out)]
+    export = ["alerts", "export", *store_args(repo.db, tmp_path), "--out", str(out)]
     assert await asyncio.to_thread(main, export) == EXIT_OK  # the CLI runs its own loop
     index = [json.loads(line) for line in (out / "index.jsonl").read_text().splitlines()]
     by_id = {e["id"]: e for e in index}

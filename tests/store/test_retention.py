@@ -7,7 +7,6 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
-import sqlite3
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -15,12 +14,14 @@ import pytest
 
 from autotoo.cli import EXIT_FAILURE, EXIT_OK, main
 from autotoo.metrics import Metrics
+from autotoo.pipeline.pruner import Pruner, PrunerSettings
 from autotoo.store.db import Database
 from autotoo.store.repository import Repository
 from autotoo.store.retention import RetentionPolicy, compress_old, prune, storage_stats
 from autotoo.store.rows import AlertOutcome, PlannedSubmission, utcnow
 from autotoo.store.specs import TooSpec
 from tests.alerts.alert_corpus import REPO_ROOT
+from tests.fixtures.stores import state_yaml, store_args
 
 DATA = REPO_ROOT / "tests" / "data" / "alerts"
 SKY_MAP = (DATA / "igwn" / "MS181101ab-initial.json").read_bytes()
@@ -30,10 +31,8 @@ POLICY = RetentionPolicy.of(timedelta(days=30), [("gcn/classic/*", None)])  # MQ
 
 
 @pytest.fixture
-async def repo(tmp_path: Path):
-    db = await Database.open(tmp_path / "state.db")
-    yield Repository(db)
-    await db.close()
+async def repo(store_db: Database) -> Repository:
+    return Repository(store_db)  # on SQLite and on PostgreSQL (tests/fixtures/postgres.py)
 
 
 async def _put(repo: Repository, name: str, topic: str, raw: bytes, when: datetime) -> int:
@@ -87,12 +86,13 @@ async def _store(repo: Repository) -> dict[str, int]:
     return ids
 
 
-def _pruned(path: Path) -> dict[int, tuple[str | None, int, int | None]]:
-    with sqlite3.connect(path) as conn:
-        return {
-            r[0]: (r[1], r[2], r[3])
-            for r in conn.execute("SELECT id, pruned_at, length(raw), raw_size FROM inbox")
-        }
+def _pruned(db: Database) -> dict[int, tuple[str | None, int, int | None]]:
+    rows = db.read(
+        lambda conn: conn.execute(
+            "SELECT id, pruned_at, length(raw), raw_size FROM inbox"
+        ).fetchall()
+    )
+    return {r[0]: (r[1], r[2], r[3]) for r in rows}
 
 
 async def test_the_policy_prunes_old_payloads_and_never_the_protected_ones(
@@ -100,7 +100,7 @@ async def test_the_policy_prunes_old_payloads_and_never_the_protected_ones(
 ) -> None:
     ids = await _store(repo)
     await compress_old(repo, pause_s=0)  # as the pruner's round does before it prunes
-    before = _pruned(repo.db.path)
+    before = _pruned(repo.db)
 
     # Now: every event saw its alert just now (the commit), so only the unparsed payload,
     # which has no event, may go. A dry run says so and changes nothing.
@@ -112,14 +112,14 @@ async def test_the_policy_prunes_old_payloads_and_never_the_protected_ones(
         1,
     )
     assert dry.original_bytes == len(SKY_MAP) > dry.stored_bytes  # compressed by then
-    assert _pruned(repo.db.path) == before
+    assert _pruned(repo.db) == before
     done = await prune(repo, POLICY, now=utcnow())
     assert (done.payloads, done.stored_bytes, done.by_topic) == (
         dry.payloads,
         dry.stored_bytes,
         dry.by_topic,
     )
-    after = _pruned(repo.db.path)
+    after = _pruned(repo.db)
     assert after[ids["unparsed"]][0] is not None
     assert after[ids["unparsed"]][1:] == (0, len(SKY_MAP))  # bytes gone, size kept
     assert all(after[i][0] is None for n, i in ids.items() if n != "unparsed")
@@ -127,7 +127,7 @@ async def test_the_policy_prunes_old_payloads_and_never_the_protected_ones(
     # 40 days on, the quiet event's payload goes too; the rest stays.
     later = await prune(repo, POLICY, now=utcnow() + timedelta(days=40))
     assert (later.payloads, later.kept_for_requests, later.kept_unprocessed) == (1, 1, 1)
-    after = _pruned(repo.db.path)
+    after = _pruned(repo.db)
     assert {n for n, i in ids.items() if after[i][0] is not None} == {"unparsed", "quiet"}
     for name in ("requested", "waiting", "kept for ever"):
         row = await repo.inbox_get(ids[name])
@@ -173,10 +173,10 @@ async def test_export_reprocess_and_metrics_say_what_was_pruned(
     ids = await _store(repo)
     when = utcnow() + timedelta(days=40)
     await prune(repo, POLICY, now=when)
-    db = str(repo.db.path)
+    db = store_args(repo.db, tmp_path)
 
     out = tmp_path / "export"
-    code, text = await _cli(["alerts", "export", "--db", db, "--out", str(out)])
+    code, text = await _cli(["alerts", "export", *db, "--out", str(out)])
     assert code == EXIT_OK
     day = when.strftime("%Y-%m-%d")
     assert f"wrote 3 alert(s) and index.jsonl to {out}" in text
@@ -187,10 +187,10 @@ async def test_export_reprocess_and_metrics_say_what_was_pruned(
     assert index[ids["quiet"]]["pruned_at"].startswith(day)
     assert index[ids["unparsed"]]["bytes"] == len(SKY_MAP)
 
-    code, text = await _cli(["alerts", "list", "--db", db])
+    code, text = await _cli(["alerts", "list", *db])
     assert f"payload pruned on {day}" in text
 
-    code, text = await _cli(["alerts", "reprocess", str(ids["quiet"]), "--db", db])
+    code, text = await _cli(["alerts", "reprocess", str(ids["quiet"]), *db])
     assert code == EXIT_FAILURE
     assert f"alert #{ids['quiet']}: its payload was pruned on {day}" in text
 
@@ -208,8 +208,12 @@ async def test_export_reprocess_and_metrics_say_what_was_pruned(
     held = len(b"<grm>A</grm>") + len(b"<grm>D</grm>") + len(b"<gbm/>")
     assert metrics['autotoo_store_raw_payload_bytes{form="original"}'] == held
     assert metrics['autotoo_store_raw_payload_bytes{form="stored"}'] == held  # small: as is
-    assert metrics["autotoo_store_file_bytes"] == (tmp_path / "state.db").stat().st_size
-    assert metrics["autotoo_store_wal_bytes"] == (tmp_path / "state.db-wal").stat().st_size
+    file_bytes, wal_bytes = repo.db.sizes()
+    assert metrics["autotoo_store_file_bytes"] == file_bytes > 0
+    assert metrics["autotoo_store_wal_bytes"] == wal_bytes
+    if repo.db.path == tmp_path / "state.db":  # SQLite
+        assert file_bytes == (tmp_path / "state.db").stat().st_size
+        assert wal_bytes == (tmp_path / "state.db-wal").stat().st_size
 
 
 async def _cli(argv: list[str]) -> tuple[int, str]:
@@ -232,13 +236,14 @@ async def test_store_prune_command(repo: Repository, tmp_path: Path) -> None:
     ids = await _store(repo)
     config = tmp_path / "autotoo.yaml"
     config.write_text(
-        f"state: sqlite:///{repo.db.path}\n"
-        "store:\n"
-        "  retention:\n"
-        "    default: 30 days\n"
-        "    topics:\n"
-        "      'igwn.*': 7d\n"
-        "      'gcn.classic.*': null\n",
+        state_yaml(
+            repo.db,
+            "  retention:\n"
+            "    default: 30 days\n"
+            "    topics:\n"
+            "      'igwn.*': 7d\n"
+            "      'gcn.classic.*': null\n",
+        ),
         encoding="utf-8",
     )
     code, text = await _cli(["store", "prune", "-c", str(config), "--dry-run"])
@@ -246,7 +251,7 @@ async def test_store_prune_command(repo: Repository, tmp_path: Path) -> None:
     assert text.startswith("would prune 1 raw payload(s): ")
     assert "  igwn.gwalert " in text
     assert "kept on purpose: 1 of events with a request, 1 of events with a recent alert" in text
-    assert _pruned(repo.db.path)[ids["unparsed"]][0] is None
+    assert _pruned(repo.db)[ids["unparsed"]][0] is None
 
     code, text = await _cli(["store", "prune", "-c", str(config), "--json"])
     assert code == EXIT_OK, text
@@ -254,9 +259,9 @@ async def test_store_prune_command(repo: Repository, tmp_path: Path) -> None:
     assert report["payloads"] == 1 and report["dry_run"] is False
     assert report["original_bytes"] == len(SKY_MAP)
     assert report["store"]["pruned"] == 1
-    assert _pruned(repo.db.path)[ids["unparsed"]][0] is not None
+    assert _pruned(repo.db)[ids["unparsed"]][0] is not None
 
-    config.write_text(f"state: sqlite:///{repo.db.path}\n", encoding="utf-8")
+    config.write_text(state_yaml(repo.db), encoding="utf-8")
     code, text = await _cli(["store", "prune", "-c", str(config)])
     assert code == EXIT_OK
     assert "keeps every raw payload for ever" in text
@@ -297,3 +302,16 @@ def test_retention_periods_must_be_positive() -> None:
     for bad in ({"default": "0s"}, {"topics": {"igwn.*": 0}}, {"prune_every": "0s"}):
         with pytest.raises(ValidationError, match="longer than 0 seconds"):
             Config.model_validate({"store": {"retention": bad}})
+
+
+async def test_a_failed_prune_round_is_logged_and_the_next_one_tries_again(
+    repo: Repository,
+) -> None:
+    """A statement the database refuses (here: a column gone) ends the round, not the
+    daemon: on either backend, whatever its driver's error class."""
+    await _store(repo)
+    pruner = Pruner(repo, settings=lambda: PrunerSettings(POLICY, timedelta(hours=1)))
+    async with repo.db.transaction() as tx:
+        await tx.execute("ALTER TABLE inbox RENAME COLUMN pruned_at TO gone")
+    assert await pruner.step() is None
+    assert pruner.rounds == 0

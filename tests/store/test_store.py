@@ -31,15 +31,14 @@ from autotoo.store.rows import (
     utcnow,
 )
 from autotoo.store.specs import RuleBudget, TooSpec, XrtRetry, XrtSpec
+from tests.fixtures.stores import sqlite_only
 from tests.store.fsyncs import HeldFsync, failing_fsync
 from tests.store.sql_trace import commit_modes, trace_statements
 
 
 @pytest.fixture
-async def repo(tmp_path: Path):
-    db = await Database.open(tmp_path / "state.db")
-    yield Repository(db)
-    await db.close()
+async def repo(store_db: Database) -> Repository:
+    return Repository(store_db)  # on SQLite and on PostgreSQL (tests/fixtures/postgres.py)
 
 
 def _tables(path: Path) -> list[str]:
@@ -326,6 +325,7 @@ async def test_transitions_are_conditional_and_logged(repo: Repository) -> None:
 
 
 async def test_durable_transactions_use_synchronous_full(repo: Repository) -> None:
+    sqlite_only(repo.db, "SQLite's PRAGMA synchronous (test_postgres.py: synchronous_commit)")
     async with repo.db.transaction(durable=True):
         pass
     async with repo.db.reading() as conn:

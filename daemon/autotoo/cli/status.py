@@ -74,10 +74,17 @@ def run_with_store(
     from autotoo.wiring import report_problems  # noqa: PLC0415
 
     try:
+        config = config_of(args) if args.db is None else None
         path = state_path(args)
     except ConfigError as exc:
         report_problems(exc)
         return EXIT_CONFIG
+    if config is not None and config.state and config.state.startswith("postgresql://"):
+        return asyncio.run(
+            _with_server_store(
+                config.state, config.store.password_file, args, command, write_check=write_check
+            )
+        )
     if not path.is_file():
         sys.stderr.write(f"autotoo: no state store at {path} (use --db PATH or -c CONFIG)\n")
         return EXIT_FAILURE
@@ -93,6 +100,30 @@ async def _with_store(
 
     try:
         db = await Database.open(path, write_check=write_check)
+    except StoreError as exc:
+        sys.stderr.write(f"autotoo: {exc}\n")
+        return EXIT_FAILURE
+    try:
+        return await command(args, Repository(db))
+    finally:
+        await db.close()
+
+
+async def _with_server_store(
+    url: str,
+    password_file: str | None,
+    args: argparse.Namespace,
+    command: StoreCommand,
+    *,
+    write_check: bool,
+) -> int:
+    """The config's PostgreSQL state (docs/postgresql.md)."""
+    from autotoo.store.errors import StoreError  # noqa: PLC0415
+    from autotoo.store.postgres import open_postgresql  # noqa: PLC0415
+    from autotoo.store.repository import Repository  # noqa: PLC0415
+
+    try:
+        db = await open_postgresql(url, password_file, write_check=write_check)
     except StoreError as exc:
         sys.stderr.write(f"autotoo: {exc}\n")
         return EXIT_FAILURE
@@ -219,9 +250,10 @@ async def collect_status(repo: Repository, now: datetime) -> dict[str, Any]:
     pending = await repo.cli_oldest_submission([S.PLANNED, S.SUBMITTING, S.UNKNOWN])
     activity = await repo.cli_last_activity()
     folders = json.loads(meta.get("drop_folders") or "{}")
-    free, size = free_bytes(repo.db.path.parent)
+    directory = repo.db.storage.directory  # None: a server's store (PostgreSQL)
+    free, size = free_bytes(directory) if directory else (0, 0)
     return {
-        "state": str(repo.db.path.absolute()),
+        "state": repo.db.location(),
         "drop_folders": folders,
         "admin_url": meta.get("admin_url") or None,
         "storage": {

@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from autotoo.cli import EXIT_OK
+from autotoo.cli import EXIT_OK, store_migrate
 from autotoo.cli.status import iso, run_with_store
 
 if TYPE_CHECKING:
@@ -24,7 +24,7 @@ if TYPE_CHECKING:
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = subparsers.add_parser(
         "store",
-        help="maintain the state store (prune old raw payloads)",
+        help="maintain the state store (prune old raw payloads, move it to PostgreSQL)",
         description="Maintain the daemon's state store.",
     )
     group = parser.add_subparsers(dest="store_command", metavar="SUBCOMMAND", required=True)
@@ -45,6 +45,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     prune.add_argument("--dry-run", action="store_true", help="only print what it would free")
     prune.add_argument("--json", action="store_true", help="machine-readable output")
     prune.set_defaults(func=lambda args: run_with_store(args, _prune, write_check=not args.dry_run))
+    store_migrate.register(group)
 
 
 async def _prune(args: argparse.Namespace, repo: Repository) -> int:
@@ -79,7 +80,7 @@ async def _prune(args: argparse.Namespace, repo: Repository) -> int:
             f"{report.kept_unprocessed} not evaluated yet"
         )
     print(
-        f"store: {repo.db.path} {_mib(stats.file_bytes)}, WAL {_mib(stats.wal_bytes)}; "
+        f"store: {repo.db.location()} {_mib(stats.file_bytes)}, WAL {_mib(stats.wal_bytes)}; "
         f"{stats.payloads} raw payload(s) held ({_mib(stats.stored_bytes)} stored, "
         f"{_mib(stats.original_bytes)} received); {stats.pruned} pruned so far"
     )

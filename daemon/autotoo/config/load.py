@@ -94,6 +94,7 @@ def _secret_refs(data: Any) -> list[tuple[PathKey, str]]:
     )
     refs.append((("publish", "webhook_url_file"), _get(data, "publish", "webhook_url_file")))
     refs.append((("admin", "token_file"), _get(data, "admin", "token_file")))
+    refs.append((("store", "password_file"), _get(data, "store", "password_file")))
     return [(path, value) for path, value in refs if isinstance(value, str) and value]
 
 

@@ -260,6 +260,11 @@ class SkymapSettings(Strict):
 
 class StoreSettings(Strict):
     retention: RetentionSettings = RetentionSettings()
+    password_file: str | None = Field(
+        default=None,
+        description="a state: postgresql:// URL's password: a credential name or an absolute "
+        "path (never in the URL)",
+    )
 
 
 class LogSettings(Strict):
@@ -312,7 +317,9 @@ class Config(Strict):
     mode: Mode = Mode.DRY_RUN
     state: str | None = Field(
         default=None,
-        description="sqlite:///path/state.db (default: $STATE_DIRECTORY or ./autotoo-state)",
+        description="sqlite:///path/state.db (default: $STATE_DIRECTORY or ./autotoo-state), "
+        "or postgresql://user@host:port/database (the password in store.password_file; "
+        "docs/postgresql.md)",
     )
     rules: list[str] = Field(default_factory=list, description="rule files or glob patterns")
     sources: list[Source] = Field(default_factory=list)
@@ -344,6 +351,19 @@ class Config(Strict):
     @field_validator("state")
     @classmethod
     def _state_url(cls, value: str | None) -> str | None:
-        if value is not None and not value.startswith("sqlite:///"):
-            raise ValueError("expected sqlite:///path/to/state.db")
+        if value is None or value.startswith("sqlite:///"):
+            return value
+        if not value.startswith("postgresql://"):
+            raise ValueError(
+                "expected sqlite:///path/to/state.db or postgresql://user@host:port/database"
+            )
+        try:
+            password = urlsplit(value).password
+        except ValueError as exc:
+            raise ValueError(f"not a valid postgresql:// URL: {exc}") from None
+        if password is not None:
+            raise ValueError(
+                "a password does not belong in the config: put it in a credential file "
+                "named by store.password_file"
+            )
         return value

@@ -7,14 +7,13 @@ files from before compression."""
 from __future__ import annotations
 
 import asyncio
-import sqlite3
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
 
 from autotoo.logs import get_logger
 from autotoo.pipeline.settings import Clock, system_clock
-from autotoo.store.errors import StorageUnavailableError, StoreError
+from autotoo.store.errors import StorageUnavailableError, StoreError, driver_errors
 from autotoo.store.repository import Repository
 from autotoo.store.retention import PruneReport, RetentionPolicy, compress_old, prune
 
@@ -59,6 +58,7 @@ class Pruner:
     async def step(self) -> PruneReport | None:
         """One prune; never raises for the store's sake (the next round tries again)."""
         settings = self.settings()
+        failures: tuple[type[Exception], ...] = (StoreError, *driver_errors())
         try:
             compressed = await compress_old(self.repo)
             if compressed.payloads:
@@ -74,7 +74,7 @@ class Pruner:
             # only, so it cannot help now. The next round tries again.
             log.warning("raw payloads not pruned: the store cannot write", reason=exc.reason)
             return None
-        except (StoreError, sqlite3.Error) as exc:
+        except failures as exc:
             log.warning("raw payloads not pruned; next round tries again", error=str(exc))
             return None
         self.rounds += 1

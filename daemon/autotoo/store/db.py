@@ -133,6 +133,10 @@ def _why(path: Path) -> str:
 class Database:
     """An open, migrated SQLite state file."""
 
+    # The inbox commits without an fsync and :meth:`sync` makes it durable beside the loop
+    # (see the module's docstring); a server's store commits it durably (store/postgres.py).
+    inbox_commits_durable = False
+
     def __init__(
         self, conn: aiosqlite.Connection, path: Path, *, fsync: Callable[[int], None] = os.fdatasync
     ) -> None:
@@ -517,6 +521,14 @@ class Database:
         finally:
             conn.execute("COMMIT")  # ends the snapshot (nothing was written)
 
+    def location(self) -> str:
+        """Where the state is, for an operator (the file's absolute path)."""
+        return str(self.path.absolute())
+
+    def sizes(self) -> tuple[int, int]:
+        """(bytes of the database file, of its WAL) on disk (0: not there)."""
+        return _size(self.path), _size(self.path.with_name(f"{self.path.name}-wal"))
+
     def _threads_connection(self) -> sqlite3.Connection | None:
         """The sqlite3 connection aiosqlite runs on its thread (None once closed)."""
         return self._conn._conn  # noqa: SLF001 - aiosqlite's, pinned by uv.lock
@@ -531,6 +543,13 @@ class Database:
         """Reads share the one connection; the lock keeps them out of a writer's transaction."""
         async with self._lock:
             yield self._conn
+
+
+def _size(path: Path) -> int:
+    try:
+        return path.stat().st_size
+    except OSError:
+        return 0
 
 
 # SQLite's own default: a checkpoint once the WAL holds ~1000 pages (4 MB).

@@ -42,3 +42,14 @@ class StorageUnavailableError(StoreError):
         super().__init__(reason)
         self.reason = reason
         self.retry_after = retry_after
+
+
+def driver_errors() -> tuple[type[Exception], ...]:
+    """The database drivers' own error roots, for a caller that outlives a failed statement
+    (the pruner's round): sqlite3's, and psycopg's once a PostgreSQL store loaded it (never
+    imported here: a SQLite daemon does not load it)."""
+    import sqlite3  # noqa: PLC0415
+    import sys  # noqa: PLC0415
+
+    psycopg = sys.modules.get("psycopg")
+    return (sqlite3.Error,) if psycopg is None else (sqlite3.Error, psycopg.Error)

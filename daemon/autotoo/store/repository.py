@@ -110,7 +110,9 @@ class Repository(ReadModels):
         # A group of several runs its SQL on the SQLite thread, beside the loop's Python
         # (the processor's, the source's); a lone message's is quicker done in place.
         puts = await self.db.run(
-            partial(writes.put_inbox, items=items, stored=stored), large=len(items) > 2
+            partial(writes.put_inbox, items=items, stored=stored),
+            large=len(items) > 2,
+            durable=self.db.inbox_commits_durable,
         )
         mark = self.db.commits
         self.db.begin_sync()

@@ -43,7 +43,6 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from fnmatch import fnmatchcase
 from functools import partial
-from pathlib import Path
 
 from autotoo.alerts.topics import normalize_topic
 from autotoo.store import payloads
@@ -367,10 +366,10 @@ def _stats(conn: sqlite3.Connection) -> tuple[int, int, int, int, int, str | Non
     # One pass over the inbox_status index (see the migration), never over the payloads:
     # ~10 ms for 100 000 rows, whatever their size.
     row = conn.execute(
-        "SELECT COALESCE(SUM(pruned_at IS NULL), 0), "
+        "SELECT COUNT(*) - COUNT(pruned_at), "
         "COALESCE(SUM(CASE WHEN pruned_at IS NULL THEN length(raw) END), 0), "
         "COALESCE(SUM(CASE WHEN pruned_at IS NULL THEN COALESCE(raw_size, length(raw)) END), 0), "
-        "COALESCE(SUM(pruned_at IS NOT NULL), 0), "
+        "COUNT(pruned_at), "
         "COALESCE(SUM(CASE WHEN pruned_at IS NOT NULL THEN raw_size END), 0), MIN(pruned_at) "
         "FROM inbox INDEXED BY inbox_status"
     ).fetchone()
@@ -378,19 +377,12 @@ def _stats(conn: sqlite3.Connection) -> tuple[int, int, int, int, int, str | Non
     return int(payloads), int(stored), int(original), int(pruned), int(pruned_bytes), since
 
 
-def _size(path: Path) -> int:
-    try:
-        return path.stat().st_size
-    except OSError:
-        return 0
-
-
 async def storage_stats(repo: Repository) -> StorageStats:
     payloads, stored, original, pruned, pruned_bytes, since = repo.db.read(_stats)
-    path = repo.db.path
+    file_bytes, wal_bytes = repo.db.sizes()
     return StorageStats(
-        file_bytes=_size(path),
-        wal_bytes=_size(path.with_name(f"{path.name}-wal")),
+        file_bytes=file_bytes,
+        wal_bytes=wal_bytes,
         payloads=payloads,
         stored_bytes=stored,
         original_bytes=original,

@@ -33,6 +33,8 @@ _RESERVE_MAX = 1 << 20  # free bytes wanted before writing again (capped at 1/16
 _SQLITE_CODES = {sqlite3.SQLITE_FULL, sqlite3.SQLITE_IOERR}
 _SQLITE_TEXTS = ("database or disk is full", "disk i/o error")
 _ERRNOS = {errno.ENOSPC, errno.EIO, errno.EDQUOT}
+# PostgreSQL's disk_full and io_error (SQLSTATE): its server's disk refused the write.
+_SQLSTATES = {"53100", "58030"}
 
 
 def is_storage_failure(exc: BaseException) -> bool:
@@ -43,6 +45,8 @@ def is_storage_failure(exc: BaseException) -> bool:
             return True
         text = str(exc).lower()
         return any(t in text for t in _SQLITE_TEXTS)
+    if getattr(exc, "sqlstate", None) in _SQLSTATES:  # psycopg's errors, not imported here
+        return True
     return isinstance(exc, OSError) and exc.errno in _ERRNOS
 
 
@@ -60,8 +64,10 @@ def storage_reserve(size: int) -> int:
     return min(_RESERVE_MAX, size // 16)
 
 
-def space_note(directory: Path) -> str:
-    """What the filesystem says, for a reason an operator reads."""
+def space_note(directory: Path | None) -> str:
+    """What the filesystem says, for a reason an operator reads (None: a server's store)."""
+    if directory is None:
+        return ""
     free, size = free_bytes(directory)
     if size == 0:
         return ""
@@ -76,7 +82,7 @@ class StorageHealth:
     when it is writable again (the daemon publishes a notice and updates its status).
     """
 
-    def __init__(self, directory: Path, probe: Callable[[], Awaitable[None]]) -> None:
+    def __init__(self, directory: Path | None, probe: Callable[[], Awaitable[None]]) -> None:
         self.directory = directory
         self._probe = probe
         self.problem: str | None = None
@@ -126,7 +132,7 @@ class StorageHealth:
             # Free space is looked at often (a statvfs costs nothing), so the daemon resumes
             # within a second of space returning; the probe writes back off.
             await asyncio.sleep(SPACE_POLL_S)
-            free, size = free_bytes(self.directory)
+            free, size = free_bytes(self.directory) if self.directory else (0, 0)
             if size and free < storage_reserve(size):
                 continue  # room for a probe may exist, but not for the work that waits
             try:

@@ -249,7 +249,7 @@ def _update_event(
     )
     conn.execute(
         "UPDATE events SET alert_count = alert_count + 1, best_alert_id = ?, "
-        "retracted = CASE WHEN ? THEN 1 ELSE retracted END WHERE id = ?",
+        "retracted = CASE WHEN ? = 1 THEN 1 ELSE retracted END WHERE id = ?",
         (alert_id if better else best_id, outcome.kind == "retraction", event_id),
     )
 
@@ -268,10 +268,14 @@ def _associate(
         "INSERT INTO transients (key, trigger_time, last_trigger, ra, dec, error_deg, "
         "created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?) "
         "ON CONFLICT (key) DO UPDATE SET updated_at = excluded.updated_at, "
-        "trigger_time = CASE WHEN trigger_time IS NULL OR excluded.trigger_time < trigger_time "
-        "THEN coalesce(excluded.trigger_time, trigger_time) ELSE trigger_time END, "
-        "last_trigger = CASE WHEN last_trigger IS NULL OR excluded.last_trigger > last_trigger "
-        "THEN coalesce(excluded.last_trigger, last_trigger) ELSE last_trigger END "
+        "trigger_time = CASE WHEN transients.trigger_time IS NULL "
+        "OR excluded.trigger_time < transients.trigger_time "
+        "THEN coalesce(excluded.trigger_time, transients.trigger_time) "
+        "ELSE transients.trigger_time END, "
+        "last_trigger = CASE WHEN transients.last_trigger IS NULL "
+        "OR excluded.last_trigger > transients.last_trigger "
+        "THEN coalesce(excluded.last_trigger, transients.last_trigger) "
+        "ELSE transients.last_trigger END "
         "RETURNING id, error_deg",
         (assoc.transient_key, when, when, assoc.ra, assoc.dec, assoc.error_deg, now, now),
     ).fetchone()

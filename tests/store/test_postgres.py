@@ -1,0 +1,232 @@
+"""What only the PostgreSQL store has: its translation of the store's SQL, its migrations,
+its durability settings and its password (the rest runs on both backends: store_db)."""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+from pathlib import Path
+
+import psycopg
+import pytest
+
+from autotoo.store.db import SCHEMA_VERSION, Database, migrations
+from autotoo.store.errors import MigrationError, StorageUnavailableError, StoreOpenError
+from autotoo.store.pg_connection import translate
+from autotoo.store.postgres import PgDatabase, open_postgresql, pg_migrations, redacted
+from autotoo.store.repository import Repository
+from autotoo.store.rows import SubmissionState, utcnow
+from autotoo.store.transfer import TABLES
+from tests.fixtures.postgres import PG_PASSWORD, PgCluster
+
+
+def test_sqlite_words_are_translated_outside_literals() -> None:
+    assert translate("SELECT x FROM t WHERE a = ? AND b LIKE '%?%'") == (
+        "SELECT x FROM t WHERE a = %s AND b LIKE '%?%'"
+    )
+    assert translate("SELECT a % 2 FROM t") == "SELECT a %% 2 FROM t"
+    assert translate("BEGIN IMMEDIATE") == "BEGIN"
+    assert translate("SELECT X'' AS raw FROM inbox INDEXED BY inbox_status") == (
+        "SELECT '\\x'::bytea AS raw FROM inbox"
+    )
+    assert "now() AT TIME ZONE 'UTC'" in translate("VALUES (datetime('now'))")
+
+
+def test_both_migration_sets_end_at_the_same_version() -> None:
+    assert pg_migrations()[-1][0] == SCHEMA_VERSION == migrations()[-1][0]
+
+
+def test_a_password_never_shows_in_the_url_we_print() -> None:
+    assert redacted("postgresql://u:secret@h:5433/db") == "postgresql://u@h:5433/db"
+    assert redacted("postgresql://u@h/db") == "postgresql://u@h/db"
+
+
+async def test_migrations_are_idempotent_and_recorded(postgres_url: str) -> None:
+    db = await PgDatabase.open_url(postgres_url, password=PG_PASSWORD)
+    try:
+        assert await db.migrate() == SCHEMA_VERSION
+        assert await db.schema_version() == SCHEMA_VERSION
+    finally:
+        await db.close()
+    db = await PgDatabase.open_url(postgres_url, password=PG_PASSWORD)  # nothing new
+    await db.close()
+    with psycopg.connect(postgres_url, password=PG_PASSWORD) as conn:
+        versions = conn.execute("SELECT version FROM schema_version").fetchall()
+    assert versions == [(SCHEMA_VERSION,)]
+
+
+async def test_a_newer_schema_is_refused(postgres_url: str) -> None:
+    db = await PgDatabase.open_url(postgres_url, password=PG_PASSWORD)
+    await db.close()
+    with psycopg.connect(postgres_url, password=PG_PASSWORD, autocommit=True) as conn:
+        conn.execute("INSERT INTO schema_version VALUES (%s, 'later')", (SCHEMA_VERSION + 1,))
+    with pytest.raises(MigrationError, match="newer than this autotoo"):
+        await PgDatabase.open_url(postgres_url, password=PG_PASSWORD)
+
+
+async def test_durable_commits_wait_for_the_servers_wal_and_the_rest_do_not(
+    postgres_url: str,
+) -> None:
+    db = await PgDatabase.open_url(postgres_url, password=PG_PASSWORD)
+    try:
+        for durable, expected in ((True, "on"), (False, "off")):
+            async with db.transaction(durable=durable) as tx:
+                row = await (await tx.execute("SHOW synchronous_commit")).fetchone()
+            assert row is not None and row[0] == expected
+            seen = await db.run(
+                lambda conn: conn.execute("SHOW synchronous_commit").fetchone()[0],
+                durable=durable,
+            )
+            assert seen == expected
+        # outside a transaction, the server's default (on) is untouched
+        async with db.reading() as conn:
+            row = await (await conn.execute("SHOW synchronous_commit")).fetchone()
+        assert row is not None and row[0] == "on"
+    finally:
+        await db.close()
+
+
+async def test_the_password_comes_from_its_file_and_never_shows(
+    postgres_cluster: PgCluster, postgres_url: str, tmp_path: Path
+) -> None:
+    db = await open_postgresql(postgres_url, str(postgres_cluster.password_file))
+    await Repository(db).set_meta("k", "v")
+    await db.close()
+    wrong = tmp_path / "wrong"
+    wrong.write_text("not-the-password\n")
+    with pytest.raises(StoreOpenError) as refused:
+        await open_postgresql(postgres_url, str(wrong))
+    assert "password authentication failed" in str(refused.value)
+    assert "not-the-password" not in str(refused.value)
+    with pytest.raises(StoreOpenError, match=r"store\.password_file"):
+        await open_postgresql(postgres_url, str(tmp_path / "missing"))
+
+
+async def test_one_daemon_per_database(postgres_cluster: PgCluster, postgres_url: str) -> None:
+    password = str(postgres_cluster.password_file)
+    first = await open_postgresql(postgres_url, password, daemon=True)
+    try:
+        with pytest.raises(StoreOpenError, match="another autotoo daemon is running on"):
+            await open_postgresql(postgres_url, password, daemon=True)
+        cli = await open_postgresql(postgres_url, password)  # the CLI beside it: fine
+        await cli.close()
+    finally:
+        await first.close()
+    again = await open_postgresql(postgres_url, password, daemon=True)  # released with it
+    await again.close()
+
+
+async def test_a_lost_server_pauses_the_store_until_it_is_back(
+    postgres_cluster: PgCluster, postgres_url: str
+) -> None:
+    """The server ends every connection (a restart, a fail-over). Between transactions the
+    next one connects again unseen; while the server refuses connections the store is
+    unavailable (intake refuses, workers wait, as for a full disk) and the storage probe
+    connects again once it is back; the loop's reads and the inbox's flush follow."""
+    db = await open_postgresql(postgres_url, str(postgres_cluster.password_file), daemon=True)
+    repo = Repository(db)
+    name = postgres_url.rsplit("/", 1)[1]
+    drop = (
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+        f"WHERE datname = '{name}' AND pid <> pg_backend_pid()"
+    )
+    try:
+        await repo.set_meta("before", "1")
+        postgres_cluster.admin(drop)
+        await repo.set_meta("between", "1")  # a new connection, unseen
+        assert await repo.count_in_states(api="swift_too", states=[SubmissionState.PLANNED]) == 0
+        await repo.sync()
+        assert db.storage.problem is None
+
+        postgres_cluster.admin(f"ALTER DATABASE {name} ALLOW_CONNECTIONS false")
+        postgres_cluster.admin(drop)
+        with pytest.raises(StorageUnavailableError, match="the state store cannot write"):
+            await repo.set_meta("during", "1")
+        assert db.storage.problem is not None
+        await asyncio.sleep(1.0)
+        assert db.storage.problem is not None  # the probe keeps failing meanwhile
+        postgres_cluster.admin(f"ALTER DATABASE {name} ALLOW_CONNECTIONS true")
+        await asyncio.wait_for(db.storage.wait(), 20)  # the probe connected again
+        await repo.set_meta("after", "1")
+        assert await repo.get_meta("after") == "1"
+        assert await repo.get_meta("during") is None
+        assert await repo.count_in_states(api="swift_too", states=[SubmissionState.PLANNED]) == 0
+        await repo.sync()
+        # the instance lock came back with the writer's new session
+        with pytest.raises(StoreOpenError, match="another autotoo daemon"):
+            await open_postgresql(postgres_url, str(postgres_cluster.password_file), daemon=True)
+    finally:
+        await db.close()
+
+
+def _transactions(trace: str) -> list[list[str]]:
+    """The statements libpq sent, grouped by transaction (BEGIN ... COMMIT)."""
+    groups: list[list[str]] = []
+    for line in trace.splitlines():
+        fields = line.split("\t")
+        if len(fields) >= 5 and fields[1] == "F" and fields[3] == "Query":
+            sql = fields[4].strip().strip('"')
+            if sql.startswith("BEGIN"):
+                groups.append([])
+            if groups:
+                groups[-1].append(sql)
+    return groups
+
+
+async def test_the_inbox_commit_is_durable_itself(postgres_url: str, tmp_path: Path) -> None:
+    """Before the transport is acknowledged the inbox row must survive a crash of the
+    server: its own commit waits for the WAL flush (not a later flush elsewhere, which could
+    not tell whether the server crashed in between). Other routine commits do not wait."""
+    db = await PgDatabase.open_url(postgres_url, password=PG_PASSWORD)
+    repo = Repository(db)
+    trace = tmp_path / "libpq-trace"
+    try:
+        with trace.open("w") as out:
+            await db.on_thread(lambda conn: conn.raw.pgconn.trace(out.fileno()))
+            await repo.inbox_put(
+                dedup_key="k",
+                source="mqtt",
+                identity=None,
+                topic="t",
+                digest="d",
+                raw=b"x",
+                received_at=utcnow(),
+            )
+            await repo.set_meta("routine", "1")
+            await db.on_thread(lambda conn: conn.raw.pgconn.untrace())
+    finally:
+        await db.close()
+    inbox, routine = _transactions(trace.read_text())
+    assert inbox[1] == "SET LOCAL synchronous_commit = on"
+    assert inbox[2].startswith("INSERT INTO inbox") and inbox[-1] == "COMMIT"
+    assert routine[1] == "SET LOCAL synchronous_commit = off"
+
+
+async def test_both_schemas_have_the_same_tables_and_columns(
+    postgres_url: str, tmp_path: Path
+) -> None:
+    """What keeps the two migration sets together: every table and column, in order (and
+    every table is one `store migrate` copies)."""
+    sqlite_db = await Database.open(tmp_path / "state.db")
+    await sqlite_db.close()
+    with sqlite3.connect(tmp_path / "state.db") as conn:
+        tables = [
+            r[0]
+            for r in conn.execute(
+                "SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name"
+            )
+        ]
+        in_sqlite = {t: [r[1] for r in conn.execute(f"PRAGMA table_info({t})")] for t in tables}
+    pg_db = await PgDatabase.open_url(postgres_url, password=PG_PASSWORD)
+    await pg_db.close()
+    with psycopg.connect(postgres_url, password=PG_PASSWORD) as conn:
+        rows = conn.execute(
+            "SELECT table_name, column_name FROM information_schema.columns "
+            "WHERE table_schema = 'public' AND table_name <> 'schema_version' "
+            "ORDER BY table_name, ordinal_position"
+        ).fetchall()
+    in_pg: dict[str, list[str]] = {}
+    for table, column in rows:
+        in_pg.setdefault(table, []).append(column)
+    assert in_pg == in_sqlite
+    assert sorted(TABLES) == sorted(in_sqlite)
