@@ -91,6 +91,7 @@ def load_everything(
     files of a config with problems are checked too). Warnings (credentials not checked,
     rules no subscription feeds) are in ``loaded.warnings``."""
     from autotoo.rules import load_rules  # noqa: PLC0415  CEL and jinja only when needed
+    from autotoo.rules.accounts import unknown_account_problems  # noqa: PLC0415
     from autotoo.rules.feeds import unfed_rule_warnings  # noqa: PLC0415
 
     problems: list[ConfigProblem] = []
@@ -113,6 +114,8 @@ def load_everything(
         rules = load_rules(rule_patterns)
     except ConfigError as exc:
         problems.extend(exc.problems)
+    if rules is not None and loaded is not None:
+        problems.extend(unknown_account_problems(loaded.config, rules))
     if problems:
         raise ConfigError(problems)
     assert loaded is not None
@@ -139,6 +142,11 @@ def pipeline_settings(loaded: LoadedConfig) -> PipelineSettings:
     return PipelineSettings(
         mode=cfg.mode.value,
         too_per_day=cfg.budgets.too_per_day,
+        account_too_per_day={
+            name: account.too_per_day
+            for name, account in cfg.accounts.items()
+            if account.too_per_day is not None
+        },
         topic_prefix=cfg.publish.mqtt.topic_prefix if cfg.publish.mqtt else None,
         webhook=loaded.secret("publish.webhook_url_file") is not None,
         swift_poll=cfg.swift.poll_interval,
@@ -279,11 +287,20 @@ class SourceRunner:
 
 
 # Built once at start; a reload swaps rules, mode, budgets and poll settings, not these.
-RESTART_ONLY = ("state", "sources", "swift", "ukssdc", "publish", "admin", "log")
+# An account's clients are built at start too (its budget is reloaded); a rule may name an
+# account only a restart brings: until then its requests wait as needs_human.
+RESTART_ONLY = ("state", "sources", "swift", "ukssdc", "accounts", "publish", "admin", "log")
 _RELOADABLE_IN_RESTART_ONLY = {
     "swift": {"poll_interval"},
     "ukssdc": {"poll_interval", "polls_per_minute", "max_active_jobs"},
 }
+
+
+def _without_budgets(accounts: dict[str, Any]) -> dict[str, Any]:
+    return {
+        name: {k: v for k, v in account.items() if k != "too_per_day"}
+        for name, account in accounts.items()
+    }
 
 
 def restart_only_changes(old: Config, new: Config) -> list[str]:
@@ -293,7 +310,9 @@ def restart_only_changes(old: Config, new: Config) -> list[str]:
         skip = _RELOADABLE_IN_RESTART_ONLY.get(section, set())
         before = old.model_dump(include={section})[section]
         after = new.model_dump(include={section})[section]
-        if isinstance(before, dict) and isinstance(after, dict):
+        if section == "accounts":
+            before, after = _without_budgets(before), _without_budgets(after)
+        elif isinstance(before, dict) and isinstance(after, dict):
             before = {k: v for k, v in before.items() if k not in skip}
             after = {k: v for k, v in after.items() if k not in skip}
         if before != after:
@@ -338,8 +357,15 @@ async def build_components(runtime: Runtime, stack: contextlib.AsyncExitStack) -
     def settings() -> PipelineSettings:
         return pipeline_settings(runtime.loaded)
 
-    session = await stack.enter_async_context(aiohttp.ClientSession())
-    too, xrt = _remote_ports(loaded, session)
+    # No cookie jar: each Swift client keeps its own session cookie and sends it itself. A
+    # shared jar would store every account's login cookie under the service's host name and
+    # send the last one with every account's requests (aiohttp's jar wins over a Cookie
+    # header): a TOO refused as "username does not match the logged-in user", or polled and
+    # listed as another user.
+    session = await stack.enter_async_context(
+        aiohttp.ClientSession(cookie_jar=aiohttp.DummyCookieJar())
+    )
+    too, xrt, accounts = _remote_ports(loaded, session)
     publisher_wake = asyncio.Event()
     planning_lock = asyncio.Lock()  # processor vs submitter: see Submitter._submit
     submitter = Submitter(
@@ -347,10 +373,18 @@ async def build_components(runtime: Runtime, stack: contextlib.AsyncExitStack) -
         settings=settings,
         too=too,
         xrt=xrt,
+        accounts=accounts,
         planning_lock=planning_lock,
         on_notices=publisher_wake.set,
     )
-    tracker = Tracker(repo, settings=settings, too=too, xrt=xrt, on_release=submitter.wake.set)
+    tracker = Tracker(
+        repo,
+        settings=settings,
+        too=too,
+        xrt=xrt,
+        accounts=accounts,
+        on_release=submitter.wake.set,
+    )
 
     processor = Processor(
         repo,
@@ -443,37 +477,61 @@ def _mount_http_ingest(admin: Any, loaded: LoadedConfig, inbox: Any) -> None:
             )
 
 
-def _remote_ports(loaded: LoadedConfig, session: aiohttp.ClientSession) -> tuple[Any, Any]:
-    """Clients only where something may be sent: dry-run builds none."""
+def _remote_ports(
+    loaded: LoadedConfig, session: aiohttp.ClientSession
+) -> tuple[Any, Any, dict[str, Any]]:
+    """Clients only where something may be sent: dry-run builds none. The default account's
+    (the ``swift`` and ``ukssdc`` sections), then one pair per named account: its own
+    username, shared secret and UKSSDC user id (else ``ukssdc.user_id``) over the same
+    service settings."""
     cfg = loaded.config
     if cfg.mode.value == "dry-run":
-        return None, None
-    from autotoo.adapters.swift import SwiftTooAdapter  # noqa: PLC0415
-    from autotoo.adapters.ukssdc import UkssdcXrtAdapter  # noqa: PLC0415
-    from autotoo.swift import make_client  # noqa: PLC0415
-    from autotoo.ukssdc.client import UkssdcClient  # noqa: PLC0415
+        return None, None, {}
+    from autotoo.pipeline.ports import AccountPorts  # noqa: PLC0415
 
     secret = loaded.secret("swift.shared_secret_file")
+    too = _too_adapter(loaded, session, cfg.swift.username, secret)
+    xrt = _xrt_adapter(loaded, session, cfg.ukssdc.user_id)
+    accounts = {}
+    for name, account in cfg.accounts.items():
+        secret = loaded.secret(f"accounts.{name}.swift_shared_secret_file")
+        accounts[name] = AccountPorts(
+            too=_too_adapter(loaded, session, account.swift_username, secret),
+            xrt=_xrt_adapter(loaded, session, account.ukssdc_user_id or cfg.ukssdc.user_id),
+        )
+    return too, xrt, accounts
+
+
+def _too_adapter(
+    loaded: LoadedConfig, session: aiohttp.ClientSession, username: str, secret: Any
+) -> Any:
+    from autotoo.adapters.swift import SwiftTooAdapter  # noqa: PLC0415
+    from autotoo.swift import make_client  # noqa: PLC0415
+
+    swift = loaded.config.swift
     client = make_client(
-        cfg.swift.protocol,
-        cfg.swift.base_url,
-        username=cfg.swift.username,
+        swift.protocol,
+        swift.base_url,
+        username=username,
         shared_secret=secret.get_secret_value() if secret else "anonymous",
         session=session,
-        timeout=aiohttp.ClientTimeout(total=cfg.swift.timeout.total_seconds(), sock_connect=10),
+        timeout=aiohttp.ClientTimeout(total=swift.timeout.total_seconds(), sock_connect=10),
     )
-    too = SwiftTooAdapter(client)
-    xrt = None
-    if cfg.ukssdc.user_id:
-        xrt = UkssdcXrtAdapter(
-            UkssdcClient(
-                session,
-                cfg.ukssdc.user_id,
-                base_url=cfg.ukssdc.base_url,
-                timeout=cfg.ukssdc.timeout.total_seconds(),
-            )
+    return SwiftTooAdapter(client)
+
+
+def _xrt_adapter(loaded: LoadedConfig, session: aiohttp.ClientSession, user_id: str | None) -> Any:
+    if not user_id:
+        return None
+    from autotoo.adapters.ukssdc import UkssdcXrtAdapter  # noqa: PLC0415
+    from autotoo.ukssdc.client import UkssdcClient  # noqa: PLC0415
+
+    ukssdc = loaded.config.ukssdc
+    return UkssdcXrtAdapter(
+        UkssdcClient(
+            session, user_id, base_url=ukssdc.base_url, timeout=ukssdc.timeout.total_seconds()
         )
-    return too, xrt
+    )
 
 
 def where_things_are(config: Config) -> dict[str, Any]:

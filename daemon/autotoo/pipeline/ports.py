@@ -238,3 +238,12 @@ class PublishPort(Protocol):
     async def publish(self, channel: str, topic: str, payload: str, *, retain: bool) -> None:
         """Deliver one status message; raise on failure (it is retried from the store)."""
         ...
+
+
+@dataclass(frozen=True, slots=True)
+class AccountPorts:
+    """The clients of one named account (config ``accounts``), beside the default account's
+    ``too`` and ``xrt`` the workers are given: None where the account has none."""
+
+    too: TooPort | None = None
+    xrt: XrtPort | None = None

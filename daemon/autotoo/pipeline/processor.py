@@ -114,6 +114,7 @@ def decide_rules(
                     approve=ApprovalPolicy(spec.approve.within) if spec.approve else None,
                     priority=spec.priority,
                     repoint_beyond_deg=spec.repoint.beyond_arcmin / 60.0 if spec.repoint else None,
+                    account=spec.account,
                 )
         record = DecisionRecord(decision.rule, decision.digest, matched_ok, reason, decision.error)
         outcomes.append(RuleOutcome(decision, record, matched, problem))

@@ -90,6 +90,7 @@ async def handle(request: web.Request) -> web.StreamResponse:
     data = payload.get("api_data") or {}
     service.received.append(Received("v1", api_name, dict(data), token=token))
     username = str(data.get("username"))
+    service.callers.append((username, api_name))
     if api_name == "Swift_TOO_Request":
         return _too_request(service, token, data, username)
     if api_name == "Swift_TOO_Requests":

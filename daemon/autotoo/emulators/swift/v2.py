@@ -30,9 +30,11 @@ def _service(request: web.Request) -> SwiftService:
 def _viewer(request: web.Request) -> str | None:
     """The session's user, ``anonymous`` without a cookie, ``None`` for an unknown session."""
     cookie = request.cookies.get("session")
-    if cookie is None:
-        return "anonymous"
-    return _service(request).sessions.get(cookie)
+    service = _service(request)
+    viewer = "anonymous" if cookie is None else service.sessions.get(cookie)
+    if viewer is not None:
+        service.callers.append((viewer, request.path))
+    return viewer
 
 
 def _unauthorized() -> web.Response:
