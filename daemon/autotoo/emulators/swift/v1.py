@@ -18,6 +18,7 @@ from __future__ import annotations
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 import jwt
@@ -27,6 +28,7 @@ from pydantic import ValidationError
 from autotoo.emulators.swift.catalog import UVOT_MODES, filters_of, uvot_entries
 from autotoo.emulators.swift.forms import TooFormV1, v1_messages
 from autotoo.emulators.swift.service import Decision, Received, SwiftService
+from autotoo.emulators.swift.v1_queries import QUERIES, BadQueryError
 from autotoo.emulators.swift.v2 import SERVICE
 from autotoo.emulators.swift.views import calendar, record, v1_time
 
@@ -95,10 +97,27 @@ async def handle(request: web.Request) -> web.StreamResponse:
         return _too_request(service, token, data, username)
     if api_name == "Swift_TOO_Requests":
         return _requests(service, data, username)
+    if (query := QUERIES.get(api_name)) is not None:
+        return _query(service, api_name, query, data)
     handler = _READERS.get(api_name)
     if handler is None:
         return envelope("Swift_TOO_Status", _status("Rejected", [f"Unknown api_name {api_name}"]))
     return handler(service, data)
+
+
+def _query(
+    service: SwiftService,
+    api_name: str,
+    query: Callable[[SwiftService, dict[str, Any]], tuple[str, dict[str, Any]]],
+    data: dict[str, Any],
+) -> web.Response:
+    """A v1 query class (:mod:`v1_queries`): answered at once, not queued as a job (the
+    class reads a final status from its first reply, as it does from the real service's)."""
+    try:
+        name, reply = query(service, data)
+    except BadQueryError as exc:
+        return envelope(api_name, {"status": _nested("Rejected", [str(exc)])})
+    return envelope(name, reply | {"status": _nested("Accepted")})
 
 
 def _too_request(
@@ -190,12 +209,21 @@ def _uvot_mode(service: SwiftService, data: dict[str, Any]) -> web.Response:
 
 
 def _requests(service: SwiftService, data: dict[str, Any], username: str) -> web.Response:
+    def number(name: str, kind: Callable[[Any], Any]) -> Any:
+        return kind(data[name]) if data.get(name) is not None else None
+
     try:
+        begin = data.get("begin")
         entries = service.listing(
             viewer=username,
-            too_id=int(data["too_id"]) if data.get("too_id") is not None else None,
-            year=int(data["year"]) if data.get("year") is not None else None,
-            limit=int(data["limit"]) if data.get("limit") is not None else None,
+            too_id=number("too_id", int),
+            year=number("year", int),
+            limit=number("limit", int),
+            begin=datetime.fromisoformat(str(begin)).replace(tzinfo=UTC) if begin else None,
+            length_days=number("length", float),
+            ra=number("ra", float),
+            dec=number("dec", float),
+            radius=number("radius", float),
         )
     except (TypeError, ValueError) as exc:
         return envelope("Swift_TOO_Requests", {"status": _nested("Rejected", [str(exc)])})
