@@ -103,3 +103,19 @@ def test_account_names_are_checked(
     config.write_text(config.read_text().replace("  partner:", f"  {name}:"))
     assert main(["check-config", "-c", str(config)]) == EXIT_CONFIG
     assert message in capsys.readouterr().err
+
+
+def test_a_reload_applies_an_accounts_budget_and_defers_its_credentials(tmp_path: Path) -> None:
+    """The clients are built at start: a reload (SIGHUP) applies an account's new daily cap
+    and says that a new username (or secret file, or account) waits for the restart."""
+    from autotoo.wiring import pipeline_settings, restart_only_changes  # noqa: PLC0415
+
+    config = _files(tmp_path, RULES.replace("partnr", "partner"))
+    old = load_config(config)
+    assert pipeline_settings(old).account_too_per_day == {"partner": 2}
+    config.write_text(config.read_text().replace("too_per_day: 2", "too_per_day: 3"))
+    new = load_config(config)
+    assert restart_only_changes(old.config, new.config) == []
+    assert pipeline_settings(new).account_too_per_day == {"partner": 3}
+    config.write_text(config.read_text().replace("partneruser", "otheruser"))
+    assert restart_only_changes(old.config, load_config(config).config) == ["accounts"]
