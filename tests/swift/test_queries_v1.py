@@ -88,6 +88,15 @@ async def test_v1_timelines_saa_clock_and_requests(
         assert all((e[4], e[5]) == (150.0, 20.0) for e in flown)
         assert all(at(e[1]) < at(e[2]) < at(e[3]) for e in flown)  # begin < settle < end
 
+        # The planning calendar by position and span (once approved), not by TOO ID.
+        script = (swifttools3_python, "walk_v1.py", emu.swift_v1_url, "calendar")
+        near = await run_walk(*script, "150.0", "20.0", begin, "5")
+        far = await run_walk(*script, "10.0", "20.0", begin, "5")
+        assert near["status"] == ["Accepted", []]
+        assert [row[2] for row in near["entries"]] == [target_id, target_id]
+        assert [row[3] for row in near["entries"]] == [1000.0, 1000.0]
+        assert (far["status"], far["entries"]) == (["Accepted", []], [])
+
         # TOORequests by position and span: the approved TOO near the position, none far.
         script = (swifttools3_python, "walk_v1.py", emu.swift_v1_url, "requests_near")
         near = await run_walk(*script, "150.0", "20.0", begin, "5")

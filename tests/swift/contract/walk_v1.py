@@ -258,6 +258,13 @@ def queries(ra, dec, target_id, begin, days):
     }
 
 
+def calendar_query(ra, dec, begin, days):
+    """Planning-calendar windows near a position within a span (no TOO ID), as walk_v2.py."""
+    cal = Swift_Calendar(ra=float(ra), dec=float(dec), begin=begin, length=float(days))
+    rows = [[str(e.start), str(e.stop), e.targetid, e.duration] for e in cal.entries]
+    return {"status": _status(cal), "entries": rows}
+
+
 def requests_near(ra, dec, begin, days):
     """TOORequests by position and span (anonymous: approved TOOs only)."""
     reqs = Swift_TOO_Requests(ra=float(ra), dec=float(dec), radius=0.2, begin=begin,
@@ -277,6 +284,8 @@ if __name__ == "__main__":
             result = resolve(sys.argv[3:])
         elif sys.argv[2] == "queries":
             result = queries(*sys.argv[3:8])
+        elif sys.argv[2] == "calendar":
+            result = calendar_query(*sys.argv[3:7])
         elif sys.argv[2] == "requests_near":
             result = requests_near(*sys.argv[3:7])
         else:

@@ -30,7 +30,7 @@ from autotoo.emulators.swift.forms import TooFormV1, v1_messages
 from autotoo.emulators.swift.service import Decision, Received, SwiftService
 from autotoo.emulators.swift.v1_queries import QUERIES, BadQueryError
 from autotoo.emulators.swift.v2 import SERVICE
-from autotoo.emulators.swift.views import calendar, record, v1_time
+from autotoo.emulators.swift.views import calendar_matching, record, v1_time
 
 PATH = "/toop/submit_json.php"
 API_VERSION = "1.2"
@@ -236,8 +236,29 @@ def _requests(service: SwiftService, data: dict[str, Any], username: str) -> web
 
 
 def _calendar(service: SwiftService, data: dict[str, Any]) -> web.Response:
-    entry = service.toos.get(int(data.get("too_id") or 0))
-    entries = calendar(service, entry, v1=True) if entry is not None else []
+    """``Swift_Calendar``: by ``too_id``, or by the class's other filters, as v2's calendar."""
+
+    def number(name: str, kind: Callable[[Any], Any]) -> Any:
+        return kind(data[name]) if data.get(name) not in (None, "") else None
+
+    def when(name: str) -> datetime | None:
+        value = data.get(name)
+        return datetime.fromisoformat(str(value)).replace(tzinfo=UTC) if value else None
+
+    try:
+        entries = calendar_matching(
+            service,
+            v1=True,
+            too_id=number("too_id", int),
+            target_id=number("targetid", int),
+            ra=number("ra", float),
+            dec=number("dec", float),
+            radius=number("radius", float),
+            begin=when("begin"),
+            end=when("end"),
+        )
+    except (TypeError, ValueError) as exc:
+        return envelope("Swift_Calendar", {"status": _nested("Rejected", [str(exc)])})
     reply = {"too_id": data.get("too_id"), "entries": entries, "status": _nested("Accepted")}
     return envelope("Swift_Calendar", reply)
 
