@@ -5,10 +5,13 @@ between the TOOs' acceptance and their observation.
 The emulators are reached by host name (``localhost``), as the real services are: then an
 HTTP client's shared cookie jar keeps the Swift session cookie of whichever account logged
 in last and sends it with every account's requests. The daemon's HTTP session must
-therefore keep no cookies (each Swift client sends its own session's explicitly).
+therefore keep no cookies (each Swift client sends its own session's explicitly). Over v1 each
+account signs its own tokens with its own secret.
 """
 
 from __future__ import annotations
+
+import pytest
 
 from autotoo.emulators.ukssdc.routes import SERVICE_KEY
 from tests.chaos.streams import ep_alert
@@ -24,8 +27,9 @@ accounts:
 """
 
 
+@pytest.mark.parametrize("protocol", ["v2", "v1"])
 async def test_two_accounts_through_the_daemon_and_a_restart(
-    make_emulator, mosquitto_factory, daemon_factory
+    make_emulator, mosquitto_factory, daemon_factory, protocol
 ) -> None:
     emulator = await make_emulator(speed=20_000, users=users())
     broker = mosquitto_factory()
@@ -35,6 +39,7 @@ async def test_two_accounts_through_the_daemon_and_a_restart(
     secret.write_text(PARTNER[1] + "\n")
     daemon.configure(
         rules(),
+        protocol=protocol,
         extra=ACCOUNTS.format(username=PARTNER[0], secret=secret, email=PARTNER[2]),
     )
     async with StatusCollector(broker.port) as status:
