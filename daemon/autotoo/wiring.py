@@ -11,6 +11,7 @@ import contextlib
 import json
 import ssl
 import sys
+from collections.abc import Callable, Iterator, Mapping
 from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -287,20 +288,13 @@ class SourceRunner:
 
 
 # Built once at start; a reload swaps rules, mode, budgets and poll settings, not these.
-# An account's clients are built at start too (its budget is reloaded); a rule may name an
-# account only a restart brings: until then its requests wait as needs_human.
-RESTART_ONLY = ("state", "sources", "swift", "ukssdc", "accounts", "publish", "admin", "log")
+# The named `accounts` are reloaded too: their clients are built when first used after the
+# change (AccountClients).
+RESTART_ONLY = ("state", "sources", "swift", "ukssdc", "publish", "admin", "log")
 _RELOADABLE_IN_RESTART_ONLY = {
     "swift": {"poll_interval"},
     "ukssdc": {"poll_interval", "polls_per_minute", "max_active_jobs"},
 }
-
-
-def _without_budgets(accounts: dict[str, Any]) -> dict[str, Any]:
-    return {
-        name: {k: v for k, v in account.items() if k != "too_per_day"}
-        for name, account in accounts.items()
-    }
 
 
 def restart_only_changes(old: Config, new: Config) -> list[str]:
@@ -310,9 +304,7 @@ def restart_only_changes(old: Config, new: Config) -> list[str]:
         skip = _RELOADABLE_IN_RESTART_ONLY.get(section, set())
         before = old.model_dump(include={section})[section]
         after = new.model_dump(include={section})[section]
-        if section == "accounts":
-            before, after = _without_budgets(before), _without_budgets(after)
-        elif isinstance(before, dict) and isinstance(after, dict):
+        if isinstance(before, dict) and isinstance(after, dict):
             before = {k: v for k, v in before.items() if k not in skip}
             after = {k: v for k, v in after.items() if k not in skip}
         if before != after:
@@ -365,7 +357,7 @@ async def build_components(runtime: Runtime, stack: contextlib.AsyncExitStack) -
     session = await stack.enter_async_context(
         aiohttp.ClientSession(cookie_jar=aiohttp.DummyCookieJar())
     )
-    too, xrt, accounts = _remote_ports(loaded, session)
+    too, xrt, accounts = _remote_ports(runtime, session)
     publisher_wake = asyncio.Event()
     planning_lock = asyncio.Lock()  # processor vs submitter: see Submitter._submit
     submitter = Submitter(
@@ -478,28 +470,65 @@ def _mount_http_ingest(admin: Any, loaded: LoadedConfig, inbox: Any) -> None:
 
 
 def _remote_ports(
-    loaded: LoadedConfig, session: aiohttp.ClientSession
-) -> tuple[Any, Any, dict[str, Any]]:
-    """Clients only where something may be sent: dry-run builds none. The default account's
-    (the ``swift`` and ``ukssdc`` sections), then one pair per named account: its own
-    username, shared secret and UKSSDC user id (else ``ukssdc.user_id``) over the same
-    service settings."""
+    runtime: Runtime, session: aiohttp.ClientSession
+) -> tuple[Any, Any, AccountClients]:
+    """Clients only where something may be sent: dry-run builds none for the default account
+    (the ``swift`` and ``ukssdc`` sections); the named accounts' are built when first used."""
+    loaded = runtime.loaded
     cfg = loaded.config
+    accounts = AccountClients(loaded, lambda: runtime.loaded, session)
     if cfg.mode.value == "dry-run":
-        return None, None, {}
-    from autotoo.pipeline.ports import AccountPorts  # noqa: PLC0415
-
+        return None, None, accounts
     secret = loaded.secret("swift.shared_secret_file")
     too = _too_adapter(loaded, session, cfg.swift.username, secret)
     xrt = _xrt_adapter(loaded, session, cfg.ukssdc.user_id)
-    accounts = {}
-    for name, account in cfg.accounts.items():
-        secret = loaded.secret(f"accounts.{name}.swift_shared_secret_file")
-        accounts[name] = AccountPorts(
-            too=_too_adapter(loaded, session, account.swift_username, secret),
-            xrt=_xrt_adapter(loaded, session, account.ukssdc_user_id or cfg.ukssdc.user_id),
-        )
     return too, xrt, accounts
+
+
+class AccountClients(Mapping[str, Any]):
+    """The named accounts' clients (``AccountPorts``), by name, from the running config.
+
+    Each account's pair is built when first asked for, and again when a reload changed the
+    account (its username, its secret's content, its UKSSDC user id): an account that a
+    reload adds or changes is used from then on, without a restart. An account the config no
+    longer has is absent (its requests are parked: no client). The service settings (the
+    protocol, URLs and timeouts of ``swift`` and ``ukssdc``) stay those of the start, as the
+    default account's clients do.
+    """
+
+    def __init__(
+        self,
+        start: LoadedConfig,
+        current: Callable[[], LoadedConfig],
+        session: aiohttp.ClientSession,
+    ) -> None:
+        self._start = start
+        self._current = current
+        self._session = session
+        self._built: dict[str, tuple[tuple[Any, ...], Any]] = {}
+
+    def __getitem__(self, name: str) -> Any:
+        from autotoo.pipeline.ports import AccountPorts  # noqa: PLC0415
+
+        loaded = self._current()
+        account = loaded.config.accounts[name]  # KeyError: not (or no longer) configured
+        secret = loaded.secret(f"accounts.{name}.swift_shared_secret_file")
+        user_id = account.ukssdc_user_id or self._start.config.ukssdc.user_id
+        identity = (account.swift_username, secret, user_id)
+        built = self._built.get(name)
+        if built is None or built[0] != identity:
+            ports = AccountPorts(
+                too=_too_adapter(self._start, self._session, account.swift_username, secret),
+                xrt=_xrt_adapter(self._start, self._session, user_id),
+            )
+            built = self._built[name] = (identity, ports)
+        return built[1]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._current().config.accounts)
+
+    def __len__(self) -> int:
+        return len(self._current().config.accounts)
 
 
 def _too_adapter(

@@ -11,6 +11,8 @@ account signs its own tokens with its own secret.
 
 from __future__ import annotations
 
+import signal
+
 import pytest
 
 from autotoo.emulators.ukssdc.routes import SERVICE_KEY
@@ -79,3 +81,46 @@ async def test_two_accounts_through_the_daemon_and_a_restart(
         assert {job.pars["targ"] for job in jobs.of_user(email)} == targets
     assert status.actions(state="needs_human") == []
     assert status.actions(state="rejected") == []
+
+
+async def test_an_account_a_reload_adds_is_used_without_a_restart(
+    make_emulator, mosquitto_factory, daemon_factory
+) -> None:
+    """SIGHUP with a new account and a rule naming it: the rule's next TOO goes out under
+    that account (its clients are built when first used), while the running one is kept."""
+    emulator = await make_emulator(speed=20_000, users=users())
+    broker = mosquitto_factory()
+    daemon = daemon_factory(broker_port=broker.port, emulator_root=emulator.root)
+    secret = daemon.workdir / "partner-secret"
+    secret.write_text(PARTNER[1] + "\n")
+    only_ours = rules().split("  - name: theirs")[0]
+    daemon.configure(only_ours)
+    async with StatusCollector(broker.port) as status:
+        await daemon.start()
+        await publish(broker.port, "gcn/notices/einstein_probe/wxt/alert", ep_alert(5))
+        await status.wait_for(lambda: status.actions(action="too", state="accepted"), timeout=60)
+        daemon.configure(
+            rules(),
+            extra=ACCOUNTS.format(username=PARTNER[0], secret=secret, email=PARTNER[2]),
+        )
+        assert daemon.proc is not None
+        daemon.proc.send_signal(signal.SIGHUP)
+        await status.wait_for(
+            lambda: any(e.get("event") == "reloaded" for e in daemon.logs()), timeout=30
+        )
+        await publish(broker.port, "gcn/notices/einstein_probe/wxt/alert", ep_alert(6))
+        await status.wait_for(
+            lambda: (
+                {m["rule"] for m in status.actions(action="too", state="accepted")}
+                == {"ours", "theirs"}
+            ),
+            timeout=60,
+        )
+        assert await daemon.stop() == 0
+    assert sorted(t.username for t in emulator.swift.toos.values()) == [
+        "myuser",
+        "myuser",
+        "partneruser",
+    ]
+    assert not any("next restart" in str(e.get("event")) for e in daemon.logs())
+    assert status.actions(state="needs_human") == []

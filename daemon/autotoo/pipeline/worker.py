@@ -132,7 +132,7 @@ class RemoteWorker(Worker):
         self.settings = settings
         self.too = too  # the default account's clients
         self.xrt = xrt
-        self.accounts: Mapping[str, AccountPorts] = accounts or {}  # the named accounts'
+        self.accounts: Mapping[str, AccountPorts] = {} if accounts is None else accounts
         self.clock = clock
         # One object per remote API (its ports looked up at each call, by the row's account:
         # a test may set ``too``/``xrt``).
