@@ -11,7 +11,6 @@ import contextlib
 import json
 import ssl
 import sys
-from collections.abc import Callable, Iterator, Mapping
 from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -469,98 +468,13 @@ def _mount_http_ingest(admin: Any, loaded: LoadedConfig, inbox: Any) -> None:
             )
 
 
-def _remote_ports(
-    runtime: Runtime, session: aiohttp.ClientSession
-) -> tuple[Any, Any, AccountClients]:
-    """Clients only where something may be sent: dry-run builds none for the default account
-    (the ``swift`` and ``ukssdc`` sections); the named accounts' are built when first used."""
-    loaded = runtime.loaded
-    cfg = loaded.config
-    accounts = AccountClients(loaded, lambda: runtime.loaded, session)
-    if cfg.mode.value == "dry-run":
-        return None, None, accounts
-    secret = loaded.secret("swift.shared_secret_file")
-    too = _too_adapter(loaded, session, cfg.swift.username, secret)
-    xrt = _xrt_adapter(loaded, session, cfg.ukssdc.user_id)
-    return too, xrt, accounts
+def _remote_ports(runtime: Runtime, session: aiohttp.ClientSession) -> tuple[Any, Any, Any]:
+    """Clients only where something may be sent: dry-run builds (and imports) none."""
+    if runtime.loaded.config.mode.value == "dry-run":
+        return None, None, None
+    from autotoo.adapters.clients import remote_ports  # noqa: PLC0415
 
-
-class AccountClients(Mapping[str, Any]):
-    """The named accounts' clients (``AccountPorts``), by name, from the running config.
-
-    Each account's pair is built when first asked for, and again when a reload changed the
-    account (its username, its secret's content, its UKSSDC user id): an account that a
-    reload adds or changes is used from then on, without a restart. An account the config no
-    longer has is absent (its requests are parked: no client). The service settings (the
-    protocol, URLs and timeouts of ``swift`` and ``ukssdc``) stay those of the start, as the
-    default account's clients do.
-    """
-
-    def __init__(
-        self,
-        start: LoadedConfig,
-        current: Callable[[], LoadedConfig],
-        session: aiohttp.ClientSession,
-    ) -> None:
-        self._start = start
-        self._current = current
-        self._session = session
-        self._built: dict[str, tuple[tuple[Any, ...], Any]] = {}
-
-    def __getitem__(self, name: str) -> Any:
-        from autotoo.pipeline.ports import AccountPorts  # noqa: PLC0415
-
-        loaded = self._current()
-        account = loaded.config.accounts[name]  # KeyError: not (or no longer) configured
-        secret = loaded.secret(f"accounts.{name}.swift_shared_secret_file")
-        user_id = account.ukssdc_user_id or self._start.config.ukssdc.user_id
-        identity = (account.swift_username, secret, user_id)
-        built = self._built.get(name)
-        if built is None or built[0] != identity:
-            ports = AccountPorts(
-                too=_too_adapter(self._start, self._session, account.swift_username, secret),
-                xrt=_xrt_adapter(self._start, self._session, user_id),
-            )
-            built = self._built[name] = (identity, ports)
-        return built[1]
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(self._current().config.accounts)
-
-    def __len__(self) -> int:
-        return len(self._current().config.accounts)
-
-
-def _too_adapter(
-    loaded: LoadedConfig, session: aiohttp.ClientSession, username: str, secret: Any
-) -> Any:
-    from autotoo.adapters.swift import SwiftTooAdapter  # noqa: PLC0415
-    from autotoo.swift import make_client  # noqa: PLC0415
-
-    swift = loaded.config.swift
-    client = make_client(
-        swift.protocol,
-        swift.base_url,
-        username=username,
-        shared_secret=secret.get_secret_value() if secret else "anonymous",
-        session=session,
-        timeout=aiohttp.ClientTimeout(total=swift.timeout.total_seconds(), sock_connect=10),
-    )
-    return SwiftTooAdapter(client)
-
-
-def _xrt_adapter(loaded: LoadedConfig, session: aiohttp.ClientSession, user_id: str | None) -> Any:
-    if not user_id:
-        return None
-    from autotoo.adapters.ukssdc import UkssdcXrtAdapter  # noqa: PLC0415
-    from autotoo.ukssdc.client import UkssdcClient  # noqa: PLC0415
-
-    ukssdc = loaded.config.ukssdc
-    return UkssdcXrtAdapter(
-        UkssdcClient(
-            session, user_id, base_url=ukssdc.base_url, timeout=ukssdc.timeout.total_seconds()
-        )
-    )
+    return remote_ports(runtime.loaded, lambda: runtime.loaded, session)
 
 
 def where_things_are(config: Config) -> dict[str, Any]:
