@@ -92,6 +92,7 @@ def load_everything(
     files of a config with problems are checked too). Warnings (credentials not checked,
     rules no subscription feeds) are in ``loaded.warnings``."""
     from autotoo.rules import load_rules  # noqa: PLC0415  CEL and jinja only when needed
+    from autotoo.rules.accounts import unknown_account_problems  # noqa: PLC0415
     from autotoo.rules.feeds import unfed_rule_warnings  # noqa: PLC0415
 
     problems: list[ConfigProblem] = []
@@ -114,6 +115,8 @@ def load_everything(
         rules = load_rules(rule_patterns)
     except ConfigError as exc:
         problems.extend(exc.problems)
+    if rules is not None and loaded is not None:
+        problems.extend(unknown_account_problems(loaded.config, rules))
     if problems:
         raise ConfigError(problems)
     assert loaded is not None
@@ -140,6 +143,11 @@ def pipeline_settings(loaded: LoadedConfig) -> PipelineSettings:
     return PipelineSettings(
         mode=cfg.mode.value,
         too_per_day=cfg.budgets.too_per_day,
+        account_too_per_day={
+            name: account.too_per_day
+            for name, account in cfg.accounts.items()
+            if account.too_per_day is not None
+        },
         topic_prefix=cfg.publish.mqtt.topic_prefix if cfg.publish.mqtt else None,
         webhook=loaded.secret("publish.webhook_url_file") is not None,
         swift_poll=cfg.swift.poll_interval,
@@ -312,6 +320,8 @@ class SourceRunner:
 
 
 # Built once at start; a reload swaps rules, mode, budgets and poll settings, not these.
+# The named `accounts` are reloaded too: their clients are built when first used after the
+# change (AccountClients).
 RESTART_ONLY = ("state", "sources", "swift", "ukssdc", "publish", "admin", "log", "skymaps")
 _RELOADABLE_IN_RESTART_ONLY = {
     "swift": {"poll_interval"},
@@ -371,8 +381,15 @@ async def build_components(runtime: Runtime, stack: contextlib.AsyncExitStack) -
     def settings() -> PipelineSettings:
         return pipeline_settings(runtime.loaded)
 
-    session = await stack.enter_async_context(aiohttp.ClientSession())
-    too, xrt = _remote_ports(loaded, session)
+    # No cookie jar: each Swift client keeps its own session cookie and sends it itself. A
+    # shared jar would store every account's login cookie under the service's host name and
+    # send the last one with every account's requests (aiohttp's jar wins over a Cookie
+    # header): a TOO refused as "username does not match the logged-in user", or polled and
+    # listed as another user.
+    session = await stack.enter_async_context(
+        aiohttp.ClientSession(cookie_jar=aiohttp.DummyCookieJar())
+    )
+    too, xrt, accounts = _remote_ports(runtime, session)
     publisher_wake = asyncio.Event()
     planning_lock = asyncio.Lock()  # processor vs submitter: see Submitter._submit
     submitter = Submitter(
@@ -380,10 +397,18 @@ async def build_components(runtime: Runtime, stack: contextlib.AsyncExitStack) -
         settings=settings,
         too=too,
         xrt=xrt,
+        accounts=accounts,
         planning_lock=planning_lock,
         on_notices=publisher_wake.set,
     )
-    tracker = Tracker(repo, settings=settings, too=too, xrt=xrt, on_release=submitter.wake.set)
+    tracker = Tracker(
+        repo,
+        settings=settings,
+        too=too,
+        xrt=xrt,
+        accounts=accounts,
+        on_release=submitter.wake.set,
+    )
 
     processor = Processor(
         repo,
@@ -477,37 +502,13 @@ def _mount_http_ingest(admin: Any, loaded: LoadedConfig, inbox: Any) -> None:
             )
 
 
-def _remote_ports(loaded: LoadedConfig, session: aiohttp.ClientSession) -> tuple[Any, Any]:
-    """Clients only where something may be sent: dry-run builds none."""
-    cfg = loaded.config
-    if cfg.mode.value == "dry-run":
-        return None, None
-    from autotoo.adapters.swift import SwiftTooAdapter  # noqa: PLC0415
-    from autotoo.adapters.ukssdc import UkssdcXrtAdapter  # noqa: PLC0415
-    from autotoo.swift import make_client  # noqa: PLC0415
-    from autotoo.ukssdc.client import UkssdcClient  # noqa: PLC0415
+def _remote_ports(runtime: Runtime, session: aiohttp.ClientSession) -> tuple[Any, Any, Any]:
+    """Clients only where something may be sent: dry-run builds (and imports) none."""
+    if runtime.loaded.config.mode.value == "dry-run":
+        return None, None, None
+    from autotoo.adapters.clients import remote_ports  # noqa: PLC0415
 
-    secret = loaded.secret("swift.shared_secret_file")
-    client = make_client(
-        cfg.swift.protocol,
-        cfg.swift.base_url,
-        username=cfg.swift.username,
-        shared_secret=secret.get_secret_value() if secret else "anonymous",
-        session=session,
-        timeout=aiohttp.ClientTimeout(total=cfg.swift.timeout.total_seconds(), sock_connect=10),
-    )
-    too = SwiftTooAdapter(client)
-    xrt = None
-    if cfg.ukssdc.user_id:
-        xrt = UkssdcXrtAdapter(
-            UkssdcClient(
-                session,
-                cfg.ukssdc.user_id,
-                base_url=cfg.ukssdc.base_url,
-                timeout=cfg.ukssdc.timeout.total_seconds(),
-            )
-        )
-    return too, xrt
+    return remote_ports(runtime.loaded, lambda: runtime.loaded, session)
 
 
 def where_things_are(config: Config) -> dict[str, Any]:

@@ -287,6 +287,7 @@ def test_jobs_show_by_key_and_by_id(store: Store, capsys: pytest.CaptureFixture[
     too = store.rows["svom:sb26043009 too"]
     shown = _json(capsys, "jobs", "show", "--db", str(store.path), too.key, "--json")
     assert (shown["id"], shown["state"], shown["remote_id"]) == (too.id, "tracking", "22222")
+    assert shown["account"] == "default"  # a rule without `account`: the config's swift section
     assert shown["request"]["body"]["source_name"] == "GRB sb26043009"
     assert [(h["from_state"], h["to_state"]) for h in shown["history"]] == [
         (None, "planned"),
@@ -299,6 +300,7 @@ def test_jobs_show_by_key_and_by_id(store: Store, capsys: pytest.CaptureFixture[
     xrt = store.rows["swift:1123129 xrt_products"]
     assert main(["jobs", "show", "--db", str(store.path), str(xrt.id)]) == EXIT_OK
     out = capsys.readouterr().out
+    assert "account      default\n" in out
     assert f"url          {XRT_URL}" in out
     assert "result       position_enhanced: RA 268.87000 Dec -20.31000 error 2.1 arcsec" in out
     # the light curve is a table a person reads: time since trigger, bin, rate, error

@@ -19,6 +19,7 @@ from autotoo.adapters.swift import SwiftTooAdapter
 from autotoo.adapters.ukssdc import UkssdcXrtAdapter
 from autotoo.config.yamlfile import load_yaml_text
 from autotoo.pipeline.intake import Inbox
+from autotoo.pipeline.ports import AccountPorts
 from autotoo.pipeline.processor import Processor
 from autotoo.pipeline.settings import PipelineSettings
 from autotoo.pipeline.submitter import Submitter
@@ -112,9 +113,14 @@ async def make_pipeline(tmp_path: Path) -> AsyncIterator[MakePipeline]:
         *,
         state_dir: Path | None = None,
         skymaps: Any = None,
+        state_file: str | None = None,
+        accounts: dict[str, tuple[str, str, str]] | None = None,
         **settings: Any,
     ) -> Pipeline:
-        db = await Database.open((state_dir or tmp_path) / f"state-{len(closers)}.db")
+        """``state_file``: a name another pipeline of the test used (a restart); ``accounts``:
+        name -> (Swift username, shared secret, UKSSDC user id), the named accounts."""
+        name = state_file or f"state-{len(closers)}.db"
+        db = await Database.open((state_dir or tmp_path) / name)
         session = aiohttp.ClientSession()
         closers.extend([db.close, session.close])
         repo = Repository(db)
@@ -141,12 +147,30 @@ async def make_pipeline(tmp_path: Path) -> AsyncIterator[MakePipeline]:
         xrt = UkssdcXrtAdapter(
             UkssdcClient(session, "astronomer@example.org", base_url=emulator.ukssdc_url)
         )
+        ports = {
+            account: AccountPorts(
+                SwiftTooAdapter(
+                    SwiftV2Client(
+                        emulator.swift_v2_url,
+                        username=username,
+                        shared_secret=secret,
+                        session=session,
+                    )
+                ),
+                UkssdcXrtAdapter(UkssdcClient(session, email, base_url=emulator.ukssdc_url)),
+            )
+            for account, (username, secret, email) in (accounts or {}).items()
+        }
         ruleset = load_documents([load_yaml_text(rules, "rules.yaml")])
         processor = Processor(
             repo, rules=lambda: ruleset, settings=lambda: snapshot, clock=clock, skymaps=skymaps
         )
-        submitter = Submitter(repo, settings=lambda: snapshot, too=too, xrt=xrt, clock=clock)
-        tracker = Tracker(repo, settings=lambda: snapshot, too=too, xrt=xrt, clock=clock)
+        submitter = Submitter(
+            repo, settings=lambda: snapshot, too=too, xrt=xrt, accounts=ports, clock=clock
+        )
+        tracker = Tracker(
+            repo, settings=lambda: snapshot, too=too, xrt=xrt, accounts=ports, clock=clock
+        )
         return Pipeline(repo, Inbox(repo), processor, submitter, tracker, clock, snapshot)
 
     yield make

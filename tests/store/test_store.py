@@ -511,7 +511,11 @@ async def test_a_schema3_state_file_loads_typed_with_its_bookkeeping(tmp_path: P
     )
     assert xrt.first_try_at == datetime(2025, 12, 31, 23, tzinfo=UTC)
     assert (xrt.reconcile_missing, xrt.reconcile_errors) == (0, 0)
+    # schema 7: what an earlier version sent was sent by the default account, and its budget
+    # counts it (the indexed column generated from the request)
+    assert (too.account, xrt.account) == ("default", "default")
     with sqlite3.connect(path) as conn:
+        assert conn.execute("SELECT DISTINCT account FROM submissions").fetchall() == [("default",)]
         stored = [
             json.loads(r[0]) for r in conn.execute("SELECT request FROM submissions ORDER BY id")
         ]

@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import hashlib
+import os
 import re
+import shutil
+import subprocess
 from datetime import UTC, datetime
+from pathlib import Path
 
 import pytest
 
@@ -71,3 +76,38 @@ async def pole_emulator(make_emulator: MakeEmulator) -> Emulator:
     rules = SwiftRules()
     start = rules.when_south_pole_at(SMC_X3[0], after=datetime.now(UTC))
     return await make_emulator(start=start, rules=rules)
+
+
+ROOT = Path(__file__).resolve().parents[2]
+REQUIREMENTS = Path(__file__).with_name("requirements-swifttools3.txt")
+
+
+@pytest.fixture(scope="session")
+def swifttools3_python() -> Path:
+    venv = ROOT / ".venv-swifttools3"
+    python = venv / "bin" / "python"
+    stamp = venv / "requirements.sha256"
+    digest = hashlib.sha256(REQUIREMENTS.read_bytes()).hexdigest()
+    if python.exists() and stamp.exists() and stamp.read_text() == digest:
+        return python
+    uv = shutil.which("uv") or os.environ.get("UV")
+    if uv is None:
+        pytest.fail("`uv` is needed to build the swifttools 3.0.24 test environment")
+    shutil.rmtree(venv, ignore_errors=True)
+    subprocess.run([uv, "venv", "--quiet", "--python", "3.11", str(venv)], check=True)
+    subprocess.run(
+        [
+            uv,
+            "pip",
+            "install",
+            "--quiet",
+            "--python",
+            str(python),
+            "--require-hashes",
+            "-r",
+            str(REQUIREMENTS),
+        ],
+        check=True,
+    )
+    stamp.write_text(digest)
+    return python

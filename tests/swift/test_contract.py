@@ -1,9 +1,10 @@
 """Contract tests: the real swifttools clients walk the seed against our emulator.
 
 swifttools 4.0.5 (API v2) is in the dev environment; swifttools 3.0.24 (API v1) cannot share
-it, so a session fixture builds ``.venv-swifttools3`` at the repository root once from the
-committed, hash-pinned ``requirements-swifttools3.txt`` (rebuilt when that file changes). Both
-run as subprocesses — swifttools is synchronous and keeps global state (cookie jar, base URL).
+it, so a session fixture (``swifttools3_python``, tests/swift/conftest.py) builds
+``.venv-swifttools3`` at the repository root once from the committed, hash-pinned
+``requirements-swifttools3.txt`` (rebuilt when that file changes). Both run as subprocesses —
+swifttools is synchronous and keeps global state (cookie jar, base URL).
 
 Each walk also proves our client's wire body equals what swifttools sends for the same TOO.
 """
@@ -11,11 +12,8 @@ Each walk also proves our client's wire body equals what swifttools sends for th
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import json
 import os
-import shutil
-import subprocess
 import sys
 import tempfile
 from datetime import timedelta
@@ -23,7 +21,6 @@ from pathlib import Path
 from typing import Any
 
 import jwt
-import pytest
 
 from autotoo.emulators.swift.rules import SwiftRules
 from autotoo.swift import SwiftV1Client, SwiftV2Client
@@ -32,42 +29,10 @@ from tests.swift.conftest import BRIGHT_STAR, CONSTRAINED, seed_request
 
 ROOT = Path(__file__).resolve().parents[2]
 CONTRACT = Path(__file__).with_name("contract")
-REQUIREMENTS = Path(__file__).with_name("requirements-swifttools3.txt")
 CREDS = {"username": "myuser", "shared_secret": "my_shared_secret"}
 
 SEED_BANANAS = "Unknown mode (Bananas), should be PC, WT or Auto"
 SEED_96 = "Unknown mode (96), should be PC (7), WT (6) or Auto (0)"
-
-
-@pytest.fixture(scope="session")
-def swifttools3_python() -> Path:
-    venv = ROOT / ".venv-swifttools3"
-    python = venv / "bin" / "python"
-    stamp = venv / "requirements.sha256"
-    digest = hashlib.sha256(REQUIREMENTS.read_bytes()).hexdigest()
-    if python.exists() and stamp.exists() and stamp.read_text() == digest:
-        return python
-    uv = shutil.which("uv") or os.environ.get("UV")
-    if uv is None:
-        pytest.fail("`uv` is needed to build the swifttools 3.0.24 test environment")
-    shutil.rmtree(venv, ignore_errors=True)
-    subprocess.run([uv, "venv", "--quiet", "--python", "3.11", str(venv)], check=True)
-    subprocess.run(
-        [
-            uv,
-            "pip",
-            "install",
-            "--quiet",
-            "--python",
-            str(python),
-            "--require-hashes",
-            "-r",
-            str(REQUIREMENTS),
-        ],
-        check=True,
-    )
-    stamp.write_text(digest)
-    return python
 
 
 async def run_walk(python: Path, script: str, *args: str, env: dict[str, str] | None = None) -> Any:

@@ -105,6 +105,7 @@ def summary(row: SubmissionRow) -> dict[str, Any]:
         "key": row.key,
         "api": row.api,
         "rule": row.rule,
+        "account": row.account,  # whose credentials send, list and poll it
         "event": row.group_key,
         "action": row.action,
         "attempt": row.attempt,
@@ -180,7 +181,10 @@ async def _show(args: argparse.Namespace, repo: Repository) -> int:
     if args.json:
         print(json.dumps(detail, indent=2, default=str))
         return EXIT_OK
-    for name in ("id", "key", "api", "rule", "event", "action", "attempt", "state", "remote_id"):
+    for name in (
+        *("id", "key", "api", "rule", "account", "event", "action", "attempt", "state"),
+        "remote_id",
+    ):
         print(f"{name:<12} {detail[name] if detail[name] is not None else '-'}")
     for name in (
         *("created", "updated", "sent", "not_before", "next_at", "parent_id", "reason"),

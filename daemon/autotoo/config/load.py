@@ -89,6 +89,11 @@ def _secret_refs(data: Any) -> list[tuple[PathKey, str]]:
             ((("sources", index, name), _get(sources, index, name))) for name in _SOURCE_SECRETS
         )
     refs.append((("swift", "shared_secret_file"), _get(data, "swift", "shared_secret_file")))
+    accounts = _get(data, "accounts")
+    for name in accounts if isinstance(accounts, dict) else {}:
+        if isinstance(name, str):
+            key = ("accounts", name, "swift_shared_secret_file")
+            refs.append((key, _get(data, *key)))
     refs.append(
         (("publish", "mqtt", "password_file"), _get(data, "publish", "mqtt", "password_file"))
     )

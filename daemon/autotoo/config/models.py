@@ -7,6 +7,7 @@ ignored setting. Secrets are never values here: a ``*_file`` key names a credent
 
 from __future__ import annotations
 
+import re
 from datetime import timedelta
 from enum import StrEnum
 from typing import Annotated, Literal
@@ -172,7 +173,39 @@ class AdminSettings(Strict):
 
 
 class Budgets(Strict):
-    too_per_day: int = Field(default=5, ge=0, description="global cap on TOOs per 24 h")
+    too_per_day: int = Field(
+        default=5, ge=0, description="global cap on TOOs per 24 h, over every account"
+    )
+
+
+#: The account of the top-level ``swift`` and ``ukssdc`` sections (a rule without ``account``).
+DEFAULT_ACCOUNT = "default"
+ACCOUNT_NAME_PATTERN = r"^[a-z0-9][a-z0-9._-]{0,63}$"
+_ACCOUNT_NAME = re.compile(ACCOUNT_NAME_PATTERN)
+
+
+class Account(Strict):
+    """Another Swift account (and UKSSDC user id), beside the default one of ``swift`` and
+    ``ukssdc``: a rule names it with ``account:``. It shares the default's service settings
+    (``swift.protocol``, ``base_url``, ``timeout``, poll intervals; ``ukssdc.base_url`` ...)."""
+
+    swift_username: str = Field(min_length=1, description="the account's Swift TOO username")
+    swift_shared_secret_file: str = Field(
+        min_length=1,
+        description="credential file holding the account's Swift shared secret (a bare name "
+        "resolves in $CREDENTIALS_DIRECTORY: one LoadCredential= line per account)",
+    )
+    ukssdc_user_id: str | None = Field(
+        default=None,
+        description="the e-mail address the account's XRT jobs are submitted as; unset: "
+        "ukssdc.user_id (the default account's)",
+    )
+    too_per_day: int | None = Field(
+        default=None,
+        ge=0,
+        description="cap on this account's TOOs per 24 h (beside budgets.too_per_day, which "
+        "counts every account's); unset: only the global cap",
+    )
 
 
 class PipelineTuning(Strict):
@@ -328,6 +361,11 @@ class Config(Strict):
     publish: PublishSettings = PublishSettings()
     admin: AdminSettings = AdminSettings()
     budgets: Budgets = Budgets()
+    accounts: dict[str, Account] = Field(
+        default_factory=dict,
+        description="more Swift accounts by name, for rules that say `account: NAME`; the "
+        "top-level swift and ukssdc sections are the account `default`",
+    )
     log: LogSettings = LogSettings()
     pipeline: PipelineTuning = PipelineTuning()
     store: StoreSettings = StoreSettings()
@@ -347,6 +385,26 @@ class Config(Strict):
         default=timedelta(seconds=20),
         description="how long SIGTERM waits for in-flight work to reach a durable state",
     )
+
+    @field_validator("accounts")
+    @classmethod
+    def _account_names(cls, value: dict[str, Account]) -> dict[str, Account]:
+        for name in value:
+            if name == DEFAULT_ACCOUNT:
+                raise ValueError(
+                    f"{name!r}: the default account is the top-level swift and ukssdc "
+                    "sections; give this one another name"
+                )
+            if not _ACCOUNT_NAME.match(name):
+                raise ValueError(
+                    f"{name!r}: an account name is 1-64 lower-case letters, digits, '.', '_' "
+                    "or '-', starting with a letter or digit"
+                )
+        return value
+
+    def account_names(self) -> list[str]:
+        """Every account a rule may name: ``default`` first, then the configured ones."""
+        return [DEFAULT_ACCOUNT, *self.accounts]
 
     @field_validator("state")
     @classmethod

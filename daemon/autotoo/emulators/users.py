@@ -3,8 +3,10 @@ addresses registered with the UKSSDC. ``autotoo emulate --users FILE`` loads a Y
 
     swift:
       myuser: my_shared_secret
+      partneruser: partner_secret      # several users: a daemon config with `accounts:`
     ukssdc:
       - astronomer@example.org
+      - partner@example.org
 
 Without a file the emulators know exactly the example accounts of swifttools' documentation:
 the Swift user ``myuser`` with secret ``my_shared_secret`` (plus ``anonymous``, which may use

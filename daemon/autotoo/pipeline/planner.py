@@ -31,13 +31,21 @@ from typing import Any
 
 from autotoo.alerts.model import NormalizedAlert
 from autotoo.alerts.values import separation_deg
+from autotoo.config.models import DEFAULT_ACCOUNT
 from autotoo.pipeline.keys import submission_key
 from autotoo.pipeline.notices import status_notices
 from autotoo.pipeline.presend import spec_policies
 from autotoo.pipeline.settings import PipelineSettings
 from autotoo.rules import PlannedActions
 from autotoo.store.rows import Api, Notice, PlannedSubmission, SubmissionRow, SubmissionState
-from autotoo.store.specs import ApprovalPolicy, RuleBudget, Spec, TooSpec, XrtRetry, XrtSpec
+from autotoo.store.specs import (
+    ApprovalPolicy,
+    RuleBudget,
+    Spec,
+    TooSpec,
+    XrtRetry,
+    XrtSpec,
+)
 
 S = SubmissionState
 
@@ -59,6 +67,7 @@ class MatchedRule:
     priority: int = 0
     repoint_beyond_deg: float | None = XRT_FOV_RADIUS_DEG  # None: never re-point
     approve: ApprovalPolicy | None = None  # the rule's `approve` (pipeline/approval.py)
+    account: str = DEFAULT_ACCOUNT  # whose credentials send its requests (the rule's `account`)
 
 
 @dataclass(slots=True)
@@ -380,6 +389,7 @@ def _plan_rule(  # noqa: PLR0917 the planner's state, passed down once
             submit=rendered["submit"],
             notify=notify,
             approve=rule.approve,
+            account=rule.account,
         )
         existing = by_key.get(xrt_key)
         verdict = _arbitrate(plan, rule, xrt_key, "XRT products job", by_key, priority_of)
@@ -491,6 +501,7 @@ def _plan_too(  # noqa: PLR0917 the planner's state, passed down once
         check_uvot_mode=bool(policy.get("check_uvot_mode")),
         uvot_fallback=policy.get("uvot_fallback"),
         approve=rule.approve,
+        account=rule.account,
         **spec_policies(policy),
     )
     existing = by_key.get(too_key)

@@ -252,3 +252,12 @@ class SkymapPort(Protocol):
         reason is also kept in the cache, where the rules and replays find it). Never raises
         for what the remote or the map did wrong."""
         ...
+
+
+@dataclass(frozen=True, slots=True)
+class AccountPorts:
+    """The clients of one named account (config ``accounts``), beside the default account's
+    ``too`` and ``xrt`` the workers are given: None where the account has none."""
+
+    too: TooPort | None = None
+    xrt: XrtPort | None = None

@@ -121,6 +121,7 @@ def decide_rules(
                     approve=ApprovalPolicy(spec.approve.within) if spec.approve else None,
                     priority=spec.priority,
                     repoint_beyond_deg=spec.repoint.beyond_arcmin / 60.0 if spec.repoint else None,
+                    account=spec.account,
                 )
         if rule is not None and rule.uses_skymaps:
             reason += without_skymap(alert, decision.error)

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any, ClassVar, Generic, TypeVar
 
+from autotoo.config.models import DEFAULT_ACCOUNT
 from autotoo.pipeline.ports import NotConfiguredError, TooPort, XrtPort
 from autotoo.pipeline.settings import PipelineSettings
 from autotoo.store.rows import Api, SubmissionRow
@@ -43,19 +44,26 @@ class Remote(abc.ABC, Generic[P]):
     refused: ClassVar[str]  # ... of one it refused
     id_field: ClassVar[str]  # the notice field that names the remote id
 
-    def __init__(self, port: Callable[[], P | None]) -> None:
-        self._port = port  # looked up at each call: a test or a reload may replace it
+    def __init__(self, port: Callable[[str], P | None]) -> None:
+        self._port = port  # account -> client, looked up at each call: a test may replace it
 
-    @property
-    def configured(self) -> bool:
-        """Whether a client for this API is configured (a reload may remove it)."""
-        return self._port() is not None
+    def configured(self, account: str = DEFAULT_ACCOUNT) -> bool:
+        """Whether a client for this API is configured for ``account``."""
+        return self._port(account) is not None
 
-    def port(self) -> P:
-        """The client, or :class:`NotConfiguredError` (a typed error, not an assert:
-        ``python -O`` removes asserts, and callers handle it as a remote failure)."""
-        if (port := self._port()) is None:
-            raise NotConfiguredError(self.missing)
+    def why_missing(self, account: str) -> str:
+        """Why nothing can be sent for ``account`` (its name, unless the default)."""
+        if account == DEFAULT_ACCOUNT:
+            return self.missing
+        return f"{self.missing} for account {account!r}"
+
+    def port(self, account: str = DEFAULT_ACCOUNT) -> P:
+        """``account``'s client, or :class:`NotConfiguredError` (a typed error, not an
+        assert: ``python -O`` removes asserts, and callers handle it as a remote failure).
+        A row's account is its request's (``spec.account``), so a restart polls and lists
+        with the credentials that sent it."""
+        if (port := self._port(account)) is None:
+            raise NotConfiguredError(self.why_missing(account))
         return port
 
     @abc.abstractmethod
@@ -84,12 +92,12 @@ class TooRemote(Remote[TooPort]):
     async def send(self, row: SubmissionRow, settings: PipelineSettings) -> Reply:
         spec = too_spec(row)
         debug = settings.mode == "debug" or spec.debug
-        receipt = await self.port().submit(spec.body, marker=spec.marker, debug=debug)
+        receipt = await self.port(spec.account).submit(spec.body, marker=spec.marker, debug=debug)
         return Reply(receipt.too_id, warnings=receipt.warnings, debug=receipt.debug)
 
     async def find(self, row: SubmissionRow) -> str | None:
         spec = too_spec(row)
-        return await self.port().find(spec.marker, spec.body)
+        return await self.port(spec.account).find(spec.marker, spec.body)
 
 
 class XrtRemote(Remote[XrtPort]):
@@ -105,11 +113,12 @@ class XrtRemote(Remote[XrtPort]):
     async def send(self, row: SubmissionRow, settings: PipelineSettings) -> Reply:  # noqa: ARG002 one signature for both APIs
         spec = xrt_spec(row)
         request = {"globals": spec.globals, "products": spec.products}
-        remote_id, url = await self.port().submit(request, name=spec.name)
+        remote_id, url = await self.port(spec.account).submit(request, name=spec.name)
         return Reply(remote_id, url=url)
 
     async def find(self, row: SubmissionRow) -> str | None:
-        return await self.port().find(xrt_spec(row).name)
+        spec = xrt_spec(row)
+        return await self.port(spec.account).find(spec.name)
 
 
 def too_spec(row: SubmissionRow) -> TooSpec:

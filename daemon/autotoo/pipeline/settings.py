@@ -3,7 +3,7 @@ on reload), so the core never reads YAML models directly."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
@@ -19,7 +19,10 @@ def system_clock() -> datetime:
 @dataclass(frozen=True, slots=True)
 class PipelineSettings:
     mode: str = "dry-run"  # dry-run | debug | live
-    too_per_day: int = 5
+    too_per_day: int = 5  # over every account
+    # A named account's own cap on TOOs per 24 h (config `accounts.NAME.too_per_day`);
+    # an account absent here has only the global one.
+    account_too_per_day: Mapping[str, int] = field(default_factory=dict)
     topic_prefix: str | None = None  # None: MQTT publishing not configured
     webhook: bool = False
     swift_poll: timedelta = timedelta(minutes=2)

@@ -114,16 +114,23 @@ class Submitter(RemoteWorker):
         )
 
     async def _over_budget(self, spec: TooSpec, row: SubmissionRow) -> str | None:
-        """Why a TOO may not be sent now: the rule's budget or the global daily cap."""
+        """Why a TOO may not be sent now: the rule's budget, its account's daily cap or the
+        global one (over every account)."""
         s = self.settings()
         now = self.clock()
+        day = now - timedelta(days=1)
         if spec.budget:
             per = spec.budget.per
             used = await self.repo.count_sent(api=Api.TOO, since=now - per, rule=row.rule)
             if used >= spec.budget.max:
                 window = human_duration(per)
                 return f"rule budget exhausted: {used} of {spec.budget.max} TOOs in {window}"
-        used = await self.repo.count_sent(api=Api.TOO, since=now - timedelta(days=1))
+        cap = s.account_too_per_day.get(spec.account)
+        if cap is not None:
+            used = await self.repo.count_sent(api=Api.TOO, since=day, account=spec.account)
+            if used >= cap:
+                return f"account {spec.account} budget exhausted: {used} of {cap} TOOs in 24 h"
+        used = await self.repo.count_sent(api=Api.TOO, since=day)
         if used >= s.too_per_day:
             return f"global budget exhausted: {used} of {s.too_per_day} TOOs in 24 h"
         return None
@@ -142,8 +149,8 @@ class Submitter(RemoteWorker):
         reason = None
         if isinstance(row.spec, TooSpec):
             reason = await self._over_budget(row.spec, row)
-        if reason is None and not self.remotes[row.api].configured:
-            reason = self.remotes[row.api].missing
+        if reason is None and not self.remotes[row.api].configured(row.account):
+            reason = self.remotes[row.api].why_missing(row.account)
         if reason is not None:
             await self._park(row, reason)
             return False
@@ -155,7 +162,7 @@ class Submitter(RemoteWorker):
     async def _checked(self, row: SubmissionRow, spec: TooSpec) -> Spec | None:
         """The TOO after the rule's optional checks (None: the row was handled)."""
         try:
-            body, notes = await self._too_port().prepare(
+            body, notes = await self._too_port(row).prepare(
                 spec.body,
                 check_uvot_mode=spec.check_uvot_mode,
                 uvot_fallback=spec.uvot_fallback,
@@ -182,7 +189,7 @@ class Submitter(RemoteWorker):
                 return
         skip = None
         if isinstance(spec, TooSpec) and presend.wanted(spec):  # Swift already on it? visible?
-            verdict = await presend.check(self._too_port(), spec, now=self.clock())
+            verdict = await presend.check(self._too_port(row), spec, now=self.clock())
             spec, skip = verdict.spec, verdict.skip
         # The planning lock: the processor holds it from reading an event's rows to committing
         # its plan. Holding it here (only here, never during the POST) means a replan or a

@@ -16,13 +16,20 @@ from __future__ import annotations
 
 import asyncio
 import collections
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from datetime import datetime, timedelta
 from typing import Any
 
 from autotoo.logs import bind, get_logger, unbind
 from autotoo.pipeline.keys import submission_key
-from autotoo.pipeline.ports import RemoteError, TooPort, TooProgress, XrtPort, XrtProgress
+from autotoo.pipeline.ports import (
+    AccountPorts,
+    RemoteError,
+    TooPort,
+    TooProgress,
+    XrtPort,
+    XrtProgress,
+)
 from autotoo.pipeline.remotes import xrt_spec
 from autotoo.pipeline.settings import Clock, PipelineSettings, system_clock
 from autotoo.pipeline.worker import RemoteWorker
@@ -58,6 +65,7 @@ class Tracker(RemoteWorker):
         settings: Callable[[], PipelineSettings],
         too: TooPort | None,
         xrt: XrtPort | None,
+        accounts: Mapping[str, AccountPorts] | None = None,
         clock: Clock = system_clock,
         wake: asyncio.Event | None = None,
         on_release: Callable[[], None] | None = None,
@@ -68,6 +76,7 @@ class Tracker(RemoteWorker):
             settings=settings,
             too=too,
             xrt=xrt,
+            accounts=accounts,
             clock=clock,
             wake=wake,
             planning_lock=planning_lock,
@@ -160,7 +169,7 @@ class Tracker(RemoteWorker):
         assert row.remote_id is not None
         self.polls[Api.TOO] += 1
         try:
-            progress = await self._too_port().progress(row.remote_id)
+            progress = await self._too_port(row).progress(row.remote_id)
         except RemoteError as exc:
             await self._poll_failed(row, exc)
             return
@@ -218,7 +227,7 @@ class Tracker(RemoteWorker):
             return
         self.polls[Api.XRT] += 1
         try:
-            progress = await self._xrt_port().progress(job_id, _products(row))
+            progress = await self._xrt_port(row).progress(job_id, _products(row))
         except RemoteError as exc:
             await self._poll_failed(row, exc)
             return
@@ -238,7 +247,7 @@ class Tracker(RemoteWorker):
             await self._xrt_without_products(row, progress)
             return
         try:
-            results = await self._xrt_port().retrieve(job_id, progress.succeeded)
+            results = await self._xrt_port(row).retrieve(job_id, progress.succeeded)
         except RemoteError as exc:
             await self._poll_failed(row, exc)
             return
@@ -293,7 +302,7 @@ class Tracker(RemoteWorker):
     async def _cancel_xrt(self, row: SubmissionRow) -> None:
         assert row.remote_id is not None
         try:
-            await self._xrt_port().cancel(row.remote_id, _products(row))
+            await self._xrt_port(row).cancel(row.remote_id, _products(row))
         except RemoteError as exc:
             await self._poll_failed(row, exc)
             return

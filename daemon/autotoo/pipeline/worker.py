@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import abc
 import asyncio
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, TypeVar
 
+from autotoo.config.models import DEFAULT_ACCOUNT
 from autotoo.logs import get_logger
 from autotoo.pipeline.notices import status_notices
-from autotoo.pipeline.ports import TooPort, XrtPort
+from autotoo.pipeline.ports import AccountPorts, TooPort, XrtPort
 from autotoo.pipeline.remotes import KINDS, Remote, TooRemote, XrtRemote
 from autotoo.pipeline.settings import Clock, PipelineSettings, system_clock
 from autotoo.store.errors import ConflictError, StorageUnavailableError
@@ -112,6 +113,7 @@ class RemoteWorker(Worker):
         settings: Callable[[], PipelineSettings],
         too: TooPort | None,
         xrt: XrtPort | None,
+        accounts: Mapping[str, AccountPorts] | None = None,
         clock: Clock = system_clock,
         wake: asyncio.Event | None = None,
         planning_lock: asyncio.Lock | None = None,
@@ -128,25 +130,31 @@ class RemoteWorker(Worker):
         self.planning_lock = planning_lock or asyncio.Lock()
         self.repo = repo
         self.settings = settings
-        self.too = too
+        self.too = too  # the default account's clients
         self.xrt = xrt
+        self.accounts: Mapping[str, AccountPorts] = {} if accounts is None else accounts
         self.clock = clock
-        # One object per remote API (its ports looked up at each call: a test or a reload
-        # may set ``too``/``xrt``).
-        self.too_remote = TooRemote(lambda: self.too)
-        self.xrt_remote = XrtRemote(lambda: self.xrt)
+        # One object per remote API (its ports looked up at each call, by the row's account:
+        # a test may set ``too``/``xrt``).
+        self.too_remote = TooRemote(lambda account: self._account(account).too)
+        self.xrt_remote = XrtRemote(lambda account: self._account(account).xrt)
         self.remotes: dict[Api, Remote[Any]] = {Api.TOO: self.too_remote, Api.XRT: self.xrt_remote}
 
     def idle_seconds(self) -> float:
         return self.settings().idle.total_seconds()
 
-    def _too_port(self) -> TooPort:
-        """The Swift client, or :class:`NotConfiguredError` (see ``remotes``)."""
-        return self.too_remote.port()
+    def _account(self, account: str) -> AccountPorts:
+        if account == DEFAULT_ACCOUNT:
+            return AccountPorts(self.too, self.xrt)
+        return self.accounts.get(account) or AccountPorts()
 
-    def _xrt_port(self) -> XrtPort:
-        """The UKSSDC client, or :class:`NotConfiguredError`."""
-        return self.xrt_remote.port()
+    def _too_port(self, row: SubmissionRow) -> TooPort:
+        """The Swift client of ``row``'s account, or :class:`NotConfiguredError`."""
+        return self.too_remote.port(row.account)
+
+    def _xrt_port(self, row: SubmissionRow) -> XrtPort:
+        """The UKSSDC client of ``row``'s account, or :class:`NotConfiguredError`."""
+        return self.xrt_remote.port(row.account)
 
     async def _end(
         self,

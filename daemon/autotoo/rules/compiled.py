@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from autotoo.alerts.galaxies import Catalogue
 from autotoo.alerts.model import NormalizedAlert
 from autotoo.alerts.topics import normalize_topic, topic_matches
+from autotoo.config.models import DEFAULT_ACCOUNT
 from autotoo.rules.conditions import Condition
 from autotoo.rules.models import Rule
 from autotoo.rules.needs import NOTHING, Needs, blank_strings, calls_any
@@ -117,6 +118,8 @@ class CompiledRule:
     needs: Needs = NOTHING  # what the condition reads of the alert (see .needs)
     # Where each of match.topics is written: (topic, line, col, dotted path), for warnings.
     topics_at: tuple[tuple[str, int, int, str], ...] = ()
+    # Where `account` is written (line, col, dotted path); None: not written (the default).
+    account_at: tuple[int, int, str] | None = None
 
     @property
     def name(self) -> str:
@@ -160,7 +163,10 @@ class CompiledRule:
 def rule_digest(rule: Rule, catalogue: Catalogue | None = None) -> str:
     """SHA-256 of the rule's canonical JSON: the same rule text in any layout, same digest
     (and the galaxy catalogue's digest with it: new galaxies, a new version of the rule)."""
-    canonical = json.dumps(rule.model_dump(mode="json", by_alias=True), sort_keys=True)
+    data = rule.model_dump(mode="json", by_alias=True)
+    if data.get("account") == DEFAULT_ACCOUNT:
+        del data["account"]  # added in schema 7: the rules that do not name one keep their digest
+    canonical = json.dumps(data, sort_keys=True)
     if catalogue is not None:
         canonical += catalogue.digest
     return hashlib.sha256(canonical.encode()).hexdigest()[:16]

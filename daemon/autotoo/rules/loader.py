@@ -235,6 +235,9 @@ class _FileCompiler:
                 for i, topic in enumerate(rule.match.topics)
                 for where in [(*base, "match", "topics", i)]
             ),
+            account_at=(*self.doc.position((*base, "account")), dotted((*base, "account")))
+            if "account" in rule.model_fields_set
+            else None,
         )
 
 

@@ -24,6 +24,7 @@ from pydantic import (
     model_validator,
 )
 
+from autotoo.config.models import DEFAULT_ACCOUNT
 from autotoo.durations import Duration
 from autotoo.rules.fields import TOO_FIELDS, XRT_PRODUCTS, FieldSpec
 
@@ -322,6 +323,11 @@ class Rule(Strict):
         "new pointing; false: never",
     )
     budget: Budget | None = None
+    account: str = Field(
+        default=DEFAULT_ACCOUNT,
+        description="the account (config `accounts`) whose Swift credentials and UKSSDC user "
+        "id send, list and poll the rule's requests; default: the config's swift and ukssdc",
+    )
     approve: ApproveItem | None = Field(
         default=None,
         description="human: the rule's TOO and XRT requests wait for a person's approval",

@@ -486,13 +486,18 @@ class Repository(ReadModels):
         )
         return int(row[0]) if row else 0
 
-    async def count_sent(self, *, api: Api, since: datetime, rule: str | None = None) -> int:
-        """Submissions that were (or may have been) sent since ``since``: budgets count these."""
-        query = (
-            "SELECT COUNT(*) FROM submissions "
-            "WHERE api = ? AND sent_at IS NOT NULL AND sent_at >= ?"
-        )
-        params: list[Any] = [api, ts(since)]
+    async def count_sent(
+        self, *, api: Api, since: datetime, rule: str | None = None, account: str | None = None
+    ) -> int:
+        """Submissions that were (or may have been) sent since ``since``: budgets count these
+        (all of them, one rule's, or one account's: schema 7's indexed ``account`` column)."""
+        query = "SELECT COUNT(*) FROM submissions WHERE api = ?"
+        params: list[Any] = [api]
+        if account is not None:
+            query += " AND account = ?"
+            params.append(account)
+        query += " AND sent_at IS NOT NULL AND sent_at >= ?"
+        params.append(ts(since))
         if rule is not None:
             query += " AND rule = ?"
             params.append(rule)

@@ -244,6 +244,11 @@ class SubmissionRow:
     approved_at: datetime | None = None
 
     @property
+    def account(self) -> str:
+        """Whose credentials send, list and poll it (part of the request: ``spec.account``)."""
+        return self.spec.account
+
+    @property
     def request(self) -> dict[str, Any]:
         """The request as the store keeps it (JSON), for display: code reads ``spec``."""
         return spec_to_json(self.spec)

@@ -25,6 +25,10 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
+# The account of the top-level swift and ukssdc sections, and of every row written before
+# schema 7 (whose request names no account).
+from autotoo.config.models import DEFAULT_ACCOUNT
+
 
 class Api(enum.StrEnum):
     """The remote API a submission goes to (the ``api`` column)."""
@@ -86,6 +90,7 @@ class TooSpec:
     approve: ApprovalPolicy | None = None  # None: sent without asking anyone
     on_target: OnTarget | None = None  # None: not asked (rows planned before the check)
     visibility: VisibilityPolicy | None = None  # None: urgency does not depend on it
+    account: str = DEFAULT_ACCOUNT  # whose credentials send, list and poll it (rule `account`)
 
     def with_body(self, **fields: Any) -> TooSpec:
         """The same spec sending ``body`` with ``fields`` replaced (e.g. a new urgency)."""
@@ -118,6 +123,7 @@ class XrtSpec:
     submit: str | None = None  # 'immediately' | 'after_observation' (None: not stated)
     notify: tuple[str, ...] | None = None  # None: the default channels
     approve: ApprovalPolicy | None = None  # None: sent without asking anyone
+    account: str = DEFAULT_ACCOUNT  # whose UKSSDC user id submits, lists and polls it
 
     @property
     def product_names(self) -> tuple[str, ...]:
@@ -147,10 +153,14 @@ def _seconds(value: timedelta) -> float:
 
 def spec_to_json(spec: Spec) -> dict[str, Any]:
     """A spec as JSON: the ``request`` column, also what ``jobs show`` prints. ``approve``
-    is written only when set, so the rows of rules without it keep their exact text."""
+    and ``account`` are written only when set (not the default), so the rows of rules
+    without them keep their exact text; the store reads the account back as a column of its
+    own (schema 7: ``submissions.account``, generated from this JSON)."""
     out = _spec_json(spec)
     if spec.approve is not None:
         out["approve"] = {"by": "human", "within_s": _seconds(spec.approve.within)}
+    if spec.account != DEFAULT_ACCOUNT:
+        out["account"] = spec.account
     return out
 
 
@@ -223,6 +233,7 @@ def spec_from_json(api: Api, data: dict[str, Any]) -> Spec:
             )
             if (vis := data.get("visibility"))
             else None,
+            account=str(data.get("account") or DEFAULT_ACCOUNT),
         )
     request = data.get("request") or {}
     every, for_ = data.get("retry_every_s"), data.get("retry_for_s")
@@ -236,6 +247,7 @@ def spec_from_json(api: Api, data: dict[str, Any]) -> Spec:
         submit=data.get("submit"),
         notify=channels,
         approve=_approval(data),
+        account=str(data.get("account") or DEFAULT_ACCOUNT),
     )
 
 

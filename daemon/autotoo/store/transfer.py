@@ -57,13 +57,16 @@ class TransferReport:
 
 
 def _sqlite_columns(conn: sqlite3.Connection, table: str) -> list[str]:
+    """The columns a row is written with: table_info leaves out generated ones."""
     return [str(row[1]) for row in conn.execute(f"PRAGMA table_info({table})")]
 
 
 def _pg_columns(conn: PgConnection, table: str) -> list[str]:
+    """The columns a row is written with: not the generated ones (schema 7's account)."""
     rows = conn.raw.execute(
         "SELECT column_name FROM information_schema.columns "
-        "WHERE table_schema = current_schema() AND table_name = %s ORDER BY ordinal_position",
+        "WHERE table_schema = current_schema() AND table_name = %s AND is_generated = 'NEVER' "
+        "ORDER BY ordinal_position",
         (table,),
     ).fetchall()
     return [str(row[0]) for row in rows]

@@ -211,6 +211,67 @@ def track(too_id):
     }
 
 
+def _status(obj):
+    return [obj.status.status, list(obj.status.errors)]
+
+
+def _span(items):
+    return [[str(w.begin), str(w.end)] for w in items]
+
+
+def queries(ra, dec, target_id, begin, days):
+    """The v1 query classes, as walk_v2.py's ``queries`` asks the v2 ones (same arguments)."""
+    from swifttools.swift_too import (  # noqa: PLC0415 only this walk needs them
+        Swift_Clock,
+        Swift_SAA,
+        Swift_VisQuery,
+    )
+    from swifttools.swift_too import Swift_ObsQuery as Swift_AFST  # noqa: PLC0415
+    from swifttools.swift_too import Swift_PlanQuery as Swift_PPST  # noqa: PLC0415
+
+    ra, dec, target_id, days = float(ra), float(dec), int(target_id), float(days)
+    vis = Swift_VisQuery(ra=ra, dec=dec, begin=begin, length=days)
+    hires = Swift_VisQuery(ra=ra, dec=dec, begin=begin, length=1, hires=True)
+    plan = Swift_PPST(targetid=target_id)
+    obs = Swift_AFST(targetid=target_id)
+    near = Swift_AFST(ra=ra, dec=dec, radius=0.2, begin=begin, length=days)
+    saa = Swift_SAA(begin=begin, length=1)
+    met = Swift_Clock(met=700000000.0)
+    utc = Swift_Clock(utctime=begin)
+    bad = Swift_PPST()  # the client refuses it itself
+    bad.submit()
+    return {
+        "vis": [*_status(vis), _span(vis.windows)],
+        "hires": [*_status(hires), _span(hires.windows)],
+        "plan": [*_status(plan), [[e.obsnum, str(e.begin), str(e.end)] for e in plan.entries]],
+        "ppstmax": str(plan.ppstmax),
+        "obs": [
+            *_status(obs),
+            [[e.obsnum, str(e.begin), str(e.settle), str(e.end), e.ra, e.dec] for e in obs],
+        ],
+        "obs_near": [*_status(near), [e.obsnum for e in near]],
+        "modes": [[e.xrt, e.uvot] for e in plan.entries],
+        "saa": [*_status(saa), _span(saa.entries)],
+        "clock_met": [*_status(met), str(met.utctime), str(met.swifttime), met[0].utcf],
+        "clock_utc": [*_status(utc), str(utc.utctime), str(utc.swifttime), utc[0].met],
+        "plan_no_args": _status(bad),
+    }
+
+
+def calendar_query(ra, dec, begin, days):
+    """Planning-calendar windows near a position within a span (no TOO ID), as walk_v2.py."""
+    cal = Swift_Calendar(ra=float(ra), dec=float(dec), begin=begin, length=float(days))
+    rows = [[str(e.start), str(e.stop), e.targetid, e.duration] for e in cal.entries]
+    return {"status": _status(cal), "entries": rows}
+
+
+def requests_near(ra, dec, begin, days):
+    """TOORequests by position and span (anonymous: approved TOOs only)."""
+    reqs = Swift_TOO_Requests(ra=float(ra), dec=float(dec), radius=0.2, begin=begin,
+                              length=float(days))  # fmt: skip
+    return {"status": _status(reqs), "too_ids": [e.too_id for e in reqs.entries]}
+
+
 if __name__ == "__main__":
     # swifttools 3 prints from property setters; keep stdout for our one JSON line.
     noise = io.StringIO()
@@ -221,6 +282,12 @@ if __name__ == "__main__":
             result = public(int(sys.argv[3]))
         elif sys.argv[2] == "resolve":
             result = resolve(sys.argv[3:])
+        elif sys.argv[2] == "queries":
+            result = queries(*sys.argv[3:8])
+        elif sys.argv[2] == "calendar":
+            result = calendar_query(*sys.argv[3:7])
+        elif sys.argv[2] == "requests_near":
+            result = requests_near(*sys.argv[3:7])
         else:
             result = {"seed": seed, "resubmit": resubmit}[sys.argv[2]]()
     result["stdout"] = noise.getvalue()

@@ -87,25 +87,28 @@ def _service(request: web.Request) -> SwiftService:
 
 
 async def visquery(request: web.Request) -> web.Response:
-    q = request.query
-    service = _service(request)
-    hires = q.get("hires", "false").lower() == "true"
     try:
-        ra, dec, begin, end = _vis_request(q, now=service.now, hires=hires)
+        body = visibility(_service(request), request.query)
     except BadQueryError as exc:
         return _unprocessable(exc)
+    return web.json_response(body | {"status": ACCEPTED})
+
+
+def visibility(service: SwiftService, q: MultiMapping[str]) -> dict[str, Any]:
+    """VisQuery's answer (without its status): both protocols ask this (v1 through
+    :mod:`v1_queries`, its parameters renamed to these)."""
+    hires = q.get("hires", "false").lower() == "true"
+    ra, dec, begin, end = _vis_request(q, now=service.now, hires=hires)
     times = orbit.minutes(begin, end)
     found = orbit.windows(times, orbit.observable(service.rules, ra, dec, times, hires=hires))
-    body = {
+    return {
         "ra": ra,
         "dec": dec,
         "begin": _iso(begin),
         "end": _iso(end),
         "hires": hires,
         "windows": [{"begin": _iso(b), "end": _iso(e)} for b, e in found],
-        "status": ACCEPTED,
     }
-    return web.json_response(body)
 
 
 def _vis_request(
@@ -196,58 +199,73 @@ def _entry(target: Target, obs: Observation, *, flown: bool) -> dict[str, Any]:
     }
 
 
+def timeline(service: SwiftService, q: MultiMapping[str], *, flown: bool) -> dict[str, Any]:
+    """PlanQuery's (``flown=False``) or ObsQuery's answer, without its status."""
+    now = service.now
+    sel = _selection(q)
+    limit = q.get("limit")
+    try:
+        count = int(limit) if limit not in (None, "") else None
+    except ValueError:
+        raise BadQueryError("limit", "Input should be a valid integer") from None
+    until = now if flown else now + PPST_AHEAD
+    rows = sorted(_pick(service, sel, until=until, flown=flown), key=lambda r: r[1].start)
+    if flown:
+        rows = [r for r in rows if r[1].end <= now]
+    if q.get("order", "").lower() == "desc":
+        rows.reverse()
+    entries = [_entry(t, o, flown=flown) for t, o in rows[:count]]
+    key = "afstmax" if flown else "ppstmax"
+    return {"entries": entries, key: _iso(orbit.swift_time(until))}
+
+
 def _timeline(*, flown: bool) -> Callable[[web.Request], Any]:
     async def handler(request: web.Request) -> web.Response:
-        service = _service(request)
-        now = service.now
         try:
-            sel = _selection(request.query)
-            limit = request.query.get("limit")
-            count = int(limit) if limit not in (None, "") else None
+            body = timeline(_service(request), request.query, flown=flown)
         except BadQueryError as exc:
             return _unprocessable(exc)
-        except ValueError:
-            return _unprocessable(BadQueryError("limit", "Input should be a valid integer"))
-        until = now if flown else now + PPST_AHEAD
-        rows = sorted(_pick(service, sel, until=until, flown=flown), key=lambda r: r[1].start)
-        if flown:
-            rows = [r for r in rows if r[1].end <= now]
-        if request.query.get("order", "").lower() == "desc":
-            rows.reverse()
-        entries = [_entry(t, o, flown=flown) for t, o in rows[:count]]
-        key = "afstmax" if flown else "ppstmax"
-        body = {"entries": entries, key: _iso(orbit.swift_time(until)), "status": ACCEPTED}
-        return web.json_response(body)
+        return web.json_response(body | {"status": ACCEPTED})
 
     return handler
 
 
 async def saa(request: web.Request) -> web.Response:
-    service = _service(request)
     try:
-        begin, end = _span(request.query, default_days=1.0)
+        entries = saa_passages(_service(request), request.query)
     except BadQueryError as exc:
         return _unprocessable(exc)
-    begin = begin or service.now.replace(hour=0, minute=0, second=0, microsecond=0)
-    end = end or begin + timedelta(days=1)
-    if end - begin > MAX_HIRES:
-        return _unprocessable(BadQueryError("end", "The span may be at most 20 days."))
-    bat = request.query.get("bat", "false").lower() == "true"
-    times = orbit.minutes(begin, end)
-    passages = orbit.windows(times, orbit.in_saa(service.rules, times, bat=bat))
-    # Passages are clipped to the span asked for (a passage under way at ``begin`` starts there).
-    entries = [{"begin": _iso(max(b, begin)), "end": _iso(min(e, end))} for b, e in passages]
     return web.json_response({"entries": entries, "status": ACCEPTED})
 
 
+def saa_passages(service: SwiftService, q: MultiMapping[str]) -> list[dict[str, str]]:
+    """The SAA passages of the span asked for (UTC), clipped to it."""
+    begin, end = _span(q, default_days=1.0)
+    begin = begin or service.now.replace(hour=0, minute=0, second=0, microsecond=0)
+    end = end or begin + timedelta(days=1)
+    if end - begin > MAX_HIRES:
+        raise BadQueryError("end", "The span may be at most 20 days.")
+    bat = q.get("bat", "false").lower() == "true"
+    times = orbit.minutes(begin, end)
+    passages = orbit.windows(times, orbit.in_saa(service.rules, times, bat=bat))
+    # Passages are clipped to the span asked for (a passage under way at ``begin`` starts there).
+    return [{"begin": _iso(max(b, begin)), "end": _iso(min(e, end))} for b, e in passages]
+
+
 async def clock(request: web.Request) -> web.Response:
-    q = request.query
+    try:
+        entries = clock_entries(request.query)
+    except BadQueryError as exc:
+        return _unprocessable(exc)
+    return web.json_response({"entries": entries, "status": ACCEPTED})
+
+
+def clock_entries(q: MultiMapping[str]) -> list[dict[str, Any]]:
+    """MET, UTCF and time base of each time asked for (one of met, utctime, swifttime)."""
     given = [name for name in ("met", "utctime", "swifttime") if name in q]
     if len(given) != 1:
-        return _unprocessable(
-            BadQueryError(
-                "argument", "Exactly one of 'met', 'utctime', or 'swifttime' must be provided"
-            )
+        raise BadQueryError(
+            "argument", "Exactly one of 'met', 'utctime', or 'swifttime' must be provided"
         )
     entries = []
     try:
@@ -265,8 +283,8 @@ async def clock(request: web.Request) -> web.Response:
             correction = orbit.utcf(utc_time)
             entries.append({"met": met, "utcf": correction, "isutc": given[0] == "utctime"})
     except ValueError:
-        return _unprocessable(BadQueryError(given[0], "Input should be a valid number or datetime"))
-    return web.json_response({"entries": entries, "status": ACCEPTED})
+        raise BadQueryError(given[0], "Input should be a valid number or datetime") from None
+    return entries
 
 
 ROUTES: Final = (

@@ -92,6 +92,9 @@ class SwiftService:
         self.toos: dict[int, TooEntry] = {}
         # The most recent requests, for tests and debugging (bounded: `autotoo emulate` runs long).
         self.received: deque[Received] = deque(maxlen=RECEIVED_KEPT)
+        # Who asked what, per authenticated request: (user, v1 API name or v2 path); a test
+        # checks that each account's requests came with its own credentials (bounded too).
+        self.callers: deque[tuple[str, str]] = deque(maxlen=RECEIVED_KEPT)
         # v1 jobs (the v1 routes own their shape): every job by number, and the jobs whose
         # final status has not been given yet by the raw token their client polls with.
         self.v1_jobs: dict[int, Any] = {}

@@ -18,6 +18,7 @@ from __future__ import annotations
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 import jwt
@@ -27,8 +28,9 @@ from pydantic import ValidationError
 from autotoo.emulators.swift.catalog import UVOT_MODES, filters_of, uvot_entries
 from autotoo.emulators.swift.forms import TooFormV1, v1_messages
 from autotoo.emulators.swift.service import Decision, Received, SwiftService
+from autotoo.emulators.swift.v1_queries import QUERIES, BadQueryError
 from autotoo.emulators.swift.v2 import SERVICE
-from autotoo.emulators.swift.views import calendar, record, v1_time
+from autotoo.emulators.swift.views import calendar_matching, record, v1_time
 
 PATH = "/toop/submit_json.php"
 API_VERSION = "1.2"
@@ -90,14 +92,32 @@ async def handle(request: web.Request) -> web.StreamResponse:
     data = payload.get("api_data") or {}
     service.received.append(Received("v1", api_name, dict(data), token=token))
     username = str(data.get("username"))
+    service.callers.append((username, api_name))
     if api_name == "Swift_TOO_Request":
         return _too_request(service, token, data, username)
     if api_name == "Swift_TOO_Requests":
         return _requests(service, data, username)
+    if (query := QUERIES.get(api_name)) is not None:
+        return _query(service, api_name, query, data)
     handler = _READERS.get(api_name)
     if handler is None:
         return envelope("Swift_TOO_Status", _status("Rejected", [f"Unknown api_name {api_name}"]))
     return handler(service, data)
+
+
+def _query(
+    service: SwiftService,
+    api_name: str,
+    query: Callable[[SwiftService, dict[str, Any]], tuple[str, dict[str, Any]]],
+    data: dict[str, Any],
+) -> web.Response:
+    """A v1 query class (:mod:`v1_queries`): answered at once, not queued as a job (the
+    class reads a final status from its first reply, as it does from the real service's)."""
+    try:
+        name, reply = query(service, data)
+    except BadQueryError as exc:
+        return envelope(api_name, {"status": _nested("Rejected", [str(exc)])})
+    return envelope(name, reply | {"status": _nested("Accepted")})
 
 
 def _too_request(
@@ -189,12 +209,21 @@ def _uvot_mode(service: SwiftService, data: dict[str, Any]) -> web.Response:
 
 
 def _requests(service: SwiftService, data: dict[str, Any], username: str) -> web.Response:
+    def number(name: str, kind: Callable[[Any], Any]) -> Any:
+        return kind(data[name]) if data.get(name) is not None else None
+
     try:
+        begin = data.get("begin")
         entries = service.listing(
             viewer=username,
-            too_id=int(data["too_id"]) if data.get("too_id") is not None else None,
-            year=int(data["year"]) if data.get("year") is not None else None,
-            limit=int(data["limit"]) if data.get("limit") is not None else None,
+            too_id=number("too_id", int),
+            year=number("year", int),
+            limit=number("limit", int),
+            begin=datetime.fromisoformat(str(begin)).replace(tzinfo=UTC) if begin else None,
+            length_days=number("length", float),
+            ra=number("ra", float),
+            dec=number("dec", float),
+            radius=number("radius", float),
         )
     except (TypeError, ValueError) as exc:
         return envelope("Swift_TOO_Requests", {"status": _nested("Rejected", [str(exc)])})
@@ -207,8 +236,29 @@ def _requests(service: SwiftService, data: dict[str, Any], username: str) -> web
 
 
 def _calendar(service: SwiftService, data: dict[str, Any]) -> web.Response:
-    entry = service.toos.get(int(data.get("too_id") or 0))
-    entries = calendar(service, entry, v1=True) if entry is not None else []
+    """``Swift_Calendar``: by ``too_id``, or by the class's other filters, as v2's calendar."""
+
+    def number(name: str, kind: Callable[[Any], Any]) -> Any:
+        return kind(data[name]) if data.get(name) not in (None, "") else None
+
+    def when(name: str) -> datetime | None:
+        value = data.get(name)
+        return datetime.fromisoformat(str(value)).replace(tzinfo=UTC) if value else None
+
+    try:
+        entries = calendar_matching(
+            service,
+            v1=True,
+            too_id=number("too_id", int),
+            target_id=number("targetid", int),
+            ra=number("ra", float),
+            dec=number("dec", float),
+            radius=number("radius", float),
+            begin=when("begin"),
+            end=when("end"),
+        )
+    except (TypeError, ValueError) as exc:
+        return envelope("Swift_Calendar", {"status": _nested("Rejected", [str(exc)])})
     reply = {"too_id": data.get("too_id"), "entries": entries, "status": _nested("Accepted")}
     return envelope("Swift_Calendar", reply)
 

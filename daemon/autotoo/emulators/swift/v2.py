@@ -11,11 +11,10 @@ from typing import Any
 from aiohttp import web
 from pydantic import ValidationError
 
-from autotoo.emulators.sky import angular_separation_deg
 from autotoo.emulators.swift.catalog import UVOT_MODES, filters_of, uvot_entries
 from autotoo.emulators.swift.forms import TooFormV2, fastapi_detail
 from autotoo.emulators.swift.service import Received, SwiftService
-from autotoo.emulators.swift.views import calendar, record
+from autotoo.emulators.swift.views import calendar_matching, record
 
 PREFIX = "/api/v2"
 SERVICE: web.AppKey[SwiftService] = web.AppKey("swift_service", SwiftService)
@@ -30,9 +29,11 @@ def _service(request: web.Request) -> SwiftService:
 def _viewer(request: web.Request) -> str | None:
     """The session's user, ``anonymous`` without a cookie, ``None`` for an unknown session."""
     cookie = request.cookies.get("session")
-    if cookie is None:
-        return "anonymous"
-    return _service(request).sessions.get(cookie)
+    service = _service(request)
+    viewer = "anonymous" if cookie is None else service.sessions.get(cookie)
+    if viewer is not None:
+        service.callers.append((viewer, request.path))
+    return viewer
 
 
 def _unauthorized() -> web.Response:
@@ -164,31 +165,19 @@ async def get_calendar(request: web.Request) -> web.Response:
         return web.json_response({"detail": str(exc)}, status=422)
     if begin is not None and end is None and coords["length"] is not None:
         end = begin + timedelta(days=coords["length"])
-    entries: list[dict[str, Any]] = []
-    for too in sorted(service.toos.values(), key=lambda e: e.too_id):
-        if too_id is not None and too.too_id != too_id:
-            continue
-        if target_id is not None and too.target_id != target_id:
-            continue
-        ra, dec = coords["ra"], coords["dec"]
-        radius = coords["radius"] if coords["radius"] is not None else 0.2
-        if (
-            ra is not None
-            and dec is not None
-            and (angular_separation_deg(ra, dec, too.form.ra, too.form.dec) > radius)
-        ):
-            continue
-        for item in calendar(service, too, v1=False):
-            starts, ends = (
-                _aware(datetime.fromisoformat(item["begin"])),
-                _aware(datetime.fromisoformat(item["end"])),
-            )
-            if (begin is not None and ends < begin) or (end is not None and starts > end):
-                continue
-            entries.append(item | {"too_id": too.too_id})
-    return web.json_response(
-        {"too_id": too_id, "entries": entries[:limit] if limit else entries, "status": ACCEPTED}
+    entries = calendar_matching(
+        service,
+        v1=False,
+        too_id=too_id,
+        target_id=target_id,
+        ra=coords["ra"],
+        dec=coords["dec"],
+        radius=coords["radius"],
+        begin=begin,
+        end=end,
+        limit=limit,
     )
+    return web.json_response({"too_id": too_id, "entries": entries, "status": ACCEPTED})
 
 
 async def resolve(request: web.Request) -> web.Response:

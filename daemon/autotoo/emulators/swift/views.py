@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
+from autotoo.emulators.sky import angular_separation_deg
 from autotoo.emulators.swift.forms import XRT_NAMES
 from autotoo.emulators.swift.service import SwiftService, TooEntry
 
@@ -49,6 +50,50 @@ def calendar(service: SwiftService, entry: TooEntry, *, v1: bool) -> list[dict[s
         else:
             out.append(item)
     return out
+
+
+def calendar_matching(
+    service: SwiftService,
+    *,
+    v1: bool,
+    too_id: int | None = None,
+    target_id: int | None = None,
+    ra: float | None = None,
+    dec: float | None = None,
+    radius: float | None = None,
+    begin: datetime | None = None,
+    end: datetime | None = None,
+    limit: int | None = None,
+) -> list[dict[str, Any]]:
+    """The Calendar's windows of approved TOOs (both protocols): by ``too_id``, or by
+    position (``ra``/``dec`` within ``radius``, default 0.2 deg), time span (windows that
+    overlap ``begin``-``end``) and ``target_id``; ``limit`` caps the entries. Windows are
+    public. v2 entries also carry their ``too_id`` (v1's entry class has no such field)."""
+    entries: list[dict[str, Any]] = []
+    for too in sorted(service.toos.values(), key=lambda e: e.too_id):
+        if too_id is not None and too.too_id != too_id:
+            continue
+        if target_id is not None and too.target_id != target_id:
+            continue
+        within = radius if radius is not None else 0.2
+        if (
+            ra is not None
+            and dec is not None
+            and angular_separation_deg(ra, dec, too.form.ra, too.form.dec) > within
+        ):
+            continue
+        for item in calendar(service, too, v1=v1):
+            data = item["api_data"] if v1 else item
+            starts = _aware(datetime.fromisoformat(data["start" if v1 else "begin"]))
+            ends = _aware(datetime.fromisoformat(data["stop" if v1 else "end"]))
+            if (begin is not None and ends < begin) or (end is not None and starts > end):
+                continue
+            entries.append(item if v1 else item | {"too_id": too.too_id})
+    return entries[:limit] if limit else entries
+
+
+def _aware(value: datetime) -> datetime:
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value
 
 
 def record(
