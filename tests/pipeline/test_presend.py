@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import math
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import aiohttp
@@ -25,6 +25,7 @@ from autotoo.emulators.faults import Fault, FaultKind, FaultPlan
 from autotoo.emulators.sky import Sky
 from autotoo.emulators.users import Users
 from autotoo.pipeline import presend
+from autotoo.pipeline.ports import Pointing
 from autotoo.store.rows import SubmissionState as S
 from autotoo.store.specs import OnTarget, TooSpec
 from autotoo.swift import SwiftV1Client, SwiftV2Client, TooRequest
@@ -358,3 +359,15 @@ async def test_our_own_request_is_not_someone_elses(make_emulator) -> None:
     assert other.skip is not None
     assert "Swift plans this position" in other.skip
     assert "(EP-ours, 0.0 arcmin away) was requested for this position" in other.skip
+
+
+def test_pointings_of_earlier_attempts_of_our_own_request_are_ours() -> None:
+    """A new attempt (a rejection policy's, a re-sent request) is not skipped because of what
+    its own earlier attempt got, even where the listing does not show that attempt."""
+    now = datetime(2026, 12, 7, 12, 0, tzinfo=UTC)
+    ours = Pointing(3200001, "03200001001", "EP09990000001", now - timedelta(hours=1), now)
+    answers: dict[str, Any] = {"the TOO listing": (), "PlanQuery": (), "ObsQuery": (ours,)}
+    assert presend._on_target(answers, 41.3, -23.0, now, frozenset({3200001})) is None
+    reason = presend._on_target(answers, 41.3, -23.0, now, frozenset())
+    assert reason is not None
+    assert "target 03200001" in reason

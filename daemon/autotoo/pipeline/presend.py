@@ -104,8 +104,13 @@ def describe(spec: TooSpec) -> str | None:
     return "before sending, Swift will be asked " + " and ".join(parts) if parts else None
 
 
-async def check(port: TooPort, spec: TooSpec, *, now: datetime) -> Verdict:
-    """Ask what the spec's policies need (concurrently), and decide."""
+async def check(
+    port: TooPort, spec: TooSpec, *, now: datetime, own_targets: frozenset[int] = frozenset()
+) -> Verdict:
+    """Ask what the spec's policies need (concurrently), and decide. ``own_targets``: the
+    target IDs Swift gave earlier attempts of this request (the store knows them): their
+    pointings are ours even when the listing does not show the attempt that asked for them
+    (a listing that failed, or a window the clocks of the two sides place differently)."""
     try:
         ra, dec = float(spec.body["ra"]), float(spec.body["dec"])
     except (KeyError, TypeError, ValueError):
@@ -131,7 +136,7 @@ async def check(port: TooPort, spec: TooSpec, *, now: datetime) -> Verdict:
     for note in notes:
         log.warning("pre-send check failed; sending anyway", note=note)
     if on is not None:
-        reason = _on_target(answers, ra, dec, now)
+        reason = _on_target(answers, ra, dec, now, own_targets)
         if reason is not None:
             return Verdict(spec, skip=f"skipped: {reason} — no TOO sent", notes=tuple(notes))
     if vis is not None and not isinstance(windows := answers["VisQuery"], BaseException):
@@ -188,13 +193,15 @@ def _name(name: str) -> str:
     return "".join(name.lower().split())
 
 
-def _on_target(answers: dict[str, Any], ra: float, dec: float, now: datetime) -> str | None:
+def _on_target(
+    answers: dict[str, Any], ra: float, dec: float, now: datetime, own_targets: frozenset[int]
+) -> str | None:
     """Why Swift is already on the position, or None."""
     listed = answers.get("the TOO listing")
     requests: tuple[ListedToo, ...] = () if isinstance(listed, BaseException) else listed or ()
     # Our own request's segments: by its target ID once Swift gave one (on approval), by its
     # name before (the target is named after the request).
-    own_ids = {r.target_id for r in requests if r.ours and r.target_id is not None}
+    own_ids = {r.target_id for r in requests if r.ours and r.target_id is not None} | own_targets
     own_names = {_name(r.target_name) for r in requests if r.ours and r.target_name}
     others = [r for r in requests if not r.ours]
 

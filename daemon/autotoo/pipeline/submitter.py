@@ -21,6 +21,7 @@ because nobody can tell whether their POST left the machine.
 from __future__ import annotations
 
 import dataclasses
+import json
 from datetime import timedelta
 from typing import Any
 
@@ -179,6 +180,26 @@ class Submitter(RemoteWorker):
             log.info("pre-submission check", note=note)
         return dataclasses.replace(spec, body=body)
 
+    async def _earlier_targets(self, row: SubmissionRow) -> frozenset[int]:
+        """The target IDs Swift gave the earlier attempts of this TOO (its parent chain):
+        observed ones, and the one the last poll reported. A new attempt of our own request
+        is not "Swift already on it" because of what an earlier attempt got."""
+        found: set[int] = set()
+        seen: set[int] = set()
+        parent_id = row.parent_id
+        while parent_id is not None and parent_id not in seen:
+            seen.add(parent_id)
+            earlier = await self.repo.submission(parent_id)
+            if earlier is None or earlier.api is not Api.TOO:
+                break
+            texts = [str(o["target_id"]) for o in await self.repo.observations(earlier.id)]
+            job = await self.repo.remote_job(earlier.id)
+            detail = json.loads(job["detail"]) if job and job.get("detail") else {}
+            texts.append(str(detail.get("target_id")))
+            found.update(int(text) for text in texts if text.isdigit())
+            parent_id = earlier.parent_id
+        return frozenset(found)
+
     async def _submit(self, row: SubmissionRow) -> None:
         if not await self._preflight(row):
             return
@@ -189,7 +210,9 @@ class Submitter(RemoteWorker):
                 return
         skip = None
         if isinstance(spec, TooSpec) and presend.wanted(spec):  # Swift already on it? visible?
-            verdict = await presend.check(self._too_port(row), spec, now=self.clock())
+            own = await self._earlier_targets(row)
+            port = self._too_port(row)
+            verdict = await presend.check(port, spec, now=self.clock(), own_targets=own)
             spec, skip = verdict.spec, verdict.skip
         # The planning lock: the processor holds it from reading an event's rows to committing
         # its plan. Holding it here (only here, never during the POST) means a replan or a
