@@ -10,17 +10,18 @@ nothing.
 
 from __future__ import annotations
 
-import ctypes
-import ctypes.util
 import functools
 from collections.abc import Callable
 
 
 @functools.cache
 def _trim() -> Callable[[int], int] | None:
-    name = ctypes.util.find_library("c")
+    """glibc's ``malloc_trim``, from the process's own symbols (no ``find_library``: it runs
+    ldconfig); ctypes is imported here, on the first release, not on the start-up path."""
+    import ctypes  # noqa: PLC0415
+
     try:
-        libc = ctypes.CDLL(name)
+        libc = ctypes.CDLL(None)
         trim: Callable[[int], int] = libc.malloc_trim
     except (OSError, AttributeError, TypeError):
         return None
