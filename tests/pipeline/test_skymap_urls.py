@@ -248,3 +248,40 @@ async def test_the_processor_keeps_few_alerts_with_an_embedded_map(
         (count,) = conn.execute("SELECT count(*) FROM alerts WHERE event_key = 'MS0000'").fetchone()
     assert count == 2
     assert all(matched for _, matched, _ in decisions(p)), decisions(p)
+
+
+async def test_the_processor_lets_go_of_maps_once_idle(
+    make_emulator: Any, make_pipeline: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Issue 20: "the resident memory returns to its level after the alert". The parsed
+    alerts carrying a map and the decoded maps are released once no map alert has been
+    evaluated for a while (3 s; 0.2 s here); an event's later alert reads its earlier ones
+    from the store and decodes their maps again, and decides the same."""
+    from autotoo.pipeline import processor as processor_module  # noqa: PLC0415
+
+    monkeypatch.setattr(processor_module, "_MAPS_IDLE", 0.2)
+    lvk = json.loads((CORPUS / "igwn" / "MS181101ab-preliminary.json").read_bytes())
+    rules = "rules:\n  - name: lvk-notify\n    match: {missions: [lvk]}\n    accept_test: true\n"
+    rules += "    when: size(event.alerts) >= 1 && area(alert, 0.9) < 100.0\n    notify: [mqtt]\n"
+    p = await make_pipeline(await make_emulator(), rules)
+    for n in range(2):
+        await p.feed(json.dumps(dict(lvk, superevent_id=f"MS{n:04d}")).encode(), "igwn.gwalert")
+    assert [a.event_key for a in p.processor._cache.values() if a.skymap_b64] == [
+        "MS0000",
+        "MS0001",
+    ]
+    assert len(SKYMAPS) > 0
+    assert 0.0 < p.processor.idle_seconds() <= 0.2  # it wakes to release them
+    await p.processor.step()  # nothing new, but not idle long enough yet
+    assert len(SKYMAPS) > 0
+    await asyncio.sleep(0.25)
+    await p.processor.step()  # an idle round
+    assert not [a for a in p.processor._cache.values() if a.skymap_b64 is not None]
+    assert len(SKYMAPS) == 0
+    assert p.processor.idle_seconds() == 5.0
+    update = dict(lvk, superevent_id="MS0000", alert_type="UPDATE")
+    await p.feed(json.dumps(update).encode(), "igwn.gwalert")
+    with sqlite3.connect(p.repo.db.path) as conn:
+        (count,) = conn.execute("SELECT count(*) FROM alerts WHERE event_key = 'MS0000'").fetchone()
+    assert count == 2
+    assert [matched for _, matched, _ in decisions(p)] == [True, True, True], decisions(p)

@@ -300,3 +300,35 @@ print(asyncio.run(started(plain)), asyncio.run(started('''{RULES}''')))
         [sys.executable, "-c", script], check=False, capture_output=True, text=True, timeout=120
     )
     assert done.stdout.strip() == "False True", done.stderr[-3000:]
+
+
+def test_a_false_clause_names_what_its_region_functions_measured() -> None:
+    """Why: "condition is false [distance(alert).mean < 30.0]" leaves an astronomer to work
+    out the distance; the decision says the value that made the clause false."""
+    rules = ruleset(
+        "rules:\n"
+        "  - {name: near, accept_test: true, when: 'distance(alert).mean < 30.0', notify: [mqtt]}\n"
+        "  - name: small\n    accept_test: true\n    notify: [mqtt]\n"
+        "    when: distance(alert).std > 1.0 && area(alert, 0.9) < 10.0\n"
+        "  - name: fov\n    accept_test: true\n    notify: [mqtt]\n    when: >-\n"
+        "      prob_in_fov(alert, max_prob_position(alert).ra, max_prob_position(alert).dec,"
+        " 0.2) > 0.5 || contains(alert, 10.0, 20.0, 0.9)\n"
+        "  - name: chile\n    accept_test: true\n    notify: [mqtt]\n"
+        "    when: prob_above_horizon(alert, -30.2, -70.7, 20.0) > 0.5\n"
+        "  - name: loop\n    accept_test: true\n    notify: [mqtt]\n"
+        "    when: event.alerts.exists(a, area(a, 0.9) < 1.0)\n"
+    )
+    decisions = {d.rule: d for d in evaluate(rules, lvk("initial"), now=NOW, explain=True)}
+    assert decisions["near"].reason == "condition is false: distance(alert).mean = 39.77"
+    assert decisions["near"].clause == "distance(alert).mean < 30.0"
+    assert decisions["small"].reason == "condition is false: area(alert, 0.9) = 30.98"
+    assert decisions["small"].clause == "area(alert, 0.9) < 10.0"
+    assert decisions["fov"].reason == (
+        "condition is false: prob_in_fov(alert, max_prob_position(alert).ra, "
+        "max_prob_position(alert).dec, 0.2) = 0.009635, contains(alert, 10.0, 20.0, 0.9) = false"
+    )
+    assert decisions["chile"].reason.startswith(
+        "condition is false: prob_above_horizon(alert, -30.2, -70.7, 20.0) = 0."
+    )
+    # A call on a macro's variable cannot be evaluated alone: no value, the clause says it.
+    assert decisions["loop"].reason == "condition is false"

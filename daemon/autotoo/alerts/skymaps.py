@@ -100,6 +100,18 @@ class SkyMaps:
             self._cache_dir = cache_dir
             self._decoded.clear()
 
+    def release(self) -> int:
+        """Forget every decoded map (the processor calls this once no map alert has been
+        evaluated for a while, so that memory returns to its level after an alert); a map
+        asked for again is decoded again. How many were held."""
+        with self._lock:
+            held = len(self._decoded)
+            self._decoded.clear()
+        return held
+
+    def __len__(self) -> int:
+        return len(self._decoded)
+
     def peek(self, alert: NormalizedAlert) -> Loaded | None:
         """What an earlier :meth:`load` gave for the alert's map, without loading anything
         (``None``: no map, or not asked for yet)."""

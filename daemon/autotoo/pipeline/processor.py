@@ -12,12 +12,15 @@ import asyncio
 import collections
 import dataclasses
 import logging
+import time
 from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
 from autotoo.alerts import AlertParseError, NormalizedAlert, parse_alert
+from autotoo.alerts.skymaps import SKYMAPS
 from autotoo.logs import bind, get_logger, info_soon, unbind
+from autotoo.memory import return_freed_memory
 from autotoo.pipeline.associator import Associator
 from autotoo.pipeline.keys import alert_identity, content_key
 from autotoo.pipeline.planner import MatchedRule, plan_alert
@@ -56,6 +59,11 @@ _CACHE_SIZE = 4096  # parsed alerts kept for event context (a GBM chain is ~10 a
 # As many as the decoded maps kept (alerts/skymaps.py), which share their base64 text. An
 # alert evicted is read again from the store if its event speaks again.
 _CACHE_MAPS = 8
+# Seconds without a map alert after which those alerts and the decoded maps are released
+# (issue 20: "the resident memory returns to its level after the alert"). An event's later
+# alert then reads its earlier ones from the store and decodes their maps again (~20 ms per
+# map); LVK updates of one superevent come minutes apart, the alerts of a burst seconds.
+_MAPS_IDLE = 3.0
 _ROUND = 200  # inbox rows read per round
 _BATCH = 64  # alerts per durable commit: one fsync for many, without holding the first long
 
@@ -208,12 +216,29 @@ class Processor(Worker):
         self.associator = Associator(repo)
         self._cache: collections.OrderedDict[int, NormalizedAlert] = collections.OrderedDict()
         self._cached_maps: collections.OrderedDict[int, None] = collections.OrderedDict()
+        self._maps_used: float | None = None  # monotonic time a map alert was last evaluated
 
     def notify_new(self, _inbox_id: int) -> None:
         self.wake.set()
 
     def idle_seconds(self) -> float:
+        if self._maps_used is not None:  # wake to release them (see _release_maps)
+            return max(0.05, self._maps_used + _MAPS_IDLE - time.monotonic())
         return 5.0  # a safety net: new inbox rows wake the processor at once
+
+    def _release_maps(self) -> None:
+        """Once no alert carrying a sky map has been evaluated for ``_MAPS_IDLE`` seconds,
+        drop the parsed alerts that carry one (~1 MB of base64 each) and the decoded maps,
+        and hand the freed memory back to the system: what the processor keeps for an
+        event's later alerts is then its other alerts and the store, not whole maps."""
+        if self._maps_used is None or time.monotonic() - self._maps_used < _MAPS_IDLE:
+            return
+        for alert_id in self._cached_maps:
+            self._cache.pop(alert_id, None)
+        self._cached_maps.clear()
+        self._maps_used = None
+        SKYMAPS.release()
+        return_freed_memory()
 
     def again(self, worked: int) -> bool:
         # Every new inbox row wakes the processor, so a round that took fewer rows than its
@@ -245,6 +270,8 @@ class Processor(Worker):
         later message.
         """
         rows = await self.repo.inbox_pending(limit=limit)
+        if not rows:
+            self._release_maps()
         batch: list[tuple[InboxRow, NormalizedAlert, AssociationRecord]] = []
         unparsed: list[tuple[InboxRow, str]] = []
         duplicates: list[Duplicate] = []
@@ -361,6 +388,8 @@ class Processor(Worker):
         earlier = []
         for alert_id, topic, raw in history.sources:
             cached = self._cache.get(alert_id) or parsed_now.get(alert_id)
+            if cached is not None and cached.skymap_b64 is not None:
+                self._maps_used = time.monotonic()
             if cached is None:
                 assert raw is not None, "the cache changed between the read and the batch"
                 try:
@@ -377,6 +406,7 @@ class Processor(Worker):
         while len(self._cache) > _CACHE_SIZE:
             self._cache.popitem(last=False)
         if alert.skymap_b64 is not None:
+            self._maps_used = time.monotonic()
             self._cached_maps[alert_id] = None
             self._cached_maps.move_to_end(alert_id)
             while len(self._cached_maps) > _CACHE_MAPS:

@@ -9,6 +9,13 @@ conjuncts; evaluation runs the conjuncts in order, so a non-match names the firs
 exactly as ``&&`` short-circuits. A condition whose top level is ``||`` or a ternary is
 evaluated whole. Fail closed: any error, and any non-boolean result, is a non-match that
 carries the error text and the clause that produced it.
+
+A false clause that calls a region function (``area``, ``prob_in_fov``, ``distance``,
+``contains``, ``prob_above_horizon``) also says what each call gave, e.g.
+``distance(alert).mean = 390.2``: an astronomer reading a decision sees why without
+re-running it. The calls (with any ``.field`` after them) are compiled apart with the
+clause, and evaluated again only when the clause is false; a call that cannot be evaluated
+alone (a macro's variable) is left out.
 """
 
 from __future__ import annotations
@@ -77,6 +84,7 @@ class Outcome(NamedTuple):
     matched: bool
     clause: str | None = None
     error: str | None = None
+    measured: str | None = None  # what the clause's region functions gave, when false
 
 
 class Condition(Protocol):
@@ -208,6 +216,73 @@ def _short_error(exc: Exception, clause: str, activation: Any) -> str:
     return text
 
 
+#: The functions whose values a false clause reports (see the module docstring).
+MEASURED_FUNCTIONS = ("area", "prob_in_fov", "distance", "contains", "prob_above_horizon")
+_MEASURED_CALL = re.compile(r"(?<![\w.])(?:" + "|".join(MEASURED_FUNCTIONS) + r")\s*\(")
+_FIELDS_AFTER = re.compile(r"(?:\s*\.\s*[A-Za-z_]\w*(?!\w|\s*\())*")
+
+
+def measured_calls(clause: str) -> list[str]:
+    """The region function calls of a clause, outermost only, each with the ``.field``
+    accessors that follow it (``distance(alert).mean``), in order."""
+    calls: list[str] = []
+    i = 0
+    while i < len(clause):
+        if clause[i] in "\"'":
+            i = _skip_string(clause, i)
+            continue
+        found = _MEASURED_CALL.match(clause, i)
+        if found is None or (i > 0 and (clause[i - 1].isalnum() or clause[i - 1] in "_.")):
+            i += 1
+            continue
+        depth, j = 1, found.end()
+        while j < len(clause) and depth:
+            if clause[j] in "\"'":
+                j = _skip_string(clause, j)
+                continue
+            depth += {"(": 1, ")": -1}.get(clause[j], 0)
+            j += 1
+        if depth:
+            break
+        fields = _FIELDS_AFTER.match(clause, j)
+        end = fields.end() if fields else j
+        calls.append(clause[i:end].strip())
+        i = end
+    return calls
+
+
+def _shown(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{k}: {_shown(v)}" for k, v in value.items()) + "}"
+    return repr(value)[:60]
+
+
+def _measure(probes: tuple[tuple[str, Any], ...], activation: Any) -> str | None:
+    """``call = value`` for each probe that evaluates (explanation only: never raises)."""
+    shown = []
+    for text, program in probes:
+        try:
+            value = program.execute(activation)
+        except Exception:  # noqa: BLE001, S112 a call that needs a macro's variable, or fails
+            continue
+        shown.append(f"{text} = {_shown(value)}")
+    return ", ".join(shown) or None
+
+
+def _probes(clause: str) -> tuple[tuple[str, Any], ...]:
+    probes = []
+    for call in dict.fromkeys(measured_calls(clause)):
+        try:
+            probes.append((call, cel.compile(call)))
+        except ValueError:  # not an expression on its own: it is left out of explanations
+            continue
+    return tuple(probes)
+
+
 class CelCondition:
     """A compiled CEL condition; see the module docstring for clause explanations."""
 
@@ -222,11 +297,13 @@ class CelCondition:
         conjuncts = [(0, source)] if has_or else split_top_level(source, "&&")
         # The steps evaluate() runs in order: the conjuncts (same text, parsed separately, so
         # syntax errors were already excluded by compiling the whole), or the whole condition.
-        self._steps: tuple[tuple[str, Any], ...] = (
+        steps: tuple[tuple[str, Any], ...] = (
             tuple((text.strip(), _compile(text, at)) for at, text in conjuncts)
             if len(conjuncts) > 1
             else ((source.strip(), self._program),)
         )
+        # Each step with the region function calls whose values a false one reports.
+        self._steps = tuple((text, program, _probes(text)) for text, program in steps)
 
     @property
     def variables(self) -> frozenset[str]:
@@ -252,7 +329,7 @@ class CelCondition:
 
     def evaluate(self, activation: Any) -> Outcome:
         # Hot path (once per rule per alert): no helper calls, shared result when true.
-        for text, program in self._steps:
+        for text, program, probes in self._steps:
             try:
                 result = program.execute(activation)
             except Exception as exc:  # noqa: BLE001 fail closed: any error is a non-match
@@ -260,7 +337,8 @@ class CelCondition:
                 return Outcome(matched=False, clause=text, error=error)
             if result is not True:
                 if result is False:
-                    return Outcome(matched=False, clause=text)
+                    measured = _measure(probes, activation) if probes else None
+                    return Outcome(matched=False, clause=text, measured=measured)
                 shown = repr(result)[:60]
                 return Outcome(matched=False, clause=text, error=f"not a boolean: {shown}")
         return _TRUE

@@ -101,7 +101,10 @@ def _condition(rule: CompiledRule, alert: NormalizedAlert, activation: Any) -> D
         return Decision(name, "error", reason, outcome.clause, outcome.error, digest=rule.digest)
     if outcome.matched:
         return Decision(name, "matched", "condition is true", digest=rule.digest)
-    return Decision(name, "condition", "condition is false", outcome.clause, digest=rule.digest)
+    reason = "condition is false"
+    if outcome.measured is not None:  # what the clause's region functions gave
+        reason += f": {outcome.measured}"
+    return Decision(name, "condition", reason, outcome.clause, digest=rule.digest)
 
 
 def evaluate(
