@@ -5,8 +5,9 @@
 Three parts of ``bench.throughput``, each on its own backlog of distinct EP alerts: the whole
 path (``MqttSource`` -> ``Inbox`` -> ``Processor``, 100 rules, JSON logs to a file),
 ``MqttSource`` alone with a sink that stores nothing, and the processor alone on a filled
-inbox. For each, an HTML flame view (``<tag>-<part>.html``, open it in a browser) and the
-text call tree (``<tag>-<part>.txt``). The profiler samples every 1 ms, which slows the path
+inbox. For each, an HTML flame view (``<tag>-<part>.html``, open it in a browser; 10-25 MB,
+so the repository keeps only the whole path's, gzipped) and the text call tree
+(``<tag>-<part>.txt``). The profiler samples every 1 ms, which slows the path
 by ~10-20%: the shares are what matter, not the rates it prints.
 """
 
