@@ -7,6 +7,7 @@ from __future__ import annotations
 import sqlite3
 from datetime import timedelta
 
+from autotoo.store.db import Database
 from autotoo.store.writes import transient_members
 from tests.pipeline.bursts import GBM, WXT, aligned
 from tests.pipeline.test_transients import GRB_RULES, _store
@@ -73,3 +74,26 @@ async def test_a_partner_found_by_the_span_a_later_event_extended(
     assert len({r[1:] for r in rows}) == 1  # both rows carry the transient's whole span
     assert found == ["T:fermi:800400263"]
     assert none == []
+
+
+async def test_a_schema_6_file_gets_the_missions_of_its_transients(
+    make_emulator, make_pipeline, tmp_path
+) -> None:
+    emulator = await make_emulator()
+    p = await make_pipeline(emulator, GRB_RULES)
+    t0 = p.clock() - timedelta(minutes=20)
+    name, topic = GBM[0]
+    await p.feed(aligned(name, topic, trigger=t0), topic)
+    await p.feed(aligned(*WXT, trigger=t0 + timedelta(seconds=60), position=(320.8, -36.4)), WXT[1])
+    query = "SELECT * FROM transient_missions ORDER BY transient_id, mission"
+    copy = tmp_path / "schema-6.db"
+    with _store(p) as conn, sqlite3.connect(copy) as old:
+        written = conn.execute(query).fetchall()
+        conn.backup(old)  # the file as schema 6 left it:
+        old.execute("DROP TABLE transient_missions")
+        old.execute("PRAGMA user_version = 6")
+    db = await Database.open(copy)
+    await db.close()
+    with sqlite3.connect(copy) as conn:
+        assert conn.execute(query).fetchall() == written
+    assert len(written) == 2
