@@ -21,8 +21,6 @@ import uuid
 from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 
-from pyinstrument import Profiler
-
 from autotoo.logs import configure
 from bench._common import ROOT, ep_alert, mosquitto
 from bench.throughput import ours, processor_alone, source_alone
@@ -31,6 +29,8 @@ OUT = ROOT / "bench" / "profiles"
 
 
 async def _profiled(name: str, tag: str, work: Callable[[], Awaitable[object]]) -> None:
+    from pyinstrument import Profiler  # noqa: PLC0415 - the 'profile' group only, when run
+
     profiler = Profiler(interval=0.001, async_mode="disabled")
     profiler.start()
     result = await work()

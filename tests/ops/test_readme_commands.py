@@ -223,7 +223,8 @@ def benchmark(command: str, tmp: Path) -> None:
     import the module and check its entry point exists."""
     del tmp
     words = shlex.split(command)
-    module = words[4] if words[3] == "-m" else words[3].removesuffix(".py").replace("/", ".")
+    at = words.index("-m") + 1 if "-m" in words else None  # after `uv run [--group G] python`
+    module = words[at] if at else words[3].removesuffix(".py").replace("/", ".")
     check = f"import {module} as m; assert callable(m.main)"
     done = _run(["uv", "run", "--project", str(ROOT), "python", "-c", check], ROOT)
     assert done.returncode == 0, done.stderr[-3000:]
@@ -276,6 +277,8 @@ EXCEPTIONS: dict[str, Check] = {
     "uv run python -m bench.tracking": benchmark,
     "uv run python -m bench.peers": benchmark,
     "uv run python -m bench.soak": benchmark,
+    # Profiles the throughput path for minutes and writes bench/profiles/ (kept in the repo).
+    "uv run --group profile python -m bench.profile --tag before": benchmark,
     "uv run python bench/payloads.py ab /tmp/old-storage": benchmark,  # needs an old checkout
     "uv run python bench/chaos.py --runs 3 --seed 4000 --out /tmp/reliability.md": benchmark,
     "sudo /opt/autotoo/bin/pip install /path/to/autotoo-checkout": installed_package,
