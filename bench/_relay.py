@@ -1,13 +1,16 @@
-"""The bare relay of the latency benchmark: aiomqtt receive -> aiohttp POST, nothing else.
+"""The relays of the latency benchmark: aiomqtt receive -> aiohttp POST.
 
-No parsing, rules or store: the payload is POSTed as it came to the emulator's TOO route.
-Prints ``READY`` once subscribed. ``python -m bench._relay PORT TOPIC URL``
+Bare: no parsing, rules or store: the payload is POSTed as it came to the emulator's TOO
+route. Durable (``--durable DB``): an fsync'd SQLite insert of the claim before each POST
+(``bench/_durable.py``), the floor of an exactly-once relay. Prints ``READY`` once subscribed.
+``python -m bench._relay PORT TOPIC URL [--durable DB]``
 """
 
 from __future__ import annotations
 
 import asyncio
 import sys
+from pathlib import Path
 
 import aiohttp
 import aiomqtt
@@ -28,4 +31,10 @@ async def relay(port: int, topic: str, url: str) -> None:
 
 
 if __name__ == "__main__":
-    asyncio.run(relay(int(sys.argv[1]), sys.argv[2], sys.argv[3]))
+    port, topic, url = int(sys.argv[1]), sys.argv[2], sys.argv[3]
+    if sys.argv[4:5] == ["--durable"]:
+        from bench._durable import durable_relay
+
+        asyncio.run(durable_relay(port, topic, url, Path(sys.argv[5])))
+    else:
+        asyncio.run(relay(port, topic, url))

@@ -223,7 +223,8 @@ def benchmark(command: str, tmp: Path) -> None:
     import the module and check its entry point exists."""
     del tmp
     words = shlex.split(command)
-    module = words[4] if words[3] == "-m" else words[3].removesuffix(".py").replace("/", ".")
+    at = words.index("-m") + 1 if "-m" in words else None  # after `uv run [--group G] python`
+    module = words[at] if at else words[3].removesuffix(".py").replace("/", ".")
     check = f"import {module} as m; assert callable(m.main)"
     done = _run(["uv", "run", "--project", str(ROOT), "python", "-c", check], ROOT)
     assert done.returncode == 0, done.stderr[-3000:]
@@ -276,6 +277,8 @@ EXCEPTIONS: dict[str, Check] = {
     "uv run python -m bench.tracking": benchmark,
     "uv run python -m bench.peers": benchmark,
     "uv run python -m bench.soak": benchmark,
+    # Profiles the throughput path for minutes and writes bench/profiles/ (kept in the repo).
+    "uv run --group profile python -m bench.profile --tag before": benchmark,
     "uv run python bench/payloads.py ab /tmp/old-storage": benchmark,  # needs an old checkout
     "uv run python bench/chaos.py --runs 3 --seed 4000 --out /tmp/reliability.md": benchmark,
     "sudo /opt/autotoo/bin/pip install /path/to/autotoo-checkout": installed_package,
@@ -332,8 +335,25 @@ def chaos_reproduction(command: str, tmp: Path) -> None:
     collect_only("uv run pytest tests/chaos", tmp)
 
 
+def store_migrate_to_postgresql(command: str, tmp: Path) -> None:
+    """A server's state file and PostgreSQL host: tests/store/test_store_migrate.py runs the
+    same command against a private PostgreSQL; here its arguments are checked as written."""
+    del tmp
+    words = shlex.split(command.replace("\\\n", " "))
+    assert words[:3] == ["autotoo", "store", "migrate"]
+    done = _run([str(AUTOTOO), *words[1:3], "--help"], ROOT)
+    assert done.returncode == 0, done.stderr
+    for flag in (w for w in words[3:] if w.startswith("--")):
+        assert flag in done.stdout, (flag, done.stdout)
+
+
 EXCEPTIONS.update(
     {
+        "autotoo store migrate": prose_name,
+        "autotoo store migrate --db /var/lib/autotoo/state.db --to "
+        "postgresql://autotoo@db.example.org/autotoo --password-file /root/pg-password": (
+            store_migrate_to_postgresql
+        ),
         "pip install uv": prerequisite,
         "autotoo demo": same_as_uv_run,
         "autotoo check-config": prose_name,

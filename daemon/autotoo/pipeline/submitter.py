@@ -6,7 +6,8 @@ Per row, in order, each step committed before the next begins:
    checked; beyond them the row is parked as needs_human and a notice is published.
 2. ``planned -> submitting`` is committed *durably* (fsync) with ``sent_at`` before the POST.
 3. The POST. Its outcome decides the next state:
-   success -> submitted (remote id); provably not sent -> planned again (backoff);
+   success -> submitted (remote id; committed without an fsync: a power cut that loses it
+   leaves the row 'submitting', see below); provably not sent -> planned again (backoff);
    rejected -> rejected, or an explicit new attempt when the rule's policy says so (a new
    row with attempt+1, hence a new key); credentials refused -> needs_human;
    anything else (timeout after sending, 5xx, unreadable reply, even a bug) -> unknown.
@@ -14,8 +15,9 @@ Per row, in order, each step committed before the next begins:
    found -> submitted; absent in ``reconcile_checks`` consecutive listings -> planned again;
    the listing itself failing ``reconcile_max_errors`` times -> needs_human.
 
-A crash between steps 2 and 3 leaves 'submitting' rows: at start they become 'unknown',
-because nobody can tell whether their POST left the machine.
+A crash between steps 2 and 3 (or a power cut that lost a 'submitted' commit) leaves
+'submitting' rows: at start they become 'unknown', because nobody can tell whether their
+POST left the machine.
 """
 
 from __future__ import annotations
@@ -281,11 +283,15 @@ class Submitter(RemoteWorker):
                 )
                 return
             log.info("submitted", remote_id=done.remote_id, api=row.api)
+            # Not fsynced (issue 23): on the loop's thread a second fsync per request
+            # blocked every alert behind it. A power cut that loses this commit leaves the
+            # row 'submitting', which the next start makes 'unknown' and reconciles against
+            # the remote listing before anything is resent; the next durable commit (the
+            # next inbox insert or claim) makes it durable anyway.
             await self._accepted(
                 row,
                 done.remote_id,
                 detail=f"accepted as {done.remote_id}",
-                durable=True,
                 reason=None,  # an earlier retry's reason no longer applies
                 next_at=self.clock() + remote.poll_every(s),
                 notices=self._notices(

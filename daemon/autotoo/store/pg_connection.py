@@ -29,6 +29,8 @@ _REWRITES = (
     # SQLite's planner hint (retention.py's scans); PostgreSQL chooses for itself.
     (re.compile(r"\s+INDEXED BY \w+", re.IGNORECASE), ""),
     (re.compile(r"\bX''"), r"'\\x'::bytea"),
+    # SQLite's null-safe comparison of a parameter (IS DISTINCT FROM needs SQLite 3.39).
+    (re.compile(r"\bIS NOT \?"), "IS DISTINCT FROM ?"),
     (
         re.compile(r"datetime\('now'\)", re.IGNORECASE),
         "to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS')",

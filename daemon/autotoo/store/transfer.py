@@ -35,6 +35,7 @@ TABLES: tuple[str, ...] = (
     "decisions",
     "transients",
     "associations",
+    "transient_missions",
     "submissions",
     "submission_log",
     "remote_jobs",

@@ -216,7 +216,7 @@ def _commit_one(
     alert_id = int(row[0])
     _update_event(conn, event_id, alert_id, best_id, outcome)
     transient_id = (
-        _associate(conn, event_id, alert_id, outcome.association, now)
+        _associate(conn, event_id, alert_id, outcome.mission, outcome.association, now)
         if outcome.association is not None
         else None
     )
@@ -258,11 +258,15 @@ def _associate(
     conn: sqlite3.Connection,
     event_id: int,
     alert_id: int,
+    mission: str,
     assoc: AssociationRecord,
     now: str | None,
 ) -> int:
     """The transient row (created, or its times and best position updated) and, for an
-    event's first alert, the event's association with the reason; the transient's id."""
+    event's first alert, the event's association with the reason; the transient's id.
+
+    ``transient_missions`` (schema 8, the index association searches) gets the event's
+    mission with the association, and the transient's times whenever they change."""
     when = ts(assoc.trigger_time)
     row = conn.execute(
         "INSERT INTO transients (key, trigger_time, last_trigger, ra, dec, error_deg, "
@@ -276,11 +280,11 @@ def _associate(
         "OR excluded.last_trigger > transients.last_trigger "
         "THEN coalesce(excluded.last_trigger, transients.last_trigger) "
         "ELSE transients.last_trigger END "
-        "RETURNING id, error_deg",
+        "RETURNING id, error_deg, trigger_time, last_trigger",
         (assoc.transient_key, when, when, assoc.ra, assoc.dec, assoc.error_deg, now, now),
     ).fetchone()
     assert row is not None
-    transient_id, best = int(row[0]), row[1]
+    transient_id, best, first_trigger, last_trigger = int(row[0]), row[1], row[2], row[3]
     if (
         assoc.error_deg is not None
         and assoc.ra is not None
@@ -296,6 +300,16 @@ def _associate(
             "created_at) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (event_id) DO NOTHING",
             (event_id, transient_id, alert_id, int(assoc.joined), assoc.reason[:2000], now),
         )
+        conn.execute(
+            "INSERT INTO transient_missions (transient_id, mission) VALUES (?, ?) "
+            "ON CONFLICT DO NOTHING",
+            (transient_id, mission),
+        )
+    conn.execute(
+        "UPDATE transient_missions SET trigger_time = ?, last_trigger = ? "
+        "WHERE transient_id = ? AND (trigger_time IS NOT ? OR last_trigger IS NOT ?)",
+        (first_trigger, last_trigger, transient_id, first_trigger, last_trigger),
+    )
     return transient_id
 
 
@@ -654,8 +668,9 @@ def transient_members(
     the alert that locates it best (else its latest), in transient order.
 
     ``missions``: those a new event could be associated with. A stream of one mission's
-    events (a benchmark's, a busy Fermi night) then reads no transient at all, instead of
-    every one of that mission within the window at every round.
+    events (a benchmark's, a busy Fermi night) then reads no transient at all: the
+    transients are found by ranges of ``transient_missions``'s (mission, last_trigger)
+    index, not by testing every transient of the window for a partner's event.
     """
     if keys:
         rows = [
@@ -666,11 +681,11 @@ def transient_members(
     elif missions:
         marks = ", ".join("?" * len(missions))  # placeholders only: the values are bound
         query = (
-            f"{_MEMBERS} WHERE t.last_trigger >= ? AND t.trigger_time <= ? AND EXISTS ("  # noqa: S608
-            "SELECT 1 FROM associations a2 JOIN events e2 ON e2.id = a2.event_id "
-            f"WHERE a2.transient_id = t.id AND e2.mission IN ({marks})) ORDER BY t.id, e.id"
+            f"{_MEMBERS} WHERE t.id IN (SELECT transient_id FROM transient_missions "  # noqa: S608
+            f"WHERE mission IN ({marks}) AND last_trigger >= ? AND trigger_time <= ?) "
+            "ORDER BY t.id, e.id"
         )
-        rows = conn.execute(query, (ts(since), ts(until), *missions)).fetchall()
+        rows = conn.execute(query, (*missions, ts(since), ts(until))).fetchall()
     else:
         rows = []
     out: list[StoredMember] = []
