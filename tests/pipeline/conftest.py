@@ -112,11 +112,16 @@ async def make_pipeline(tmp_path: Path) -> AsyncIterator[MakePipeline]:
         *,
         state_dir: Path | None = None,
         skymaps: Any = None,
+        db: Database | None = None,
+        instance: str = "local",
         **settings: Any,
     ) -> Pipeline:
-        db = await Database.open((state_dir or tmp_path) / f"state-{len(closers)}.db")
+        """``db``: a store of the caller's (several instances on one database)."""
+        if db is None:
+            db = await Database.open((state_dir or tmp_path) / f"state-{len(closers)}.db")
+            closers.append(db.close)
         session = aiohttp.ClientSession()
-        closers.extend([db.close, session.close])
+        closers.append(session.close)
         repo = Repository(db)
         clock = Clock()
         base = PipelineSettings(
@@ -145,7 +150,9 @@ async def make_pipeline(tmp_path: Path) -> AsyncIterator[MakePipeline]:
         processor = Processor(
             repo, rules=lambda: ruleset, settings=lambda: snapshot, clock=clock, skymaps=skymaps
         )
-        submitter = Submitter(repo, settings=lambda: snapshot, too=too, xrt=xrt, clock=clock)
+        submitter = Submitter(
+            repo, settings=lambda: snapshot, too=too, xrt=xrt, clock=clock, instance=instance
+        )
         tracker = Tracker(repo, settings=lambda: snapshot, too=too, xrt=xrt, clock=clock)
         return Pipeline(repo, Inbox(repo), processor, submitter, tracker, clock, snapshot)
 

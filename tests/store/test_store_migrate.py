@@ -12,7 +12,7 @@ from pathlib import Path
 import psycopg
 
 from autotoo.cli import EXIT_CONFIG, EXIT_FAILURE, EXIT_OK, main
-from autotoo.store.db import Database
+from autotoo.store.db import SCHEMA_VERSION, Database
 from autotoo.store.postgres import PgDatabase
 from autotoo.store.repository import Repository
 from autotoo.store.rows import SubmissionState, utcnow
@@ -67,7 +67,7 @@ async def test_a_schema3_file_is_upgraded_then_copied_row_for_row(
     path.write_bytes(SCHEMA3.read_bytes())
     code, text = await _migrate(path, postgres_url, postgres_cluster)
     assert code == EXIT_OK, text
-    assert f"into {postgres_url} (schema 6)" in text
+    assert f"into {postgres_url} (schema {SCHEMA_VERSION})" in text
     expected, columns = _contents_sqlite(path)  # the file, migrated to schema 6 first
     assert sum(map(len, expected.values())) > 10
     assert _contents_pg(postgres_url, columns) == expected
