@@ -266,7 +266,10 @@ class Supervisor:
                 if self.notifier.watchdog_interval:
                     self.notifier.watchdog()
             if self._ready:
-                line = "; ".join(problems) if problems else await self._live_status_line()
+                try:
+                    line = "; ".join(problems) if problems else await self._live_status_line()
+                except StorageUnavailableError as exc:  # a server's store that went away
+                    line = f"status not read: {exc.reason}"
                 if storage.problem is not None:
                     line = f"intake paused, {storage.problem}; {line}"
                 self.notifier.status(line)

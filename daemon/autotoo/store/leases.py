@@ -139,16 +139,20 @@ class Leases:
         )
         return [int(r[0]) for r in rows]
 
-    async def instances(self) -> list[dict[str, Any]]:
-        """Every registered instance, newest first, with the leases it holds now."""
+    async def instances(self, now: datetime, *, within: timedelta) -> list[dict[str, Any]]:
+        """The instances not stopped cleanly whose last heartbeat is within ``within`` of
+        ``now`` (a killed one stays listed until then), newest heartbeat first, each with
+        the number of live leases it holds."""
 
         def read(conn: sqlite3.Connection) -> list[Any]:
             return list(
                 conn.execute(
                     "SELECT i.id, i.host, i.pid, i.started_at, i.heartbeat_at, i.stopped_at, "
                     "(SELECT COUNT(s.id) FROM submissions s WHERE s.lease_owner = i.id "
-                    "AND s.lease_until > i.heartbeat_at) FROM instances i "
-                    "ORDER BY i.started_at DESC"
+                    "AND s.lease_until > ?) FROM instances i "
+                    "WHERE i.stopped_at IS NULL AND i.heartbeat_at > ? "
+                    "ORDER BY i.heartbeat_at DESC LIMIT 50",
+                    (ts(now), ts(now - within)),
                 ).fetchall()
             )
 

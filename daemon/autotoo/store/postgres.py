@@ -360,9 +360,16 @@ class PgDatabase(Database):
 
     @asynccontextmanager
     async def reading(self) -> AsyncIterator[aiosqlite.Connection]:
-        """Statements on the writer's connection, kept out of a writer's transaction."""
+        """Statements on the writer's connection, kept out of a writer's transaction. A server
+        gone away makes the store unavailable here too (a read is no exception: the
+        supervisor's status line reads through it while the server restarts)."""
         async with self._lock:
-            yield cast("aiosqlite.Connection", AsyncPgConnection(self, autocommit=True))
+            try:
+                yield cast("aiosqlite.Connection", AsyncPgConnection(self, autocommit=True))
+            except Exception as exc:
+                if _unreachable(exc):
+                    raise self.storage.failed(exc) from exc
+                raise
 
     async def _probe(self) -> None:
         def probe(conn: sqlite3.Connection) -> None:
