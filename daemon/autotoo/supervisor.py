@@ -30,6 +30,7 @@ from autotoo.formatting import count
 from autotoo.logs import get_logger
 from autotoo.store.db import Database
 from autotoo.store.errors import StorageUnavailableError
+from autotoo.store.leases import new_instance_id
 from autotoo.store.repository import Repository
 from autotoo.store.rows import ts, utcnow
 from autotoo.systemd import Notifier, status_line
@@ -77,6 +78,8 @@ class Runtime:
     heartbeat_at: float = 0.0  # loop time of the last heartbeat that passed the liveness check
     stored_at: float = 0.0  # loop time of the last heartbeat written to the store
     live_problems: list[str] = field(default_factory=list)  # why the last check failed
+    # This daemon's id in the store's `instances` (the owner of its leases, store/leases.py)
+    instance: str = field(default_factory=new_instance_id)
 
 
 def resolve_state_path(state: str | None, environ: dict[str, str] | None = None) -> Path:
@@ -162,6 +165,7 @@ class Supervisor:
                     helper.cancel()
                 with contextlib.suppress(Exception):  # a stop must not fail on a status note
                     await self.runtime.repo.set_meta("stopped_at", ts(utcnow()) or "")
+                    await self.runtime.repo.leases.stopped(self.runtime.instance, utcnow())
         finally:
             for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
                 loop.remove_signal_handler(sig)
@@ -178,6 +182,7 @@ class Supervisor:
         of waiting for the heartbeat to go stale; and the sources' health as of now."""
         try:
             await self.runtime.repo.set_meta("process", json.dumps(process_identity()))
+            await self.runtime.repo.leases.register(self.runtime.instance, utcnow())
             await self.runtime.repo.set_meta("sources", json.dumps(self._source_health()))
         except StorageUnavailableError as exc:
             log.warning("process not recorded: the state store cannot write", reason=exc.reason)
@@ -246,6 +251,7 @@ class Supervisor:
                     async with asyncio.timeout(HEARTBEAT_WRITE_TIMEOUT):
                         # wall-clock UTC, so `autotoo status` can judge it from any process
                         await self.runtime.repo.set_meta("heartbeat", ts(utcnow()) or "")
+                        await self.runtime.repo.leases.heartbeat(self.runtime.instance, utcnow())
                         sources = json.dumps(self._source_health())
                         await self.runtime.repo.set_meta("sources", sources)
                     self.runtime.stored_at = loop.time()
@@ -260,7 +266,10 @@ class Supervisor:
                 if self.notifier.watchdog_interval:
                     self.notifier.watchdog()
             if self._ready:
-                line = "; ".join(problems) if problems else await self._live_status_line()
+                try:
+                    line = "; ".join(problems) if problems else await self._live_status_line()
+                except StorageUnavailableError as exc:  # a server's store that went away
+                    line = f"status not read: {exc.reason}"
                 if storage.problem is not None:
                     line = f"intake paused, {storage.problem}; {line}"
                 self.notifier.status(line)

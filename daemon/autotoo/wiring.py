@@ -158,6 +158,7 @@ def pipeline_settings(loaded: LoadedConfig) -> PipelineSettings:
         max_clock_skew=cfg.max_clock_skew,
         retry_not_sent=cfg.pipeline.retry_not_sent,
         reconcile_delay=cfg.pipeline.reconcile_delay,
+        lease=cfg.store.lease,
         association=association_settings(cfg),
     )
 
@@ -275,6 +276,7 @@ def build_sources(loaded: LoadedConfig) -> list[Any]:
                     ca_file=Path(src.ca_file) if src.ca_file else None,
                     session_expiry=int(src.session_expiry.total_seconds()),
                     keepalive=int(src.keepalive.total_seconds()),
+                    share_group=src.share_group,
                 )
             )
         elif isinstance(src, KafkaSource):
@@ -400,6 +402,7 @@ async def build_components(runtime: Runtime, stack: contextlib.AsyncExitStack) -
         accounts=accounts,
         planning_lock=planning_lock,
         on_notices=publisher_wake.set,
+        instance=runtime.instance,
     )
     tracker = Tracker(
         repo,
@@ -561,7 +564,7 @@ async def _main(path: Path | None, loaded: LoadedConfig, rules: Any) -> int:
             assert loaded.config.state is not None
             state_path = Path(redacted(loaded.config.state))
             db: Database = await open_postgresql(
-                loaded.config.state, loaded.config.store.password_file, daemon=True
+                loaded.config.state, loaded.config.store.password_file
             )
         else:
             announce_upgrade(state_path, Notifier())

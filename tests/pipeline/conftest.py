@@ -115,14 +115,19 @@ async def make_pipeline(tmp_path: Path) -> AsyncIterator[MakePipeline]:
         skymaps: Any = None,
         state_file: str | None = None,
         accounts: dict[str, tuple[str, str, str]] | None = None,
+        db: Database | None = None,
+        instance: str = "local",
         **settings: Any,
     ) -> Pipeline:
         """``state_file``: a name another pipeline of the test used (a restart); ``accounts``:
-        name -> (Swift username, shared secret, UKSSDC user id), the named accounts."""
-        name = state_file or f"state-{len(closers)}.db"
-        db = await Database.open((state_dir or tmp_path) / name)
+        name -> (Swift username, shared secret, UKSSDC user id), the named accounts; ``db``: a
+        store of the caller's (several instances on one database)."""
+        if db is None:
+            name = state_file or f"state-{len(closers)}.db"
+            db = await Database.open((state_dir or tmp_path) / name)
+            closers.append(db.close)
         session = aiohttp.ClientSession()
-        closers.extend([db.close, session.close])
+        closers.append(session.close)
         repo = Repository(db)
         clock = Clock()
         base = PipelineSettings(
@@ -166,7 +171,13 @@ async def make_pipeline(tmp_path: Path) -> AsyncIterator[MakePipeline]:
             repo, rules=lambda: ruleset, settings=lambda: snapshot, clock=clock, skymaps=skymaps
         )
         submitter = Submitter(
-            repo, settings=lambda: snapshot, too=too, xrt=xrt, accounts=ports, clock=clock
+            repo,
+            settings=lambda: snapshot,
+            too=too,
+            xrt=xrt,
+            accounts=ports,
+            clock=clock,
+            instance=instance,
         )
         tracker = Tracker(
             repo, settings=lambda: snapshot, too=too, xrt=xrt, accounts=ports, clock=clock

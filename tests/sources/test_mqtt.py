@@ -372,3 +372,28 @@ async def test_session_and_queued_messages_survive_a_broker_restart_while_down(
     async with running(MqttSource(settings), sink):
         await sink.wait_for_count(2)
     assert sink.payloads == [b"queued before restart", b"queued after restart"]
+
+
+async def test_a_share_group_splits_the_messages_between_its_members(
+    mosquitto: Broker, unique_topic: str
+) -> None:
+    """Two instances in one share group ($share/<group>/<topic>): the broker gives each
+    message to one of them; together they have every message, each exactly once, with its
+    own topic (not the $share filter)."""
+    sources = [
+        MqttSource(settings_for(mosquitto, f"{unique_topic}/#", share_group="autotoo"))
+        for _ in range(2)
+    ]
+    sinks = [Collector(), Collector()]
+    payloads = [f"alert-{i}".encode() for i in range(20)]
+    async with running(sources[0], sinks[0]), running(sources[1], sinks[1]):
+        await eventually(lambda: all(s.health.connected for s in sources))
+        await publish(mosquitto, f"{unique_topic}/gcn", *payloads)
+        await eventually(lambda: len(sinks[0].payloads) + len(sinks[1].payloads) >= 20)
+        await asyncio.sleep(0.3)  # nothing more arrives
+    first, second = (set(s.payloads) for s in sinks)
+    assert first and second, "the broker gave every message to one member"
+    assert not first & second
+    assert sorted(first | second) == sorted(payloads)
+    assert len(sinks[0].payloads) + len(sinks[1].payloads) == 20
+    assert {item.topic for s in sinks for item in s.items} == {f"{unique_topic}/gcn"}

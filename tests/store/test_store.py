@@ -282,6 +282,17 @@ async def test_one_alert_commits_everything_and_keys_deduplicate(repo: Repositor
     assert len(await repo.due_notices(utcnow() + timedelta(seconds=1))) == 2
 
 
+async def test_an_alert_evaluated_elsewhere_is_not_recorded_twice(repo: Repository) -> None:
+    """Two instances on one database evaluated the same inbox row: the second commit is
+    refused whole (its other alert too), and the first one's rows stay single."""
+    a1, a2 = await _inbox(repo, "a1"), await _inbox(repo, "a2")
+    await repo.commit_alert(_outcome(a1))
+    with pytest.raises(ConflictError, match="another instance"):
+        await repo.commit_alerts([_outcome(a2, error=0.1), _outcome(a1)])
+    assert len(await repo.recent_alerts()) == 1
+    assert [r.id for r in await repo.inbox_pending()] == [a2]
+
+
 async def test_replan_touches_only_planned_and_retraction_withholds(repo: Repository) -> None:
     _, event_id = await repo.commit_alert(_outcome(await _inbox(repo, "a1")))
     sub = (await repo.submissions(event_id=event_id))[0]

@@ -12,7 +12,7 @@ import json
 import os
 import sys
 from collections.abc import Awaitable, Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -252,8 +252,13 @@ async def collect_status(repo: Repository, now: datetime) -> dict[str, Any]:
     folders = json.loads(meta.get("drop_folders") or "{}")
     directory = repo.db.storage.directory  # None: a server's store (PostgreSQL)
     free, size = free_bytes(directory) if directory else (0, 0)
+    instances = (
+        await repo.leases.instances(now, within=timedelta(hours=1)) if repo.db.shared else []
+    )
     return {
         "state": repo.db.location(),
+        # several instances on one database (store/leases.py): each with its heartbeat
+        "instances": instances,
         "drop_folders": folders,
         "admin_url": meta.get("admin_url") or None,
         "storage": {
@@ -355,6 +360,12 @@ async def _status(args: argparse.Namespace, repo: Repository) -> int:
             "KiB: a running daemon has paused intake and waits for space (free some there)"
         )
     print(f"daemon       {report['daemon']}")
+    for inst in report["instances"]:
+        beat = datetime.fromisoformat(inst["heartbeat_at"])
+        print(
+            f"instance     {inst['id']}: heartbeat {age(beat, now)} ago, "
+            f"{inst['leases']} live lease(s), started {inst['started_at']}"
+        )
     when = "" if report["daemon_running"] else " (as of the last heartbeat)"
     for src in report["sources"]:
         print(f"source       {_source_line(src, now)}{when}")

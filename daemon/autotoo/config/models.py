@@ -76,6 +76,13 @@ class MqttSource(Strict):
     topics: list[str] = Field(min_length=1)
     session_expiry: Duration = timedelta(days=1)
     keepalive: Duration = timedelta(seconds=60)
+    share_group: str | None = Field(
+        default=None,
+        pattern=r"^[^/#+$]+$",
+        description="several instances on one database: subscribe as $share/<group>/<topic>, "
+        "so the broker gives each message to one instance of the group (each instance keeps "
+        "its own client_id)",
+    )
 
     _url = field_validator("url")(lambda v: _check_url(v, ("mqtt", "mqtts")))
 
@@ -298,6 +305,19 @@ class StoreSettings(Strict):
         description="a state: postgresql:// URL's password: a credential name or an absolute "
         "path (never in the URL)",
     )
+    lease: Duration = Field(
+        default=timedelta(seconds=30),
+        description="several instances on one PostgreSQL database: how long an instance's "
+        "claim on a submission lasts (longer than a POST may take); a dead instance's work is "
+        "taken over after it",
+    )
+
+    @field_validator("lease")
+    @classmethod
+    def _positive_lease(cls, value: timedelta) -> timedelta:
+        if value < timedelta(seconds=1):
+            raise ValueError("must be at least 1 second")
+        return value
 
 
 class LogSettings(Strict):

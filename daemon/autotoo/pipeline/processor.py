@@ -38,6 +38,7 @@ from autotoo.rules import (
     warm_up,
     warm_up_skymaps,
 )
+from autotoo.store.errors import ConflictError
 from autotoo.store.repository import Repository
 from autotoo.store.rows import (
     REPROCESSED,
@@ -362,11 +363,18 @@ class Processor(Worker):
             ]
             for alert_id, parsed in parsed_now.items():
                 self._remember(alert_id, parsed)
-            ids = await self.repo.commit_alerts(
-                [e.outcome for e in evaluated],
-                [(row.id, reason) for row, reason in unparsed],
-                duplicates,
-            )
+            try:
+                ids = await self.repo.commit_alerts(
+                    [e.outcome for e in evaluated],
+                    [(row.id, reason) for row, reason in unparsed],
+                    duplicates,
+                )
+            except ConflictError as exc:
+                # Another instance on the same database evaluated one of these first; nothing
+                # of this batch was stored, and the next round reads the inbox again.
+                log.info("batch evaluated by another instance; read again", reason=str(exc))
+                self.wake.set()
+                return
         for dup in duplicates:
             self.counters.duplicates += 1
             info_soon(log, "duplicate alert ignored", inbox_id=dup.inbox_id, reason=dup.reason)

@@ -33,6 +33,9 @@ class PipelineSettings:
     reconcile_delay: timedelta = timedelta(seconds=60)
     reconcile_checks: int = 2  # consecutive "not found" answers before resending
     reconcile_max_errors: int = 10  # listing failures before a human is asked
+    # Several instances (store/leases.py): how long a claim on a submission lasts; longer
+    # than a POST may take. A dead instance's rows are taken over after it.
+    lease: timedelta = timedelta(seconds=30)
     idle: timedelta = timedelta(seconds=1)  # longest sleep when nothing is due
     max_alert_age: timedelta = timedelta(days=1)  # older alerts are never acted on
     max_clock_skew: timedelta = timedelta(minutes=5)  # later ones neither: impossible

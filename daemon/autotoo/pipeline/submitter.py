@@ -18,12 +18,21 @@ Per row, in order, each step committed before the next begins:
 A crash between steps 2 and 3 (or a power cut that lost a 'submitted' commit) leaves
 'submitting' rows: at start they become 'unknown', because nobody can tell whether their
 POST left the machine.
+
+Several instances on one database (PostgreSQL; store/leases.py, docs/postgresql.md): each
+due row is claimed with a lease before it is handled, step 2 is fenced by that lease (and
+the request as read), and a 'submitting' row whose lease expired (its instance died or is
+paused) becomes 'unknown' in another instance, as at a restart: reconciled, never resent
+blindly. On SQLite (one instance) no lease is taken.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import dataclasses
 import json
+import time
 from datetime import timedelta
 from typing import Any
 
@@ -41,9 +50,11 @@ from autotoo.pipeline.ports import (
 )
 from autotoo.pipeline.remotes import Reply, too_spec
 from autotoo.pipeline.worker import RemoteWorker
-from autotoo.store.errors import ConflictError
+from autotoo.store.errors import ConflictError, LeaseLostError, StorageUnavailableError
+from autotoo.store.leases import Fence, Lease
 from autotoo.store.rows import Api, PlannedSubmission, SubmissionRow, SubmissionState
 from autotoo.store.specs import Spec, TooSpec, XrtSpec
+from autotoo.store.specs import dumps as specs_dumps
 
 log = get_logger("autotoo.submitter")
 
@@ -53,11 +64,47 @@ S = SubmissionState
 class Submitter(RemoteWorker):
     name = "submitter"
 
+    def __init__(self, *args: Any, instance: str = "local", **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.instance = instance  # this daemon's id in `instances` (the leases' owner)
+        self._lease: Lease | None = None  # the claim on the row in hand (shared store only)
+
     async def start(self) -> None:
         await self.recover()
 
+    async def run(self) -> None:
+        """The rounds, and on a shared store a watch for expired 'submitting' leases of its
+        own: a round may be in a POST for seconds, and a dead instance's rows must be taken
+        over within the lease plus a second, not after this instance's queue."""
+        if not self.repo.db.shared:
+            await super().run()
+            return
+        watch = asyncio.create_task(self._watch_leases(), name="lease-watch")
+        try:
+            await super().run()
+        finally:
+            watch.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await watch
+
+    async def _watch_leases(self) -> None:
+        every = min(0.5, self._lease_for().total_seconds() / 4)
+        while not self.stopping:
+            await asyncio.sleep(every)
+            try:
+                if await self.take_over():
+                    self.wake.set()  # reconcile them in the next round
+            except StorageUnavailableError:
+                await self.repo.db.storage.wait()
+            except Exception:  # the watch must outlive a bad round
+                log.exception("lease watch failed; retrying")
+
     async def recover(self) -> int:
-        """'submitting' rows left by a crash: their POST may have left, so reconcile them."""
+        """'submitting' rows left by a crash: their POST may have left, so reconcile them.
+        On a shared store only those whose lease is not live: another instance may be
+        sending the others now."""
+        if self.repo.db.shared:
+            return await self.take_over()
         rows = await self.repo.submissions(states=[S.SUBMITTING], limit=10_000)
         for row in rows:
             await self.repo.transition(
@@ -71,14 +118,67 @@ class Submitter(RemoteWorker):
             log.warning("reconciling submissions interrupted by a restart", count=len(rows))
         return len(rows)
 
+    async def take_over(self) -> int:
+        """'submitting' rows whose lease expired (their instance died or is paused mid-POST)
+        become 'unknown' here: reconciled against the remote listing, never sent again
+        directly. Each is claimed first, so one instance takes it."""
+        now = self.clock()
+        taken = 0
+        for sub_id in await self.repo.leases.expired(S.SUBMITTING, now):
+            lease = await self.repo.leases.claim(
+                sub_id, state=S.SUBMITTING, owner=self.instance, now=now, lease=self._lease_for()
+            )
+            row = await self.repo.submission(sub_id)
+            if lease is None or row is None:
+                continue
+            try:
+                await self.repo.transition(
+                    sub_id,
+                    expect=[S.SUBMITTING],
+                    to=S.UNKNOWN,
+                    durable=True,
+                    # its turn is when it was sent: before the rows planned since
+                    next_at=min(row.sent_at or now, now),
+                    fence=Fence(lease, now),
+                    detail=f"taken over by {self.instance}: its lease expired while "
+                    "'submitting'; the POST may have been sent",
+                )
+            except ConflictError:
+                continue
+            taken += 1
+        if taken:
+            log.warning("took over submissions whose lease expired", count=taken)
+        return taken
+
+    def _lease_for(self) -> timedelta:
+        return self.settings().lease
+
+    def _fence(self, row: SubmissionRow, *, request: bool = False) -> Fence | None:
+        """The fence of the row in hand (None on a store with one instance)."""
+        lease = self._lease
+        if lease is None or lease.sub_id != row.id:
+            return None
+        return Fence(lease, self.clock(), specs_dumps(row.spec) if request else None)
+
     async def step(self) -> int:
         """Handle every due row once; return how many were handled."""
+        shared = self.repo.db.shared
+        handled = await self.take_over() if shared else 0
         now = self.clock()
         due = await self.repo.submissions(states=[S.PLANNED, S.UNKNOWN], due_before=now)
-        handled = 0
         for row in due:
             if self.stopping:
                 break
+            if shared:
+                self._lease = await self.repo.leases.claim(
+                    row.id,
+                    state=row.state,
+                    owner=self.instance,
+                    now=self.clock(),
+                    lease=self._lease_for(),
+                )
+                if self._lease is None:
+                    continue  # another instance holds it (or it moved on)
             bind(submission_key=row.key, rule=row.rule, event=row.group_key)
             try:
                 if row.state is S.UNKNOWN:
@@ -86,9 +186,12 @@ class Submitter(RemoteWorker):
                 else:
                     await self._submit(row)
                 handled += 1
+            except LeaseLostError as exc:
+                log.warning("lease lost; the row is left to its new holder", reason=str(exc))
             except ConflictError:
                 log.info("row changed under us; skipped")  # e.g. a retraction cancelled it
             finally:
+                self._lease = None
                 unbind("submission_key", "rule", "event")
             self.on_notices()
         # approve: human -- after the sends, so that its read is never in an alert's path
@@ -103,13 +206,19 @@ class Submitter(RemoteWorker):
         await self._end(row, S.NEEDS_HUMAN, reason, word="needs_human", detail=reason)
 
     async def _again(
-        self, row: SubmissionRow, after: timedelta, detail: str, **fields: Any
+        self,
+        row: SubmissionRow,
+        after: timedelta,
+        detail: str,
+        fence: Fence | None = None,
+        **fields: Any,
     ) -> None:
         """Back to 'planned' (nothing of it is at the service), due ``after`` from now."""
         await self.repo.transition(
             row.id,
             expect=[row.state],
             to=S.PLANNED,
+            fence=fence,
             sent_at=None,
             next_at=self.clock() + after,
             detail=detail,
@@ -228,6 +337,13 @@ class Submitter(RemoteWorker):
                 log.info("not sent: Swift is already on the target", reason=skip)
                 await self._end(row, S.DONE, skip, word="skipped")
                 return
+            # Across instances the same guard is the fence: this lease, still live, and
+            # the request as read (another instance's replan changes it).
+            fence = self._fence(row, request=True)
+            renew: dict[str, Any] = {}
+            if fence is not None:  # the lease renewed for the POST
+                renew["lease_until"] = self.clock() + self._lease_for()
+            began = time.monotonic()
             row = await self.repo.transition(
                 row.id,
                 expect=[S.PLANNED],
@@ -237,7 +353,22 @@ class Submitter(RemoteWorker):
                 spec=spec,
                 detail="pre-submission check changed the request" if spec != row.spec else None,
                 notices=self._notices(row, "submitting"),
+                fence=fence,
+                **renew,
             )
+        if fence is not None and time.monotonic() - began > self._lease_for().total_seconds() / 2:
+            # Paused (or starved) past half the lease since the fence was checked: another
+            # instance may take the row over at any moment, so this one does not POST.
+            await self.repo.transition(
+                row.id,
+                expect=[S.SUBMITTING],
+                to=S.PLANNED,
+                sent_at=None,
+                next_at=self.clock(),
+                fence=Fence(fence.lease, self.clock()),
+                detail="not sent: the lease ran short before the POST",
+            )
+            return
         try:
             reply: Reply | Exception = await self.remotes[row.api].send(row, self.settings())
         except Exception as exc:  # noqa: BLE001 every failure is classified when recorded
@@ -405,6 +536,7 @@ class Submitter(RemoteWorker):
                 row,
                 timedelta(0),
                 f"reconciled: absent from {missing} listings; resending",
+                self._fence(row),
                 reconcile_missing=0,
                 reconcile_errors=0,
             )
@@ -419,6 +551,7 @@ class Submitter(RemoteWorker):
             to=S.UNKNOWN,
             next_at=self.clock() + self.settings().reconcile_delay,
             detail=detail,
+            fence=self._fence(row),
             **counts,
         )
 

@@ -199,7 +199,10 @@ class MqttSource(HealthReporter):
         # Retained messages only for a subscription the broker did not have: every
         # reconnect would otherwise replay the retained alert (deduped, but noise).
         options = SubscribeOptions(qos=QOS, retainHandling=SubscribeOptions.RETAIN_SEND_IF_NEW_SUB)
-        for topic in self._settings.topics:
+        group = self._settings.share_group
+        for wanted in self._settings.topics:
+            # A shared subscription's messages still carry their own topic (MQTT 5 §4.8.2).
+            topic = wanted if group is None else f"$share/{group}/{wanted}"
             async with asyncio.timeout(self._settings.timeout):
                 codes = await client.subscribe(topic, options=options)
             if any(int(_code_value(code)) >= _REFUSED for code in codes):

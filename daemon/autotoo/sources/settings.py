@@ -73,6 +73,9 @@ class MqttSettings:
     max_inflight: int = 16
     timeout: float = 10.0
     backoff: Backoff = field(default_factory=Backoff)
+    # MQTT 5 shared subscription: every topic is subscribed as $share/<group>/<topic>, and
+    # the broker delivers each message to one member of the group (several instances).
+    share_group: str | None = None
 
     def __post_init__(self) -> None:
         _require(bool(self.topics), f"mqtt source {self.name!r}: no topics")

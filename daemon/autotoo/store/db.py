@@ -136,6 +136,9 @@ class Database:
     # The inbox commits without an fsync and :meth:`sync` makes it durable beside the loop
     # (see the module's docstring); a server's store commits it durably (store/postgres.py).
     inbox_commits_durable = False
+    # Whether several daemons may share it (store/leases.py): a SQLite file has one, so its
+    # submitter takes no leases and recovers every 'submitting' row at start.
+    shared = False
 
     def __init__(
         self, conn: aiosqlite.Connection, path: Path, *, fsync: Callable[[int], None] = os.fdatasync

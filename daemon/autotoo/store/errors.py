@@ -29,6 +29,11 @@ class ConflictError(StoreError):
     """A conditional update found the row in another state than expected."""
 
 
+class LeaseLostError(ConflictError):
+    """A fenced move found the row's lease expired, taken over, or its request replanned:
+    this instance must not act on it (store/leases.py)."""
+
+
 class StorageUnavailableError(StoreError):
     """A write failed because the disk is full or failing; nothing of it is stored.
 

@@ -64,9 +64,6 @@ T = TypeVar("T")
 _MIGRATION_NAME = re.compile(r"^(\d{4})_[a-z0-9_]+\.sql$")
 # Serialises migrations of several instances starting at once (a constant of our own).
 _MIGRATION_LOCK = 0x6175746F746F6F
-# Held by a running daemon for as long as its writer is connected: one daemon per database
-# until several can share the work (issue 22's leases). The CLI does not take it.
-_INSTANCE_LOCK = 0x6175746F746F70
 
 
 def pg_migrations() -> list[tuple[int, str, str]]:
@@ -146,6 +143,7 @@ class PgDatabase(Database):
     # Its own flush, not a later one: a flush on another connection cannot tell whether the
     # server crashed (losing the commit) between the commit and the flush.
     inbox_commits_durable = True
+    shared = True  # several instances: leases on submissions (store/leases.py)
 
     def __init__(
         self,
@@ -160,9 +158,7 @@ class PgDatabase(Database):
         self.path = Path(self.url)
         again = partial(connect, url, password)
         self._writer = PgConnection(writer, again)
-        self._writer.reconnected = self._reclaim
         self._loop_conn = PgConnection(loop_conn, again)
-        self._claimed = False
         self._thread = ThreadPoolExecutor(1, thread_name_prefix="autotoo-postgresql")
         # sync()'s: a connection and thread of its own, like SQLite's WAL fsync, so that a
         # flush never waits for the writer's lock nor lands inside its transaction.
@@ -351,27 +347,6 @@ class PgDatabase(Database):
                 raise self.storage.failed(exc) from exc
             raise
 
-    async def claim(self) -> None:
-        """Take the database for this daemon, or raise StoreOpenError if another daemon has
-        it: two would both submit the same due rows (nothing keeps their writers apart
-        yet). A session lock: the server releases it when the connection ends."""
-
-        async with self._lock:
-            if not await self.on_thread(_take_instance_lock):
-                raise StoreOpenError(
-                    f"another autotoo daemon is running on {self.url}: one daemon per "
-                    "database (several cannot share the work yet)"
-                )
-            self._claimed = True
-
-    def _reclaim(self, conn: PgConnection) -> None:
-        """The writer connected again: the instance lock went with the old session."""
-        if self._claimed and not _take_instance_lock(conn):
-            conn.raw.close()  # the next attempt connects (and tries) again
-            raise InstanceTakenError(
-                f"another autotoo daemon took {self.url} while this one was disconnected"
-            )
-
     def location(self) -> str:
         """The database's URL, without a password."""
         return self.url
@@ -385,9 +360,16 @@ class PgDatabase(Database):
 
     @asynccontextmanager
     async def reading(self) -> AsyncIterator[aiosqlite.Connection]:
-        """Statements on the writer's connection, kept out of a writer's transaction."""
+        """Statements on the writer's connection, kept out of a writer's transaction. A server
+        gone away makes the store unavailable here too (a read is no exception: the
+        supervisor's status line reads through it while the server restarts)."""
         async with self._lock:
-            yield cast("aiosqlite.Connection", AsyncPgConnection(self, autocommit=True))
+            try:
+                yield cast("aiosqlite.Connection", AsyncPgConnection(self, autocommit=True))
+            except Exception as exc:
+                if _unreachable(exc):
+                    raise self.storage.failed(exc) from exc
+                raise
 
     async def _probe(self) -> None:
         def probe(conn: sqlite3.Connection) -> None:
@@ -442,11 +424,11 @@ def is_postgresql(state: str | None) -> bool:
 
 
 async def open_postgresql(
-    url: str, password_file: str | None, *, write_check: bool = True, daemon: bool = False
+    url: str, password_file: str | None, *, write_check: bool = True
 ) -> PgDatabase:
     """Open the config's PostgreSQL state; the password is read from its credential file
-    (a systemd credential name or an absolute path), never from the config. ``daemon``:
-    also :meth:`PgDatabase.claim` it."""
+    (a systemd credential name or an absolute path), never from the config. Several daemons
+    may share it (store/leases.py)."""
     from autotoo.credentials import CredentialError, read_credential  # noqa: PLC0415
 
     password = None
@@ -455,23 +437,7 @@ async def open_postgresql(
             password = read_credential(password_file).get_secret_value()
         except CredentialError as exc:
             raise StoreOpenError(f"cannot read store.password_file: {exc}") from None
-    db = await PgDatabase.open_url(url, password=password, write_check=write_check)
-    if daemon:
-        try:
-            await db.claim()
-        except BaseException:
-            await db.close()
-            raise
-    return db
-
-
-class InstanceTakenError(Exception):
-    """Connected again, another daemon holds the database: unavailable until it leaves."""
-
-
-def _take_instance_lock(conn: PgConnection) -> bool:
-    row = conn.raw.execute("SELECT pg_try_advisory_lock(%s)", (_INSTANCE_LOCK,)).fetchone()
-    return bool(row and row[0])
+    return await PgDatabase.open_url(url, password=password, write_check=write_check)
 
 
 def _unreachable(exc: BaseException) -> bool:
@@ -480,4 +446,4 @@ def _unreachable(exc: BaseException) -> bool:
     storage health's probe connects again (store/storage.py)."""
     import psycopg  # noqa: PLC0415 - loaded: this store is open
 
-    return isinstance(exc, psycopg.OperationalError | InstanceTakenError)
+    return isinstance(exc, psycopg.OperationalError)

@@ -18,6 +18,7 @@ from typing import Any
 
 from autotoo.store import payloads, writes
 from autotoo.store.db import Database
+from autotoo.store.leases import Fence, Leases
 from autotoo.store.reads import ReadModels, event_row, inbox_row
 from autotoo.store.rows import (
     AlertOutcome,
@@ -71,6 +72,7 @@ class Repository(ReadModels):
         self, db: Database, *, on_settled: Callable[[Sequence[Settled]], None] | None = None
     ) -> None:
         self.db = db
+        self.leases = Leases(db)  # several instances: their registry and claims
         # Told of the waiting rows a transition settled (the daemon logs them; the CLI,
         # whose stdout may be JSON, does not).
         self.on_settled = on_settled or (lambda _settled: None)
@@ -303,9 +305,11 @@ class Repository(ReadModels):
         durable: bool = False,
         notices: Iterable[Notice] = (),
         children: writes.NoticesFor | None = None,
+        fence: Fence | None = None,
         **fields: Any,
     ) -> SubmissionRow:
         """Move a submission from one of ``expect`` to ``to`` (with column updates), logging it.
+        ``fence``: only under this lease, and the request unchanged (store/leases.py).
 
         The WHERE clause on the current state makes the move atomic: a lost race raises
         :class:`ConflictError` instead of overwriting someone else's progress. A move to a
@@ -326,6 +330,7 @@ class Repository(ReadModels):
                 detail=detail,
                 notices=notices,
                 now=now,
+                fence=fence,
             )
             settled = []
             if to.terminal:

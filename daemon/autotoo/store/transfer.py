@@ -43,6 +43,7 @@ TABLES: tuple[str, ...] = (
     "results",
     "notices",
     "meta",
+    "instances",  # schema 9: the daemons that ran on it (for people; no identity)
 )
 _SELF_REFERENCES = {"inbox": "duplicate_of", "submissions": "parent_id"}
 _BATCH = 500  # rows read from SQLite at a time (raw payloads may be megabytes each)
@@ -107,7 +108,7 @@ def _copy_table(source: sqlite3.Connection, target: PgConnection, table: str) ->
                 count += 1
     for row_id, ref in later:
         target.raw.execute(f"UPDATE {table} SET {self_ref} = %s WHERE id = %s", (ref, row_id))  # noqa: S608
-    if id_index >= 0:
+    if id_index >= 0 and table != "instances":  # its id is a name, not an identity
         # The identity continues after the copied ids, as SQLite's rowid would.
         target.raw.execute(
             f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), "  # noqa: S608 - ours

@@ -17,7 +17,8 @@ from datetime import datetime
 from typing import Any
 
 from autotoo.store import payloads, specs
-from autotoo.store.errors import ConflictError
+from autotoo.store.errors import ConflictError, LeaseLostError
+from autotoo.store.leases import Fence
 from autotoo.store.rows import (
     AlertOutcome,
     Api,
@@ -150,8 +151,25 @@ def commit_alerts(
 ) -> list[tuple[int, int]]:
     """Record evaluated alerts (in order), mark unparsed inbox rows and duplicates of
     stored alerts; (alert id, event id) of each outcome. Later outcomes see the rows of
-    earlier ones (same transaction)."""
+    earlier ones (same transaction).
+
+    Every inbox row must still be 'new': another instance on the same database may have
+    evaluated it meanwhile, and then this whole transaction is refused
+    (:class:`ConflictError`, rolled back) rather than recording the alert twice."""
     now = ts(utcnow())
+    taken = [
+        inbox_id
+        for inbox_id in [o.inbox_id for o in outcomes]
+        + [i for i, _ in unparsed]
+        + [d.inbox_id for d in duplicates]
+        if conn.execute(
+            "UPDATE inbox SET status = status WHERE id = ? AND status = 'new' RETURNING id",
+            (inbox_id,),
+        ).fetchone()
+        is None
+    ]
+    if taken:
+        raise ConflictError(f"inbox rows {taken} were evaluated by another instance")
     ids = [_commit_one(conn, outcome, now) for outcome in outcomes]
     conn.executemany(
         "UPDATE inbox SET status = 'unparsed', reason = ? WHERE id = ?",
@@ -435,6 +453,7 @@ _MOVABLE = frozenset(
         "approval_deadline",
         "approved_by",
         "approved_at",
+        "lease_until",  # the move to 'submitting' renews its lease for the POST
     }
 )
 
@@ -449,9 +468,11 @@ def move(
     detail: str | None,
     notices: Sequence[Notice],
     now: datetime,
+    fence: Fence | None = None,
 ) -> SubmissionRow:
     """Move a submission from one of ``expect`` to ``to`` with column updates, logged, with
-    its notices; :class:`ConflictError` if it is in none of ``expect`` (a lost race)."""
+    its notices; :class:`ConflictError` if it is in none of ``expect`` (a lost race), or
+    (``fence``) its lease is no longer this claim's or its request changed (store/leases.py)."""
     if unknown := set(fields) - _MOVABLE:
         raise ValueError(f"cannot set {sorted(unknown)} in a transition")
     sets = ["state = ?", "updated_at = ?"]
@@ -464,12 +485,18 @@ def move(
         sets.append(f"{name} = ?")
         params.append(ts(value) if isinstance(value, datetime) else value)
     placeholders = ", ".join("?" for _ in expect)
+    fenced, fence_params = fence.where() if fence is not None else ("", [])
     moved = conn.execute(
         f"UPDATE submissions SET {', '.join(sets)} "  # noqa: S608 column names are ours
-        f"WHERE id = ? AND state IN ({placeholders}) RETURNING state",
-        (*params, sub_id, *(s.value for s in expect)),
+        f"WHERE id = ? AND state IN ({placeholders}){fenced} RETURNING state",
+        (*params, sub_id, *(s.value for s in expect), *fence_params),
     ).fetchone()
     if moved is None:
+        if fence is not None:
+            raise LeaseLostError(
+                f"submission {sub_id}: not in {[s.value for s in expect]} under lease "
+                f"{fence.lease.token} of {fence.lease.owner} (expired, taken over or replanned)"
+            )
         raise ConflictError(f"submission {sub_id} is not in {[s.value for s in expect]}")
     old = expect[0].value if len(expect) == 1 else None
     log_state(conn, sub_id, old, to.value, detail)

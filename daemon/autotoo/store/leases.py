@@ -1,0 +1,160 @@
+"""Several instances on one database: their registry and the leases on submissions.
+
+Why (docs/postgresql.md, "Several instances on one database"): two daemons sharing a
+PostgreSQL database must never both send one due row. Before handling a row an instance
+*claims* it (:meth:`Leases.claim`): one conditional UPDATE that succeeds only if nobody else
+holds a live lease, and that increments the row's ``lease_token``. The move to 'submitting'
+(the durable commit before the POST) is then *fenced* (:class:`Fence`, applied by
+``writes.move``): it requires the same owner, the same token, a lease not yet expired and
+the request as it was read, so an instance that was paused past its lease, or whose row was
+taken over or replanned meanwhile, cannot commit it and so cannot POST.
+
+One statement per claim, not a ``SELECT ... FOR UPDATE SKIP LOCKED`` batch: PostgreSQL's
+row lock makes a concurrent UPDATE of the same row wait for the first and re-check its WHERE
+on the new version, so exactly one claim wins and the other skips the row; the statement is
+the same on SQLite (one instance), and the wait is one short transaction.
+
+The ``instances`` table is for people (``autotoo status``): correctness never reads it.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import socket
+import sqlite3
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from autotoo.store.db import Database
+from autotoo.store.rows import SubmissionState, ts
+
+
+@dataclass(frozen=True, slots=True)
+class Lease:
+    """A claim on one submission: who, which claim (the token), until when."""
+
+    sub_id: int
+    owner: str
+    token: int
+    until: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class Fence:
+    """What a fenced move requires besides the state: the lease still held and live at
+    ``now``, and (``request``) the row's request text unchanged since it was read."""
+
+    lease: Lease
+    now: datetime
+    request: str | None = None
+
+    def where(self) -> tuple[str, list[Any]]:
+        clause = " AND lease_owner = ? AND lease_token = ? AND lease_until > ?"
+        params: list[Any] = [self.lease.owner, self.lease.token, ts(self.now)]
+        if self.request is not None:
+            clause += " AND request = ?"
+            params.append(self.request)
+        return clause, params
+
+
+def new_instance_id() -> str:
+    """host:pid:random -- unique across hosts and restarts, readable in `autotoo status`."""
+    return f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(3)}"
+
+
+class Leases:
+    """The registry of instances and the claims on submissions, over one :class:`Database`."""
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    async def register(self, instance: str, now: datetime) -> None:
+        host, _, rest = instance.partition(":")
+        pid = int(rest.partition(":")[0] or 0)
+
+        def insert(conn: sqlite3.Connection) -> None:
+            conn.execute(
+                "INSERT INTO instances (id, host, pid, started_at, heartbeat_at) "
+                "VALUES (?, ?, ?, ?, ?) ON CONFLICT (id) DO UPDATE SET "
+                "heartbeat_at = excluded.heartbeat_at, stopped_at = NULL",
+                (instance, host, pid, ts(now), ts(now)),
+            )
+
+        await self.db.run(insert)
+
+    async def heartbeat(self, instance: str, now: datetime) -> None:
+        await self.db.run(
+            lambda conn: conn.execute(
+                "UPDATE instances SET heartbeat_at = ? WHERE id = ?", (ts(now), instance)
+            )
+        )
+
+    async def stopped(self, instance: str, now: datetime) -> None:
+        """A clean stop: its leases are released, so nobody waits for them to expire."""
+
+        def stop(conn: sqlite3.Connection) -> None:
+            conn.execute("UPDATE instances SET stopped_at = ? WHERE id = ?", (ts(now), instance))
+            conn.execute(
+                "UPDATE submissions SET lease_until = ? WHERE lease_owner = ? AND lease_until > ?",
+                (ts(now), instance, ts(now)),
+            )
+
+        await self.db.run(stop)
+
+    async def claim(
+        self,
+        sub_id: int,
+        *,
+        state: SubmissionState,
+        owner: str,
+        now: datetime,
+        lease: timedelta,
+    ) -> Lease | None:
+        """Take the row for ``lease`` if it is in ``state`` and nobody else holds a live
+        lease on it; None: another instance has it (or it moved on)."""
+        until = now + lease
+
+        def take(conn: sqlite3.Connection) -> Any:
+            return conn.execute(
+                "UPDATE submissions SET lease_owner = ?, lease_until = ?, "
+                "lease_token = lease_token + 1 WHERE id = ? AND state = ? AND "
+                "(lease_owner IS NULL OR lease_owner = ? OR lease_until IS NULL "
+                "OR lease_until <= ?) RETURNING lease_token",
+                (owner, ts(until), sub_id, state.value, owner, ts(now)),
+            ).fetchone()
+
+        row = await self.db.run(take)
+        return None if row is None else Lease(sub_id, owner, int(row[0]), until)
+
+    async def expired(self, state: SubmissionState, now: datetime) -> list[int]:
+        """Rows in ``state`` whose lease is not live (their instance died or is paused)."""
+        rows = self.db.read(
+            lambda conn: conn.execute(
+                "SELECT id FROM submissions WHERE state = ? AND "
+                "(lease_until IS NULL OR lease_until <= ?) ORDER BY id",
+                (state.value, ts(now)),
+            ).fetchall()
+        )
+        return [int(r[0]) for r in rows]
+
+    async def instances(self, now: datetime, *, within: timedelta) -> list[dict[str, Any]]:
+        """The instances not stopped cleanly whose last heartbeat is within ``within`` of
+        ``now`` (a killed one stays listed until then), newest heartbeat first, each with
+        the number of live leases it holds."""
+
+        def read(conn: sqlite3.Connection) -> list[Any]:
+            return list(
+                conn.execute(
+                    "SELECT i.id, i.host, i.pid, i.started_at, i.heartbeat_at, i.stopped_at, "
+                    "(SELECT COUNT(s.id) FROM submissions s WHERE s.lease_owner = i.id "
+                    "AND s.lease_until > ?) FROM instances i "
+                    "WHERE i.stopped_at IS NULL AND i.heartbeat_at > ? "
+                    "ORDER BY i.heartbeat_at DESC LIMIT 50",
+                    (ts(now), ts(now - within)),
+                ).fetchall()
+            )
+
+        names = ("id", "host", "pid", "started_at", "heartbeat_at", "stopped_at", "leases")
+        return [dict(zip(names, row, strict=True)) for row in self.db.read(read)]
