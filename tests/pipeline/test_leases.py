@@ -29,7 +29,10 @@ async def two(postgres_cluster: PgCluster, make_emulator, make_pipeline):  # typ
     dbs = [await PgDatabase.open_url(url, password=PG_PASSWORD) for _ in range(2)]
     emulator = await make_emulator(speed=1.0)
     pipes = [
-        await make_pipeline(emulator, rule(), db=db, instance=name, lease=LEASE, reconcile_checks=2)
+        # too_per_day: six EP alerts may be six TOOs, beyond the default global cap of five
+        await make_pipeline(
+            emulator, rule(), db=db, instance=name, lease=LEASE, reconcile_checks=2, too_per_day=50
+        )
         for db, name in zip(dbs, ("A", "B"), strict=True)
     ]
     yield pipes[0], pipes[1], emulator
