@@ -2,56 +2,20 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
-from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Any
 
 import aiohttp
 import pytest
-from aiohttp import web
 
 from autotoo.adapters.skymaps import fetch_for_alert, fetch_skymap
 from autotoo.alerts import parse_alert, regions
 from autotoo.alerts.regions import CircleRegion, SkyMapRegion
 from autotoo.alerts.skymaps import SkyMaps, region_of
 from tests.alerts.alert_corpus import CORPUS
-from tests.alerts.skymap_files import flat_map_bytes, gaussian_probabilities
+from tests.alerts.map_server import MAP, MapServer, Server
 
 GBM = CORPUS / "gcn-schema/fermi/gbm/trigger.final.example.json"
-MAP = flat_map_bytes(gaussian_probabilities(6, 29.24, -63.62, 3.0, ring=True))
-
-Server = Callable[[web.Application], Awaitable[Any]]
-
-
-class MapServer:
-    """Serves the map at /map.fit, and misbehaves at the other paths; counts requests."""
-
-    def __init__(self) -> None:
-        self.requests: list[str] = []
-        self.app = web.Application()
-        self.app.router.add_get("/{name}", self.handle)
-
-    async def handle(self, request: web.Request) -> web.StreamResponse:
-        name = request.match_info["name"]
-        self.requests.append(name)
-        if name == "map.fit":
-            return web.Response(body=MAP, content_type="application/fits")
-        if name == "slow.fit":
-            await asyncio.sleep(5)
-            return web.Response(body=MAP)
-        if name == "chunked.fit":  # no Content-Length: the limit is checked while reading
-            response = web.StreamResponse()
-            response.enable_chunked_encoding()
-            await response.prepare(request)
-            for start in range(0, len(MAP), 8192):
-                await response.write(MAP[start : start + 8192])
-            await response.write_eof()
-            return response
-        if name == "junk.fit":
-            return web.Response(body=b"<html>not a map</html>")
-        return web.Response(status=404, text="no such map")
 
 
 @pytest.fixture

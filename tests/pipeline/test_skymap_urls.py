@@ -10,13 +10,12 @@ import asyncio
 import json
 import sqlite3
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import aiohttp
 import pytest
-from aiohttp import web
 
 from autotoo.adapters.skymaps import SkymapFetcher
 from autotoo.alerts.skymaps import SKYMAPS
@@ -24,13 +23,12 @@ from autotoo.cli import main
 from autotoo.exits import EXIT_OK
 from autotoo.sources.base import Received
 from tests.alerts.alert_corpus import CORPUS
-from tests.alerts.skymap_files import flat_map_bytes, gaussian_probabilities
+from tests.alerts.map_server import MAP, MapServer, Server
 
 GBM = CORPUS / "gcn-schema/fermi/gbm/trigger.final.example.json"
 TOPIC = "gcn.notices.fermi.gbm.final_position"
 # GBM's format (a PROBABILITY column, RING, nside 64): a blob of sigma 3 deg, 90% area
 # ~130 deg2, where the notice's own circle (1 deg at 68%) has ~6 deg2.
-MAP = flat_map_bytes(gaussian_probabilities(6, 29.24, -63.62, 3.0, ring=True))
 
 RULES = """\
 rules:
@@ -51,27 +49,6 @@ rules:
       science_just: "A GBM burst with a wide map."
       exp_time_just: "2 ks reaches the flux needed."
 """
-
-Server = Callable[[web.Application], Awaitable[Any]]
-
-
-class MapServer:
-    """/map.fit: the map; /slow.fit: answers after 5 s; anything else: 404. Counts requests."""
-
-    def __init__(self) -> None:
-        self.requests: list[str] = []
-        self.app = web.Application()
-        self.app.router.add_get("/{name}", self.handle)
-
-    async def handle(self, request: web.Request) -> web.StreamResponse:
-        name = request.match_info["name"]
-        self.requests.append(name)
-        if name == "map.fit":
-            return web.Response(body=MAP, content_type="application/fits")
-        if name == "slow.fit":
-            await asyncio.sleep(5)
-            return web.Response(body=MAP)
-        return web.Response(status=404, text="no such map")
 
 
 @pytest.fixture
