@@ -564,7 +564,9 @@ async def _main(path: Path | None, loaded: LoadedConfig, rules: Any) -> int:
             assert loaded.config.state is not None
             state_path = Path(redacted(loaded.config.state))
             db: Database = await open_postgresql(
-                loaded.config.state, loaded.config.store.password_file
+                loaded.config.state,
+                loaded.config.store.password_file,
+                lease_s=loaded.config.store.lease.total_seconds(),
             )
         else:
             announce_upgrade(state_path, Notifier())

@@ -150,13 +150,15 @@ async def test_json_for_scripts(burst: Pipeline, capsys: pytest.CaptureFixture[s
     bat = next(r for r in rows if r["kind"] == "notice" and r["mission"] == "swift")
     assert bat["instrument"] == "BAT"
     assert bat["notice_type"] == "SWIFT_BAT_GRB_POS_ACK"
-    assert bat["trigger_since_s"] == pytest.approx(2.0, abs=0.01)
+    # each format keeps its own fraction of a second (VOEvent 10 ms): offsets are +-0.01 s
+    # around the aligned ones, depending on the clock's microseconds when the test runs
+    assert bat["trigger_since_s"] == pytest.approx(2.0, abs=0.015)
     assert bat["since_trigger_s"] == pytest.approx(1200.0, abs=5)
     covered = [r for r in rows if r["kind"] == "decision" and r["covered"]]
     assert len(covered) == 3
     assert all(r["rule"] == "grb-any" and r["matched"] for r in covered)
     seconds = [r["since_trigger_s"] for r in rows if r["kind"] == "trigger"]
-    assert seconds == pytest.approx([0.0, 1.0, 2.0, 60.0], abs=0.01)
+    assert seconds == pytest.approx([0.0, 1.0, 2.0, 60.0], abs=0.015)
 
 
 async def test_an_unknown_transient_says_so(

@@ -146,7 +146,20 @@ class PgConnection:
         return self.raw.info.transaction_status != TransactionStatus.IDLE
 
 
-def connect(url: str, password: str | None) -> psycopg.Connection[Any]:
+# The server ends a session idle inside a transaction for longer than this (ms, the lease's
+# default): an instance paused by SIGSTOP, a debugger or a frozen VM mid-transaction would
+# otherwise hold its row locks for ever, and every other instance's write that touches the
+# same rows (the same alert's inbox key, a submission's lease) would wait with it.
+DEFAULT_IDLE_IN_TRANSACTION_S = 30.0
+
+
+def connect(
+    url: str, password: str | None, idle_in_transaction_s: float = DEFAULT_IDLE_IN_TRANSACTION_S
+) -> psycopg.Connection[Any]:
+    """A connection as the store uses it: autocommit (the store's functions BEGIN
+    themselves), client-side binding, and a bound on how long it may sit idle inside a
+    transaction (``idle_in_transaction_s``: the lease; the paused instance has lost its
+    leases by then anyway, and its next statement fails and connects again)."""
     import psycopg  # noqa: PLC0415
     from psycopg.types.numeric import NumericLoader  # noqa: PLC0415
 
@@ -168,4 +181,6 @@ def connect(url: str, password: str | None) -> psycopg.Connection[Any]:
     )
     conn.row_factory = _row_factory
     conn.adapters.register_loader("numeric", _Numeric)
+    idle_ms = max(1, round(idle_in_transaction_s * 1000))
+    conn.execute(f"SET idle_in_transaction_session_timeout = {idle_ms}")
     return conn

@@ -48,7 +48,7 @@ from urllib.parse import urlsplit, urlunsplit
 from autotoo.logs import get_logger
 from autotoo.store.db import SCHEMA_VERSION, Database
 from autotoo.store.errors import MigrationError, StorageUnavailableError, StoreOpenError
-from autotoo.store.pg_connection import PgConnection, connect
+from autotoo.store.pg_connection import DEFAULT_IDLE_IN_TRANSACTION_S, PgConnection, connect
 from autotoo.store.storage import StorageHealth, is_storage_failure
 
 if TYPE_CHECKING:
@@ -152,11 +152,12 @@ class PgDatabase(Database):
         loop_conn: psycopg.Connection[Any],
         flusher: psycopg.Connection[Any],
         password: str | None = None,
+        idle_in_transaction_s: float = DEFAULT_IDLE_IN_TRANSACTION_S,
     ) -> None:
         # Database.__init__ opens SQLite's machinery; only what the interface uses is set.
         self.url = redacted(url)
         self.path = Path(self.url)
-        again = partial(connect, url, password)
+        again = partial(connect, url, password, idle_in_transaction_s)
         self._writer = PgConnection(writer, again)
         self._loop_conn = PgConnection(loop_conn, again)
         self._thread = ThreadPoolExecutor(1, thread_name_prefix="autotoo-postgresql")
@@ -172,9 +173,16 @@ class PgDatabase(Database):
 
     @classmethod
     async def open_url(
-        cls, url: str, *, password: str | None = None, write_check: bool = True
+        cls,
+        url: str,
+        *,
+        password: str | None = None,
+        write_check: bool = True,
+        lease_s: float = DEFAULT_IDLE_IN_TRANSACTION_S,
     ) -> PgDatabase:
-        """Connect, migrate, and (``write_check``) prove at once that it can write."""
+        """Connect, migrate, and (``write_check``) prove at once that it can write. A
+        session idle in a transaction for longer than ``lease_s`` is ended by the server
+        (``pg_connection.connect`` says why)."""
         try:
             import psycopg  # noqa: PLC0415
         except ImportError:
@@ -182,12 +190,12 @@ class PgDatabase(Database):
                 "a postgresql:// state needs psycopg: install autotoo[postgresql]"
             ) from None
         try:
-            writer = await asyncio.to_thread(connect, url, password)
-            loop_conn = await asyncio.to_thread(connect, url, password)
-            flusher = await asyncio.to_thread(connect, url, password)
+            writer = await asyncio.to_thread(connect, url, password, lease_s)
+            loop_conn = await asyncio.to_thread(connect, url, password, lease_s)
+            flusher = await asyncio.to_thread(connect, url, password, lease_s)
         except psycopg.Error as exc:
             raise StoreOpenError(f"cannot connect to {redacted(url)}: {exc}") from None
-        db = cls(url, writer, loop_conn, flusher, password)
+        db = cls(url, writer, loop_conn, flusher, password, lease_s)
         try:
             await db.migrate()
             if write_check:
@@ -424,7 +432,11 @@ def is_postgresql(state: str | None) -> bool:
 
 
 async def open_postgresql(
-    url: str, password_file: str | None, *, write_check: bool = True
+    url: str,
+    password_file: str | None,
+    *,
+    write_check: bool = True,
+    lease_s: float = DEFAULT_IDLE_IN_TRANSACTION_S,
 ) -> PgDatabase:
     """Open the config's PostgreSQL state; the password is read from its credential file
     (a systemd credential name or an absolute path), never from the config. Several daemons
@@ -437,13 +449,18 @@ async def open_postgresql(
             password = read_credential(password_file).get_secret_value()
         except CredentialError as exc:
             raise StoreOpenError(f"cannot read store.password_file: {exc}") from None
-    return await PgDatabase.open_url(url, password=password, write_check=write_check)
+    return await PgDatabase.open_url(
+        url, password=password, write_check=write_check, lease_s=lease_s
+    )
 
 
 def _unreachable(exc: BaseException) -> bool:
     """The server cannot be used now (the connection lost, a restart, a fail-over, a
-    refused connection): the store is unavailable, as a full disk makes SQLite's, and the
-    storage health's probe connects again (store/storage.py)."""
+    refused connection, or a session the server ended because it sat idle in a transaction
+    longer than the lease, ``pg_connection.connect``): the store is unavailable, as a full
+    disk makes SQLite's, and the storage health's probe connects again (store/storage.py)."""
     import psycopg  # noqa: PLC0415 - loaded: this store is open
 
-    return isinstance(exc, psycopg.OperationalError)
+    return isinstance(
+        exc, psycopg.OperationalError | psycopg.errors.IdleInTransactionSessionTimeout
+    )
