@@ -9,6 +9,7 @@ authenticated request's user, the UKSSDC its jobs per user id).
 
 from __future__ import annotations
 
+import asyncio
 import json
 from typing import Any
 
@@ -75,11 +76,17 @@ def by_rule(rows: list[SubmissionRow], action: str = "too") -> dict[str, Submiss
     return {r.rule: r for r in rows if r.action == action}
 
 
-async def run_until(p: Pipeline, done: Any, rounds: int = 400) -> None:
-    for _ in range(rounds):
+async def run_until(p: Pipeline, done: Any, timeout: float = 60.0) -> None:
+    """Rounds until ``done()``: bounded by time, not by a count of rounds, since a poll is
+    due at a wall-clock time (a quick machine ran 400 empty rounds before the partner's
+    next poll was due, and failed)."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while loop.time() < deadline:
         await p.run()
         if await done():
             return
+        await asyncio.sleep(0.01)
     raise AssertionError("not done in time")
 
 

@@ -23,15 +23,26 @@ LEASE = timedelta(seconds=5)
 
 
 @pytest.fixture
-async def two(postgres_cluster: PgCluster, make_emulator, make_pipeline):  # type: ignore[no-untyped-def]
+def too_per_day() -> int:
+    """The global cap: six EP alerts may be six TOOs, beyond the default of five."""
+    return 50
+
+
+@pytest.fixture
+async def two(postgres_cluster: PgCluster, make_emulator, make_pipeline, too_per_day: int):  # type: ignore[no-untyped-def]
     """Instances A and B on one fresh database, and the emulator they both send to."""
     url = postgres_cluster.new_database()
     dbs = [await PgDatabase.open_url(url, password=PG_PASSWORD) for _ in range(2)]
     emulator = await make_emulator(speed=1.0)
     pipes = [
-        # too_per_day: six EP alerts may be six TOOs, beyond the default global cap of five
         await make_pipeline(
-            emulator, rule(), db=db, instance=name, lease=LEASE, reconcile_checks=2, too_per_day=50
+            emulator,
+            rule(),
+            db=db,
+            instance=name,
+            lease=LEASE,
+            reconcile_checks=2,
+            too_per_day=too_per_day,
         )
         for db, name in zip(dbs, ("A", "B"), strict=True)
     ]
@@ -199,3 +210,24 @@ async def test_two_instances_racing_over_many_rows_send_each_once(two) -> None: 
         lambda conn: conn.execute("SELECT DISTINCT lease_owner FROM submissions").fetchall()
     )
     assert {o[0] for o in owners} <= {"A", "B"}
+
+
+@pytest.mark.parametrize("too_per_day", [3])
+async def test_two_instances_racing_keep_the_global_budget_exactly(two) -> None:  # type: ignore[no-untyped-def]
+    """Each instance reads the count before it prepares a TOO; both read "2 of 3" at once
+    and would each send one. The move to 'submitting' counts again under a lock every
+    instance's move takes: the third TOO is sent once, the rest are parked saying why."""
+    a, b, emulator = two
+    n = min(6, len(EP_FILES))
+    for i in range(n):
+        await a.feed(ep_alert(i), EP_TOPIC)
+    for _ in range(8):
+        await asyncio.gather(a.submitter.step(), b.submitter.step())
+        if not {r.state for r in await a.rows()} & {S.PLANNED, S.SUBMITTING}:
+            break
+    rows = await a.rows()
+    sent = [r for r in rows if r.state is S.SUBMITTED]
+    parked = [r for r in rows if r.state is S.NEEDS_HUMAN]
+    assert posts(emulator) == len(emulator.swift.toos) == len(sent) == 3
+    assert len(parked) == n - 3
+    assert {r.reason for r in parked} == {"global budget exhausted: 3 of 3 TOOs in 24 h"}

@@ -50,6 +50,7 @@ from autotoo.pipeline.ports import (
 )
 from autotoo.pipeline.remotes import Reply, too_spec
 from autotoo.pipeline.worker import RemoteWorker
+from autotoo.store.budgets import BudgetCap, BudgetExhaustedError
 from autotoo.store.errors import ConflictError, LeaseLostError, StorageUnavailableError
 from autotoo.store.leases import Fence, Lease
 from autotoo.store.rows import Api, PlannedSubmission, SubmissionRow, SubmissionState
@@ -225,26 +226,39 @@ class Submitter(RemoteWorker):
             **fields,
         )
 
-    async def _over_budget(self, spec: TooSpec, row: SubmissionRow) -> str | None:
-        """Why a TOO may not be sent now: the rule's budget, its account's daily cap or the
-        global one (over every account)."""
+    def _caps(self, spec: TooSpec, row: SubmissionRow) -> list[BudgetCap]:
+        """The caps a TOO must stay under: the rule's budget, its account's daily cap and
+        the global one (over every account)."""
         s = self.settings()
         now = self.clock()
         day = now - timedelta(days=1)
+        caps = []
         if spec.budget:
             per = spec.budget.per
-            used = await self.repo.count_sent(api=Api.TOO, since=now - per, rule=row.rule)
-            if used >= spec.budget.max:
-                window = human_duration(per)
-                return f"rule budget exhausted: {used} of {spec.budget.max} TOOs in {window}"
+            caps.append(
+                BudgetCap(
+                    Api.TOO, spec.budget.max, now - per, "rule", human_duration(per), rule=row.rule
+                )
+            )
         cap = s.account_too_per_day.get(spec.account)
         if cap is not None:
-            used = await self.repo.count_sent(api=Api.TOO, since=day, account=spec.account)
-            if used >= cap:
-                return f"account {spec.account} budget exhausted: {used} of {cap} TOOs in 24 h"
-        used = await self.repo.count_sent(api=Api.TOO, since=day)
-        if used >= s.too_per_day:
-            return f"global budget exhausted: {used} of {s.too_per_day} TOOs in 24 h"
+            caps.append(
+                BudgetCap(
+                    Api.TOO, cap, day, f"account {spec.account}", "24 h", account=spec.account
+                )
+            )
+        caps.append(BudgetCap(Api.TOO, s.too_per_day, day, "global", "24 h"))
+        return caps
+
+    async def _over_budget(self, spec: TooSpec, row: SubmissionRow) -> str | None:
+        """Why a TOO may not be sent now (read before it is prepared; the move to
+        'submitting' counts again, atomically: store/budgets.py)."""
+        for cap in self._caps(spec, row):
+            used = await self.repo.count_sent(
+                api=Api.TOO, since=cap.since, rule=cap.rule, account=cap.account
+            )
+            if used >= cap.limit:
+                return cap.exhausted(used)
         return None
 
     # ---- submission ----------------------------------------------------------------------
@@ -344,18 +358,23 @@ class Submitter(RemoteWorker):
             if fence is not None:  # the lease renewed for the POST
                 renew["lease_until"] = self.clock() + self._lease_for()
             began = time.monotonic()
-            row = await self.repo.transition(
-                row.id,
-                expect=[S.PLANNED],
-                to=S.SUBMITTING,
-                durable=True,
-                sent_at=self.clock(),
-                spec=spec,
-                detail="pre-submission check changed the request" if spec != row.spec else None,
-                notices=self._notices(row, "submitting"),
-                fence=fence,
-                **renew,
-            )
+            try:
+                row = await self.repo.transition(
+                    row.id,
+                    expect=[S.PLANNED],
+                    to=S.SUBMITTING,
+                    durable=True,
+                    sent_at=self.clock(),
+                    spec=spec,
+                    detail="pre-submission check changed the request" if spec != row.spec else None,
+                    notices=self._notices(row, "submitting"),
+                    fence=fence,
+                    budget=self._caps(row.spec, row) if isinstance(row.spec, TooSpec) else (),
+                    **renew,
+                )
+            except BudgetExhaustedError as exc:  # another instance spent it meanwhile
+                await self._park(row, exc.reason)
+                return
         if fence is not None and time.monotonic() - began > self._lease_for().total_seconds() / 2:
             # Paused (or starved) past half the lease since the fence was checked: another
             # instance may take the row over at any moment, so this one does not POST.

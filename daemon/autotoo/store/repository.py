@@ -16,7 +16,7 @@ from datetime import datetime
 from functools import partial
 from typing import Any
 
-from autotoo.store import payloads, writes
+from autotoo.store import budgets, payloads, writes
 from autotoo.store.db import Database
 from autotoo.store.leases import Fence, Leases
 from autotoo.store.reads import ReadModels, event_row, inbox_row
@@ -306,10 +306,13 @@ class Repository(ReadModels):
         notices: Iterable[Notice] = (),
         children: writes.NoticesFor | None = None,
         fence: Fence | None = None,
+        budget: Sequence[budgets.BudgetCap] = (),
         **fields: Any,
     ) -> SubmissionRow:
         """Move a submission from one of ``expect`` to ``to`` (with column updates), logging it.
         ``fence``: only under this lease, and the request unchanged (store/leases.py).
+        ``budget``: only if none of these caps is reached, counted in the same transaction
+        (:class:`budgets.BudgetExhaustedError` otherwise; store/budgets.py says why).
 
         The WHERE clause on the current state makes the move atomic: a lost race raises
         :class:`ConflictError` instead of overwriting someone else's progress. A move to a
@@ -321,6 +324,7 @@ class Repository(ReadModels):
         now = utcnow()
 
         def move(conn: sqlite3.Connection) -> tuple[SubmissionRow, list[Settled]]:
+            budgets.check(conn, budget, shared=self.db.shared)
             row = writes.move(
                 conn,
                 sub_id,
@@ -496,16 +500,7 @@ class Repository(ReadModels):
     ) -> int:
         """Submissions that were (or may have been) sent since ``since``: budgets count these
         (all of them, one rule's, or one account's: schema 7's indexed ``account`` column)."""
-        query = "SELECT COUNT(*) FROM submissions WHERE api = ?"
-        params: list[Any] = [api]
-        if account is not None:
-            query += " AND account = ?"
-            params.append(account)
-        query += " AND sent_at IS NOT NULL AND sent_at >= ?"
-        params.append(ts(since))
-        if rule is not None:
-            query += " AND rule = ?"
-            params.append(rule)
+        query, params = budgets.sent_query(api, since, rule=rule, account=account)
         row = self.db.read(lambda conn: conn.execute(query, params).fetchone())
         return int(row[0]) if row else 0
 
