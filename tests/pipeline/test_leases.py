@@ -13,7 +13,7 @@ import pytest
 
 from autotoo.store.errors import LeaseLostError
 from autotoo.store.postgres import PgDatabase
-from autotoo.store.rows import Api
+from autotoo.store.rows import Api, ts
 from autotoo.store.rows import SubmissionState as S
 from tests.fixtures.postgres import PG_PASSWORD, PgCluster
 from tests.pipeline.conftest import Pipeline
@@ -29,7 +29,19 @@ def too_per_day() -> int:
 
 
 @pytest.fixture
-async def two(postgres_cluster: PgCluster, make_emulator, make_pipeline, too_per_day: int):  # type: ignore[no-untyped-def]
+def swift_poll() -> timedelta:
+    """How long after a poll the next is due: none (the pipeline tests' default)."""
+    return timedelta(0)
+
+
+@pytest.fixture
+async def two(
+    postgres_cluster: PgCluster,
+    make_emulator,
+    make_pipeline,
+    too_per_day: int,
+    swift_poll: timedelta,
+):  # type: ignore[no-untyped-def]
     """Instances A and B on one fresh database, and the emulator they both send to."""
     url = postgres_cluster.new_database()
     dbs = [await PgDatabase.open_url(url, password=PG_PASSWORD) for _ in range(2)]
@@ -43,6 +55,7 @@ async def two(postgres_cluster: PgCluster, make_emulator, make_pipeline, too_per
             lease=LEASE,
             reconcile_checks=2,
             too_per_day=too_per_day,
+            swift_poll=swift_poll,
         )
         for db, name in zip(dbs, ("A", "B"), strict=True)
     ]
@@ -231,3 +244,45 @@ async def test_two_instances_racing_keep_the_global_budget_exactly(two) -> None:
     assert posts(emulator) == len(emulator.swift.toos) == len(sent) == 3
     assert len(parked) == n - 3
     assert {r.reason for r in parked} == {"global budget exhausted: 3 of 3 TOOs in 24 h"}
+
+
+@pytest.mark.parametrize("swift_poll", [timedelta(minutes=2)])
+async def test_two_trackers_poll_each_due_row_once(two) -> None:  # type: ignore[no-untyped-def]
+    """Both instances read the same due rows; each poll is claimed (its due time moved on)
+    before it is made, so Swift is asked about each TOO once, not once per instance."""
+    a, b, emulator = two
+    n = min(4, len(EP_FILES))
+    for i in range(n):
+        await a.feed(ep_alert(i), EP_TOPIC)
+    for _ in range(4):
+        await a.submitter.step()
+    rows = await a.rows()
+    assert {r.state for r in rows} == {S.SUBMITTED} and len(rows) == n
+    due = ts(a.clock() - timedelta(seconds=1))
+    await a.repo.db.run(lambda conn: conn.execute("UPDATE submissions SET next_at = ?", (due,)))
+    emulator.swift.callers.clear()
+    await asyncio.gather(a.tracker.step(), b.tracker.step())
+    polls = [path for _, path in emulator.swift.callers if path.rstrip("/").endswith("calendar")]
+    assert len(polls) == n, polls
+    # each row is due again at its poll's own next time
+    assert all(r.next_at is not None and r.next_at > a.clock() for r in await a.rows())
+
+
+@pytest.mark.parametrize("swift_poll", [timedelta(minutes=2)])
+async def test_a_poll_claimed_by_an_instance_that_died_is_made_after_the_lease(two) -> None:  # type: ignore[no-untyped-def]
+    """A claims a due poll and dies before making it: the row is not polled by B within
+    the lease (A might still be polling), and is after it."""
+    a, b, emulator = two
+    await a.feed(ep_alert(0), EP_TOPIC)
+    await a.submitter.step()
+    [row] = await a.rows()
+    due = ts(a.clock() - timedelta(seconds=1))
+    await a.repo.db.run(lambda conn: conn.execute("UPDATE submissions SET next_at = ?", (due,)))
+    active = [S.SUBMITTED, S.TRACKING]
+    assert await a.repo.leases.claim_poll(row.id, states=active, now=a.clock(), lease=LEASE)
+    assert not await b.repo.leases.claim_poll(row.id, states=active, now=b.clock(), lease=LEASE)
+    emulator.swift.callers.clear()
+    assert await b.tracker.step() == 0
+    b.clock.advance(seconds=LEASE.total_seconds() + 1)
+    assert await b.tracker.step() == 1
+    assert [p for _, p in emulator.swift.callers if p.rstrip("/").endswith("calendar")]

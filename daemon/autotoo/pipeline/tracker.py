@@ -98,6 +98,7 @@ class Tracker(RemoteWorker):
         500 were waiting, so no TOO was polled again (bench/tracking.py, 10,000 jobs).
         """
         now = self.clock()
+        shared = self.repo.db.shared  # several instances: each due poll is claimed first
         active = [S.SUBMITTED, S.TRACKING]
         rows = await self.repo.submissions(states=active, due_before=now, api=Api.TOO, limit=500)
         xrt_room = self._xrt_room()
@@ -111,6 +112,10 @@ class Tracker(RemoteWorker):
                 break
             if row.api is Api.XRT and not self._xrt_poll_allowed():
                 continue  # the global rate limit: the row stays due for the next step
+            if shared and not await self.repo.leases.claim_poll(
+                row.id, states=active, now=self.clock(), lease=self.settings().lease
+            ):
+                continue  # another instance took this poll (store/leases.py)
             bind(submission_key=row.key, rule=row.rule, event=row.group_key)
             try:
                 await self._track[row.api](row)

@@ -23,6 +23,7 @@ import os
 import secrets
 import socket
 import sqlite3
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -127,6 +128,27 @@ class Leases:
 
         row = await self.db.run(take)
         return None if row is None else Lease(sub_id, owner, int(row[0]), until)
+
+    async def claim_poll(
+        self, sub_id: int, *, states: Sequence[SubmissionState], now: datetime, lease: timedelta
+    ) -> bool:
+        """Take the due poll of a tracked row: move its due time ``lease`` ahead if it is
+        still due. Whoever commits first polls; another instance's claim of the same poll
+        waits for that commit, re-reads the row and finds it no longer due. The poll's own
+        outcome then sets the real next time; a poller that dies meanwhile leaves the row
+        due again after ``lease``. Its writes need no fence: they are conditional on the
+        state or idempotent (observations, releases), so a late, paused poller's result
+        costs a repeated record, not a second effect."""
+        marks = ", ".join("?" for _ in states)
+
+        def take(conn: sqlite3.Connection) -> Any:
+            return conn.execute(
+                f"UPDATE submissions SET next_at = ? WHERE id = ? AND state IN ({marks}) "  # noqa: S608 placeholders only
+                "AND next_at IS NOT NULL AND next_at <= ? RETURNING id",
+                (ts(now + lease), sub_id, *(s.value for s in states), ts(now)),
+            ).fetchone()
+
+        return await self.db.run(take) is not None
 
     async def expired(self, state: SubmissionState, now: datetime) -> list[int]:
         """Rows in ``state`` whose lease is not live (their instance died or is paused)."""
