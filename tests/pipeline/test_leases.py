@@ -16,8 +16,10 @@ from autotoo.store.postgres import PgDatabase
 from autotoo.store.rows import Api, ts
 from autotoo.store.rows import SubmissionState as S
 from tests.fixtures.postgres import PG_PASSWORD, PgCluster
+from tests.pipeline.bursts import BAT, GBM, GBM_FIN, aligned
 from tests.pipeline.conftest import Pipeline
 from tests.pipeline.test_exactly_once import EP_FILES, EP_TOPIC, ep_alert, rule
+from tests.pipeline.test_transients import rule as grb_rule
 
 LEASE = timedelta(seconds=5)
 
@@ -35,13 +37,19 @@ def swift_poll() -> timedelta:
 
 
 @pytest.fixture
-async def two(
+def rules_text() -> str:
+    return rule()
+
+
+@pytest.fixture
+async def two(  # type: ignore[no-untyped-def]
     postgres_cluster: PgCluster,
     make_emulator,
     make_pipeline,
     too_per_day: int,
     swift_poll: timedelta,
-):  # type: ignore[no-untyped-def]
+    rules_text: str,
+):
     """Instances A and B on one fresh database, and the emulator they both send to."""
     url = postgres_cluster.new_database()
     dbs = [await PgDatabase.open_url(url, password=PG_PASSWORD) for _ in range(2)]
@@ -49,7 +57,7 @@ async def two(
     pipes = [
         await make_pipeline(
             emulator,
-            rule(),
+            rules_text,
             db=db,
             instance=name,
             lease=LEASE,
@@ -286,3 +294,31 @@ async def test_a_poll_claimed_by_an_instance_that_died_is_made_after_the_lease(t
     b.clock.advance(seconds=LEASE.total_seconds() + 1)
     assert await b.tracker.step() == 1
     assert [p for _, p in emulator.swift.callers if p.rstrip("/").endswith("calendar")]
+
+
+@pytest.mark.parametrize("rules_text", ["rules:\n" + grb_rule("grb", "fermi, swift")])
+async def test_two_missions_of_one_burst_at_two_instances_at_once_make_one_too(two) -> None:  # type: ignore[no-untyped-def]
+    """GBM's notice reaches A and BAT's reaches B at the same moment; each instance's
+    processor evaluates every pending inbox row (the inbox is shared) and commits a batch
+    only if its rows are still new, so the two notices are associated in one order
+    whoever commits: one transient, one TOO, for each of five bursts."""
+    a, b, emulator = two
+    bursts = 8
+    for k in range(bursts):
+        t0 = a.clock() - timedelta(minutes=10 + 15 * k)
+        gbm_name, gbm_topic = GBM[1]
+        where = (GBM_FIN[0] + 4.0 * k, GBM_FIN[1] + 4.0 * k)  # apart, far from the Sun
+        gbm = aligned(gbm_name, gbm_topic, trigger=t0, position=where, key=f"80040{k:04d}")
+        bat = aligned(*BAT, trigger=t0 + timedelta(seconds=2), position=where, key=f"11231{k:02d}")
+        await asyncio.gather(a.feed(gbm, gbm_topic), b.feed(bat, BAT[1]))
+    for _ in range(20):
+        await asyncio.gather(a.processor.step(), b.processor.step())
+        if not await a.repo.inbox_pending(limit=1):
+            break
+    for _ in range(3):
+        await asyncio.gather(a.submitter.step(), b.submitter.step())
+    transients = await a.repo.db.run(
+        lambda conn: conn.execute("SELECT key FROM transients ORDER BY key").fetchall()
+    )
+    assert len(transients) == bursts, transients
+    assert posts(emulator) == len(emulator.swift.toos) == bursts

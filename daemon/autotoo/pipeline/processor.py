@@ -218,6 +218,8 @@ class Processor(Worker):
         self._cache: collections.OrderedDict[int, NormalizedAlert] = collections.OrderedDict()
         self._cached_maps: collections.OrderedDict[int, None] = collections.OrderedDict()
         self._maps_used: float | None = None  # monotonic time a map alert was last evaluated
+        self._mark: int | None = None  # the evaluation mark this round read (shared store)
+        self._stale = False  # this round lost a commit to another instance
 
     def notify_new(self, _inbox_id: int) -> None:
         self.wake.set()
@@ -270,6 +272,10 @@ class Processor(Worker):
         cannot tell this before parsing, and must not: an unparsed row never suppresses a
         later message.
         """
+        # Several instances: read before anything else, required unchanged at each commit
+        # (Leases.evaluation_mark says why); None on a store with one instance.
+        self._mark = await self.repo.leases.evaluation_mark() if self.repo.db.shared else None
+        self._stale = False
         rows = await self.repo.inbox_pending(limit=limit)
         if not rows:
             self._release_maps()
@@ -363,18 +369,25 @@ class Processor(Worker):
             ]
             for alert_id, parsed in parsed_now.items():
                 self._remember(alert_id, parsed)
+            if self._stale:
+                return  # an earlier batch of this round lost to another instance: read again
             try:
                 ids = await self.repo.commit_alerts(
                     [e.outcome for e in evaluated],
                     [(row.id, reason) for row, reason in unparsed],
                     duplicates,
+                    mark=self._mark,
                 )
             except ConflictError as exc:
-                # Another instance on the same database evaluated one of these first; nothing
-                # of this batch was stored, and the next round reads the inbox again.
+                # Another instance on the same database evaluated first (these rows, or
+                # others since this round's reads); nothing of this batch was stored, and
+                # the next round reads the inbox and the events again.
                 log.info("batch evaluated by another instance; read again", reason=str(exc))
+                self._stale = self._mark is not None
                 self.wake.set()
                 return
+            if self._mark is not None:
+                self._mark += 1
         for dup in duplicates:
             self.counters.duplicates += 1
             info_soon(log, "duplicate alert ignored", inbox_id=dup.inbox_id, reason=dup.reason)

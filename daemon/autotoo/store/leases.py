@@ -29,6 +29,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from autotoo.store.db import Database
+from autotoo.store.errors import ConflictError
 from autotoo.store.rows import SubmissionState, ts
 
 
@@ -58,6 +59,28 @@ class Fence:
             clause += " AND request = ?"
             params.append(self.request)
         return clause, params
+
+
+_MARK = "evaluation_mark"
+
+
+def advance_mark(conn: sqlite3.Connection, mark: int) -> int:
+    """Move the evaluation mark from ``mark`` to ``mark + 1`` inside an evaluation's commit,
+    or raise :class:`ConflictError` if another instance committed an evaluation since
+    ``mark`` was read (:meth:`Leases.evaluation_mark` says why)."""
+    moved = conn.execute(
+        "UPDATE meta SET value = ? WHERE key = ? AND value = ? RETURNING key",
+        (str(mark + 1), _MARK, str(mark)),
+    ).fetchone()
+    if moved is None and mark == 0:
+        moved = conn.execute(
+            "INSERT INTO meta (key, value) VALUES (?, '1') ON CONFLICT (key) DO NOTHING "
+            "RETURNING key",
+            (_MARK,),
+        ).fetchone()
+    if moved is None:
+        raise ConflictError(f"another instance evaluated alerts since mark {mark}")
+    return mark + 1
 
 
 def new_instance_id() -> str:
@@ -128,6 +151,23 @@ class Leases:
 
         row = await self.db.run(take)
         return None if row is None else Lease(sub_id, owner, int(row[0]), until)
+
+    async def evaluation_mark(self) -> int:
+        """The count of evaluations committed on this database, read before an evaluation
+        reads anything else; its commit then requires it unchanged (:func:`advance_mark`).
+
+        Why: each instance's processor evaluates every pending inbox row, and commits a
+        batch only if its rows are still new, but the order in which PostgreSQL's inbox ids
+        become visible is the order of their commits, not of the ids. An instance could see
+        GBM's notice (id 10) and BAT's (id 11) while another, which saw only BAT's, had
+        already committed it as a new transient; the first then committed GBM's as another
+        new transient (seen: two transients of one burst, one run in four). With the mark,
+        every evaluation is planned against everything committed before it, as in one
+        process; the loser reads again."""
+        row = self.db.read(
+            lambda conn: conn.execute("SELECT value FROM meta WHERE key = ?", (_MARK,)).fetchone()
+        )
+        return int(row[0]) if row else 0
 
     async def claim_poll(
         self, sub_id: int, *, states: Sequence[SubmissionState], now: datetime, lease: timedelta

@@ -18,7 +18,7 @@ from typing import Any
 
 from autotoo.store import budgets, payloads, writes
 from autotoo.store.db import Database
-from autotoo.store.leases import Fence, Leases
+from autotoo.store.leases import Fence, Leases, advance_mark
 from autotoo.store.reads import ReadModels, event_row, inbox_row
 from autotoo.store.rows import (
     AlertOutcome,
@@ -271,9 +271,13 @@ class Repository(ReadModels):
         outcomes: Sequence[AlertOutcome],
         unparsed: Sequence[tuple[int, str]] = (),
         duplicates: Sequence[Duplicate] = (),
+        *,
+        mark: int | None = None,
     ) -> list[tuple[int, int]]:
         """Record evaluated alerts and everything they decided, and mark unparsed inbox rows
-        and duplicates of stored alerts; (alert id, event id) of each outcome.
+        and duplicates of stored alerts; (alert id, event id) of each outcome. ``mark``
+        (several instances): only if no other evaluation was committed since it was read
+        (:meth:`Leases.evaluation_mark`), else :class:`ConflictError` and nothing stored.
 
         One transaction: after a crash either all of it exists or none (and the inbox rows
         are still 'new', so the alerts are evaluated again with the same deterministic keys).
@@ -286,10 +290,16 @@ class Repository(ReadModels):
         retraction withdrew before the processor saw the retraction again.
         """
         durable = any(o.cancel_planned or o.replans for o in outcomes)
+
+        def commit(conn: sqlite3.Connection) -> list[tuple[int, int]]:
+            if mark is not None:
+                advance_mark(conn, mark)
+            return writes.commit_alerts(
+                conn, outcomes=outcomes, unparsed=unparsed, duplicates=duplicates
+            )
+
         return await self.db.run(
-            partial(
-                writes.commit_alerts, outcomes=outcomes, unparsed=unparsed, duplicates=duplicates
-            ),
+            commit,
             durable=durable,
             large=len(outcomes) + len(unparsed) + len(duplicates) > 2,
         )
