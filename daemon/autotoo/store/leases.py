@@ -14,7 +14,8 @@ row lock makes a concurrent UPDATE of the same row wait for the first and re-che
 on the new version, so exactly one claim wins and the other skips the row; the statement is
 the same on SQLite (one instance), and the wait is one short transaction.
 
-The ``instances`` table is for people (``autotoo status``): correctness never reads it.
+The ``instances`` table is for people (``autotoo status``, the dashboard, ``/metrics``):
+correctness never reads it.
 """
 
 from __future__ import annotations
