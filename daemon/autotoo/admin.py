@@ -27,7 +27,7 @@ import hmac
 import json
 import os
 from collections.abc import Callable, Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
@@ -74,6 +74,8 @@ class AdminServer:
         token: Callable[[], SecretStr | None] = lambda: None,
         settings: Callable[[], PipelineSettings] | None = None,
         on_approved: Callable[[], None] = lambda: None,
+        instance: str | None = None,
+        lease: Callable[[], timedelta] = lambda: timedelta(seconds=30),
     ) -> None:
         self.host, self.port = host, port
         self.app = web.Application(client_max_size=16 * 1024 * 1024)
@@ -88,6 +90,8 @@ class AdminServer:
         self._token = token  # read at each request: a SIGHUP may have set or changed it
         self._settings = settings
         self._on_approved = on_approved  # wakes the submitter: an approved row is due now
+        self._instance = instance  # this daemon's id in the store's instances
+        self._lease = lease  # store.lease: an instance is live while it beats within it
         self.app.router.add_get("/healthz", self.healthz)
         self.app.router.add_get("/readyz", self.readyz)
         if metrics is not None:
@@ -174,6 +178,8 @@ class AdminServer:
             problems=self._live()[1]["problems"],
             sources=self._sources(),
             approvals=self._token() is not None,
+            instance=self._instance,
+            lease=self._lease(),
         )
 
     def _refused(self, request: web.Request) -> web.Response | None:
@@ -299,9 +305,17 @@ def build_admin(
         storage=lambda: runtime.db.storage.problem,
         sources=health,
         problems=problems,
-        metrics=Metrics(runtime.repo, inbox=inbox, processor=processor, sources=health),
+        metrics=Metrics(
+            runtime.repo,
+            inbox=inbox,
+            processor=processor,
+            sources=health,
+            lease=lambda: runtime.loaded.config.store.lease,
+        ),
         repo=runtime.repo,
         token=lambda: runtime.loaded.secret("admin.token_file"),
         settings=settings,
         on_approved=on_approved,
+        instance=runtime.instance,
+        lease=lambda: runtime.loaded.config.store.lease,
     )

@@ -9,7 +9,7 @@ Two kinds of numbers, read only when Prometheus scrapes:
   Prometheus counters may.
 * facts of the store (submissions by API and state, poll failures, the age of the oldest
   pending submission, alert-to-submission latency, its size on disk and of the raw payloads
-  held and pruned): the store is the truth and survives
+  held and pruned, every instance sharing it): the store is the truth and survives
   restarts, so these are computed from it at scrape time. The latency histogram is rebuilt
   from every sent submission on each scrape: it only grows, as a histogram must, and a
   restart loses nothing. TOOs are rare (a handful a day), so this stays cheap.
@@ -23,7 +23,7 @@ from __future__ import annotations
 import bisect
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
 from prometheus_client import CollectorRegistry, generate_latest
@@ -43,6 +43,7 @@ from autotoo.store.rows import Api, SubmissionState
 APIS = tuple(Api)
 # Alert to POST: seconds for a rule without a settle window, minutes with one, hours for XRT
 # products that wait for Swift to observe.
+INSTANCES_WITHIN = timedelta(hours=1)  # as `autotoo status` and the dashboard list them
 LATENCY_BUCKETS = (1, 2, 5, 10, 30, 60, 120, 300, 600, 1800, 3600, 7200, 21600, 86400)
 
 
@@ -58,6 +59,7 @@ class _Snapshot:
     oldest_pending_s: dict[str, float] = field(default_factory=dict)
     latencies: dict[str, list[float]] = field(default_factory=dict)
     storage: StorageStats | None = None
+    instances: list[dict[str, Any]] = field(default_factory=list)
 
 
 class Metrics(Collector):
@@ -71,12 +73,14 @@ class Metrics(Collector):
         processor: _InboxLike | None = None,
         sources: Callable[[], Sequence[SourceHealth]] = list,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        lease: Callable[[], timedelta] = lambda: timedelta(seconds=30),
     ) -> None:
         self.repo = repo
         self.inbox = inbox
         self.processor = processor
         self.sources = sources
         self.clock = clock
+        self.lease = lease  # store.lease: an instance is up while it beats within it
         self.registry = CollectorRegistry(auto_describe=False)
         self.registry.register(self)
         self._snapshot = _Snapshot()
@@ -96,6 +100,13 @@ class Metrics(Collector):
         for api, seconds in await self.repo.sent_latencies():
             snap.latencies.setdefault(api, []).append(seconds)
         snap.storage = await storage_stats(self.repo)  # index-only reads and two stat()s
+        snap.instances = [
+            i
+            for i in await self.repo.leases.instances(
+                now, within=INSTANCES_WITHIN, live_within=self.lease()
+            )
+            if i["state"] != "stopped"  # a clean stop (a restart) is no instance down
+        ]
         self._snapshot = snap
 
     async def render(self) -> bytes:
@@ -107,6 +118,37 @@ class Metrics(Collector):
         yield from self._source_gauges()
         yield from self._store_metrics()
         yield from self._storage_metrics()
+        yield from self._instance_gauges()
+
+    def _instance_gauges(self) -> Iterator[Metric]:
+        """Every instance on this store, as seen from here (the same read as ``autotoo
+        status``): any instance's scrape shows them all, so one killed is seen by the others.
+        The label is ``instance_id``, not ``instance``, which Prometheus sets to the target."""
+        up = GaugeMetricFamily(
+            "autotoo_instance_up",
+            "1 while the instance's heartbeat is within store.lease; 0: killed, hung or cut off "
+            "(listed for an hour; one stopped cleanly is not listed)",
+            labels=["instance_id"],
+        )
+        beat = GaugeMetricFamily(
+            "autotoo_instance_heartbeat_age_seconds",
+            "Seconds since the instance's last heartbeat (wall clocks: keep them in sync)",
+            labels=["instance_id"],
+        )
+        leases = GaugeMetricFamily(
+            "autotoo_instance_leases",
+            "Live leases the instance holds on submissions",
+            labels=["instance_id"],
+        )
+        for inst in self._snapshot.instances:
+            label = [inst["id"]]
+            up.add_metric(label, 1.0 if inst["state"] == "live" else 0.0)
+            if inst["heartbeat_age_s"] is not None:
+                beat.add_metric(label, float(inst["heartbeat_age_s"]))
+            leases.add_metric(label, float(inst["leases"]))
+        yield up
+        yield beat
+        yield leases
 
     def _storage_metrics(self) -> Iterator[Metric]:
         """Whether the store can write (0 while the disk is full: intake paused), and how

@@ -240,7 +240,12 @@ class Supervisor:
         make space, and systemd's start limit would leave the service failed); /readyz and
         STATUS= say that the store cannot write."""
         loop = asyncio.get_running_loop()
-        interval = min(self.notifier.watchdog_interval or HEARTBEAT_SECONDS, HEARTBEAT_SECONDS)
+        # At least three beats per lease: an instance is shown live while its heartbeat is
+        # within the lease (store/leases.py Leases.instances), on every host that reads it.
+        lease = self.runtime.loaded.config.store.lease.total_seconds()
+        interval = min(
+            self.notifier.watchdog_interval or HEARTBEAT_SECONDS, HEARTBEAT_SECONDS, lease / 3
+        )
         storage = self.runtime.db.storage
         while True:
             if storage.problem is None:  # else the store's own probe is retrying

@@ -90,3 +90,24 @@ async def test_store_facts_follow_the_submissions(repo: Repository) -> None:
     got = await _scrape(metrics)
     assert got[("autotoo_oldest_pending_submission_seconds", too)] == 0
     assert got[("autotoo_submissions", too | {("state", "submitted")})] == 1
+
+
+async def test_on_sqlite_one_instance_is_up(repo: Repository) -> None:
+    """SQLite has one instance: this one, up, with no leases (the submitter takes none on a
+    store of its own); an earlier run stopped cleanly is not an instance down."""
+    now = datetime.now(UTC)
+    await repo.leases.register("host:1:before", now - timedelta(minutes=5))
+    await repo.leases.stopped("host:1:before", now - timedelta(minutes=4))
+    await repo.leases.register("host:2:this", now - timedelta(seconds=3))
+    metrics = Metrics(repo, clock=lambda: now, lease=lambda: timedelta(seconds=30))
+
+    got = await _scrape(metrics)
+
+    instances = {k: v for k, v in got.items() if k[0].startswith("autotoo_instance_")}
+    this = frozenset({("instance_id", "host:2:this")})
+    assert instances == {
+        ("autotoo_instance_up", this): 1,
+        ("autotoo_instance_heartbeat_age_seconds", this): 3,
+        ("autotoo_instance_leases", this): 0,
+    }
+    assert got[("autotoo_store_writable", frozenset())] == 1

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
+from datetime import timedelta
 from pathlib import Path
 
 import psycopg
@@ -253,3 +254,26 @@ async def test_both_schemas_have_the_same_tables_and_columns(
         in_pg.setdefault(table, []).append(column)
     assert in_pg == in_sqlite
     assert sorted(TABLES) == sorted(in_sqlite)
+
+
+async def test_a_multi_host_url_reaches_the_host_that_answers(
+    postgres_cluster: PgCluster, postgres_url: str
+) -> None:
+    """A primary and its replica in one URL (libpq's multi-host form, docs/postgresql.md
+    "Two hosts"): a host that refuses connections is passed over, the store opens on the one
+    that takes writes, and the instance registry works there."""
+    from tests.fixtures.mosquitto import free_port  # noqa: PLC0415
+
+    closed = free_port()
+    url = postgres_url.replace("@127.0.0.1:", f"@127.0.0.1:{closed},127.0.0.1:", 1)
+    url += "?target_session_attrs=read-write"
+    db = await open_postgresql(url, str(postgres_cluster.password_file))
+    try:
+        repo = Repository(db)
+        await repo.leases.register("hostA:1:aaaaaa", utcnow())
+        assert await repo.get_meta("nothing") is None
+        assert [i["id"] for i in await repo.leases.instances(
+            utcnow(), within=timedelta(hours=1), live_within=timedelta(seconds=30)
+        )] == ["hostA:1:aaaaaa"]  # fmt: skip
+    finally:
+        await db.close()

@@ -237,7 +237,12 @@ def sources_of(meta: dict[str, str]) -> list[dict[str, Any]]:
     return [s for s in sources if isinstance(s, dict)] if isinstance(sources, list) else []
 
 
-async def collect_status(repo: Repository, now: datetime) -> dict[str, Any]:
+async def collect_status(
+    repo: Repository, now: datetime, *, lease: timedelta | None = None
+) -> dict[str, Any]:
+    """Everything ``autotoo status`` says. ``lease``: the config's ``store.lease``, within
+    which an instance's heartbeat shows it live (the default one without a config)."""
+    from autotoo.config.models import StoreSettings  # noqa: PLC0415
     from autotoo.store.rows import SubmissionState as S  # noqa: PLC0415
     from autotoo.store.storage import free_bytes, storage_reserve  # noqa: PLC0415
 
@@ -253,7 +258,11 @@ async def collect_status(repo: Repository, now: datetime) -> dict[str, Any]:
     directory = repo.db.storage.directory  # None: a server's store (PostgreSQL)
     free, size = free_bytes(directory) if directory else (0, 0)
     instances = (
-        await repo.leases.instances(now, within=timedelta(hours=1)) if repo.db.shared else []
+        await repo.leases.instances(
+            now, within=timedelta(hours=1), live_within=lease or StoreSettings().lease
+        )
+        if repo.db.shared
+        else []
     )
     return {
         "state": repo.db.location(),
@@ -324,14 +333,27 @@ def _source_line(src: dict[str, Any], now: datetime) -> str:
     return f"{name}: DISCONNECTED{error}; {messages}{received}"
 
 
+def _instance_line(inst: dict[str, Any], now: datetime) -> str:
+    """One instance sharing the store: live, STALE (no heartbeat within the lease: killed,
+    hung or cut off; its work is taken over) or stopped, with its heartbeat and leases."""
+    beat = parse_ts(inst["heartbeat_at"])
+    state = {"live": "live", "stale": "STALE"}.get(inst["state"], "stopped")
+    if inst["state"] == "stopped":
+        state = f"stopped at {iso(parse_ts(inst['stopped_at']))}"
+    return (
+        f"{inst['id']}: {state}, heartbeat {age(beat, now)} ago, "
+        f"{inst['leases']} live lease(s), started {iso(parse_ts(inst['started_at']))}"
+    )
+
+
 def _pairs(counts: dict[str, int]) -> str:
     return ", ".join(f"{k} {v}" for k, v in sorted(counts.items())) or "none"
 
 
 async def _status(args: argparse.Namespace, repo: Repository) -> int:
     now = datetime.now(UTC)
-    report = await collect_status(repo, now)
     config = config_of(args)
+    report = await collect_status(repo, now, lease=config.store.lease if config else None)
     # The config given wins; otherwise the mode the daemon recorded when it last started.
     report["mode"] = config.mode.value if config else report.get("recorded_mode")
     if args.json:
@@ -361,11 +383,7 @@ async def _status(args: argparse.Namespace, repo: Repository) -> int:
         )
     print(f"daemon       {report['daemon']}")
     for inst in report["instances"]:
-        beat = datetime.fromisoformat(inst["heartbeat_at"])
-        print(
-            f"instance     {inst['id']}: heartbeat {age(beat, now)} ago, "
-            f"{inst['leases']} live lease(s), started {inst['started_at']}"
-        )
+        print(f"instance     {_instance_line(inst, now)}")
     when = "" if report["daemon_running"] else " (as of the last heartbeat)"
     for src in report["sources"]:
         print(f"source       {_source_line(src, now)}{when}")

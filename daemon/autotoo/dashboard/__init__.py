@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from importlib import resources
 from typing import Any
 
@@ -37,6 +37,8 @@ _ORDER = {
     S.SUBMITTED: 3,
     S.PLANNED: 4,
 }
+# Instances shown: those seen within the hour (as `autotoo status`), a killed one included
+INSTANCES_WITHIN = timedelta(hours=1)
 LIGHTCURVE_ROWS = 2000  # per dataset; the page plots, it does not archive
 _PRODUCTS = {
     "psf": "standard position",
@@ -142,10 +144,16 @@ async def status(
     sources: Sequence[SourceHealth] = (),
     limit: int = 50,
     approvals: bool = False,
+    instance: str | None = None,
+    lease: timedelta = timedelta(seconds=30),
 ) -> dict[str, Any]:
     """Everything the page shows, as JSON-ready data (also served as ``/api/status``).
     ``approvals``: whether the page's approve and deny buttons can work (an admin token is
-    configured); the server checks the token either way."""
+    configured); the server checks the token either way. ``instance``: this daemon's id in
+    the store's instances (marked ``this``); ``lease``: its ``store.lease``, within which
+    an instance's heartbeat shows it live."""
+    now = datetime.now(UTC)
+    instances = await repo.leases.instances(now, within=INSTANCES_WITHIN, live_within=lease)
     alerts = await repo.recent_alerts(limit=max(limit, 200))
     decisions = await repo.decisions_for_alerts([a["id"] for a in alerts[:limit]])
     events = await repo.recent_events(limit=limit)
@@ -167,7 +175,7 @@ async def status(
     subs.sort(key=lambda s: (_ORDER.get(S(s["state"]), 5), -s["id"]))
     unparsed = await repo.inbox_list(limit=20, status="unparsed", payloads=False)
     return {
-        "generated_at": _iso(datetime.now(UTC)),
+        "generated_at": _iso(now),
         "mode": mode,
         # the liveness check (/healthz) passes; not the mode (that is "mode": "live")
         "healthy": not problems,
@@ -183,6 +191,9 @@ async def status(
             }
             for h in sources
         ],
+        # every daemon on this store (several on one PostgreSQL database), the same read as
+        # `autotoo status`; on SQLite this one (and any killed within the hour)
+        "instances": [i | {"this": i["id"] == instance} for i in instances],
         "counts": await repo.counts(),
         "needs_human": [s for s in subs if s["state"] == S.NEEDS_HUMAN.value],
         "needs_approval": [s for s in subs if s["state"] == S.NEEDS_APPROVAL.value],

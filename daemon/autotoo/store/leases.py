@@ -14,7 +14,8 @@ row lock makes a concurrent UPDATE of the same row wait for the first and re-che
 on the new version, so exactly one claim wins and the other skips the row; the statement is
 the same on SQLite (one instance), and the wait is one short transaction.
 
-The ``instances`` table is for people (``autotoo status``): correctness never reads it.
+The ``instances`` table is for people (``autotoo status``, the dashboard, ``/metrics``):
+correctness never reads it.
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ from typing import Any
 
 from autotoo.store.db import Database
 from autotoo.store.errors import ConflictError
-from autotoo.store.rows import SubmissionState, ts
+from autotoo.store.rows import SubmissionState, parse_ts, ts
 
 
 @dataclass(frozen=True, slots=True)
@@ -201,10 +202,18 @@ class Leases:
         )
         return [int(r[0]) for r in rows]
 
-    async def instances(self, now: datetime, *, within: timedelta) -> list[dict[str, Any]]:
-        """The instances not stopped cleanly whose last heartbeat is within ``within`` of
-        ``now`` (a killed one stays listed until then), newest heartbeat first, each with
-        the number of live leases it holds."""
+    async def instances(
+        self, now: datetime, *, within: timedelta, live_within: timedelta
+    ) -> list[dict[str, Any]]:
+        """Every instance seen within ``within`` of ``now`` (a killed one stays listed until
+        then, one stopped cleanly too), newest heartbeat first: the one read behind
+        ``autotoo status``, the dashboard and ``/metrics``.
+
+        Each with its ``heartbeat_age_s``, its ``state`` -- "stopped" (cleanly), "live" (a
+        heartbeat within ``live_within``, the lease: a supervisor beats at least three times
+        per lease) or "stale" (killed, hung, paused or cut off: its leases expire and its
+        work is taken over) -- and ``leases``, the live leases it holds at ``now``. Ages are
+        wall-clock differences between hosts: their clocks must agree (NTP)."""
 
         def read(conn: sqlite3.Connection) -> list[Any]:
             return list(
@@ -212,11 +221,29 @@ class Leases:
                     "SELECT i.id, i.host, i.pid, i.started_at, i.heartbeat_at, i.stopped_at, "
                     "(SELECT COUNT(s.id) FROM submissions s WHERE s.lease_owner = i.id "
                     "AND s.lease_until > ?) FROM instances i "
-                    "WHERE i.stopped_at IS NULL AND i.heartbeat_at > ? "
+                    "WHERE (i.stopped_at IS NULL AND i.heartbeat_at > ?) OR i.stopped_at > ? "
                     "ORDER BY i.heartbeat_at DESC LIMIT 50",
-                    (ts(now), ts(now - within)),
+                    (ts(now), ts(now - within), ts(now - within)),
                 ).fetchall()
             )
 
         names = ("id", "host", "pid", "started_at", "heartbeat_at", "stopped_at", "leases")
-        return [dict(zip(names, row, strict=True)) for row in self.db.read(read)]
+        found = []
+        for row in self.db.read(read):
+            item = dict(zip(names, row, strict=True))
+            beat = parse_ts(item["heartbeat_at"])
+            age = max(0.0, (now - beat).total_seconds()) if beat is not None else None
+            if item["stopped_at"] is not None:
+                state = "stopped"
+            elif age is not None and age <= live_within.total_seconds():
+                state = "live"
+            else:
+                state = "stale"
+            item.update(
+                pid=int(item["pid"]),
+                leases=int(item["leases"]),
+                heartbeat_age_s=None if age is None else round(age, 1),
+                state=state,
+            )
+            found.append(item)
+        return found
