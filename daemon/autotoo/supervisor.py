@@ -152,7 +152,10 @@ class Supervisor:
                 # What exists now (modules, config, compiled rules, clients) lives as long as
                 # the process: out of the collector's sight, a collection no longer walks it
                 # (a 60-alert trace: gen-1 collections took 1.5 ms each, in the alert's path).
+                # `autotoo run` starts with the collector paused (autotoo.memory): it
+                # resumes here, with nothing young to walk.
                 gc.freeze()
+                gc.enable()
                 self.notifier.ready(self._status_line())
                 self._ready = True
                 log.info("ready", components=sorted(tasks), mode=self.runtime.loaded.config.mode)
