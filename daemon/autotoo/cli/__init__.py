@@ -23,6 +23,7 @@ from autotoo.exits import EXIT_CONFIG as EXIT_CONFIG
 from autotoo.exits import EXIT_FAILURE as EXIT_FAILURE
 from autotoo.exits import EXIT_OK as EXIT_OK
 from autotoo.exits import EXIT_USAGE as EXIT_USAGE
+from autotoo.memory import collector_paused
 
 # Command modules import their heavy dependencies (astropy, aiohttp) inside their functions,
 # so that ``autotoo --version`` and ``--help`` stay fast.
@@ -80,9 +81,16 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    code: int = args.func(args)
+    code: int
+    # Building the parser imports every command module; the daemon's start-up goes on to
+    # READY=1, where the supervisor freezes what it built and resumes the collector.
+    with collector_paused():
+        parser = build_parser()
+        args = parser.parse_args(argv)
+        if getattr(args, "start_up_to_ready", False):
+            code = args.func(args)
+            return code
+    code = args.func(args)
     return code
 
 

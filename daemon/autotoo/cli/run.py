@@ -22,7 +22,8 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         choices=["debug", "info", "warning", "error"],
         help="log at this level instead of the config's log.level (kept across SIGHUP)",
     )
-    run.set_defaults(func=_run)
+    # Runs inside the start-up's collector pause (autotoo.cli.main, autotoo.memory).
+    run.set_defaults(func=_run, start_up_to_ready=True)
 
 
 def _run(args: argparse.Namespace) -> int:
