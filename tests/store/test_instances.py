@@ -75,3 +75,19 @@ async def test_each_instance_with_its_liveness_and_live_leases(store_db: Databas
         T0 + timedelta(seconds=10), within=timedelta(hours=1), live_within=LEASE
     )
     assert {r["id"]: r["leases"] for r in earlier}[stale] == 1
+
+
+async def test_an_instance_not_heard_of_for_a_week_is_forgotten_at_the_next_start(
+    store_db: Database,
+) -> None:
+    """Every start registers a new instance id (host:pid:random): the table would grow by
+    one row per restart for ever."""
+    repo = Repository(store_db)
+    await repo.leases.register("hostA:1:aaaaaa", T0)
+    await repo.leases.stopped("hostA:1:aaaaaa", T0 + timedelta(hours=1))
+    await repo.leases.register("hostB:2:bbbbbb", T0 + timedelta(days=6))
+    await repo.leases.register("hostA:3:cccccc", T0 + timedelta(days=8))
+    ids = await store_db.run(
+        lambda conn: [r[0] for r in conn.execute("SELECT id FROM instances ORDER BY id")]
+    )
+    assert ids == ["hostA:3:cccccc", "hostB:2:bbbbbb"]

@@ -63,6 +63,9 @@ class Fence:
 
 
 _MARK = "evaluation_mark"
+# An instance whose last heartbeat is older than this is forgotten when another starts: its
+# leases expired long before, and status, the dashboard and /metrics list an hour at most.
+FORGET_AFTER = timedelta(days=7)
 
 
 def advance_mark(conn: sqlite3.Connection, mark: int) -> int:
@@ -96,10 +99,13 @@ class Leases:
         self.db = db
 
     async def register(self, instance: str, now: datetime) -> None:
+        """Add this instance; forget those not heard of for :data:`FORGET_AFTER` (every
+        start adds a row: without this the table grows by one per restart for ever)."""
         host, _, rest = instance.partition(":")
         pid = int(rest.partition(":")[0] or 0)
 
         def insert(conn: sqlite3.Connection) -> None:
+            conn.execute("DELETE FROM instances WHERE heartbeat_at < ?", (ts(now - FORGET_AFTER),))
             conn.execute(
                 "INSERT INTO instances (id, host, pid, started_at, heartbeat_at) "
                 "VALUES (?, ?, ?, ?, ?) ON CONFLICT (id) DO UPDATE SET "
