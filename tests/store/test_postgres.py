@@ -183,6 +183,37 @@ async def test_a_paused_instance_mid_transaction_does_not_hold_the_others_for_ev
         await other_db.close()
 
 
+async def test_a_server_that_turned_read_only_is_left_for_a_new_connection(
+    postgres_cluster: PgCluster, postgres_url: str
+) -> None:
+    """A fail-over can leave a connection on a standby (an address that still points at
+    the old primary): every write is refused as read-only, and the connection itself is
+    fine, so reconnecting only a broken one would retry on it for ever. The store is
+    unavailable meanwhile, and the next attempt connects again, reaching a writable server
+    once there is one (here: the database made read-only for new sessions, then not)."""
+    db = await open_postgresql(postgres_url, str(postgres_cluster.password_file))
+    repo = Repository(db)
+    name = postgres_url.rsplit("/", 1)[1]
+    try:
+        await repo.set_meta("before", "1")
+        postgres_cluster.admin(f"ALTER DATABASE {name} SET default_transaction_read_only = on")
+        postgres_cluster.admin(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+            f"WHERE datname = '{name}' AND pid <> pg_backend_pid()"
+        )
+        with pytest.raises(StorageUnavailableError, match="read-only"):
+            await repo.set_meta("during", "1")
+        await asyncio.sleep(0.5)
+        assert db.storage.problem is not None  # the probe is refused too
+        postgres_cluster.admin(f"ALTER DATABASE {name} SET default_transaction_read_only = off")
+        await asyncio.wait_for(db.storage.wait(), 20)  # a new connection, writable
+        await repo.set_meta("after", "1")
+        assert await repo.get_meta("after") == "1"
+        await repo.sync()
+    finally:
+        await db.close()
+
+
 def _transactions(trace: str) -> list[list[str]]:
     """The statements libpq sent, grouped by transaction (BEGIN ... COMMIT)."""
     groups: list[list[str]] = []

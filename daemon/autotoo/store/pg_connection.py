@@ -106,12 +106,23 @@ class PgConnection:
         self.raw = raw
         self._reconnect = reconnect
         self.reconnected: Callable[[PgConnection], None] = lambda _conn: None
+        # The server refused a write as read-only: this connection reached a standby (a
+        # fail-over moved the primary, an address still points at the old one); the next
+        # transaction connects again, which (with target_session_attrs=read-write, or a
+        # name the fail-over moved) reaches the new primary.
+        self.read_only = False
 
     def ensure(self) -> None:
-        """Connect again if the server dropped this connection (a restart, a fail-over).
-        Only where no transaction can be open: before BEGIN, or an autocommit statement."""
-        if (self.raw.closed or self.raw.broken) and self._reconnect is not None:
+        """Connect again if the server dropped this connection (a restart, a fail-over) or
+        it turned out to be read-only. Only where no transaction can be open: before BEGIN,
+        or an autocommit statement."""
+        if self._reconnect is None:
+            return
+        if self.raw.closed or self.raw.broken or self.read_only:
+            if not self.raw.closed:
+                self.raw.close()
             self.raw = self._reconnect()
+            self.read_only = False
             self.reconnected(self)
 
     def begin(self, sql: str = "BEGIN") -> None:
@@ -130,13 +141,25 @@ class PgConnection:
             self.raw.execute(sql)
 
     def execute(self, sql: str, params: Sequence[Any] = ()) -> psycopg.Cursor[Any]:
+        import psycopg  # noqa: PLC0415 - loaded: this store is open
+
         cursor = self.raw.cursor()
-        cursor.execute(translate(sql), [_value(v) for v in params])
+        try:
+            cursor.execute(translate(sql), [_value(v) for v in params])
+        except psycopg.errors.ReadOnlySqlTransaction:
+            self.read_only = True
+            raise
         return cursor
 
     def executemany(self, sql: str, seq: Any) -> psycopg.Cursor[Any]:
+        import psycopg  # noqa: PLC0415 - loaded: this store is open
+
         cursor = self.raw.cursor()
-        cursor.executemany(translate(sql), [[_value(v) for v in params] for params in seq])
+        try:
+            cursor.executemany(translate(sql), [[_value(v) for v in params] for params in seq])
+        except psycopg.errors.ReadOnlySqlTransaction:
+            self.read_only = True
+            raise
         return cursor
 
     @property

@@ -419,7 +419,7 @@ def _flush(conn: PgConnection) -> None:
     conn.begin()
     try:
         conn.raw.execute("SET LOCAL synchronous_commit = on")
-        conn.raw.execute("SELECT txid_current()")
+        conn.execute("SELECT txid_current()")  # refused by a standby: marks it read-only
         conn.raw.execute("COMMIT")
     except BaseException:
         _rollback(conn)
@@ -456,11 +456,15 @@ async def open_postgresql(
 
 def _unreachable(exc: BaseException) -> bool:
     """The server cannot be used now (the connection lost, a restart, a fail-over, a
-    refused connection, or a session the server ended because it sat idle in a transaction
-    longer than the lease, ``pg_connection.connect``): the store is unavailable, as a full
+    refused connection, a session the server ended because it sat idle in a transaction
+    longer than the lease, ``pg_connection.connect``, or a server that turned out to be a
+    read-only standby): the store is unavailable, as a full
     disk makes SQLite's, and the storage health's probe connects again (store/storage.py)."""
     import psycopg  # noqa: PLC0415 - loaded: this store is open
 
     return isinstance(
-        exc, psycopg.OperationalError | psycopg.errors.IdleInTransactionSessionTimeout
+        exc,
+        psycopg.OperationalError
+        | psycopg.errors.IdleInTransactionSessionTimeout
+        | psycopg.errors.ReadOnlySqlTransaction,  # a standby: PgConnection connects again
     )
