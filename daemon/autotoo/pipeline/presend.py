@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import json
 import math
 from collections.abc import Awaitable
 from dataclasses import dataclass
@@ -35,6 +36,8 @@ from typing import Any, Final, TypeVar
 from autotoo.durations import human_duration
 from autotoo.logs import get_logger
 from autotoo.pipeline.ports import ListedToo, Pointing, RemoteError, TooPort
+from autotoo.store.repository import Repository
+from autotoo.store.rows import Api, SubmissionRow
 from autotoo.store.specs import OnTarget, TooSpec, VisibilityPolicy
 
 log = get_logger("autotoo.presend")
@@ -261,3 +264,24 @@ def _visibility(
     note = f"visibility: {why}"
     log.info("urgency lowered: the target is not visible in time", reason=why)
     return dataclasses.replace(spec, body={**spec.body, **body}), note
+
+
+async def earlier_targets(repo: Repository, row: SubmissionRow) -> frozenset[int]:
+    """The target IDs Swift gave the earlier attempts of this TOO (its parent chain):
+    observed ones, and the one the last poll reported. A new attempt of our own request
+    is not "Swift already on it" because of what an earlier attempt got."""
+    found: set[int] = set()
+    seen: set[int] = set()
+    parent_id = row.parent_id
+    while parent_id is not None and parent_id not in seen:
+        seen.add(parent_id)
+        earlier = await repo.submission(parent_id)
+        if earlier is None or earlier.api is not Api.TOO:
+            break
+        texts = [str(o["target_id"]) for o in await repo.observations(earlier.id)]
+        job = await repo.remote_job(earlier.id)
+        detail = json.loads(job["detail"]) if job and job.get("detail") else {}
+        texts.append(str(detail.get("target_id")))
+        found.update(int(text) for text in texts if text.isdigit())
+        parent_id = earlier.parent_id
+    return frozenset(found)

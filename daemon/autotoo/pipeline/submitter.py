@@ -31,14 +31,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
-import json
 import time
 from datetime import timedelta
 from typing import Any
 
 from autotoo.durations import human_duration
 from autotoo.logs import bind, get_logger, unbind
-from autotoo.pipeline import approval, presend
+from autotoo.pipeline import approval, presend, takeover
 from autotoo.pipeline.keys import submission_key
 from autotoo.pipeline.ports import (
     RejectionKind,
@@ -101,55 +100,16 @@ class Submitter(RemoteWorker):
                 log.exception("lease watch failed; retrying")
 
     async def recover(self) -> int:
-        """'submitting' rows left by a crash: their POST may have left, so reconcile them.
-        On a shared store only those whose lease is not live: another instance may be
-        sending the others now."""
-        if self.repo.db.shared:
-            return await self.take_over()
-        rows = await self.repo.submissions(states=[S.SUBMITTING], limit=10_000)
-        for row in rows:
-            await self.repo.transition(
-                row.id,
-                expect=[S.SUBMITTING],
-                to=S.UNKNOWN,
-                next_at=self.clock(),
-                detail="found 'submitting' at start: the POST may have been sent",
-            )
-        if rows:
-            log.warning("reconciling submissions interrupted by a restart", count=len(rows))
-        return len(rows)
+        """'submitting' rows left by a crash: their POST may have left (pipeline/takeover.py)."""
+        return await takeover.recover(
+            self.repo, instance=self.instance, clock=self.clock, lease=self._lease_for()
+        )
 
     async def take_over(self) -> int:
-        """'submitting' rows whose lease expired (their instance died or is paused mid-POST)
-        become 'unknown' here: reconciled against the remote listing, never sent again
-        directly. Each is claimed first, so one instance takes it."""
-        now = self.clock()
-        taken = 0
-        for sub_id in await self.repo.leases.expired(S.SUBMITTING, now):
-            lease = await self.repo.leases.claim(
-                sub_id, state=S.SUBMITTING, owner=self.instance, now=now, lease=self._lease_for()
-            )
-            row = await self.repo.submission(sub_id)
-            if lease is None or row is None:
-                continue
-            try:
-                await self.repo.transition(
-                    sub_id,
-                    expect=[S.SUBMITTING],
-                    to=S.UNKNOWN,
-                    durable=True,
-                    # its turn is when it was sent: before the rows planned since
-                    next_at=min(row.sent_at or now, now),
-                    fence=Fence(lease, now),
-                    detail=f"taken over by {self.instance}: its lease expired while "
-                    "'submitting'; the POST may have been sent",
-                )
-            except ConflictError:
-                continue
-            taken += 1
-        if taken:
-            log.warning("took over submissions whose lease expired", count=taken)
-        return taken
+        """'submitting' rows whose lease expired become 'unknown' (pipeline/takeover.py)."""
+        return await takeover.take_over(
+            self.repo, instance=self.instance, now=self.clock(), lease=self._lease_for()
+        )
 
     def _lease_for(self) -> timedelta:
         return self.settings().lease
@@ -305,26 +265,6 @@ class Submitter(RemoteWorker):
             log.info("pre-submission check", note=note)
         return dataclasses.replace(spec, body=body)
 
-    async def _earlier_targets(self, row: SubmissionRow) -> frozenset[int]:
-        """The target IDs Swift gave the earlier attempts of this TOO (its parent chain):
-        observed ones, and the one the last poll reported. A new attempt of our own request
-        is not "Swift already on it" because of what an earlier attempt got."""
-        found: set[int] = set()
-        seen: set[int] = set()
-        parent_id = row.parent_id
-        while parent_id is not None and parent_id not in seen:
-            seen.add(parent_id)
-            earlier = await self.repo.submission(parent_id)
-            if earlier is None or earlier.api is not Api.TOO:
-                break
-            texts = [str(o["target_id"]) for o in await self.repo.observations(earlier.id)]
-            job = await self.repo.remote_job(earlier.id)
-            detail = json.loads(job["detail"]) if job and job.get("detail") else {}
-            texts.append(str(detail.get("target_id")))
-            found.update(int(text) for text in texts if text.isdigit())
-            parent_id = earlier.parent_id
-        return frozenset(found)
-
     async def _submit(self, row: SubmissionRow) -> None:
         if not await self._preflight(row):
             return
@@ -335,7 +275,7 @@ class Submitter(RemoteWorker):
                 return
         skip = None
         if isinstance(spec, TooSpec) and presend.wanted(spec):  # Swift already on it? visible?
-            own = await self._earlier_targets(row)
+            own = await presend.earlier_targets(self.repo, row)
             port = self._too_port(row)
             verdict = await presend.check(port, spec, now=self.clock(), own_targets=own)
             spec, skip = verdict.spec, verdict.skip
