@@ -100,7 +100,9 @@ async def test_unacked_message_is_redelivered_acked_one_is_not(
         await publish(mosquitto, unique_topic, b"first", b"second", b"third")
         await first_run.wait_entered(b"second")
     assert not stuck.is_set()
-    assert first_run.payloads == [b"first"]
+    # Sink calls overlap (the inbox's group commit): "third" may have been stored while
+    # "second" was held, but no PUBACK goes out after the held one: both come again.
+    assert first_run.payloads in ([b"first"], [b"first", b"third"])
 
     # A new process: a new source object with the same client identifier.
     second_run = Collector()
