@@ -85,6 +85,8 @@ class Result:
     daemons_ms: float  # CPU per alert, every instance together (steady phase and burst)
     server_ms: float  # PostgreSQL's CPU per alert
     busy_cores: float  # the machine's busy cores during the burst (every user's processes)
+    commits: float  # PostgreSQL: transactions committed in the database, per alert
+    flushes: float  # PostgreSQL: WAL flushes (fsyncs) of the server, per alert
 
 
 async def configuration(bench: Bench, plan: Plan, label: str, urls: Sequence[str | None]) -> Result:
@@ -97,6 +99,7 @@ async def configuration(bench: Bench, plan: Plan, label: str, urls: Sequence[str
     with bench.instances(configs) as procs:
         pids = [p.pid for p in procs]
         cpu = _Cpu.now(pids, data_dir if postgres else None)
+        counted = await asyncio.to_thread(_pg_counters, urls[0])
         async with bench.publisher() as pub:
             first = pub.next_index
             latencies, _rate = await phase(
@@ -109,8 +112,14 @@ async def configuration(bench: Bench, plan: Plan, label: str, urls: Sequence[str
             began = min(pub.sent[k] for k in keys)
             ended = max(bench.stamps.at[k] for k in keys)
             alerts = pub.next_index - first
-        await asyncio.sleep(1.0)  # a second POST of one alert would arrive by now
+        # a second POST of one alert would arrive by now, and the server's backends have
+        # reported their counters (at most once a second while busy)
+        await asyncio.sleep(1.5)
         cpu = _Cpu.now(pids, data_dir if postgres else None) - cpu
+        commits, flushes = (
+            a - b
+            for a, b in zip(await asyncio.to_thread(_pg_counters, urls[0]), counted, strict=True)
+        )
         dead = [p.pid for p in procs if p.poll() is not None]
         assert not dead, f"{label}: instances {dead} exited during the run"
     return Result(
@@ -122,7 +131,23 @@ async def configuration(bench: Bench, plan: Plan, label: str, urls: Sequence[str
         daemons_ms=cpu.daemons / alerts * 1e3,
         server_ms=cpu.server / alerts * 1e3,
         busy_cores=busy.cores,
+        commits=commits / alerts,
+        flushes=flushes / alerts,
     )
+
+
+def _pg_counters(url: str | None) -> tuple[int, int]:
+    """The database's committed transactions and the server's WAL flushes so far (0, 0 on
+    SQLite)."""
+    if url is None:
+        return 0, 0
+    with psycopg.connect(url, password=PG_PASSWORD, autocommit=True) as conn:
+        row = conn.execute(
+            "SELECT (SELECT xact_commit FROM pg_stat_database WHERE datname = "
+            "current_database()), (SELECT wal_sync FROM pg_stat_wal)"
+        ).fetchone()
+    assert row is not None
+    return int(row[0]), int(row[1])
 
 
 @dataclass(frozen=True, slots=True)
@@ -204,8 +229,11 @@ def _rows(results: list[Result], failovers: dict[str, Failover]) -> list[Row]:
                 None if ref is None else ref.busy_cores, "-", None),
         ]  # fmt: skip
         if r is not base:
-            rows.append(Row(f"{r.label}: PostgreSQL's CPU per alert", r.server_ms, "ms", None,
-                            "-", None))  # fmt: skip
+            rows += [
+                Row(f"{r.label}: PostgreSQL's CPU per alert", r.server_ms, "ms", None, "-", None),
+                Row(f"{r.label}: commits per alert", r.commits, "", None, "-", None),
+                Row(f"{r.label}: WAL flushes per alert", r.flushes, "", None, "-", None),
+            ]
     for name, f in failovers.items():
         n = len(f.taken)
         rows += [
@@ -260,6 +288,13 @@ def _notes(
             "together, PostgreSQL's is the postmaster's and its children's (the backends of "
             "the daemons' connections included); cores busy: the whole machine's /proc/stat "
             f"during the burst, of {os.cpu_count()}, other users' processes included"
+        ),
+        (
+            "commits per alert: pg_stat_database.xact_commit of the configuration's database "
+            "(every committed transaction, reads outside a transaction included, one each); "
+            "WAL flushes: pg_stat_wal.wal_sync of the server (the fsyncs a durable commit "
+            "waits for; one flush can cover several instances' commits); both over the same "
+            "window as the CPU, divided by the alerts"
         ),
         f"TOO POSTs received per configuration: {counts}",
         (
