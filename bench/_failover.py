@@ -31,6 +31,7 @@ class Failover:
     outcomes: list[str] = field(default_factory=list)  # the state it was reconciled to
     after: list[int] = field(default_factory=list)  # of AFTER_ALERTS, TOOs POSTed in time
     logs: dict[str, str] = field(default_factory=dict)  # per alert, its row's history
+    arrived: list[bool] = field(default_factory=list)  # its POST had been sent
 
 
 def _parse(at: str) -> datetime:
@@ -111,12 +112,18 @@ async def failover_trial(
                 sub_id, pid = sending[0]
                 by_pid[pid].send_signal(sig)
                 signalled = datetime.now(UTC)
+                arrived: bool | None = None
                 async with asyncio.timeout(120):
                     while True:
                         taken, reconciled, to = await asyncio.to_thread(_history, conn, sub_id)
+                        if taken is not None and arrived is None:
+                            # Sent before the signal? (The signalled instance sends nothing
+                            # until woken, and nobody else before the row is reconciled.)
+                            arrived = key in bench.stamps.at
                         if reconciled is not None:
                             break
                         await asyncio.sleep(0.05)
+                into.arrived.append(bool(arrived))
                 bench.hold.seconds = 0.0
                 if intake:
                     await _intake_after(bench, into)

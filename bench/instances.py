@@ -305,6 +305,12 @@ def _notes(
             "signal to the survivor's submission_log entries (its wall clock, same host)"
         ),
         f"failover: the state each taken-over row left 'unknown' for: {outcomes}",
+        "failover: the signalled instance had sent its POST before the signal (the emulator "
+        "had it when the row was taken over) in "
+        + "; ".join(
+            f"{name}: {sum(f.arrived)} of {len(f.arrived)}" for name, f in failovers.items()
+        )
+        + " trials (otherwise the listing cannot find it until the instance, woken, sends it)",
         (
             f"failover, intake: {AFTER_ALERTS} alerts published just after a failover's "
             f"reconciliation reached a TOO within {AFTER_WAIT_S:g} s: {after}. The signalled "
