@@ -59,6 +59,7 @@ from bench.pg_drivers import psycopg_sync
 from tests.fixtures.pg_cluster import PG_PASSWORD, PG_USER, PgCluster, private_cluster
 
 BASELINE = "SQLite, 1 instance"
+IDLE_S = 5.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,6 +86,8 @@ class Result:
     daemons_ms: float  # CPU per alert, every instance together (steady phase and burst)
     server_ms: float  # PostgreSQL's CPU per alert
     busy_cores: float  # the machine's busy cores during the burst (every user's processes)
+    idle_ms: float  # the instances' CPU per second while nothing is published
+    idle_server_ms: float  # PostgreSQL's, likewise
     commits: float  # PostgreSQL: transactions committed in the database, per alert
     flushes: float  # PostgreSQL: WAL flushes (fsyncs) of the server, per alert
 
@@ -98,7 +101,10 @@ async def configuration(bench: Bench, plan: Plan, label: str, urls: Sequence[str
     postgres = urls[0] is not None
     with bench.instances(configs) as procs:
         pids = [p.pid for p in procs]
+        idle = _Cpu.now(pids, data_dir if postgres else None)
+        await asyncio.sleep(IDLE_S)  # nothing published: what the instances cost by themselves
         cpu = _Cpu.now(pids, data_dir if postgres else None)
+        idle = cpu - idle
         counted = await asyncio.to_thread(_pg_counters, urls[0])
         async with bench.publisher() as pub:
             first = pub.next_index
@@ -131,6 +137,8 @@ async def configuration(bench: Bench, plan: Plan, label: str, urls: Sequence[str
         daemons_ms=cpu.daemons / alerts * 1e3,
         server_ms=cpu.server / alerts * 1e3,
         busy_cores=busy.cores,
+        idle_ms=idle.daemons / IDLE_S * 1e3,
+        idle_server_ms=idle.server / IDLE_S * 1e3,
         commits=commits / alerts,
         flushes=flushes / alerts,
     )
@@ -227,10 +235,20 @@ def _rows(results: list[Result], failovers: dict[str, Failover]) -> list[Row]:
                 None if ref is None else ref.daemons_ms, "-", None),
             Row(f"{r.label}: cores busy during the burst", r.busy_cores, "cores",
                 None if ref is None else ref.busy_cores, "-", None),
+            Row(f"{r.label}: daemons' CPU while idle", r.idle_ms, "ms/s",
+                None if ref is None else ref.idle_ms, "-", None),
         ]  # fmt: skip
         if r is not base:
             rows += [
                 Row(f"{r.label}: PostgreSQL's CPU per alert", r.server_ms, "ms", None, "-", None),
+                Row(
+                    f"{r.label}: PostgreSQL's CPU while idle",
+                    r.idle_server_ms,
+                    "ms/s",
+                    None,
+                    "-",
+                    None,
+                ),
                 Row(f"{r.label}: commits per alert", r.commits, "", None, "-", None),
                 Row(f"{r.label}: WAL flushes per alert", r.flushes, "", None, "-", None),
             ]
@@ -288,6 +306,11 @@ def _notes(
             "together, PostgreSQL's is the postmaster's and its children's (the backends of "
             "the daemons' connections included); cores busy: the whole machine's /proc/stat "
             f"during the burst, of {os.cpu_count()}, other users' processes included"
+        ),
+        (
+            f"CPU while idle: the same counters over {IDLE_S:g} s after READY with nothing "
+            "published (timers: the submitter's rounds, the takeover watch, heartbeats), "
+            "per second"
         ),
         (
             "commits per alert: pg_stat_database.xact_commit of the configuration's database "
