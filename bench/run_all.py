@@ -23,7 +23,7 @@ from pathlib import Path
 
 from bench._common import HEADER, ROOT, machine
 
-BENCHES = ("startup", "latency", "throughput", "tracking", "peers", "soak")
+BENCHES = ("startup", "latency", "throughput", "tracking", "peers", "instances", "soak")
 DOC = ROOT / "docs" / "performance.md"
 FINDINGS = ROOT / "bench" / "FINDINGS.md"
 

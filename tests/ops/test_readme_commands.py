@@ -276,6 +276,7 @@ EXCEPTIONS: dict[str, Check] = {
     "uv run python -m bench.throughput": benchmark,
     "uv run python -m bench.tracking": benchmark,
     "uv run python -m bench.peers": benchmark,
+    "uv run python -m bench.instances": benchmark,
     "uv run python -m bench.soak": benchmark,
     # Profiles the throughput path for minutes and writes bench/profiles/ (kept in the repo).
     "uv run --group profile python -m bench.profile --tag before": benchmark,
