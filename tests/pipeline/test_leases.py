@@ -11,6 +11,10 @@ from datetime import timedelta
 
 import pytest
 
+from autotoo.emulators.app import create_app
+from autotoo.emulators.clock import SimClock
+from autotoo.emulators.faults import Fault, FaultKind, FaultPlan
+from autotoo.emulators.sky import Sky
 from autotoo.store.errors import LeaseLostError
 from autotoo.store.postgres import PgDatabase
 from autotoo.store.rows import Api, ts
@@ -18,7 +22,7 @@ from autotoo.store.rows import SubmissionState as S
 from tests.fixtures.postgres import PG_PASSWORD, PgCluster
 from tests.pipeline.bursts import BAT, GBM, GBM_FIN, aligned
 from tests.pipeline.conftest import Pipeline
-from tests.pipeline.test_exactly_once import EP_FILES, EP_TOPIC, ep_alert, rule
+from tests.pipeline.test_exactly_once import EP_FILES, EP_TOPIC, ep_alert, rule, served
 from tests.pipeline.test_transients import rule as grb_rule
 
 LEASE = timedelta(seconds=5)
@@ -322,3 +326,38 @@ async def test_two_missions_of_one_burst_at_two_instances_at_once_make_one_too(t
     )
     assert len(transients) == bursts, transients
     assert posts(emulator) == len(emulator.swift.toos) == bursts
+
+
+async def test_a_retry_after_that_outlasts_half_the_lease_is_not_sent_late(
+    postgres_cluster: PgCluster, make_pipeline
+) -> None:  # type: ignore[no-untyped-def]
+    """Swift says 429, come back in 3 s; the lease is 5 s, so by then another instance may
+    be about to take the row over and, finding nothing in the listing, send it itself. The
+    client's resend would then be a second TOO: it checks the send window (half the lease
+    from the 'submitting' commit) right before it writes, and the row goes back to
+    'planned', sent later under a new claim."""
+    plan = FaultPlan(
+        [Fault(FaultKind.HTTP_429, path="/swift/too", method="POST", nth=(1,), retry_after=3)]
+    )
+    sky = Sky(SimClock(speed=1.0))
+    emulator = await served(create_app(sky=sky, faults=plan), sky)
+    db = await PgDatabase.open_url(postgres_cluster.new_database(), password=PG_PASSWORD)
+    try:
+        a = await make_pipeline(emulator, rule(), db=db, instance="A", lease=LEASE)
+        await a.feed(ep_alert(0), EP_TOPIC)
+        await a.submitter.step()
+        [row] = await a.rows()
+        assert posts(emulator) == 0  # the 429's request was declined: not counted as received
+        assert plan.faults[0].fired == 1
+        assert row.state is S.PLANNED, row
+        log = [entry["detail"] or "" for entry in await a.repo.submission_log(row.id)]
+        assert any("lease ran short" in line for line in log), log
+        a.clock.advance(seconds=60)
+        await a.submitter.step()
+        assert (await a.state_of(row.key), posts(emulator), len(emulator.swift.toos)) == (
+            S.SUBMITTED,
+            1,
+            1,
+        )
+    finally:
+        await db.close()

@@ -14,6 +14,7 @@ import aiohttp
 import pytest
 from aiohttp.test_utils import TestServer
 
+from autotoo import sendwindow
 from autotoo.emulators.app import create_app
 from autotoo.emulators.clock import SimClock
 from autotoo.emulators.faults import Fault, FaultKind, FaultPlan
@@ -28,6 +29,7 @@ from autotoo.swift import (
 )
 from autotoo.ukssdc.client import UkssdcClient
 from autotoo.ukssdc.rebin import RebinClient
+from autotoo.xrtrequest.errors import NotSentError
 from autotoo.xrtrequest.request import XrtRequest
 from tests.swift.conftest import seed_request
 
@@ -136,3 +138,31 @@ async def test_ukssdc_waits_and_resends(start: Start) -> None:
         rebins = RebinClient(session, api_url=f"{root}/API/main.php")
         assert await rebins.rebin_light_curve(job.job_id, bin_meth="snapshot") >= 900001
     assert plan.count() == 3
+
+
+async def test_a_creating_request_does_not_leave_once_its_send_window_closed(
+    start: Start,
+) -> None:
+    """The submitter of an instance sharing the database opens a send window (half its
+    lease, autotoo.sendwindow); each client checks it right before it writes a request that
+    creates something: closed (a 429's wait outlasted it), nothing leaves, and it says so."""
+    root, _plan, _sky = await start([])
+    closed = time.monotonic() - 1.0
+    async with SwiftV2Client(f"{root}/api/v2", **CREDS) as swift:
+        with sendwindow.open_until(closed), pytest.raises(SwiftNotSentError, match="lease ran"):
+            await swift.submit(seed_request(urgency=4))
+    async with SwiftV1Client(f"{root}/toop/submit_json.php", poll_interval=0.01, **CREDS) as s:
+        with sendwindow.open_until(closed), pytest.raises(SwiftNotSentError, match="lease ran"):
+            await s.submit(seed_request(urgency=4, uvot_just=None))
+    req = XrtRequest(USER)
+    req.set_globals(name="SMC X-3", targ="00945521", RA=13.02343792, Dec=-72.43450778,
+                    centroid=False, useSXPS=False)  # fmt: skip
+    req.add_product("LightCurve", binMeth="obsid")
+    async with aiohttp.ClientSession() as session:
+        client = UkssdcClient(session, USER, base_url=f"{root}/user_objects")
+        with sendwindow.open_until(closed), pytest.raises(NotSentError, match="lease ran"):
+            await client.submit(req)
+    # the window open: the same requests leave
+    async with SwiftV2Client(f"{root}/api/v2", **CREDS) as swift:
+        with sendwindow.open_until(time.monotonic() + 60):
+            assert (await swift.submit(seed_request(urgency=4))).too_id is not None

@@ -35,6 +35,7 @@ import time
 from datetime import timedelta
 from typing import Any
 
+from autotoo import sendwindow
 from autotoo.durations import human_duration
 from autotoo.logs import bind, get_logger, unbind
 from autotoo.pipeline import approval, presend, takeover
@@ -328,8 +329,12 @@ class Submitter(RemoteWorker):
                 detail="not sent: the lease ran short before the POST",
             )
             return
+        # Across instances the request may leave only while this lease is surely ours:
+        # the clients check the same half-lease right before they write it (sendwindow).
+        closes = began + self._lease_for().total_seconds() / 2 if fence is not None else None
         try:
-            reply: Reply | Exception = await self.remotes[row.api].send(row, self.settings())
+            with sendwindow.open_until(closes):
+                reply: Reply | Exception = await self.remotes[row.api].send(row, self.settings())
         except Exception as exc:  # noqa: BLE001 every failure is classified when recorded
             reply = exc
         # The reply exists only here until it is stored: a disk that refuses the write

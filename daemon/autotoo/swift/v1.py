@@ -19,6 +19,7 @@ from typing import Any, Unpack
 import aiohttp
 import structlog
 
+from autotoo import sendwindow
 from autotoo.retry_after import wait_before_retry
 from autotoo.swift import replies
 from autotoo.swift.base import ClientOptions, SwiftClient
@@ -90,6 +91,8 @@ class SwiftV1Client(SwiftClient):
     async def _post_once(
         self, token: str, *, idempotent: bool, sent: dict[str, Any]
     ) -> tuple[int, str, dict[str, str]]:
+        if not idempotent and sendwindow.closed():
+            raise SwiftNotSentError(sendwindow.REASON)
         try:
             async with (
                 asyncio.timeout(self.timeout.total),

@@ -17,6 +17,7 @@ from typing import Any, Unpack
 import aiohttp
 import structlog
 
+from autotoo import sendwindow
 from autotoo.retry_after import wait_before_retry
 from autotoo.swift import replies
 from autotoo.swift.base import ANONYMOUS, ClientOptions, SwiftClient
@@ -168,6 +169,8 @@ class SwiftV2Client(SwiftClient):
     ) -> tuple[int, str, dict[str, str]]:
         url = f"{self.url}{path}"
         sent = dict(form or params or {})
+        if not idempotent and sendwindow.closed():
+            raise SwiftNotSentError(f"{method} {path}: {sendwindow.REASON}")
         try:
             async with (
                 asyncio.timeout(self.timeout.total),

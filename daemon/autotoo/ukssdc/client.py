@@ -19,6 +19,7 @@ from typing import Any, Final, TypeVar
 import aiohttp
 from pydantic import BaseModel, ValidationError
 
+from autotoo import sendwindow
 from autotoo.retry_after import wait_before_retry
 from autotoo.ukssdc import wire
 from autotoo.ukssdc.results import (
@@ -147,6 +148,8 @@ class UkssdcClient:
     async def _post_once(
         self, url: str, body: dict[str, Any], *, idempotent: bool
     ) -> tuple[int, str | None, str, dict[str, str]]:
+        if not idempotent and sendwindow.closed():
+            raise NotSentError(f"POST {url}: {sendwindow.REASON}")
         try:
             async with asyncio.timeout(self._timeout):
                 async with self._session.post(url, json=body) as resp:
