@@ -8,7 +8,6 @@ from __future__ import annotations
 import asyncio
 import json
 import signal
-import subprocess
 import time
 from pathlib import Path
 from typing import Any
@@ -22,7 +21,7 @@ from autotoo.emulators.sky import Sky
 from tests.chaos.streams import EP_TOPIC, RULES, ep_alert, tune
 from tests.daemon.test_instances_daemon import _sending, _slow_swift
 from tests.daemon.test_postgres_daemon import _cli
-from tests.fixtures.browser import FLAGS, chromium
+from tests.fixtures.browser import dump_dom
 from tests.fixtures.daemon import DaemonHarness, publish
 from tests.fixtures.mosquitto import Broker, free_ports
 from tests.fixtures.postgres import PgCluster
@@ -56,19 +55,6 @@ async def _metrics(port: int) -> dict[tuple[str, str], float]:
         if family.name.startswith("autotoo_instance_")
         for s in family.samples
     }
-
-
-def _dump_dom(url: str, profile: Path) -> str:
-    """The page after its script ran, as headless Chromium rendered it."""
-    proc = subprocess.run(
-        [chromium(), *FLAGS[:-1], f"--user-data-dir={profile}", "--dump-dom", url],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-    assert proc.returncode == 0, proc.stderr[-2000:]
-    return proc.stdout
 
 
 async def test_every_instance_in_status_dashboard_and_metrics(
@@ -146,7 +132,7 @@ async def test_every_instance_in_status_dashboard_and_metrics(
         assert any(f":{survivor_pid}:" in line and "live" in line for line in lines), text
 
         dom = await asyncio.to_thread(
-            _dump_dom, f"http://127.0.0.1:{port}/", tmp_path / "chromium-profile"
+            dump_dom, f"http://127.0.0.1:{port}/", tmp_path / "chromium-profile"
         )
         rows = dom.split('<table id="instances">', 1)[1].split("</table>", 1)[0]
         assert rows.count('<tr class="instance') == 2, rows

@@ -10,10 +10,6 @@ from __future__ import annotations
 
 import gc
 import json
-import os
-import signal
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -21,6 +17,7 @@ import pytest
 from autotoo.cli import EXIT_CONFIG, EXIT_OK, main
 from autotoo.demo import DEMO_RULE
 from autotoo.memory import collector_paused
+from tests.daemon.test_startup_imports import run_until_ready
 from tests.fixtures.notify import NotifySocket
 
 CONFIG = """\
@@ -68,22 +65,7 @@ def test_no_collection_runs_before_ready_and_the_collector_runs_after(
     config = tmp_path / "autotoo.yaml"
     config.write_text(CONFIG.format(tmp=tmp_path))
     record = tmp_path / "gc.json"
-    env = {**os.environ, "NOTIFY_SOCKET": str(notify_socket.path)}
-    proc = subprocess.Popen(
-        [sys.executable, "-c", RUN_AND_COUNT, str(record), str(config)],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        env=env,
-    )
-    try:
-        notify_socket.wait_for("READY=1", timeout=60)
-        proc.send_signal(signal.SIGTERM)
-        out, _ = proc.communicate(timeout=30)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-    assert proc.returncode == 0, out
+    run_until_ready(RUN_AND_COUNT, record, config, notify_socket)
     at_ready = json.loads(record.read_text())
     assert at_ready["collections"] == [0, 0, 0]
     assert at_ready["enabled"] is True

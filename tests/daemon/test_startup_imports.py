@@ -99,18 +99,12 @@ def test_a_daemon_start_does_not_import_jwt_or_astropy() -> None:
     assert json.loads(out.stdout) == []
 
 
-def test_what_the_daemon_has_imported_when_it_says_ready(
-    tmp_path: Path, notify_socket: NotifySocket
-) -> None:
-    (tmp_path / "spool").mkdir()
-    (tmp_path / "swift-secret").write_text("my_shared_secret\n")
-    (tmp_path / "rules.yaml").write_text(DEMO_RULE)
-    config = tmp_path / "autotoo.yaml"
-    config.write_text(CONFIG.format(tmp=tmp_path))
-    modules = tmp_path / "modules.json"
+def run_until_ready(script: str, record: Path, config: Path, notify_socket: NotifySocket) -> None:
+    """``python -c script record config`` (a daemon that writes ``record`` at READY=1), until
+    READY=1 and then SIGTERM; it must exit 0."""
     env = {**os.environ, "NOTIFY_SOCKET": str(notify_socket.path)}
     proc = subprocess.Popen(
-        [sys.executable, "-c", RUN_AND_RECORD, str(modules), str(config)],
+        [sys.executable, "-c", script, str(record), str(config)],
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
@@ -124,6 +118,18 @@ def test_what_the_daemon_has_imported_when_it_says_ready(
         if proc.poll() is None:
             proc.kill()
     assert proc.returncode == 0, out
+
+
+def test_what_the_daemon_has_imported_when_it_says_ready(
+    tmp_path: Path, notify_socket: NotifySocket
+) -> None:
+    (tmp_path / "spool").mkdir()
+    (tmp_path / "swift-secret").write_text("my_shared_secret\n")
+    (tmp_path / "rules.yaml").write_text(DEMO_RULE)
+    config = tmp_path / "autotoo.yaml"
+    config.write_text(CONFIG.format(tmp=tmp_path))
+    modules = tmp_path / "modules.json"
+    run_until_ready(RUN_AND_RECORD, modules, config, notify_socket)
     at_ready = json.loads(modules.read_text())
     loaded = set(at_ready["modules"])
     assert {"autotoo.adapters.ukssdc", "autotoo.swift", "aiohttp", "structlog"} <= loaded

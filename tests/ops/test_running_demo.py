@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import json
 import re
-import shutil
-import subprocess
 import time
 import urllib.request
 from html.parser import HTMLParser
@@ -20,17 +18,8 @@ from typing import Any
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
+from tests.fixtures.browser import dump_dom
 from tests.fixtures.demo import RunningDemo
-
-CHROMIUM_FLAGS = (
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-)
 
 
 def _get(url: str) -> tuple[int, bytes]:
@@ -39,13 +28,6 @@ def _get(url: str) -> tuple[int, bytes]:
             return int(reply.status), reply.read()
     except urllib.error.HTTPError as exc:
         return exc.code, exc.read()
-
-
-def _chromium() -> str:
-    for name in ("chromium", "chromium-browser"):
-        if found := shutil.which(name):
-            return found
-    pytest.fail("chromium is missing: `apt-get install -y chromium` (.ci/run installs it)")
 
 
 class _Text(HTMLParser):
@@ -73,18 +55,6 @@ class _Text(HTMLParser):
             self.text += data + " "
 
 
-def _dump_dom(url: str, profile: Path) -> str:
-    proc = subprocess.run(
-        [_chromium(), *CHROMIUM_FLAGS, f"--user-data-dir={profile}", "--dump-dom", url],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-    assert proc.returncode == 0, proc.stderr[-2000:]
-    return proc.stdout
-
-
 HOSTILE = "<img src=x onerror=alert(1)>"
 
 
@@ -110,7 +80,7 @@ def test_dashboard_shows_what_the_person_on_duty_looks_for(
     too = next(
         s for s in status["submissions"] if s["rule"] == "demo-ep-wxt" and s["api"] == "swift_too"
     )
-    dom = _dump_dom(running_demo.dashboard, tmp_path / "chromium-profile")
+    dom = dump_dom(running_demo.dashboard, tmp_path / "chromium-profile")
     page = _Text()
     page.feed(dom)
     text = " ".join(page.text.split())

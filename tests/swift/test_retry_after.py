@@ -116,6 +116,14 @@ async def test_swift_v1_waits_and_resends(start: Start) -> None:
     assert sky.get(945521) is not None
 
 
+def _smc_x3_light_curve() -> XrtRequest:
+    req = XrtRequest(USER)
+    req.set_globals(name="SMC X-3", targ="00945521", RA=13.02343792, Dec=-72.43450778,
+                    centroid=False, useSXPS=False)  # fmt: skip
+    req.add_product("LightCurve", binMeth="obsid")
+    return req
+
+
 async def test_ukssdc_waits_and_resends(start: Start) -> None:
     root, plan, sky = await start(
         [
@@ -124,10 +132,7 @@ async def test_ukssdc_waits_and_resends(start: Start) -> None:
             Fault(FaultKind.HTTP_503, path="/API/main.php", nth=(1,), retry_after=0),
         ]
     )
-    req = XrtRequest(USER)
-    req.set_globals(name="SMC X-3", targ="00945521", RA=13.02343792, Dec=-72.43450778,
-                    centroid=False, useSXPS=False)  # fmt: skip
-    req.add_product("LightCurve", binMeth="obsid")
+    req = _smc_x3_light_curve()
     async with aiohttp.ClientSession() as session:
         client = UkssdcClient(session, USER, base_url=f"{root}/user_objects")
         job = await client.submit(req)
@@ -154,10 +159,7 @@ async def test_a_creating_request_does_not_leave_once_its_send_window_closed(
     async with SwiftV1Client(f"{root}/toop/submit_json.php", poll_interval=0.01, **CREDS) as s:
         with sendwindow.open_until(closed), pytest.raises(SwiftNotSentError, match="lease ran"):
             await s.submit(seed_request(urgency=4, uvot_just=None))
-    req = XrtRequest(USER)
-    req.set_globals(name="SMC X-3", targ="00945521", RA=13.02343792, Dec=-72.43450778,
-                    centroid=False, useSXPS=False)  # fmt: skip
-    req.add_product("LightCurve", binMeth="obsid")
+    req = _smc_x3_light_curve()
     async with aiohttp.ClientSession() as session:
         client = UkssdcClient(session, USER, base_url=f"{root}/user_objects")
         with sendwindow.open_until(closed), pytest.raises(NotSentError, match="lease ran"):
