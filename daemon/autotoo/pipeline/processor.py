@@ -342,6 +342,8 @@ class Processor(Worker):
         unparsed: list[tuple[InboxRow, str]],
         duplicates: Sequence[Duplicate] = (),
     ) -> None:
+        if self._stale:
+            return  # an earlier batch of this round lost to another instance: read again
         # The lock spans reading the events' rows to committing the plans (see
         # Submitter._submit): the submitter must not send what a retraction here cancels.
         async with self.planning_lock:
@@ -369,8 +371,6 @@ class Processor(Worker):
             ]
             for alert_id, parsed in parsed_now.items():
                 self._remember(alert_id, parsed)
-            if self._stale:
-                return  # an earlier batch of this round lost to another instance: read again
             try:
                 ids = await self.repo.commit_alerts(
                     [e.outcome for e in evaluated],
