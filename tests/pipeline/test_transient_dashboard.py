@@ -68,7 +68,7 @@ CHROMIUM_FLAGS = (
 
 
 async def _chromium(*args: str) -> str:
-    from tests.ops.test_running_demo import _chromium as chromium  # noqa: PLC0415
+    from tests.fixtures.browser import chromium  # noqa: PLC0415
 
     proc = await asyncio.create_subprocess_exec(
         chromium(),
