@@ -166,6 +166,8 @@ def test_wire_encodings() -> None:
     assert (form["exposure"], form["exp_time_per_visit"]) == ("7000", "1000.0")
     assert form["grb_triggertime"] == "2024-01-01T12:00:00"
     assert form["science_just"].endswith("\n\n[autotoo:k1]")
+    folded = validate_request(seed_request(science_just="Why.\n", marker="k1"), "v2").request
+    assert dict(v2_form(folded, username="u"))["science_just"] == "Why.\n\n[autotoo:k1]"
     assert (form["debug"], form["quiet"], form["validate_only"]) == ("false", "true", "false")
     data = v1_api_data(too, username="myuser")
     assert (data["uvot_mode"], data["xrt_mode"], data["obs_n"]) == ("0x01ab", "WT", "multiple")

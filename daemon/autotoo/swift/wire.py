@@ -28,7 +28,8 @@ def marker_text(marker: str) -> str:
 def _science(req: TooRequest) -> str | None:
     if req.marker is None:
         return req.science_just
-    return f"{req.science_just or ''}\n\n{marker_text(req.marker)}"
+    # rstrip: a folded YAML scalar (``science_just: >``) ends in a newline of its own.
+    return f"{(req.science_just or '').rstrip()}\n\n{marker_text(req.marker)}"
 
 
 def _str(value: object) -> str | None:
