@@ -15,6 +15,7 @@ from typing import Any
 import aiohttp
 import pytest
 import structlog
+from aiohttp import web
 from astropy.coordinates import SkyCoord, get_body, get_sun
 from astropy.time import Time
 
@@ -62,9 +63,11 @@ def rule(*, urgency: int = 2, extra: str = "") -> str:
     return RULE.format(urgency=urgency, just=JUST, extra=indented)
 
 
-def ep_alert(ra: float, dec: float, trigger: datetime) -> bytes:
+def ep_alert(ra: float, dec: float, trigger: datetime, event: str | None = None) -> bytes:
     data = json.loads(EP_FILE.read_bytes())
     data.update(ra=ra, dec=dec, trigger_time=trigger.isoformat().replace("+00:00", "Z"))
+    if event is not None:
+        data["id"] = [event]
     return json.dumps(data).encode()
 
 
@@ -371,3 +374,64 @@ def test_pointings_of_earlier_attempts_of_our_own_request_are_ours() -> None:
     reason = presend._on_target(answers, 41.3, -23.0, now, frozenset())
     assert reason is not None
     assert "target 03200001" in reason
+
+
+async def watched(sky: Sky) -> tuple[Emulator, list[str]]:
+    """An emulator that notes each request as it arrives: method, path and the TOO's name."""
+    arrived: list[str] = []
+
+    @web.middleware
+    async def note(request: web.Request, handler: Any) -> web.StreamResponse:
+        name = ""
+        if request.method == "POST" and request.path.endswith("/swift/too"):
+            name = str((await request.post()).get("target_name", ""))
+        arrived.append(f"{request.method} {request.path.rsplit('/', 1)[-1]} {name}".strip())
+        return await handler(request)
+
+    app = create_app(sky=sky, users=Users(swift={"myuser": "my_shared_secret"}))
+    app.middlewares.append(note)
+    return await served(app, sky), arrived
+
+
+async def test_the_next_toos_are_asked_while_one_is_sent(make_pipeline) -> None:
+    """Four due TOOs far apart (pipeline/lookahead.py): the checks of the three after the
+    first are asked before the first one's POST, and each is still sent once."""
+    sky = Sky(SimClock(speed=1e-9))
+    now = sky.clock.now()
+    ra, dec = observable(now)
+    emulator, arrived = await watched(sky)
+    p = await make_pipeline(emulator, rule())
+    await sync(p, emulator)
+    for k in range(4):
+        await p.feed(ep_alert((ra + 3.0 * k) % 360.0, dec, now, f"0170926{k}"), EP_TOPIC)
+    await p.run(rounds=2)
+
+    assert [r.state for r in await p.rows()] == [S.TRACKING] * 4
+    sent = [a for a in arrived if a.startswith("POST too")]
+    assert len(sent) == 4 and len(set(sent)) == 4
+    assert sent == [f"POST too EP0170926{k}" for k in range(4)]  # in turn, as before
+    # One at a time, only the first one's three checks would come before its POST.
+    asked = [a for a in arrived[: arrived.index(sent[0])] if a.startswith("GET")]
+    assert len(asked) > 3, "\n".join(arrived)
+
+
+async def test_a_too_near_one_not_yet_sent_is_asked_after_it(make_pipeline) -> None:
+    """The second TOO lies in the first one's field: it is not asked ahead (the first one's
+    request, once sent, is what its check must see), so it is skipped as before."""
+    sky = Sky(SimClock(speed=1e-9))
+    now = sky.clock.now()
+    ra, dec = observable(now)
+    emulator, arrived = await watched(sky)
+    p = await make_pipeline(emulator, rule())
+    await sync(p, emulator)
+    await p.feed(ep_alert(ra, dec, now, "01709270"), EP_TOPIC)
+    await p.feed(ep_alert(ra, dec + 0.05, now, "01709271"), EP_TOPIC)  # 3 arcmin away
+    await p.run(rounds=2)
+
+    first, second = await p.rows()
+    assert first.state is S.TRACKING
+    assert second.state is S.DONE and second.reason is not None
+    assert "was requested for this position" in second.reason, second.reason
+    (post,) = [a for a in arrived if a.startswith("POST too")]
+    assert arrived.index(post) < len(arrived) - 3  # the second one's checks came after it
+    assert arrived[arrived.index(post) + 1 :].count("GET planquery") == 1, arrived

@@ -107,18 +107,29 @@ def describe(spec: TooSpec) -> str | None:
     return "before sending, Swift will be asked " + " and ".join(parts) if parts else None
 
 
-async def check(
-    port: TooPort, spec: TooSpec, *, now: datetime, own_targets: frozenset[int] = frozenset()
-) -> Verdict:
-    """Ask what the spec's policies need (concurrently), and decide. ``own_targets``: the
-    target IDs Swift gave earlier attempts of this request (the store knows them): their
-    pointings are ours even when the listing does not show the attempt that asked for them
-    (a listing that failed, or a window the clocks of the two sides place differently)."""
+@dataclass(frozen=True, slots=True)
+class Answers:
+    """What Swift answered the checks of one TOO (an exception in place of each answer it
+    did not give), asked at ``now``; ``position`` None: the request has none to ask about."""
+
+    now: datetime
+    position: tuple[float, float] | None
+    got: dict[str, Any]
+
+
+def position_of(spec: TooSpec) -> tuple[float, float] | None:
     try:
-        ra, dec = float(spec.body["ra"]), float(spec.body["dec"])
+        return float(spec.body["ra"]), float(spec.body["dec"])
     except (KeyError, TypeError, ValueError):
-        log.warning("pre-send checks skipped: the request has no position")
-        return Verdict(spec, notes=("not checked: the request has no position",))
+        return None
+
+
+async def ask(port: TooPort, spec: TooSpec, *, now: datetime) -> Answers:
+    """Ask what the spec's policies need, concurrently (creates nothing remotely)."""
+    position = position_of(spec)
+    if position is None:
+        return Answers(now, None, {})
+    ra, dec = position
     on = spec.on_target if spec.on_target is not None and spec.on_target.then == "skip" else None
     vis = spec.visibility
     radius = on.radius_arcmin / 60.0 if on is not None else 0.0
@@ -133,20 +144,40 @@ async def check(
         asks["ObsQuery"] = port.pointings_near(ra, dec, radius_deg=radius, begin=since, flown=True)
     if vis is not None:
         asks["VisQuery"] = port.visibility(ra, dec, begin=now, end=now + vis.within + VIS_BEYOND)
-    answers = await _ask(asks)
-    failed = {what: answer for what, answer in answers.items() if isinstance(answer, Exception)}
+    return Answers(now, position, await _ask(asks))
+
+
+def decide(spec: TooSpec, answers: Answers, own_targets: frozenset[int] = frozenset()) -> Verdict:
+    """The verdict on ``answers``. ``own_targets``: the target IDs Swift gave earlier
+    attempts of this request (the store knows them): their pointings are ours even when the
+    listing does not show the attempt that asked for them (a listing that failed, or a
+    window the clocks of the two sides place differently)."""
+    if answers.position is None:
+        log.warning("pre-send checks skipped: the request has no position")
+        return Verdict(spec, notes=("not checked: the request has no position",))
+    (ra, dec), now, got = answers.position, answers.now, answers.got
+    failed = {what: answer for what, answer in got.items() if isinstance(answer, Exception)}
     notes = [f"not checked: {what}: {answer}" for what, answer in failed.items()]
     for note in notes:
         log.warning("pre-send check failed; sending anyway", note=note)
+    on = spec.on_target if spec.on_target is not None and spec.on_target.then == "skip" else None
     if on is not None:
-        reason = _on_target(answers, ra, dec, now, own_targets)
+        reason = _on_target(got, ra, dec, now, own_targets)
         if reason is not None:
             return Verdict(spec, skip=f"skipped: {reason} — no TOO sent", notes=tuple(notes))
-    if vis is not None and not isinstance(windows := answers["VisQuery"], BaseException):
+    vis = spec.visibility
+    if vis is not None and not isinstance(windows := got["VisQuery"], BaseException):
         spec, lowered = _visibility(spec, vis, windows, now)
         if lowered:
             notes.append(lowered)
     return Verdict(spec, notes=tuple(notes))
+
+
+async def check(
+    port: TooPort, spec: TooSpec, *, now: datetime, own_targets: frozenset[int] = frozenset()
+) -> Verdict:
+    """:func:`ask`, then :func:`decide`."""
+    return decide(spec, await ask(port, spec, now=now), own_targets)
 
 
 async def _ask(asks: dict[str, Awaitable[Any]]) -> dict[str, Any]:

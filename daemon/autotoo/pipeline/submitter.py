@@ -40,6 +40,7 @@ from autotoo.durations import human_duration
 from autotoo.logs import bind, get_logger, unbind
 from autotoo.pipeline import approval, presend, takeover
 from autotoo.pipeline.keys import submission_key
+from autotoo.pipeline.lookahead import Lookahead
 from autotoo.pipeline.ports import (
     RejectionKind,
     RemoteAmbiguousError,
@@ -124,13 +125,27 @@ class Submitter(RemoteWorker):
 
     async def step(self) -> int:
         """Handle every due row once; return how many were handled."""
-        shared = self.repo.db.shared
-        handled = await self.take_over() if shared else 0
+        handled = await self.take_over() if self.repo.db.shared else 0
         now = self.clock()
         due = await self.repo.submissions(states=[S.PLANNED, S.UNKNOWN], due_before=now)
-        for row in due:
+        ahead = Lookahead(due, self._ask, enabled=not self.settings().dry_run)
+        try:
+            handled += await self._handle(due, ahead)
+        finally:
+            await ahead.close()
+        # approve: human -- after the sends, so that its read is never in an alert's path
+        handled += await approval.lapse_due(self.repo, self.settings(), now)
+        if not due:
+            self.on_notices()  # the processor's own notices (e.g. 'planned' with a settle)
+        return handled
+
+    async def _handle(self, due: list[SubmissionRow], ahead: Lookahead) -> int:
+        """Each due row in turn (claimed first on a shared store); how many were handled."""
+        shared, handled = self.repo.db.shared, 0
+        for index, row in enumerate(due):
             if self.stopping:
                 break
+            ahead.at(index)
             if shared:
                 self._lease = await self.repo.leases.claim(
                     row.id,
@@ -146,7 +161,7 @@ class Submitter(RemoteWorker):
                 if row.state is S.UNKNOWN:
                     await self._reconcile(row)
                 else:
-                    await self._submit(row)
+                    await self._submit(row, ahead)
                 handled += 1
             except LeaseLostError as exc:
                 log.warning("lease lost; the row is left to its new holder", reason=str(exc))
@@ -156,10 +171,6 @@ class Submitter(RemoteWorker):
                 self._lease = None
                 unbind("submission_key", "rule", "event")
             self.on_notices()
-        # approve: human -- after the sends, so that its read is never in an alert's path
-        handled += await approval.lapse_due(self.repo, self.settings(), now)
-        if not due:
-            self.on_notices()  # the processor's own notices (e.g. 'planned' with a settle)
         return handled
 
     # ---- helpers -------------------------------------------------------------------------
@@ -266,7 +277,13 @@ class Submitter(RemoteWorker):
             log.info("pre-submission check", note=note)
         return dataclasses.replace(spec, body=body)
 
-    async def _submit(self, row: SubmissionRow) -> None:
+    async def _ask(self, row: SubmissionRow, spec: TooSpec) -> presend.Answers:
+        """The pre-send questions of ``row`` (asked at its turn, or ahead of it: then in a
+        task of its own, whose log lines must name this row, not the one being sent)."""
+        bind(submission_key=row.key, rule=row.rule, event=row.group_key)
+        return await presend.ask(self._too_port(row), spec, now=self.clock())
+
+    async def _submit(self, row: SubmissionRow, ahead: Lookahead | None = None) -> None:
         if not await self._preflight(row):
             return
         spec: Spec | None = row.spec
@@ -276,9 +293,11 @@ class Submitter(RemoteWorker):
                 return
         skip = None
         if isinstance(spec, TooSpec) and presend.wanted(spec):  # Swift already on it? visible?
+            answers = await ahead.answers(row, spec) if ahead is not None else None
+            if answers is None:
+                answers = await self._ask(row, spec)
             own = await presend.earlier_targets(self.repo, row)
-            port = self._too_port(row)
-            verdict = await presend.check(port, spec, now=self.clock(), own_targets=own)
+            verdict = presend.decide(spec, answers, own)
             spec, skip = verdict.spec, verdict.skip
         # The planning lock: the processor holds it from reading an event's rows to committing
         # its plan. Holding it here (only here, never during the POST) means a replan or a
