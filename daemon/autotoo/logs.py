@@ -51,9 +51,17 @@ def _scrub(value: Any) -> Any:
     return value
 
 
+@functools.lru_cache(maxsize=1024)
+def _names_a_secret(key: str) -> bool:
+    """Whether a log key names a secret (cached: the keys are the code's own few names,
+    and this ran for every key of every line)."""
+    lowered = key.lower()
+    return any(word in lowered for word in _SECRET_KEYS)
+
+
 def redact_secrets(_: WrappedLogger, __: str, event: EventDict) -> EventDict:
     for key in list(event):
-        if any(word in key.lower() for word in _SECRET_KEYS) and event[key] is not None:
+        if _names_a_secret(key) and event[key] is not None:
             event[key] = REDACTED
         else:
             event[key] = _scrub(event[key])

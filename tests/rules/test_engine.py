@@ -292,3 +292,24 @@ def test_retraction_in_the_event() -> None:
     retraction = make_alert(kind="retraction", ra=None, dec=None, error_deg=None)
     (decision,) = evaluate(rules, retraction, [make_alert()], now=NOW)
     assert decision.matched
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("{{ rule }}", "r"),
+        ("{{ alert.event_key }}", "01709261081"),
+        ("{{ raw.net_count_rate }}", "0.08"),
+        ("{{ event.count }} {{ event.transient.key }}", "1 T:einstein_probe:01709261081"),
+        ("{{ now.year }}", str(NOW.year)),
+        ("{{ '%.0f' % since_trigger(alert) }}", "300"),
+        ("{{ contains(alert, alert.ra, alert.dec, 0.9) }}", "True"),
+    ],
+    ids=["rule", "alert", "raw", "event", "now", "helper", "region-helper"],
+)
+def test_a_template_sees_each_name_it_reads(text: str, expected: str) -> None:
+    """Rendering builds only the names a rule's templates read (CompiledRule.template_names)."""
+    body = f'    notify:\n      - channel: webhook\n        text: "{text}"\n'
+    rule = ruleset(one_rule(body)).rules[0]
+    planned = render_actions(rule, AlertContext(make_alert(), (), NOW))
+    assert planned.notify == [{"channel": "webhook", "text": expected}]

@@ -124,11 +124,17 @@ class CompiledRule:
     # ~0.1 ms, and the processor asked for each rule of each alert (bench.skymap_path's
     # profile: ~8 ms of every alert's path with 101 rules).
     _uses: tuple[bool, bool] = field(init=False, repr=False, compare=False)
+    # Every name the rule's templates read: rendering builds only those (an event's view
+    # and the raw payload's conversion cost per matched rule, and most templates read
+    # a field or two of the alert).
+    template_names: frozenset[str] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         skymaps = self.spec.too is not None and self.spec.too.cover is not None
         uses = (self._calls(ASTROPY_HELPERS), skymaps or self._calls(REGION_HELPERS))
         object.__setattr__(self, "_uses", uses)
+        names = frozenset().union(*(v.names for v in self._values()))
+        object.__setattr__(self, "template_names", names)
 
     @property
     def name(self) -> str:

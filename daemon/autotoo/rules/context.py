@@ -263,10 +263,22 @@ class AlertContext:
             "transient": plain_value(dict(self.transient or _alone(self.alert))),
         }
 
-    def variables(self) -> dict[str, Any]:
-        """Everything, for templates (rendered only for matched rules)."""
-        view = self.alert_view
-        return {"alert": view, "raw": view["raw"], "now": self.now, "event": self.event_view}
+    def template_variables(self, names: frozenset[str]) -> dict[str, Any]:
+        """What templates reading ``names`` see (rendered only for matched rules), built
+        only for the names read: the event's view and the raw payload's conversion into
+        the values conditions see cost per alert, and most templates read a field or two."""
+        out: dict[str, Any] = {}
+        if "alert" in names or "raw" in names:
+            view = self.alert_view
+            out["alert"], out["raw"] = view, view["raw"]
+        if "event" in names:
+            out["event"] = self.event_view
+        if "now" in names:
+            out["now"] = self.now
+        if helpers := names & HELPER_NAMES:
+            every = self.helpers if helpers & REGION_HELPERS else self.position_helpers
+            out.update({name: every[name] for name in helpers})
+        return out
 
     def _raw(self, keys: frozenset[str] | None) -> Any:
         raw = self.alert.raw

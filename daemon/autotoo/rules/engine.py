@@ -195,7 +195,7 @@ class _Renderer:
         self.ctx = ctx
         self.problems: dict[str, str] = {}
         self.covered: Covered | None = None
-        self.vars = {**ctx.helpers, **ctx.variables(), "rule": rule.name}
+        self.vars = {**ctx.template_variables(rule.template_names), "rule": rule.name}
 
     def one(self, path: str, value: Value, spec: Any) -> Any:
         try:

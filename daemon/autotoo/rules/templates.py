@@ -56,6 +56,7 @@ class Value:
 
     literal: object
     template: Any = None  # jinja2.Template when the literal is template text
+    names: frozenset[str] = frozenset()  # the variables and helpers the template reads
 
     def render(self, variables: dict[str, Any], spec: FieldSpec | None) -> object:
         """Render and coerce to the field's type; raise ValueError (with the reason)."""
@@ -109,7 +110,7 @@ def compile_value(value: object, spec: FieldSpec | None) -> Value:
     # copies the globals, and copying a ChainMap costs ~5 us against ~0.3 us for a dict.
     # Nothing changes the environment's globals after start.
     template.globals = dict(template.globals)
-    return Value(literal=value, template=template)
+    return Value(literal=value, template=template, names=frozenset(names))
 
 
 def _line_of(text: str, name: str) -> int:
