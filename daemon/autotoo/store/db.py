@@ -338,8 +338,10 @@ class Database:
         loop for its fsync; durable ones are the outbox's steps (one or two per TOO or XRT
         job, the 'submitting' one right before its POST) and retractions. The inbox, the
         hot durable path, does not come here: it commits without an fsync and then waits
-        for :meth:`sync`, beside the loop. A ``large`` one (a batch of alerts) runs on the
-        SQLite thread, so that its SQL runs beside the loop's Python instead of after it.
+        for :meth:`sync`, beside the loop. A ``large`` one (the inbox's group of messages,
+        the pruner's batches: mostly SQLite's own work on big rows, which releases the GIL)
+        runs on the SQLite thread, so that its SQL runs beside the loop's Python instead of
+        after it. A batch of evaluated alerts does not: its work is mostly Python.
         The lock keeps any other transaction, on either connection, out until it returns.
         """
         async with self._lock:

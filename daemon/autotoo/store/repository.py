@@ -298,11 +298,11 @@ class Repository(ReadModels):
                 conn, outcomes=outcomes, unparsed=unparsed, duplicates=duplicates
             )
 
-        return await self.db.run(
-            commit,
-            durable=durable,
-            large=len(outcomes) + len(unparsed) + len(duplicates) > 2,
-        )
+        # On the loop's thread, even for a batch: its work is mostly Python (the rows'
+        # parameters, the normalized JSON), which holds the GIL, so on the SQLite thread it
+        # ran after the loop's Python rather than beside it, and paid two hand-overs and
+        # the inbox's wait for the write lock on top (docs/performance.md, session 9).
+        return await self.db.run(commit, durable=durable)
 
     # ---- submissions ---------------------------------------------------------------------
     async def transition(
