@@ -376,8 +376,9 @@ def test_pointings_of_earlier_attempts_of_our_own_request_are_ours() -> None:
     assert "target 03200001" in reason
 
 
-async def watched(sky: Sky) -> tuple[Emulator, list[str]]:
-    """An emulator that notes each request as it arrives: method, path and the TOO's name."""
+async def watched(make_pipeline: Any) -> tuple[Pipeline, list[str], datetime, float, float]:
+    """A pipeline whose emulator notes each request as it arrives (method, path and a TOO's
+    name), its clock at the emulator's, and a position Swift can observe now."""
     arrived: list[str] = []
 
     @web.middleware
@@ -388,27 +389,26 @@ async def watched(sky: Sky) -> tuple[Emulator, list[str]]:
         arrived.append(f"{request.method} {request.path.rsplit('/', 1)[-1]} {name}".strip())
         return await handler(request)
 
+    sky = Sky(SimClock(speed=1e-9))
     app = create_app(sky=sky, users=Users(swift={"myuser": "my_shared_secret"}))
     app.middlewares.append(note)
-    return await served(app, sky), arrived
+    emulator = await served(app, sky)
+    p = await make_pipeline(emulator, rule())
+    await sync(p, emulator)
+    now = sky.clock.now()
+    return (p, arrived, now, *observable(now))
 
 
 async def test_the_next_toos_are_asked_while_one_is_sent(make_pipeline) -> None:
     """Four due TOOs far apart (pipeline/lookahead.py): the checks of the three after the
     first are asked before the first one's POST, and each is still sent once."""
-    sky = Sky(SimClock(speed=1e-9))
-    now = sky.clock.now()
-    ra, dec = observable(now)
-    emulator, arrived = await watched(sky)
-    p = await make_pipeline(emulator, rule())
-    await sync(p, emulator)
+    p, arrived, now, ra, dec = await watched(make_pipeline)
     for k in range(4):
         await p.feed(ep_alert((ra + 3.0 * k) % 360.0, dec, now, f"0170926{k}"), EP_TOPIC)
     await p.run(rounds=2)
 
     assert [r.state for r in await p.rows()] == [S.TRACKING] * 4
     sent = [a for a in arrived if a.startswith("POST too")]
-    assert len(sent) == 4 and len(set(sent)) == 4
     assert sent == [f"POST too EP0170926{k}" for k in range(4)]  # in turn, as before
     # One at a time, only the first one's three checks would come before its POST.
     asked = [a for a in arrived[: arrived.index(sent[0])] if a.startswith("GET")]
@@ -418,12 +418,7 @@ async def test_the_next_toos_are_asked_while_one_is_sent(make_pipeline) -> None:
 async def test_a_too_near_one_not_yet_sent_is_asked_after_it(make_pipeline) -> None:
     """The second TOO lies in the first one's field: it is not asked ahead (the first one's
     request, once sent, is what its check must see), so it is skipped as before."""
-    sky = Sky(SimClock(speed=1e-9))
-    now = sky.clock.now()
-    ra, dec = observable(now)
-    emulator, arrived = await watched(sky)
-    p = await make_pipeline(emulator, rule())
-    await sync(p, emulator)
+    p, arrived, now, ra, dec = await watched(make_pipeline)
     await p.feed(ep_alert(ra, dec, now, "01709270"), EP_TOPIC)
     await p.feed(ep_alert(ra, dec + 0.05, now, "01709271"), EP_TOPIC)  # 3 arcmin away
     await p.run(rounds=2)
