@@ -23,22 +23,16 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import math
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Final
 
+from autotoo.alerts.values import separation_deg
 from autotoo.pipeline import approval, presend
 from autotoo.pipeline.presend import Answers
 from autotoo.store.rows import SubmissionRow, SubmissionState
 from autotoo.store.specs import TooSpec
 
 DEPTH: Final = 4  # rows asked ahead of the one being sent
-
-
-def _separation_deg(a: tuple[float, float], b: tuple[float, float]) -> float:
-    r1, d1, r2, d2 = map(math.radians, (*a, *b))
-    h = math.sin((d2 - d1) / 2) ** 2 + math.cos(d1) * math.cos(d2) * math.sin((r2 - r1) / 2) ** 2
-    return math.degrees(2 * math.asin(min(1.0, math.sqrt(h))))
 
 
 def _asked(row: SubmissionRow) -> TooSpec | None:
@@ -84,12 +78,12 @@ class Lookahead:
         position = presend.position_of(spec)
         if position is None:
             return False  # nothing is asked about a request without a position
-        on = spec.on_target
-        radius = on.radius_arcmin / 60.0 if on is not None and on.then == "skip" else 0.0
+        on = presend.skipping(spec)
+        radius = on.radius_arcmin / 60.0 if on is not None else 0.0
         for row in self._rows[index:later]:
             other = presend.position_of(row.spec) if isinstance(row.spec, TooSpec) else None
             # 1% margin: the service's own radius test may round differently from ours.
-            if other is not None and _separation_deg(position, other) <= radius * 1.01:
+            if other is not None and separation_deg(*position, *other) <= radius * 1.01:
                 return True
         return False
 

@@ -27,12 +27,12 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import json
-import math
 from collections.abc import Awaitable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Final, TypeVar
 
+from autotoo.alerts.values import separation_deg
 from autotoo.durations import human_duration
 from autotoo.logs import get_logger
 from autotoo.pipeline.ports import ListedToo, Pointing, RemoteError, TooPort
@@ -82,18 +82,22 @@ def spec_policies(policy: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def skipping(spec: TooSpec) -> OnTarget | None:
+    """The TOO's on-target policy when it is asked about (``skip``; ``submit`` asks nothing)."""
+    on = spec.on_target
+    return on if on is not None and on.then == "skip" else None
+
+
 def wanted(spec: TooSpec) -> bool:
     """Whether anything is asked before this TOO is sent."""
-    return (spec.on_target is not None and spec.on_target.then == "skip") or (
-        spec.visibility is not None
-    )
+    return skipping(spec) is not None or spec.visibility is not None
 
 
 def describe(spec: TooSpec) -> str | None:
     """What will be asked before this TOO is sent, for ``autotoo replay`` (which is offline)."""
     parts = []
-    on = spec.on_target
-    if on is not None and on.then == "skip":
+    on = skipping(spec)
+    if on is not None:
         parts.append(
             f"whether it already serves the position (TOO listing, PlanQuery, ObsQuery "
             f"within {on.radius_arcmin:g} arcmin; if so, nothing is sent)"
@@ -130,7 +134,7 @@ async def ask(port: TooPort, spec: TooSpec, *, now: datetime) -> Answers:
     if position is None:
         return Answers(now, None, {})
     ra, dec = position
-    on = spec.on_target if spec.on_target is not None and spec.on_target.then == "skip" else None
+    on = skipping(spec)
     vis = spec.visibility
     radius = on.radius_arcmin / 60.0 if on is not None else 0.0
     asks: dict[str, Awaitable[Any]] = {}
@@ -160,7 +164,7 @@ def decide(spec: TooSpec, answers: Answers, own_targets: frozenset[int] = frozen
     notes = [f"not checked: {what}: {answer}" for what, answer in failed.items()]
     for note in notes:
         log.warning("pre-send check failed; sending anyway", note=note)
-    on = spec.on_target if spec.on_target is not None and spec.on_target.then == "skip" else None
+    on = skipping(spec)
     if on is not None:
         reason = _on_target(got, ra, dec, now, own_targets)
         if reason is not None:
@@ -211,9 +215,7 @@ def _away(ra: float, dec: float, other_ra: float | None, other_dec: float | None
     """How far a pointing or request lies from the TOO's position, for the reason."""
     if other_ra is None or other_dec is None:
         return ""
-    r1, d1, r2, d2 = map(math.radians, (ra, dec, other_ra, other_dec))
-    h = math.sin((d2 - d1) / 2) ** 2 + math.cos(d1) * math.cos(d2) * math.sin((r2 - r1) / 2) ** 2
-    arcmin = math.degrees(2 * math.asin(min(1.0, math.sqrt(h)))) * 60.0
+    arcmin = separation_deg(ra, dec, other_ra, other_dec) * 60.0
     return f", {arcmin:.1f} arcmin away"
 
 
