@@ -20,14 +20,11 @@ import aiohttp
 import pytest
 
 from autotoo.admin import AdminServer
-from autotoo.config.load import LoadedConfig
-from autotoo.config.models import Config
 from autotoo.demo import free_port
-from autotoo.store.db import Database
-from autotoo.store.repository import Repository
-from autotoo.supervisor import Runtime, Supervisor
+from autotoo.supervisor import Supervisor
 from autotoo.systemd import Notifier, status_line
 from tests.fixtures.notify import NotifySocket
+from tests.fixtures.runtime import bare_runtime, no_reload
 
 
 def test_every_message_arrives_as_one_datagram(notify_socket: NotifySocket) -> None:
@@ -155,15 +152,9 @@ class _Steady:
 async def test_watchdog_pings_stop_when_a_component_stops(
     tmp_path: Path, notify_socket: NotifySocket
 ) -> None:
-    db = await Database.open(tmp_path / "state.db")
-    try:
-        config = Config.model_validate({"admin": {"enabled": False}})
-        runtime = Runtime(loaded=LoadedConfig(config, None), rules=[], db=db, repo=Repository(db))
+    async with bare_runtime(tmp_path / "state.db") as runtime:
         worker, other = _Steady("worker"), _Steady("other")
         notifier = Notifier({"NOTIFY_SOCKET": str(notify_socket.path), "WATCHDOG_USEC": "400000"})
-
-        async def no_reload() -> None:
-            return None
 
         loop = asyncio.get_running_loop()
         admin = AdminServer(
@@ -186,7 +177,7 @@ async def test_watchdog_pings_stop_when_a_component_stops(
         assert "STATUS=dry-run" in ready
 
         # a store that cannot be written (here: another writer holds it) stops the pings
-        async with db.transaction():
+        async with runtime.db.transaction():
             await _drain(notify_socket)  # a ping sent just before the lock was taken
             before = notify_socket.messages.count("WATCHDOG=1")
             await asyncio.sleep(1.2)  # six heartbeat intervals
@@ -208,8 +199,6 @@ async def test_watchdog_pings_stop_when_a_component_stops(
         async with asyncio.timeout(10):
             await task
         notify_socket.wait_for("STOPPING=1", 5)
-    finally:
-        await db.close()
 
 
 def test_daemon_pings_the_watchdog_and_says_what_it_does(

@@ -12,14 +12,11 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
-from autotoo.config.load import LoadedConfig
-from autotoo.config.models import Config
 from autotoo.sources.base import SourceHealth
-from autotoo.store.db import Database
-from autotoo.store.repository import Repository
-from autotoo.supervisor import Runtime, Supervisor
+from autotoo.supervisor import Supervisor
 from autotoo.systemd import Notifier
 from tests.fixtures.notify import NotifySocket
+from tests.fixtures.runtime import bare_runtime, no_reload
 
 
 class _Connects:
@@ -41,15 +38,8 @@ class _Connects:
 async def test_ready_follows_a_connected_source_and_says_what_it_waited_for_once(
     tmp_path: Path, notify_socket: NotifySocket
 ) -> None:
-    db = await Database.open(tmp_path / "state.db")
-    try:
-        config = Config.model_validate({"admin": {"enabled": False}})
-        runtime = Runtime(loaded=LoadedConfig(config, None), rules=[], db=db, repo=Repository(db))
+    async with bare_runtime(tmp_path / "state.db") as runtime:
         source = _Connects()
-
-        async def no_reload() -> None:
-            return None
-
         notifier = Notifier({"NOTIFY_SOCKET": str(notify_socket.path)})
         supervisor = Supervisor(runtime, [source], reloader=no_reload, notifier=notifier)
         loop = asyncio.get_running_loop()
@@ -63,5 +53,3 @@ async def test_ready_follows_a_connected_source_and_says_what_it_waited_for_once
         assert up_at >= source.connected_at
         waiting = notify_socket.wait_for("STATUS=waiting for source:quick", timeout=5)
         assert waiting == ["STATUS=waiting for source:quick"]  # said once, not at every look
-    finally:
-        await db.close()
