@@ -6,18 +6,22 @@ comments, Sun/Moon/Galactic geometry straight from astropy.
 
 from __future__ import annotations
 
+import base64
 import dataclasses
+import io
+import json
 from datetime import datetime, timedelta
 
 import pytest
 from astropy import units as u
 from astropy.coordinates import SkyCoord, get_body, get_sun
+from astropy.table import Table
 from astropy.time import Time
 
-from autotoo.alerts import NormalizedAlert
+from autotoo.alerts import NormalizedAlert, parse_alert
 from autotoo.rules import AlertContext, CompiledRule, RuleSet, evaluate, load_rules, render_actions
 from autotoo.rules.engine import Decision
-from tests.rules.factory import REPO, parse_file, real_alerts
+from tests.rules.factory import REPO, SHARED_ALERTS, parse_file, real_alerts
 
 RULES = load_rules([REPO / "rules" / "*.yaml"])
 
@@ -309,3 +313,23 @@ def test_swift_rule_fails_closed_without_flags() -> None:
     )
     decision = decide("swift-bat-grb-xrt", alert)
     assert (decision.matched, decision.stage) == (False, "error")
+
+
+def test_lvk_far_bns_only_notifies() -> None:
+    """The same candidate ten times farther away (~400 Mpc, the map's distances scaled):
+    the team is told, and no galaxy is asked for, with the distance that decided."""
+    data = json.loads((SHARED_ALERTS / "igwn/MS181101ab-preliminary.json").read_bytes())
+    data["superevent_id"], data["event"]["search"] = "S181101ac", "AllSky"
+    table = Table.read(io.BytesIO(base64.b64decode(data["event"]["skymap"])), format="fits")
+    table["DISTMU"] *= 10
+    table.meta["DISTMEAN"] *= 10
+    fits = io.BytesIO()
+    table.write(fits, format="fits")
+    data["event"]["skymap"] = base64.b64encode(fits.getvalue()).decode()
+    alert = parse_alert(json.dumps(data).encode(), "igwn.gwalert")
+
+    assert decide("lvk-bns-nsbh-notify", alert).matched
+    galaxies = decide("lvk-bns-nsbh-galaxies", alert)
+    assert not galaxies.matched
+    assert galaxies.clause == "distance(alert).mean < 300.0", galaxies
+    assert "distance(alert).mean = 397.7" in galaxies.reason
