@@ -15,9 +15,8 @@ from pathlib import Path
 import pytest
 
 from autotoo.cli import EXIT_CONFIG, EXIT_OK, main
-from autotoo.demo import DEMO_RULE
 from autotoo.memory import collector_paused
-from tests.daemon.test_startup_imports import run_until_ready
+from tests.daemon.test_startup_imports import demo_daemon, run_until_ready
 from tests.fixtures.notify import NotifySocket
 
 CONFIG = """\
@@ -60,10 +59,7 @@ sys.exit(main(["run", "-c", config]))
 def test_no_collection_runs_before_ready_and_the_collector_runs_after(
     tmp_path: Path, notify_socket: NotifySocket
 ) -> None:
-    (tmp_path / "spool").mkdir()
-    (tmp_path / "rules.yaml").write_text(DEMO_RULE)
-    config = tmp_path / "autotoo.yaml"
-    config.write_text(CONFIG.format(tmp=tmp_path))
+    config = demo_daemon(tmp_path, CONFIG)
     record = tmp_path / "gc.json"
     run_until_ready(RUN_AND_COUNT, record, config, notify_socket)
     at_ready = json.loads(record.read_text())
@@ -86,9 +82,7 @@ def test_a_start_refused_for_its_config_resumes_the_collector(
 def test_other_commands_leave_the_collector_as_they_found_it(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    (tmp_path / "rules.yaml").write_text(DEMO_RULE)
-    config = tmp_path / "autotoo.yaml"
-    config.write_text(CONFIG.format(tmp=tmp_path))
+    config = demo_daemon(tmp_path, CONFIG)
     assert main(["check-config", "-c", str(config)]) == EXIT_OK, capsys.readouterr().err
     assert gc.isenabled()
     with pytest.raises(SystemExit):

@@ -99,6 +99,16 @@ def test_a_daemon_start_does_not_import_jwt_or_astropy() -> None:
     assert json.loads(out.stdout) == []
 
 
+def demo_daemon(tmp: Path, config: str) -> Path:
+    """In ``tmp``: a spool folder, the demo rule and ``config`` (its ``{tmp}`` filled in);
+    the config file's path."""
+    (tmp / "spool").mkdir()
+    (tmp / "rules.yaml").write_text(DEMO_RULE)
+    path = tmp / "autotoo.yaml"
+    path.write_text(config.format(tmp=tmp))
+    return path
+
+
 def run_until_ready(script: str, record: Path, config: Path, notify_socket: NotifySocket) -> None:
     """``python -c script record config`` (a daemon that writes ``record`` at READY=1), until
     READY=1 and then SIGTERM; it must exit 0."""
@@ -123,11 +133,8 @@ def run_until_ready(script: str, record: Path, config: Path, notify_socket: Noti
 def test_what_the_daemon_has_imported_when_it_says_ready(
     tmp_path: Path, notify_socket: NotifySocket
 ) -> None:
-    (tmp_path / "spool").mkdir()
     (tmp_path / "swift-secret").write_text("my_shared_secret\n")
-    (tmp_path / "rules.yaml").write_text(DEMO_RULE)
-    config = tmp_path / "autotoo.yaml"
-    config.write_text(CONFIG.format(tmp=tmp_path))
+    config = demo_daemon(tmp_path, CONFIG)
     modules = tmp_path / "modules.json"
     run_until_ready(RUN_AND_RECORD, modules, config, notify_socket)
     at_ready = json.loads(modules.read_text())
