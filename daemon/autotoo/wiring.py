@@ -418,6 +418,7 @@ async def build_components(runtime: Runtime, stack: contextlib.AsyncExitStack) -
         rules=lambda: runtime.rules,
         settings=settings,
         on_planned=submitter.wake.set,  # the submitter wakes the publisher in its turn
+        foresee=submitter.foresee,
         planning_lock=planning_lock,
         skymaps=_skymap_port(cfg, session),
     )

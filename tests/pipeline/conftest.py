@@ -167,9 +167,6 @@ async def make_pipeline(tmp_path: Path) -> AsyncIterator[MakePipeline]:
             for account, (username, secret, email) in (accounts or {}).items()
         }
         ruleset = load_documents([load_yaml_text(rules, "rules.yaml")])
-        processor = Processor(
-            repo, rules=lambda: ruleset, settings=lambda: snapshot, clock=clock, skymaps=skymaps
-        )
         submitter = Submitter(
             repo,
             settings=lambda: snapshot,
@@ -181,6 +178,14 @@ async def make_pipeline(tmp_path: Path) -> AsyncIterator[MakePipeline]:
         )
         tracker = Tracker(
             repo, settings=lambda: snapshot, too=too, xrt=xrt, accounts=ports, clock=clock
+        )
+        processor = Processor(
+            repo,
+            rules=lambda: ruleset,
+            settings=lambda: snapshot,
+            clock=clock,
+            skymaps=skymaps,
+            foresee=submitter.foresee,  # as wired in the daemon
         )
         return Pipeline(repo, Inbox(repo), processor, submitter, tracker, clock, snapshot)
 

@@ -7,6 +7,7 @@ Swift is put "on" a position the way the emulator offers: its own slew to a BAT 
 
 from __future__ import annotations
 
+import asyncio
 import json
 import math
 from datetime import UTC, datetime, timedelta
@@ -376,7 +377,9 @@ def test_pointings_of_earlier_attempts_of_our_own_request_are_ours() -> None:
     assert "target 03200001" in reason
 
 
-async def watched(make_pipeline: Any) -> tuple[Pipeline, list[str], datetime, float, float]:
+async def watched(
+    make_pipeline: Any, **settings: Any
+) -> tuple[Pipeline, list[str], datetime, float, float]:
     """A pipeline whose emulator notes each request as it arrives (method, path and a TOO's
     name), its clock at the emulator's, and a position Swift can observe now."""
     arrived: list[str] = []
@@ -393,7 +396,7 @@ async def watched(make_pipeline: Any) -> tuple[Pipeline, list[str], datetime, fl
     app = create_app(sky=sky, users=Users(swift={"myuser": "my_shared_secret"}))
     app.middlewares.append(note)
     emulator = await served(app, sky)
-    p = await make_pipeline(emulator, rule())
+    p = await make_pipeline(emulator, rule(), **settings)
     await sync(p, emulator)
     now = sky.clock.now()
     return (p, arrived, now, *observable(now))
@@ -430,3 +433,32 @@ async def test_a_too_near_one_not_yet_sent_is_asked_after_it(make_pipeline) -> N
     (post,) = [a for a in arrived if a.startswith("POST too")]
     assert arrived.index(post) < len(arrived) - 3  # the second one's checks came after it
     assert arrived[arrived.index(post) + 1 :].count("GET planquery") == 1, arrived
+
+
+async def test_a_planned_too_is_asked_before_the_submitters_turn(make_pipeline) -> None:
+    """The processor hands a TOO due now to the submitter's early questions
+    (lookahead.EarlyAsks) before committing it: they reach Swift before the submitter's turn,
+    and that turn uses their answers instead of asking again."""
+    p, arrived, now, ra, dec = await watched(make_pipeline)
+    await p.feed(ep_alert(ra, dec, now, "01709280"), EP_TOPIC)  # the processor's step
+    async with asyncio.timeout(10):
+        while len([a for a in arrived if a.startswith("GET")]) < 3:  # noqa: ASYNC110 - the emulator's middleware fills it
+            await asyncio.sleep(0.01)
+    assert not [a for a in arrived if a.startswith("POST too")], arrived
+    await p.run(rounds=1)
+
+    (row,) = await p.rows()
+    assert row.state is S.TRACKING
+    post = arrived.index("POST too EP01709280")
+    assert len([a for a in arrived[:post] if a.startswith("GET")]) == 3, arrived
+
+
+async def test_nothing_is_asked_early_in_dry_run(make_pipeline) -> None:
+    p, arrived, now, ra, dec = await watched(make_pipeline, mode="dry-run")
+    await p.feed(ep_alert(ra, dec, now, "01709281"), EP_TOPIC)
+    await asyncio.sleep(0.05)  # what an early question would need to arrive
+    await p.run(rounds=1)
+
+    (row,) = await p.rows()
+    assert row.state is S.DONE
+    assert arrived == []

@@ -67,6 +67,7 @@ _CACHE_MAPS = 8
 _MAPS_IDLE = 3.0
 _ROUND = 200  # inbox rows read per round
 _BATCH = 64  # alerts per durable commit: one fsync for many, without holding the first long
+_TURNS = 3  # loop turns given to questions asked early (_questions_leave)
 
 
 @dataclasses.dataclass(slots=True)
@@ -188,6 +189,14 @@ def _not_acted_on(outcome: RuleOutcome, why: str) -> RuleOutcome:
     return dataclasses.replace(outcome, record=record, matched=None)
 
 
+async def _questions_leave() -> None:
+    """A few turns of the loop, so that questions just asked reach the wire before the
+    commit that follows holds the loop (a turn each: the task, its queries' tasks, the
+    connection's write); Swift then answers them while the plan is stored."""
+    for _ in range(_TURNS):
+        await asyncio.sleep(0)
+
+
 class Processor(Worker):
     name = "processor"
 
@@ -199,6 +208,7 @@ class Processor(Worker):
         settings: Callable[[], PipelineSettings],
         clock: Clock = system_clock,
         on_planned: Callable[[], None] | None = None,
+        foresee: Callable[[Sequence[AlertOutcome]], bool] | None = None,
         on_alert: Callable[[NormalizedAlert, float | None], None] | None = None,
         planning_lock: asyncio.Lock | None = None,
         skymaps: SkymapPort | None = None,
@@ -212,6 +222,8 @@ class Processor(Worker):
         self.settings = settings
         self.clock = clock
         self.on_planned = on_planned or (lambda: None)
+        # The submitter's early questions (Submitter.foresee): True when some were asked.
+        self.foresee = foresee or (lambda _outcomes: False)
         self.on_alert = on_alert or (lambda _alert, _latency: None)
         self.counters = ProcessorCounters()
         self.associator = Associator(repo)
@@ -371,6 +383,8 @@ class Processor(Worker):
             ]
             for alert_id, parsed in parsed_now.items():
                 self._remember(alert_id, parsed)
+            if self.foresee([e.outcome for e in evaluated if e.outcome.plans]):
+                await _questions_leave()
             try:
                 ids = await self.repo.commit_alerts(
                     [e.outcome for e in evaluated],

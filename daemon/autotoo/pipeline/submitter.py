@@ -31,7 +31,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import functools
 import time
+from collections.abc import Sequence
 from datetime import timedelta
 from typing import Any
 
@@ -40,7 +42,7 @@ from autotoo.durations import human_duration
 from autotoo.logs import bind, get_logger, unbind
 from autotoo.pipeline import approval, presend, takeover
 from autotoo.pipeline.keys import submission_key
-from autotoo.pipeline.lookahead import Lookahead
+from autotoo.pipeline.lookahead import EarlyAsks, Lookahead
 from autotoo.pipeline.ports import (
     RejectionKind,
     RemoteAmbiguousError,
@@ -54,7 +56,13 @@ from autotoo.pipeline.worker import RemoteWorker
 from autotoo.store.budgets import BudgetCap, BudgetExhaustedError
 from autotoo.store.errors import ConflictError, LeaseLostError, StorageUnavailableError
 from autotoo.store.leases import Fence, Lease
-from autotoo.store.rows import Api, PlannedSubmission, SubmissionRow, SubmissionState
+from autotoo.store.rows import (
+    AlertOutcome,
+    Api,
+    PlannedSubmission,
+    SubmissionRow,
+    SubmissionState,
+)
 from autotoo.store.specs import Spec, TooSpec, XrtSpec
 from autotoo.store.specs import dumps as specs_dumps
 
@@ -70,6 +78,31 @@ class Submitter(RemoteWorker):
         super().__init__(*args, **kwargs)
         self.instance = instance  # this daemon's id in `instances` (the leases' owner)
         self._lease: Lease | None = None  # the claim on the row in hand (shared store only)
+        self.early = EarlyAsks()
+
+    def foresee(self, outcomes: Sequence[AlertOutcome]) -> bool:
+        """The processor is about to commit these plans: ask the pre-send questions of
+        those due now (pipeline/lookahead.py, :class:`EarlyAsks`), so that they are in by
+        this TOO's turn. True: some were asked (the caller lets them leave before it goes
+        on). Not in dry-run, and not on a shared store (another instance's TOO, sent
+        meanwhile, is not seen here)."""
+        if self.settings().dry_run or self.repo.db.shared:
+            return False
+        now, started = self.clock(), False
+        for outcome in outcomes:
+            for plan in outcome.plans:
+                if plan.waiting or (plan.not_before is not None and plan.not_before > now):
+                    continue
+                ask = functools.partial(self._ask_planned, plan, outcome.group_key)
+                started = self.early.start(plan, ask) or started
+        return started
+
+    async def _ask_planned(
+        self, plan: PlannedSubmission, event: str, spec: TooSpec
+    ) -> presend.Answers:
+        """The pre-send questions of a plan not yet stored (in a task of its own)."""
+        bind(submission_key=plan.key, rule=plan.rule, event=event)
+        return await presend.ask(self.too_remote.port(spec.account), spec, now=self.clock())
 
     async def start(self) -> None:
         await self.recover()
@@ -78,16 +111,19 @@ class Submitter(RemoteWorker):
         """The rounds, and on a shared store a watch for expired 'submitting' leases of its
         own: a round may be in a POST for seconds, and a dead instance's rows must be taken
         over within the lease plus a second, not after this instance's queue."""
-        if not self.repo.db.shared:
-            await super().run()
-            return
-        watch = asyncio.create_task(self._watch_leases(), name="lease-watch")
         try:
-            await super().run()
+            if not self.repo.db.shared:
+                await super().run()
+                return
+            watch = asyncio.create_task(self._watch_leases(), name="lease-watch")
+            try:
+                await super().run()
+            finally:
+                watch.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await watch
         finally:
-            watch.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await watch
+            await self.early.close()  # questions no turn will take
 
     async def _watch_leases(self) -> None:
         every = min(0.5, self._lease_for().total_seconds() / 4)
@@ -128,11 +164,12 @@ class Submitter(RemoteWorker):
         handled = await self.take_over() if self.repo.db.shared else 0
         now = self.clock()
         due = await self.repo.submissions(states=[S.PLANNED, S.UNKNOWN], due_before=now)
-        ahead = Lookahead(due, self._ask, enabled=not self.settings().dry_run)
+        ahead = Lookahead(due, self._ask, enabled=not self.settings().dry_run, early=self.early)
         try:
             handled += await self._handle(due, ahead)
         finally:
             await ahead.close()
+            self.early.prune()
         # approve: human -- after the sends, so that its read is never in an alert's path
         handled += await approval.lapse_due(self.repo, self.settings(), now)
         if not due:
@@ -283,6 +320,15 @@ class Submitter(RemoteWorker):
         bind(submission_key=row.key, rule=row.rule, event=row.group_key)
         return await presend.ask(self._too_port(row), spec, now=self.clock())
 
+    async def _answers(
+        self, row: SubmissionRow, spec: TooSpec, ahead: Lookahead | None
+    ) -> presend.Answers:
+        """The row's pre-send answers: asked when it was planned, ahead of its turn, or now."""
+        answers = await self.early.answers(row.key, spec)
+        if answers is None and ahead is not None:
+            answers = await ahead.answers(row, spec)
+        return answers if answers is not None else await self._ask(row, spec)
+
     async def _submit(self, row: SubmissionRow, ahead: Lookahead | None = None) -> None:
         if not await self._preflight(row):
             return
@@ -293,9 +339,7 @@ class Submitter(RemoteWorker):
                 return
         skip = None
         if isinstance(spec, TooSpec) and presend.wanted(spec):  # Swift already on it? visible?
-            answers = await ahead.answers(row, spec) if ahead is not None else None
-            if answers is None:
-                answers = await self._ask(row, spec)
+            answers = await self._answers(row, spec, ahead)
             own = await presend.earlier_targets(self.repo, row)
             verdict = presend.decide(spec, answers, own)
             spec, skip = verdict.spec, verdict.skip
@@ -351,11 +395,15 @@ class Submitter(RemoteWorker):
         # Across instances the request may leave only while this lease is surely ours:
         # the clients check the same half-lease right before they write it (sendwindow).
         closes = began + self._lease_for().total_seconds() / 2 if fence is not None else None
+        if isinstance(row.spec, TooSpec):
+            self.early.sending(row.spec)  # answers asked early from now may not list it
         try:
             with sendwindow.open_until(closes):
                 reply: Reply | Exception = await self.remotes[row.api].send(row, self.settings())
         except Exception as exc:  # noqa: BLE001 every failure is classified when recorded
             reply = exc
+        finally:
+            self.early.sent()
         # The reply exists only here until it is stored: a disk that refuses the write
         # pauses this until it can be written, rather than losing what the service said.
         await self.until_stored(lambda: self._record_reply(row, reply))
