@@ -28,6 +28,7 @@ from autotoo.store.writes import to_json
 log = get_logger("autotoo.publisher")
 
 MAX_BACKOFF = timedelta(minutes=5)
+_DONE_EVERY = 64  # accepted notices deleted together (Publisher.step)
 
 
 class Publisher:
@@ -96,17 +97,35 @@ class Publisher:
         return sent
 
     async def step(self) -> int:
-        failed: set[str] = set()
         sent = await self._announce()
         if self.repo.db.storage.problem is not None:
             return sent
+        # Accepted notices are deleted together, every _DONE_EVERY and when the round ends
+        # (also when it is cancelled: a shutdown's last round). A crash before that sends
+        # them again: at least once, as a crash between a publish and its delete always could.
+        done: list[int] = []
+        try:
+            sent += await self._stored(done)
+        finally:
+            await self.repo.notices_done(done)
+        self.published += sent
+        return sent
+
+    async def _stored(self, done: list[int]) -> int:
+        """Publish the due stored notices in order; add each one a channel accepted (or
+        that has no channel) to ``done``."""
+        failed: set[str] = set()
+        sent = 0
         for notice in await self.repo.due_notices(self.clock()):
+            if len(done) >= _DONE_EVERY:
+                await self.repo.notices_done(done)
+                done.clear()
             if notice.channel in failed:
                 continue
             port = self.ports.get(notice.channel)
             if port is None:
                 log.warning("channel not configured; notice dropped", channel=notice.channel)
-                await self.repo.notice_done(notice.id)
+                done.append(notice.id)
                 continue
             try:
                 await port.publish(
@@ -123,7 +142,6 @@ class Publisher:
                 )
                 await self.repo.notice_failed(notice.id, str(exc), self.clock() + delay)
             else:
-                await self.repo.notice_done(notice.id)
+                done.append(notice.id)
                 sent += 1
-        self.published += sent
         return sent

@@ -652,9 +652,15 @@ class Repository(ReadModels):
                 NoticeRow(r[0], r[1], r[2], r[3], bool(r[4]), r[5]) for r in await cur.fetchall()
             ]
 
-    async def notice_done(self, notice_id: int) -> None:
-        async with self.db.transaction() as tx:
-            await tx.execute("DELETE FROM notices WHERE id = ?", (notice_id,))
+    async def notices_done(self, notice_ids: Sequence[int]) -> None:
+        """Forget notices their channels accepted: one short transaction for a round's
+        worth, on the loop's thread (one per notice, on the SQLite thread, held the write
+        lock ~1 ms each: 8 per TOO, in the way of every alert's commit)."""
+        ids = [(notice_id,) for notice_id in notice_ids]
+        if ids:
+            await self.db.run(
+                lambda conn: conn.executemany("DELETE FROM notices WHERE id = ?", ids)
+            )
 
     async def notice_failed(self, notice_id: int, error: str, next_at: datetime) -> None:
         async with self.db.transaction() as tx:
