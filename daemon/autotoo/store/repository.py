@@ -642,15 +642,17 @@ class Repository(ReadModels):
         await self.db.run(partial(writes.enqueue, notices=notices, now=ts(utcnow())))
 
     async def due_notices(self, now: datetime, *, limit: int = 100) -> list[NoticeRow]:
-        async with self.db.reading() as conn:
-            cur = await conn.execute(
+        """The next notices to publish, oldest first (an index read on the loop's thread:
+        the publisher's round follows every submitter round, and a read handed to the
+        SQLite thread would hold the write lock meanwhile)."""
+        rows = self.db.read(
+            lambda conn: conn.execute(
                 "SELECT id, channel, topic, payload, retain, attempts FROM notices "
                 "WHERE next_at <= ? ORDER BY id LIMIT ?",
                 (ts(now), limit),
-            )
-            return [
-                NoticeRow(r[0], r[1], r[2], r[3], bool(r[4]), r[5]) for r in await cur.fetchall()
-            ]
+            ).fetchall()
+        )
+        return [NoticeRow(r[0], r[1], r[2], r[3], bool(r[4]), r[5]) for r in rows]
 
     async def notices_done(self, notice_ids: Sequence[int]) -> None:
         """Forget notices their channels accepted: one short transaction for a round's
