@@ -19,7 +19,7 @@ from autotoo.adapters.publish import WebhookPublisher
 from autotoo.pipeline.publisher import Publisher
 from autotoo.store.db import Database
 from autotoo.store.repository import Repository
-from autotoo.store.rows import Notice
+from autotoo.store.rows import Notice, utcnow
 
 
 async def test_webhook_receives_notices_in_order_and_failures_are_retried(tmp_path) -> None:
@@ -32,55 +32,41 @@ async def test_webhook_receives_notices_in_order_and_failures_are_retried(tmp_pa
         received.append(await request.json())
         return web.Response(text="ok")
 
-    app = web.Application()
-    app.router.add_post("/hooks/T000/B000/secret", hook)
-    server = TestServer(app, host="127.0.0.1")
-    await server.start_server()
-    db = await Database.open(tmp_path / "state.db")
-    repo = Repository(db)
-    async with aiohttp.ClientSession() as session:
-        url = SecretStr(f"http://127.0.0.1:{server.port}/hooks/T000/B000/secret")
-        now = [await _now()]
-        publisher = Publisher(
-            repo, {"webhook": WebhookPublisher(session, url)}, clock=lambda: now[0]
-        )
-        await repo.enqueue(
-            [Notice("webhook", "webhook", {"text": f"step {i}", "state": str(i)}) for i in range(3)]
-        )
+    now = [await _now()]
+    path = "/hooks/T000/B000/secret"
+    async with _webhook(tmp_path, hook, 3, path=path, clock=lambda: now[0]) as (_, repo, publisher):
         assert await publisher.step() == 0  # 503: kept, backing off
         assert len(await repo.due_notices(now[0] + timedelta(days=1))) == 3
         failing["on"] = False
         now[0] += timedelta(minutes=10)
         assert await publisher.step() == 3
-        assert [r["text"] for r in received] == ["step 0", "step 1", "step 2"]
+        assert [r["text"] for r in received] == ["0", "1", "2"]
         assert await repo.due_notices(now[0] + timedelta(days=1)) == []
-    await db.close()
-    await server.close()
     assert "secret" not in json.dumps(received)
 
 
 async def _now():
-    from autotoo.store.rows import utcnow  # noqa: PLC0415
-
     return utcnow()
 
 
 @contextlib.asynccontextmanager
 async def _webhook(
-    tmp_path: Path, handler: Any, texts: int
+    tmp_path: Path, handler: Any, texts: int, *, path: str = "/hook", clock: Any = None
 ) -> AsyncIterator[tuple[Database, Repository, Publisher]]:
-    """A real webhook server with ``handler`` at /hook, a store holding ``texts`` notices
-    for it ({"text": "0"}, ...), and the publisher between them."""
+    """A real webhook server with ``handler`` at ``path``, a store holding ``texts``
+    notices for it ({"text": "0"}, ...), and the publisher between them."""
     app = web.Application()
-    app.router.add_post("/hook", handler)
+    app.router.add_post(path, handler)
     server = TestServer(app, host="127.0.0.1")
     await server.start_server()
     db = await Database.open(tmp_path / "state.db")
     repo = Repository(db)
     try:
         async with aiohttp.ClientSession() as session:
-            url = SecretStr(f"http://127.0.0.1:{server.port}/hook")
-            publisher = Publisher(repo, {"webhook": WebhookPublisher(session, url)})
+            url = SecretStr(f"http://127.0.0.1:{server.port}{path}")
+            publisher = Publisher(
+                repo, {"webhook": WebhookPublisher(session, url)}, clock=clock or utcnow
+            )
             await repo.enqueue(
                 [Notice("webhook", "webhook", {"text": f"{i}"}) for i in range(texts)]
             )
