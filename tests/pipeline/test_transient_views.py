@@ -197,3 +197,18 @@ async def test_observations_and_products_are_on_the_timeline(
     assert job[0].startswith("planned for einstein_probe:01709261081")
     assert any(step.startswith("still planned (released: the TOO was observed") for step in job)
     assert job[-1].startswith("tracking -> done")
+
+
+async def test_a_trigger_on_a_whole_second_is_on_the_timeline(
+    make_emulator: Any, make_pipeline: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """An alert's stored trigger time is its normalized text, which has no fraction on a
+    whole second ('...T08:33:27Z'); the timeline once read it as the store's fixed-width
+    form and failed (seen as a dashboard test failing once in a thousand runs)."""
+    emulator = await make_emulator()
+    p: Pipeline = await make_pipeline(emulator, GRB_RULES)
+    await _feed_burst(p, (p.clock() - timedelta(minutes=20)).replace(microsecond=0))
+    await p.run(rounds=3)
+    out = await _cli(capsys, "transients", "show", KEY, "--db", _db(p))
+    triggers = [r for r in out.splitlines() if "  trigger  " in r]
+    assert [r.split()[0] for r in triggers] == ["+0.0", "+1.0", "+2.0", "+60.0"], triggers

@@ -66,7 +66,8 @@ def position_text(ra: float | None, dec: float | None, error_deg: float | None) 
 
 
 def _when(value: Any) -> datetime | None:
-    """A stored time: ours (fixed width) or a service's ISO text (observations)."""
+    """A stored time: ours (fixed width) or ISO text (a service's observations, an alert's
+    trigger time: no fraction on a whole second)."""
     if not isinstance(value, str) or not value:
         return None
     try:
@@ -342,7 +343,8 @@ class TransientReads:
             normalized = json.loads(a["normalized"])
             instrument = normalized.get("instrument")
             who = f"{a['mission']} {instrument}" if instrument else a["mission"]
-            group_key, trigger = a["group_key"], parse_ts(a["trigger_time"])
+            # the alert's own text (NormalizedAlert.to_json_dict), not the store's fixed width
+            group_key, trigger = a["group_key"], _when(a["trigger_time"])
             if group_key not in triggered and trigger is not None:
                 triggered.add(group_key)
                 add(trigger, "trigger", group_key, f"{group_key} ({who}) triggered")
