@@ -461,4 +461,5 @@ async def test_nothing_is_asked_early_in_dry_run(make_pipeline) -> None:
 
     (row,) = await p.rows()
     assert row.state is S.DONE
+    assert row.key not in p.submitter.early  # never asked early (dry-run ends it before)
     assert arrived == []

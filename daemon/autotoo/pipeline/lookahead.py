@@ -47,14 +47,19 @@ FRESH_S: Final = 30.0  # answers asked early are used within this long, else ask
 SENT_KEPT: Final = 256  # TOOs sent whose positions are remembered against early answers
 
 
-def _asked(row: SubmissionRow) -> TooSpec | None:
-    """The row's TOO spec when it is asked anything before sending and may be asked ahead."""
-    spec = row.spec
-    if row.state is not SubmissionState.PLANNED or not isinstance(spec, TooSpec):
-        return None
-    if spec.checked or not presend.wanted(spec) or approval.needs_asking(row):
+def _askable(spec: object) -> TooSpec | None:
+    """The TOO spec when it is asked anything before sending and its check rewrites
+    nothing first (``checked``): its questions may be asked before its turn."""
+    if not isinstance(spec, TooSpec) or spec.checked or not presend.wanted(spec):
         return None
     return spec
+
+
+def _asked(row: SubmissionRow) -> TooSpec | None:
+    """The row's TOO spec when it may be asked ahead (planned, and no approval awaited)."""
+    if row.state is not SubmissionState.PLANNED or approval.needs_asking(row):
+        return None
+    return _askable(row.spec)
 
 
 class Lookahead:
@@ -164,10 +169,8 @@ class EarlyAsks:
         """Ask ``plan``'s questions now (``ask(spec)``), if they may be (False: they are
         asked at its turn). The caller has checked what the row adds (due now, not in
         dry-run, one instance)."""
-        spec = plan.spec
-        if not isinstance(spec, TooSpec) or spec.checked or not presend.wanted(spec):
-            return False
-        if spec.approve is not None or presend.position_of(spec) is None:
+        spec = _askable(plan.spec)
+        if spec is None or spec.approve is not None or presend.position_of(spec) is None:
             return False
         if plan.key in self._asked or len(self._asked) >= self._depth:
             return False

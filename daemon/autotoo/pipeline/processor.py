@@ -383,11 +383,12 @@ class Processor(Worker):
             ]
             for alert_id, parsed in parsed_now.items():
                 self._remember(alert_id, parsed)
-            if self.foresee([e.outcome for e in evaluated if e.outcome.plans]):
+            outcomes = [e.outcome for e in evaluated]
+            if self.foresee(outcomes):
                 await _questions_leave()
             try:
                 ids = await self.repo.commit_alerts(
-                    [e.outcome for e in evaluated],
+                    outcomes,
                     [(row.id, reason) for row, reason in unparsed],
                     duplicates,
                     mark=self._mark,
