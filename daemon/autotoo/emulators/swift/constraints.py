@@ -70,18 +70,23 @@ def constrained_until(rules: SwiftRules, ra: float, dec: float, when: datetime) 
     sun_ok = _separation_ok(sun, target, rules.sun_min_deg)
     moon_ok = _separation_ok(moon, target, rules.moon_min_deg)
 
-    def ok(t: datetime) -> bool:
-        i_sun = min(len(sun_ok) - 1, round((t - sun_start) / SUN_STEP))
-        i_moon = round((t - moon_start) / MOON_STEP)
-        moon_free = bool(moon_ok[i_moon]) if i_moon < len(moon_ok) else True
-        return bool(sun_ok[i_sun]) and moon_free and _pole_ok(rules, target, t)
-
-    if ok(when):
-        return None
-    t = when
+    # The times tried: ``when``, then every MOON_STEP up to the horizon. The Sun and Moon
+    # are looked up for all of them at once; the orbit pole, a narrow band, only for those
+    # they leave free, in order (one at a time, this took up to ~100 ms per submission).
     horizon = when + SUN_SPAN - timedelta(days=1)
-    while t < horizon:
-        t += MOON_STEP
-        if ok(t):
-            return t.replace(second=0, microsecond=0)
+    steps = np.arange(math.ceil((horizon - when) / MOON_STEP) + 1)
+    step_s = MOON_STEP.total_seconds()
+    i_sun = np.rint(
+        ((when - sun_start).total_seconds() + steps * step_s) / SUN_STEP.total_seconds()
+    )
+    i_sun = np.minimum(len(sun_ok) - 1, i_sun).astype(np.int64)
+    i_moon = np.rint(((when - moon_start).total_seconds() + steps * step_s) / step_s)
+    i_moon = i_moon.astype(np.int64)
+    moon_free = np.ones(len(steps), dtype=bool)
+    inside = i_moon < len(moon_ok)
+    moon_free[inside] = moon_ok[i_moon[inside]]
+    for k in np.flatnonzero(sun_ok[i_sun] & moon_free):
+        t = when + int(k) * MOON_STEP
+        if _pole_ok(rules, target, t):
+            return None if k == 0 else t.replace(second=0, microsecond=0)
     return horizon.replace(second=0, microsecond=0)

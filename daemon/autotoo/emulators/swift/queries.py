@@ -19,7 +19,7 @@ from typing import Any, Final
 from aiohttp import web
 from multidict import MultiMapping
 
-from autotoo.emulators.sky import Observation, Target, angular_separation_deg
+from autotoo.emulators.sky import Observation, Target, within_deg
 from autotoo.emulators.swift import orbit
 from autotoo.emulators.swift.service import SwiftService
 from autotoo.emulators.swift.v2 import SERVICE
@@ -160,7 +160,7 @@ def _pick(
             continue
         if sel["position"] is not None:
             ra, dec, radius = sel["position"]
-            if angular_separation_deg(ra, dec, target.ra, target.dec) > radius:
+            if not within_deg(ra, dec, target.ra, target.dec, radius):
                 continue
         for obs in service.sky.observations(target.target_id, completed_only=flown):
             if obs.start > until or (sel["obs_ids"] and obs.obsid not in sel["obs_ids"]):

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from autotoo.emulators.sky import Observation, Sky, XraySource, angular_separation_deg
+from autotoo.emulators.sky import Observation, Sky, XraySource, within_deg
 from autotoo.emulators.swift.catalog import UVOT_MODES, filters_of
 from autotoo.emulators.swift.constraints import constrained_until
 from autotoo.emulators.swift.forms import TooFormV1
@@ -141,7 +141,7 @@ class SwiftService:
     def bright_star(self, ra: float, dec: float) -> str | None:
         radius = self.rules.bright_star_radius_arcmin / 60.0
         for name, s_ra, s_dec, _vmag in self.rules.bright_stars:
-            if angular_separation_deg(ra, dec, s_ra, s_dec) <= radius:
+            if within_deg(ra, dec, s_ra, s_dec, radius):
                 return name
         return None
 
@@ -187,11 +187,11 @@ class SwiftService:
         window = self.rules.duplicate_window
         self._recent = [r for r in self._recent if now - r.at <= window]  # forget the old
         for r in reversed(self._recent):
-            if (
-                r.username == username
+            if (  # the position first: it rules out nearly every recent request, cheaply
+                within_deg(r.ra, r.dec, form.ra, form.dec, radius)
+                and r.username == username
                 and r.debug == form.debug
                 and r.content == content
-                and angular_separation_deg(r.ra, r.dec, form.ra, form.dec) <= radius
             ):
                 return r.too_id
         return None
@@ -243,26 +243,29 @@ class SwiftService:
         a TOO whose acceptance reply it lost)."""
         now = self.now
         out = []
-        for entry in sorted(self.toos.values(), key=lambda e: e.too_id, reverse=True):
-            if not (entry.approved(now) or entry.username == viewer):
-                continue
-            if too_id is not None and entry.too_id != too_id:
-                continue
+        end = begin + timedelta(days=length_days or 1.0) if begin is not None else None
+        if too_id is not None:
+            one = self.toos.get(too_id)
+            entries = [one] if one is not None else []
+        else:
+            entries = list(self.toos.values())
+        for entry in entries:
             if owner is not None and entry.username != owner:
                 continue
             if year is not None and entry.timestamp.year != year:
                 continue
-            if begin is not None:
-                end = begin + timedelta(days=length_days or 1.0)
-                if not begin <= entry.timestamp <= end:
-                    continue
+            if begin is not None and end is not None and not begin <= entry.timestamp <= end:
+                continue
             if (
                 ra is not None
                 and dec is not None
-                and angular_separation_deg(ra, dec, entry.form.ra, entry.form.dec) > (radius or 0.2)
+                and not within_deg(ra, dec, entry.form.ra, entry.form.dec, radius or 0.2)
             ):
                 continue
+            if not (entry.approved(now) or entry.username == viewer):
+                continue
             out.append(entry)
+        out.sort(key=lambda e: e.too_id, reverse=True)  # newest first, as the service lists
         return out[:limit] if limit else out
 
     def flown(self, obs: Observation) -> bool:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from autotoo.emulators.sky import angular_separation_deg
+from autotoo.emulators.sky import within_deg
 from autotoo.emulators.swift.forms import XRT_NAMES
 from autotoo.emulators.swift.service import SwiftService, TooEntry
 
@@ -79,7 +79,7 @@ def calendar_matching(
         if (
             ra is not None
             and dec is not None
-            and angular_separation_deg(ra, dec, too.form.ra, too.form.dec) > within
+            and not within_deg(ra, dec, too.form.ra, too.form.dec, within)
         ):
             continue
         for item in calendar(service, too, v1=v1):
