@@ -8,6 +8,7 @@ from datetime import timedelta
 import aiohttp
 import jwt
 import pytest
+from pydantic import ValidationError
 
 from autotoo.emulators.sky import Sky
 from autotoo.emulators.swift.constraints import constrained_until
@@ -249,3 +250,44 @@ async def test_v2_server_side_content_rules(
     assert body["status"]["status"] == "Rejected"
     assert any(e.startswith(error) for e in body["status"]["errors"])
     assert not emulator.swift.toos
+
+
+@pytest.mark.parametrize(
+    ("tiles", "accepted"), [("19", True), ("Other", True), ("5", False), ("nineteen", False)]
+)
+async def test_v2_number_of_tiles_is_one_of_the_patterns(
+    emulator: Emulator, tiles: str, accepted: bool
+) -> None:
+    """The form's field is one of '4', '7', '19', '37' or 'Other' (swifttools 4's schema)."""
+    jar = aiohttp.CookieJar(unsafe=True)
+    async with aiohttp.ClientSession(cookie_jar=jar) as http:
+        login = {"username": "myuser", "password": "my_shared_secret"}
+        async with http.post(f"{emulator.swift_v2_url}/login", json=login) as r:
+            assert r.status == 200
+        form = BASE_FORM | {
+            "tiling": "true",
+            "tiling_justification": "a GW error region",
+            "number_of_tiles": tiles,
+        }
+        async with http.post(f"{emulator.swift_v2_url}/swift/too", data=form) as r:
+            status, body = r.status, await r.json()
+    if accepted:
+        assert status == 201, body
+        (too,) = emulator.swift.toos.values()
+        assert too.form.number_of_tiles == tiles
+    else:
+        assert status == 422, body
+        (problem,) = body["detail"]
+        assert problem["loc"][-1] == "number_of_tiles"
+        assert problem["msg"] == "Input should be '4', '7', '19', '37' or 'Other'"
+        assert not emulator.swift.toos
+
+
+def test_v1_number_of_tiles_may_be_a_number() -> None:
+    """swifttools 3 sends an int; the v1 service reads it as the same pattern."""
+    from autotoo.emulators.swift.forms import TooFormV1  # noqa: PLC0415
+
+    base = {k: v for k, v in BASE_FORM.items() if k != "xrt_countrate"} | {"tiling": True}
+    assert TooFormV1.model_validate(base | {"number_of_tiles": 19}).number_of_tiles == "19"
+    with pytest.raises(ValidationError):
+        TooFormV1.model_validate(base | {"number_of_tiles": 5})

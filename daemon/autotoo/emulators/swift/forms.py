@@ -68,7 +68,7 @@ class TooFormV1(BaseModel):
     proposal_trigger_just: str | None = None
     xrt_mode: int = 7
     tiling: bool = False
-    number_of_tiles: str | None = None
+    number_of_tiles: Literal["4", "7", "19", "37", "Other"] | None = None
     exposure_time_per_tile: float | None = None
     tiling_justification: str | None = None
     debug: bool = False
@@ -76,6 +76,12 @@ class TooFormV1(BaseModel):
     validate_only: bool = False
 
     _t = field_validator("grb_triggertime", mode="before")(_utc)
+
+    @field_validator("number_of_tiles", mode="before")
+    @classmethod
+    def _tiles_as_text(cls, value: Any) -> Any:
+        """v1 clients send the count as a number (``19``), v2 forms as text (``"19"``)."""
+        return str(value) if isinstance(value, int) and not isinstance(value, bool) else value
 
     @field_validator("xrt_mode", mode="before")
     @classmethod
