@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from datetime import timedelta
+from typing import Any
 
 import aiohttp
 import jwt
@@ -26,6 +27,18 @@ BASE_FORM = {
     "science_just": "s", "immediate_objective": "i", "exp_time_just": "e", "exposure": "1000",
     "xrt_countrate": "1", "username": "myuser",
 }  # fmt: skip
+
+
+async def _post_form(
+    url: str, form: dict[str, str], *, user: tuple[str, str] = ("myuser", "my_shared_secret")
+) -> tuple[int, dict[str, Any]]:
+    """Log in to the v2 service at ``url`` as ``user`` and POST a TOO form: (status, body)."""
+    async with aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as http:
+        login = {"username": user[0], "password": user[1]}
+        async with http.post(f"{url}/login", json=login) as r:
+            assert r.status == 200
+        async with http.post(f"{url}/swift/too", data=form) as r:
+            return r.status, await r.json()
 
 
 async def test_v2_paths_with_and_without_slash_and_anonymous_reads(emulator: Emulator) -> None:
@@ -74,15 +87,8 @@ async def test_v2_expired_session_is_renewed_once(emulator: Emulator) -> None:
 async def test_v2_username_must_match_the_session(make_emulator: MakeEmulator) -> None:
     users = Users(swift={"myuser": "my_shared_secret", "other": "s2"})
     emu = await make_emulator(users=users)
-    jar = aiohttp.CookieJar(unsafe=True)
-    async with aiohttp.ClientSession(cookie_jar=jar) as http:
-        login = {"username": "other", "password": "s2"}
-        async with http.post(f"{emu.swift_v2_url}/login", json=login) as r:
-            assert r.status == 200
-        form = BASE_FORM
-        async with http.post(f"{emu.swift_v2_url}/swift/too", data=form) as r:
-            assert r.status == 400
-            body = await r.json()
+    status, body = await _post_form(emu.swift_v2_url, BASE_FORM, user=("other", "s2"))
+    assert status == 400
     assert body["status"]["errors"] == ["TOO username does not match the logged-in user."]
 
 
@@ -238,15 +244,9 @@ async def test_repeat_window_and_debug_namespace(make_emulator: MakeEmulator) ->
 async def test_v2_server_side_content_rules(
     emulator: Emulator, change: dict[str, str], error: str
 ) -> None:
-    jar = aiohttp.CookieJar(unsafe=True)
-    async with aiohttp.ClientSession(cookie_jar=jar) as http:
-        login = {"username": "myuser", "password": "my_shared_secret"}
-        async with http.post(f"{emulator.swift_v2_url}/login", json=login) as r:
-            assert r.status == 200
-        form = {k: v for k, v in (BASE_FORM | change).items() if v != ""}
-        async with http.post(f"{emulator.swift_v2_url}/swift/too", data=form) as r:
-            assert r.status == 400
-            body = await r.json()
+    form = {k: v for k, v in (BASE_FORM | change).items() if v != ""}
+    status, body = await _post_form(emulator.swift_v2_url, form)
+    assert status == 400
     assert body["status"]["status"] == "Rejected"
     assert any(e.startswith(error) for e in body["status"]["errors"])
     assert not emulator.swift.toos
@@ -259,18 +259,12 @@ async def test_v2_number_of_tiles_is_one_of_the_patterns(
     emulator: Emulator, tiles: str, accepted: bool
 ) -> None:
     """The form's field is one of '4', '7', '19', '37' or 'Other' (swifttools 4's schema)."""
-    jar = aiohttp.CookieJar(unsafe=True)
-    async with aiohttp.ClientSession(cookie_jar=jar) as http:
-        login = {"username": "myuser", "password": "my_shared_secret"}
-        async with http.post(f"{emulator.swift_v2_url}/login", json=login) as r:
-            assert r.status == 200
-        form = BASE_FORM | {
-            "tiling": "true",
-            "tiling_justification": "a GW error region",
-            "number_of_tiles": tiles,
-        }
-        async with http.post(f"{emulator.swift_v2_url}/swift/too", data=form) as r:
-            status, body = r.status, await r.json()
+    form = BASE_FORM | {
+        "tiling": "true",
+        "tiling_justification": "a GW error region",
+        "number_of_tiles": tiles,
+    }
+    status, body = await _post_form(emulator.swift_v2_url, form)
     if accepted:
         assert status == 201, body
         (too,) = emulator.swift.toos.values()
