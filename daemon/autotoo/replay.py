@@ -1,7 +1,7 @@
 """Replay: saved alerts through the daemon's own decisions and planning, with nothing sent.
 
 ``autotoo replay`` answers "what would the daemon have done with these alerts?". It calls
-the same code the daemon runs -- :func:`~autotoo.pipeline.processor.decide_rules` and
+the same code the daemon runs -- :func:`~autotoo.pipeline.decide.decide_rules` and
 :func:`~autotoo.pipeline.planner.plan_alert` -- against an in-memory event grouping instead of
 the store, so updates of one event see the earlier alerts and ``once_per: event`` plans once.
 Events are associated into transients as the processor does, in memory
@@ -34,9 +34,9 @@ from autotoo.alerts.streams import topic_of_payload
 from autotoo.durations import human_duration
 from autotoo.pipeline import presend
 from autotoo.pipeline.associator import MemoryAssociator
+from autotoo.pipeline.decide import RuleOutcome, decide_rules, impossible, transient_view
 from autotoo.pipeline.keys import alert_identity, content_key, inbox_key
 from autotoo.pipeline.planner import Plan, plan_alert
-from autotoo.pipeline.processor import RuleOutcome, decide_rules, impossible, transient_view
 from autotoo.pipeline.settings import PipelineSettings
 from autotoo.rules import Decision, RuleSet
 from autotoo.store.rows import Notice, PlannedSubmission, SubmissionRow, SubmissionState
@@ -442,7 +442,7 @@ class Replay:
         d = outcome.decision
         reason = outcome.record.reason if outcome.render_error else d.reason
         covered = plan.covered.get(d.rule) if outcome.matched is not None else None
-        if covered is not None:  # the processor's words (its ``_covered``)
+        if covered is not None:  # the processor's words (pipeline/decide.py, ``covered``)
             reason = f"{reason}; {covered}"
         report = RuleReport(d, outcome.matched is not None, reason)
         if outcome.matched is None:

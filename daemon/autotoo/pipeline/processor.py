@@ -13,28 +13,29 @@ import collections
 import dataclasses
 import logging
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
-from typing import Any
 
 from autotoo.alerts import AlertParseError, NormalizedAlert, parse_alert
 from autotoo.alerts.skymaps import SKYMAPS
 from autotoo.logs import bind, get_logger, info_soon, unbind
 from autotoo.memory import return_freed_memory
 from autotoo.pipeline.associator import Associator
+from autotoo.pipeline.decide import (
+    covered,
+    decide_rules,
+    impossible,
+    not_acted_on,
+    transient_view,
+)
 from autotoo.pipeline.keys import alert_identity, content_key
-from autotoo.pipeline.planner import MatchedRule, plan_alert
+from autotoo.pipeline.planner import plan_alert
 from autotoo.pipeline.ports import SkymapPort
 from autotoo.pipeline.settings import Clock, PipelineSettings, system_clock
-from autotoo.pipeline.skymaps import fetch_skymaps, without_skymap
+from autotoo.pipeline.skymaps import fetch_skymaps
 from autotoo.pipeline.worker import Worker
 from autotoo.rules import (
-    AlertContext,
-    Decision,
-    RenderError,
     RuleSet,
-    evaluate,
-    render_actions,
     warm_up,
     warm_up_skymaps,
 )
@@ -44,13 +45,11 @@ from autotoo.store.rows import (
     REPROCESSED,
     AlertOutcome,
     AssociationRecord,
-    DecisionRecord,
     Duplicate,
     EventHistory,
     InboxRow,
     TransientHistory,
 )
-from autotoo.store.specs import ApprovalPolicy, RuleBudget, XrtRetry
 
 log = get_logger("autotoo.processor")
 
@@ -77,116 +76,6 @@ class ProcessorCounters:
     duplicates: int = 0  # parsed copies of an alert already evaluated (same IVORN)
     matches: collections.Counter[str] = dataclasses.field(default_factory=collections.Counter)
     planned: int = 0
-
-
-@dataclasses.dataclass(frozen=True, slots=True)
-class RuleOutcome:
-    """One rule's decision on one alert, as the store records it and the planner needs it."""
-
-    decision: Decision
-    record: DecisionRecord
-    matched: MatchedRule | None  # None: no match, or the actions could not be rendered
-    render_error: str | None = None
-
-
-def decide_rules(
-    ruleset: RuleSet,
-    alert: NormalizedAlert,
-    earlier: Sequence[NormalizedAlert],
-    now: datetime,
-    *,
-    explain: bool = False,
-    transient: Mapping[str, Any] | None = None,
-) -> list[RuleOutcome]:
-    """Evaluate every rule and render the actions of the matched ones (pure).
-
-    Shared by the processor and ``autotoo replay`` (``explain=True``: a decision for every
-    rule), so that a replay shows exactly what the daemon would plan.
-    """
-    ctx = AlertContext(alert, earlier, now, transient)
-    outcomes = []
-    for decision in evaluate(ruleset, alert, earlier, now=now, context=ctx, explain=explain):
-        reason = decision.reason + (f" [{decision.clause}]" if decision.clause else "")
-        matched_ok, matched, problem = decision.matched, None, None
-        rule = ruleset.get(decision.rule)
-        if matched_ok and rule is not None:
-            try:
-                actions = render_actions(rule, ctx)
-            except RenderError as exc:
-                matched_ok, problem = False, str(exc)
-                reason = f"matched, but rendering failed: {exc}"
-                log.warning("rule actions could not be rendered", rule=decision.rule, error=problem)
-            else:
-                spec = rule.spec
-                matched = MatchedRule(
-                    name=spec.name,
-                    actions=actions,
-                    settle=spec.settle,
-                    once_per=spec.once_per,
-                    budget=RuleBudget(spec.budget.max, spec.budget.per) if spec.budget else None,
-                    xrt_retry=XrtRetry(spec.xrt_products.retry.every, spec.xrt_products.retry.for_)
-                    if spec.xrt_products
-                    else None,
-                    channels=[c["channel"] for c in actions.notify] or None,
-                    approve=ApprovalPolicy(spec.approve.within) if spec.approve else None,
-                    priority=spec.priority,
-                    repoint_beyond_deg=spec.repoint.beyond_arcmin / 60.0 if spec.repoint else None,
-                    account=spec.account,
-                )
-        if rule is not None and rule.uses_skymaps:
-            reason += without_skymap(alert, decision.error)
-        record = DecisionRecord(decision.rule, decision.digest, matched_ok, reason, decision.error)
-        outcomes.append(RuleOutcome(decision, record, matched, problem))
-    return outcomes
-
-
-def transient_view(association: AssociationRecord) -> dict[str, Any]:
-    """``event.transient`` in conditions and templates."""
-    members = association.members
-    return {
-        "key": association.transient_key,
-        "events": [group_key for group_key, _ in members],
-        "missions": sorted({mission for _, mission in members}),
-        "joined": association.joined,
-        "reason": association.reason,
-    }
-
-
-def impossible(alert: NormalizedAlert, now: datetime, max_clock_skew: timedelta) -> str | None:
-    """Why a parsed alert cannot be real (None: nothing says so).
-
-    Such an alert is refused whole -- stored as unparsed with this reason, never grouped
-    into an event, never evaluated -- rather than evaluated with its matches withheld: a
-    future-dated copy must not become an event's best position or its history, and an
-    alert that names no event would be an event of its own at every copy (one TOO each).
-    """
-    if not alert.names_event:
-        return "refused: the alert names no event (no id, event name or trigger number)"
-    for label, when in (("trigger", alert.trigger_time), ("issue", alert.issued_time)):
-        if when is not None and when - now > max_clock_skew:
-            return (
-                f"refused: its {label} time {when.isoformat()} lies in the future "
-                f"(now {now.isoformat(timespec='seconds')}, max_clock_skew {max_clock_skew})"
-            )
-    return None
-
-
-def _covered(outcome: RuleOutcome, by: str | None) -> RuleOutcome:
-    """A match whose request another rule's request for the transient already makes."""
-    if by is None or outcome.matched is None:
-        return outcome
-    record = dataclasses.replace(outcome.record, reason=f"{outcome.record.reason}; {by}")
-    return dataclasses.replace(outcome, record=record)
-
-
-def _not_acted_on(outcome: RuleOutcome, why: str) -> RuleOutcome:
-    """A match the daemon must not act on (e.g. an alert older than max_alert_age)."""
-    if outcome.matched is None:
-        return outcome
-    record = dataclasses.replace(
-        outcome.record, matched=False, reason=f"matched, but {why}: not acted on"
-    )
-    return dataclasses.replace(outcome, record=record, matched=None)
 
 
 async def _questions_leave() -> None:
@@ -481,7 +370,7 @@ class Processor(Worker):
             unbind("inbox_id", "event")
         too_old = self._too_old(alert, now)
         if too_old is not None:
-            outcomes = [_not_acted_on(o, too_old) for o in outcomes]
+            outcomes = [not_acted_on(o, too_old) for o in outcomes]
         matched = [o.matched for o in outcomes if o.matched is not None]
         existing = {s.id: s for s in (history.submissions if history is not None else [])}
         for sub in requested.submissions if requested is not None else []:
@@ -498,7 +387,7 @@ class Processor(Worker):
             priorities=ruleset.priorities,
         )
         if plan.covered:
-            outcomes = [_covered(o, plan.covered.get(o.record.rule)) for o in outcomes]
+            outcomes = [covered(o, plan.covered.get(o.record.rule)) for o in outcomes]
         outcome = AlertOutcome(
             inbox_id=row.id,
             normalized=alert.to_json_dict(),
