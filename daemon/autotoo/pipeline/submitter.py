@@ -71,7 +71,6 @@ class Submitter(SubmissionOutcomes):
     def __init__(self, *args: Any, instance: str = "local", **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.instance = instance  # this daemon's id in `instances` (the leases' owner)
-        self._lease = None  # the claim on the row in hand (shared store only)
         self.early = EarlyAsks()
 
     def foresee(self, outcomes: Sequence[AlertOutcome]) -> bool:
