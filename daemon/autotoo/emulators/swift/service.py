@@ -243,7 +243,7 @@ class SwiftService:
         a TOO whose acceptance reply it lost)."""
         now = self.now
         out = []
-        end = begin + timedelta(days=length_days or 1.0) if begin is not None else None
+        window = (begin, begin + timedelta(days=length_days or 1.0)) if begin else None
         if too_id is not None:
             one = self.toos.get(too_id)
             entries = [one] if one is not None else []
@@ -254,7 +254,7 @@ class SwiftService:
                 continue
             if year is not None and entry.timestamp.year != year:
                 continue
-            if begin is not None and end is not None and not begin <= entry.timestamp <= end:
+            if window is not None and not window[0] <= entry.timestamp <= window[1]:
                 continue
             if (
                 ra is not None
