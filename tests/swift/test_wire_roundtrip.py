@@ -56,7 +56,8 @@ def test_v2_form_reads_back(request: TooRequest) -> None:
     assert form.debug is sent.debug
     assert not form.validate_only
     assert sent.science_just is not None
-    assert form.science_just.startswith(sent.science_just)
+    # the wire drops trailing whitespace before the marker (swift/wire.py, a folded scalar)
+    assert form.science_just.startswith(sent.science_just.rstrip())
 
 
 @settings(max_examples=60, deadline=None)
