@@ -356,9 +356,16 @@ async def _serve_emulators(stack: contextlib.AsyncExitStack, speed: float) -> st
     runner = web.AppRunner(create_app(sky=sky))
     await runner.setup()
     stack.push_async_callback(runner.cleanup)
-    port = free_port()
-    await web.TCPSite(runner, "127.0.0.1", port).start()
-    return f"http://127.0.0.1:{port}"
+    # Bound here, port 0, and handed over open: no other process can take the port between
+    # choosing it and listening on it (as free_port's check then bind would allow).
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    try:
+        sock.bind(("127.0.0.1", 0))
+        await web.SockSite(runner, sock).start()
+    except BaseException:
+        sock.close()
+        raise
+    return f"http://127.0.0.1:{sock.getsockname()[1]}"
 
 
 async def _feed_and_follow(
