@@ -21,9 +21,9 @@ from autotoo.logs import get_logger
 from autotoo.pipeline.ports import PublishPort
 from autotoo.pipeline.settings import Clock, system_clock
 from autotoo.store.errors import StorageUnavailableError
+from autotoo.store.outbox import to_json
 from autotoo.store.repository import Repository
 from autotoo.store.rows import Notice
-from autotoo.store.writes import to_json
 
 log = get_logger("autotoo.publisher")
 

@@ -5,7 +5,7 @@ PostgreSQL database must never both send one due row. Before handling a row an i
 *claims* it (:meth:`Leases.claim`): one conditional UPDATE that succeeds only if nobody else
 holds a live lease, and that increments the row's ``lease_token``. The move to 'submitting'
 (the durable commit before the POST) is then *fenced* (:class:`Fence`, applied by
-``writes.move``): it requires the same owner, the same token, a lease not yet expired and
+``outbox.move``): it requires the same owner, the same token, a lease not yet expired and
 the request as it was read, so an instance that was paused past its lease, or whose row was
 taken over or replanned meanwhile, cannot commit it and so cannot POST.
 

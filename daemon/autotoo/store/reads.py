@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from autotoo.store import payloads, writes
+from autotoo.store import outbox, payloads
 from autotoo.store.db import Database
 from autotoo.store.rows import (
     Api,
@@ -25,9 +25,9 @@ from autotoo.store.rows import (
 )
 from autotoo.store.transient_reads import TransientReads
 
-_SUBMISSION_COLUMNS = writes.SUBMISSION_COLUMNS
-_SUBMISSION_FROM = writes.SUBMISSION_FROM
-_submission = writes.submission_row
+_SUBMISSION_COLUMNS = outbox.SUBMISSION_COLUMNS
+_SUBMISSION_FROM = outbox.SUBMISSION_FROM
+_submission = outbox.submission_row
 
 
 def inbox_row(row: sqlite3.Row) -> InboxRow:

@@ -16,7 +16,7 @@ from datetime import datetime
 from functools import partial
 from typing import Any
 
-from autotoo.store import budgets, payloads, writes
+from autotoo.store import budgets, outbox, payloads, writes
 from autotoo.store.db import Database
 from autotoo.store.leases import Fence, Leases, advance_mark
 from autotoo.store.reads import ReadModels, event_row, inbox_row
@@ -58,10 +58,10 @@ _COUNT_QUERIES = (
 )
 
 
-_json = writes.to_json
-_submission = writes.submission_row
-_SUBMISSION_COLUMNS = writes.SUBMISSION_COLUMNS
-_SUBMISSION_FROM = writes.SUBMISSION_FROM
+_json = outbox.to_json
+_submission = outbox.submission_row
+_SUBMISSION_COLUMNS = outbox.SUBMISSION_COLUMNS
+_SUBMISSION_FROM = outbox.SUBMISSION_FROM
 
 
 class Repository(ReadModels):
@@ -212,12 +212,12 @@ class Repository(ReadModels):
                         raw = payloads.decode(got[1], bytes(got[0]))
                     sources.append((int(alert_id), topic, raw))
                 subs = conn.execute(
-                    f"SELECT {writes.SUBMISSION_COLUMNS} FROM {writes.SUBMISSION_FROM} "  # noqa: S608
+                    f"SELECT {outbox.SUBMISSION_COLUMNS} FROM {outbox.SUBMISSION_FROM} "  # noqa: S608
                     "WHERE s.event_id = ? ORDER BY s.id DESC LIMIT 1000",
                     (event_id,),
                 ).fetchall()
                 found[key] = EventHistory(
-                    event_id, sources, [writes.submission_row(r) for r in subs]
+                    event_id, sources, [outbox.submission_row(r) for r in subs]
                 )
             return found
 
@@ -314,7 +314,7 @@ class Repository(ReadModels):
         detail: str | None = None,
         durable: bool = False,
         notices: Iterable[Notice] = (),
-        children: writes.NoticesFor | None = None,
+        children: outbox.NoticesFor | None = None,
         fence: Fence | None = None,
         budget: Sequence[budgets.BudgetCap] = (),
         **fields: Any,
@@ -335,7 +335,7 @@ class Repository(ReadModels):
 
         def move(conn: sqlite3.Connection) -> tuple[SubmissionRow, list[Settled]]:
             budgets.check(conn, budget, shared=self.db.shared)
-            row = writes.move(
+            row = outbox.move(
                 conn,
                 sub_id,
                 expect=expect,
@@ -348,7 +348,7 @@ class Repository(ReadModels):
             )
             settled = []
             if to.terminal:
-                settled = writes.settle_waiting(
+                settled = outbox.settle_waiting(
                     conn, ts(now), parent_id=sub_id, notices_for=children
                 )
             return row, settled
@@ -367,7 +367,7 @@ class Repository(ReadModels):
         parent_id: int | None,
         added: str,
         notices: Iterable[Notice] = (),
-        children: writes.NoticesFor | None = None,
+        children: outbox.NoticesFor | None = None,
         **fields: Any,
     ) -> SubmissionRow | None:
         """:meth:`transition` and the follow-up it calls for (a policy resubmission, a new
@@ -379,7 +379,7 @@ class Repository(ReadModels):
         now = utcnow()
 
         def move(conn: sqlite3.Connection) -> tuple[SubmissionRow | None, list[Settled]]:
-            old = writes.move(
+            old = outbox.move(
                 conn,
                 sub_id,
                 expect=expect,
@@ -389,15 +389,15 @@ class Repository(ReadModels):
                 notices=notices,
                 now=now,
             )
-            new_id = writes.insert_submission(conn, old.event_id, plan, parent_id, ts(now))
+            new_id = outbox.insert_submission(conn, old.event_id, plan, parent_id, ts(now))
             if new_id is not None:
-                writes.log_state(conn, new_id, None, "planned", added)
+                outbox.log_state(conn, new_id, None, "planned", added)
             settled = []
             if to.terminal:
-                settled = writes.settle_waiting(
+                settled = outbox.settle_waiting(
                     conn, ts(now), parent_id=sub_id, notices_for=children
                 )
-            return (writes.submission_by_id(conn, new_id) if new_id else None), settled
+            return (outbox.submission_by_id(conn, new_id) if new_id else None), settled
 
         new, settled = await self.db.run(move, durable=True)
         self.on_settled(settled)
@@ -410,22 +410,22 @@ class Repository(ReadModels):
         now = ts(utcnow())
 
         def add(conn: sqlite3.Connection) -> SubmissionRow | None:
-            new_id = writes.insert_submission(conn, plan_event_id, plan, parent_id, now)
+            new_id = outbox.insert_submission(conn, plan_event_id, plan, parent_id, now)
             if new_id is None:
                 return None
-            writes.log_state(conn, new_id, None, "planned", detail)
-            return writes.submission_by_id(conn, new_id)
+            outbox.log_state(conn, new_id, None, "planned", detail)
+            return outbox.submission_by_id(conn, new_id)
 
         return await self.db.run(add, durable=True)
 
     async def settle_waiting(
-        self, *, now: datetime, notices_for: writes.NoticesFor | None
+        self, *, now: datetime, notices_for: outbox.NoticesFor | None
     ) -> list[Settled]:
         """Settle every waiting row whose parent's outcome is known (the consistency sweep;
-        see :func:`writes.settle_waiting`), in one transaction; what changed. A released row
+        see :func:`outbox.settle_waiting`), in one transaction; what changed. A released row
         is due at ``now``."""
         return await self.db.run(
-            partial(writes.settle_waiting, now=ts(now), notices_for=notices_for), durable=True
+            partial(outbox.settle_waiting, now=ts(now), notices_for=notices_for), durable=True
         )
 
     async def ended_without_successor(
@@ -446,7 +446,7 @@ class Repository(ReadModels):
             return [_submission(r) for r in await cur.fetchall()]
 
     async def submission(self, sub_id: int) -> SubmissionRow | None:
-        return self.db.read(partial(writes.submission_by_id, sub_id=sub_id))
+        return self.db.read(partial(outbox.submission_by_id, sub_id=sub_id))
 
     async def submission_by_key(self, key: str) -> SubmissionRow | None:
         async with self.db.reading() as conn:
@@ -565,7 +565,7 @@ class Repository(ReadModels):
     async def add_observations(self, sub_id: int, observations: Iterable[dict[str, Any]]) -> int:
         """Insert observations not yet known; return how many were new."""
         return await self.db.run(
-            partial(writes.add_observations, sub_id=sub_id, observations=observations)
+            partial(outbox.add_observations, sub_id=sub_id, observations=observations)
         )
 
     async def record_observations(
@@ -585,10 +585,10 @@ class Repository(ReadModels):
         observations = list(observations)
 
         def record(conn: sqlite3.Connection) -> tuple[int, list[Settled]]:
-            added = writes.add_observations(conn, sub_id, observations)
+            added = outbox.add_observations(conn, sub_id, observations)
             if added:
-                writes.enqueue(conn, notices, at)
-            return added, writes.settle_waiting(conn, at, parent_id=sub_id)
+                outbox.enqueue(conn, notices, at)
+            return added, outbox.settle_waiting(conn, at, parent_id=sub_id)
 
         return await self.db.run(record)
 
@@ -622,7 +622,7 @@ class Repository(ReadModels):
             ).fetchone()
             if new is None:
                 return False
-            writes.enqueue(conn, notices, now)
+            outbox.enqueue(conn, notices, now)
             return True
 
         return await self.db.run(put, durable=True)
@@ -639,7 +639,7 @@ class Repository(ReadModels):
 
     # ---- notices (publish outbox) --------------------------------------------------------
     async def enqueue(self, notices: Sequence[Notice]) -> None:
-        await self.db.run(partial(writes.enqueue, notices=notices, now=ts(utcnow())))
+        await self.db.run(partial(outbox.enqueue, notices=notices, now=ts(utcnow())))
 
     async def due_notices(self, now: datetime, *, limit: int = 100) -> list[NoticeRow]:
         """The next notices to publish, oldest first (an index read on the loop's thread:
