@@ -15,26 +15,14 @@ import subprocess
 import sys
 import threading
 import time
-from datetime import UTC, datetime
 from pathlib import Path
 
 from autotoo.pipeline.intake import Inbox
-from autotoo.sources.base import Received
 from autotoo.store.db import Database
 from autotoo.store.errors import StorageUnavailableError, StoreError
 from autotoo.store.repository import Repository
 from tests.chaos.state_fs import fill, tmpfs
-from tests.chaos.streams import EP_TOPIC, ep_alert
-
-
-def _message(number: int) -> Received:
-    return Received.create(
-        raw=ep_alert(number),
-        identity=f"disk:{number}",
-        topic=EP_TOPIC.replace("/", "."),
-        received_at=datetime.now(UTC),
-        source="disk",
-    )
+from tests.store.disk_episode import message, refused_until_space_returns
 
 
 async def store_until_refused(db: Database, first: int) -> int:
@@ -43,7 +31,7 @@ async def store_until_refused(db: Database, first: int) -> int:
     number = first
     while True:
         try:
-            await inbox(_message(number))
+            await inbox(message(number))
         except (StoreError, sqlite3.Error, OSError):
             return number - first
         number += 1
@@ -90,37 +78,9 @@ async def test_a_refused_write_pauses_the_store_until_space_returns(tmp_path: Pa
     state_dir = tmp_path / "state"
     with tmpfs(state_dir, "3m"):
         db = await Database.open(state_dir / "state.db")
-        try:
-            repo = Repository(db)
-            filler = state_dir / "filler"
-            fill(filler)
-            refused = None
-            for number in range(2000):  # the WAL may have room for a few first
-                try:
-                    await Inbox(repo)(_message(number))
-                except StorageUnavailableError as exc:
-                    refused = exc
-                    break
-            assert refused is not None
-            assert "database or disk is full" in refused.reason
-            assert db.storage.problem is not None
-            assert refused.retry_after > 0
-            try:
-                await Inbox(repo)(_message(99_999))
-            except StorageUnavailableError:
-                pass
-            else:
-                raise AssertionError("a new write was accepted while the disk was full")
-            await asyncio.sleep(1.5)  # the probes keep failing meanwhile
-            assert db.storage.problem is not None
-            filler.unlink()
-            await asyncio.wait_for(db.storage.wait(), 30)
-            assert db.storage.problem is None
-            assert db.storage.episodes == 1
-            await Inbox(repo)(_message(100_000))  # the same connections work again
-            assert (await repo.inbox_get(1)) is not None
-        finally:
-            await db.close()
+        await refused_until_space_returns(
+            db, state_dir / "filler", reason="database or disk is full"
+        )
 
 
 def leave_a_large_wal(state: Path, megabytes: int) -> None:
@@ -174,7 +134,7 @@ async def test_recovery_outlasts_a_probe_that_fails_for_another_reason(tmp_path:
             fill(filler)
             for number in range(2000):
                 try:
-                    await Inbox(repo)(_message(number))
+                    await Inbox(repo)(message(number))
                 except StorageUnavailableError:
                     break
             assert db.storage.problem is not None

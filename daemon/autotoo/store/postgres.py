@@ -169,7 +169,7 @@ class PgDatabase(Database):
         self._committed = 0
         self._synced = 0
         self._sync_lock = asyncio.Lock()
-        self.storage = StorageHealth(None, self._probe)
+        self.storage = StorageHealth(None, self._space_probe)
 
     @classmethod
     async def open_url(
@@ -381,6 +381,29 @@ class PgDatabase(Database):
 
     async def _probe(self) -> None:
         def probe(conn: sqlite3.Connection) -> None:
+            conn.execute(
+                "INSERT INTO meta (key, value) VALUES ('storage_probe', datetime('now')) "
+                "ON CONFLICT (key) DO UPDATE SET value = excluded.value"
+            )
+
+        await self.run(probe, durable=True)
+
+    async def _space_probe(self) -> None:
+        """The probe after a refused write: the small write, and ~1 MiB of new pages.
+
+        The server's disk is not ours to look at (SQLite's recovery waits for free space
+        by statvfs first), and the small write alone finds room in a page its table already
+        has while the disk is still full: the store came back, and the next inbox write was
+        refused again (tests/store/test_pg_full_disk.py). So the probe also fills a
+        temporary table, dropped at its commit, with ~130 new pages, which the server
+        extends on disk as it writes them (SQLSTATE 53100 while the disk is full): the
+        daemon resumes once there is room for a batch of work, as SQLite's reserve asks.
+        The table lives where the database's temporary tables do (``temp_tablespaces``,
+        by default the database's own tablespace)."""
+
+        def probe(conn: sqlite3.Connection) -> None:
+            conn.execute("CREATE TEMPORARY TABLE autotoo_space_probe (n integer) ON COMMIT DROP")
+            conn.execute("INSERT INTO autotoo_space_probe SELECT generate_series(1, 30000)")
             conn.execute(
                 "INSERT INTO meta (key, value) VALUES ('storage_probe', datetime('now')) "
                 "ON CONFLICT (key) DO UPDATE SET value = excluded.value"
