@@ -24,7 +24,7 @@ from autotoo.emulators.sky import Sky
 from autotoo.emulators.ukssdc.routes import SERVICE_KEY
 from tests.chaos.conftest import Record, scale
 from tests.chaos.streams import EP_TOPIC, RULES, UKSSDC_USER, ep_alert, tune
-from tests.daemon.test_instances_daemon import _slow_swift, _wait
+from tests.daemon.instances import slow_swift, wait_until
 from tests.fixtures.daemon import DaemonHarness, publish
 from tests.fixtures.mosquitto import Broker
 from tests.fixtures.postgres import PG_PASSWORD, PgCluster
@@ -81,7 +81,7 @@ async def test_three_instances_under_random_faults_do_everything_once(
     url = postgres_cluster.new_database()
     sky = Sky(SimClock(speed=20_000))
     app = create_app(sky=sky)
-    app.middlewares.append(_slow_swift(0.2))  # POSTs last long enough to be hit
+    app.middlewares.append(slow_swift(0.2))  # POSTs last long enough to be hit
     emulator = await served(app, sky)
     jobs = app[SERVICE_KEY].jobs
     daemons: list[DaemonHarness] = []
@@ -130,8 +130,8 @@ async def test_three_instances_under_random_faults_do_everything_once(
                 await running.pop(0)
         for task in running:
             await task
-        await _wait(lambda: toos() >= events, timeout=120)
-        await _wait(lambda: len(jobs.of_user(UKSSDC_USER)) >= events, timeout=120)
+        await wait_until(lambda: toos() >= events, timeout=120)
+        await wait_until(lambda: len(jobs.of_user(UKSSDC_USER)) >= events, timeout=120)
         await asyncio.sleep(LEASE_S + 1.0)  # nothing more comes (a late takeover, a repeat)
         for d in daemons:
             assert await d.stop() == 0

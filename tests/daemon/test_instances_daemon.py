@@ -14,14 +14,20 @@ import time
 from datetime import UTC, datetime
 
 import psycopg
-from aiohttp import web
 
 from autotoo.emulators.app import create_app
 from autotoo.emulators.clock import SimClock
 from autotoo.emulators.sky import Sky
 from autotoo.emulators.ukssdc.routes import SERVICE_KEY
-from autotoo.store.rows import ts, utcnow
-from tests.chaos.streams import EP_TOPIC, RULES, UKSSDC_USER, ep_alert, tune
+from autotoo.store.rows import utcnow
+from tests.chaos.streams import EP_TOPIC, UKSSDC_USER, ep_alert
+from tests.daemon.instances import (
+    configure_instance,
+    rows_in_post,
+    slow_swift,
+    states_of,
+    wait_until,
+)
 from tests.daemon.test_postgres_daemon import _cli
 from tests.fixtures.daemon import DaemonHarness, publish
 from tests.fixtures.mosquitto import Broker
@@ -32,69 +38,22 @@ LEASE_S = 2.0
 EVENTS = 12
 
 
-async def _wait(predicate, timeout: float) -> float:  # type: ignore[no-untyped-def]
-    """Seconds until ``predicate()`` held (AssertionError after ``timeout``)."""
-    began = time.monotonic()
-    while not predicate():
-        assert time.monotonic() - began < timeout, "timed out"
-        await asyncio.sleep(0.05)
-    return time.monotonic() - began
-
-
-def _slow_swift(seconds: float) -> web.middleware:
-    """Every TOO POST is held before the emulator acts on it: the instances then hold
-    'submitting' rows long enough to be signalled in the middle of one."""
-
-    @web.middleware
-    async def middleware(request: web.Request, handler):  # type: ignore[no-untyped-def]
-        if request.method == "POST" and request.path.endswith("/swift/too"):
-            await asyncio.sleep(seconds)
-        return await handler(request)
-
-    return middleware
-
-
-def _sending(url: str) -> list[tuple[int, int]]:
-    """(submission id, owner's pid) of every 'submitting' row under a live lease."""
-    with psycopg.connect(url, password=PG_PASSWORD) as conn:
-        rows = conn.execute(
-            "SELECT id, lease_owner FROM submissions WHERE state = 'submitting' "
-            "AND lease_until > %s ORDER BY id",
-            (ts(utcnow()),),
-        ).fetchall()
-    return [(int(i), int(owner.split(":")[1])) for i, owner in rows]
-
-
-def _states(url: str, ids: list[int]) -> list[str]:
-    with psycopg.connect(url, password=PG_PASSWORD) as conn:
-        return [
-            conn.execute("SELECT state FROM submissions WHERE id = %s", (i,)).fetchone()[0]
-            for i in ids
-        ]
-
-
 async def test_three_instances_killed_and_paused_send_each_once(
     mosquitto: Broker, daemon_factory, postgres_cluster: PgCluster
 ) -> None:
     url = postgres_cluster.new_database()
     sky = Sky(SimClock(speed=20_000))
     app = create_app(sky=sky)
-    app.middlewares.append(_slow_swift(0.5))
+    app.middlewares.append(slow_swift(0.5))
     emulator = await served(app, sky)
     daemons: list[DaemonHarness] = []
     for _ in range(3):
         d: DaemonHarness = daemon_factory(broker_port=mosquitto.port, emulator_root=emulator.root)
-        d.configure(RULES, too_per_day=1000)
-        tune(d.config, state=url)
-        tune(
-            d.config,
-            store={"password_file": str(postgres_cluster.password_file), "lease": f"{LEASE_S}s"},
+        daemons.append(
+            configure_instance(
+                d, url=url, password_file=str(postgres_cluster.password_file), lease_s=LEASE_S
+            )
         )
-        tune(d.config, pipeline={"reconcile_delay": "0.5s", "retry_not_sent": "0.5s"})
-        # a POST's timeout well above the emulator's hold: on a loaded machine the three
-        # daemons, the server and the emulator share two cores
-        tune(d.config, swift={"timeout": "20s"})
-        daemons.append(d)
     for d in daemons:
         await d.start()
     by_pid = {d.proc.pid: d for d in daemons if d.proc is not None}
@@ -114,7 +73,7 @@ async def test_three_instances_killed_and_paused_send_each_once(
         began = time.monotonic()
         while len({pid for _, pid in victims}) < 2:
             assert time.monotonic() - began < 20, "never two instances sending at once"
-            sending = await asyncio.to_thread(_sending, url)
+            sending = await asyncio.to_thread(rows_in_post, url)
             victims = list({pid: (sub, pid) for sub, pid in sending}.values())[:2]
             await asyncio.sleep(0.02)
         (held_by_killed, killed_pid), (held_by_paused, paused_pid) = victims
@@ -126,7 +85,7 @@ async def test_three_instances_killed_and_paused_send_each_once(
             await publish(mosquitto.port, EP_TOPIC, ep_alert(8_000 + event))
         taken = [held_by_killed, held_by_paused]
         done = {"submitted", "tracking", "done"}
-        while not set(await asyncio.to_thread(_states, url, taken)) <= done:
+        while not set(await asyncio.to_thread(states_of, url, taken)) <= done:
             assert time.monotonic() - signalled < 90, "the rows were never taken over"
             await asyncio.sleep(0.05)
         settled = time.monotonic() - signalled
@@ -134,8 +93,8 @@ async def test_three_instances_killed_and_paused_send_each_once(
         await asyncio.to_thread(postgres_cluster.restart)
         for event in range(EVENTS - 3, EVENTS):
             await publish(mosquitto.port, EP_TOPIC, ep_alert(8_000 + event))
-        await _wait(lambda: toos() >= EVENTS, timeout=60)
-        await _wait(lambda: len(jobs.of_user(UKSSDC_USER)) >= EVENTS, timeout=60)
+        await wait_until(lambda: toos() >= EVENTS, timeout=60)
+        await wait_until(lambda: len(jobs.of_user(UKSSDC_USER)) >= EVENTS, timeout=60)
         paused.proc.send_signal(signal.SIGCONT)  # type: ignore[union-attr]
         await asyncio.sleep(LEASE_S + 1.5)  # it must not act on the leases it lost
         # `autotoo status` lists every instance not stopped, the killed one included

@@ -19,7 +19,7 @@ from autotoo.emulators.app import create_app
 from autotoo.emulators.clock import SimClock
 from autotoo.emulators.sky import Sky
 from tests.chaos.streams import EP_TOPIC, RULES, ep_alert, tune
-from tests.daemon.test_instances_daemon import _sending, _slow_swift
+from tests.daemon.instances import rows_in_post, slow_swift
 from tests.daemon.test_postgres_daemon import _cli
 from tests.fixtures.browser import dump_dom
 from tests.fixtures.daemon import DaemonHarness, publish
@@ -63,7 +63,7 @@ async def test_every_instance_in_status_dashboard_and_metrics(
     url = postgres_cluster.new_database()
     sky = Sky(SimClock(speed=20_000))
     app = create_app(sky=sky)
-    app.middlewares.append(_slow_swift(1.5))  # a POST lasts long enough to be killed in it
+    app.middlewares.append(slow_swift(1.5))  # a POST lasts long enough to be killed in it
     emulator = await served(app, sky)
     ports = free_ports(2)
     daemons: list[DaemonHarness] = []
@@ -91,7 +91,7 @@ async def test_every_instance_in_status_dashboard_and_metrics(
 
         await publish(mosquitto.port, EP_TOPIC, ep_alert(9_000))
         began = time.monotonic()
-        while not (sending := await asyncio.to_thread(_sending, url)):
+        while not (sending := await asyncio.to_thread(rows_in_post, url)):
             assert time.monotonic() - began < 30, "the TOO was never being sent"
             await asyncio.sleep(0.02)
         [(_, victim_pid)] = sending

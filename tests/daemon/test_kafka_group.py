@@ -19,7 +19,7 @@ from autotoo.emulators.app import create_app
 from autotoo.emulators.clock import SimClock
 from autotoo.emulators.sky import Sky
 from tests.chaos.streams import RULES, ep_alert, tune
-from tests.daemon.test_instances_daemon import _wait
+from tests.daemon.instances import wait_until
 from tests.fixtures.daemon import DaemonHarness
 from tests.fixtures.kafka_mock import MockKafka
 from tests.fixtures.mosquitto import Broker
@@ -94,15 +94,15 @@ async def test_a_consumer_group_survives_a_killed_member_and_sends_each_too_once
         for d in daemons:
             await d.start()
         # the group split the four partitions, two each
-        await _wait(lambda: all(_assigned(d)[-1:] == [2] for d in daemons), timeout=60)
+        await wait_until(lambda: all(_assigned(d)[-1:] == [2] for d in daemons), timeout=60)
         await asyncio.to_thread(_produce, cluster, range(PARTITIONS, 8))
-        await _wait(lambda: toos() >= 8, timeout=60)
+        await wait_until(lambda: toos() >= 8, timeout=60)
         assert killed.proc is not None
         killed.proc.send_signal(signal.SIGKILL)
         await asyncio.to_thread(_produce, cluster, range(8, 16))
         # the survivor is given all four once the group notices the dead member
-        await _wait(lambda: _assigned(survivor)[-1:] == [PARTITIONS], timeout=60)
-        await _wait(lambda: toos() >= 16, timeout=60)
+        await wait_until(lambda: _assigned(survivor)[-1:] == [PARTITIONS], timeout=60)
+        await wait_until(lambda: toos() >= 16, timeout=60)
         await asyncio.sleep(1.0)  # nothing more comes
         assert await survivor.stop() == 0
     finally:
