@@ -13,6 +13,7 @@ import sqlite3
 from pathlib import Path
 
 import pytest
+import structlog
 
 from autotoo.store.errors import StorageUnavailableError, StoreError
 from autotoo.store.repository import Repository
@@ -56,3 +57,24 @@ async def test_a_refused_submitting_commit_sends_nothing_then_sends_once(
         [row] = await p.rows()
         assert row.state in {S.SUBMITTED, S.TRACKING, S.DONE}
         assert len(emulator.swift.toos) == 1
+
+
+async def test_an_outcome_logged_again_after_the_disk_refused_it_says_so(
+    tmp_path: Path, make_emulator, make_pipeline
+) -> None:
+    """A POST's reply the disk refused to store is stored again once it can write, and the
+    write logs the reply again: those lines say so (``storing_again`` in the log context),
+    and only those."""
+    emulator = await make_emulator(speed=1.0)
+    p = await make_pipeline(emulator, rule(), state_dir=tmp_path)
+    seen: list[object] = []
+
+    async def record() -> str:
+        seen.append(structlog.contextvars.get_contextvars().get("storing_again"))
+        if len(seen) == 1:
+            raise p.repo.db.storage.failed(OSError(28, "No space left on device"))
+        return "stored"
+
+    assert await p.submitter.until_stored(record) == "stored"
+    assert seen == [None, 1]
+    assert "storing_again" not in structlog.contextvars.get_contextvars()

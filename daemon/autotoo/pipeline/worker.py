@@ -8,7 +8,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, TypeVar
 
 from autotoo.config.models import DEFAULT_ACCOUNT
-from autotoo.logs import get_logger
+from autotoo.logs import bind, get_logger, unbind
 from autotoo.pipeline.notices import status_notices
 from autotoo.pipeline.ports import AccountPorts, TooPort, XrtPort
 from autotoo.pipeline.remotes import KINDS, Remote, TooRemote, XrtRemote
@@ -186,16 +186,23 @@ class RemoteWorker(Worker):
         refuses it, not dropped. A retry that finds the row moved on (ConflictError) means an
         earlier attempt's first write did land: nothing is left to record (None)."""
         attempts = 0
-        while True:
-            try:
-                return await write()
-            except StorageUnavailableError as exc:
-                attempts += 1
-                await self._paused(exc)
-            except ConflictError:
-                if not attempts:
-                    raise
-                return None
+        try:
+            while True:
+                try:
+                    return await write()
+                except StorageUnavailableError as exc:
+                    attempts += 1
+                    await self._paused(exc)
+                    # The write logs what the service said once more ("submitted", with the
+                    # same remote id): marked, so that nobody counts a second request.
+                    bind(storing_again=attempts)
+                except ConflictError:
+                    if not attempts:
+                        raise
+                    return None
+        finally:
+            if attempts:
+                unbind("storing_again")
 
     def _notices(
         self, row: SubmissionRow, state: str, reason: str | None = None, **fields: Any
