@@ -169,7 +169,8 @@ class PgDatabase(Database):
         self._committed = 0
         self._synced = 0
         self._sync_lock = asyncio.Lock()
-        self.storage = StorageHealth(None, self._space_probe)
+        self.storage = StorageHealth(None, self._recovery_probe)
+        self._disk_refused = False  # since the last recovery: the server's disk refused a write
 
     @classmethod
     async def open_url(
@@ -280,7 +281,7 @@ class PgDatabase(Database):
                     raise
             except Exception as exc:
                 if is_storage_failure(exc) or _unreachable(exc):
-                    raise self.storage.failed(exc) from exc
+                    raise self._refused(exc) from exc
                 raise
             self._counted(before, durable=durable)
 
@@ -309,7 +310,7 @@ class PgDatabase(Database):
                 result = await self.on_thread(in_transaction)
             except Exception as exc:
                 if is_storage_failure(exc) or _unreachable(exc):
-                    raise self.storage.failed(exc) from exc
+                    raise self._refused(exc) from exc
                 raise
             self._counted(before, durable=durable)
             return result
@@ -336,7 +337,7 @@ class PgDatabase(Database):
                 )
             except Exception as exc:
                 if is_storage_failure(exc) or _unreachable(exc):
-                    raise self.storage.failed(exc) from exc
+                    raise self._refused(exc) from exc
                 raise
             self._synced = max(self._synced, covered)
 
@@ -388,28 +389,43 @@ class PgDatabase(Database):
 
         await self.run(probe, durable=True)
 
-    async def _space_probe(self) -> None:
-        """The probe after a refused write: the small write, and ~1 MiB of new pages.
+    def _refused(self, exc: BaseException) -> StorageUnavailableError:
+        """The store is unavailable (a write refused by the server's disk, or the server out of
+        reach); the error for the caller to raise."""
+        if is_storage_failure(exc):
+            self._disk_refused = True
+        return self.storage.failed(exc)
 
-        The server's disk is not ours to look at (SQLite's recovery waits for free space
-        by statvfs first), and the small write alone finds room in a page its table already
-        has while the disk is still full: the store came back, and the next inbox write was
-        refused again (tests/store/test_pg_full_disk.py). So the probe also fills a
-        temporary table, dropped at its commit, with ~130 new pages, which the server
-        extends on disk as it writes them (SQLSTATE 53100 while the disk is full): the
-        daemon resumes once there is room for a batch of work, as SQLite's reserve asks.
-        The table lives where the database's temporary tables do (``temp_tablespaces``,
-        by default the database's own tablespace)."""
+    async def _recovery_probe(self) -> None:
+        """The storage health's probe while the store is unavailable: the small write, and
+        after the server's disk refused a write, ~1 MiB of new pages as well.
 
-        def probe(conn: sqlite3.Connection) -> None:
-            conn.execute("CREATE TEMPORARY TABLE autotoo_space_probe (n integer) ON COMMIT DROP")
-            conn.execute("INSERT INTO autotoo_space_probe SELECT generate_series(1, 30000)")
-            conn.execute(
-                "INSERT INTO meta (key, value) VALUES ('storage_probe', datetime('now')) "
-                "ON CONFLICT (key) DO UPDATE SET value = excluded.value"
-            )
+        The server's free space is not ours to look at (SQLite's recovery waits for free
+        space by statvfs first), and the small write alone finds room in a page its table
+        already has while the disk is still full: the store came back, and the next inbox
+        write was refused again, an episode every half second (tests/store/test_pg_full_disk.py).
+        The pages go to a temporary table, dropped at its commit, which the server extends on
+        disk as it writes it (SQLSTATE 53100 while the disk is full), in the database's
+        ``temp_tablespaces`` (by default its own tablespace). A role that may not create
+        temporary tables cannot look: then the store comes back on the small write, as it did
+        before, rather than never."""
+        await self._probe()
+        if not self._disk_refused:
+            return  # the server was out of reach: nothing to measure
+        try:
+            await self.run(_new_pages, durable=True)
+        except StorageUnavailableError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - e.g. no TEMP privilege: resume without the check
+            log.warning("cannot check the server's free space; resuming on the small write",
+                        error=" ".join(str(exc).split()))  # fmt: skip
+        self._disk_refused = False
 
-        await self.run(probe, durable=True)
+
+def _new_pages(conn: sqlite3.Connection) -> None:
+    """~130 new pages (~1 MiB) in a temporary table dropped at the commit."""
+    conn.execute("CREATE TEMPORARY TABLE autotoo_space_probe (n integer) ON COMMIT DROP")
+    conn.execute("INSERT INTO autotoo_space_probe SELECT generate_series(1, 30000)")
 
 
 def partial_begin(durable: bool) -> Callable[[PgConnection], None]:
