@@ -226,6 +226,8 @@ async def test_repeat_window_and_debug_namespace(make_emulator: MakeEmulator) ->
             await swift.submit(too.model_copy(update={"debug": True}))
         emu.clock.advance(timedelta(hours=24, minutes=1))
         again = await swift.submit(too)  # outside the window: a new TOO
+        with pytest.raises(SwiftRejectedError, match=f"TOO ID: {again.too_id}$"):
+            await swift.submit(too)  # the repeat is of the new one: the old one is forgotten
     assert sorted(emu.swift.toos) == sorted([real.too_id, again.too_id])
 
 

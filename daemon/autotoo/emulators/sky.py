@@ -11,6 +11,7 @@ can be requested without a TOO first (as on the real service).
 
 from __future__ import annotations
 
+import bisect
 import math
 import threading
 from dataclasses import dataclass, field
@@ -81,6 +82,37 @@ def within_deg(ra1: float, dec1: float, ra2: float, dec2: float, radius: float) 
     return angular_separation_deg(ra1, dec1, ra2, dec2) <= radius
 
 
+class DecIndex:
+    """Keys in order of declination, for the emulators' searches around a position.
+
+    A separation is never less than the difference in declination, so a search within
+    ``radius`` degrees needs only the keys whose declination is that close (two bisections),
+    not every TOO and target the emulator holds. The benchmarks put thousands of TOOs through
+    one emulator, in their own process: with a scan per request each reply grew slower over
+    a run (3,000 alerts at 50/s: the TOO listing's median 0.8 -> 2.5 ms, the timelines'
+    0.2 -> 0.8 ms), and the daemon's latency with it."""
+
+    def __init__(self) -> None:
+        self._decs: list[float] = []
+        self._keys: list[int] = []
+
+    def add(self, dec: float, key: int) -> None:
+        at = bisect.bisect_right(self._decs, dec)
+        self._decs.insert(at, dec)
+        self._keys.insert(at, key)
+
+    def remove(self, dec: float, key: int) -> None:
+        lo, hi = bisect.bisect_left(self._decs, dec), bisect.bisect_right(self._decs, dec)
+        at = self._keys.index(key, lo, hi)
+        del self._decs[at], self._keys[at]
+
+    def near(self, dec: float, radius: float) -> list[int]:
+        """The keys whose declination is within ``radius`` of ``dec`` (in declination order):
+        a superset of those within ``radius`` on the sky."""
+        lo = bisect.bisect_left(self._decs, dec - radius)
+        return self._keys[lo : bisect.bisect_right(self._decs, dec + radius)]
+
+
 # (target ID, name, aliases, ra, dec, count rate, decay index): real names and positions; the
 # target IDs of SMC X-3 and the GRB are the examples of swifttools' documentation.
 _ARCHIVE: tuple[tuple[int, str, tuple[str, ...], float, float, float, float], ...] = (
@@ -111,6 +143,7 @@ class Sky:
         self.names = names if names is not None else NameResolver.packaged()
         self._lock = threading.RLock()
         self._targets: dict[int, Target] = {}
+        self._by_dec = DecIndex()
         self._next_id = self.FIRST_NEW_TARGET_ID
         if with_archive:
             self._load_archive()
@@ -120,6 +153,7 @@ class Sky:
         for tid, name, aliases, ra, dec, rate, decay in _ARCHIVE:
             target = Target(tid, name, ra, dec, XraySource(ra, dec, rate, decay), aliases)
             self._targets[tid] = target
+            self._by_dec.add(dec, tid)
             for seg in range(3):
                 start = base + timedelta(days=30 * seg + tid % 17)
                 self.add_observation(tid, start=start, exposure_s=2000.0)
@@ -139,7 +173,10 @@ class Sky:
                 target_id = self._next_id
                 self._next_id += 1
             target = Target(target_id, name, ra, dec, source or XraySource(ra, dec, 0.5, 1.0))
+            if target_id in self._targets:  # the same ID again: its old position goes
+                self._by_dec.remove(self._targets[target_id].dec, target_id)
             self._targets[target_id] = target
+            self._by_dec.add(dec, target_id)
             return target
 
     def add_observation(
@@ -208,11 +245,15 @@ class Sky:
             if hit is not None:
                 found[hit.target_id] = hit
         if ra is not None and dec is not None:
-            with self._lock:
-                for t in self._targets.values():
-                    if within_deg(ra, dec, t.ra, t.dec, radius_deg):
-                        found.setdefault(t.target_id, t)
+            for t in self.near(ra, dec, radius_deg):
+                found.setdefault(t.target_id, t)
         return sorted(found.values(), key=lambda t: t.target_id)
+
+    def near(self, ra: float, dec: float, radius_deg: float) -> list[Target]:
+        """The targets within ``radius_deg`` of a position, in no particular order."""
+        with self._lock:
+            candidates = [self._targets[tid] for tid in self._by_dec.near(dec, radius_deg)]
+        return [t for t in candidates if within_deg(ra, dec, t.ra, t.dec, radius_deg)]
 
     def observations(self, target_id: int, *, completed_only: bool = True) -> list[Observation]:
         """Observations of a target; by default only those already over on the sim clock."""

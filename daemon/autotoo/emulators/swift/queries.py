@@ -19,7 +19,7 @@ from typing import Any, Final
 from aiohttp import web
 from multidict import MultiMapping
 
-from autotoo.emulators.sky import Observation, Target, within_deg
+from autotoo.emulators.sky import Observation, Target
 from autotoo.emulators.swift import orbit
 from autotoo.emulators.swift.service import SwiftService
 from autotoo.emulators.swift.v2 import SERVICE
@@ -155,13 +155,11 @@ def _selection(q: MultiMapping[str]) -> dict[str, Any]:
 def _pick(
     service: SwiftService, sel: dict[str, Any], *, until: datetime, flown: bool
 ) -> Iterable[tuple[Target, Observation]]:
-    for target in service.sky.targets():
+    position = sel["position"]
+    targets = service.sky.targets() if position is None else service.sky.near(*position)
+    for target in targets:
         if sel["target_ids"] and target.target_id not in sel["target_ids"]:
             continue
-        if sel["position"] is not None:
-            ra, dec, radius = sel["position"]
-            if not within_deg(ra, dec, target.ra, target.dec, radius):
-                continue
         for obs in service.sky.observations(target.target_id, completed_only=flown):
             if obs.start > until or (sel["obs_ids"] and obs.obsid not in sel["obs_ids"]):
                 continue

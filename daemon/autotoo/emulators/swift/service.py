@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from autotoo.emulators.sky import Observation, Sky, XraySource, within_deg
+from autotoo.emulators.sky import DecIndex, Observation, Sky, XraySource, within_deg
 from autotoo.emulators.swift.catalog import UVOT_MODES, filters_of
 from autotoo.emulators.swift.constraints import constrained_until
 from autotoo.emulators.swift.forms import TooFormV1
@@ -99,7 +99,11 @@ class SwiftService:
         # final status has not been given yet by the raw token their client polls with.
         self.v1_jobs: dict[int, Any] = {}
         self.v1_polled: dict[str, Any] = {}
-        self._recent: list[_Recent] = []
+        self._too_dec = DecIndex()  # the TOOs by declination (position searches)
+        # Requests within the duplicate window, oldest first, and by declination.
+        self._recent: deque[_Recent] = deque()
+        self._recent_by_id: dict[int, _Recent] = {}
+        self._recent_dec = DecIndex()
         self._next_too = self.rules.first_too_id
         self._next_job = self.rules.first_jobnumber
 
@@ -171,9 +175,10 @@ class SwiftService:
             return Decision("Rejected", errors=[f"TOO already recently submitted. TOO ID: {dup}"])
         too_id = self._next_too
         self._next_too += 1
-        self._recent.append(
-            _Recent(now, username, form.ra, form.dec, too_id, form.debug, form.content())
-        )
+        recent = _Recent(now, username, form.ra, form.dec, too_id, form.debug, form.content())
+        self._recent.append(recent)
+        self._recent_by_id[too_id] = recent
+        self._recent_dec.add(form.dec, too_id)
         if not form.debug:  # debug: acts like a submission, but no TOO exists afterwards
             self._accept(too_id, form, username, now, until)
         return Decision("Accepted", too_id=too_id)
@@ -185,16 +190,20 @@ class SwiftService:
         content = form.content()
         radius = self.rules.duplicate_radius_arcmin / 60.0
         window = self.rules.duplicate_window
-        self._recent = [r for r in self._recent if now - r.at <= window]  # forget the old
-        for r in reversed(self._recent):
-            if (  # the position first: it rules out nearly every recent request, cheaply
-                within_deg(r.ra, r.dec, form.ra, form.dec, radius)
-                and r.username == username
-                and r.debug == form.debug
-                and r.content == content
-            ):
-                return r.too_id
-        return None
+        while self._recent and now - self._recent[0].at > window:  # forget the old
+            old = self._recent.popleft()
+            del self._recent_by_id[old.too_id]
+            self._recent_dec.remove(old.dec, old.too_id)
+        nearby = (self._recent_by_id[i] for i in self._recent_dec.near(form.dec, radius))
+        repeats = [
+            r.too_id
+            for r in nearby
+            if within_deg(r.ra, r.dec, form.ra, form.dec, radius)
+            and r.username == username
+            and r.debug == form.debug
+            and r.content == content
+        ]
+        return max(repeats, default=None)  # the latest
 
     def _accept(
         self, too_id: int, form: TooFormV1, username: str, now: datetime, until: datetime | None
@@ -223,6 +232,7 @@ class SwiftService:
         self.toos[too_id] = TooEntry(
             too_id, username, form, now, approve_at, target.target_id, observations
         )
+        self._too_dec.add(form.dec, too_id)
 
     # ---- reads ------------------------------------------------------------------------------
     def listing(
@@ -247,6 +257,8 @@ class SwiftService:
         if too_id is not None:
             one = self.toos.get(too_id)
             entries = [one] if one is not None else []
+        elif ra is not None and dec is not None:  # only those near enough in declination
+            entries = [self.toos[i] for i in self._too_dec.near(dec, radius or 0.2)]
         else:
             entries = list(self.toos.values())
         for entry in entries:
