@@ -199,6 +199,7 @@ class SwiftService:
             r.too_id
             for r in nearby
             if within_deg(r.ra, r.dec, form.ra, form.dec, radius)
+            and now - r.at <= window  # a clock set back leaves the deque out of order
             and r.username == username
             and r.debug == form.debug
             and r.content == content
