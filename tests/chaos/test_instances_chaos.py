@@ -24,7 +24,7 @@ from autotoo.emulators.sky import Sky
 from autotoo.emulators.ukssdc.routes import SERVICE_KEY
 from tests.chaos.conftest import Record, scale
 from tests.chaos.streams import EP_TOPIC, RULES, UKSSDC_USER, ep_alert, tune
-from tests.daemon.instances import slow_swift, wait_until
+from tests.daemon.instances import release, slow_swift, wait_until
 from tests.fixtures.daemon import DaemonHarness, publish
 from tests.fixtures.mosquitto import Broker
 from tests.fixtures.postgres import PG_PASSWORD, PgCluster
@@ -136,10 +136,7 @@ async def test_three_instances_under_random_faults_do_everything_once(
         for d in daemons:
             assert await d.stop() == 0
     finally:
-        for d in daemons:
-            if d.proc is not None and d.proc.poll() is None:
-                d.proc.send_signal(signal.SIGCONT)
-                d.proc.kill()
+        release(daemons)
     posts = len([r for r in emulator.swift.received if r.api == "/swift/too"])
     names = [j.name for j in jobs.of_user(UKSSDC_USER)]
     with psycopg.connect(url, password=PG_PASSWORD) as conn:

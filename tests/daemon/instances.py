@@ -7,6 +7,7 @@ import asyncio
 import signal
 import time
 from collections.abc import Sequence
+from typing import Any
 
 import psycopg
 from aiohttp import web
@@ -74,11 +75,7 @@ def configure_instance(
 
 
 async def finish(
-    daemons: Sequence[DaemonHarness],
-    emulator,
-    jobs,
-    events: int,
-    lease_s: float,  # type: ignore[no-untyped-def]
+    daemons: Sequence[DaemonHarness], emulator: Any, jobs: Any, events: int, lease_s: float
 ) -> None:
     """Wait for every TOO and XRT job of ``events``, then for a lease and a half more
     (nothing further may come: a late takeover, a repeat), and stop every daemon cleanly."""
@@ -97,7 +94,7 @@ def release(daemons: Sequence[DaemonHarness]) -> None:
             d.proc.kill()
 
 
-def assert_each_once(emulator, jobs, url: str, events: int) -> None:  # type: ignore[no-untyped-def]
+def assert_each_once(emulator: Any, jobs: Any, url: str, events: int) -> None:
     """Counted at the emulators and in the store at ``url``: one TOO POST and one TOO per
     event, one XRT job per event under distinct names, every alert processed, no row left
     in flight."""
